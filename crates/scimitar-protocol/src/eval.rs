@@ -1,0 +1,278 @@
+//! In-memory filter evaluation over JSON resources, with the comparison
+//! rules of RFC 7644 §3.4.2.2 (caseExact, typed comparisons). PATCH uses it
+//! for value filters; tests use it as the oracle for database filtering.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{Result, ScimError};
+use crate::filter::{AttrPath, CompValue, CompareOp, Filter};
+use crate::schema::{AttrType, Attribute, ResourceType};
+
+/// Does a value of the multi-valued complex attribute `attr` match `filter`
+/// (whose paths name sub-attributes)?
+pub fn matches_element(filter: &Filter, elem: &Value, attr: &Attribute) -> Result<bool> {
+    Ok(match filter {
+        Filter::And(v) => {
+            for f in v {
+                if !matches_element(f, elem, attr)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        Filter::Or(v) => {
+            for f in v {
+                if matches_element(f, elem, attr)? {
+                    return Ok(true);
+                }
+            }
+            false
+        }
+        Filter::Not(f) => !matches_element(f, elem, attr)?,
+        Filter::ValuePath(..) => return Err(ScimError::invalid_filter("value paths cannot be nested")),
+        Filter::Present(p) | Filter::Compare(p, _, _) => {
+            let (sub, value) = element_sub(p, elem, attr)?;
+            match filter {
+                Filter::Present(_) => is_present(value),
+                Filter::Compare(_, op, cv) => compare_values(value, sub, *op, cv)?,
+                _ => false,
+            }
+        }
+    })
+}
+
+fn element_sub<'v, 'a>(p: &AttrPath, elem: &'v Value, attr: &'a Attribute) -> Result<(&'a Attribute, Option<&'v Value>)> {
+    if p.urn.is_some() || p.sub.is_some() {
+        return Err(ScimError::invalid_filter(format!("'{p}' is not a sub-attribute of '{}'", attr.name)));
+    }
+    if !attr.is_complex() {
+        // A multi-valued simple attribute: the element itself is "value".
+        if p.name.eq_ignore_ascii_case("value") {
+            return Ok((attr, Some(elem)));
+        }
+        return Err(ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name)));
+    }
+    let sub = attr
+        .sub(&p.name)
+        .ok_or_else(|| ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name)))?;
+    Ok((sub, get_ci(elem, &sub.name)))
+}
+
+/// Case-insensitive member lookup in a JSON object.
+pub fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    let obj = v.as_object()?;
+    obj.get(key).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+fn is_present(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// Compares one attribute value (or each value of a multi-valued one)
+/// with a filter value.
+pub fn compare_values(value: Option<&Value>, attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<bool> {
+    check_operator(attr, op, cv)?;
+    match value {
+        None | Some(Value::Null) => Ok(match (op, cv) {
+            (CompareOp::Eq, CompValue::Null) => true,
+            (CompareOp::Ne, CompValue::Null) => false,
+            (CompareOp::Ne, _) => true,
+            _ => false,
+        }),
+        Some(Value::Array(items)) => {
+            if op == CompareOp::Ne {
+                // "ne" on a multi-valued attribute: no value equals.
+                for it in items {
+                    if compare_scalar(it, attr, CompareOp::Eq, cv)? {
+                        return Ok(false);
+                    }
+                }
+                return Ok(true);
+            }
+            for it in items {
+                if compare_scalar(it, attr, op, cv)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Some(v) => compare_scalar(v, attr, op, cv),
+    }
+}
+
+/// Rejects comparisons that make no sense for the attribute's type.
+pub fn check_operator(attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<()> {
+    let ordering = matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le);
+    let substring = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
+    match attr.kind {
+        AttrType::Boolean if ordering || substring => Err(ScimError::invalid_filter(format!(
+            "operator '{}' cannot be used on boolean attribute '{}'",
+            op.as_str(),
+            attr.name
+        ))),
+        AttrType::Binary if ordering => Err(ScimError::invalid_filter(format!(
+            "operator '{}' cannot be used on binary attribute '{}'",
+            op.as_str(),
+            attr.name
+        ))),
+        AttrType::Integer | AttrType::Decimal if substring => Err(ScimError::invalid_filter(format!(
+            "operator '{}' cannot be used on numeric attribute '{}'",
+            op.as_str(),
+            attr.name
+        ))),
+        _ if (ordering || substring) && matches!(cv, CompValue::Null | CompValue::Bool(_)) => Err(
+            ScimError::invalid_filter(format!("operator '{}' needs a string or number value", op.as_str())),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn compare_scalar(v: &Value, attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<bool> {
+    // A complex attribute compared directly compares its "value".
+    if attr.is_complex() {
+        let Some(sub) = attr.sub("value") else { return Ok(false) };
+        return compare_values(get_ci(v, "value"), sub, op, cv);
+    }
+    use std::cmp::Ordering;
+    let ord: Option<Ordering> = match (attr.kind, v, cv) {
+        (_, _, CompValue::Null) => return Ok(op == CompareOp::Ne),
+        (AttrType::Boolean, Value::Bool(b), CompValue::Bool(c)) => Some(b.cmp(c)),
+        (AttrType::Boolean, _, _) => None,
+        (AttrType::Integer | AttrType::Decimal, Value::Number(n), CompValue::Number(m)) => {
+            match (n.as_f64(), m.as_f64()) {
+                (Some(a), Some(b)) => a.partial_cmp(&b),
+                _ => None,
+            }
+        }
+        (AttrType::DateTime, Value::String(s), CompValue::String(t))
+            if !matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) =>
+        {
+            match (OffsetDateTime::parse(s, &Rfc3339), OffsetDateTime::parse(t, &Rfc3339)) {
+                (Ok(a), Ok(b)) => Some(a.cmp(&b)),
+                _ => Some(s.as_str().cmp(t.as_str())),
+            }
+        }
+        (_, Value::String(s), CompValue::String(t)) => {
+            let (a, b) = if attr.case_insensitive() {
+                (s.to_lowercase(), t.to_lowercase())
+            } else {
+                (s.clone(), t.clone())
+            };
+            return Ok(match op {
+                CompareOp::Eq => a == b,
+                CompareOp::Ne => a != b,
+                CompareOp::Co => a.contains(&b),
+                CompareOp::Sw => a.starts_with(&b),
+                CompareOp::Ew => a.ends_with(&b),
+                CompareOp::Gt => a > b,
+                CompareOp::Ge => a >= b,
+                CompareOp::Lt => a < b,
+                CompareOp::Le => a <= b,
+            });
+        }
+        _ => None,
+    };
+    Ok(match ord {
+        None => op == CompareOp::Ne,
+        Some(o) => match op {
+            CompareOp::Eq => o == Ordering::Equal,
+            CompareOp::Ne => o != Ordering::Equal,
+            CompareOp::Gt => o == Ordering::Greater,
+            CompareOp::Ge => o != Ordering::Less,
+            CompareOp::Lt => o == Ordering::Less,
+            CompareOp::Le => o != Ordering::Greater,
+            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => false,
+        },
+    })
+}
+
+/// Evaluates a filter against a whole resource (as returned to clients:
+/// extension attributes under their URN key).
+pub fn matches_resource(filter: &Filter, resource: &Value, rt: &ResourceType) -> Result<bool> {
+    Ok(match filter {
+        Filter::And(v) => {
+            for f in v {
+                if !matches_resource(f, resource, rt)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        Filter::Or(v) => {
+            for f in v {
+                if matches_resource(f, resource, rt)? {
+                    return Ok(true);
+                }
+            }
+            false
+        }
+        Filter::Not(f) => !matches_resource(f, resource, rt)?,
+        Filter::Present(p) => {
+            let (attr, value) = resource_attr(p, resource, rt)?;
+            match value {
+                Some(Value::Array(items)) if p.sub.is_some() => items
+                    .iter()
+                    .any(|it| is_present(get_ci(it, p.sub.as_deref().unwrap_or_default()))),
+                other => {
+                    let _ = attr;
+                    is_present(other)
+                }
+            }
+        }
+        Filter::Compare(p, op, cv) => {
+            let (attr, value) = resource_attr(p, resource, rt)?;
+            match (&p.sub, value) {
+                (Some(subname), Some(Value::Array(items))) => {
+                    let sub = attr.sub(subname).unwrap_or(attr);
+                    let vals: Vec<Value> = items.iter().filter_map(|it| get_ci(it, subname).cloned()).collect();
+                    compare_values(Some(&Value::Array(vals)), sub, *op, cv)?
+                }
+                (Some(subname), Some(obj)) => {
+                    let sub = attr.sub(subname).unwrap_or(attr);
+                    compare_values(get_ci(obj, subname), sub, *op, cv)?
+                }
+                (Some(subname), None) => {
+                    let sub = attr.sub(subname).unwrap_or(attr);
+                    compare_values(None, sub, *op, cv)?
+                }
+                (None, v) => compare_values(v, attr, *op, cv)?,
+            }
+        }
+        Filter::ValuePath(p, inner) => {
+            let (attr, value) = resource_attr(p, resource, rt)?;
+            match value {
+                Some(Value::Array(items)) => {
+                    for it in items {
+                        if matches_element(inner, it, attr)? {
+                            return Ok(true);
+                        }
+                    }
+                    false
+                }
+                Some(v @ Value::Object(_)) => matches_element(inner, v, attr)?,
+                _ => false,
+            }
+        }
+    })
+}
+
+fn resource_attr<'v, 'a>(p: &AttrPath, resource: &'v Value, rt: &'a ResourceType) -> Result<(&'a Attribute, Option<&'v Value>)> {
+    let r = rt
+        .resolve(p.urn.as_deref(), &p.name, p.sub.as_deref())
+        .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute '{p}'")))?;
+    let container = if r.extension {
+        r.schema.and_then(|u| get_ci(resource, u))
+    } else {
+        Some(resource)
+    };
+    let value = container.and_then(|c| get_ci(c, &r.attr.name));
+    Ok((r.attr, value))
+}

@@ -1,0 +1,156 @@
+//! Query parameters of list and search requests (RFC 7644 §3.4.2, §3.4.3)
+//! and the ListResponse they produce.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{Result, ScimError};
+use crate::eval::get_ci;
+use crate::filter::{Filter, Limits, parse_filter_with};
+use crate::schema::urn;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Ascending,
+    Descending,
+}
+
+/// A list or search request, from query parameters or a SearchRequest body.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub filter: Option<Filter>,
+    pub sort_by: Option<String>,
+    pub sort_order: SortOrder,
+    /// 1-based.
+    pub start_index: usize,
+    pub count: Option<usize>,
+    pub attributes: Option<String>,
+    pub excluded_attributes: Option<String>,
+}
+
+impl ListRequest {
+    /// From decoded query parameters (name, value); names are case-insensitive.
+    pub fn from_query<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, limits: Limits) -> Result<Self> {
+        let mut req = ListRequest { start_index: 1, ..Default::default() };
+        for (k, v) in params {
+            match k.to_ascii_lowercase().as_str() {
+                "filter" => {
+                    if !v.trim().is_empty() {
+                        req.filter = Some(parse_filter_with(v, limits)?);
+                    }
+                }
+                "sortby" => req.sort_by = Some(v.to_string()).filter(|s| !s.is_empty()),
+                "sortorder" => req.sort_order = parse_sort_order(v)?,
+                "startindex" => req.start_index = parse_start_index(v)?,
+                "count" => req.count = Some(parse_count(v)?),
+                "attributes" => req.attributes = Some(v.to_string()),
+                "excludedattributes" => req.excluded_attributes = Some(v.to_string()),
+                _ => {} // e.g. Entra's `aadOptscim062020` flag
+            }
+        }
+        Ok(req)
+    }
+
+    /// From a `POST …/.search` body.
+    pub fn from_search_body(body: &Value, limits: Limits) -> Result<Self> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ScimError::invalid_syntax("the search request must be a JSON object"))?;
+        if let Some(s) = get_ci(body, "schemas") {
+            let ok = s
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(urn::SEARCH_REQUEST))));
+            if !ok {
+                return Err(ScimError::invalid_syntax(format!("'schemas' must contain {}", urn::SEARCH_REQUEST)));
+            }
+        }
+        let mut req = ListRequest { start_index: 1, ..Default::default() };
+        for (k, v) in obj {
+            let as_str = || -> Result<String> {
+                match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    _ => Err(ScimError::invalid_value(format!("'{k}' must be a string"))),
+                }
+            };
+            let as_list = || -> Result<String> {
+                match v {
+                    Value::Array(a) => {
+                        let mut names = Vec::new();
+                        for x in a {
+                            names.push(x.as_str().ok_or_else(|| ScimError::invalid_value(format!("'{k}' must list attribute names")))?.to_string());
+                        }
+                        Ok(names.join(","))
+                    }
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(ScimError::invalid_value(format!("'{k}' must be an array of attribute names"))),
+                }
+            };
+            match k.to_ascii_lowercase().as_str() {
+                "schemas" => {}
+                "filter" => {
+                    let f = as_str()?;
+                    if !f.trim().is_empty() {
+                        req.filter = Some(parse_filter_with(&f, limits)?);
+                    }
+                }
+                "sortby" => req.sort_by = Some(as_str()?).filter(|s| !s.is_empty()),
+                "sortorder" => req.sort_order = parse_sort_order(&as_str()?)?,
+                "startindex" => req.start_index = parse_start_index(&as_str()?)?,
+                "count" => req.count = Some(parse_count(&as_str()?)?),
+                "attributes" => req.attributes = Some(as_list()?),
+                "excludedattributes" => req.excluded_attributes = Some(as_list()?),
+                _ => return Err(ScimError::invalid_value(format!("unknown search request parameter '{k}'"))),
+            }
+        }
+        Ok(req)
+    }
+}
+
+fn parse_sort_order(v: &str) -> Result<SortOrder> {
+    match v.to_ascii_lowercase().as_str() {
+        "ascending" | "asc" | "" => Ok(SortOrder::Ascending),
+        "descending" | "desc" => Ok(SortOrder::Descending),
+        _ => Err(ScimError::invalid_value(format!("sortOrder must be 'ascending' or 'descending', not '{v}'"))),
+    }
+}
+
+/// RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1.
+fn parse_start_index(v: &str) -> Result<usize> {
+    let v = v.trim();
+    if let Ok(i) = v.parse::<i64>() {
+        return Ok(if i < 1 { 1 } else { usize::try_from(i).unwrap_or(usize::MAX) });
+    }
+    if v.starts_with('-') && v[1..].chars().all(|c| c.is_ascii_digit()) && v.len() > 1 {
+        return Ok(1);
+    }
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(usize::MAX); // beyond any result set
+    }
+    Err(ScimError::invalid_value(format!("startIndex must be an integer, not '{v}'")))
+}
+
+/// RFC 7644 §3.4.2.4: a negative count is read as 0.
+fn parse_count(v: &str) -> Result<usize> {
+    let v = v.trim();
+    if let Ok(i) = v.parse::<i64>() {
+        return Ok(usize::try_from(i.max(0)).unwrap_or(0));
+    }
+    if v.starts_with('-') && v.len() > 1 && v[1..].chars().all(|c| c.is_ascii_digit()) {
+        return Ok(0);
+    }
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(usize::MAX);
+    }
+    Err(ScimError::invalid_value(format!("count must be an integer, not '{v}'")))
+}
+
+pub fn list_response(total: u64, start_index: usize, resources: Vec<Value>) -> Value {
+    let mut obj = Map::new();
+    obj.insert("schemas".into(), json!([urn::LIST_RESPONSE]));
+    obj.insert("totalResults".into(), json!(total));
+    obj.insert("startIndex".into(), json!(start_index));
+    obj.insert("itemsPerPage".into(), json!(resources.len()));
+    obj.insert("Resources".into(), Value::Array(resources));
+    Value::Object(obj)
+}

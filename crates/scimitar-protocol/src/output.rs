@@ -1,0 +1,119 @@
+//! Assembly of the representation returned to clients from what the store
+//! keeps: the document, the bookkeeping (`id`, `meta`), and derived values
+//! (Group `members`, User `groups`, the manager's `$ref` and `displayName`).
+
+use serde_json::{Map, Value, json};
+
+use crate::schema::{ResourceType, urn};
+
+/// What the store knows about a resource besides its document.
+#[derive(Debug, Clone)]
+pub struct Meta<'a> {
+    pub id: &'a str,
+    pub created: &'a str,
+    pub last_modified: &'a str,
+    pub version: u64,
+}
+
+/// The strong entity tag of a version (RFC 7232), also `meta.version`.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A member or group reference for output.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub value: String,
+    /// `User` or `Group`.
+    pub kind: String,
+    pub display: Option<String>,
+}
+
+pub struct Derived {
+    /// Group members, when loaded.
+    pub members: Option<Vec<Reference>>,
+    /// Groups a User belongs to, when loaded.
+    pub groups: Option<Vec<Reference>>,
+    /// The manager's displayName, if the manager exists.
+    pub manager_display: Option<String>,
+}
+
+pub fn location(base_url: &str, rt: &ResourceType, id: &str) -> String {
+    format!("{base_url}{}/{id}", rt.endpoint)
+}
+
+fn ref_url(base_url: &str, kind: &str, id: &str) -> String {
+    let endpoint = if kind == "Group" { "/Groups" } else { "/Users" };
+    format!("{base_url}{endpoint}/{id}")
+}
+
+pub fn representation(rt: &ResourceType, base_url: &str, doc: &Map<String, Value>, meta: &Meta<'_>, derived: Derived) -> Map<String, Value> {
+    let mut out = Map::new();
+    let mut schemas = vec![Value::String(rt.schema.id.clone())];
+    for (ext, _) in &rt.extensions {
+        if doc.contains_key(&ext.id) {
+            schemas.push(Value::String(ext.id.clone()));
+        }
+    }
+    out.insert("schemas".into(), Value::Array(schemas));
+    out.insert("id".into(), Value::String(meta.id.to_string()));
+    for (k, v) in doc {
+        out.insert(k.clone(), v.clone());
+    }
+    if let Some(members) = derived.members {
+        let list: Vec<Value> = members
+            .into_iter()
+            .map(|m| {
+                let mut o = Map::new();
+                o.insert("value".into(), Value::String(m.value.clone()));
+                o.insert("$ref".into(), Value::String(ref_url(base_url, &m.kind, &m.value)));
+                o.insert("type".into(), Value::String(m.kind));
+                if let Some(d) = m.display {
+                    o.insert("display".into(), Value::String(d));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        // An empty group still shows `members: []` (what Entra's docs show).
+        out.insert("members".into(), Value::Array(list));
+    }
+    if let Some(groups) = derived.groups {
+        if !groups.is_empty() {
+            let list: Vec<Value> = groups
+                .into_iter()
+                .map(|g| {
+                    let mut o = Map::new();
+                    o.insert("value".into(), Value::String(g.value.clone()));
+                    o.insert("$ref".into(), Value::String(ref_url(base_url, "Group", &g.value)));
+                    if let Some(d) = g.display {
+                        o.insert("display".into(), Value::String(d));
+                    }
+                    o.insert("type".into(), Value::String("direct".into()));
+                    Value::Object(o)
+                })
+                .collect();
+            out.insert("groups".into(), Value::Array(list));
+        }
+    }
+    if let Some(Value::Object(ent)) = out.get_mut(urn::ENTERPRISE_USER) {
+        if let Some(Value::Object(mgr)) = ent.get_mut("manager") {
+            if let Some(Value::String(id)) = mgr.get("value").cloned() {
+                mgr.insert("$ref".into(), Value::String(ref_url(base_url, "User", &id)));
+                if let Some(d) = derived.manager_display {
+                    mgr.insert("displayName".into(), Value::String(d));
+                }
+            }
+        }
+    }
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": rt.name,
+            "created": meta.created,
+            "lastModified": meta.last_modified,
+            "location": location(base_url, rt, meta.id),
+            "version": etag(meta.version),
+        }),
+    );
+    out
+}
