@@ -258,8 +258,8 @@ pub fn parse_patch_path(input: &str) -> Result<PatchPath> {
         if p.peek() == Some('.') {
             p.pos += 1;
             let sub = p.name_token();
-            if sub.is_empty() {
-                return Err(ScimError::invalid_path(format!("missing sub-attribute in path '{input}'")));
+            if !valid_name(sub) {
+                return Err(ScimError::invalid_path(format!("missing or invalid sub-attribute in path '{input}'")));
             }
             path.sub = Some(sub.to_string());
         }
@@ -369,13 +369,16 @@ impl<'a> Parser<'a> {
     }
     fn unary(&mut self, in_brackets: bool) -> Result<Filter> {
         self.skip_ws();
+        let save = self.pos;
         if self.keyword("not") {
             self.skip_ws();
-            if self.peek() != Some('(') {
-                return Err(self.err("expected '(' after 'not'"));
+            if self.peek() == Some('(') {
+                let inner = self.group(in_brackets)?;
+                return Ok(Filter::Not(Box::new(inner)));
             }
-            let inner = self.group(in_brackets)?;
-            return Ok(Filter::Not(Box::new(inner)));
+            // `not` is also a valid ATTRNAME (`not pr`, `not eq "x"`); the
+            // keyword always takes a parenthesised filter.
+            self.pos = save;
         }
         if self.peek() == Some('(') {
             return self.group(in_brackets);
@@ -441,7 +444,7 @@ impl<'a> Parser<'a> {
             if self.peek() == Some('.') {
                 self.pos += 1;
                 let sub = self.name_token();
-                if sub.is_empty() || sub.contains([':', '.']) {
+                if !valid_name(sub) {
                     return Err(self.err("expected a sub-attribute name"));
                 }
                 let sub_path = AttrPath::new(sub);
@@ -504,7 +507,7 @@ impl<'a> Parser<'a> {
                     return Ok(CompValue::Null);
                 }
                 if word.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-                    if let Ok(serde_json::Value::Number(n)) = serde_json::from_str::<serde_json::Value>(word) {
+                    if let Some(n) = parse_number(word) {
                         return Ok(CompValue::Number(n));
                     }
                 }
@@ -540,6 +543,19 @@ impl<'a> Parser<'a> {
             ScimError::invalid_filter(format!("invalid string literal at position {start}"))
         })
     }
+}
+
+/// A JSON number. Integers keep their exact value; other numbers are read
+/// with Rust's correctly rounded `f64` parser (serde_json's default parser
+/// may be off by one ulp, which would break the Display/parse round trip).
+fn parse_number(word: &str) -> Option<serde_json::Number> {
+    let serde_json::Value::Number(n) = serde_json::from_str::<serde_json::Value>(word).ok()? else {
+        return None;
+    };
+    if n.is_f64() {
+        return word.parse::<f64>().ok().and_then(serde_json::Number::from_f64);
+    }
+    Some(n)
 }
 
 /// Splits `urn:...:name.sub` / `name.sub` into its parts. The URN is

@@ -1,0 +1,538 @@
+//! The embedded SQLite backend of Scimitar's [`Store`].
+//!
+//! One file in WAL mode. Writes go through a single writer connection
+//! (SQLite allows one writer at a time; serialising them in-process avoids
+//! busy retries), reads through a pool of reader connections. All calls run
+//! on tokio's blocking pool. Migrations are embedded in the binary.
+
+mod sql;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use scimitar_protocol::ScimError;
+use scimitar_protocol::output::Reference;
+use scimitar_protocol::patch::{MemberAccess, MemberOp};
+use scimitar_protocol::resource::MemberRef;
+use scimitar_store::{Kind, ListQuery, ModifyFn, Page, Record, Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo};
+use serde_json::{Map, Value};
+
+const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../migrations/0001_initial.sql"))];
+
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+fn setup_connection(c: &Connection) -> rusqlite::Result<()> {
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    // FULL: a commit is on disk before the client hears 2xx.
+    c.pragma_update(None, "synchronous", "FULL")?;
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    c.create_scalar_function("scim_lower", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).to_lowercase()),
+            rusqlite::types::ValueRef::Null => None,
+            other => Some(match other {
+                rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                _ => String::new(),
+            }),
+        })
+    })?;
+    c.create_scalar_function("scim_ends_with", 2, flags, |ctx| {
+        let a: Option<String> = ctx.get(0).ok();
+        let b: Option<String> = ctx.get(1).ok();
+        Ok(match (a, b) {
+            (Some(a), Some(b)) => a.ends_with(&b),
+            _ => false,
+        })
+    })?;
+    Ok(())
+}
+
+fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
+    c.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")?;
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (name, sql) in MIGRATIONS {
+        let done: Option<String> = tx
+            .query_row("SELECT name FROM schema_migrations WHERE name = ?", [name], |r| r.get(0))
+            .optional()?;
+        if done.is_none() {
+            tx.execute_batch(sql)?;
+            tx.execute("INSERT INTO schema_migrations (name, applied) VALUES (?, datetime('now'))", [name])?;
+        }
+    }
+    tx.commit()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and migrates it.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        let mut writer = Connection::open(path).map_err(internal)?;
+        writer.pragma_update(None, "journal_mode", "WAL").map_err(internal)?;
+        setup_connection(&writer).map_err(internal)?;
+        migrate(&mut writer).map_err(internal)?;
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX | rusqlite::OpenFlags::SQLITE_OPEN_URI)
+            .with_init(|c| setup_connection(c));
+        let readers = r2d2::Pool::builder().max_size(8).min_idle(Some(1)).build(manager).map_err(internal)?;
+        Ok(SqliteStore { writer: Arc::new(Mutex::new(writer)), readers })
+    }
+
+    async fn write<T: Send + 'static>(&self, f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
+            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let out = f(&mut tx)?;
+            tx.commit().map_err(internal)?;
+            Ok(out)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get().map_err(internal)?;
+            f(&conn)
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        tenant: r.get(2)?,
+        label: r.get(3)?,
+        hint: r.get(4)?,
+        created: r.get(5)?,
+        last_used: r.get(6)?,
+        revoked: r.get(7)?,
+    })
+}
+
+const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked";
+const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version";
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let kind: String = r.get(1)?;
+    let doc: String = r.get(2)?;
+    let doc: Map<String, Value> = serde_json::from_str(&doc).map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?;
+    let version: i64 = r.get(5)?;
+    Ok(Record {
+        id: r.get(0)?,
+        kind: if kind == "Group" { Kind::Group } else { Kind::User },
+        doc,
+        created: r.get(3)?,
+        last_modified: r.get(4)?,
+        version: u64::try_from(version).unwrap_or(0),
+    })
+}
+
+/// The indexed columns extracted from a document.
+fn columns(kind: Kind, doc: &Map<String, Value>) -> (Option<String>, Option<String>, Option<String>) {
+    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+    let user_name = if kind == Kind::User { s("userName").map(|v| v.to_lowercase()) } else { None };
+    let display = if kind == Kind::Group { s("displayName").map(|v| v.to_lowercase()) } else { None };
+    (user_name, display, s("externalId"))
+}
+
+fn map_unique(e: rusqlite::Error, kind: Kind) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation {
+            let m = msg.clone().unwrap_or_default();
+            if m.contains("user_name_ci") {
+                return StoreError::Conflict("userName".into());
+            }
+            if m.contains("display_name_ci") {
+                return StoreError::Conflict("displayName".into());
+            }
+            if m.contains("resources.id") || m.contains("resources.tenant_id, resources.id") {
+                return StoreError::Conflict("id".into());
+            }
+            return StoreError::Conflict(if kind == Kind::User { "userName".into() } else { "displayName".into() });
+        }
+    }
+    internal(e)
+}
+
+fn get_record(c: &Connection, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>> {
+    c.query_row(
+        &format!("SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ?"),
+        params![tenant, kind.as_str(), id],
+        record_from_row,
+    )
+    .optional()
+    .map_err(internal)
+}
+
+/// Applies membership changes; returns how many rows changed.
+fn apply_member_ops(tx: &Transaction<'_>, tenant: TenantId, group: &str, ops: &[MemberOp]) -> StoreResult<usize> {
+    let mut changed = 0;
+    for op in ops {
+        match op {
+            MemberOp::Clear => {
+                changed += tx
+                    .execute("DELETE FROM members WHERE tenant_id = ? AND group_id = ?", params![tenant, group])
+                    .map_err(internal)?;
+            }
+            MemberOp::Remove(ids) => {
+                let mut stmt = tx
+                    .prepare_cached("DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?")
+                    .map_err(internal)?;
+                for id in ids {
+                    changed += stmt.execute(params![tenant, group, id]).map_err(internal)?;
+                }
+            }
+            MemberOp::Add(refs) => {
+                let mut kind_of = tx
+                    .prepare_cached("SELECT kind FROM resources WHERE tenant_id = ? AND id = ?")
+                    .map_err(internal)?;
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO members (tenant_id, group_id, member_id, member_type, display) VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET display = excluded.display \
+                         WHERE excluded.display IS NOT NULL AND excluded.display IS NOT members.display",
+                    )
+                    .map_err(internal)?;
+                for m in refs {
+                    if m.value == group {
+                        return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+                    }
+                    let kind: Option<String> = kind_of.query_row(params![tenant, m.value], |r| r.get(0)).optional().map_err(internal)?;
+                    let Some(kind) = kind else {
+                        return Err(ScimError::invalid_value(format!("member '{}' is not a User or Group of this tenant", m.value)).into());
+                    };
+                    if let Some(k) = &m.kind {
+                        if !k.eq_ignore_ascii_case(&kind) {
+                            return Err(ScimError::invalid_value(format!("member '{}' is a {kind}, not a {k}", m.value)).into());
+                        }
+                    }
+                    changed += insert.execute(params![tenant, group, m.value, kind, m.display]).map_err(internal)?;
+                }
+            }
+        }
+    }
+    Ok(changed)
+}
+
+struct TxMembers<'a, 'b> {
+    tx: &'a Transaction<'b>,
+    tenant: TenantId,
+    group: String,
+}
+
+impl MemberAccess for TxMembers<'_, '_> {
+    fn list(&mut self) -> Result<Vec<Value>, ScimError> {
+        let refs = list_members(self.tx, self.tenant, &self.group).map_err(|e| ScimError::internal(e.to_string()))?;
+        Ok(refs
+            .into_iter()
+            .map(|m| serde_json::json!({"value": m.value, "type": m.kind, "display": m.display}))
+            .collect())
+    }
+}
+
+fn list_members(c: &Connection, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT m.member_id, m.member_type, COALESCE(m.display, json_extract(r.doc, '$.displayName'), json_extract(r.doc, '$.userName')) \
+             FROM members m LEFT JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.member_id \
+             WHERE m.tenant_id = ? AND m.group_id = ? ORDER BY m.member_id",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map(params![tenant, group], |r| Ok(Reference { value: r.get(0)?, kind: r.get(1)?, display: r.get(2)? }))
+        .map_err(internal)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            let now = now_utc();
+            tx.execute("INSERT INTO tenants (name, created) VALUES (?, ?)", params![name, now])
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => StoreError::Conflict("name".into()),
+                    e => internal(e),
+                })?;
+            Ok(Tenant { id: tx.last_insert_rowid(), name, created: now })
+        })
+        .await
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, name, created FROM tenants ORDER BY name").map_err(internal)?;
+            let rows = stmt
+                .query_map([], |r| Ok(Tenant { id: r.get(0)?, name: r.get(1)?, created: r.get(2)? }))
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn tenant(&self, name: &str) -> StoreResult<Option<Tenant>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            c.query_row("SELECT id, name, created FROM tenants WHERE name = ?", [name], |r| {
+                Ok(Tenant { id: r.get(0)?, name: r.get(1)?, created: r.get(2)? })
+            })
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn delete_tenant(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            let id: Option<i64> = tx.query_row("SELECT id FROM tenants WHERE name = ?", [&name], |r| r.get(0)).optional().map_err(internal)?;
+            let Some(id) = id else { return Ok(false) };
+            tx.execute("DELETE FROM members WHERE tenant_id = ?", [id]).map_err(internal)?;
+            tx.execute("DELETE FROM resources WHERE tenant_id = ?", [id]).map_err(internal)?;
+            tx.execute("DELETE FROM tokens WHERE tenant_id = ?", [id]).map_err(internal)?;
+            tx.execute("DELETE FROM tenants WHERE id = ?", [id]).map_err(internal)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn create_token(&self, tenant: TenantId, id: &str, label: &str, hint: &str, hash: &[u8; 32]) -> StoreResult<TokenInfo> {
+        let (id, label, hint, hash) = (id.to_string(), label.to_string(), hint.to_string(), hash.to_vec());
+        self.write(move |tx| {
+            let now = now_utc();
+            tx.execute(
+                "INSERT INTO tokens (id, tenant_id, label, hint, hash, created) VALUES (?, ?, ?, ?, ?, ?)",
+                params![id, tenant, label, hint, hash, now],
+            )
+            .map_err(internal)?;
+            tx.query_row(&format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.id = ?"), [&id], token_from_row)
+                .map_err(internal)
+        })
+        .await
+    }
+
+    async fn list_tokens(&self, tenant: TenantId) -> StoreResult<Vec<TokenInfo>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare(&format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.tenant_id = ? ORDER BY t.created, t.id"))
+                .map_err(internal)?;
+            let rows = stmt.query_map([tenant], token_from_row).map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let n = tx
+                .execute("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL", params![now_utc(), id])
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<TokenInfo>> {
+        let hash = hash.to_vec();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLS}, t.hash FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.hash = ? AND t.revoked IS NULL"
+                ))
+                .map_err(internal)?;
+            let row = stmt
+                .query_row([&hash], |r| Ok((token_from_row(r)?, r.get::<_, Vec<u8>>(8)?)))
+                .optional()
+                .map_err(internal)?;
+            Ok(row.and_then(|(info, stored)| {
+                let stored: [u8; 32] = stored.try_into().ok()?;
+                let given: [u8; 32] = hash.clone().try_into().ok()?;
+                scimitar_auth_eq(&stored, &given).then_some(info)
+            }))
+        })
+        .await
+    }
+
+    async fn touch_token(&self, id: &str, now: &str) -> StoreResult<()> {
+        let (id, now) = (id.to_string(), now.to_string());
+        self.write(move |tx| {
+            tx.execute("UPDATE tokens SET last_used = ? WHERE id = ?", params![now, id]).map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create(&self, tenant: TenantId, kind: Kind, id: &str, doc: Map<String, Value>, members: Vec<MemberRef>, now: &str) -> StoreResult<Record> {
+        let (id, now) = (id.to_string(), now.to_string());
+        self.write(move |tx| {
+            let (un, dn, ext) = columns(kind, &doc);
+            let text = serde_json::to_string(&doc).map_err(internal)?;
+            tx.execute(
+                "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
+                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                params![tenant, kind.as_str(), id, un, dn, ext, now, now, text],
+            )
+            .map_err(|e| map_unique(e, kind))?;
+            if !members.is_empty() {
+                apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?;
+            }
+            Ok(Record { id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
+        })
+        .await
+    }
+
+    async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>> {
+        let id = id.to_string();
+        self.read(move |c| get_record(c, tenant, kind, &id)).await
+    }
+
+    async fn modify(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>, now: &str, f: ModifyFn) -> StoreResult<Record> {
+        let (id, now) = (id.to_string(), now.to_string());
+        self.write(move |tx| {
+            let current = get_record(tx, tenant, kind, &id)?.ok_or(StoreError::NotFound)?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            let mutation = {
+                let mut access = TxMembers { tx, tenant, group: id.clone() };
+                f(&current, &mut access)?
+            };
+            let changed_members = if kind == Kind::Group { apply_member_ops(tx, tenant, &id, &mutation.member_ops)? } else { 0 };
+            if mutation.doc == current.doc && changed_members == 0 {
+                return Ok(current); // nothing changed: same version
+            }
+            let (un, dn, ext) = columns(kind, &mutation.doc);
+            let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
+            let version = current.version + 1;
+            tx.execute(
+                "UPDATE resources SET user_name_ci = ?, display_name_ci = ?, external_id = ?, version = ?, modified = ?, doc = ? \
+                 WHERE tenant_id = ? AND id = ?",
+                params![un, dn, ext, i64::try_from(version).unwrap_or(i64::MAX), now, text, tenant, id],
+            )
+            .map_err(|e| map_unique(e, kind))?;
+            Ok(Record { id, kind, doc: mutation.doc, created: current.created, last_modified: now, version })
+        })
+        .await
+    }
+
+    async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let version: Option<i64> = tx
+                .query_row("SELECT version FROM resources WHERE tenant_id = ? AND kind = ? AND id = ?", params![tenant, kind.as_str(), id], |r| r.get(0))
+                .optional()
+                .map_err(internal)?;
+            let Some(version) = version else { return Err(StoreError::NotFound) };
+            if if_match.is_some_and(|v| Some(v) != u64::try_from(version).ok()) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            tx.execute("DELETE FROM resources WHERE tenant_id = ? AND id = ?", params![tenant, id]).map_err(internal)?;
+            // A deleted user or group leaves every group; a deleted group's
+            // membership list goes with it.
+            tx.execute("DELETE FROM members WHERE tenant_id = ? AND (member_id = ? OR group_id = ?)", params![tenant, id, id])
+                .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self, tenant: TenantId, q: ListQuery) -> StoreResult<Page> {
+        self.read(move |c| {
+            let mut w = sql::Builder::default();
+            w.sql.push_str(" FROM resources r WHERE r.tenant_id = ? AND r.kind = ?");
+            w.params.push(rusqlite::types::Value::Integer(tenant));
+            w.params.push(rusqlite::types::Value::Text(q.kind.as_str().into()));
+            if let Some(f) = &q.filter {
+                w.sql.push_str(" AND ");
+                sql::lower_filter(&mut w, &q.rt, q.kind, f)?;
+            }
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*){}", w.sql))
+                .and_then(|mut s| s.query_row(params_from_iter(w.params.iter()), |r| r.get(0)))
+                .map_err(internal)?;
+            let total = u64::try_from(total).unwrap_or(0);
+            let mut records = Vec::new();
+            if q.count > 0 && (q.start_index as u64) <= total {
+                let mut sel = sql::Builder { sql: format!("SELECT {RECORD_COLS}{}", w.sql), params: w.params };
+                match &q.sort {
+                    Some(s) => sql::order_by(&mut sel, &q.rt, q.kind, &s.by, s.order)?,
+                    None => sel.sql.push_str(" ORDER BY r.seq"),
+                }
+                sel.sql.push_str(" LIMIT ? OFFSET ?");
+                sel.params.push(rusqlite::types::Value::Integer(i64::try_from(q.count).unwrap_or(i64::MAX)));
+                sel.params.push(rusqlite::types::Value::Integer(i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX)));
+                let mut stmt = c.prepare_cached(&sel.sql).map_err(internal)?;
+                let rows = stmt.query_map(params_from_iter(sel.params.iter()), record_from_row).map_err(internal)?;
+                records = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
+            }
+            Ok(Page { total, records })
+        })
+        .await
+    }
+
+    async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
+        let group = group.to_string();
+        self.read(move |c| list_members(c, tenant, &group)).await
+    }
+
+    async fn groups_of(&self, tenant: TenantId, user: &str) -> StoreResult<Vec<Reference>> {
+        let user = user.to_string();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT m.group_id, json_extract(g.doc, '$.displayName') FROM members m \
+                     JOIN resources g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
+                     WHERE m.tenant_id = ? AND m.member_id = ? ORDER BY g.seq",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![tenant, user], |r| Ok(Reference { value: r.get(0)?, kind: "Group".into(), display: r.get(1)? }))
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let v: Option<Option<String>> = c
+                .query_row("SELECT json_extract(doc, '$.displayName') FROM resources WHERE tenant_id = ? AND id = ?", params![tenant, id], |r| r.get(0))
+                .optional()
+                .map_err(internal)?;
+            Ok(v.flatten())
+        })
+        .await
+    }
+}
+
+fn scimitar_auth_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    // Constant time: the hash is looked up by index, then compared fully.
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub use scimitar_store::now_utc;

@@ -162,3 +162,10 @@ pub trait Store: Send + Sync + 'static {
     async fn groups_of(&self, tenant: TenantId, user: &str) -> StoreResult<Vec<Reference>>;
     async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>>;
 }
+
+/// The current time as RFC 3339 UTC with milliseconds: the format of
+/// `meta.created`/`lastModified`, and sortable as text.
+pub fn now_utc() -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    time::OffsetDateTime::now_utc().format(&fmt).unwrap_or_default()
+}
