@@ -145,6 +145,9 @@ fn compare_scalar(v: &Value, attr: &Attribute, op: CompareOp, cv: &CompValue) ->
     let ord: Option<Ordering> = match (attr.kind, v, cv) {
         (_, _, CompValue::Null) => return Ok(op == CompareOp::Ne),
         (AttrType::Boolean, Value::Bool(b), CompValue::Bool(c)) => Some(b.cmp(c)),
+        // Entra's mappings write booleans as strings (`roles[primary eq "True"]`).
+        (AttrType::Boolean, Value::Bool(b), CompValue::String(t)) if t.eq_ignore_ascii_case("true") => Some(b.cmp(&true)),
+        (AttrType::Boolean, Value::Bool(b), CompValue::String(t)) if t.eq_ignore_ascii_case("false") => Some(b.cmp(&false)),
         (AttrType::Boolean, _, _) => None,
         (AttrType::Integer | AttrType::Decimal, Value::Number(n), CompValue::Number(m)) => {
             match (n.as_f64(), m.as_f64()) {
@@ -217,14 +220,12 @@ pub fn matches_resource(filter: &Filter, resource: &Value, rt: &ResourceType) ->
         Filter::Not(f) => !matches_resource(f, resource, rt)?,
         Filter::Present(p) => {
             let (attr, value) = resource_attr(p, resource, rt)?;
-            match value {
-                Some(Value::Array(items)) if p.sub.is_some() => items
-                    .iter()
-                    .any(|it| is_present(get_ci(it, p.sub.as_deref().unwrap_or_default()))),
-                other => {
-                    let _ = attr;
-                    is_present(other)
-                }
+            let _ = attr;
+            match (p.sub.as_deref(), value) {
+                (Some(sub), Some(Value::Array(items))) => items.iter().any(|it| is_present(get_ci(it, sub))),
+                // `name.givenName pr`: the sub-attribute, not the object.
+                (Some(sub), Some(obj)) => is_present(get_ci(obj, sub)),
+                (_, other) => is_present(other),
             }
         }
         Filter::Compare(p, op, cv) => {

@@ -121,6 +121,19 @@ pub fn apply_patch(
     ops: &[PatchOperation],
     members: &mut dyn MemberAccess,
 ) -> Result<Vec<MemberOp>> {
+    // Work on a copy so that a failing operation leaves `doc` untouched.
+    let mut work = doc.clone();
+    let member_ops = apply_all(rt, &mut work, ops, members)?;
+    *doc = work;
+    Ok(member_ops)
+}
+
+fn apply_all(
+    rt: &ResourceType,
+    doc: &mut Map<String, Value>,
+    ops: &[PatchOperation],
+    members: &mut dyn MemberAccess,
+) -> Result<Vec<MemberOp>> {
     let mut cx = Cx { rt, member_ops: Vec::new(), members };
     for op in ops {
         match &op.path {
@@ -392,6 +405,9 @@ fn eq_assignments(f: &Filter, attr: &Attribute) -> Option<Map<String, Value>> {
                     CompValue::Number(n) => Value::Number(n.clone()),
                     CompValue::Null => return None,
                 };
+                // Stored in the sub-attribute's type: `primary eq "True"`
+                // (Entra's role mapping) creates `primary: true`.
+                let v = coerce(sub, &v).ok()??;
                 out.insert(sub.name.clone(), v);
                 Some(())
             }

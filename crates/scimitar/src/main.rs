@@ -1,1 +1,304 @@
-fn main() {}
+//! The `scimitar` command: the server and its administration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use scimitar_server::{AppState, Settings, tenant_url};
+use scimitar_store::Store;
+use scimitar_store_sqlite::SqliteStore;
+use serde::Deserialize;
+use serde_json::json;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_DATABASE: &str = "sqlite:data/scimitar.db";
+
+#[derive(Parser)]
+#[command(name = "scimitar", version, about = "A multi-tenant SCIM 2.0 service provider for Microsoft Entra ID, Okta and any SCIM client")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Database: `sqlite:PATH` (the embedded default).
+    #[arg(long, global = true, env = "SCIMITAR_DATABASE_URL")]
+    database: Option<String>,
+    /// The public base URL that clients use; Tenant URLs, `Location` and `meta.location` are built from it.
+    #[arg(long, global = true, env = "SCIMITAR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// A TOML file with `listen`, `database` and `public_url`; flags and environment variables override it.
+    #[arg(long, global = true, env = "SCIMITAR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SCIM server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SCIMITAR_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Manage tenants (each has its own Tenant URL and data).
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage Secret Tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Subcommand)]
+enum TenantCmd {
+    /// Create a tenant.
+    Create { name: String },
+    /// List tenants.
+    List,
+    /// Delete a tenant with all its users, groups and tokens.
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Generate a Secret Token; it is shown once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List a tenant's tokens (never the secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a token by id; takes effect on the next request.
+    Revoke { id: String },
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database: Option<String>,
+    public_url: Option<String>,
+}
+
+struct Resolved {
+    listen: String,
+    database: String,
+    public_url: String,
+}
+
+fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
+    let file: FileConfig = match &common.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let listen = listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let database = common.database.clone().or(file.database).unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+    let public_url = common.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+    Ok(Resolved { listen, database, public_url: public_url.trim_end_matches('/').to_string() })
+}
+
+fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("PostgreSQL is not supported yet; use a sqlite: database");
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    if path.is_empty() {
+        bail!("empty database path in '{url}'");
+    }
+    let store = SqliteStore::open(Path::new(path)).map_err(|e| anyhow::anyhow!("opening database {path}: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+fn valid_tenant_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { listen } => {
+            let cfg = resolve(&cli.common, listen)?;
+            serve(cfg).await
+        }
+        Command::Tenant(cmd) => {
+            let cfg = resolve(&cli.common, None)?;
+            let store = open_store(&cfg.database)?;
+            tenant_cmd(&*store, &cfg, cmd, cli.common.json).await
+        }
+        Command::Token(cmd) => {
+            let cfg = resolve(&cli.common, None)?;
+            let store = open_store(&cfg.database)?;
+            token_cmd(&*store, &cfg, cmd, cli.common.json).await
+        }
+    }
+}
+
+async fn serve(cfg: Resolved) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SCIMITAR_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let store = open_store(&cfg.database)?;
+    let addr: SocketAddr = cfg.listen.parse().with_context(|| format!("invalid listen address '{}'", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    if store.list_tenants().await.map_err(anyhow::Error::msg)?.is_empty() {
+        store.create_tenant("default").await.map_err(anyhow::Error::msg)?;
+        println!("Created the first tenant, 'default'.");
+        println!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
+        println!("  Secret Token: run `scimitar token create --tenant default --database {}`", cfg.database);
+        println!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
+    }
+    let state = AppState::new(store, Settings::new(&cfg.public_url));
+    tracing::info!(%local, public_url = %cfg.public_url, "scimitar is serving");
+    println!("Listening on http://{local}");
+    scimitar_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn print_json(v: serde_json::Value) {
+    println!("{v}");
+}
+
+async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: bool) -> Result<()> {
+    let err = anyhow::Error::msg;
+    match cmd {
+        TenantCmd::Create { name } => {
+            if !valid_tenant_name(&name) {
+                bail!("tenant names are 1–63 characters of a-z, 0-9 and '-', starting with a letter or digit");
+            }
+            let t = store.create_tenant(&name).await.map_err(|e| match e {
+                scimitar_store::StoreError::Conflict(_) => anyhow::anyhow!("a tenant named '{name}' already exists"),
+                e => err(e),
+            })?;
+            let url = tenant_url(&cfg.public_url, &t.name);
+            if as_json {
+                print_json(json!({"name": t.name, "scim_url": url, "created": t.created}));
+            } else {
+                println!("Created tenant '{}'.\n  Tenant URL: {url}\n  Next: scimitar token create --tenant {}", t.name, t.name);
+            }
+        }
+        TenantCmd::List => {
+            let tenants = store.list_tenants().await.map_err(err)?;
+            if as_json {
+                let list: Vec<_> = tenants
+                    .iter()
+                    .map(|t| json!({"name": t.name, "scim_url": tenant_url(&cfg.public_url, &t.name), "created": t.created}))
+                    .collect();
+                print_json(json!({"tenants": list}));
+            } else {
+                for t in tenants {
+                    println!("{}\t{}\t{}", t.name, tenant_url(&cfg.public_url, &t.name), t.created);
+                }
+            }
+        }
+        TenantCmd::Delete { name } => {
+            let deleted = store.delete_tenant(&name).await.map_err(err)?;
+            if !deleted {
+                bail!("no tenant named '{name}'");
+            }
+            if as_json {
+                print_json(json!({"name": name, "deleted": true}));
+            } else {
+                println!("Deleted tenant '{name}' with all its data and tokens.");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bool) -> Result<()> {
+    let err = anyhow::Error::msg;
+    match cmd {
+        TokenCmd::Create { tenant, label } => {
+            let t = store.tenant(&tenant).await.map_err(err)?.with_context(|| format!("no tenant named '{tenant}'"))?;
+            let new = scimitar_auth::generate()?;
+            let info = store.create_token(t.id, &new.id, &label, &new.hint, &new.hash).await.map_err(err)?;
+            let url = tenant_url(&cfg.public_url, &t.name);
+            if as_json {
+                print_json(json!({
+                    "id": info.id, "token": new.secret, "scim_url": url, "tenant": t.name,
+                    "label": info.label, "created": info.created
+                }));
+            } else {
+                println!("Secret Token (shown once; it cannot be recovered):\n\n  {}\n", new.secret);
+                println!("Tenant URL: {url}\nToken id:   {} (use it to revoke)", info.id);
+            }
+        }
+        TokenCmd::List { tenant } => {
+            let t = store.tenant(&tenant).await.map_err(err)?.with_context(|| format!("no tenant named '{tenant}'"))?;
+            let tokens = store.list_tokens(t.id).await.map_err(err)?;
+            if as_json {
+                print_json(json!({"tokens": tokens}));
+            } else {
+                for k in tokens {
+                    let state = if k.revoked.is_some() { "revoked" } else { "active" };
+                    println!(
+                        "{}\t{}\t{}\tcreated {}\tlast used {}\t{state}",
+                        k.id,
+                        k.hint,
+                        if k.label.is_empty() { "-" } else { &k.label },
+                        k.created,
+                        k.last_used.as_deref().unwrap_or("never")
+                    );
+                }
+            }
+        }
+        TokenCmd::Revoke { id } => {
+            if !store.revoke_token(&id).await.map_err(err)? {
+                bail!("no active token with id '{id}'");
+            }
+            if as_json {
+                print_json(json!({"id": id, "revoked": true}));
+            } else {
+                println!("Revoked {id}; requests with it are refused from now on.");
+            }
+        }
+    }
+    Ok(())
+}

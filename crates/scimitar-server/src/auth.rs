@@ -1,0 +1,68 @@
+//! Bearer-token authentication of SCIM requests.
+
+use axum::http::{HeaderMap, header};
+use scimitar_protocol::ScimError;
+use scimitar_store::{Tenant, TokenInfo};
+
+use crate::AppState;
+use crate::error::ApiResult;
+
+/// How often `last_used` is written: at most once a minute per token.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// The same answer for every failure, so that nothing tells a prober
+/// whether a tenant exists or a token was revoked.
+fn denied() -> ScimError {
+    ScimError::unauthorized("a valid Secret Token for this tenant is required (Authorization: Bearer <token>)")
+}
+
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, tenant_name: &str) -> ApiResult<(Tenant, TokenInfo)> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .ok_or_else(denied)?;
+    // Typos and junk are rejected without touching the database.
+    if !scimitar_auth::well_formed(token) {
+        return Err(denied().into());
+    }
+    let hash = scimitar_auth::hash(token);
+    let info = state.store.token_by_hash(&hash).await?.ok_or_else(denied)?;
+    if info.tenant != tenant_name {
+        return Err(denied().into());
+    }
+    let tenant = Tenant { id: info.tenant_id, name: info.tenant.clone(), created: String::new() };
+    let now = scimitar_store::now_utc();
+    if stale(info.last_used.as_deref(), &now) {
+        let store = state.store.clone();
+        let (id, now) = (info.id.clone(), now.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, &now).await {
+                tracing::warn!(error = %e, "could not record token use");
+            }
+        });
+    }
+    Ok((tenant, info))
+}
+
+fn stale(last: Option<&str>, now: &str) -> bool {
+    let Some(last) = last else { return true };
+    let secs = |s: &str| -> Option<i64> {
+        // YYYY-MM-DDTHH:MM:SS… → seconds within the day plus the date as key.
+        let date = s.get(0..10)?;
+        let h: i64 = s.get(11..13)?.parse().ok()?;
+        let m: i64 = s.get(14..16)?.parse().ok()?;
+        let sec: i64 = s.get(17..19)?.parse().ok()?;
+        Some(if date.is_empty() { 0 } else { h * 3600 + m * 60 + sec })
+    };
+    if last.get(0..10) != now.get(0..10) {
+        return true;
+    }
+    match (secs(last), secs(now)) {
+        (Some(a), Some(b)) => b - a >= TOUCH_INTERVAL_SECS,
+        _ => true,
+    }
+}
