@@ -58,6 +58,22 @@ pub fn representation(rt: &ResourceType, base_url: &str, doc: &Map<String, Value
     out.insert("schemas".into(), Value::Array(schemas));
     out.insert("id".into(), Value::String(meta.id.to_string()));
     for (k, v) in doc {
+        // `returned: never` (password) is stored but never leaves the server.
+        if let Some(r) = rt.resolve(None, k, None) {
+            if r.attr.returned == crate::schema::Returned::Never {
+                continue;
+            }
+        } else if let (Some(ext), Value::Object(inner)) = (rt.extension(k), v) {
+            let kept: Map<String, Value> = inner
+                .iter()
+                .filter(|(ik, _)| ext.attribute(ik).is_none_or(|a| a.returned != crate::schema::Returned::Never))
+                .map(|(ik, iv)| (ik.clone(), iv.clone()))
+                .collect();
+            if !kept.is_empty() {
+                out.insert(k.clone(), Value::Object(kept));
+            }
+            continue;
+        }
         out.insert(k.clone(), v.clone());
     }
     if let Some(members) = derived.members {

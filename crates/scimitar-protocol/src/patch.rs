@@ -164,8 +164,32 @@ fn apply_all(
             }
         }
     }
+    drop_valueless(rt, doc);
     check_required(rt, doc, None)?;
     Ok(cx.member_ops)
+}
+
+/// Removes the values of multi-valued complex attributes that have a
+/// `value` sub-attribute but no `value`, and attributes left empty.
+fn drop_valueless(rt: &ResourceType, doc: &mut Map<String, Value>) {
+    fn clean(container: &mut Map<String, Value>, attrs: &[Attribute]) {
+        for attr in attrs.iter().filter(|a| a.multi_valued && a.is_complex() && a.sub("value").is_some()) {
+            let Some(Value::Array(items)) = container.get_mut(&attr.name) else { continue };
+            items.retain(|it| it.as_object().is_some_and(|o| o.contains_key("value")));
+            if items.is_empty() {
+                container.remove(&attr.name);
+            }
+        }
+    }
+    clean(doc, &rt.schema.attributes);
+    for (ext, _) in &rt.extensions {
+        if let Some(Value::Object(inner)) = doc.get_mut(&ext.id) {
+            clean(inner, &ext.attributes);
+            if inner.is_empty() {
+                doc.remove(&ext.id);
+            }
+        }
+    }
 }
 
 struct Cx<'a, 'm> {
@@ -657,13 +681,13 @@ fn apply_multi(
             }
         }
     }
-    // Values left without their `value` (or empty) are gone.
+    // Empty values are gone at once; values left without their `value`
+    // are dropped after the last operation (`drop_valueless`), because
+    // Entra sets the sub-attributes of one filtered value in separate
+    // operations, in mapping order (`roles[primary eq "True"].display`
+    // before `….value`).
     if attr.is_complex() {
-        let has_value_sub = attr.sub("value").is_some();
-        items.retain(|it| match it.as_object() {
-            Some(o) => !o.is_empty() && (!has_value_sub || o.contains_key("value")),
-            None => false,
-        });
+        items.retain(|it| it.as_object().is_some_and(|o| !o.is_empty()));
     }
     normalize_primary(&mut items, prefer);
     if items.is_empty() {

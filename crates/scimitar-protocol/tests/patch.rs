@@ -389,6 +389,29 @@ fn user_patches_produce_the_expected_document() {
             user_with(|u| u["roles"] = json!([{"primary": true, "value": "Reader"}])),
         ),
         (
+            "filtered sub-attribute ops in any order build one element",
+            json!([{"op": "Add", "path": "roles[primary eq \"True\"].display", "value": "Admin"},
+                   {"op": "Add", "path": "roles[primary eq \"True\"].type", "value": "WindowsAzureActiveDirectoryRole"},
+                   {"op": "Add", "path": "roles[primary eq \"True\"].value", "value": "25"},
+                   {"op": "Replace", "path": "emails[type eq \"home\"].primary", "value": "True"},
+                   {"op": "Add", "path": "emails[type eq \"home\"].value", "value": "h@x.example"}]),
+            user_with(|u| {
+                u["roles"] = json!([{"primary": true, "display": "Admin", "type": "WindowsAzureActiveDirectoryRole", "value": "25"}]);
+                u["emails"] = json!([
+                    {"type": "work", "value": "alice@contoso.com", "primary": false},
+                    {"type": "home", "primary": true, "value": "h@x.example"}
+                ]);
+            }),
+        ),
+        (
+            "a value left without its value is dropped at the end",
+            json!([{"op": "Add", "path": "emails[type eq \"home\"].display", "value": "Home"},
+                   {"op": "remove", "path": "emails[type eq \"work\"].value"}]),
+            user_with(|u| {
+                u.as_object_mut().unwrap().remove("emails");
+            }),
+        ),
+        (
             "AssertiveAppRoleAssignmentsComplex: replace the whole role list",
             json!([{"op": "add", "path": "roles", "value": [{"value": "A"}]},
                    {"op": "replace", "path": "roles", "value": [{"value": "B", "primary": false}, {"value": "C", "primary": false}]}]),
