@@ -22,7 +22,9 @@ pub struct BulkLimits {
 
 pub fn service_provider_config(caps: &Capabilities, base_url: &str) -> Value {
     let bulk = match caps.bulk {
-        Some(b) => json!({"supported": true, "maxOperations": b.max_operations, "maxPayloadSize": b.max_payload_bytes}),
+        Some(b) => {
+            json!({"supported": true, "maxOperations": b.max_operations, "maxPayloadSize": b.max_payload_bytes})
+        }
         None => json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0}),
     };
     let mut v = json!({

@@ -58,7 +58,11 @@ pub type Result<T, E = ScimError> = std::result::Result<T, E>;
 
 impl ScimError {
     pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
-        ScimError { status, scim_type, detail: detail.into() }
+        ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
     }
     pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
         Self::new(400, Some(scim_type), detail)

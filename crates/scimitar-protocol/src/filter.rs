@@ -21,7 +21,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_length: 16 * 1024, max_depth: 32, max_terms: 1000 }
+        Limits {
+            max_length: 16 * 1024,
+            max_depth: 32,
+            max_terms: 1000,
+        }
     }
 }
 
@@ -35,7 +39,11 @@ pub struct AttrPath {
 
 impl AttrPath {
     pub fn new(name: &str) -> Self {
-        AttrPath { urn: None, name: name.to_string(), sub: None }
+        AttrPath {
+            urn: None,
+            name: name.to_string(),
+            sub: None,
+        }
     }
 }
 
@@ -215,7 +223,12 @@ pub fn parse_filter_with(input: &str, limits: Limits) -> Result<Filter> {
             limits.max_length
         )));
     }
-    let mut p = Parser { src: input, pos: 0, depth: 0, limits };
+    let mut p = Parser {
+        src: input,
+        pos: 0,
+        depth: 0,
+        limits,
+    };
     p.skip_ws();
     if p.at_end() {
         return Err(ScimError::invalid_filter("the filter is empty"));
@@ -238,10 +251,20 @@ pub fn parse_filter_with(input: &str, limits: Limits) -> Result<Filter> {
 /// Parses a PATCH operation's `path`.
 pub fn parse_patch_path(input: &str) -> Result<PatchPath> {
     let limits = Limits::default();
-    let mut p = Parser { src: input, pos: 0, depth: 0, limits };
+    let mut p = Parser {
+        src: input,
+        pos: 0,
+        depth: 0,
+        limits,
+    };
     p.skip_ws();
     let (urn, name, sub) = p.attr_path().map_err(to_path_error)?;
-    let mut path = PatchPath { urn, name, filter: None, sub };
+    let mut path = PatchPath {
+        urn,
+        name,
+        filter: None,
+        sub,
+    };
     if p.peek() == Some('[') {
         if path.sub.is_some() {
             return Err(ScimError::invalid_path(format!("invalid path '{input}'")));
@@ -251,7 +274,9 @@ pub fn parse_patch_path(input: &str) -> Result<PatchPath> {
         let inner = p.or_expr(true).map_err(to_path_error)?;
         p.skip_ws();
         if p.peek() != Some(']') {
-            return Err(ScimError::invalid_path(format!("missing ']' in path '{input}'")));
+            return Err(ScimError::invalid_path(format!(
+                "missing ']' in path '{input}'"
+            )));
         }
         p.pos += 1;
         path.filter = Some(inner);
@@ -259,7 +284,9 @@ pub fn parse_patch_path(input: &str) -> Result<PatchPath> {
             p.pos += 1;
             let sub = p.name_token();
             if !valid_name(sub) {
-                return Err(ScimError::invalid_path(format!("missing or invalid sub-attribute in path '{input}'")));
+                return Err(ScimError::invalid_path(format!(
+                    "missing or invalid sub-attribute in path '{input}'"
+                )));
             }
             path.sub = Some(sub.to_string());
         }
@@ -272,7 +299,10 @@ pub fn parse_patch_path(input: &str) -> Result<PatchPath> {
 }
 
 fn to_path_error(e: ScimError) -> ScimError {
-    ScimError { scim_type: Some(crate::error::ScimType::InvalidPath), ..e }
+    ScimError {
+        scim_type: Some(crate::error::ScimType::InvalidPath),
+        ..e
+    }
 }
 
 struct Parser<'a> {
@@ -322,7 +352,10 @@ impl<'a> Parser<'a> {
     /// A keyword (`and`, `or`, `not`) followed by a delimiter.
     fn keyword(&mut self, kw: &str) -> bool {
         let rest = self.rest();
-        if rest.len() >= kw.len() && rest.is_char_boundary(kw.len()) && rest[..kw.len()].eq_ignore_ascii_case(kw) {
+        if rest.len() >= kw.len()
+            && rest.is_char_boundary(kw.len())
+            && rest[..kw.len()].eq_ignore_ascii_case(kw)
+        {
             let after = rest[kw.len()..].chars().next();
             let delimited = match after {
                 None => false,
@@ -348,7 +381,11 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Filter::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Filter::Or(items)
+        })
     }
     fn and_expr(&mut self, in_brackets: bool) -> Result<Filter> {
         let mut items = vec![self.unary(in_brackets)?];
@@ -365,7 +402,11 @@ impl<'a> Parser<'a> {
         }
         // Flatten nested ANDs produced by parentheses? No: keep the tree as
         // written so that Display round-trips.
-        Ok(if items.len() == 1 { items.remove(0) } else { Filter::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Filter::And(items)
+        })
     }
     fn unary(&mut self, in_brackets: bool) -> Result<Filter> {
         self.skip_ws();
@@ -449,7 +490,10 @@ impl<'a> Parser<'a> {
                 }
                 let sub_path = AttrPath::new(sub);
                 let cmp = self.comparison(sub_path)?;
-                return Ok(Filter::ValuePath(path, Box::new(Filter::And(vec![inner, cmp]))));
+                return Ok(Filter::ValuePath(
+                    path,
+                    Box::new(Filter::And(vec![inner, cmp])),
+                ));
             }
             return Ok(Filter::ValuePath(path, Box::new(inner)));
         }
@@ -506,10 +550,10 @@ impl<'a> Parser<'a> {
                 if word.eq_ignore_ascii_case("null") {
                     return Ok(CompValue::Null);
                 }
-                if word.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-                    if let Some(n) = parse_number(word) {
-                        return Ok(CompValue::Number(n));
-                    }
+                if word.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+                    && let Some(n) = parse_number(word)
+                {
+                    return Ok(CompValue::Number(n));
                 }
                 if word.contains('"') {
                     self.pos = start;
@@ -553,7 +597,10 @@ fn parse_number(word: &str) -> Option<serde_json::Number> {
         return None;
     };
     if n.is_f64() {
-        return word.parse::<f64>().ok().and_then(serde_json::Number::from_f64);
+        return word
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64);
     }
     Some(n)
 }
@@ -565,10 +612,10 @@ pub fn split_attr_path(tok: &str) -> Option<(Option<String>, String, Option<Stri
         Some(i) => (Some(&tok[..i]), &tok[i + 1..]),
         None => (None, tok),
     };
-    if let Some(u) = urn {
-        if !u.to_ascii_lowercase().starts_with("urn:") {
-            return None;
-        }
+    if let Some(u) = urn
+        && !u.to_ascii_lowercase().starts_with("urn:")
+    {
+        return None;
     }
     let mut parts = rest.splitn(2, '.');
     let name = parts.next().filter(|n| valid_name(n))?;

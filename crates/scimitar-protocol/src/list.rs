@@ -30,14 +30,18 @@ pub struct ListRequest {
 
 impl ListRequest {
     /// From decoded query parameters (name, value); names are case-insensitive.
-    pub fn from_query<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, limits: Limits) -> Result<Self> {
-        let mut req = ListRequest { start_index: 1, ..Default::default() };
+    pub fn from_query<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+        limits: Limits,
+    ) -> Result<Self> {
+        let mut req = ListRequest {
+            start_index: 1,
+            ..Default::default()
+        };
         for (k, v) in params {
             match k.to_ascii_lowercase().as_str() {
-                "filter" => {
-                    if !v.trim().is_empty() {
-                        req.filter = Some(parse_filter_with(v, limits)?);
-                    }
+                "filter" if !v.trim().is_empty() => {
+                    req.filter = Some(parse_filter_with(v, limits)?);
                 }
                 "sortby" => req.sort_by = Some(v.to_string()).filter(|s| !s.is_empty()),
                 "sortorder" => req.sort_order = parse_sort_order(v)?,
@@ -57,14 +61,23 @@ impl ListRequest {
             .as_object()
             .ok_or_else(|| ScimError::invalid_syntax("the search request must be a JSON object"))?;
         if let Some(s) = get_ci(body, "schemas") {
-            let ok = s
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(urn::SEARCH_REQUEST))));
+            let ok = s.as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x.as_str()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(urn::SEARCH_REQUEST))
+                })
+            });
             if !ok {
-                return Err(ScimError::invalid_syntax(format!("'schemas' must contain {}", urn::SEARCH_REQUEST)));
+                return Err(ScimError::invalid_syntax(format!(
+                    "'schemas' must contain {}",
+                    urn::SEARCH_REQUEST
+                )));
             }
         }
-        let mut req = ListRequest { start_index: 1, ..Default::default() };
+        let mut req = ListRequest {
+            start_index: 1,
+            ..Default::default()
+        };
         for (k, v) in obj {
             let as_str = || -> Result<String> {
                 match v {
@@ -78,12 +91,22 @@ impl ListRequest {
                     Value::Array(a) => {
                         let mut names = Vec::new();
                         for x in a {
-                            names.push(x.as_str().ok_or_else(|| ScimError::invalid_value(format!("'{k}' must list attribute names")))?.to_string());
+                            names.push(
+                                x.as_str()
+                                    .ok_or_else(|| {
+                                        ScimError::invalid_value(format!(
+                                            "'{k}' must list attribute names"
+                                        ))
+                                    })?
+                                    .to_string(),
+                            );
                         }
                         Ok(names.join(","))
                     }
                     Value::String(s) => Ok(s.clone()),
-                    _ => Err(ScimError::invalid_value(format!("'{k}' must be an array of attribute names"))),
+                    _ => Err(ScimError::invalid_value(format!(
+                        "'{k}' must be an array of attribute names"
+                    ))),
                 }
             };
             match k.to_ascii_lowercase().as_str() {
@@ -100,7 +123,11 @@ impl ListRequest {
                 "count" => req.count = Some(parse_count(&as_str()?)?),
                 "attributes" => req.attributes = Some(as_list()?),
                 "excludedattributes" => req.excluded_attributes = Some(as_list()?),
-                _ => return Err(ScimError::invalid_value(format!("unknown search request parameter '{k}'"))),
+                _ => {
+                    return Err(ScimError::invalid_value(format!(
+                        "unknown search request parameter '{k}'"
+                    )));
+                }
             }
         }
         Ok(req)
@@ -111,7 +138,9 @@ fn parse_sort_order(v: &str) -> Result<SortOrder> {
     match v.to_ascii_lowercase().as_str() {
         "ascending" | "asc" | "" => Ok(SortOrder::Ascending),
         "descending" | "desc" => Ok(SortOrder::Descending),
-        _ => Err(ScimError::invalid_value(format!("sortOrder must be 'ascending' or 'descending', not '{v}'"))),
+        _ => Err(ScimError::invalid_value(format!(
+            "sortOrder must be 'ascending' or 'descending', not '{v}'"
+        ))),
     }
 }
 
@@ -119,7 +148,11 @@ fn parse_sort_order(v: &str) -> Result<SortOrder> {
 fn parse_start_index(v: &str) -> Result<usize> {
     let v = v.trim();
     if let Ok(i) = v.parse::<i64>() {
-        return Ok(if i < 1 { 1 } else { usize::try_from(i).unwrap_or(usize::MAX) });
+        return Ok(if i < 1 {
+            1
+        } else {
+            usize::try_from(i).unwrap_or(usize::MAX)
+        });
     }
     if v.starts_with('-') && v[1..].chars().all(|c| c.is_ascii_digit()) && v.len() > 1 {
         return Ok(1);
@@ -127,7 +160,9 @@ fn parse_start_index(v: &str) -> Result<usize> {
     if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
         return Ok(usize::MAX); // beyond any result set
     }
-    Err(ScimError::invalid_value(format!("startIndex must be an integer, not '{v}'")))
+    Err(ScimError::invalid_value(format!(
+        "startIndex must be an integer, not '{v}'"
+    )))
 }
 
 /// RFC 7644 §3.4.2.4: a negative count is read as 0.
@@ -142,7 +177,9 @@ fn parse_count(v: &str) -> Result<usize> {
     if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
         return Ok(usize::MAX);
     }
-    Err(ScimError::invalid_value(format!("count must be an integer, not '{v}'")))
+    Err(ScimError::invalid_value(format!(
+        "count must be an integer, not '{v}'"
+    )))
 }
 
 pub fn list_response(total: u64, start_index: usize, resources: Vec<Value>) -> Value {

@@ -58,11 +58,17 @@ pub fn parse_patch_request(body: &Value, max_operations: usize) -> Result<Vec<Pa
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the PATCH body must be a JSON object"))?;
     if let Some(schemas) = get_ci(body, "schemas") {
-        let ok = schemas
-            .as_array()
-            .is_some_and(|a| a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn::PATCH_OP))));
+        let ok = schemas.as_array().is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(urn::PATCH_OP))
+            })
+        });
         if !ok {
-            return Err(ScimError::invalid_syntax(format!("'schemas' must contain {}", urn::PATCH_OP)));
+            return Err(ScimError::invalid_syntax(format!(
+                "'schemas' must contain {}",
+                urn::PATCH_OP
+            )));
         }
     }
     let ops = obj
@@ -87,8 +93,16 @@ pub fn parse_patch_request(body: &Value, max_operations: usize) -> Result<Vec<Pa
         let o = op
             .as_object()
             .ok_or_else(|| ScimError::invalid_syntax(format!("operation {i} is not an object")))?;
-        let field = |name: &str| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
-        let kind = match field("op").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+        let field = |name: &str| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        };
+        let kind = match field("op")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("add") => OpKind::Add,
             Some("remove") => OpKind::Remove,
             Some("replace") => OpKind::Replace,
@@ -97,19 +111,33 @@ pub fn parse_patch_request(body: &Value, max_operations: usize) -> Result<Vec<Pa
                     "operation {i}: unknown op '{other}' (expected add, remove or replace)"
                 )));
             }
-            None => return Err(ScimError::invalid_syntax(format!("operation {i} has no 'op'"))),
+            None => {
+                return Err(ScimError::invalid_syntax(format!(
+                    "operation {i} has no 'op'"
+                )));
+            }
         };
         let path = match field("path") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(ScimError::invalid_path(format!("operation {i}: 'path' must be a string"))),
+            Some(_) => {
+                return Err(ScimError::invalid_path(format!(
+                    "operation {i}: 'path' must be a string"
+                )));
+            }
         };
         let value = field("value").cloned();
         if kind != OpKind::Remove && value.is_none() {
-            return Err(ScimError::invalid_value(format!("operation {i} ('{kind:?}') needs a 'value'")));
+            return Err(ScimError::invalid_value(format!(
+                "operation {i} ('{kind:?}') needs a 'value'"
+            )));
         }
-        out.push(PatchOperation { op: kind, path, value });
+        out.push(PatchOperation {
+            op: kind,
+            path,
+            value,
+        });
     }
     Ok(out)
 }
@@ -134,7 +162,11 @@ fn apply_all(
     ops: &[PatchOperation],
     members: &mut dyn MemberAccess,
 ) -> Result<Vec<MemberOp>> {
-    let mut cx = Cx { rt, member_ops: Vec::new(), members };
+    let mut cx = Cx {
+        rt,
+        member_ops: Vec::new(),
+        members,
+    };
     for op in ops {
         match &op.path {
             Some(p) => {
@@ -153,7 +185,10 @@ fn apply_all(
                 for (key, v) in values {
                     // Path-less values repeat what the client read: ignore
                     // the read-only bookkeeping attributes.
-                    if ["schemas", "id", "meta", "groups"].iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                    if ["schemas", "id", "meta", "groups"]
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(key))
+                    {
                         continue;
                     }
                     // Keys may be plain, dotted (`name.givenName`),
@@ -173,8 +208,13 @@ fn apply_all(
 /// `value` sub-attribute but no `value`, and attributes left empty.
 fn drop_valueless(rt: &ResourceType, doc: &mut Map<String, Value>) {
     fn clean(container: &mut Map<String, Value>, attrs: &[Attribute]) {
-        for attr in attrs.iter().filter(|a| a.multi_valued && a.is_complex() && a.sub("value").is_some()) {
-            let Some(Value::Array(items)) = container.get_mut(&attr.name) else { continue };
+        for attr in attrs
+            .iter()
+            .filter(|a| a.multi_valued && a.is_complex() && a.sub("value").is_some())
+        {
+            let Some(Value::Array(items)) = container.get_mut(&attr.name) else {
+                continue;
+            };
             items.retain(|it| it.as_object().is_some_and(|o| o.contains_key("value")));
             if items.is_empty() {
                 container.remove(&attr.name);
@@ -200,7 +240,11 @@ struct Cx<'a, 'm> {
 
 enum Target<'a> {
     Extension(&'a str, &'a [Attribute]),
-    Attr { ext: Option<&'a str>, attr: &'a Attribute, sub: Option<&'a Attribute> },
+    Attr {
+        ext: Option<&'a str>,
+        attr: &'a Attribute,
+        sub: Option<&'a Attribute>,
+    },
 }
 
 impl<'a> Cx<'a, '_> {
@@ -208,10 +252,11 @@ impl<'a> Cx<'a, '_> {
         let rt = self.rt;
         if let Some(u) = &path.urn {
             let full = format!("{u}:{}", path.name);
-            if path.sub.is_none() && path.filter.is_none() {
-                if let Some(ext) = rt.extension(&full) {
-                    return Ok(Target::Extension(ext.id.as_str(), &ext.attributes));
-                }
+            if path.sub.is_none()
+                && path.filter.is_none()
+                && let Some(ext) = rt.extension(&full)
+            {
+                return Ok(Target::Extension(ext.id.as_str(), &ext.attributes));
             }
         }
         let r = rt
@@ -219,16 +264,25 @@ impl<'a> Cx<'a, '_> {
             .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{path}'")))?;
         let sub = match &path.sub {
             None => None,
-            Some(s) => Some(
-                r.attr
-                    .sub(s)
-                    .ok_or_else(|| ScimError::invalid_path(format!("unknown sub-attribute in '{path}'")))?,
-            ),
+            Some(s) => Some(r.attr.sub(s).ok_or_else(|| {
+                ScimError::invalid_path(format!("unknown sub-attribute in '{path}'"))
+            })?),
         };
-        Ok(Target::Attr { ext: if r.extension { r.schema } else { None }, attr: r.attr, sub })
+        Ok(Target::Attr {
+            ext: if r.extension { r.schema } else { None },
+            attr: r.attr,
+            sub,
+        })
     }
 
-    fn apply(&mut self, doc: &mut Map<String, Value>, op: OpKind, path: &PatchPath, value: Option<&Value>, pathless: bool) -> Result<()> {
+    fn apply(
+        &mut self,
+        doc: &mut Map<String, Value>,
+        op: OpKind,
+        path: &PatchPath,
+        value: Option<&Value>,
+        pathless: bool,
+    ) -> Result<()> {
         match self.resolve(path)? {
             Target::Extension(ext, attrs) => {
                 if op == OpKind::Remove {
@@ -236,7 +290,9 @@ impl<'a> Cx<'a, '_> {
                     return Ok(());
                 }
                 let Some(Value::Object(values)) = value else {
-                    return Err(ScimError::invalid_value(format!("the value for '{ext}' must be an object")));
+                    return Err(ScimError::invalid_value(format!(
+                        "the value for '{ext}' must be an object"
+                    )));
                 };
                 for (k, v) in values {
                     if k.eq_ignore_ascii_case("schemas") {
@@ -245,13 +301,19 @@ impl<'a> Cx<'a, '_> {
                     let attr = attrs
                         .iter()
                         .find(|a| a.name.eq_ignore_ascii_case(k))
-                        .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{k}' in '{ext}'")))?;
+                        .ok_or_else(|| {
+                            ScimError::invalid_path(format!("unknown attribute '{k}' in '{ext}'"))
+                        })?;
                     self.apply_attr(doc, op, Some(ext), attr, None, None, Some(v), path)?;
                 }
                 Ok(())
             }
             Target::Attr { ext, attr, sub } => {
-                if attr.mutability == Mutability::ReadOnly || sub.is_some_and(|s| s.mutability == Mutability::ReadOnly && attr.name != "manager") {
+                if attr.mutability == Mutability::ReadOnly
+                    || sub.is_some_and(|s| {
+                        s.mutability == Mutability::ReadOnly && attr.name != "manager"
+                    })
+                {
                     if pathless {
                         return Ok(());
                     }
@@ -280,7 +342,9 @@ impl<'a> Cx<'a, '_> {
         let container: &mut Map<String, Value> = match ext {
             None => &mut *doc,
             Some(u) => {
-                let e = doc.entry(u.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                let e = doc
+                    .entry(u.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if !e.is_object() {
                     *e = Value::Object(Map::new());
                 }
@@ -297,13 +361,17 @@ impl<'a> Cx<'a, '_> {
             apply_complex(container, op, attr, filter, sub, value, path)?;
         } else {
             if filter.is_some() || sub.is_some() {
-                return Err(ScimError::invalid_path(format!("'{}' has no sub-attributes or values to filter", attr.name)));
+                return Err(ScimError::invalid_path(format!(
+                    "'{}' has no sub-attributes or values to filter",
+                    attr.name
+                )));
             }
             match op {
                 OpKind::Remove => {
                     container.remove(&attr.name);
                 }
-                OpKind::Add | OpKind::Replace => match coerce(attr, value.unwrap_or(&Value::Null))? {
+                OpKind::Add | OpKind::Replace => match coerce(attr, value.unwrap_or(&Value::Null))?
+                {
                     Some(v) => {
                         container.insert(attr.name.clone(), v);
                     }
@@ -314,20 +382,35 @@ impl<'a> Cx<'a, '_> {
             }
         }
         let after = container.get(&attr.name);
-        if attr.mutability == Mutability::Immutable && before.is_some() && after != before.as_ref() {
-            return Err(ScimError::mutability(format!("'{}' is immutable and cannot be changed", attr.name)));
+        if attr.mutability == Mutability::Immutable && before.is_some() && after != before.as_ref()
+        {
+            return Err(ScimError::mutability(format!(
+                "'{}' is immutable and cannot be changed",
+                attr.name
+            )));
         }
-        if let Some(u) = ext {
-            if doc.get(u).and_then(Value::as_object).is_some_and(Map::is_empty) {
-                doc.remove(u);
-            }
+        if let Some(u) = ext
+            && doc
+                .get(u)
+                .and_then(Value::as_object)
+                .is_some_and(Map::is_empty)
+        {
+            doc.remove(u);
         }
         Ok(())
     }
 
-    fn members_op(&mut self, op: OpKind, path: &PatchPath, sub: Option<&Attribute>, value: Option<&Value>) -> Result<()> {
+    fn members_op(
+        &mut self,
+        op: OpKind,
+        path: &PatchPath,
+        sub: Option<&Attribute>,
+        value: Option<&Value>,
+    ) -> Result<()> {
         if sub.is_some() {
-            return Err(ScimError::mutability(format!("'{path}': member values are immutable; remove and add the member instead")));
+            return Err(ScimError::mutability(format!(
+                "'{path}': member values are immutable; remove and add the member instead"
+            )));
         }
         match (op, &path.filter) {
             (OpKind::Add, _) => {
@@ -388,10 +471,10 @@ impl<'a> Cx<'a, '_> {
             .ok_or_else(|| ScimError::internal("Group schema has no members"))?;
         let mut out = Vec::new();
         for m in self.members.list()? {
-            if matches_element(f, &m, attr)? {
-                if let Some(v) = m.get("value").and_then(Value::as_str) {
-                    out.push(v.to_string());
-                }
+            if matches_element(f, &m, attr)?
+                && let Some(v) = m.get("value").and_then(Value::as_str)
+            {
+                out.push(v.to_string());
             }
         }
         Ok(out)
@@ -460,17 +543,25 @@ fn as_object_value(attr: &Attribute, value: &Value) -> Result<Map<String, Value>
             m.insert("value".into(), value.clone());
             Ok(m)
         }
-        _ => Err(ScimError::invalid_value(format!("the value for '{}' must be an object", attr.name))),
+        _ => Err(ScimError::invalid_value(format!(
+            "the value for '{}' must be an object",
+            attr.name
+        ))),
     }
 }
 
 /// Sets (or clears) sub-attributes of one complex value, RFC merge style.
-fn merge_subs(target: &mut Map<String, Value>, attr: &Attribute, given: &Map<String, Value>) -> Result<()> {
+fn merge_subs(
+    target: &mut Map<String, Value>,
+    attr: &Attribute,
+    given: &Map<String, Value>,
+) -> Result<()> {
     for (k, v) in given {
-        let sub = attr
-            .sub(k)
-            .ok_or_else(|| ScimError::invalid_value(format!("unknown sub-attribute '{k}' of '{}'", attr.name)))?;
-        if sub.mutability == Mutability::ReadOnly || (attr.name == "manager" && sub.name != "value") {
+        let sub = attr.sub(k).ok_or_else(|| {
+            ScimError::invalid_value(format!("unknown sub-attribute '{k}' of '{}'", attr.name))
+        })?;
+        if sub.mutability == Mutability::ReadOnly || (attr.name == "manager" && sub.name != "value")
+        {
             continue; // derived, never stored
         }
         match coerce(sub, v)? {
@@ -502,10 +593,18 @@ fn apply_complex(
             None => false,
         };
         if !matches {
-            return if op == OpKind::Remove { Ok(()) } else { Err(ScimError::no_target(format!("nothing matches '{path}'"))) };
+            return if op == OpKind::Remove {
+                Ok(())
+            } else {
+                Err(ScimError::no_target(format!("nothing matches '{path}'")))
+            };
         }
     }
-    let mut obj = container.get(&attr.name).and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut obj = container
+        .get(&attr.name)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     match (op, sub) {
         (OpKind::Remove, None) => {
             container.remove(&attr.name);
@@ -641,7 +740,9 @@ fn apply_multi(
                             // typed value when it is missing.
                             merge_one_sub(&mut o, attr, s, value)?;
                             items.push(Value::Object(o));
-                            if items.last().and_then(|v| v.get("primary")) == Some(&Value::Bool(true)) {
+                            if items.last().and_then(|v| v.get("primary"))
+                                == Some(&Value::Bool(true))
+                            {
                                 prefer = Some(items.len() - 1);
                             }
                         } else {
@@ -652,7 +753,9 @@ fn apply_multi(
                             if let Some(o) = items[i].as_object_mut() {
                                 merge_one_sub(o, attr, s, value)?;
                             }
-                            if s.name == "primary" && items[i].get("primary") == Some(&Value::Bool(true)) {
+                            if s.name == "primary"
+                                && items[i].get("primary") == Some(&Value::Bool(true))
+                            {
                                 prefer = Some(i);
                             }
                         }
@@ -667,7 +770,11 @@ fn apply_multi(
                                 items.push(Value::Object(o));
                                 prefer = Some(items.len() - 1);
                             }
-                            None => return Err(ScimError::no_target(format!("no value matches '{path}'"))),
+                            None => {
+                                return Err(ScimError::no_target(format!(
+                                    "no value matches '{path}'"
+                                )));
+                            }
                         }
                     } else {
                         for &i in &matched {
@@ -698,7 +805,12 @@ fn apply_multi(
     Ok(())
 }
 
-fn merge_one_sub(o: &mut Map<String, Value>, attr: &Attribute, s: &Attribute, value: &Value) -> Result<()> {
+fn merge_one_sub(
+    o: &mut Map<String, Value>,
+    attr: &Attribute,
+    s: &Attribute,
+    value: &Value,
+) -> Result<()> {
     let mut given = Map::new();
     given.insert(s.name.clone(), value.clone());
     merge_subs(o, attr, &given)

@@ -58,7 +58,9 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
                     continue;
                 }
                 let inner = value.as_object().ok_or_else(|| {
-                    ScimError::invalid_value(format!("'{key}' must be an object of extension attributes"))
+                    ScimError::invalid_value(format!(
+                        "'{key}' must be an object of extension attributes"
+                    ))
                 })?;
                 for (k, v) in inner {
                     let Some(attr) = ext.attribute(k) else {
@@ -81,14 +83,19 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
                 }
             }
             // A URN-qualified attribute name (`urn:…:User:department`).
-            if let Some((Some(urn), name, None)) = split_attr_path(key) {
-                if let Some(r) = rt.resolve(Some(&urn), &name, None) {
-                    if r.attr.mutability == Mutability::ReadOnly {
-                        continue;
-                    }
-                    set_input_attr(&mut doc, if r.extension { r.schema } else { None }, r.attr, value)?;
+            if let Some((Some(urn), name, None)) = split_attr_path(key)
+                && let Some(r) = rt.resolve(Some(&urn), &name, None)
+            {
+                if r.attr.mutability == Mutability::ReadOnly {
                     continue;
                 }
+                set_input_attr(
+                    &mut doc,
+                    if r.extension { r.schema } else { None },
+                    r.attr,
+                    value,
+                )?;
+                continue;
             }
             return Err(ScimError::invalid_value(format!(
                 "unknown schema extension or attribute '{key}' for resource type {}; register the extension schema first",
@@ -136,18 +143,27 @@ fn check_schemas_value(value: &Value) -> Result<()> {
     match value {
         Value::Array(items) if items.iter().all(Value::is_string) => Ok(()),
         Value::Null => Ok(()),
-        _ => Err(ScimError::invalid_syntax("'schemas' must be an array of schema URIs")),
+        _ => Err(ScimError::invalid_syntax(
+            "'schemas' must be an array of schema URIs",
+        )),
     }
 }
 
 /// Stores `value` for `attr` in the doc (under `ext` if given), or removes
 /// the attribute when the value is empty.
-pub fn set_input_attr(doc: &mut Map<String, Value>, ext: Option<&str>, attr: &Attribute, value: &Value) -> Result<()> {
+pub fn set_input_attr(
+    doc: &mut Map<String, Value>,
+    ext: Option<&str>,
+    attr: &Attribute,
+    value: &Value,
+) -> Result<()> {
     let coerced = coerce(attr, value)?;
     let container = match ext {
         None => &mut *doc,
         Some(u) => {
-            let entry = doc.entry(u.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = doc
+                .entry(u.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             match entry.as_object_mut() {
                 Some(m) => m,
                 None => return Err(ScimError::internal("extension container is not an object")),
@@ -162,10 +178,13 @@ pub fn set_input_attr(doc: &mut Map<String, Value>, ext: Option<&str>, attr: &At
             container.remove(&attr.name);
         }
     }
-    if let Some(u) = ext {
-        if doc.get(u).and_then(Value::as_object).is_some_and(Map::is_empty) {
-            doc.remove(u);
-        }
+    if let Some(u) = ext
+        && doc
+            .get(u)
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+    {
+        doc.remove(u);
     }
     Ok(())
 }
@@ -188,9 +207,15 @@ pub fn parse_members(value: &Value) -> Result<Vec<MemberRef>> {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Number(n)) => n.to_string(),
                     None | Some(Value::Null) => {
-                        return Err(ScimError::invalid_value("every member needs a 'value' (the member's id)"));
+                        return Err(ScimError::invalid_value(
+                            "every member needs a 'value' (the member's id)",
+                        ));
                     }
-                    Some(_) => return Err(ScimError::invalid_value("a member 'value' must be a string id")),
+                    Some(_) => {
+                        return Err(ScimError::invalid_value(
+                            "a member 'value' must be a string id",
+                        ));
+                    }
                 };
                 let kind = o
                     .iter()
@@ -205,17 +230,30 @@ pub fn parse_members(value: &Value) -> Result<Vec<MemberRef>> {
                     .map(str::to_string);
                 (v, kind, display)
             }
-            _ => return Err(ScimError::invalid_value("a member must be an object with a 'value'")),
+            _ => {
+                return Err(ScimError::invalid_value(
+                    "a member must be an object with a 'value'",
+                ));
+            }
         };
         if value.is_empty() {
-            return Err(ScimError::invalid_value("a member 'value' must not be empty"));
+            return Err(ScimError::invalid_value(
+                "a member 'value' must not be empty",
+            ));
         }
-        if let Some(k) = &kind {
-            if !k.eq_ignore_ascii_case("User") && !k.eq_ignore_ascii_case("Group") {
-                return Err(ScimError::invalid_value(format!("member type '{k}' is not 'User' or 'Group'")));
-            }
+        if let Some(k) = &kind
+            && !k.eq_ignore_ascii_case("User")
+            && !k.eq_ignore_ascii_case("Group")
+        {
+            return Err(ScimError::invalid_value(format!(
+                "member type '{k}' is not 'User' or 'Group'"
+            )));
         }
-        out.push(MemberRef { value, kind, display });
+        out.push(MemberRef {
+            value,
+            kind,
+            display,
+        });
     }
     Ok(out)
 }
@@ -231,10 +269,10 @@ pub fn coerce(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
         };
         let mut out: Vec<Value> = Vec::with_capacity(items.len());
         for it in items {
-            if let Some(v) = coerce_single(attr, it)? {
-                if !out.contains(&v) {
-                    out.push(v);
-                }
+            if let Some(v) = coerce_single(attr, it)?
+                && !out.contains(&v)
+            {
+                out.push(v);
             }
         }
         if out.is_empty() {
@@ -274,13 +312,19 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
                 m
             }
             _ => {
-                return Err(ScimError::invalid_value(format!("'{}' must be a complex value (an object)", attr.name)));
+                return Err(ScimError::invalid_value(format!(
+                    "'{}' must be a complex value (an object)",
+                    attr.name
+                )));
             }
         };
         let mut out = Map::new();
         for (k, v) in &obj {
             let Some(sub) = attr.sub(k) else {
-                return Err(ScimError::invalid_value(format!("unknown sub-attribute '{k}' of '{}'", attr.name)));
+                return Err(ScimError::invalid_value(format!(
+                    "unknown sub-attribute '{k}' of '{}'",
+                    attr.name
+                )));
             };
             if sub.mutability == Mutability::ReadOnly {
                 continue;
@@ -294,7 +338,9 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
             // Only the id is stored; `$ref` and `displayName` are derived.
             out.retain(|k, _| k == "value");
         }
-        if out.is_empty() || (attr.sub("value").is_some() && out.len() == 1 && out.contains_key("primary")) {
+        if out.is_empty()
+            || (attr.sub("value").is_some() && out.len() == 1 && out.contains_key("primary"))
+        {
             return Ok(None);
         }
         for sub in &attr.sub_attributes {
@@ -368,12 +414,21 @@ pub fn unwrap_roles_in_place(attr: &Attribute, out: &mut Map<String, Value>) {
     if attr.name != "roles" && attr.name != "entitlements" {
         return;
     }
-    let Some(Value::String(s)) = out.get("value") else { return };
+    let Some(Value::String(s)) = out.get("value") else {
+        return;
+    };
     if !s.trim_start().starts_with('{') {
         return;
     }
-    let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(s) else { return };
-    let get = |k: &str| inner.iter().find(|(ik, _)| ik.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+    let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(s) else {
+        return;
+    };
+    let get = |k: &str| {
+        inner
+            .iter()
+            .find(|(ik, _)| ik.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
     if let Some(v @ Value::String(_)) = get("value") {
         out.insert("value".into(), v);
         if let Some(d @ Value::String(_)) = get("displayName").or_else(|| get("display")) {
@@ -403,30 +458,44 @@ pub fn normalize_primary(items: &mut [Value], prefer: Option<usize>) {
         _ => primaries[primaries.len() - 1],
     };
     for i in primaries {
-        if i != keep {
-            if let Some(o) = items[i].as_object_mut() {
-                o.insert("primary".into(), Value::Bool(false));
-            }
+        if i != keep
+            && let Some(o) = items[i].as_object_mut()
+        {
+            o.insert("primary".into(), Value::Bool(false));
         }
     }
 }
 
 /// Checks `required` attributes after a create, replace or patch.
-pub fn check_required(rt: &ResourceType, doc: &Map<String, Value>, _members: Option<&Vec<MemberRef>>) -> Result<()> {
+pub fn check_required(
+    rt: &ResourceType,
+    doc: &Map<String, Value>,
+    _members: Option<&Vec<MemberRef>>,
+) -> Result<()> {
     for attr in &rt.schema.attributes {
-        if attr.required && attr.mutability != Mutability::ReadOnly && !doc.contains_key(&attr.name) {
-            return Err(ScimError::invalid_value(format!("'{}' is required", attr.name)));
+        if attr.required && attr.mutability != Mutability::ReadOnly && !doc.contains_key(&attr.name)
+        {
+            return Err(ScimError::invalid_value(format!(
+                "'{}' is required",
+                attr.name
+            )));
         }
     }
     for (ext, required) in &rt.extensions {
         let obj = doc.get(&ext.id).and_then(Value::as_object);
         if *required && obj.is_none() {
-            return Err(ScimError::invalid_value(format!("extension '{}' is required", ext.id)));
+            return Err(ScimError::invalid_value(format!(
+                "extension '{}' is required",
+                ext.id
+            )));
         }
         if let Some(obj) = obj {
             for attr in &ext.attributes {
                 if attr.required && !obj.contains_key(&attr.name) {
-                    return Err(ScimError::invalid_value(format!("'{}:{}' is required", ext.id, attr.name)));
+                    return Err(ScimError::invalid_value(format!(
+                        "'{}:{}' is required",
+                        ext.id, attr.name
+                    )));
                 }
             }
         }
@@ -436,7 +505,11 @@ pub fn check_required(rt: &ResourceType, doc: &Map<String, Value>, _members: Opt
 
 /// PUT semantics for `immutable` attributes: once set they cannot change.
 /// `writeOnly` attributes left out of a PUT keep their value.
-pub fn merge_for_replace(rt: &ResourceType, old: &Map<String, Value>, new: &mut Map<String, Value>) -> Result<()> {
+pub fn merge_for_replace(
+    rt: &ResourceType,
+    old: &Map<String, Value>,
+    new: &mut Map<String, Value>,
+) -> Result<()> {
     for (schema, attr) in rt.all_attributes() {
         let get = |doc: &Map<String, Value>| -> Option<Value> {
             match schema {
@@ -448,10 +521,18 @@ pub fn merge_for_replace(rt: &ResourceType, old: &Map<String, Value>, new: &mut 
             Mutability::Immutable => {
                 let (o, n) = (get(old), get(new));
                 if o.is_some() && n.is_some() && o != n {
-                    return Err(ScimError::mutability(format!("'{}' is immutable and cannot be changed", attr.name)));
+                    return Err(ScimError::mutability(format!(
+                        "'{}' is immutable and cannot be changed",
+                        attr.name
+                    )));
                 }
                 if o.is_some() && n.is_none() {
-                    set_input_attr(new, schema.map(|s| s.id.as_str()), attr, &o.unwrap_or_default())?;
+                    set_input_attr(
+                        new,
+                        schema.map(|s| s.id.as_str()),
+                        attr,
+                        &o.unwrap_or_default(),
+                    )?;
                 }
             }
             Mutability::WriteOnly => {

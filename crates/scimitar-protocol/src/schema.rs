@@ -99,7 +99,9 @@ pub struct Attribute {
 
 impl Attribute {
     pub fn sub(&self, name: &str) -> Option<&Attribute> {
-        self.sub_attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
     pub fn is_complex(&self) -> bool {
         self.kind == AttrType::Complex
@@ -123,7 +125,9 @@ pub struct Schema {
 
 impl Schema {
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -148,11 +152,15 @@ pub struct ResourceType {
 
 impl ResourceType {
     pub fn schema_urns(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.schema.id.as_str()).chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
+        std::iter::once(self.schema.id.as_str())
+            .chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
     }
     pub fn extension(&self, urn: &str) -> Option<&Schema> {
         let urn = canonical_urn_alias(urn);
-        self.extensions.iter().map(|(s, _)| s).find(|s| s.id.eq_ignore_ascii_case(urn))
+        self.extensions
+            .iter()
+            .map(|(s, _)| s)
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
     pub fn is_user(&self) -> bool {
         self.name == "User"
@@ -244,7 +252,9 @@ fn multi_valued_complex(name: &str, desc: &str, value: Attribute, types: &[&str]
     let mut subs = vec![
         value,
         s("display").desc("A human-readable name, primarily used for display purposes."),
-        s("type").desc("A label indicating the attribute's function.").canonical(types),
+        s("type")
+            .desc("A label indicating the attribute's function.")
+            .canonical(types),
         a("primary", AttrType::Boolean).desc("Indicates the 'primary' or preferred value."),
     ];
     if types.is_empty() {
@@ -256,33 +266,50 @@ fn multi_valued_complex(name: &str, desc: &str, value: Attribute, types: &[&str]
 pub fn user_schema() -> Schema {
     use AttrType::*;
     use Mutability::*;
-    let name = a("name", Complex).desc("The components of the user's real name.").subs(vec![
-        s("formatted").desc("The full name, formatted for display."),
-        s("familyName").desc("The family name of the User."),
-        s("givenName").desc("The given name of the User."),
-        s("middleName").desc("The middle name(s) of the User."),
-        s("honorificPrefix").desc("The honorific prefix(es) of the User, e.g. 'Ms.'."),
-        s("honorificSuffix").desc("The honorific suffix(es) of the User, e.g. 'III'."),
-    ]);
-    let addresses = a("addresses", Complex).multi().desc("A physical mailing address for this User.").subs(vec![
-        s("formatted").desc("The full mailing address, formatted for display."),
-        s("streetAddress").desc("The full street address component."),
-        s("locality").desc("The city or locality component."),
-        s("region").desc("The state or region component."),
-        s("postalCode").desc("The zip code or postal code component."),
-        s("country").desc("The country name component (ISO 3166-1 alpha-2)."),
-        s("type").desc("A label indicating the attribute's function.").canonical(&["work", "home", "other"]),
-        a("primary", Boolean).desc("Indicates the 'primary' or preferred address."),
-    ]);
+    let name = a("name", Complex)
+        .desc("The components of the user's real name.")
+        .subs(vec![
+            s("formatted").desc("The full name, formatted for display."),
+            s("familyName").desc("The family name of the User."),
+            s("givenName").desc("The given name of the User."),
+            s("middleName").desc("The middle name(s) of the User."),
+            s("honorificPrefix").desc("The honorific prefix(es) of the User, e.g. 'Ms.'."),
+            s("honorificSuffix").desc("The honorific suffix(es) of the User, e.g. 'III'."),
+        ]);
+    let addresses = a("addresses", Complex)
+        .multi()
+        .desc("A physical mailing address for this User.")
+        .subs(vec![
+            s("formatted").desc("The full mailing address, formatted for display."),
+            s("streetAddress").desc("The full street address component."),
+            s("locality").desc("The city or locality component."),
+            s("region").desc("The state or region component."),
+            s("postalCode").desc("The zip code or postal code component."),
+            s("country").desc("The country name component (ISO 3166-1 alpha-2)."),
+            s("type")
+                .desc("A label indicating the attribute's function.")
+                .canonical(&["work", "home", "other"]),
+            a("primary", Boolean).desc("Indicates the 'primary' or preferred address."),
+        ]);
     let groups = a("groups", Complex)
         .multi()
         .mutability(ReadOnly)
         .desc("A list of groups to which the user belongs, either direct or indirect.")
         .subs(vec![
-            s("value").desc("The identifier of the User's group.").mutability(ReadOnly),
-            a("$ref", Reference).refs(&["User", "Group"]).mutability(ReadOnly).desc("The URI of the corresponding Group resource."),
-            s("display").mutability(ReadOnly).desc("A human-readable name of the group."),
-            s("type").mutability(ReadOnly).canonical(&["direct", "indirect"]).desc("How the membership was derived."),
+            s("value")
+                .desc("The identifier of the User's group.")
+                .mutability(ReadOnly),
+            a("$ref", Reference)
+                .refs(&["User", "Group"])
+                .mutability(ReadOnly)
+                .desc("The URI of the corresponding Group resource."),
+            s("display")
+                .mutability(ReadOnly)
+                .desc("A human-readable name of the group."),
+            s("type")
+                .mutability(ReadOnly)
+                .canonical(&["direct", "indirect"])
+                .desc("How the membership was derived."),
         ]);
     Schema {
         id: urn::CORE_USER.into(),
@@ -321,15 +348,21 @@ pub fn enterprise_user_schema() -> Schema {
         name: "EnterpriseUser".into(),
         description: "Enterprise User".into(),
         attributes: vec![
-            s("employeeNumber").desc("Numeric or alphanumeric identifier assigned to a person by the organization."),
+            s("employeeNumber").desc(
+                "Numeric or alphanumeric identifier assigned to a person by the organization.",
+            ),
             s("costCenter").desc("Identifies the name of a cost center."),
             s("organization").desc("Identifies the name of an organization."),
             s("division").desc("Identifies the name of a division."),
             s("department").desc("Identifies the name of a department."),
             a("manager", Complex).desc("The User's manager.").subs(vec![
                 s("value").desc("The id of the SCIM resource representing the User's manager."),
-                a("$ref", Reference).refs(&["User"]).desc("The URI of the SCIM resource representing the User's manager."),
-                s("displayName").mutability(Mutability::ReadOnly).desc("The displayName of the User's manager."),
+                a("$ref", Reference)
+                    .refs(&["User"])
+                    .desc("The URI of the SCIM resource representing the User's manager."),
+                s("displayName")
+                    .mutability(Mutability::ReadOnly)
+                    .desc("The displayName of the User's manager."),
             ]),
         ],
     }
@@ -362,15 +395,25 @@ pub fn common_attributes() -> &'static [Attribute] {
         use AttrType::*;
         use Mutability::*;
         vec![
-            s("id").exact().mutability(ReadOnly).returned(Returned::Always).unique(Uniqueness::Server).desc("Unique identifier for the resource, assigned by the service provider."),
-            s("externalId").exact().desc("Identifier of the resource as defined by the provisioning client."),
-            a("meta", Complex).mutability(ReadOnly).desc("Resource metadata.").subs(vec![
-                s("resourceType").exact().mutability(ReadOnly),
-                a("created", DateTime).mutability(ReadOnly),
-                a("lastModified", DateTime).mutability(ReadOnly),
-                a("location", Reference).mutability(ReadOnly).refs(&["uri"]),
-                s("version").exact().mutability(ReadOnly),
-            ]),
+            s("id")
+                .exact()
+                .mutability(ReadOnly)
+                .returned(Returned::Always)
+                .unique(Uniqueness::Server)
+                .desc("Unique identifier for the resource, assigned by the service provider."),
+            s("externalId")
+                .exact()
+                .desc("Identifier of the resource as defined by the provisioning client."),
+            a("meta", Complex)
+                .mutability(ReadOnly)
+                .desc("Resource metadata.")
+                .subs(vec![
+                    s("resourceType").exact().mutability(ReadOnly),
+                    a("created", DateTime).mutability(ReadOnly),
+                    a("lastModified", DateTime).mutability(ReadOnly),
+                    a("location", Reference).mutability(ReadOnly).refs(&["uri"]),
+                    s("version").exact().mutability(ReadOnly),
+                ]),
         ]
     })
 }
@@ -419,7 +462,12 @@ impl<'a> Resolved<'a> {
 impl ResourceType {
     /// Resolves `[urn:]name[.sub]` against this resource type. Names are
     /// case-insensitive; the returned attributes carry canonical names.
-    pub fn resolve<'a>(&'a self, urn: Option<&str>, name: &str, sub: Option<&str>) -> Option<Resolved<'a>> {
+    pub fn resolve<'a>(
+        &'a self,
+        urn: Option<&str>,
+        name: &str,
+        sub: Option<&str>,
+    ) -> Option<Resolved<'a>> {
         let (schema, extension, attr) = match urn {
             Some(u) => {
                 let u = canonical_urn_alias(u);
@@ -427,7 +475,9 @@ impl ResourceType {
                     match self.schema.attribute(name) {
                         Some(attr) => (Some(self.schema.id.as_str()), false, attr),
                         None => {
-                            let attr = common_attributes().iter().find(|a| a.name.eq_ignore_ascii_case(name))?;
+                            let attr = common_attributes()
+                                .iter()
+                                .find(|a| a.name.eq_ignore_ascii_case(name))?;
                             (None, false, attr)
                         }
                     }
@@ -437,7 +487,10 @@ impl ResourceType {
                 }
             }
             None => {
-                if let Some(attr) = common_attributes().iter().find(|a| a.name.eq_ignore_ascii_case(name)) {
+                if let Some(attr) = common_attributes()
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(name))
+                {
                     (None, false, attr)
                 } else if let Some(attr) = self.schema.attribute(name) {
                     (Some(self.schema.id.as_str()), false, attr)
@@ -455,7 +508,12 @@ impl ResourceType {
             Some(sn) => Some(attr.sub(sn)?),
             None => None,
         };
-        Some(Resolved { schema, extension, attr, sub })
+        Some(Resolved {
+            schema,
+            extension,
+            attr,
+            sub,
+        })
     }
 
     /// All attributes of the resource: common, core, then each extension's.
@@ -464,7 +522,11 @@ impl ResourceType {
             .iter()
             .map(|a| (None, a))
             .chain(self.schema.attributes.iter().map(move |a| (None, a)))
-            .chain(self.extensions.iter().flat_map(|(s, _)| s.attributes.iter().map(move |a| (Some(s), a))))
+            .chain(
+                self.extensions
+                    .iter()
+                    .flat_map(|(s, _)| s.attributes.iter().map(move |a| (Some(s), a))),
+            )
     }
 }
 

@@ -2,18 +2,25 @@
 //! caseExact, typed comparisons (dateTime as instants, booleans, numbers),
 //! multi-valued attributes and `pr`.
 
-use serde_json::{Value, json};
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use scimitar_protocol::ScimType;
 use scimitar_protocol::eval::{matches_element, matches_resource};
 use scimitar_protocol::filter::parse_filter;
 use scimitar_protocol::schema::{
-    AttrType, Attribute, Mutability, ResourceType, Returned, Schema, Uniqueness, builtin_resource_types,
+    AttrType, Attribute, Mutability, ResourceType, Returned, Schema, Uniqueness,
+    builtin_resource_types,
 };
+use serde_json::{Value, json};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 fn user_rt() -> ResourceType {
-    builtin_resource_types().into_iter().find(|r| r.is_user()).unwrap()
+    builtin_resource_types()
+        .into_iter()
+        .find(|r| r.is_user())
+        .unwrap()
 }
 
 fn user() -> Value {
@@ -101,11 +108,23 @@ fn filters_against_a_user() {
         (r#"emails.type eq "home""#, true),
         (r#"emails.type eq "other""#, false),
         (r#"emails.primary eq true"#, true),
-        (r#"emails[type eq "work" and value co "@example.com"]"#, true),
-        (r#"emails[type eq "home" and value co "@example.com"]"#, false),
+        (
+            r#"emails[type eq "work" and value co "@example.com"]"#,
+            true,
+        ),
+        (
+            r#"emails[type eq "home" and value co "@example.com"]"#,
+            false,
+        ),
         (r#"emails[type eq "WORK"]"#, true),
-        (r#"emails[type eq "work"].value eq "bjensen@example.com""#, true),
-        (r#"emails[type eq "home"].value eq "bjensen@example.com""#, false),
+        (
+            r#"emails[type eq "work"].value eq "bjensen@example.com""#,
+            true,
+        ),
+        (
+            r#"emails[type eq "home"].value eq "bjensen@example.com""#,
+            false,
+        ),
         (r#"emails[primary eq true and type eq "work"]"#, true),
         (r#"emails[not (type eq "work")]"#, true),
         (r#"emails[type eq "other" or value sw "babs"]"#, true),
@@ -140,19 +159,31 @@ fn filters_against_a_user() {
         (r#"manager.value eq "m2""#, false),
         (&format!(r#"{ENT}:costCenter pr"#), false),
         // core URN-qualified
-        (r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bjensen@example.com""#, true),
+        (
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bjensen@example.com""#,
+            true,
+        ),
         // groups (readOnly, but filterable)
         (r#"groups.display eq "engineering""#, true),
         (r#"groups[value eq "g1"]"#, true),
         // logic
-        (r#"userName eq "bjensen@example.com" and active eq true"#, true),
+        (
+            r#"userName eq "bjensen@example.com" and active eq true"#,
+            true,
+        ),
         (r#"userName eq "x" or active eq true"#, true),
         (r#"userName eq "x" or active eq false and title pr"#, false),
         (r#"not (userName eq "x")"#, true),
         (r#"not (userName eq "x") and not (active eq false)"#, true),
-        (r#"(userName eq "x" or name.familyName eq "Jensen") and emails[type eq "home"]"#, true),
+        (
+            r#"(userName eq "x" or name.familyName eq "Jensen") and emails[type eq "home"]"#,
+            true,
+        ),
         // Entra's legacy manager check
-        (r#"id eq "2819c223-7f76-453a-919d-413861904646" and manager eq "m1""#, true),
+        (
+            r#"id eq "2819c223-7f76-453a-919d-413861904646" and manager eq "m1""#,
+            true,
+        ),
     ];
     for (filter, want) in table {
         let f = parse_filter(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
@@ -179,7 +210,11 @@ fn nonsensical_comparisons_are_invalid_filters() {
     for filter in table {
         let f = parse_filter(filter).unwrap();
         let e = matches_resource(&f, &u, &rt).expect_err(filter);
-        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidFilter)), "{filter}: {e}");
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(ScimType::InvalidFilter)),
+            "{filter}: {e}"
+        );
     }
 }
 
@@ -295,7 +330,11 @@ fn matches_element_on_a_multi_valued_value() {
     ];
     for (filter, want) in table {
         let f = parse_filter(filter).unwrap();
-        assert_eq!(matches_element(&f, &elem, emails).unwrap(), *want, "{filter}");
+        assert_eq!(
+            matches_element(&f, &elem, emails).unwrap(),
+            *want,
+            "{filter}"
+        );
     }
     let nested = parse_filter(r#"x[type eq "work"]"#).unwrap();
     assert!(matches_element(&nested, &elem, emails).is_err());

@@ -9,10 +9,14 @@
 //! (`And` directly inside `And`, `Or` inside `Or`) is kept as written, and
 //! Display parenthesises it, so such trees round-trip too.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use scimitar_protocol::ScimType;
 use scimitar_protocol::filter::{
-    AttrPath, CompValue, CompareOp, Filter, Limits, PatchPath, parse_filter, parse_filter_with, parse_patch_path,
+    AttrPath, CompValue, CompareOp, Filter, Limits, PatchPath, parse_filter, parse_filter_with,
+    parse_patch_path,
 };
 
 macro_rules! ent {
@@ -32,10 +36,18 @@ fn p(name: &str) -> AttrPath {
     AttrPath::new(name)
 }
 fn ps(name: &str, sub: &str) -> AttrPath {
-    AttrPath { urn: None, name: name.into(), sub: Some(sub.into()) }
+    AttrPath {
+        urn: None,
+        name: name.into(),
+        sub: Some(sub.into()),
+    }
 }
 fn pu(urn: &str, name: &str) -> AttrPath {
-    AttrPath { urn: Some(urn.into()), name: name.into(), sub: None }
+    AttrPath {
+        urn: Some(urn.into()),
+        name: name.into(),
+        sub: None,
+    }
 }
 fn s(v: &str) -> CompValue {
     CompValue::String(v.into())
@@ -71,8 +83,14 @@ fn valid_filters_parse_to_the_expected_ast() {
     let table: Vec<(&str, Filter)> = vec![
         // every operator
         (r#"userName eq "bjensen""#, eq("userName", "bjensen")),
-        (r#"userName ne "bjensen""#, cmp(p("userName"), Ne, s("bjensen"))),
-        (r#"name.familyName co "O'Malley""#, cmp(ps("name", "familyName"), Co, s("O'Malley"))),
+        (
+            r#"userName ne "bjensen""#,
+            cmp(p("userName"), Ne, s("bjensen")),
+        ),
+        (
+            r#"name.familyName co "O'Malley""#,
+            cmp(ps("name", "familyName"), Co, s("O'Malley")),
+        ),
         (r#"userName sw "J""#, cmp(p("userName"), Sw, s("J"))),
         (r#"userName ew "son""#, cmp(p("userName"), Ew, s("son"))),
         ("title pr", pr("title")),
@@ -111,9 +129,15 @@ fn valid_filters_parse_to_the_expected_ast() {
         ),
         (
             "a pr and b pr or c pr and d pr",
-            or(vec![and(vec![pr("a"), pr("b")]), and(vec![pr("c"), pr("d")])]),
+            or(vec![
+                and(vec![pr("a"), pr("b")]),
+                and(vec![pr("c"), pr("d")]),
+            ]),
         ),
-        ("a pr and b pr and c pr", and(vec![pr("a"), pr("b"), pr("c")])),
+        (
+            "a pr and b pr and c pr",
+            and(vec![pr("a"), pr("b"), pr("c")]),
+        ),
         ("a pr or b pr or c pr", or(vec![pr("a"), pr("b"), pr("c")])),
         // parentheses
         (
@@ -126,27 +150,39 @@ fn valid_filters_parse_to_the_expected_ast() {
             r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
             and(vec![
                 eq("userType", "Employee"),
-                or(vec![cmp(p("emails"), Co, s("example.com")), cmp(ps("emails", "value"), Co, s("example.org"))]),
+                or(vec![
+                    cmp(p("emails"), Co, s("example.com")),
+                    cmp(ps("emails", "value"), Co, s("example.org")),
+                ]),
             ]),
         ),
-        (
-            r#"not (a pr) and b pr"#,
-            and(vec![not(pr("a")), pr("b")]),
-        ),
-        (
-            r#"not (a pr or b pr)"#,
-            not(or(vec![pr("a"), pr("b")])),
-        ),
+        (r#"not (a pr) and b pr"#, and(vec![not(pr("a")), pr("b")])),
+        (r#"not (a pr or b pr)"#, not(or(vec![pr("a"), pr("b")]))),
         // value paths
         (
             r#"emails[type eq "work" and value co "@example.com"]"#,
-            vp(p("emails"), and(vec![eq("type", "work"), cmp(p("value"), Co, s("@example.com"))])),
+            vp(
+                p("emails"),
+                and(vec![
+                    eq("type", "work"),
+                    cmp(p("value"), Co, s("@example.com")),
+                ]),
+            ),
         ),
         (
             r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
             or(vec![
-                vp(p("emails"), and(vec![eq("type", "work"), cmp(p("value"), Co, s("@example.com"))])),
-                vp(p("ims"), and(vec![eq("type", "xmpp"), cmp(p("value"), Co, s("@foo.com"))])),
+                vp(
+                    p("emails"),
+                    and(vec![
+                        eq("type", "work"),
+                        cmp(p("value"), Co, s("@example.com")),
+                    ]),
+                ),
+                vp(
+                    p("ims"),
+                    and(vec![eq("type", "xmpp"), cmp(p("value"), Co, s("@foo.com"))]),
+                ),
             ]),
         ),
         (
@@ -173,30 +209,85 @@ fn valid_filters_parse_to_the_expected_ast() {
         ),
         (
             concat!(ent!(), r#":manager.value eq "m1""#),
-            cmp(AttrPath { urn: Some(ENT.into()), name: "manager".into(), sub: Some("value".into()) }, Eq, s("m1")),
+            cmp(
+                AttrPath {
+                    urn: Some(ENT.into()),
+                    name: "manager".into(),
+                    sub: Some("value".into()),
+                },
+                Eq,
+                s("m1"),
+            ),
         ),
-        (concat!(core!(), r#":userName eq "a""#), cmp(pu(CORE, "userName"), Eq, s("a"))),
-        (concat!(core!(), r#":emails[type eq "work"]"#), vp(pu(CORE, "emails"), eq("type", "work"))),
+        (
+            concat!(core!(), r#":userName eq "a""#),
+            cmp(pu(CORE, "userName"), Eq, s("a")),
+        ),
+        (
+            concat!(core!(), r#":emails[type eq "work"]"#),
+            vp(pu(CORE, "emails"), eq("type", "work")),
+        ),
         // unquoted legacy values
         ("externalId eq jyoung", eq("externalId", "jyoung")),
-        ("externalId eq jyoung and userName pr", and(vec![eq("externalId", "jyoung"), pr("userName")])),
+        (
+            "externalId eq jyoung and userName pr",
+            and(vec![eq("externalId", "jyoung"), pr("userName")]),
+        ),
         ("(externalId eq jyoung)", eq("externalId", "jyoung")),
         ("emails[type eq work]", vp(p("emails"), eq("type", "work"))),
         // string escapes
-        (r#"displayName eq "a \"quoted\" name""#, eq("displayName", r#"a "quoted" name"#)),
-        (r#"displayName eq "back\\slash""#, eq("displayName", r"back\slash")),
-        (r#"displayName eq "tab\there""#, eq("displayName", "tab\there")),
-        (r#"displayName eq "\u00e9t\u00E9""#, eq("displayName", "été")),
-        (r#"displayName eq "été ünïcode""#, eq("displayName", "été ünïcode")),
+        (
+            r#"displayName eq "a \"quoted\" name""#,
+            eq("displayName", r#"a "quoted" name"#),
+        ),
+        (
+            r#"displayName eq "back\\slash""#,
+            eq("displayName", r"back\slash"),
+        ),
+        (
+            r#"displayName eq "tab\there""#,
+            eq("displayName", "tab\there"),
+        ),
+        (
+            r#"displayName eq "\u00e9t\u00E9""#,
+            eq("displayName", "été"),
+        ),
+        (
+            r#"displayName eq "été ünïcode""#,
+            eq("displayName", "été ünïcode"),
+        ),
         (r#"displayName eq """#, eq("displayName", "")),
-        (r#"displayName eq "and or not ) ] (""#, eq("displayName", "and or not ) ] (")),
+        (
+            r#"displayName eq "and or not ) ] (""#,
+            eq("displayName", "and or not ) ] ("),
+        ),
         // numbers, booleans, null
         ("x eq 42", cmp(p("x"), Eq, n(42))),
         ("x gt -7", cmp(p("x"), Gt, n(-7))),
-        ("x lt 1.5", cmp(p("x"), Lt, CompValue::Number(serde_json::Number::from_f64(1.5).unwrap()))),
-        ("x le 2e3", cmp(p("x"), Le, CompValue::Number(serde_json::Number::from_f64(2000.0).unwrap()))),
-        ("active eq true", cmp(p("active"), Eq, CompValue::Bool(true))),
-        ("active eq False", cmp(p("active"), Eq, CompValue::Bool(false))),
+        (
+            "x lt 1.5",
+            cmp(
+                p("x"),
+                Lt,
+                CompValue::Number(serde_json::Number::from_f64(1.5).unwrap()),
+            ),
+        ),
+        (
+            "x le 2e3",
+            cmp(
+                p("x"),
+                Le,
+                CompValue::Number(serde_json::Number::from_f64(2000.0).unwrap()),
+            ),
+        ),
+        (
+            "active eq true",
+            cmp(p("active"), Eq, CompValue::Bool(true)),
+        ),
+        (
+            "active eq False",
+            cmp(p("active"), Eq, CompValue::Bool(false)),
+        ),
         ("title eq null", cmp(p("title"), Eq, CompValue::Null)),
         ("title ne NULL", cmp(p("title"), Ne, CompValue::Null)),
         (r#"active eq "true""#, cmp(p("active"), Eq, s("true"))),
@@ -204,7 +295,10 @@ fn valid_filters_parse_to_the_expected_ast() {
         ("not pr", pr("not")),
         (r#"not eq "x""#, eq("not", "x")),
         ("and pr or or pr", or(vec![pr("and"), pr("or")])),
-        ("notes pr and orders pr", and(vec![pr("notes"), pr("orders")])),
+        (
+            "notes pr and orders pr",
+            and(vec![pr("notes"), pr("orders")]),
+        ),
         ("$ref pr", pr("$ref")),
         // Entra's legacy checks
         (
@@ -276,7 +370,11 @@ fn invalid_filters_give_invalid_filter() {
             Ok(f) => panic!("filter {input:?} should fail but parsed as {f:?}"),
             Err(e) => {
                 assert_eq!(e.status, 400, "filter {input:?}: {e}");
-                assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "filter {input:?}: {e}");
+                assert_eq!(
+                    e.scim_type,
+                    Some(ScimType::InvalidFilter),
+                    "filter {input:?}: {e}"
+                );
                 assert!(!e.detail.is_empty());
             }
         }
@@ -285,7 +383,11 @@ fn invalid_filters_give_invalid_filter() {
 
 #[test]
 fn limits_give_too_many() {
-    let tight = Limits { max_length: 64, max_depth: 3, max_terms: 4 };
+    let tight = Limits {
+        max_length: 64,
+        max_depth: 3,
+        max_terms: 4,
+    };
     let table: Vec<(String, bool)> = vec![
         // (filter, within limits?)
         ("a pr".into(), true),
@@ -307,18 +409,34 @@ fn limits_give_too_many() {
             assert!(r.is_ok(), "{input:?}: {r:?}");
         } else {
             let e = r.expect_err(&input);
-            assert_eq!((e.status, e.scim_type), (400, Some(ScimType::TooMany)), "{input:?}: {e}");
+            assert_eq!(
+                (e.status, e.scim_type),
+                (400, Some(ScimType::TooMany)),
+                "{input:?}: {e}"
+            );
         }
     }
     // Default limits: deep nesting and huge filters are rejected cheaply.
     let deep = "(".repeat(5000) + "a pr" + &")".repeat(5000);
-    assert_eq!(parse_filter(&deep).unwrap_err().scim_type, Some(ScimType::TooMany));
+    assert_eq!(
+        parse_filter(&deep).unwrap_err().scim_type,
+        Some(ScimType::TooMany)
+    );
     let many = vec!["a pr"; 1500].join(" and ");
-    assert_eq!(parse_filter(&many).unwrap_err().scim_type, Some(ScimType::TooMany));
+    assert_eq!(
+        parse_filter(&many).unwrap_err().scim_type,
+        Some(ScimType::TooMany)
+    );
     let long = format!("userName eq \"{}\"", "x".repeat(20_000));
-    assert_eq!(parse_filter(&long).unwrap_err().scim_type, Some(ScimType::TooMany));
+    assert_eq!(
+        parse_filter(&long).unwrap_err().scim_type,
+        Some(ScimType::TooMany)
+    );
     let nots = "not (".repeat(100) + "a pr" + &")".repeat(100);
-    assert_eq!(parse_filter(&nots).unwrap_err().scim_type, Some(ScimType::TooMany));
+    assert_eq!(
+        parse_filter(&nots).unwrap_err().scim_type,
+        Some(ScimType::TooMany)
+    );
 }
 
 #[test]
@@ -330,7 +448,10 @@ fn display_is_canonical_for_parsed_filters() {
         ("(a pr or b pr) and c pr", "(a pr or b pr) and c pr"),
         ("(a pr and b pr) and c pr", "(a pr and b pr) and c pr"),
         ("NOT(a pr)", "not (a pr)"),
-        (r#"emails[type eq "work"].value eq "x""#, r#"emails[type eq "work" and value eq "x"]"#),
+        (
+            r#"emails[type eq "work"].value eq "x""#,
+            r#"emails[type eq "work" and value eq "x"]"#,
+        ),
         (r#"x eq "a\"b\\c""#, r#"x eq "a\"b\\c""#),
         ("active eq TRUE", "active eq true"),
     ];
@@ -344,15 +465,41 @@ fn display_is_canonical_for_parsed_filters() {
 #[test]
 fn patch_paths_parse() {
     let table: Vec<(&str, PatchPath)> = vec![
-        ("userName", PatchPath { urn: None, name: "userName".into(), filter: None, sub: None }),
-        ("name.givenName", PatchPath { urn: None, name: "name".into(), filter: None, sub: Some("givenName".into()) }),
+        (
+            "userName",
+            PatchPath {
+                urn: None,
+                name: "userName".into(),
+                filter: None,
+                sub: None,
+            },
+        ),
+        (
+            "name.givenName",
+            PatchPath {
+                urn: None,
+                name: "name".into(),
+                filter: None,
+                sub: Some("givenName".into()),
+            },
+        ),
         (
             concat!(ent!(), ":employeeNumber"),
-            PatchPath { urn: Some(ENT.into()), name: "employeeNumber".into(), filter: None, sub: None },
+            PatchPath {
+                urn: Some(ENT.into()),
+                name: "employeeNumber".into(),
+                filter: None,
+                sub: None,
+            },
         ),
         (
             concat!(ent!(), ":manager.value"),
-            PatchPath { urn: Some(ENT.into()), name: "manager".into(), filter: None, sub: Some("value".into()) },
+            PatchPath {
+                urn: Some(ENT.into()),
+                name: "manager".into(),
+                filter: None,
+                sub: Some("value".into()),
+            },
         ),
         (
             // a whole extension: the last URN segment reads as the name
@@ -366,7 +513,12 @@ fn patch_paths_parse() {
         ),
         (
             r#"emails[type eq "work"].value"#,
-            PatchPath { urn: None, name: "emails".into(), filter: Some(eq("type", "work")), sub: Some("value".into()) },
+            PatchPath {
+                urn: None,
+                name: "emails".into(),
+                filter: Some(eq("type", "work")),
+                sub: Some("value".into()),
+            },
         ),
         (
             r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#,
@@ -382,19 +534,40 @@ fn patch_paths_parse() {
             PatchPath {
                 urn: None,
                 name: "addresses".into(),
-                filter: Some(and(vec![eq("type", "work"), cmp(p("primary"), CompareOp::Eq, CompValue::Bool(true))])),
+                filter: Some(and(vec![
+                    eq("type", "work"),
+                    cmp(p("primary"), CompareOp::Eq, CompValue::Bool(true)),
+                ])),
                 sub: Some("streetAddress".into()),
             },
         ),
         (
             r#"roles[primary eq "True"].value"#,
-            PatchPath { urn: None, name: "roles".into(), filter: Some(eq("primary", "True")), sub: Some("value".into()) },
+            PatchPath {
+                urn: None,
+                name: "roles".into(),
+                filter: Some(eq("primary", "True")),
+                sub: Some("value".into()),
+            },
         ),
         (
             r#"manager[value eq "m1"]"#,
-            PatchPath { urn: None, name: "manager".into(), filter: Some(eq("value", "m1")), sub: None },
+            PatchPath {
+                urn: None,
+                name: "manager".into(),
+                filter: Some(eq("value", "m1")),
+                sub: None,
+            },
         ),
-        ("  userName  ", PatchPath { urn: None, name: "userName".into(), filter: None, sub: None }),
+        (
+            "  userName  ",
+            PatchPath {
+                urn: None,
+                name: "userName".into(),
+                filter: None,
+                sub: None,
+            },
+        ),
     ];
     for (input, want) in table {
         let got = parse_patch_path(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -428,7 +601,11 @@ fn invalid_patch_paths_give_invalid_path() {
     ];
     for input in table {
         let e = parse_patch_path(input).expect_err(input);
-        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidPath)), "{input:?}: {e}");
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(ScimType::InvalidPath)),
+            "{input:?}: {e}"
+        );
     }
 }
 
@@ -438,8 +615,8 @@ fn invalid_patch_paths_give_invalid_path() {
 fn arb_name() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "userName", "emails", "name", "type", "value", "primary", "not", "and", "or", "pr", "eq", "true", "null",
-            "$ref", "_x", "a-b",
+            "userName", "emails", "name", "type", "value", "primary", "not", "and", "or", "pr",
+            "eq", "true", "null", "$ref", "_x", "a-b",
         ])
         .prop_map(str::to_string),
         "[a-zA-Z][a-zA-Z0-9_$-]{0,8}",
@@ -454,7 +631,11 @@ fn arb_urn() -> impl Strategy<Value = Option<String>> {
 }
 
 fn arb_path(with_sub: bool) -> impl Strategy<Value = AttrPath> {
-    let sub = if with_sub { prop::option::of(arb_name()).boxed() } else { Just(None).boxed() };
+    let sub = if with_sub {
+        prop::option::of(arb_name()).boxed()
+    } else {
+        Just(None).boxed()
+    };
     (arb_urn(), arb_name(), sub).prop_map(|(urn, name, sub)| AttrPath { urn, name, sub })
 }
 
@@ -498,8 +679,7 @@ fn combine(leaf: BoxedStrategy<Filter>) -> BoxedStrategy<Filter> {
 /// Canonical filters: see the module comment.
 fn arb_filter() -> impl Strategy<Value = Filter> {
     let inner = combine(arb_attr_exp().boxed());
-    let value_path =
-        (arb_path(false), inner).prop_map(|(p, f)| Filter::ValuePath(p, Box::new(f)));
+    let value_path = (arb_path(false), inner).prop_map(|(p, f)| Filter::ValuePath(p, Box::new(f)));
     let leaf = prop_oneof![3 => arb_attr_exp(), 1 => value_path].boxed();
     combine(leaf)
 }

@@ -2,26 +2,37 @@
 //! bodies), with the tolerance Entra needs (entra-provisioning.md §1.3,
 //! §1.8) and strict rejection of unknown attributes and wrong types.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
-use serde_json::{Map, Value, json};
 use scimitar_protocol::ScimType;
 use scimitar_protocol::patch::{NoMembers, PatchOperation, apply_patch, parse_patch_request};
 use scimitar_protocol::resource::{MemberRef, merge_for_replace, normalize_input};
 use scimitar_protocol::schema::{
-    AttrType, Attribute, Mutability, ResourceType, Returned, Schema, Uniqueness, builtin_resource_types,
+    AttrType, Attribute, Mutability, ResourceType, Returned, Schema, Uniqueness,
+    builtin_resource_types,
 };
+use serde_json::{Map, Value, json};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const ENT_MISSPELT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User";
 const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
 fn rt(name: &str) -> ResourceType {
-    builtin_resource_types().into_iter().find(|r| r.name == name).unwrap()
+    builtin_resource_types()
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap()
 }
 
 fn doc(body: Value) -> Value {
     let rt = rt("User");
-    Value::Object(normalize_input(&rt, &body).unwrap_or_else(|e| panic!("{body}: {e}")).doc)
+    Value::Object(
+        normalize_input(&rt, &body)
+            .unwrap_or_else(|e| panic!("{body}: {e}"))
+            .doc,
+    )
 }
 
 #[test]
@@ -108,15 +119,31 @@ fn entra_group_create_with_adscim_schema() {
 
     let mut with_members = body.clone();
     with_members["members"] = json!([]);
-    assert_eq!(normalize_input(&rt, &with_members).unwrap().members, Some(vec![]));
-    with_members["members"] = json!([{"value": "u1", "display": "Alice"}, {"value": "g1", "type": "Group"}, "u2"]);
+    assert_eq!(
+        normalize_input(&rt, &with_members).unwrap().members,
+        Some(vec![])
+    );
+    with_members["members"] =
+        json!([{"value": "u1", "display": "Alice"}, {"value": "g1", "type": "Group"}, "u2"]);
     let n = normalize_input(&rt, &with_members).unwrap();
     assert_eq!(
         n.members,
         Some(vec![
-            MemberRef { value: "u1".into(), kind: None, display: Some("Alice".into()) },
-            MemberRef { value: "g1".into(), kind: Some("Group".into()), display: None },
-            MemberRef { value: "u2".into(), kind: None, display: None },
+            MemberRef {
+                value: "u1".into(),
+                kind: None,
+                display: Some("Alice".into())
+            },
+            MemberRef {
+                value: "g1".into(),
+                kind: Some("Group".into()),
+                display: None
+            },
+            MemberRef {
+                value: "u2".into(),
+                kind: None,
+                display: None
+            },
         ])
     );
     assert!(!n.doc.contains_key("members"));
@@ -125,8 +152,16 @@ fn entra_group_create_with_adscim_schema() {
 #[test]
 fn tolerated_inputs_normalise() {
     let table: Vec<(&str, Value, Value)> = vec![
-        ("string booleans", json!({"userName": "a", "active": "FALSE"}), json!({"userName": "a", "active": false})),
-        ("empty string boolean means no value", json!({"userName": "a", "active": ""}), json!({"userName": "a"})),
+        (
+            "string booleans",
+            json!({"userName": "a", "active": "FALSE"}),
+            json!({"userName": "a", "active": false}),
+        ),
+        (
+            "empty string boolean means no value",
+            json!({"userName": "a", "active": ""}),
+            json!({"userName": "a"}),
+        ),
         (
             "manager as a bare string",
             json!({"userName": "a", ENT: {"manager": "m1"}}),
@@ -137,7 +172,11 @@ fn tolerated_inputs_normalise() {
             json!({"userName": "a", ENT: {"manager": [{"value": "m1", "$ref": "http://x/Users/m1", "displayName": "Boss"}]}}),
             json!({"userName": "a", ENT: {"manager": {"value": "m1"}}}),
         ),
-        ("manager {value: \"\"} means none", json!({"userName": "a", ENT: {"manager": {"value": ""}}}), json!({"userName": "a"})),
+        (
+            "manager {value: \"\"} means none",
+            json!({"userName": "a", ENT: {"manager": {"value": ""}}}),
+            json!({"userName": "a"}),
+        ),
         (
             "a single object for a multi-valued attribute",
             json!({"userName": "a", "emails": {"value": "a@x", "type": "work"}}),
@@ -179,8 +218,16 @@ fn tolerated_inputs_normalise() {
             json!({"userName": "a", format!("{ENT}:department"): "R&D", format!("{CORE}:nickName"): "n"}),
             json!({"userName": "a", "nickName": "n", ENT: {"department": "R&D"}}),
         ),
-        ("extension set to null", json!({"userName": "a", ENT: null}), json!({"userName": "a"})),
-        ("schemas null", json!({"userName": "a", "schemas": null}), json!({"userName": "a"})),
+        (
+            "extension set to null",
+            json!({"userName": "a", ENT: null}),
+            json!({"userName": "a"}),
+        ),
+        (
+            "schemas null",
+            json!({"userName": "a", "schemas": null}),
+            json!({"userName": "a"}),
+        ),
         (
             "unknown schema URIs in schemas are tolerated",
             json!({"userName": "a", "schemas": ["urn:example:whatever"]}),
@@ -191,7 +238,11 @@ fn tolerated_inputs_normalise() {
             json!({"userName": 12345, "displayName": true}),
             json!({"userName": "12345", "displayName": "true"}),
         ),
-        ("password is stored (write-only)", json!({"userName": "a", "password": "s3cret"}), json!({"userName": "a", "password": "s3cret"})),
+        (
+            "password is stored (write-only)",
+            json!({"userName": "a", "password": "s3cret"}),
+            json!({"userName": "a", "password": "s3cret"}),
+        ),
     ];
     for (name, body, want) in table {
         assert_eq!(doc(body), want, "{name}");
@@ -201,32 +252,132 @@ fn tolerated_inputs_normalise() {
 #[test]
 fn invalid_inputs_are_rejected_with_400() {
     let table: Vec<(&str, Value, ScimType)> = vec![
-        ("not an object", json!(["userName"]), ScimType::InvalidSyntax),
+        (
+            "not an object",
+            json!(["userName"]),
+            ScimType::InvalidSyntax,
+        ),
         ("a string body", json!("x"), ScimType::InvalidSyntax),
-        ("schemas not an array", json!({"userName": "a", "schemas": "urn:x"}), ScimType::InvalidSyntax),
-        ("schemas with a non-string", json!({"userName": "a", "schemas": [1]}), ScimType::InvalidSyntax),
-        ("unknown attribute", json!({"userName": "a", "foo": 1}), ScimType::InvalidValue),
-        ("unknown attribute with null value", json!({"userName": "a", "foo": null}), ScimType::InvalidValue),
-        ("unknown extension URN", json!({"userName": "a", "urn:example:ext:1.0:User": {"x": 1}}), ScimType::InvalidValue),
-        ("unknown extension attribute", json!({"userName": "a", ENT: {"foo": "x"}}), ScimType::InvalidValue),
-        ("unknown sub-attribute", json!({"userName": "a", "name": {"foo": "x"}}), ScimType::InvalidValue),
-        ("unqualified extension attribute at top level", json!({"userName": "a", "department": "x"}), ScimType::InvalidValue),
-        ("members on a User", json!({"userName": "a", "members": []}), ScimType::InvalidValue),
-        ("extension value not an object", json!({"userName": "a", ENT: "x"}), ScimType::InvalidValue),
-        ("object for a string", json!({"userName": {"value": "a"}}), ScimType::InvalidValue),
-        ("array for a string", json!({"userName": "a", "displayName": ["a", "b"]}), ScimType::InvalidValue),
-        ("\"abc\" for a boolean", json!({"userName": "a", "active": "abc"}), ScimType::InvalidValue),
-        ("number for a boolean", json!({"userName": "a", "active": 1}), ScimType::InvalidValue),
-        ("huge integer for a boolean", json!({"userName": "a", "active": 18446744073709551615u64}), ScimType::InvalidValue),
-        ("object for a boolean", json!({"userName": "a", "active": {}}), ScimType::InvalidValue),
-        ("string for a complex without value", json!({"userName": "a", "name": "Alice"}), ScimType::InvalidValue),
-        ("array of arrays", json!({"userName": "a", "emails": [["a@x"]]}), ScimType::InvalidValue),
-        ("object for a sub-attribute", json!({"userName": "a", "emails": [{"value": {"a": 1}}]}), ScimType::InvalidValue),
-        ("string for primary", json!({"userName": "a", "emails": [{"value": "a@x", "primary": "yes"}]}), ScimType::InvalidValue),
-        ("missing userName", json!({"displayName": "A"}), ScimType::InvalidValue),
-        ("empty userName", json!({"userName": ""}), ScimType::InvalidValue),
-        ("null userName", json!({"userName": null}), ScimType::InvalidValue),
-        ("two managers", json!({"userName": "a", ENT: {"manager": [{"value": "m1"}, {"value": "m2"}]}}), ScimType::InvalidValue),
+        (
+            "schemas not an array",
+            json!({"userName": "a", "schemas": "urn:x"}),
+            ScimType::InvalidSyntax,
+        ),
+        (
+            "schemas with a non-string",
+            json!({"userName": "a", "schemas": [1]}),
+            ScimType::InvalidSyntax,
+        ),
+        (
+            "unknown attribute",
+            json!({"userName": "a", "foo": 1}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "unknown attribute with null value",
+            json!({"userName": "a", "foo": null}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "unknown extension URN",
+            json!({"userName": "a", "urn:example:ext:1.0:User": {"x": 1}}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "unknown extension attribute",
+            json!({"userName": "a", ENT: {"foo": "x"}}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "unknown sub-attribute",
+            json!({"userName": "a", "name": {"foo": "x"}}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "unqualified extension attribute at top level",
+            json!({"userName": "a", "department": "x"}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "members on a User",
+            json!({"userName": "a", "members": []}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "extension value not an object",
+            json!({"userName": "a", ENT: "x"}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "object for a string",
+            json!({"userName": {"value": "a"}}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "array for a string",
+            json!({"userName": "a", "displayName": ["a", "b"]}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "\"abc\" for a boolean",
+            json!({"userName": "a", "active": "abc"}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "number for a boolean",
+            json!({"userName": "a", "active": 1}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "huge integer for a boolean",
+            json!({"userName": "a", "active": 18446744073709551615u64}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "object for a boolean",
+            json!({"userName": "a", "active": {}}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "string for a complex without value",
+            json!({"userName": "a", "name": "Alice"}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "array of arrays",
+            json!({"userName": "a", "emails": [["a@x"]]}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "object for a sub-attribute",
+            json!({"userName": "a", "emails": [{"value": {"a": 1}}]}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "string for primary",
+            json!({"userName": "a", "emails": [{"value": "a@x", "primary": "yes"}]}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "missing userName",
+            json!({"displayName": "A"}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "empty userName",
+            json!({"userName": ""}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "null userName",
+            json!({"userName": null}),
+            ScimType::InvalidValue,
+        ),
+        (
+            "two managers",
+            json!({"userName": "a", ENT: {"manager": [{"value": "m1"}, {"value": "m2"}]}}),
+            ScimType::InvalidValue,
+        ),
     ];
     let rt = rt("User");
     for (name, body, t) in table {
@@ -236,12 +387,25 @@ fn invalid_inputs_are_rejected_with_400() {
     let group = self::rt("Group");
     for (name, body) in [
         ("missing displayName", json!({"externalId": "x"})),
-        ("member without value", json!({"displayName": "G", "members": [{"display": "x"}]})),
-        ("member of unknown type", json!({"displayName": "G", "members": [{"value": "x", "type": "Device"}]})),
-        ("member as a number array", json!({"displayName": "G", "members": [[1]]})),
+        (
+            "member without value",
+            json!({"displayName": "G", "members": [{"display": "x"}]}),
+        ),
+        (
+            "member of unknown type",
+            json!({"displayName": "G", "members": [{"value": "x", "type": "Device"}]}),
+        ),
+        (
+            "member as a number array",
+            json!({"displayName": "G", "members": [[1]]}),
+        ),
     ] {
         let e = normalize_input(&group, &body).expect_err(name);
-        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)), "{name}: {e}");
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(ScimType::InvalidValue)),
+            "{name}: {e}"
+        );
     }
 }
 
@@ -273,7 +437,10 @@ fn typed_rt() -> ResourceType {
                 attr("count", AttrType::Integer),
                 attr("score", AttrType::Decimal),
                 attr("seen", AttrType::DateTime),
-                Attribute { mutability: Mutability::Immutable, ..attr("serial", AttrType::String) },
+                Attribute {
+                    mutability: Mutability::Immutable,
+                    ..attr("serial", AttrType::String)
+                },
             ],
         },
         extensions: vec![],
@@ -285,14 +452,23 @@ fn typed_attributes() {
     let rt = typed_rt();
     let ok: Vec<(Value, Value)> = vec![
         (json!({"count": 5}), json!({"count": 5})),
-        (json!({"count": -9223372036854775808i64}), json!({"count": -9223372036854775808i64})),
+        (
+            json!({"count": -9223372036854775808i64}),
+            json!({"count": -9223372036854775808i64}),
+        ),
         (json!({"count": " 42 "}), json!({"count": 42})),
         (json!({"count": ""}), json!({})),
         (json!({"score": 2.5}), json!({"score": 2.5})),
         (json!({"score": 3}), json!({"score": 3})),
         (json!({"score": "1.25"}), json!({"score": 1.25})),
-        (json!({"seen": "2024-05-01T12:00:00Z"}), json!({"seen": "2024-05-01T12:00:00Z"})),
-        (json!({"seen": "2024-05-01T12:00:00.123+02:00"}), json!({"seen": "2024-05-01T12:00:00.123+02:00"})),
+        (
+            json!({"seen": "2024-05-01T12:00:00Z"}),
+            json!({"seen": "2024-05-01T12:00:00Z"}),
+        ),
+        (
+            json!({"seen": "2024-05-01T12:00:00.123+02:00"}),
+            json!({"seen": "2024-05-01T12:00:00.123+02:00"}),
+        ),
     ];
     for (body, want) in ok {
         let n = normalize_input(&rt, &body).unwrap_or_else(|e| panic!("{body}: {e}"));
@@ -316,21 +492,34 @@ fn typed_attributes() {
     ];
     for body in bad {
         let e = normalize_input(&rt, &body).expect_err(&body.to_string());
-        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)), "{body}: {e}");
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(ScimType::InvalidValue)),
+            "{body}: {e}"
+        );
     }
 }
 
 #[test]
 fn put_keeps_write_only_and_immutable_values() {
     let user = rt("User");
-    let old = normalize_input(&user, &json!({"userName": "a", "password": "p"})).unwrap().doc;
-    let mut new = normalize_input(&user, &json!({"userName": "b"})).unwrap().doc;
+    let old = normalize_input(&user, &json!({"userName": "a", "password": "p"}))
+        .unwrap()
+        .doc;
+    let mut new = normalize_input(&user, &json!({"userName": "b"}))
+        .unwrap()
+        .doc;
     merge_for_replace(&user, &old, &mut new).unwrap();
-    assert_eq!(Value::Object(new), json!({"userName": "b", "password": "p"}));
+    assert_eq!(
+        Value::Object(new),
+        json!({"userName": "b", "password": "p"})
+    );
 
     let rt = typed_rt();
     let old = normalize_input(&rt, &json!({"serial": "S1"})).unwrap().doc;
-    let mut same = normalize_input(&rt, &json!({"serial": "S1", "count": 1})).unwrap().doc;
+    let mut same = normalize_input(&rt, &json!({"serial": "S1", "count": 1}))
+        .unwrap()
+        .doc;
     merge_for_replace(&rt, &old, &mut same).unwrap();
     let mut omitted = normalize_input(&rt, &json!({"count": 1})).unwrap().doc;
     merge_for_replace(&rt, &old, &mut omitted).unwrap();
@@ -339,7 +528,13 @@ fn put_keeps_write_only_and_immutable_values() {
     let e = merge_for_replace(&rt, &old, &mut changed).unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::Mutability));
     // Immutable through PATCH too: set once, then never changed.
-    let ops = |v: &str| vec![PatchOperation { op: scimitar_protocol::patch::OpKind::Replace, path: Some("serial".into()), value: Some(json!(v)) }];
+    let ops = |v: &str| {
+        vec![PatchOperation {
+            op: scimitar_protocol::patch::OpKind::Replace,
+            path: Some("serial".into()),
+            value: Some(json!(v)),
+        }]
+    };
     let mut fresh = Map::new();
     apply_patch(&rt, &mut fresh, &ops("S1"), &mut NoMembers).unwrap();
     apply_patch(&rt, &mut fresh, &ops("S1"), &mut NoMembers).unwrap();
@@ -354,9 +549,28 @@ fn put_keeps_write_only_and_immutable_values() {
 fn arb_json() -> impl Strategy<Value = Value> {
     let key = prop_oneof![
         prop::sample::select(vec![
-            "userName", "name", "givenName", "emails", "value", "type", "primary", "active", "manager", "roles",
-            "members", "display", "schemas", "meta", "id", ENT, ENT_MISSPELT, CORE, "$ref", "displayName",
-            "name.givenName", "count",
+            "userName",
+            "name",
+            "givenName",
+            "emails",
+            "value",
+            "type",
+            "primary",
+            "active",
+            "manager",
+            "roles",
+            "members",
+            "display",
+            "schemas",
+            "meta",
+            "id",
+            ENT,
+            ENT_MISSPELT,
+            CORE,
+            "$ref",
+            "displayName",
+            "name.givenName",
+            "count",
         ])
         .prop_map(str::to_string),
         "[a-zA-Z.:\\[\\] \"]{0,8}",
@@ -366,15 +580,25 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        prop::sample::select(vec!["", "True", "false", "abc", "{\"value\":\"x\"}", "2024-05-01T12:00:00Z", "u1"])
-            .prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        prop::sample::select(vec![
+            "",
+            "True",
+            "false",
+            "abc",
+            "{\"value\":\"x\"}",
+            "2024-05-01T12:00:00Z",
+            "u1"
+        ])
+        .prop_map(Value::from),
         any::<String>().prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 32, 5, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((key.clone(), inner), 0..5).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec((key.clone(), inner), 0..5)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }
@@ -383,10 +607,25 @@ fn arb_path() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         prop::sample::select(vec![
-            "userName", "name.givenName", "emails", "emails[type eq \"work\"].value", "emails[type eq \"work\"]",
-            "roles[primary eq \"True\"].value", "manager", "manager[value eq \"m\"]", "members",
-            "members[value eq \"u\"]", "members[type eq \"User\"]", "active", "id", "groups", ENT, ENT_MISSPELT,
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", "displayName", "",
+            "userName",
+            "name.givenName",
+            "emails",
+            "emails[type eq \"work\"].value",
+            "emails[type eq \"work\"]",
+            "roles[primary eq \"True\"].value",
+            "manager",
+            "manager[value eq \"m\"]",
+            "members",
+            "members[value eq \"u\"]",
+            "members[type eq \"User\"]",
+            "active",
+            "id",
+            "groups",
+            ENT,
+            ENT_MISSPELT,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+            "displayName",
+            "",
         ])
         .prop_map(Value::from),
         any::<String>().prop_map(Value::String),

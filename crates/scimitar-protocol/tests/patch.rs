@@ -1,18 +1,26 @@
 //! Table-driven tests of PATCH (RFC 7644 §3.5.2) in both of Entra's
 //! dialects (entra-provisioning.md §1.5–1.9 and §2).
 
-use serde_json::{Map, Value, json};
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use scimitar_protocol::Result;
 use scimitar_protocol::ScimType;
-use scimitar_protocol::patch::{MemberAccess, MemberOp, NoMembers, apply_patch, parse_patch_request};
+use scimitar_protocol::patch::{
+    MemberAccess, MemberOp, NoMembers, apply_patch, parse_patch_request,
+};
 use scimitar_protocol::resource::{MemberRef, normalize_input};
 use scimitar_protocol::schema::{ResourceType, builtin_resource_types};
-use scimitar_protocol::Result;
+use serde_json::{Map, Value, json};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 fn rt(name: &str) -> ResourceType {
-    builtin_resource_types().into_iter().find(|r| r.name == name).unwrap()
+    builtin_resource_types()
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap()
 }
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -34,7 +42,12 @@ fn base_user() -> Map<String, Value> {
 }
 
 /// Runs a PatchOp body with `ops` against `doc` and returns the new doc.
-fn run(rt: &ResourceType, doc: &Map<String, Value>, ops: Value, members: &mut dyn MemberAccess) -> Result<(Map<String, Value>, Vec<MemberOp>)> {
+fn run(
+    rt: &ResourceType,
+    doc: &Map<String, Value>,
+    ops: Value,
+    members: &mut dyn MemberAccess,
+) -> Result<(Map<String, Value>, Vec<MemberOp>)> {
     let body = json!({"schemas": [PATCH_OP], "Operations": ops});
     let ops = parse_patch_request(&body, 100)?;
     let mut d = doc.clone();
@@ -132,7 +145,10 @@ fn user_patches_produce_the_expected_document() {
         (
             "replace a complex attribute merges sub-attributes",
             json!([{"op": "replace", "path": "name", "value": {"givenName": "Ally", "formatted": "Ally Smith"}}]),
-            user_with(|u| u["name"] = json!({"givenName": "Ally", "familyName": "Smith", "formatted": "Ally Smith"})),
+            user_with(|u| {
+                u["name"] =
+                    json!({"givenName": "Ally", "familyName": "Smith", "formatted": "Ally Smith"})
+            }),
         ),
         (
             "remove a sub-attribute",
@@ -184,7 +200,10 @@ fn user_patches_produce_the_expected_document() {
             "value filter + sub-attribute creates the typed value when missing",
             json!([{"op": "Add", "path": "emails[type eq \"home\"].value", "value": "a@home.example"}]),
             user_with(|u| {
-                u["emails"].as_array_mut().unwrap().push(json!({"type": "home", "value": "a@home.example"}))
+                u["emails"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "home", "value": "a@home.example"}))
             }),
         ),
         (
@@ -193,7 +212,10 @@ fn user_patches_produce_the_expected_document() {
                    {"op": "Replace", "path": "emails[type eq \"home\"].value", "value": "b@home.example"},
                    {"op": "add", "path": "emails[type eq \"home\"].value", "value": "b@home.example"}]),
             user_with(|u| {
-                u["emails"].as_array_mut().unwrap().push(json!({"type": "home", "value": "b@home.example"}))
+                u["emails"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "home", "value": "b@home.example"}))
             }),
         ),
         (
@@ -205,7 +227,10 @@ fn user_patches_produce_the_expected_document() {
             "value filter on addresses sets sub-attributes of one address",
             json!([{"op": "Add", "path": "addresses[type eq \"work\"].streetAddress", "value": "1 Main St"},
                    {"op": "Add", "path": "addresses[type eq \"work\"].locality", "value": "Seattle"}]),
-            user_with(|u| u["addresses"] = json!([{"type": "work", "streetAddress": "1 Main St", "locality": "Seattle"}])),
+            user_with(|u| {
+                u["addresses"] =
+                    json!([{"type": "work", "streetAddress": "1 Main St", "locality": "Seattle"}])
+            }),
         ),
         (
             "value filter with empty value clears the typed value",
@@ -222,7 +247,9 @@ fn user_patches_produce_the_expected_document() {
         (
             "value filter without sub-attribute merges the object",
             json!([{"op": "replace", "path": "emails[type eq \"work\"]", "value": {"value": "w@contoso.com", "display": "W"}}]),
-            user_with(|u| u["emails"][0] = json!({"type": "work", "value": "w@contoso.com", "primary": true, "display": "W"})),
+            user_with(|u| {
+                u["emails"][0] = json!({"type": "work", "value": "w@contoso.com", "primary": true, "display": "W"})
+            }),
         ),
         (
             "remove by value filter",
@@ -415,7 +442,10 @@ fn user_patches_produce_the_expected_document() {
             "AssertiveAppRoleAssignmentsComplex: replace the whole role list",
             json!([{"op": "add", "path": "roles", "value": [{"value": "A"}]},
                    {"op": "replace", "path": "roles", "value": [{"value": "B", "primary": false}, {"value": "C", "primary": false}]}]),
-            user_with(|u| u["roles"] = json!([{"value": "B", "primary": false}, {"value": "C", "primary": false}])),
+            user_with(|u| {
+                u["roles"] =
+                    json!([{"value": "B", "primary": false}, {"value": "C", "primary": false}])
+            }),
         ),
         (
             "operations apply in order",
@@ -435,23 +465,48 @@ fn user_patches_produce_the_expected_document() {
 #[test]
 fn invalid_user_patches_give_the_right_error() {
     let table: Vec<(&str, Value, u16, Option<ScimType>)> = vec![
-        ("unknown attribute", json!([{"op": "add", "path": "foo", "value": "x"}]), 400, Some(ScimType::InvalidPath)),
-        ("unknown sub-attribute", json!([{"op": "add", "path": "name.foo", "value": "x"}]), 400, Some(ScimType::InvalidPath)),
+        (
+            "unknown attribute",
+            json!([{"op": "add", "path": "foo", "value": "x"}]),
+            400,
+            Some(ScimType::InvalidPath),
+        ),
+        (
+            "unknown sub-attribute",
+            json!([{"op": "add", "path": "name.foo", "value": "x"}]),
+            400,
+            Some(ScimType::InvalidPath),
+        ),
         (
             "unknown extension",
             json!([{"op": "add", "path": "urn:example:ext:1.0:User:foo", "value": "x"}]),
             400,
             Some(ScimType::InvalidPath),
         ),
-        ("malformed path", json!([{"op": "add", "path": "emails[type eq", "value": "x"}]), 400, Some(ScimType::InvalidPath)),
-        ("sub of a simple attribute", json!([{"op": "add", "path": "displayName.x", "value": "x"}]), 400, Some(ScimType::InvalidPath)),
+        (
+            "malformed path",
+            json!([{"op": "add", "path": "emails[type eq", "value": "x"}]),
+            400,
+            Some(ScimType::InvalidPath),
+        ),
+        (
+            "sub of a simple attribute",
+            json!([{"op": "add", "path": "displayName.x", "value": "x"}]),
+            400,
+            Some(ScimType::InvalidPath),
+        ),
         (
             "filter on a simple attribute",
             json!([{"op": "add", "path": "displayName[value eq \"x\"]", "value": "x"}]),
             400,
             Some(ScimType::InvalidPath),
         ),
-        ("members on a User", json!([{"op": "add", "path": "members", "value": [{"value": "x"}]}]), 400, Some(ScimType::InvalidPath)),
+        (
+            "members on a User",
+            json!([{"op": "add", "path": "members", "value": [{"value": "x"}]}]),
+            400,
+            Some(ScimType::InvalidPath),
+        ),
         (
             "unknown key in a path-less value",
             json!([{"op": "replace", "value": {"displayName": "x", "bogus": 1}}]),
@@ -464,32 +519,132 @@ fn invalid_user_patches_give_the_right_error() {
             400,
             Some(ScimType::InvalidPath),
         ),
-        ("readOnly id", json!([{"op": "replace", "path": "id", "value": "x"}]), 400, Some(ScimType::Mutability)),
-        ("readOnly meta.created", json!([{"op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"}]), 400, Some(ScimType::Mutability)),
-        ("readOnly groups", json!([{"op": "add", "path": "groups", "value": [{"value": "g"}]}]), 400, Some(ScimType::Mutability)),
-        ("remove readOnly groups", json!([{"op": "remove", "path": "groups"}]), 400, Some(ScimType::Mutability)),
-        ("remove without path", json!([{"op": "remove"}]), 400, Some(ScimType::NoTarget)),
-        ("remove with empty path", json!([{"op": "Remove", "path": ""}]), 400, Some(ScimType::NoTarget)),
+        (
+            "readOnly id",
+            json!([{"op": "replace", "path": "id", "value": "x"}]),
+            400,
+            Some(ScimType::Mutability),
+        ),
+        (
+            "readOnly meta.created",
+            json!([{"op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"}]),
+            400,
+            Some(ScimType::Mutability),
+        ),
+        (
+            "readOnly groups",
+            json!([{"op": "add", "path": "groups", "value": [{"value": "g"}]}]),
+            400,
+            Some(ScimType::Mutability),
+        ),
+        (
+            "remove readOnly groups",
+            json!([{"op": "remove", "path": "groups"}]),
+            400,
+            Some(ScimType::Mutability),
+        ),
+        (
+            "remove without path",
+            json!([{"op": "remove"}]),
+            400,
+            Some(ScimType::NoTarget),
+        ),
+        (
+            "remove with empty path",
+            json!([{"op": "Remove", "path": ""}]),
+            400,
+            Some(ScimType::NoTarget),
+        ),
         (
             "value filter that cannot create a value",
             json!([{"op": "replace", "path": "emails[value co \"x\"].display", "value": "x"}]),
             400,
             Some(ScimType::NoTarget),
         ),
-        ("path-less add with a non-object", json!([{"op": "add", "value": "x"}]), 400, Some(ScimType::InvalidValue)),
-        ("boolean that is not one", json!([{"op": "replace", "path": "active", "value": "abc"}]), 400, Some(ScimType::InvalidValue)),
-        ("object for a string", json!([{"op": "replace", "path": "displayName", "value": {"a": 1}}]), 400, Some(ScimType::InvalidValue)),
-        ("string for a complex without value", json!([{"op": "replace", "path": "name", "value": "x"}]), 400, Some(ScimType::InvalidValue)),
-        ("unknown sub-attribute in a value", json!([{"op": "add", "path": "emails", "value": [{"value": "a", "bogus": 1}]}]), 400, Some(ScimType::InvalidValue)),
-        ("two values for a single-valued attribute", json!([{"op": "add", "path": "nickName", "value": ["a", "b"]}]), 400, Some(ScimType::InvalidValue)),
-        ("removing a required attribute", json!([{"op": "remove", "path": "userName"}]), 400, Some(ScimType::InvalidValue)),
-        ("clearing a required attribute", json!([{"op": "replace", "value": {"userName": ""}}]), 400, Some(ScimType::InvalidValue)),
-        ("unknown op", json!([{"op": "move", "path": "userName", "value": "x"}]), 400, Some(ScimType::InvalidSyntax)),
-        ("missing op", json!([{"path": "userName", "value": "x"}]), 400, Some(ScimType::InvalidSyntax)),
-        ("add without value", json!([{"op": "add", "path": "userName"}]), 400, Some(ScimType::InvalidValue)),
-        ("non-string path", json!([{"op": "add", "path": 5, "value": "x"}]), 400, Some(ScimType::InvalidPath)),
-        ("empty operations", json!([]), 400, Some(ScimType::InvalidSyntax)),
-        ("operation not an object", json!(["add"]), 400, Some(ScimType::InvalidSyntax)),
+        (
+            "path-less add with a non-object",
+            json!([{"op": "add", "value": "x"}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "boolean that is not one",
+            json!([{"op": "replace", "path": "active", "value": "abc"}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "object for a string",
+            json!([{"op": "replace", "path": "displayName", "value": {"a": 1}}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "string for a complex without value",
+            json!([{"op": "replace", "path": "name", "value": "x"}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "unknown sub-attribute in a value",
+            json!([{"op": "add", "path": "emails", "value": [{"value": "a", "bogus": 1}]}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "two values for a single-valued attribute",
+            json!([{"op": "add", "path": "nickName", "value": ["a", "b"]}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "removing a required attribute",
+            json!([{"op": "remove", "path": "userName"}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "clearing a required attribute",
+            json!([{"op": "replace", "value": {"userName": ""}}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "unknown op",
+            json!([{"op": "move", "path": "userName", "value": "x"}]),
+            400,
+            Some(ScimType::InvalidSyntax),
+        ),
+        (
+            "missing op",
+            json!([{"path": "userName", "value": "x"}]),
+            400,
+            Some(ScimType::InvalidSyntax),
+        ),
+        (
+            "add without value",
+            json!([{"op": "add", "path": "userName"}]),
+            400,
+            Some(ScimType::InvalidValue),
+        ),
+        (
+            "non-string path",
+            json!([{"op": "add", "path": 5, "value": "x"}]),
+            400,
+            Some(ScimType::InvalidPath),
+        ),
+        (
+            "empty operations",
+            json!([]),
+            400,
+            Some(ScimType::InvalidSyntax),
+        ),
+        (
+            "operation not an object",
+            json!(["add"]),
+            400,
+            Some(ScimType::InvalidSyntax),
+        ),
         (
             "an invalid op among valid ones",
             json!([{"op": "replace", "path": "displayName", "value": "ok"}, {"op": "add", "path": "bogus", "value": 1},
@@ -503,7 +658,8 @@ fn invalid_user_patches_give_the_right_error() {
         let body = json!({"schemas": [PATCH_OP], "Operations": ops});
         let before = base_user();
         let mut doc = before.clone();
-        let result = parse_patch_request(&body, 100).and_then(|ops| apply_patch(&rt, &mut doc, &ops, &mut NoMembers));
+        let result = parse_patch_request(&body, 100)
+            .and_then(|ops| apply_patch(&rt, &mut doc, &ops, &mut NoMembers));
         let e = result.expect_err(name);
         assert_eq!((e.status, e.scim_type), (status, scim_type), "{name}: {e}");
         // Atomicity: a failed PATCH leaves the document as it was.
@@ -520,9 +676,15 @@ fn patch_request_envelope() {
     assert_eq!(parse_patch_request(&lax, 10).unwrap().len(), 1);
     let table: Vec<(Value, ScimType)> = vec![
         (json!([]), ScimType::InvalidSyntax),
-        (json!({"schemas": ["urn:wrong"], "Operations": [{"op": "add", "value": {}}]}), ScimType::InvalidSyntax),
+        (
+            json!({"schemas": ["urn:wrong"], "Operations": [{"op": "add", "value": {}}]}),
+            ScimType::InvalidSyntax,
+        ),
         (json!({"schemas": [PATCH_OP]}), ScimType::InvalidSyntax),
-        (json!({"schemas": [PATCH_OP], "Operations": {}}), ScimType::InvalidSyntax),
+        (
+            json!({"schemas": [PATCH_OP], "Operations": {}}),
+            ScimType::InvalidSyntax,
+        ),
         (
             json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "a", "value": 1}, {"op": "add", "path": "a", "value": 1}, {"op": "add", "path": "a", "value": 1}]}),
             ScimType::TooMany,
@@ -563,10 +725,16 @@ fn entra_legacy_and_compliant_dialects_agree() {
     let a = patch_user(legacy).unwrap();
     let b = patch_user(compliant).unwrap();
     assert_eq!(a, b);
-    assert_eq!(a["emails"], json!([{"type": "work", "value": "new@contoso.com", "primary": true}]));
+    assert_eq!(
+        a["emails"],
+        json!([{"type": "work", "value": "new@contoso.com", "primary": true}])
+    );
     assert_eq!(a["roles"], json!([{"value": "25", "display": "Role1234"}]));
     assert_eq!(a["active"], json!(false));
-    assert_eq!(a[ENT], json!({"employeeNumber": "777", "department": "R&D", "manager": {"value": "m1"}}));
+    assert_eq!(
+        a[ENT],
+        json!({"employeeNumber": "777", "department": "R&D", "manager": {"value": "m1"}})
+    );
 
     // The exact examples of §1.5 (they change different attribute sets).
     let legacy_doc = patch_user(json!([
@@ -587,7 +755,10 @@ fn entra_legacy_and_compliant_dialects_agree() {
     let mut c = compliant_doc.clone();
     c.insert("displayName".into(), json!("Alice"));
     assert_eq!(l, c);
-    assert_eq!(compliant_doc["name"], json!({"givenName": "Alice", "familyName": "Jones"}));
+    assert_eq!(
+        compliant_doc["name"],
+        json!({"givenName": "Alice", "familyName": "Jones"})
+    );
 }
 
 /// §1.9: a legacy role (stringified JSON in `value`) stores like the
@@ -597,17 +768,28 @@ fn legacy_roles_equal_compliant_roles_after_storage() {
     let rt = rt("User");
     let stringified = "{\"id\":\"06b07648-ecfe-589f-9d2f-6325724a46ee\",\"value\":\"25\",\"displayName\":\"Role1234\"}";
     let table = [
-        (json!([{"value": stringified}]), json!([{"value": "25", "display": "Role1234"}])),
-        (json!({"value": stringified}), json!([{"value": "25", "display": "Role1234"}])),
+        (
+            json!([{"value": stringified}]),
+            json!([{"value": "25", "display": "Role1234"}]),
+        ),
+        (
+            json!({"value": stringified}),
+            json!([{"value": "25", "display": "Role1234"}]),
+        ),
         (
             json!([{"value": "{\"value\":\"Admin\",\"type\":\"WindowsAzureActiveDirectoryRole\"}", "primary": "True"}]),
             json!([{"value": "Admin", "type": "WindowsAzureActiveDirectoryRole", "primary": true}]),
         ),
-        (json!([{"value": "{not json", "primary": false}]), json!([{"value": "{not json", "primary": false}])),
+        (
+            json!([{"value": "{not json", "primary": false}]),
+            json!([{"value": "{not json", "primary": false}]),
+        ),
     ];
     for (legacy, compliant) in table {
-        let via_patch = patch_user(json!([{"op": "Add", "path": "roles", "value": legacy}])).unwrap();
-        let via_compliant = patch_user(json!([{"op": "add", "path": "roles", "value": compliant}])).unwrap();
+        let via_patch =
+            patch_user(json!([{"op": "Add", "path": "roles", "value": legacy}])).unwrap();
+        let via_compliant =
+            patch_user(json!([{"op": "add", "path": "roles", "value": compliant}])).unwrap();
         assert_eq!(via_patch["roles"], via_compliant["roles"], "{legacy}");
         let post = normalize_input(&rt, &json!({"userName": "a", "roles": legacy})).unwrap();
         assert_eq!(post.doc["roles"], via_compliant["roles"], "{legacy}");
@@ -618,7 +800,11 @@ fn legacy_roles_equal_compliant_roles_after_storage() {
 // Groups: member operations come back as MemberOps.
 
 fn m(v: &str) -> MemberRef {
-    MemberRef { value: v.into(), kind: None, display: None }
+    MemberRef {
+        value: v.into(),
+        kind: None,
+        display: None,
+    }
 }
 
 /// A group's current members, for filters that need them.
@@ -642,7 +828,11 @@ fn group_member_operations() {
         (
             "add with type and display",
             json!([{"op": "add", "path": "members", "value": [{"value": "g2", "type": "Group", "display": "Nested"}]}]),
-            vec![MemberOp::Add(vec![MemberRef { value: "g2".into(), kind: Some("Group".into()), display: Some("Nested".into()) }])],
+            vec![MemberOp::Add(vec![MemberRef {
+                value: "g2".into(),
+                kind: Some("Group".into()),
+                display: Some("Nested".into()),
+            }])],
         ),
         (
             "legacy remove with a value list removes only those",
@@ -659,37 +849,63 @@ fn group_member_operations() {
             json!([{"op": "remove", "path": "members[value eq \"u1\" or value eq \"u2\"]"}]),
             vec![MemberOp::Remove(vec!["u1".into(), "u2".into()])],
         ),
-        ("remove all members", json!([{"op": "remove", "path": "members"}]), vec![MemberOp::Clear]),
+        (
+            "remove all members",
+            json!([{"op": "remove", "path": "members"}]),
+            vec![MemberOp::Clear],
+        ),
         (
             "replace members (the validator's Add Member)",
             json!([{"op": "replace", "path": "members", "value": [{"value": "u9"}]}]),
             vec![MemberOp::Clear, MemberOp::Add(vec![m("u9")])],
         ),
-        ("replace members with []", json!([{"op": "replace", "path": "members", "value": []}]), vec![MemberOp::Clear]),
+        (
+            "replace members with []",
+            json!([{"op": "replace", "path": "members", "value": []}]),
+            vec![MemberOp::Clear],
+        ),
         (
             "replace a filtered member",
             json!([{"op": "replace", "path": "members[value eq \"u1\"]", "value": {"value": "u2"}}]),
-            vec![MemberOp::Remove(vec!["u1".into()]), MemberOp::Add(vec![m("u2")])],
+            vec![
+                MemberOp::Remove(vec!["u1".into()]),
+                MemberOp::Add(vec![m("u2")]),
+            ],
         ),
         (
             "add then remove in one PATCH keeps the order",
             json!([{"op": "add", "path": "members", "value": [{"value": "u1"}]},
                    {"op": "remove", "path": "members[value eq \"u1\"]"}]),
-            vec![MemberOp::Add(vec![m("u1")]), MemberOp::Remove(vec!["u1".into()])],
+            vec![
+                MemberOp::Add(vec![m("u1")]),
+                MemberOp::Remove(vec!["u1".into()]),
+            ],
         ),
         (
             "path-less replace with displayName and members",
             json!([{"op": "replace", "value": {"displayName": "Eng", "members": [{"value": "u1"}]}}]),
             vec![MemberOp::Clear, MemberOp::Add(vec![m("u1")])],
         ),
-        ("add an empty list is a no-op", json!([{"op": "add", "path": "members", "value": []}]), vec![]),
-        ("legacy remove with an empty list is a no-op", json!([{"op": "remove", "path": "members", "value": []}]), vec![]),
+        (
+            "add an empty list is a no-op",
+            json!([{"op": "add", "path": "members", "value": []}]),
+            vec![],
+        ),
+        (
+            "legacy remove with an empty list is a no-op",
+            json!([{"op": "remove", "path": "members", "value": []}]),
+            vec![],
+        ),
     ];
     let rt = rt("Group");
     for (name, ops, want) in table {
-        let (doc, got) = run(&rt, &group, ops, &mut NoMembers).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (doc, got) =
+            run(&rt, &group, ops, &mut NoMembers).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(got, want, "{name}");
-        assert!(!doc.contains_key("members"), "{name}: members must never be stored in the doc");
+        assert!(
+            !doc.contains_key("members"),
+            "{name}: members must never be stored in the doc"
+        );
     }
 }
 
@@ -705,23 +921,52 @@ fn group_member_filters_that_need_the_member_list() {
         ],
         0,
     );
-    let (_, ops) = run(&rt, &group, json!([{"op": "remove", "path": "members[type eq \"Group\"]"}]), &mut current).unwrap();
+    let (_, ops) = run(
+        &rt,
+        &group,
+        json!([{"op": "remove", "path": "members[type eq \"Group\"]"}]),
+        &mut current,
+    )
+    .unwrap();
     assert_eq!(ops, vec![MemberOp::Remove(vec!["g1".into()])]);
-    let (_, ops) = run(&rt, &group, json!([{"op": "remove", "path": "members[display sw \"a\"]"}]), &mut current).unwrap();
+    let (_, ops) = run(
+        &rt,
+        &group,
+        json!([{"op": "remove", "path": "members[display sw \"a\"]"}]),
+        &mut current,
+    )
+    .unwrap();
     assert_eq!(ops, vec![MemberOp::Remove(vec!["u1".into()])]);
     assert_eq!(current.1, 2);
     // `value eq` filters are answered without reading the group.
-    let (_, ops) = run(&rt, &group, json!([{"op": "remove", "path": "members[value eq \"zz\"]"}]), &mut current).unwrap();
+    let (_, ops) = run(
+        &rt,
+        &group,
+        json!([{"op": "remove", "path": "members[value eq \"zz\"]"}]),
+        &mut current,
+    )
+    .unwrap();
     assert_eq!(ops, vec![MemberOp::Remove(vec!["zz".into()])]);
     assert_eq!(current.1, 2);
     // Replacing through a filter that matches nobody: noTarget (RFC 7644
     // §3.5.2.3). Only decidable when the member list is read; for
     // `value eq` filters see `replace_by_value_filter_does_not_check_membership`.
-    let e = run(&rt, &group, json!([{"op": "replace", "path": "members[type eq \"Nobody\"]", "value": {"value": "x"}}]), &mut current)
-        .unwrap_err();
+    let e = run(
+        &rt,
+        &group,
+        json!([{"op": "replace", "path": "members[type eq \"Nobody\"]", "value": {"value": "x"}}]),
+        &mut current,
+    )
+    .unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::NoTarget));
     // Removing by a filter that matches nobody is a no-op.
-    let (_, ops) = run(&rt, &group, json!([{"op": "remove", "path": "members[type eq \"Nobody\"]"}]), &mut current).unwrap();
+    let (_, ops) = run(
+        &rt,
+        &group,
+        json!([{"op": "remove", "path": "members[type eq \"Nobody\"]"}]),
+        &mut current,
+    )
+    .unwrap();
     assert!(ops.is_empty());
 }
 
@@ -730,14 +975,46 @@ fn invalid_group_patches() {
     let rt = rt("Group");
     let group = obj(json!({"displayName": "Engineering"}));
     let table: Vec<(&str, Value, ScimType)> = vec![
-        ("member without value", json!([{"op": "add", "path": "members", "value": [{"display": "x"}]}]), ScimType::InvalidValue),
-        ("member with empty value", json!([{"op": "add", "path": "members", "value": [{"value": ""}]}]), ScimType::InvalidValue),
-        ("member with a bad type", json!([{"op": "add", "path": "members", "value": [{"value": "u", "type": "Device"}]}]), ScimType::InvalidValue),
-        ("member value not a string", json!([{"op": "add", "path": "members", "value": [{"value": {"a": 1}}]}]), ScimType::InvalidValue),
-        ("member sub-attribute path", json!([{"op": "replace", "path": "members.value", "value": "x"}]), ScimType::Mutability),
-        ("removing displayName", json!([{"op": "remove", "path": "displayName"}]), ScimType::InvalidValue),
-        ("User attribute on a Group", json!([{"op": "add", "path": "userName", "value": "x"}]), ScimType::InvalidPath),
-        ("enterprise URN on a Group", json!([{"op": "add", "path": format!("{ENT}:department"), "value": "x"}]), ScimType::InvalidPath),
+        (
+            "member without value",
+            json!([{"op": "add", "path": "members", "value": [{"display": "x"}]}]),
+            ScimType::InvalidValue,
+        ),
+        (
+            "member with empty value",
+            json!([{"op": "add", "path": "members", "value": [{"value": ""}]}]),
+            ScimType::InvalidValue,
+        ),
+        (
+            "member with a bad type",
+            json!([{"op": "add", "path": "members", "value": [{"value": "u", "type": "Device"}]}]),
+            ScimType::InvalidValue,
+        ),
+        (
+            "member value not a string",
+            json!([{"op": "add", "path": "members", "value": [{"value": {"a": 1}}]}]),
+            ScimType::InvalidValue,
+        ),
+        (
+            "member sub-attribute path",
+            json!([{"op": "replace", "path": "members.value", "value": "x"}]),
+            ScimType::Mutability,
+        ),
+        (
+            "removing displayName",
+            json!([{"op": "remove", "path": "displayName"}]),
+            ScimType::InvalidValue,
+        ),
+        (
+            "User attribute on a Group",
+            json!([{"op": "add", "path": "userName", "value": "x"}]),
+            ScimType::InvalidPath,
+        ),
+        (
+            "enterprise URN on a Group",
+            json!([{"op": "add", "path": format!("{ENT}:department"), "value": "x"}]),
+            ScimType::InvalidPath,
+        ),
     ];
     for (name, ops, t) in table {
         let e = run(&rt, &group, ops, &mut NoMembers).expect_err(name);
@@ -751,7 +1028,10 @@ fn invalid_group_patches() {
         &mut NoMembers,
     )
     .unwrap();
-    assert_eq!(Value::Object(doc), json!({"displayName": "Eng", "externalId": "e1"}));
+    assert_eq!(
+        Value::Object(doc),
+        json!({"displayName": "Eng", "externalId": "e1"})
+    );
     assert!(ops.is_empty());
 }
 
@@ -769,5 +1049,11 @@ fn replace_by_value_filter_does_not_check_membership() {
         &mut NoMembers,
     )
     .unwrap();
-    assert_eq!(ops, vec![MemberOp::Remove(vec!["nobody".into()]), MemberOp::Add(vec![m("x")])]);
+    assert_eq!(
+        ops,
+        vec![
+            MemberOp::Remove(vec!["nobody".into()]),
+            MemberOp::Add(vec![m("x")])
+        ]
+    );
 }
