@@ -25,7 +25,10 @@ pub struct NewToken {
 
 impl std::fmt::Debug for NewToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewToken").field("id", &self.id).field("hint", &self.hint).finish_non_exhaustive()
+        f.debug_struct("NewToken")
+            .field("id", &self.id)
+            .field("hint", &self.hint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -33,7 +36,6 @@ impl std::fmt::Debug for NewToken {
 pub enum TokenError {
     Random,
 }
-
 
 impl std::fmt::Display for TokenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,12 +77,19 @@ pub fn generate() -> Result<NewToken, TokenError> {
     let secret = format!("{head}{}", checksum(&head));
     let id = format!("tok_{}", base62(random_bytes::<10>()?.to_vec(), 12));
     let hint = format!("{}…", &secret[..PREFIX.len() + 4]);
-    Ok(NewToken { id, hash: hash(&secret), secret, hint })
+    Ok(NewToken {
+        id,
+        hash: hash(&secret),
+        secret,
+        hint,
+    })
 }
 
 /// Whether `token` has the shape and checksum of a Scimitar token.
 pub fn well_formed(token: &str) -> bool {
-    let Some(rest) = token.strip_prefix(PREFIX) else { return false };
+    let Some(rest) = token.strip_prefix(PREFIX) else {
+        return false;
+    };
     if rest.len() != BODY_LEN + CHECK_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return false;
     }

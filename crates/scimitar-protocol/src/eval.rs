@@ -66,20 +66,17 @@ fn element_sub<'v, 'a>(
             attr.name, p.name
         )));
     }
-    let sub = attr.sub(&p.name).ok_or_else(|| {
-        ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name))
-    })?;
+    let sub = attr
+        .sub(&p.name)
+        .ok_or_else(|| ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name)))?;
     Ok((sub, get_ci(elem, &sub.name)))
 }
 
 /// Case-insensitive member lookup in a JSON object.
 pub fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     let obj = v.as_object()?;
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    obj.get(key)
+        .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 fn is_present(v: Option<&Value>) -> bool {
@@ -94,12 +91,7 @@ fn is_present(v: Option<&Value>) -> bool {
 
 /// Compares one attribute value (or each value of a multi-valued one)
 /// with a filter value.
-pub fn compare_values(
-    value: Option<&Value>,
-    attr: &Attribute,
-    op: CompareOp,
-    cv: &CompValue,
-) -> Result<bool> {
+pub fn compare_values(value: Option<&Value>, attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<bool> {
     check_operator(attr, op, cv)?;
     match value {
         None | Some(Value::Null) => Ok(match (op, cv) {
@@ -131,10 +123,7 @@ pub fn compare_values(
 
 /// Rejects comparisons that make no sense for the attribute's type.
 pub fn check_operator(attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<()> {
-    let ordering = matches!(
-        op,
-        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
-    );
+    let ordering = matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le);
     let substring = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
     match attr.kind {
         AttrType::Boolean if ordering || substring => Err(ScimError::invalid_filter(format!(
@@ -147,19 +136,14 @@ pub fn check_operator(attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result
             op.as_str(),
             attr.name
         ))),
-        AttrType::Integer | AttrType::Decimal if substring => {
-            Err(ScimError::invalid_filter(format!(
-                "operator '{}' cannot be used on numeric attribute '{}'",
-                op.as_str(),
-                attr.name
-            )))
-        }
-        _ if (ordering || substring) && matches!(cv, CompValue::Null | CompValue::Bool(_)) => {
-            Err(ScimError::invalid_filter(format!(
-                "operator '{}' needs a string or number value",
-                op.as_str()
-            )))
-        }
+        AttrType::Integer | AttrType::Decimal if substring => Err(ScimError::invalid_filter(format!(
+            "operator '{}' cannot be used on numeric attribute '{}'",
+            op.as_str(),
+            attr.name
+        ))),
+        _ if (ordering || substring) && matches!(cv, CompValue::Null | CompValue::Bool(_)) => Err(
+            ScimError::invalid_filter(format!("operator '{}' needs a string or number value", op.as_str())),
+        ),
         _ => Ok(()),
     }
 }
@@ -177,14 +161,10 @@ fn compare_scalar(v: &Value, attr: &Attribute, op: CompareOp, cv: &CompValue) ->
         (_, _, CompValue::Null) => return Ok(op == CompareOp::Ne),
         (AttrType::Boolean, Value::Bool(b), CompValue::Bool(c)) => Some(b.cmp(c)),
         // Entra's mappings write booleans as strings (`roles[primary eq "True"]`).
-        (AttrType::Boolean, Value::Bool(b), CompValue::String(t))
-            if t.eq_ignore_ascii_case("true") =>
-        {
+        (AttrType::Boolean, Value::Bool(b), CompValue::String(t)) if t.eq_ignore_ascii_case("true") => {
             Some(b.cmp(&true))
         }
-        (AttrType::Boolean, Value::Bool(b), CompValue::String(t))
-            if t.eq_ignore_ascii_case("false") =>
-        {
+        (AttrType::Boolean, Value::Bool(b), CompValue::String(t)) if t.eq_ignore_ascii_case("false") => {
             Some(b.cmp(&false))
         }
         (AttrType::Boolean, _, _) => None,
@@ -197,10 +177,7 @@ fn compare_scalar(v: &Value, attr: &Attribute, op: CompareOp, cv: &CompValue) ->
         (AttrType::DateTime, Value::String(s), CompValue::String(t))
             if !matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) =>
         {
-            match (
-                OffsetDateTime::parse(s, &Rfc3339),
-                OffsetDateTime::parse(t, &Rfc3339),
-            ) {
+            match (OffsetDateTime::parse(s, &Rfc3339), OffsetDateTime::parse(t, &Rfc3339)) {
                 (Ok(a), Ok(b)) => Some(a.cmp(&b)),
                 _ => Some(s.as_str().cmp(t.as_str())),
             }
@@ -264,9 +241,7 @@ pub fn matches_resource(filter: &Filter, resource: &Value, rt: &ResourceType) ->
             let (attr, value) = resource_attr(p, resource, rt)?;
             let _ = attr;
             match (p.sub.as_deref(), value) {
-                (Some(sub), Some(Value::Array(items))) => {
-                    items.iter().any(|it| is_present(get_ci(it, sub)))
-                }
+                (Some(sub), Some(Value::Array(items))) => items.iter().any(|it| is_present(get_ci(it, sub))),
                 // `name.givenName pr`: the sub-attribute, not the object.
                 (Some(sub), Some(obj)) => is_present(get_ci(obj, sub)),
                 (_, other) => is_present(other),
@@ -277,10 +252,7 @@ pub fn matches_resource(filter: &Filter, resource: &Value, rt: &ResourceType) ->
             match (&p.sub, value) {
                 (Some(subname), Some(Value::Array(items))) => {
                     let sub = attr.sub(subname).unwrap_or(attr);
-                    let vals: Vec<Value> = items
-                        .iter()
-                        .filter_map(|it| get_ci(it, subname).cloned())
-                        .collect();
+                    let vals: Vec<Value> = items.iter().filter_map(|it| get_ci(it, subname).cloned()).collect();
                     compare_values(Some(&Value::Array(vals)), sub, *op, cv)?
                 }
                 (Some(subname), Some(obj)) => {

@@ -274,9 +274,7 @@ pub fn parse_patch_path(input: &str) -> Result<PatchPath> {
         let inner = p.or_expr(true).map_err(to_path_error)?;
         p.skip_ws();
         if p.peek() != Some(']') {
-            return Err(ScimError::invalid_path(format!(
-                "missing ']' in path '{input}'"
-            )));
+            return Err(ScimError::invalid_path(format!("missing ']' in path '{input}'")));
         }
         p.pos += 1;
         path.filter = Some(inner);
@@ -352,10 +350,7 @@ impl<'a> Parser<'a> {
     /// A keyword (`and`, `or`, `not`) followed by a delimiter.
     fn keyword(&mut self, kw: &str) -> bool {
         let rest = self.rest();
-        if rest.len() >= kw.len()
-            && rest.is_char_boundary(kw.len())
-            && rest[..kw.len()].eq_ignore_ascii_case(kw)
-        {
+        if rest.len() >= kw.len() && rest.is_char_boundary(kw.len()) && rest[..kw.len()].eq_ignore_ascii_case(kw) {
             let after = rest[kw.len()..].chars().next();
             let delimited = match after {
                 None => false,
@@ -490,10 +485,7 @@ impl<'a> Parser<'a> {
                 }
                 let sub_path = AttrPath::new(sub);
                 let cmp = self.comparison(sub_path)?;
-                return Ok(Filter::ValuePath(
-                    path,
-                    Box::new(Filter::And(vec![inner, cmp])),
-                ));
+                return Ok(Filter::ValuePath(path, Box::new(Filter::And(vec![inner, cmp]))));
             }
             return Ok(Filter::ValuePath(path, Box::new(inner)));
         }
@@ -583,9 +575,8 @@ impl<'a> Parser<'a> {
             }
         }
         let lit = &self.src[start..self.pos];
-        serde_json::from_str::<String>(lit).map_err(|_| {
-            ScimError::invalid_filter(format!("invalid string literal at position {start}"))
-        })
+        serde_json::from_str::<String>(lit)
+            .map_err(|_| ScimError::invalid_filter(format!("invalid string literal at position {start}")))
     }
 }
 
@@ -597,10 +588,7 @@ fn parse_number(word: &str) -> Option<serde_json::Number> {
         return None;
     };
     if n.is_f64() {
-        return word
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64);
+        return word.parse::<f64>().ok().and_then(serde_json::Number::from_f64);
     }
     Some(n)
 }

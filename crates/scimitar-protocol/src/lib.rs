@@ -10,9 +10,6 @@ pub mod error;
 pub mod eval;
 pub mod filter;
 pub mod list;
-// output.rs has another owner; its nested `if let`s predate Rust 1.95's
-// `collapsible_if` lint. Remove this allow once that file is collapsed.
-#[allow(clippy::collapsible_if)]
 pub mod output;
 pub mod patch;
 pub mod project;

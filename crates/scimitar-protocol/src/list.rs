@@ -30,10 +30,7 @@ pub struct ListRequest {
 
 impl ListRequest {
     /// From decoded query parameters (name, value); names are case-insensitive.
-    pub fn from_query<'a>(
-        params: impl IntoIterator<Item = (&'a str, &'a str)>,
-        limits: Limits,
-    ) -> Result<Self> {
+    pub fn from_query<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, limits: Limits) -> Result<Self> {
         let mut req = ListRequest {
             start_index: 1,
             ..Default::default()
@@ -62,10 +59,8 @@ impl ListRequest {
             .ok_or_else(|| ScimError::invalid_syntax("the search request must be a JSON object"))?;
         if let Some(s) = get_ci(body, "schemas") {
             let ok = s.as_array().is_some_and(|a| {
-                a.iter().any(|x| {
-                    x.as_str()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(urn::SEARCH_REQUEST))
-                })
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(urn::SEARCH_REQUEST)))
             });
             if !ok {
                 return Err(ScimError::invalid_syntax(format!(
@@ -94,9 +89,7 @@ impl ListRequest {
                             names.push(
                                 x.as_str()
                                     .ok_or_else(|| {
-                                        ScimError::invalid_value(format!(
-                                            "'{k}' must list attribute names"
-                                        ))
+                                        ScimError::invalid_value(format!("'{k}' must list attribute names"))
                                     })?
                                     .to_string(),
                             );
@@ -177,9 +170,7 @@ fn parse_count(v: &str) -> Result<usize> {
     if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
         return Ok(usize::MAX);
     }
-    Err(ScimError::invalid_value(format!(
-        "count must be an integer, not '{v}'"
-    )))
+    Err(ScimError::invalid_value(format!("count must be an integer, not '{v}'")))
 }
 
 pub fn list_response(total: u64, start_index: usize, resources: Vec<Value>) -> Value {

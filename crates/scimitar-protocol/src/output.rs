@@ -47,7 +47,13 @@ fn ref_url(base_url: &str, kind: &str, id: &str) -> String {
     format!("{base_url}{endpoint}/{id}")
 }
 
-pub fn representation(rt: &ResourceType, base_url: &str, doc: &Map<String, Value>, meta: &Meta<'_>, derived: Derived) -> Map<String, Value> {
+pub fn representation(
+    rt: &ResourceType,
+    base_url: &str,
+    doc: &Map<String, Value>,
+    meta: &Meta<'_>,
+    derived: Derived,
+) -> Map<String, Value> {
     let mut out = Map::new();
     let mut schemas = vec![Value::String(rt.schema.id.clone())];
     for (ext, _) in &rt.extensions {
@@ -66,7 +72,10 @@ pub fn representation(rt: &ResourceType, base_url: &str, doc: &Map<String, Value
         } else if let (Some(ext), Value::Object(inner)) = (rt.extension(k), v) {
             let kept: Map<String, Value> = inner
                 .iter()
-                .filter(|(ik, _)| ext.attribute(ik).is_none_or(|a| a.returned != crate::schema::Returned::Never))
+                .filter(|(ik, _)| {
+                    ext.attribute(ik)
+                        .is_none_or(|a| a.returned != crate::schema::Returned::Never)
+                })
                 .map(|(ik, iv)| (ik.clone(), iv.clone()))
                 .collect();
             if !kept.is_empty() {
@@ -93,32 +102,31 @@ pub fn representation(rt: &ResourceType, base_url: &str, doc: &Map<String, Value
         // An empty group still shows `members: []` (what Entra's docs show).
         out.insert("members".into(), Value::Array(list));
     }
-    if let Some(groups) = derived.groups {
-        if !groups.is_empty() {
-            let list: Vec<Value> = groups
-                .into_iter()
-                .map(|g| {
-                    let mut o = Map::new();
-                    o.insert("value".into(), Value::String(g.value.clone()));
-                    o.insert("$ref".into(), Value::String(ref_url(base_url, "Group", &g.value)));
-                    if let Some(d) = g.display {
-                        o.insert("display".into(), Value::String(d));
-                    }
-                    o.insert("type".into(), Value::String("direct".into()));
-                    Value::Object(o)
-                })
-                .collect();
-            out.insert("groups".into(), Value::Array(list));
-        }
-    }
-    if let Some(Value::Object(ent)) = out.get_mut(urn::ENTERPRISE_USER) {
-        if let Some(Value::Object(mgr)) = ent.get_mut("manager") {
-            if let Some(Value::String(id)) = mgr.get("value").cloned() {
-                mgr.insert("$ref".into(), Value::String(ref_url(base_url, "User", &id)));
-                if let Some(d) = derived.manager_display {
-                    mgr.insert("displayName".into(), Value::String(d));
+    if let Some(groups) = derived.groups
+        && !groups.is_empty()
+    {
+        let list: Vec<Value> = groups
+            .into_iter()
+            .map(|g| {
+                let mut o = Map::new();
+                o.insert("value".into(), Value::String(g.value.clone()));
+                o.insert("$ref".into(), Value::String(ref_url(base_url, "Group", &g.value)));
+                if let Some(d) = g.display {
+                    o.insert("display".into(), Value::String(d));
                 }
-            }
+                o.insert("type".into(), Value::String("direct".into()));
+                Value::Object(o)
+            })
+            .collect();
+        out.insert("groups".into(), Value::Array(list));
+    }
+    if let Some(Value::Object(ent)) = out.get_mut(urn::ENTERPRISE_USER)
+        && let Some(Value::Object(mgr)) = ent.get_mut("manager")
+        && let Some(Value::String(id)) = mgr.get("value").cloned()
+    {
+        mgr.insert("$ref".into(), Value::String(ref_url(base_url, "User", &id)));
+        if let Some(d) = derived.manager_display {
+            mgr.insert("displayName".into(), Value::String(d));
         }
     }
     out.insert(

@@ -59,10 +59,8 @@ pub fn parse_patch_request(body: &Value, max_operations: usize) -> Result<Vec<Pa
         .ok_or_else(|| ScimError::invalid_syntax("the PATCH body must be a JSON object"))?;
     if let Some(schemas) = get_ci(body, "schemas") {
         let ok = schemas.as_array().is_some_and(|a| {
-            a.iter().any(|s| {
-                s.as_str()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(urn::PATCH_OP))
-            })
+            a.iter()
+                .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn::PATCH_OP)))
         });
         if !ok {
             return Err(ScimError::invalid_syntax(format!(
@@ -93,11 +91,7 @@ pub fn parse_patch_request(body: &Value, max_operations: usize) -> Result<Vec<Pa
         let o = op
             .as_object()
             .ok_or_else(|| ScimError::invalid_syntax(format!("operation {i} is not an object")))?;
-        let field = |name: &str| {
-            o.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        };
+        let field = |name: &str| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
         let kind = match field("op")
             .and_then(Value::as_str)
             .map(str::to_ascii_lowercase)
@@ -112,9 +106,7 @@ pub fn parse_patch_request(body: &Value, max_operations: usize) -> Result<Vec<Pa
                 )));
             }
             None => {
-                return Err(ScimError::invalid_syntax(format!(
-                    "operation {i} has no 'op'"
-                )));
+                return Err(ScimError::invalid_syntax(format!("operation {i} has no 'op'")));
             }
         };
         let path = match field("path") {
@@ -133,11 +125,7 @@ pub fn parse_patch_request(body: &Value, max_operations: usize) -> Result<Vec<Pa
                 "operation {i} ('{kind:?}') needs a 'value'"
             )));
         }
-        out.push(PatchOperation {
-            op: kind,
-            path,
-            value,
-        });
+        out.push(PatchOperation { op: kind, path, value });
     }
     Ok(out)
 }
@@ -264,9 +252,11 @@ impl<'a> Cx<'a, '_> {
             .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{path}'")))?;
         let sub = match &path.sub {
             None => None,
-            Some(s) => Some(r.attr.sub(s).ok_or_else(|| {
-                ScimError::invalid_path(format!("unknown sub-attribute in '{path}'"))
-            })?),
+            Some(s) => Some(
+                r.attr
+                    .sub(s)
+                    .ok_or_else(|| ScimError::invalid_path(format!("unknown sub-attribute in '{path}'")))?,
+            ),
         };
         Ok(Target::Attr {
             ext: if r.extension { r.schema } else { None },
@@ -301,18 +291,14 @@ impl<'a> Cx<'a, '_> {
                     let attr = attrs
                         .iter()
                         .find(|a| a.name.eq_ignore_ascii_case(k))
-                        .ok_or_else(|| {
-                            ScimError::invalid_path(format!("unknown attribute '{k}' in '{ext}'"))
-                        })?;
+                        .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{k}' in '{ext}'")))?;
                     self.apply_attr(doc, op, Some(ext), attr, None, None, Some(v), path)?;
                 }
                 Ok(())
             }
             Target::Attr { ext, attr, sub } => {
                 if attr.mutability == Mutability::ReadOnly
-                    || sub.is_some_and(|s| {
-                        s.mutability == Mutability::ReadOnly && attr.name != "manager"
-                    })
+                    || sub.is_some_and(|s| s.mutability == Mutability::ReadOnly && attr.name != "manager")
                 {
                     if pathless {
                         return Ok(());
@@ -342,9 +328,7 @@ impl<'a> Cx<'a, '_> {
         let container: &mut Map<String, Value> = match ext {
             None => &mut *doc,
             Some(u) => {
-                let e = doc
-                    .entry(u.to_string())
-                    .or_insert_with(|| Value::Object(Map::new()));
+                let e = doc.entry(u.to_string()).or_insert_with(|| Value::Object(Map::new()));
                 if !e.is_object() {
                     *e = Value::Object(Map::new());
                 }
@@ -370,8 +354,7 @@ impl<'a> Cx<'a, '_> {
                 OpKind::Remove => {
                     container.remove(&attr.name);
                 }
-                OpKind::Add | OpKind::Replace => match coerce(attr, value.unwrap_or(&Value::Null))?
-                {
+                OpKind::Add | OpKind::Replace => match coerce(attr, value.unwrap_or(&Value::Null))? {
                     Some(v) => {
                         container.insert(attr.name.clone(), v);
                     }
@@ -382,18 +365,14 @@ impl<'a> Cx<'a, '_> {
             }
         }
         let after = container.get(&attr.name);
-        if attr.mutability == Mutability::Immutable && before.is_some() && after != before.as_ref()
-        {
+        if attr.mutability == Mutability::Immutable && before.is_some() && after != before.as_ref() {
             return Err(ScimError::mutability(format!(
                 "'{}' is immutable and cannot be changed",
                 attr.name
             )));
         }
         if let Some(u) = ext
-            && doc
-                .get(u)
-                .and_then(Value::as_object)
-                .is_some_and(Map::is_empty)
+            && doc.get(u).and_then(Value::as_object).is_some_and(Map::is_empty)
         {
             doc.remove(u);
         }
@@ -551,17 +530,12 @@ fn as_object_value(attr: &Attribute, value: &Value) -> Result<Map<String, Value>
 }
 
 /// Sets (or clears) sub-attributes of one complex value, RFC merge style.
-fn merge_subs(
-    target: &mut Map<String, Value>,
-    attr: &Attribute,
-    given: &Map<String, Value>,
-) -> Result<()> {
+fn merge_subs(target: &mut Map<String, Value>, attr: &Attribute, given: &Map<String, Value>) -> Result<()> {
     for (k, v) in given {
-        let sub = attr.sub(k).ok_or_else(|| {
-            ScimError::invalid_value(format!("unknown sub-attribute '{k}' of '{}'", attr.name))
-        })?;
-        if sub.mutability == Mutability::ReadOnly || (attr.name == "manager" && sub.name != "value")
-        {
+        let sub = attr
+            .sub(k)
+            .ok_or_else(|| ScimError::invalid_value(format!("unknown sub-attribute '{k}' of '{}'", attr.name)))?;
+        if sub.mutability == Mutability::ReadOnly || (attr.name == "manager" && sub.name != "value") {
             continue; // derived, never stored
         }
         match coerce(sub, v)? {
@@ -740,9 +714,7 @@ fn apply_multi(
                             // typed value when it is missing.
                             merge_one_sub(&mut o, attr, s, value)?;
                             items.push(Value::Object(o));
-                            if items.last().and_then(|v| v.get("primary"))
-                                == Some(&Value::Bool(true))
-                            {
+                            if items.last().and_then(|v| v.get("primary")) == Some(&Value::Bool(true)) {
                                 prefer = Some(items.len() - 1);
                             }
                         } else {
@@ -753,9 +725,7 @@ fn apply_multi(
                             if let Some(o) = items[i].as_object_mut() {
                                 merge_one_sub(o, attr, s, value)?;
                             }
-                            if s.name == "primary"
-                                && items[i].get("primary") == Some(&Value::Bool(true))
-                            {
+                            if s.name == "primary" && items[i].get("primary") == Some(&Value::Bool(true)) {
                                 prefer = Some(i);
                             }
                         }
@@ -771,9 +741,7 @@ fn apply_multi(
                                 prefer = Some(items.len() - 1);
                             }
                             None => {
-                                return Err(ScimError::no_target(format!(
-                                    "no value matches '{path}'"
-                                )));
+                                return Err(ScimError::no_target(format!("no value matches '{path}'")));
                             }
                         }
                     } else {
@@ -805,12 +773,7 @@ fn apply_multi(
     Ok(())
 }
 
-fn merge_one_sub(
-    o: &mut Map<String, Value>,
-    attr: &Attribute,
-    s: &Attribute,
-    value: &Value,
-) -> Result<()> {
+fn merge_one_sub(o: &mut Map<String, Value>, attr: &Attribute, s: &Attribute, value: &Value) -> Result<()> {
     let mut given = Map::new();
     given.insert(s.name.clone(), value.clone());
     merge_subs(o, attr, &given)

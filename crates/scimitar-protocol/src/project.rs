@@ -20,11 +20,7 @@ pub struct Projection {
 }
 
 impl Projection {
-    pub fn parse(
-        rt: &ResourceType,
-        attributes: Option<&str>,
-        excluded: Option<&str>,
-    ) -> Result<Self> {
+    pub fn parse(rt: &ResourceType, attributes: Option<&str>, excluded: Option<&str>) -> Result<Self> {
         let parse_list = |s: Option<&str>| -> Result<Vec<AttrRef>> {
             let mut out = Vec::new();
             for raw in s
@@ -38,9 +34,8 @@ impl Projection {
                     out.push((Some(ext.id.clone()), String::new(), None));
                     continue;
                 }
-                let (urn, name, sub) = split_attr_path(raw).ok_or_else(|| {
-                    ScimError::invalid_value(format!("invalid attribute name '{raw}'"))
-                })?;
+                let (urn, name, sub) = split_attr_path(raw)
+                    .ok_or_else(|| ScimError::invalid_value(format!("invalid attribute name '{raw}'")))?;
                 match rt.resolve(urn.as_deref(), &name, sub.as_deref()) {
                     Some(r) => out.push((
                         if r.extension {
@@ -91,8 +86,7 @@ impl Projection {
                         Some(attr) => {
                             // Left out, or nothing left of it after sub-attribute projection.
                             if !include_attr(self, Some(&ext_id), attr, &attr.name)
-                                || (attr.is_complex()
-                                    && project_subs(self, Some(&ext_id), attr, inner.get_mut(&k)))
+                                || (attr.is_complex() && project_subs(self, Some(&ext_id), attr, inner.get_mut(&k)))
                             {
                                 inner.remove(&k);
                             }
@@ -129,11 +123,7 @@ impl Projection {
     }
 }
 
-fn matches(
-    entry: &(Option<String>, String, Option<String>),
-    ext: Option<&str>,
-    name: &str,
-) -> bool {
+fn matches(entry: &(Option<String>, String, Option<String>), ext: Option<&str>, name: &str) -> bool {
     entry.0.as_deref() == ext && (entry.1.is_empty() || entry.1 == name)
 }
 
@@ -149,20 +139,13 @@ fn include_attr(p: &Projection, ext: Option<&str>, attr: &Attribute, name: &str)
     if attr.returned == Returned::Request {
         return false;
     }
-    !p.excluded
-        .iter()
-        .any(|e| matches(e, ext, name) && e.2.is_none())
+    !p.excluded.iter().any(|e| matches(e, ext, name) && e.2.is_none())
 }
 
 /// Strips the sub-attributes the projection leaves out. Returns whether
 /// nothing is left (an empty object, or no non-empty value), in which case
 /// the caller leaves the attribute out instead of returning `{}` or `[{}]`.
-fn project_subs(
-    p: &Projection,
-    ext: Option<&str>,
-    attr: &Attribute,
-    value: Option<&mut Value>,
-) -> bool {
+fn project_subs(p: &Projection, ext: Option<&str>, attr: &Attribute, value: Option<&mut Value>) -> bool {
     let Some(value) = value else { return false };
     let keep = |sub: &Attribute| -> bool {
         match sub.returned {
@@ -171,11 +154,7 @@ fn project_subs(
             _ => {}
         }
         if !p.attributes.is_empty() {
-            let selected: Vec<_> = p
-                .attributes
-                .iter()
-                .filter(|e| matches(e, ext, &attr.name))
-                .collect();
+            let selected: Vec<_> = p.attributes.iter().filter(|e| matches(e, ext, &attr.name)).collect();
             // `name` selects every sub-attribute; `name.givenName` only that one.
             return selected
                 .iter()

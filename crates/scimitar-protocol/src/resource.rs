@@ -58,9 +58,7 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
                     continue;
                 }
                 let inner = value.as_object().ok_or_else(|| {
-                    ScimError::invalid_value(format!(
-                        "'{key}' must be an object of extension attributes"
-                    ))
+                    ScimError::invalid_value(format!("'{key}' must be an object of extension attributes"))
                 })?;
                 for (k, v) in inner {
                     let Some(attr) = ext.attribute(k) else {
@@ -89,12 +87,7 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
                 if r.attr.mutability == Mutability::ReadOnly {
                     continue;
                 }
-                set_input_attr(
-                    &mut doc,
-                    if r.extension { r.schema } else { None },
-                    r.attr,
-                    value,
-                )?;
+                set_input_attr(&mut doc, if r.extension { r.schema } else { None }, r.attr, value)?;
                 continue;
             }
             return Err(ScimError::invalid_value(format!(
@@ -143,27 +136,18 @@ fn check_schemas_value(value: &Value) -> Result<()> {
     match value {
         Value::Array(items) if items.iter().all(Value::is_string) => Ok(()),
         Value::Null => Ok(()),
-        _ => Err(ScimError::invalid_syntax(
-            "'schemas' must be an array of schema URIs",
-        )),
+        _ => Err(ScimError::invalid_syntax("'schemas' must be an array of schema URIs")),
     }
 }
 
 /// Stores `value` for `attr` in the doc (under `ext` if given), or removes
 /// the attribute when the value is empty.
-pub fn set_input_attr(
-    doc: &mut Map<String, Value>,
-    ext: Option<&str>,
-    attr: &Attribute,
-    value: &Value,
-) -> Result<()> {
+pub fn set_input_attr(doc: &mut Map<String, Value>, ext: Option<&str>, attr: &Attribute, value: &Value) -> Result<()> {
     let coerced = coerce(attr, value)?;
     let container = match ext {
         None => &mut *doc,
         Some(u) => {
-            let entry = doc
-                .entry(u.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let entry = doc.entry(u.to_string()).or_insert_with(|| Value::Object(Map::new()));
             match entry.as_object_mut() {
                 Some(m) => m,
                 None => return Err(ScimError::internal("extension container is not an object")),
@@ -179,10 +163,7 @@ pub fn set_input_attr(
         }
     }
     if let Some(u) = ext
-        && doc
-            .get(u)
-            .and_then(Value::as_object)
-            .is_some_and(Map::is_empty)
+        && doc.get(u).and_then(Value::as_object).is_some_and(Map::is_empty)
     {
         doc.remove(u);
     }
@@ -212,9 +193,7 @@ pub fn parse_members(value: &Value) -> Result<Vec<MemberRef>> {
                         ));
                     }
                     Some(_) => {
-                        return Err(ScimError::invalid_value(
-                            "a member 'value' must be a string id",
-                        ));
+                        return Err(ScimError::invalid_value("a member 'value' must be a string id"));
                     }
                 };
                 let kind = o
@@ -231,15 +210,11 @@ pub fn parse_members(value: &Value) -> Result<Vec<MemberRef>> {
                 (v, kind, display)
             }
             _ => {
-                return Err(ScimError::invalid_value(
-                    "a member must be an object with a 'value'",
-                ));
+                return Err(ScimError::invalid_value("a member must be an object with a 'value'"));
             }
         };
         if value.is_empty() {
-            return Err(ScimError::invalid_value(
-                "a member 'value' must not be empty",
-            ));
+            return Err(ScimError::invalid_value("a member 'value' must not be empty"));
         }
         if let Some(k) = &kind
             && !k.eq_ignore_ascii_case("User")
@@ -249,11 +224,7 @@ pub fn parse_members(value: &Value) -> Result<Vec<MemberRef>> {
                 "member type '{k}' is not 'User' or 'Group'"
             )));
         }
-        out.push(MemberRef {
-            value,
-            kind,
-            display,
-        });
+        out.push(MemberRef { value, kind, display });
     }
     Ok(out)
 }
@@ -338,9 +309,7 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
             // Only the id is stored; `$ref` and `displayName` are derived.
             out.retain(|k, _| k == "value");
         }
-        if out.is_empty()
-            || (attr.sub("value").is_some() && out.len() == 1 && out.contains_key("primary"))
-        {
+        if out.is_empty() || (attr.sub("value").is_some() && out.len() == 1 && out.contains_key("primary")) {
             return Ok(None);
         }
         for sub in &attr.sub_attributes {
@@ -467,27 +436,16 @@ pub fn normalize_primary(items: &mut [Value], prefer: Option<usize>) {
 }
 
 /// Checks `required` attributes after a create, replace or patch.
-pub fn check_required(
-    rt: &ResourceType,
-    doc: &Map<String, Value>,
-    _members: Option<&Vec<MemberRef>>,
-) -> Result<()> {
+pub fn check_required(rt: &ResourceType, doc: &Map<String, Value>, _members: Option<&Vec<MemberRef>>) -> Result<()> {
     for attr in &rt.schema.attributes {
-        if attr.required && attr.mutability != Mutability::ReadOnly && !doc.contains_key(&attr.name)
-        {
-            return Err(ScimError::invalid_value(format!(
-                "'{}' is required",
-                attr.name
-            )));
+        if attr.required && attr.mutability != Mutability::ReadOnly && !doc.contains_key(&attr.name) {
+            return Err(ScimError::invalid_value(format!("'{}' is required", attr.name)));
         }
     }
     for (ext, required) in &rt.extensions {
         let obj = doc.get(&ext.id).and_then(Value::as_object);
         if *required && obj.is_none() {
-            return Err(ScimError::invalid_value(format!(
-                "extension '{}' is required",
-                ext.id
-            )));
+            return Err(ScimError::invalid_value(format!("extension '{}' is required", ext.id)));
         }
         if let Some(obj) = obj {
             for attr in &ext.attributes {
@@ -505,11 +463,7 @@ pub fn check_required(
 
 /// PUT semantics for `immutable` attributes: once set they cannot change.
 /// `writeOnly` attributes left out of a PUT keep their value.
-pub fn merge_for_replace(
-    rt: &ResourceType,
-    old: &Map<String, Value>,
-    new: &mut Map<String, Value>,
-) -> Result<()> {
+pub fn merge_for_replace(rt: &ResourceType, old: &Map<String, Value>, new: &mut Map<String, Value>) -> Result<()> {
     for (schema, attr) in rt.all_attributes() {
         let get = |doc: &Map<String, Value>| -> Option<Value> {
             match schema {
@@ -527,12 +481,7 @@ pub fn merge_for_replace(
                     )));
                 }
                 if o.is_some() && n.is_none() {
-                    set_input_attr(
-                        new,
-                        schema.map(|s| s.id.as_str()),
-                        attr,
-                        &o.unwrap_or_default(),
-                    )?;
+                    set_input_attr(new, schema.map(|s| s.id.as_str()), attr, &o.unwrap_or_default())?;
                 }
             }
             Mutability::WriteOnly => {

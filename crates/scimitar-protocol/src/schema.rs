@@ -17,14 +17,12 @@ pub mod urn {
     pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
     pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
     pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
-    pub const SERVICE_PROVIDER_CONFIG: &str =
-        "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+    pub const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
     pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
     pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
     /// Entra's legacy create body misspells the enterprise URN (no colon
     /// before `User`); we read it as the real one.
-    pub const ENTERPRISE_USER_MISSPELT: &str =
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0User";
+    pub const ENTERPRISE_USER_MISSPELT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,9 +97,7 @@ pub struct Attribute {
 
 impl Attribute {
     pub fn sub(&self, name: &str) -> Option<&Attribute> {
-        self.sub_attributes
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
     }
     pub fn is_complex(&self) -> bool {
         self.kind == AttrType::Complex
@@ -125,9 +121,7 @@ pub struct Schema {
 
 impl Schema {
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
-        self.attributes
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -152,8 +146,7 @@ pub struct ResourceType {
 
 impl ResourceType {
     pub fn schema_urns(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.schema.id.as_str())
-            .chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
+        std::iter::once(self.schema.id.as_str()).chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
     }
     pub fn extension(&self, urn: &str) -> Option<&Schema> {
         let urn = canonical_urn_alias(urn);
@@ -316,27 +309,72 @@ pub fn user_schema() -> Schema {
         name: "User".into(),
         description: "User Account".into(),
         attributes: vec![
-            s("userName").required().unique(Uniqueness::Server).desc("Unique identifier for the User, typically used to sign in. Compared case-insensitively."),
+            s("userName")
+                .required()
+                .unique(Uniqueness::Server)
+                .desc("Unique identifier for the User, typically used to sign in. Compared case-insensitively."),
             name,
             s("displayName").desc("The name of the User, suitable for display to end-users."),
             s("nickName").desc("The casual way to address the user."),
-            a("profileUrl", Reference).refs(&["external"]).desc("A fully qualified URL pointing to the User's online profile."),
+            a("profileUrl", Reference)
+                .refs(&["external"])
+                .desc("A fully qualified URL pointing to the User's online profile."),
             s("title").desc("The user's title, such as \"Vice President\"."),
             s("userType").desc("Used to identify the relationship between the organization and the user."),
             s("preferredLanguage").desc("The User's preferred written or spoken language (RFC 7231 Accept-Language)."),
             s("locale").desc("The User's default location for localization (e.g. en-US)."),
             s("timezone").desc("The User's time zone in IANA Time Zone database format."),
             a("active", Boolean).desc("The User's administrative status."),
-            s("password").mutability(WriteOnly).returned(Returned::Never).desc("The User's cleartext password; never returned."),
-            multi_valued_complex("emails", "Email addresses for the user.", s("value").desc("Email address for the User."), &["work", "home", "other"]),
-            multi_valued_complex("phoneNumbers", "Phone numbers for the User.", s("value").desc("Phone number of the User."), &["work", "home", "mobile", "fax", "pager", "other"]),
-            multi_valued_complex("ims", "Instant messaging addresses for the User.", s("value").desc("Instant messaging address for the User."), &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"]),
-            multi_valued_complex("photos", "URLs of photos of the User.", a("value", Reference).refs(&["external"]).desc("URL of a photo of the User."), &["photo", "thumbnail"]),
+            s("password")
+                .mutability(WriteOnly)
+                .returned(Returned::Never)
+                .desc("The User's cleartext password; never returned."),
+            multi_valued_complex(
+                "emails",
+                "Email addresses for the user.",
+                s("value").desc("Email address for the User."),
+                &["work", "home", "other"],
+            ),
+            multi_valued_complex(
+                "phoneNumbers",
+                "Phone numbers for the User.",
+                s("value").desc("Phone number of the User."),
+                &["work", "home", "mobile", "fax", "pager", "other"],
+            ),
+            multi_valued_complex(
+                "ims",
+                "Instant messaging addresses for the User.",
+                s("value").desc("Instant messaging address for the User."),
+                &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"],
+            ),
+            multi_valued_complex(
+                "photos",
+                "URLs of photos of the User.",
+                a("value", Reference)
+                    .refs(&["external"])
+                    .desc("URL of a photo of the User."),
+                &["photo", "thumbnail"],
+            ),
             addresses,
             groups,
-            multi_valued_complex("entitlements", "A list of entitlements for the User.", s("value").desc("The value of an entitlement."), &[]),
-            multi_valued_complex("roles", "A list of roles for the User.", s("value").desc("The value of a role."), &[]),
-            multi_valued_complex("x509Certificates", "A list of certificates issued to the User.", a("value", Binary).desc("The value of an X.509 certificate."), &[]),
+            multi_valued_complex(
+                "entitlements",
+                "A list of entitlements for the User.",
+                s("value").desc("The value of an entitlement."),
+                &[],
+            ),
+            multi_valued_complex(
+                "roles",
+                "A list of roles for the User.",
+                s("value").desc("The value of a role."),
+                &[],
+            ),
+            multi_valued_complex(
+                "x509Certificates",
+                "A list of certificates issued to the User.",
+                a("value", Binary).desc("The value of an X.509 certificate."),
+                &[],
+            ),
         ],
     }
 }
@@ -348,9 +386,7 @@ pub fn enterprise_user_schema() -> Schema {
         name: "EnterpriseUser".into(),
         description: "Enterprise User".into(),
         attributes: vec![
-            s("employeeNumber").desc(
-                "Numeric or alphanumeric identifier assigned to a person by the organization.",
-            ),
+            s("employeeNumber").desc("Numeric or alphanumeric identifier assigned to a person by the organization."),
             s("costCenter").desc("Identifies the name of a cost center."),
             s("organization").desc("Identifies the name of an organization."),
             s("division").desc("Identifies the name of a division."),
@@ -375,13 +411,27 @@ pub fn group_schema() -> Schema {
         name: "Group".into(),
         description: "Group".into(),
         attributes: vec![
-            s("displayName").required().unique(Uniqueness::Server).desc("A human-readable name for the Group. Unique per tenant, compared case-insensitively."),
-            a("members", Complex).multi().desc("A list of members of the Group.").subs(vec![
-                s("value").mutability(Mutability::Immutable).desc("Identifier of the member of this Group."),
-                a("$ref", Reference).refs(&["User", "Group"]).mutability(Mutability::Immutable).desc("The URI corresponding to a SCIM resource that is a member of this Group."),
-                s("display").desc("A human-readable name of the member; the member's own name when not given."),
-                s("type").mutability(Mutability::Immutable).canonical(&["User", "Group"]).desc("The type of the member."),
-            ]),
+            s("displayName")
+                .required()
+                .unique(Uniqueness::Server)
+                .desc("A human-readable name for the Group. Unique per tenant, compared case-insensitively."),
+            a("members", Complex)
+                .multi()
+                .desc("A list of members of the Group.")
+                .subs(vec![
+                    s("value")
+                        .mutability(Mutability::Immutable)
+                        .desc("Identifier of the member of this Group."),
+                    a("$ref", Reference)
+                        .refs(&["User", "Group"])
+                        .mutability(Mutability::Immutable)
+                        .desc("The URI corresponding to a SCIM resource that is a member of this Group."),
+                    s("display").desc("A human-readable name of the member; the member's own name when not given."),
+                    s("type")
+                        .mutability(Mutability::Immutable)
+                        .canonical(&["User", "Group"])
+                        .desc("The type of the member."),
+                ]),
         ],
     }
 }
@@ -462,12 +512,7 @@ impl<'a> Resolved<'a> {
 impl ResourceType {
     /// Resolves `[urn:]name[.sub]` against this resource type. Names are
     /// case-insensitive; the returned attributes carry canonical names.
-    pub fn resolve<'a>(
-        &'a self,
-        urn: Option<&str>,
-        name: &str,
-        sub: Option<&str>,
-    ) -> Option<Resolved<'a>> {
+    pub fn resolve<'a>(&'a self, urn: Option<&str>, name: &str, sub: Option<&str>) -> Option<Resolved<'a>> {
         let (schema, extension, attr) = match urn {
             Some(u) => {
                 let u = canonical_urn_alias(u);
@@ -475,9 +520,7 @@ impl ResourceType {
                     match self.schema.attribute(name) {
                         Some(attr) => (Some(self.schema.id.as_str()), false, attr),
                         None => {
-                            let attr = common_attributes()
-                                .iter()
-                                .find(|a| a.name.eq_ignore_ascii_case(name))?;
+                            let attr = common_attributes().iter().find(|a| a.name.eq_ignore_ascii_case(name))?;
                             (None, false, attr)
                         }
                     }
@@ -487,10 +530,7 @@ impl ResourceType {
                 }
             }
             None => {
-                if let Some(attr) = common_attributes()
-                    .iter()
-                    .find(|a| a.name.eq_ignore_ascii_case(name))
-                {
+                if let Some(attr) = common_attributes().iter().find(|a| a.name.eq_ignore_ascii_case(name)) {
                     (None, false, attr)
                 } else if let Some(attr) = self.schema.attribute(name) {
                     (Some(self.schema.id.as_str()), false, attr)

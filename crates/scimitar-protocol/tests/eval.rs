@@ -9,18 +9,14 @@ use scimitar_protocol::ScimType;
 use scimitar_protocol::eval::{matches_element, matches_resource};
 use scimitar_protocol::filter::parse_filter;
 use scimitar_protocol::schema::{
-    AttrType, Attribute, Mutability, ResourceType, Returned, Schema, Uniqueness,
-    builtin_resource_types,
+    AttrType, Attribute, Mutability, ResourceType, Returned, Schema, Uniqueness, builtin_resource_types,
 };
 use serde_json::{Value, json};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 fn user_rt() -> ResourceType {
-    builtin_resource_types()
-        .into_iter()
-        .find(|r| r.is_user())
-        .unwrap()
+    builtin_resource_types().into_iter().find(|r| r.is_user()).unwrap()
 }
 
 fn user() -> Value {
@@ -108,23 +104,11 @@ fn filters_against_a_user() {
         (r#"emails.type eq "home""#, true),
         (r#"emails.type eq "other""#, false),
         (r#"emails.primary eq true"#, true),
-        (
-            r#"emails[type eq "work" and value co "@example.com"]"#,
-            true,
-        ),
-        (
-            r#"emails[type eq "home" and value co "@example.com"]"#,
-            false,
-        ),
+        (r#"emails[type eq "work" and value co "@example.com"]"#, true),
+        (r#"emails[type eq "home" and value co "@example.com"]"#, false),
         (r#"emails[type eq "WORK"]"#, true),
-        (
-            r#"emails[type eq "work"].value eq "bjensen@example.com""#,
-            true,
-        ),
-        (
-            r#"emails[type eq "home"].value eq "bjensen@example.com""#,
-            false,
-        ),
+        (r#"emails[type eq "work"].value eq "bjensen@example.com""#, true),
+        (r#"emails[type eq "home"].value eq "bjensen@example.com""#, false),
         (r#"emails[primary eq true and type eq "work"]"#, true),
         (r#"emails[not (type eq "work")]"#, true),
         (r#"emails[type eq "other" or value sw "babs"]"#, true),
@@ -167,10 +151,7 @@ fn filters_against_a_user() {
         (r#"groups.display eq "engineering""#, true),
         (r#"groups[value eq "g1"]"#, true),
         // logic
-        (
-            r#"userName eq "bjensen@example.com" and active eq true"#,
-            true,
-        ),
+        (r#"userName eq "bjensen@example.com" and active eq true"#, true),
         (r#"userName eq "x" or active eq true"#, true),
         (r#"userName eq "x" or active eq false and title pr"#, false),
         (r#"not (userName eq "x")"#, true),
@@ -330,11 +311,7 @@ fn matches_element_on_a_multi_valued_value() {
     ];
     for (filter, want) in table {
         let f = parse_filter(filter).unwrap();
-        assert_eq!(
-            matches_element(&f, &elem, emails).unwrap(),
-            *want,
-            "{filter}"
-        );
+        assert_eq!(matches_element(&f, &elem, emails).unwrap(), *want, "{filter}");
     }
     let nested = parse_filter(r#"x[type eq "work"]"#).unwrap();
     assert!(matches_element(&nested, &elem, emails).is_err());

@@ -10,8 +10,7 @@ use scimitar_protocol::ScimType;
 use scimitar_protocol::patch::{NoMembers, PatchOperation, apply_patch, parse_patch_request};
 use scimitar_protocol::resource::{MemberRef, merge_for_replace, normalize_input};
 use scimitar_protocol::schema::{
-    AttrType, Attribute, Mutability, ResourceType, Returned, Schema, Uniqueness,
-    builtin_resource_types,
+    AttrType, Attribute, Mutability, ResourceType, Returned, Schema, Uniqueness, builtin_resource_types,
 };
 use serde_json::{Map, Value, json};
 
@@ -20,10 +19,7 @@ const ENT_MISSPELT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.
 const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
 fn rt(name: &str) -> ResourceType {
-    builtin_resource_types()
-        .into_iter()
-        .find(|r| r.name == name)
-        .unwrap()
+    builtin_resource_types().into_iter().find(|r| r.name == name).unwrap()
 }
 
 fn doc(body: Value) -> Value {
@@ -119,12 +115,8 @@ fn entra_group_create_with_adscim_schema() {
 
     let mut with_members = body.clone();
     with_members["members"] = json!([]);
-    assert_eq!(
-        normalize_input(&rt, &with_members).unwrap().members,
-        Some(vec![])
-    );
-    with_members["members"] =
-        json!([{"value": "u1", "display": "Alice"}, {"value": "g1", "type": "Group"}, "u2"]);
+    assert_eq!(normalize_input(&rt, &with_members).unwrap().members, Some(vec![]));
+    with_members["members"] = json!([{"value": "u1", "display": "Alice"}, {"value": "g1", "type": "Group"}, "u2"]);
     let n = normalize_input(&rt, &with_members).unwrap();
     assert_eq!(
         n.members,
@@ -252,11 +244,7 @@ fn tolerated_inputs_normalise() {
 #[test]
 fn invalid_inputs_are_rejected_with_400() {
     let table: Vec<(&str, Value, ScimType)> = vec![
-        (
-            "not an object",
-            json!(["userName"]),
-            ScimType::InvalidSyntax,
-        ),
+        ("not an object", json!(["userName"]), ScimType::InvalidSyntax),
         ("a string body", json!("x"), ScimType::InvalidSyntax),
         (
             "schemas not an array",
@@ -358,21 +346,9 @@ fn invalid_inputs_are_rejected_with_400() {
             json!({"userName": "a", "emails": [{"value": "a@x", "primary": "yes"}]}),
             ScimType::InvalidValue,
         ),
-        (
-            "missing userName",
-            json!({"displayName": "A"}),
-            ScimType::InvalidValue,
-        ),
-        (
-            "empty userName",
-            json!({"userName": ""}),
-            ScimType::InvalidValue,
-        ),
-        (
-            "null userName",
-            json!({"userName": null}),
-            ScimType::InvalidValue,
-        ),
+        ("missing userName", json!({"displayName": "A"}), ScimType::InvalidValue),
+        ("empty userName", json!({"userName": ""}), ScimType::InvalidValue),
+        ("null userName", json!({"userName": null}), ScimType::InvalidValue),
         (
             "two managers",
             json!({"userName": "a", ENT: {"manager": [{"value": "m1"}, {"value": "m2"}]}}),
@@ -506,20 +482,13 @@ fn put_keeps_write_only_and_immutable_values() {
     let old = normalize_input(&user, &json!({"userName": "a", "password": "p"}))
         .unwrap()
         .doc;
-    let mut new = normalize_input(&user, &json!({"userName": "b"}))
-        .unwrap()
-        .doc;
+    let mut new = normalize_input(&user, &json!({"userName": "b"})).unwrap().doc;
     merge_for_replace(&user, &old, &mut new).unwrap();
-    assert_eq!(
-        Value::Object(new),
-        json!({"userName": "b", "password": "p"})
-    );
+    assert_eq!(Value::Object(new), json!({"userName": "b", "password": "p"}));
 
     let rt = typed_rt();
     let old = normalize_input(&rt, &json!({"serial": "S1"})).unwrap().doc;
-    let mut same = normalize_input(&rt, &json!({"serial": "S1", "count": 1}))
-        .unwrap()
-        .doc;
+    let mut same = normalize_input(&rt, &json!({"serial": "S1", "count": 1})).unwrap().doc;
     merge_for_replace(&rt, &old, &mut same).unwrap();
     let mut omitted = normalize_input(&rt, &json!({"count": 1})).unwrap().doc;
     merge_for_replace(&rt, &old, &mut omitted).unwrap();
@@ -580,8 +549,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         prop::sample::select(vec![
             "",
             "True",
@@ -597,8 +565,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 5, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((key.clone(), inner), 0..5)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec((key.clone(), inner), 0..5).prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }

@@ -6,9 +6,7 @@
 
 use scimitar_protocol::Result;
 use scimitar_protocol::ScimType;
-use scimitar_protocol::patch::{
-    MemberAccess, MemberOp, NoMembers, apply_patch, parse_patch_request,
-};
+use scimitar_protocol::patch::{MemberAccess, MemberOp, NoMembers, apply_patch, parse_patch_request};
 use scimitar_protocol::resource::{MemberRef, normalize_input};
 use scimitar_protocol::schema::{ResourceType, builtin_resource_types};
 use serde_json::{Map, Value, json};
@@ -17,10 +15,7 @@ const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 fn rt(name: &str) -> ResourceType {
-    builtin_resource_types()
-        .into_iter()
-        .find(|r| r.name == name)
-        .unwrap()
+    builtin_resource_types().into_iter().find(|r| r.name == name).unwrap()
 }
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -145,10 +140,7 @@ fn user_patches_produce_the_expected_document() {
         (
             "replace a complex attribute merges sub-attributes",
             json!([{"op": "replace", "path": "name", "value": {"givenName": "Ally", "formatted": "Ally Smith"}}]),
-            user_with(|u| {
-                u["name"] =
-                    json!({"givenName": "Ally", "familyName": "Smith", "formatted": "Ally Smith"})
-            }),
+            user_with(|u| u["name"] = json!({"givenName": "Ally", "familyName": "Smith", "formatted": "Ally Smith"})),
         ),
         (
             "remove a sub-attribute",
@@ -228,8 +220,7 @@ fn user_patches_produce_the_expected_document() {
             json!([{"op": "Add", "path": "addresses[type eq \"work\"].streetAddress", "value": "1 Main St"},
                    {"op": "Add", "path": "addresses[type eq \"work\"].locality", "value": "Seattle"}]),
             user_with(|u| {
-                u["addresses"] =
-                    json!([{"type": "work", "streetAddress": "1 Main St", "locality": "Seattle"}])
+                u["addresses"] = json!([{"type": "work", "streetAddress": "1 Main St", "locality": "Seattle"}])
             }),
         ),
         (
@@ -442,10 +433,7 @@ fn user_patches_produce_the_expected_document() {
             "AssertiveAppRoleAssignmentsComplex: replace the whole role list",
             json!([{"op": "add", "path": "roles", "value": [{"value": "A"}]},
                    {"op": "replace", "path": "roles", "value": [{"value": "B", "primary": false}, {"value": "C", "primary": false}]}]),
-            user_with(|u| {
-                u["roles"] =
-                    json!([{"value": "B", "primary": false}, {"value": "C", "primary": false}])
-            }),
+            user_with(|u| u["roles"] = json!([{"value": "B", "primary": false}, {"value": "C", "primary": false}])),
         ),
         (
             "operations apply in order",
@@ -633,12 +621,7 @@ fn invalid_user_patches_give_the_right_error() {
             400,
             Some(ScimType::InvalidPath),
         ),
-        (
-            "empty operations",
-            json!([]),
-            400,
-            Some(ScimType::InvalidSyntax),
-        ),
+        ("empty operations", json!([]), 400, Some(ScimType::InvalidSyntax)),
         (
             "operation not an object",
             json!(["add"]),
@@ -658,8 +641,7 @@ fn invalid_user_patches_give_the_right_error() {
         let body = json!({"schemas": [PATCH_OP], "Operations": ops});
         let before = base_user();
         let mut doc = before.clone();
-        let result = parse_patch_request(&body, 100)
-            .and_then(|ops| apply_patch(&rt, &mut doc, &ops, &mut NoMembers));
+        let result = parse_patch_request(&body, 100).and_then(|ops| apply_patch(&rt, &mut doc, &ops, &mut NoMembers));
         let e = result.expect_err(name);
         assert_eq!((e.status, e.scim_type), (status, scim_type), "{name}: {e}");
         // Atomicity: a failed PATCH leaves the document as it was.
@@ -786,10 +768,8 @@ fn legacy_roles_equal_compliant_roles_after_storage() {
         ),
     ];
     for (legacy, compliant) in table {
-        let via_patch =
-            patch_user(json!([{"op": "Add", "path": "roles", "value": legacy}])).unwrap();
-        let via_compliant =
-            patch_user(json!([{"op": "add", "path": "roles", "value": compliant}])).unwrap();
+        let via_patch = patch_user(json!([{"op": "Add", "path": "roles", "value": legacy}])).unwrap();
+        let via_compliant = patch_user(json!([{"op": "add", "path": "roles", "value": compliant}])).unwrap();
         assert_eq!(via_patch["roles"], via_compliant["roles"], "{legacy}");
         let post = normalize_input(&rt, &json!({"userName": "a", "roles": legacy})).unwrap();
         assert_eq!(post.doc["roles"], via_compliant["roles"], "{legacy}");
@@ -867,19 +847,13 @@ fn group_member_operations() {
         (
             "replace a filtered member",
             json!([{"op": "replace", "path": "members[value eq \"u1\"]", "value": {"value": "u2"}}]),
-            vec![
-                MemberOp::Remove(vec!["u1".into()]),
-                MemberOp::Add(vec![m("u2")]),
-            ],
+            vec![MemberOp::Remove(vec!["u1".into()]), MemberOp::Add(vec![m("u2")])],
         ),
         (
             "add then remove in one PATCH keeps the order",
             json!([{"op": "add", "path": "members", "value": [{"value": "u1"}]},
                    {"op": "remove", "path": "members[value eq \"u1\"]"}]),
-            vec![
-                MemberOp::Add(vec![m("u1")]),
-                MemberOp::Remove(vec!["u1".into()]),
-            ],
+            vec![MemberOp::Add(vec![m("u1")]), MemberOp::Remove(vec!["u1".into()])],
         ),
         (
             "path-less replace with displayName and members",
@@ -899,8 +873,7 @@ fn group_member_operations() {
     ];
     let rt = rt("Group");
     for (name, ops, want) in table {
-        let (doc, got) =
-            run(&rt, &group, ops, &mut NoMembers).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (doc, got) = run(&rt, &group, ops, &mut NoMembers).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(got, want, "{name}");
         assert!(
             !doc.contains_key("members"),
@@ -1028,10 +1001,7 @@ fn invalid_group_patches() {
         &mut NoMembers,
     )
     .unwrap();
-    assert_eq!(
-        Value::Object(doc),
-        json!({"displayName": "Eng", "externalId": "e1"})
-    );
+    assert_eq!(Value::Object(doc), json!({"displayName": "Eng", "externalId": "e1"}));
     assert!(ops.is_empty());
 }
 
@@ -1051,9 +1021,6 @@ fn replace_by_value_filter_does_not_check_membership() {
     .unwrap();
     assert_eq!(
         ops,
-        vec![
-            MemberOp::Remove(vec!["nobody".into()]),
-            MemberOp::Add(vec![m("x")])
-        ]
+        vec![MemberOp::Remove(vec!["nobody".into()]), MemberOp::Add(vec![m("x")])]
     );
 }

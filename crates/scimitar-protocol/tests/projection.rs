@@ -13,10 +13,7 @@ const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
 fn rt(name: &str) -> ResourceType {
-    builtin_resource_types()
-        .into_iter()
-        .find(|r| r.name == name)
-        .unwrap()
+    builtin_resource_types().into_iter().find(|r| r.name == name).unwrap()
 }
 
 fn full_user() -> Map<String, Value> {
@@ -44,8 +41,7 @@ fn project(
     excluded: Option<&str>,
     mut resource: Map<String, Value>,
 ) -> Value {
-    let p = Projection::parse(rt, attributes, excluded)
-        .unwrap_or_else(|e| panic!("{attributes:?} {excluded:?}: {e}"));
+    let p = Projection::parse(rt, attributes, excluded).unwrap_or_else(|e| panic!("{attributes:?} {excluded:?}: {e}"));
     p.apply(rt, &mut resource);
     Value::Object(resource)
 }
@@ -77,11 +73,7 @@ fn user_projections() {
         (None, None, Value::Object(default.clone())),
         (Some(""), Some(""), Value::Object(default.clone())),
         // attributes: id (always) plus what was asked
-        (
-            Some("userName"),
-            None,
-            only(&["id", "userName"], core_only.clone()),
-        ),
+        (Some("userName"), None, only(&["id", "userName"], core_only.clone())),
         (
             Some("USERNAME, displayName"),
             None,
@@ -278,11 +270,7 @@ fn invalid_attribute_names() {
         "name.givenName.x",
     ] {
         let e = Projection::parse(&rt, Some(bad), None).expect_err(bad);
-        assert_eq!(
-            (e.status, e.scim_type),
-            (400, Some(ScimType::InvalidValue)),
-            "{bad}"
-        );
+        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)), "{bad}");
         let e = Projection::parse(&rt, None, Some(bad)).expect_err(bad);
         assert_eq!(e.status, 400, "{bad}");
     }

@@ -34,7 +34,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, tenant_name: &s
     if info.tenant != tenant_name {
         return Err(denied().into());
     }
-    let tenant = Tenant { id: info.tenant_id, name: info.tenant.clone(), created: String::new() };
+    let tenant = Tenant {
+        id: info.tenant_id,
+        name: info.tenant.clone(),
+        created: String::new(),
+    };
     let now = scimitar_store::now_utc();
     if stale(info.last_used.as_deref(), &now) {
         let store = state.store.clone();

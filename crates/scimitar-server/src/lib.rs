@@ -63,7 +63,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Arc<Self> {
-        Arc::new(AppState { store, settings, resource_types: builtin_resource_types().into_iter().map(Arc::new).collect() })
+        Arc::new(AppState {
+            store,
+            settings,
+            resource_types: builtin_resource_types().into_iter().map(Arc::new).collect(),
+        })
     }
 
     pub fn capabilities(&self) -> Capabilities {
@@ -93,7 +97,10 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

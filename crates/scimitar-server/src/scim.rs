@@ -57,20 +57,45 @@ pub async fn dispatch(
     handle(state, tenant, rest, method, uri, headers, body).await
 }
 
-async fn handle(state: Arc<AppState>, tenant: String, rest: String, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    state: Arc<AppState>,
+    tenant: String,
+    rest: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     match route(state, tenant, rest, method, uri, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn route(state: Arc<AppState>, tenant: String, rest: String, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+async fn route(
+    state: Arc<AppState>,
+    tenant: String,
+    rest: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let (tenant, _token) = authenticate(&state, &headers, &tenant).await?;
-    let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
     let base = state.settings.tenant_url(&tenant.name);
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let first = segments.first().map(|s| s.to_ascii_lowercase());
-    let req = Req { state: state.clone(), tenant, method: method.clone(), headers, query, base };
+    let req = Req {
+        state: state.clone(),
+        tenant,
+        method: method.clone(),
+        headers,
+        query,
+        base,
+    };
     match (first.as_deref(), &segments[..]) {
         (None, _) => match method {
             Method::GET => Err(ScimError::not_implemented("search across resource types (GET on the base URL) is not supported; query /Users or /Groups").into()),
@@ -131,7 +156,10 @@ async fn route(state: Arc<AppState>, tenant: String, rest: String, method: Metho
 fn all_schemas(state: &AppState) -> Vec<scimitar_protocol::schema::Schema> {
     let mut out = Vec::new();
     for rt in &state.resource_types {
-        if !out.iter().any(|s: &scimitar_protocol::schema::Schema| s.id == rt.schema.id) {
+        if !out
+            .iter()
+            .any(|s: &scimitar_protocol::schema::Schema| s.id == rt.schema.id)
+        {
             out.push(rt.schema.clone());
         }
         for (ext, _) in &rt.extensions {
@@ -144,13 +172,18 @@ fn all_schemas(state: &AppState) -> Vec<scimitar_protocol::schema::Schema> {
 }
 
 fn method_not_allowed(allowed: &[&str]) -> ApiError {
-    ApiError(ScimError::new(405, None, format!("method not allowed here; allowed: {}", allowed.join(", "))))
+    ApiError(ScimError::new(
+        405,
+        None,
+        format!("method not allowed here; allowed: {}", allowed.join(", ")),
+    ))
 }
 
 fn scim_json(status: StatusCode, v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     resp
 }
 
@@ -181,28 +214,45 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
 async fn read_json(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Value> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        if !(ct.is_empty() || ct == "application/json" || ct == "application/scim+json" || ct.ends_with("+json") || ct == "text/json") {
-            return Err(ApiError(ScimError::new(415, None, format!("unsupported Content-Type '{ct}'; send application/scim+json or application/json"))));
+        if !(ct.is_empty()
+            || ct == "application/json"
+            || ct == "application/scim+json"
+            || ct.ends_with("+json")
+            || ct == "text/json")
+        {
+            return Err(ApiError(ScimError::new(
+                415,
+                None,
+                format!("unsupported Content-Type '{ct}'; send application/scim+json or application/json"),
+            )));
         }
     }
     let limit = state.settings.max_body_bytes;
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ScimError::payload_too_large(format!("the request body exceeds the maximum of {limit} bytes"))
-    })?;
+    let bytes: Bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ScimError::payload_too_large(format!("the request body exceeds the maximum of {limit} bytes")))?;
     if bytes.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty; a JSON object was expected").into());
     }
-    serde_json::from_slice(&bytes).map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")).into())
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")).into())
 }
 
 fn param<'a>(req: &'a Req, name: &str) -> Option<&'a str> {
-    req.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    req.query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Parses an `If-Match` / `If-None-Match` header into versions; `*` is `Some(None)`.
 fn etag_versions(headers: &HeaderMap, name: header::HeaderName) -> ApiResult<Option<Vec<Option<u64>>>> {
-    let Some(v) = headers.get(name.clone()) else { return Ok(None) };
-    let v = v.to_str().map_err(|_| ScimError::invalid_value(format!("invalid {name} header")))?;
+    let Some(v) = headers.get(name.clone()) else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ScimError::invalid_value(format!("invalid {name} header")))?;
     let mut out = Vec::new();
     for tag in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         if tag == "*" {
@@ -236,22 +286,31 @@ fn if_match(headers: &HeaderMap, current: Option<u64>) -> ApiResult<Option<u64>>
 async fn derived(req: &Req, rt: &ResourceType, rec: &Record, projection: &Projection) -> ApiResult<Derived> {
     let store = &req.state.store;
     let tenant = req.tenant.id;
-    let mut d = Derived { members: None, groups: None, manager_display: None };
+    let mut d = Derived {
+        members: None,
+        groups: None,
+        manager_display: None,
+    };
     match rec.kind {
         Kind::Group => {
-            if let Some(attr) = rt.schema.attribute("members") {
-                if projection.wants(None, "members", attr) {
-                    d.members = Some(store.members(tenant, &rec.id).await?);
-                }
+            if let Some(attr) = rt.schema.attribute("members")
+                && projection.wants(None, "members", attr)
+            {
+                d.members = Some(store.members(tenant, &rec.id).await?);
             }
         }
         Kind::User => {
-            if let Some(attr) = rt.schema.attribute("groups") {
-                if projection.wants(None, "groups", attr) {
-                    d.groups = Some(store.groups_of(tenant, &rec.id).await?);
-                }
+            if let Some(attr) = rt.schema.attribute("groups")
+                && projection.wants(None, "groups", attr)
+            {
+                d.groups = Some(store.groups_of(tenant, &rec.id).await?);
             }
-            let manager = rec.doc.get(urn::ENTERPRISE_USER).and_then(|e| e.get("manager")).and_then(|m| m.get("value")).and_then(Value::as_str);
+            let manager = rec
+                .doc
+                .get(urn::ENTERPRISE_USER)
+                .and_then(|e| e.get("manager"))
+                .and_then(|m| m.get("value"))
+                .and_then(Value::as_str);
             if let Some(m) = manager {
                 d.manager_display = store.display_name(tenant, m).await?;
             }
@@ -262,7 +321,12 @@ async fn derived(req: &Req, rt: &ResourceType, rec: &Record, projection: &Projec
 
 async fn render(req: &Req, rt: &ResourceType, rec: &Record, projection: &Projection) -> ApiResult<Map<String, Value>> {
     let d = derived(req, rt, rec, projection).await?;
-    let meta = Meta { id: &rec.id, created: &rec.created, last_modified: &rec.last_modified, version: rec.version };
+    let meta = Meta {
+        id: &rec.id,
+        created: &rec.created,
+        last_modified: &rec.last_modified,
+        version: rec.version,
+    };
     let mut out = output::representation(rt, &req.base, &rec.doc, &meta, d);
     if !projection.is_default() {
         projection.apply(rt, &mut out);
@@ -282,7 +346,11 @@ fn resource_response(status: StatusCode, rec: &Record, body: Map<String, Value>,
 }
 
 fn projection_of(req: &Req, rt: &ResourceType) -> ApiResult<Projection> {
-    Ok(Projection::parse(rt, param(req, "attributes"), param(req, "excludedAttributes"))?)
+    Ok(Projection::parse(
+        rt,
+        param(req, "attributes"),
+        param(req, "excludedAttributes"),
+    )?)
 }
 
 async fn create(req: Req, body: Body, rt: Arc<ResourceType>, kind: Kind) -> ApiResult<Response> {
@@ -297,7 +365,14 @@ async fn create(req: Req, body: Body, rt: Arc<ResourceType>, kind: Kind) -> ApiR
     let rec = req
         .state
         .store
-        .create(req.tenant.id, kind, &id, input.doc, input.members.unwrap_or_default(), &now)
+        .create(
+            req.tenant.id,
+            kind,
+            &id,
+            input.doc,
+            input.members.unwrap_or_default(),
+            &now,
+        )
         .await?;
     let out = render(&req, &rt, &rec, &projection).await?;
     let loc = output::location(&req.base, &rt, &rec.id);
@@ -306,15 +381,20 @@ async fn create(req: Req, body: Body, rt: Arc<ResourceType>, kind: Kind) -> ApiR
 
 async fn get_one(req: Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiResult<Response> {
     let projection = projection_of(&req, &rt)?;
-    let rec = req.state.store.get(req.tenant.id, kind, id).await?.ok_or_else(|| not_found(&rt, id))?;
-    if let Some(tags) = etag_versions(&req.headers, header::IF_NONE_MATCH)? {
-        if tags.iter().any(|t| t.is_none() || *t == Some(rec.version)) {
-            let mut resp = StatusCode::NOT_MODIFIED.into_response();
-            if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
-                resp.headers_mut().insert(header::ETAG, v);
-            }
-            return Ok(resp);
+    let rec = req
+        .state
+        .store
+        .get(req.tenant.id, kind, id)
+        .await?
+        .ok_or_else(|| not_found(&rt, id))?;
+    if let Some(tags) = etag_versions(&req.headers, header::IF_NONE_MATCH)?
+        && tags.iter().any(|t| t.is_none() || *t == Some(rec.version))
+    {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
         }
+        return Ok(resp);
     }
     let out = render(&req, &rt, &rec, &projection).await?;
     Ok(resource_response(StatusCode::OK, &rec, out, None))
@@ -398,17 +478,26 @@ async fn patch(req: Req, body: Body, rt: Arc<ResourceType>, kind: Kind, id: &str
 
 async fn delete(req: Req, kind: Kind, id: &str) -> ApiResult<Response> {
     let expected = if_match(&req.headers, None)?;
-    req.state.store.delete(req.tenant.id, kind, id, expected).await.map_err(|e| match e {
-        scimitar_store::StoreError::NotFound => ApiError(ScimError::not_found(format!("{} '{id}' not found", kind.as_str()))),
-        other => other.into(),
-    })?;
+    req.state
+        .store
+        .delete(req.tenant.id, kind, id, expected)
+        .await
+        .map_err(|e| match e {
+            scimitar_store::StoreError::NotFound => {
+                ApiError(ScimError::not_found(format!("{} '{id}' not found", kind.as_str())))
+            }
+            other => other.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list(req: Req, rt: Arc<ResourceType>, kind: Kind, search: Option<ListRequest>) -> ApiResult<Response> {
     let lr = match search {
         Some(lr) => lr,
-        None => ListRequest::from_query(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())), req.state.settings.filter_limits)?,
+        None => ListRequest::from_query(
+            req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            req.state.settings.filter_limits,
+        )?,
     };
     let projection = Projection::parse(&rt, lr.attributes.as_deref(), lr.excluded_attributes.as_deref())?;
     let settings = &req.state.settings;
@@ -417,7 +506,10 @@ async fn list(req: Req, rt: Arc<ResourceType>, kind: Kind, search: Option<ListRe
         kind,
         rt: rt.clone(),
         filter: lr.filter.clone(),
-        sort: lr.sort_by.clone().map(|by| Sort { by, order: lr.sort_order }),
+        sort: lr.sort_by.clone().map(|by| Sort {
+            by,
+            order: lr.sort_order,
+        }),
         start_index: lr.start_index,
         count,
     };
@@ -426,5 +518,8 @@ async fn list(req: Req, rt: Arc<ResourceType>, kind: Kind, search: Option<ListRe
     for rec in &page.records {
         resources.push(Value::Object(render(&req, &rt, rec, &projection).await?));
     }
-    Ok(scim_json(StatusCode::OK, &list_response(page.total, lr.start_index.min(usize::MAX), resources)))
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(page.total, lr.start_index, resources),
+    ))
 }

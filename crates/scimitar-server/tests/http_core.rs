@@ -43,9 +43,27 @@ async fn discovery_endpoints_describe_the_server() {
     let attrs = user.body["attributes"].as_array().unwrap();
     // Every attribute of RFC 7643 §4.1.
     for name in [
-        "userName", "name", "displayName", "nickName", "profileUrl", "title", "userType", "preferredLanguage", "locale",
-        "timezone", "active", "password", "emails", "phoneNumbers", "ims", "photos", "addresses", "groups", "entitlements",
-        "roles", "x509Certificates",
+        "userName",
+        "name",
+        "displayName",
+        "nickName",
+        "profileUrl",
+        "title",
+        "userType",
+        "preferredLanguage",
+        "locale",
+        "timezone",
+        "active",
+        "password",
+        "emails",
+        "phoneNumbers",
+        "ims",
+        "photos",
+        "addresses",
+        "groups",
+        "entitlements",
+        "roles",
+        "x509Certificates",
     ] {
         assert!(attrs.iter().any(|a| a["name"] == name), "missing {name}");
     }
@@ -56,7 +74,13 @@ async fn discovery_endpoints_describe_the_server() {
     assert_eq!(password["returned"], "never");
     assert_eq!(password["mutability"], "writeOnly");
     let ent = t.get(&format!("/Schemas/{ENT}")).await;
-    let manager = ent.body["attributes"].as_array().unwrap().iter().find(|a| a["name"] == "manager").unwrap().clone();
+    let manager = ent.body["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "manager")
+        .unwrap()
+        .clone();
     assert_eq!(manager["type"], "complex");
 
     for (method, path, status) in [
@@ -107,7 +131,10 @@ async fn create_read_replace_delete_a_user() {
 
     // PUT replaces: omitted attributes are cleared; readOnly id is ignored.
     let put = t
-        .put(&format!("/Users/{id}"), json!({"schemas": [USER], "id": "other", "userName": "alice@example.com", "displayName": "Alice"}))
+        .put(
+            &format!("/Users/{id}"),
+            json!({"schemas": [USER], "id": "other", "userName": "alice@example.com", "displayName": "Alice"}),
+        )
         .await;
     assert_eq!(put.status, 200, "{}", put.text);
     assert_eq!(put.body["id"], id);
@@ -127,10 +154,15 @@ async fn create_read_replace_delete_a_user() {
 async fn put_honours_immutable_member_values_and_required_attributes() {
     let (_srv, t) = setup().await;
     let id = t.create_user("bob").await;
-    t.put(&format!("/Users/{id}"), json!({"schemas": [USER], "displayName": "no userName"}))
+    t.put(
+        &format!("/Users/{id}"),
+        json!({"schemas": [USER], "displayName": "no userName"}),
+    )
+    .await
+    .assert_error(400, Some("invalidValue"));
+    t.put("/Users/does-not-exist", json!({"schemas": [USER], "userName": "x"}))
         .await
-        .assert_error(400, Some("invalidValue"));
-    t.put("/Users/does-not-exist", json!({"schemas": [USER], "userName": "x"})).await.assert_error(404, None);
+        .assert_error(404, None);
 }
 
 #[tokio::test]
@@ -139,15 +171,22 @@ async fn uniqueness_is_per_tenant_and_case_insensitive() {
     let a = srv.tenant("a").await;
     let b = srv.tenant("b").await;
     a.create_user("Carol@Example.com").await;
-    a.post("/Users", json!({"schemas": [USER], "userName": "carol@example.COM"})).await.assert_error(409, Some("uniqueness"));
-    b.create_user("carol@example.com").await; // another tenant: fine
-    let g = a.create_group("Engineering", &[]).await;
-    a.post("/Groups", json!({"schemas": [GROUP], "displayName": "ENGINEERING"})).await.assert_error(409, Some("uniqueness"));
-    // Renaming into a taken name conflicts too.
-    let other = a.create_group("Sales", &[]).await;
-    a.patch(&format!("/Groups/{other}"), patch_op(json!([{"op": "replace", "path": "displayName", "value": "engineering"}])))
+    a.post("/Users", json!({"schemas": [USER], "userName": "carol@example.COM"}))
         .await
         .assert_error(409, Some("uniqueness"));
+    b.create_user("carol@example.com").await; // another tenant: fine
+    let g = a.create_group("Engineering", &[]).await;
+    a.post("/Groups", json!({"schemas": [GROUP], "displayName": "ENGINEERING"}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    // Renaming into a taken name conflicts too.
+    let other = a.create_group("Sales", &[]).await;
+    a.patch(
+        &format!("/Groups/{other}"),
+        patch_op(json!([{"op": "replace", "path": "displayName", "value": "engineering"}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
     assert!(!g.is_empty());
 }
 
@@ -175,8 +214,12 @@ async fn seed(t: &Tenant) -> Vec<String> {
 }
 
 fn names(r: &Value) -> Vec<String> {
-    let mut v: Vec<String> =
-        r["Resources"].as_array().unwrap().iter().map(|x| x["userName"].as_str().unwrap_or("?").to_string()).collect();
+    let mut v: Vec<String> = r["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["userName"].as_str().unwrap_or("?").to_string())
+        .collect();
     v.sort();
     v
 }
@@ -200,20 +243,38 @@ async fn filters_every_operator() {
         (r#"userName le "ben""#.into(), vec!["Ben", "ann"]),
         (r#"active eq false"#.into(), vec!["Ben"]),
         (r#"active eq true or nickName pr"#.into(), vec!["ann", "cat"]),
-        (r#"emails[type eq "work" and value co "@example.com"]"#.into(), vec!["Ben", "ann"]),
-        (r#"emails[type eq "work"].value eq "ben@example.com""#.into(), vec!["Ben"]),
+        (
+            r#"emails[type eq "work" and value co "@example.com"]"#.into(),
+            vec!["Ben", "ann"],
+        ),
+        (
+            r#"emails[type eq "work"].value eq "ben@example.com""#.into(),
+            vec!["Ben"],
+        ),
         (r#"emails.value ew ".net""#.into(), vec!["ann"]),
         (r#"emails eq "cat@example.com""#.into(), vec!["cat"]),
         (format!(r#"{ENT}:department eq "R&D""#), vec!["ann", "dan"]),
         (r#"department eq "sales""#.into(), vec!["Ben"]),
         (format!(r#"{ENT}:employeeNumber gt "150""#), vec!["Ben"]),
-        (r#"(userName eq "ann" or userName eq "ben") and active eq true"#.into(), vec!["ann"]),
-        (r#"userName eq "ann" or userName eq "ben" and active eq true"#.into(), vec!["ann"]),
+        (
+            r#"(userName eq "ann" or userName eq "ben") and active eq true"#.into(),
+            vec!["ann"],
+        ),
+        (
+            r#"userName eq "ann" or userName eq "ben" and active eq true"#.into(),
+            vec!["ann"],
+        ),
         (format!(r#"id eq "{}""#, ids[2]), vec!["cat"]),
         (format!(r#"id eq "{}""#, ids[2].to_uppercase()), vec![]),
-        (r#"meta.created gt "2000-01-01T00:00:00Z""#.into(), vec!["Ben", "ann", "cat", "dan"]),
+        (
+            r#"meta.created gt "2000-01-01T00:00:00Z""#.into(),
+            vec!["Ben", "ann", "cat", "dan"],
+        ),
         (r#"meta.lastModified lt "2000-01-01T00:00:00+01:00""#.into(), vec![]),
-        (r#"meta.resourceType eq "User""#.into(), vec!["Ben", "ann", "cat", "dan"]),
+        (
+            r#"meta.resourceType eq "User""#.into(),
+            vec!["Ben", "ann", "cat", "dan"],
+        ),
         (r#"USERNAME EQ "ann""#.into(), vec!["ann"]),
         (r#"externalId eq unquoted"#.into(), vec![]),
     ];
@@ -224,7 +285,12 @@ async fn filters_every_operator() {
         assert_eq!(names(&r.body), expected, "{filter}");
         assert_eq!(r.body["totalResults"], expected.len(), "{filter}");
         // The same through POST /.search.
-        let s = t.post("/Users/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": filter})).await;
+        let s = t
+            .post(
+                "/Users/.search",
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": filter}),
+            )
+            .await;
         assert_eq!(names(&s.body), expected, ".search {filter}");
     }
 }
@@ -242,7 +308,12 @@ async fn pagination_sorting_and_projection() {
     assert_eq!(r.body["totalResults"], 4);
     assert_eq!(r.body["startIndex"], 2);
     assert_eq!(r.body["itemsPerPage"], 2);
-    let got: Vec<&str> = r.body["Resources"].as_array().unwrap().iter().map(|x| x["userName"].as_str().unwrap()).collect();
+    let got: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["userName"].as_str().unwrap())
+        .collect();
     assert_eq!(got, vec!["Ben", "cat"], "sorted case-insensitively");
     let r = page("count=0").await;
     assert_eq!(r.body["totalResults"], 4);
@@ -257,11 +328,21 @@ async fn pagination_sorting_and_projection() {
     assert_eq!(r.body["itemsPerPage"], 4, "capped at maxResults, here all four");
 
     let r = page("sortBy=title&sortOrder=descending").await;
-    let got: Vec<Value> = r.body["Resources"].as_array().unwrap().iter().map(|x| x["userName"].clone()).collect();
+    let got: Vec<Value> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["userName"].clone())
+        .collect();
     // manager > engineer = engineer (ties in creation order), absent last.
     assert_eq!(got, vec![json!("Ben"), json!("ann"), json!("dan"), json!("cat")]);
     let r = page("sortBy=emails&sortOrder=ascending").await;
-    let got: Vec<Value> = r.body["Resources"].as_array().unwrap().iter().map(|x| x["userName"].clone()).collect();
+    let got: Vec<Value> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["userName"].clone())
+        .collect();
     // primary email for ann is ann@home.net; others by their first email.
     assert_eq!(got, vec![json!("ann"), json!("Ben"), json!("cat"), json!("dan")]);
     let r = page(&format!("sortBy={ENT}:employeeNumber&sortOrder=descending")).await;
@@ -273,7 +354,10 @@ async fn pagination_sorting_and_projection() {
     assert!(u.get("id").is_some(), "id is always returned");
     assert!(u.get("displayName").is_none());
     assert_eq!(u["emails"][0], json!({"value": "ann@example.com"}));
-    let r = page(&format!("excludedAttributes=emails,{ENT}:department,id&filter=userName+eq+%22ann%22")).await;
+    let r = page(&format!(
+        "excludedAttributes=emails,{ENT}:department,id&filter=userName+eq+%22ann%22"
+    ))
+    .await;
     let u = &r.body["Resources"][0];
     assert!(u.get("emails").is_none());
     assert!(u.get("id").is_some(), "id cannot be excluded");
@@ -297,7 +381,10 @@ async fn groups_members_and_user_groups() {
     let q: String = form_urlencoded::byte_serialize(format!(r#"members.value eq "{}""#, ids[1]).as_bytes()).collect();
     assert_eq!(t.get(&format!("/Groups?filter={q}")).await.body["totalResults"], 1);
     let q: String = form_urlencoded::byte_serialize(format!(r#"groups eq "{g}""#).as_bytes()).collect();
-    assert_eq!(names(&t.get(&format!("/Users?filter={q}")).await.body), vec!["Ben", "ann"]);
+    assert_eq!(
+        names(&t.get(&format!("/Users?filter={q}")).await.body),
+        vec!["Ben", "ann"]
+    );
 
     // A deleted user leaves every group.
     assert_eq!(t.delete(&format!("/Users/{}", ids[0])).await.status, 204);
@@ -314,7 +401,14 @@ async fn groups_members_and_user_groups() {
         )
         .await;
     bad.assert_error(400, Some("invalidValue"));
-    assert_eq!(t.get(&format!("/Groups/{g}")).await.body["members"].as_array().unwrap().len(), 1, "atomic");
+    assert_eq!(
+        t.get(&format!("/Groups/{g}")).await.body["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "atomic"
+    );
 }
 
 #[tokio::test]
@@ -337,17 +431,46 @@ async fn patch_is_atomic_and_keeps_primary_unique() {
 
     let r = t.patch(&path, patch_op(json!([{"op": "add", "path": "emails", "value": [{"type": "other", "value": "x@y.z", "primary": true}]}]))).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let primaries: Vec<&Value> = r.body["emails"].as_array().unwrap().iter().filter(|e| e["primary"] == true).collect();
+    let primaries: Vec<&Value> = r.body["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["primary"] == true)
+        .collect();
     assert_eq!(primaries.len(), 1);
     assert_eq!(primaries[0]["value"], "x@y.z");
-    let r = t.patch(&path, patch_op(json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@example.com"}]))).await;
-    let work: Vec<&Value> = r.body["emails"].as_array().unwrap().iter().filter(|e| e["type"] == "work").collect();
+    let r = t
+        .patch(
+            &path,
+            patch_op(json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@example.com"}])),
+        )
+        .await;
+    let work: Vec<&Value> = r.body["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "work")
+        .collect();
     assert_eq!(work.len(), 1);
     assert_eq!(work[0]["value"], "new@example.com");
-    t.patch(&path, patch_op(json!([{"op": "replace", "path": "id", "value": "x"}]))).await.assert_error(400, Some("mutability"));
-    t.patch(&path, patch_op(json!([{"op": "remove"}]))).await.assert_error(400, Some("noTarget"));
-    t.patch(&path, patch_op(json!([{"op": "replace", "path": "emails[type eq]", "value": "x"}]))).await.assert_error(400, Some("invalidPath"));
-    t.patch("/Users/nope", patch_op(json!([{"op": "replace", "path": "title", "value": "x"}]))).await.assert_error(404, None);
+    t.patch(&path, patch_op(json!([{"op": "replace", "path": "id", "value": "x"}])))
+        .await
+        .assert_error(400, Some("mutability"));
+    t.patch(&path, patch_op(json!([{"op": "remove"}])))
+        .await
+        .assert_error(400, Some("noTarget"));
+    t.patch(
+        &path,
+        patch_op(json!([{"op": "replace", "path": "emails[type eq]", "value": "x"}])),
+    )
+    .await
+    .assert_error(400, Some("invalidPath"));
+    t.patch(
+        "/Users/nope",
+        patch_op(json!([{"op": "replace", "path": "title", "value": "x"}])),
+    )
+    .await
+    .assert_error(404, None);
 }
 
 #[tokio::test]
@@ -356,34 +479,174 @@ async fn malformed_requests_get_scim_errors_never_5xx() {
     let id = t.create_user("zed").await;
     let user = format!("/Users/{id}");
     let json_ct = [("content-type", "application/scim+json")];
-    let cases: Vec<(Method, String, Vec<u8>, u16, Option<&str>)> = vec![
-        (Method::POST, "/Users".into(), b"{not json".to_vec(), 400, Some("invalidSyntax")),
+    type Case<'a> = (Method, String, Vec<u8>, u16, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            Method::POST,
+            "/Users".into(),
+            b"{not json".to_vec(),
+            400,
+            Some("invalidSyntax"),
+        ),
         (Method::POST, "/Users".into(), b"".to_vec(), 400, Some("invalidSyntax")),
-        (Method::POST, "/Users".into(), b"[1,2]".to_vec(), 400, Some("invalidSyntax")),
-        (Method::POST, "/Users".into(), br#"{"userName": 1e999}"#.to_vec(), 400, Some("invalidSyntax")),
-        (Method::POST, "/Users".into(), br#"{"userName": "x", "active": "maybe"}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::POST, "/Users".into(), br#"{"userName": {"a": 1}}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::POST, "/Users".into(), br#"{"userName": "x", "unknownAttr": 1}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::POST, "/Users".into(), br#"{"userName": "x", "name": "flat"}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::POST, "/Users".into(), br#"{"userName": "x", "emails": [{"value": "a", "bogus": 1}]}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::POST, "/Users".into(), br#"{"displayName": "no userName"}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::POST, "/Users".into(), format!(r#"{{"userName": "x", "{ENT}": {{"nope": 1}}}}"#).into_bytes(), 400, Some("invalidValue")),
-        (Method::POST, "/Users".into(), "{\"userName\": \"\u{0}\"}".as_bytes().to_vec(), 400, None),
-        (Method::POST, "/Users".into(), vec![b'{', 0xff, 0xfe, b'}'], 400, Some("invalidSyntax")),
-        (Method::POST, "/Users".into(), "[".repeat(10_000).into_bytes(), 400, Some("invalidSyntax")),
-        (Method::POST, "/Groups".into(), br#"{"displayName": "g", "members": [{"display": "no value"}]}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::PATCH, user.clone(), br#"{"Operations": []}"#.to_vec(), 400, Some("invalidSyntax")),
-        (Method::PATCH, user.clone(), br#"{"Operations": [{"op": "frobnicate", "path": "title"}]}"#.to_vec(), 400, Some("invalidSyntax")),
-        (Method::PATCH, user.clone(), br#"{"Operations": [{"op": "add", "path": "title"}]}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::PATCH, user.clone(), br#"{"Operations": [{"op": "add", "path": 7, "value": 1}]}"#.to_vec(), 400, Some("invalidPath")),
-        (Method::PATCH, user.clone(), br#"{"schemas": ["urn:wrong"], "Operations": [{"op": "add", "path": "title", "value": "x"}]}"#.to_vec(), 400, Some("invalidSyntax")),
-        (Method::PATCH, user.clone(), br#"{"Operations": [{"op": "add", "path": "active", "value": "perhaps"}]}"#.to_vec(), 400, Some("invalidValue")),
-        (Method::PUT, user.clone(), br#"{"userName": "zed", "groups": 5, "active": []}"#.to_vec(), 200, None),
+        (
+            Method::POST,
+            "/Users".into(),
+            b"[1,2]".to_vec(),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            br#"{"userName": 1e999}"#.to_vec(),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            br#"{"userName": "x", "active": "maybe"}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            br#"{"userName": {"a": 1}}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            br#"{"userName": "x", "unknownAttr": 1}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            br#"{"userName": "x", "name": "flat"}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            br#"{"userName": "x", "emails": [{"value": "a", "bogus": 1}]}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            br#"{"displayName": "no userName"}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            format!(r#"{{"userName": "x", "{ENT}": {{"nope": 1}}}}"#).into_bytes(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            "{\"userName\": \"\u{0}\"}".as_bytes().to_vec(),
+            400,
+            None,
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            vec![b'{', 0xff, 0xfe, b'}'],
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            "[".repeat(10_000).into_bytes(),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::POST,
+            "/Groups".into(),
+            br#"{"displayName": "g", "members": [{"display": "no value"}]}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            br#"{"Operations": []}"#.to_vec(),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            br#"{"Operations": [{"op": "frobnicate", "path": "title"}]}"#.to_vec(),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            br#"{"Operations": [{"op": "add", "path": "title"}]}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            br#"{"Operations": [{"op": "add", "path": 7, "value": 1}]}"#.to_vec(),
+            400,
+            Some("invalidPath"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            br#"{"schemas": ["urn:wrong"], "Operations": [{"op": "add", "path": "title", "value": "x"}]}"#.to_vec(),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            br#"{"Operations": [{"op": "add", "path": "active", "value": "perhaps"}]}"#.to_vec(),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::PUT,
+            user.clone(),
+            br#"{"userName": "zed", "groups": 5, "active": []}"#.to_vec(),
+            200,
+            None,
+        ),
     ];
     for (method, path, body, status, scim_type) in cases {
-        let r = t.raw(method.clone(), &format!("{}{path}", t.base), body.clone(), &[json_ct[0], ("authorization", &format!("Bearer {}", t.token))]).await;
+        let r = t
+            .raw(
+                method.clone(),
+                &format!("{}{path}", t.base),
+                body.clone(),
+                &[json_ct[0], ("authorization", &format!("Bearer {}", t.token))],
+            )
+            .await;
         if status == 200 {
-            assert_eq!(r.status, 200, "{method} {path} {}: {}", String::from_utf8_lossy(&body), r.text);
+            assert_eq!(
+                r.status,
+                200,
+                "{method} {path} {}: {}",
+                String::from_utf8_lossy(&body),
+                r.text
+            );
         } else {
             r.assert_error(status, scim_type);
         }
@@ -404,14 +667,25 @@ async fn malformed_requests_get_scim_errors_never_5xx() {
     ];
     for f in filters {
         let q: String = form_urlencoded::byte_serialize(f.as_bytes()).collect();
-        t.get(&format!("/Users?filter={q}")).await.assert_error(400, Some("invalidFilter"));
+        t.get(&format!("/Users?filter={q}"))
+            .await
+            .assert_error(400, Some("invalidFilter"));
     }
     let deep = format!("{}userName eq \"a\"{}", "(".repeat(200), ")".repeat(200));
     let q: String = form_urlencoded::byte_serialize(deep.as_bytes()).collect();
-    t.get(&format!("/Users?filter={q}")).await.assert_error(400, Some("tooMany"));
+    t.get(&format!("/Users?filter={q}"))
+        .await
+        .assert_error(400, Some("tooMany"));
     let wide = vec!["userName eq \"a\""; 1500].join(" or ");
-    t.post("/Users/.search", json!({"filter": wide})).await.assert_error(400, Some("tooMany"));
-    for q in ["count=abc", "startIndex=x", "sortOrder=sideways", "count=99999999999999999999999"] {
+    t.post("/Users/.search", json!({"filter": wide}))
+        .await
+        .assert_error(400, Some("tooMany"));
+    for q in [
+        "count=abc",
+        "startIndex=x",
+        "sortOrder=sideways",
+        "count=99999999999999999999999",
+    ] {
         let r = t.get(&format!("/Users?{q}")).await;
         assert!(r.status == 200 || r.status == 400, "{q}: {}", r.status);
         if r.status == 400 {
@@ -423,7 +697,15 @@ async fn malformed_requests_get_scim_errors_never_5xx() {
     t.post("/Users", big).await.assert_error(413, None);
     // Unsupported content type.
     let r = t
-        .raw(Method::POST, &format!("{}/Users", t.base), b"userName=x".to_vec(), &[("content-type", "application/x-www-form-urlencoded"), ("authorization", &format!("Bearer {}", t.token))])
+        .raw(
+            Method::POST,
+            &format!("{}/Users", t.base),
+            b"userName=x".to_vec(),
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", &format!("Bearer {}", t.token)),
+            ],
+        )
         .await;
     r.assert_error(415, None);
     // The server is still healthy.
@@ -435,7 +717,13 @@ async fn authentication_failures_and_revocation() {
     let srv = TestServer::start().await;
     let t = srv.tenant("acme").await;
     let url = format!("{}/Users", t.base);
-    for auth in [None, Some("Bearer"), Some("Bearer wrong"), Some("Basic dXNlcjpwYXNz"), Some("Bearer scim_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")] {
+    for auth in [
+        None,
+        Some("Bearer"),
+        Some("Bearer wrong"),
+        Some("Basic dXNlcjpwYXNz"),
+        Some("Bearer scim_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
         let headers: Vec<(&str, &str)> = auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
         let r = t.raw(Method::GET, &url, vec![], &headers).await;
         r.assert_error(401, None);
@@ -456,7 +744,10 @@ async fn tenant_isolation_on_every_endpoint() {
     let ua = a.create_user("shared@example.com").await;
     let ga = a.create_group("Shared", &[&ua]).await;
     // B's token on A's Tenant URL.
-    let intruder = Tenant { token: b.token.clone(), ..a.clone() };
+    let intruder = Tenant {
+        token: b.token.clone(),
+        ..a.clone()
+    };
     let ops = patch_op(json!([{"op": "replace", "path": "displayName", "value": "pwned"}]));
     let endpoints: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/ServiceProviderConfig".into(), None),
@@ -483,19 +774,35 @@ async fn tenant_isolation_on_every_endpoint() {
     for (method, path, body) in &endpoints {
         let r = intruder.send(method.clone(), path, body.clone()).await;
         r.assert_error(401, None);
-        assert!(!r.text.contains(&ua) && !r.text.contains("shared@"), "{method} {path} leaked: {}", r.text);
+        assert!(
+            !r.text.contains(&ua) && !r.text.contains("shared@"),
+            "{method} {path} leaked: {}",
+            r.text
+        );
     }
     // B's own URL never shows A's data, by id, filter, search or member reference.
     b.get(&format!("/Users/{ua}")).await.assert_error(404, None);
     b.get(&format!("/Groups/{ga}")).await.assert_error(404, None);
     b.delete(&format!("/Users/{ua}")).await.assert_error(404, None);
-    b.patch(&format!("/Users/{ua}"), ops.clone()).await.assert_error(404, None);
-    let q: String = form_urlencoded::byte_serialize(format!(r#"id eq "{ua}" or userName eq "shared@example.com""#).as_bytes()).collect();
+    b.patch(&format!("/Users/{ua}"), ops.clone())
+        .await
+        .assert_error(404, None);
+    let q: String =
+        form_urlencoded::byte_serialize(format!(r#"id eq "{ua}" or userName eq "shared@example.com""#).as_bytes())
+            .collect();
     assert_eq!(b.get(&format!("/Users?filter={q}")).await.body["totalResults"], 0);
-    assert_eq!(b.post("/Users/.search", json!({"filter": "userName pr"})).await.body["totalResults"], 0);
-    b.post("/Groups", json!({"displayName": "Steal", "members": [{"value": ua}]})).await.assert_error(400, Some("invalidValue"));
+    assert_eq!(
+        b.post("/Users/.search", json!({"filter": "userName pr"})).await.body["totalResults"],
+        0
+    );
+    b.post("/Groups", json!({"displayName": "Steal", "members": [{"value": ua}]}))
+        .await
+        .assert_error(400, Some("invalidValue"));
     // A unknown tenant name answers like a bad token.
-    let ghost = Tenant { base: scimitar_server::tenant_url(&srv.public_url, "ghost"), ..a.clone() };
+    let ghost = Tenant {
+        base: scimitar_server::tenant_url(&srv.public_url, "ghost"),
+        ..a.clone()
+    };
     ghost.get("/Users").await.assert_error(401, None);
     // A's data is untouched.
     let g = a.get(&format!("/Groups/{ga}")).await;
@@ -514,14 +821,25 @@ async fn conditional_requests_with_etags() {
     assert_eq!(nm.status, 304);
     let stale = "\"999\"";
     let ops = patch_op(json!([{"op": "replace", "path": "title", "value": "x"}]));
-    t.send_with(Method::PATCH, &path, Some(ops.clone()), &[("if-match", stale)]).await.assert_error(412, None);
-    t.send_with(Method::DELETE, &path, None, &[("if-match", stale)]).await.assert_error(412, None);
+    t.send_with(Method::PATCH, &path, Some(ops.clone()), &[("if-match", stale)])
+        .await
+        .assert_error(412, None);
+    t.send_with(Method::DELETE, &path, None, &[("if-match", stale)])
+        .await
+        .assert_error(412, None);
     assert_eq!(t.get(&path).await.body["title"], Value::Null, "nothing changed");
-    let ok = t.send_with(Method::PATCH, &path, Some(ops), &[("if-match", &etag)]).await;
+    let ok = t
+        .send_with(Method::PATCH, &path, Some(ops), &[("if-match", &etag)])
+        .await;
     assert_eq!(ok.status, 200);
     assert_ne!(ok.header("etag").unwrap(), etag);
     // A PATCH that changes nothing keeps the version.
-    let again = t.patch(&path, patch_op(json!([{"op": "replace", "path": "title", "value": "x"}]))).await;
+    let again = t
+        .patch(
+            &path,
+            patch_op(json!([{"op": "replace", "path": "title", "value": "x"}])),
+        )
+        .await;
     assert_eq!(again.header("etag"), ok.header("etag"));
 }
 

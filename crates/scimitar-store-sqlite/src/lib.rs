@@ -17,7 +17,9 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_protocol::resource::MemberRef;
-use scimitar_store::{Kind, ListQuery, ModifyFn, Page, Record, Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo};
+use scimitar_store::{
+    Kind, ListQuery, ModifyFn, Page, Record, Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo,
+};
 use serde_json::{Map, Value};
 
 const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../migrations/0001_initial.sql"))];
@@ -65,11 +67,16 @@ fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (name, sql) in MIGRATIONS {
         let done: Option<String> = tx
-            .query_row("SELECT name FROM schema_migrations WHERE name = ?", [name], |r| r.get(0))
+            .query_row("SELECT name FROM schema_migrations WHERE name = ?", [name], |r| {
+                r.get(0)
+            })
             .optional()?;
         if done.is_none() {
             tx.execute_batch(sql)?;
-            tx.execute("INSERT INTO schema_migrations (name, applied) VALUES (?, datetime('now'))", [name])?;
+            tx.execute(
+                "INSERT INTO schema_migrations (name, applied) VALUES (?, datetime('now'))",
+                [name],
+            )?;
         }
     }
     tx.commit()
@@ -78,27 +85,46 @@ fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and migrates it.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-            }
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut writer = Connection::open(path).map_err(internal)?;
         writer.pragma_update(None, "journal_mode", "WAL").map_err(internal)?;
         setup_connection(&writer).map_err(internal)?;
         migrate(&mut writer).map_err(internal)?;
         let manager = SqliteConnectionManager::file(path)
-            .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX | rusqlite::OpenFlags::SQLITE_OPEN_URI)
+            .with_flags(
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+            )
             .with_init(|c| setup_connection(c));
-        let readers = r2d2::Pool::builder().max_size(8).min_idle(Some(1)).build(manager).map_err(internal)?;
-        Ok(SqliteStore { writer: Arc::new(Mutex::new(writer)), readers })
+        let readers = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            .build(manager)
+            .map_err(internal)?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            readers,
+        })
     }
 
-    async fn write<T: Send + 'static>(&self, f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
-            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
+            let mut tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(internal)?;
             let out = f(&mut tx)?;
             tx.commit().map_err(internal)?;
             Ok(out)
@@ -107,7 +133,10 @@ impl SqliteStore {
         .map_err(internal)?
     }
 
-    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let conn = pool.get().map_err(internal)?;
@@ -137,7 +166,8 @@ const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     let kind: String = r.get(1)?;
     let doc: String = r.get(2)?;
-    let doc: Map<String, Value> = serde_json::from_str(&doc).map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?;
+    let doc: Map<String, Value> = serde_json::from_str(&doc)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?;
     let version: i64 = r.get(5)?;
     Ok(Record {
         id: r.get(0)?,
@@ -152,26 +182,38 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
 /// The indexed columns extracted from a document.
 fn columns(kind: Kind, doc: &Map<String, Value>) -> (Option<String>, Option<String>, Option<String>) {
     let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
-    let user_name = if kind == Kind::User { s("userName").map(|v| v.to_lowercase()) } else { None };
-    let display = if kind == Kind::Group { s("displayName").map(|v| v.to_lowercase()) } else { None };
+    let user_name = if kind == Kind::User {
+        s("userName").map(|v| v.to_lowercase())
+    } else {
+        None
+    };
+    let display = if kind == Kind::Group {
+        s("displayName").map(|v| v.to_lowercase())
+    } else {
+        None
+    };
     (user_name, display, s("externalId"))
 }
 
 fn map_unique(e: rusqlite::Error, kind: Kind) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
-        if f.code == rusqlite::ErrorCode::ConstraintViolation {
-            let m = msg.clone().unwrap_or_default();
-            if m.contains("user_name_ci") {
-                return StoreError::Conflict("userName".into());
-            }
-            if m.contains("display_name_ci") {
-                return StoreError::Conflict("displayName".into());
-            }
-            if m.contains("resources.id") || m.contains("resources.tenant_id, resources.id") {
-                return StoreError::Conflict("id".into());
-            }
-            return StoreError::Conflict(if kind == Kind::User { "userName".into() } else { "displayName".into() });
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e
+        && f.code == rusqlite::ErrorCode::ConstraintViolation
+    {
+        let m = msg.clone().unwrap_or_default();
+        if m.contains("user_name_ci") {
+            return StoreError::Conflict("userName".into());
         }
+        if m.contains("display_name_ci") {
+            return StoreError::Conflict("displayName".into());
+        }
+        if m.contains("resources.id") || m.contains("resources.tenant_id, resources.id") {
+            return StoreError::Conflict("id".into());
+        }
+        return StoreError::Conflict(if kind == Kind::User {
+            "userName".into()
+        } else {
+            "displayName".into()
+        });
     }
     internal(e)
 }
@@ -193,7 +235,10 @@ fn apply_member_ops(tx: &Transaction<'_>, tenant: TenantId, group: &str, ops: &[
         match op {
             MemberOp::Clear => {
                 changed += tx
-                    .execute("DELETE FROM members WHERE tenant_id = ? AND group_id = ?", params![tenant, group])
+                    .execute(
+                        "DELETE FROM members WHERE tenant_id = ? AND group_id = ?",
+                        params![tenant, group],
+                    )
                     .map_err(internal)?;
             }
             MemberOp::Remove(ids) => {
@@ -219,16 +264,27 @@ fn apply_member_ops(tx: &Transaction<'_>, tenant: TenantId, group: &str, ops: &[
                     if m.value == group {
                         return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
                     }
-                    let kind: Option<String> = kind_of.query_row(params![tenant, m.value], |r| r.get(0)).optional().map_err(internal)?;
+                    let kind: Option<String> = kind_of
+                        .query_row(params![tenant, m.value], |r| r.get(0))
+                        .optional()
+                        .map_err(internal)?;
                     let Some(kind) = kind else {
-                        return Err(ScimError::invalid_value(format!("member '{}' is not a User or Group of this tenant", m.value)).into());
+                        return Err(ScimError::invalid_value(format!(
+                            "member '{}' is not a User or Group of this tenant",
+                            m.value
+                        ))
+                        .into());
                     };
-                    if let Some(k) = &m.kind {
-                        if !k.eq_ignore_ascii_case(&kind) {
-                            return Err(ScimError::invalid_value(format!("member '{}' is a {kind}, not a {k}", m.value)).into());
-                        }
+                    if let Some(k) = &m.kind
+                        && !k.eq_ignore_ascii_case(&kind)
+                    {
+                        return Err(
+                            ScimError::invalid_value(format!("member '{}' is a {kind}, not a {k}", m.value)).into(),
+                        );
                     }
-                    changed += insert.execute(params![tenant, group, m.value, kind, m.display]).map_err(internal)?;
+                    changed += insert
+                        .execute(params![tenant, group, m.value, kind, m.display])
+                        .map_err(internal)?;
                 }
             }
         }
@@ -261,7 +317,13 @@ fn list_members(c: &Connection, tenant: TenantId, group: &str) -> StoreResult<Ve
         )
         .map_err(internal)?;
     let rows = stmt
-        .query_map(params![tenant, group], |r| Ok(Reference { value: r.get(0)?, kind: r.get(1)?, display: r.get(2)? }))
+        .query_map(params![tenant, group], |r| {
+            Ok(Reference {
+                value: r.get(0)?,
+                kind: r.get(1)?,
+                display: r.get(2)?,
+            })
+        })
         .map_err(internal)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(internal)
 }
@@ -274,19 +336,33 @@ impl Store for SqliteStore {
             let now = now_utc();
             tx.execute("INSERT INTO tenants (name, created) VALUES (?, ?)", params![name, now])
                 .map_err(|e| match e {
-                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => StoreError::Conflict("name".into()),
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        StoreError::Conflict("name".into())
+                    }
                     e => internal(e),
                 })?;
-            Ok(Tenant { id: tx.last_insert_rowid(), name, created: now })
+            Ok(Tenant {
+                id: tx.last_insert_rowid(),
+                name,
+                created: now,
+            })
         })
         .await
     }
 
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT id, name, created FROM tenants ORDER BY name").map_err(internal)?;
+            let mut stmt = c
+                .prepare("SELECT id, name, created FROM tenants ORDER BY name")
+                .map_err(internal)?;
             let rows = stmt
-                .query_map([], |r| Ok(Tenant { id: r.get(0)?, name: r.get(1)?, created: r.get(2)? }))
+                .query_map([], |r| {
+                    Ok(Tenant {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created: r.get(2)?,
+                    })
+                })
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
         })
@@ -297,7 +373,11 @@ impl Store for SqliteStore {
         let name = name.to_string();
         self.read(move |c| {
             c.query_row("SELECT id, name, created FROM tenants WHERE name = ?", [name], |r| {
-                Ok(Tenant { id: r.get(0)?, name: r.get(1)?, created: r.get(2)? })
+                Ok(Tenant {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created: r.get(2)?,
+                })
             })
             .optional()
             .map_err(internal)
@@ -308,18 +388,31 @@ impl Store for SqliteStore {
     async fn delete_tenant(&self, name: &str) -> StoreResult<bool> {
         let name = name.to_string();
         self.write(move |tx| {
-            let id: Option<i64> = tx.query_row("SELECT id FROM tenants WHERE name = ?", [&name], |r| r.get(0)).optional().map_err(internal)?;
+            let id: Option<i64> = tx
+                .query_row("SELECT id FROM tenants WHERE name = ?", [&name], |r| r.get(0))
+                .optional()
+                .map_err(internal)?;
             let Some(id) = id else { return Ok(false) };
-            tx.execute("DELETE FROM members WHERE tenant_id = ?", [id]).map_err(internal)?;
-            tx.execute("DELETE FROM resources WHERE tenant_id = ?", [id]).map_err(internal)?;
-            tx.execute("DELETE FROM tokens WHERE tenant_id = ?", [id]).map_err(internal)?;
+            tx.execute("DELETE FROM members WHERE tenant_id = ?", [id])
+                .map_err(internal)?;
+            tx.execute("DELETE FROM resources WHERE tenant_id = ?", [id])
+                .map_err(internal)?;
+            tx.execute("DELETE FROM tokens WHERE tenant_id = ?", [id])
+                .map_err(internal)?;
             tx.execute("DELETE FROM tenants WHERE id = ?", [id]).map_err(internal)?;
             Ok(true)
         })
         .await
     }
 
-    async fn create_token(&self, tenant: TenantId, id: &str, label: &str, hint: &str, hash: &[u8; 32]) -> StoreResult<TokenInfo> {
+    async fn create_token(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        label: &str,
+        hint: &str,
+        hash: &[u8; 32],
+    ) -> StoreResult<TokenInfo> {
         let (id, label, hint, hash) = (id.to_string(), label.to_string(), hint.to_string(), hash.to_vec());
         self.write(move |tx| {
             let now = now_utc();
@@ -328,8 +421,12 @@ impl Store for SqliteStore {
                 params![id, tenant, label, hint, hash, now],
             )
             .map_err(internal)?;
-            tx.query_row(&format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.id = ?"), [&id], token_from_row)
-                .map_err(internal)
+            tx.query_row(
+                &format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.id = ?"),
+                [&id],
+                token_from_row,
+            )
+            .map_err(internal)
         })
         .await
     }
@@ -349,7 +446,10 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.write(move |tx| {
             let n = tx
-                .execute("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL", params![now_utc(), id])
+                .execute(
+                    "UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL",
+                    params![now_utc(), id],
+                )
                 .map_err(internal)?;
             Ok(n > 0)
         })
@@ -380,13 +480,22 @@ impl Store for SqliteStore {
     async fn touch_token(&self, id: &str, now: &str) -> StoreResult<()> {
         let (id, now) = (id.to_string(), now.to_string());
         self.write(move |tx| {
-            tx.execute("UPDATE tokens SET last_used = ? WHERE id = ?", params![now, id]).map_err(internal)?;
+            tx.execute("UPDATE tokens SET last_used = ? WHERE id = ?", params![now, id])
+                .map_err(internal)?;
             Ok(())
         })
         .await
     }
 
-    async fn create(&self, tenant: TenantId, kind: Kind, id: &str, doc: Map<String, Value>, members: Vec<MemberRef>, now: &str) -> StoreResult<Record> {
+    async fn create(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        doc: Map<String, Value>,
+        members: Vec<MemberRef>,
+        now: &str,
+    ) -> StoreResult<Record> {
         let (id, now) = (id.to_string(), now.to_string());
         self.write(move |tx| {
             let (un, dn, ext) = columns(kind, &doc);
@@ -410,7 +519,15 @@ impl Store for SqliteStore {
         self.read(move |c| get_record(c, tenant, kind, &id)).await
     }
 
-    async fn modify(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>, now: &str, f: ModifyFn) -> StoreResult<Record> {
+    async fn modify(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        now: &str,
+        f: ModifyFn,
+    ) -> StoreResult<Record> {
         let (id, now) = (id.to_string(), now.to_string());
         self.write(move |tx| {
             let current = get_record(tx, tenant, kind, &id)?.ok_or(StoreError::NotFound)?;
@@ -443,18 +560,31 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.write(move |tx| {
             let version: Option<i64> = tx
-                .query_row("SELECT version FROM resources WHERE tenant_id = ? AND kind = ? AND id = ?", params![tenant, kind.as_str(), id], |r| r.get(0))
+                .query_row(
+                    "SELECT version FROM resources WHERE tenant_id = ? AND kind = ? AND id = ?",
+                    params![tenant, kind.as_str(), id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(internal)?;
-            let Some(version) = version else { return Err(StoreError::NotFound) };
+            let Some(version) = version else {
+                return Err(StoreError::NotFound);
+            };
             if if_match.is_some_and(|v| Some(v) != u64::try_from(version).ok()) {
                 return Err(StoreError::PreconditionFailed);
             }
-            tx.execute("DELETE FROM resources WHERE tenant_id = ? AND id = ?", params![tenant, id]).map_err(internal)?;
+            tx.execute(
+                "DELETE FROM resources WHERE tenant_id = ? AND id = ?",
+                params![tenant, id],
+            )
+            .map_err(internal)?;
             // A deleted user or group leaves every group; a deleted group's
             // membership list goes with it.
-            tx.execute("DELETE FROM members WHERE tenant_id = ? AND (member_id = ? OR group_id = ?)", params![tenant, id, id])
-                .map_err(internal)?;
+            tx.execute(
+                "DELETE FROM members WHERE tenant_id = ? AND (member_id = ? OR group_id = ?)",
+                params![tenant, id, id],
+            )
+            .map_err(internal)?;
             Ok(())
         })
         .await
@@ -477,16 +607,25 @@ impl Store for SqliteStore {
             let total = u64::try_from(total).unwrap_or(0);
             let mut records = Vec::new();
             if q.count > 0 && (q.start_index as u64) <= total {
-                let mut sel = sql::Builder { sql: format!("SELECT {RECORD_COLS}{}", w.sql), params: w.params };
+                let mut sel = sql::Builder {
+                    sql: format!("SELECT {RECORD_COLS}{}", w.sql),
+                    params: w.params,
+                };
                 match &q.sort {
                     Some(s) => sql::order_by(&mut sel, &q.rt, q.kind, &s.by, s.order)?,
                     None => sel.sql.push_str(" ORDER BY r.seq"),
                 }
                 sel.sql.push_str(" LIMIT ? OFFSET ?");
-                sel.params.push(rusqlite::types::Value::Integer(i64::try_from(q.count).unwrap_or(i64::MAX)));
-                sel.params.push(rusqlite::types::Value::Integer(i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX)));
+                sel.params.push(rusqlite::types::Value::Integer(
+                    i64::try_from(q.count).unwrap_or(i64::MAX),
+                ));
+                sel.params.push(rusqlite::types::Value::Integer(
+                    i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX),
+                ));
                 let mut stmt = c.prepare_cached(&sel.sql).map_err(internal)?;
-                let rows = stmt.query_map(params_from_iter(sel.params.iter()), record_from_row).map_err(internal)?;
+                let rows = stmt
+                    .query_map(params_from_iter(sel.params.iter()), record_from_row)
+                    .map_err(internal)?;
                 records = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
             }
             Ok(Page { total, records })
@@ -510,7 +649,13 @@ impl Store for SqliteStore {
                 )
                 .map_err(internal)?;
             let rows = stmt
-                .query_map(params![tenant, user], |r| Ok(Reference { value: r.get(0)?, kind: "Group".into(), display: r.get(1)? }))
+                .query_map(params![tenant, user], |r| {
+                    Ok(Reference {
+                        value: r.get(0)?,
+                        kind: "Group".into(),
+                        display: r.get(1)?,
+                    })
+                })
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
         })
@@ -521,7 +666,11 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.read(move |c| {
             let v: Option<Option<String>> = c
-                .query_row("SELECT json_extract(doc, '$.displayName') FROM resources WHERE tenant_id = ? AND id = ?", params![tenant, id], |r| r.get(0))
+                .query_row(
+                    "SELECT json_extract(doc, '$.displayName') FROM resources WHERE tenant_id = ? AND id = ?",
+                    params![tenant, id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(internal)?;
             Ok(v.flatten())

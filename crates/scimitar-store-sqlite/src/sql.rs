@@ -21,7 +21,6 @@ pub struct Builder {
     pub params: Vec<Sql>,
 }
 
-
 impl Builder {
     fn push(&mut self, s: &str) {
         self.sql.push_str(s);
@@ -40,7 +39,11 @@ enum Source {
     Json(String, Attribute),
     /// A multi-valued attribute in the doc: json_each over this path, then
     /// an optional sub-attribute of each element.
-    JsonEach { path: String, attr: Attribute, sub: Option<Attribute> },
+    JsonEach {
+        path: String,
+        attr: Attribute,
+        sub: Option<Attribute>,
+    },
     /// Group members (`members`, `members.value`, `members.type`).
     Members { sub: Option<Attribute>, attr: Attribute },
     /// User groups (`groups`, `groups.value`).
@@ -84,7 +87,10 @@ fn source(rt: &ResourceType, kind: Kind, p: &AttrPath) -> Result<Source, ScimErr
         (Kind::Group, None, "displayName") => return Ok(Source::Column("r.display_name_ci", leaf)),
         (Kind::Group, None, "members") => {
             return match r.sub.map(|s| s.name.as_str()) {
-                None | Some("value") | Some("type") | Some("display") => Ok(Source::Members { sub: r.sub.cloned(), attr }),
+                None | Some("value") | Some("type") | Some("display") => Ok(Source::Members {
+                    sub: r.sub.cloned(),
+                    attr,
+                }),
                 _ => Err(ScimError::invalid_filter(format!("'{p}' cannot be used in a filter"))),
             };
         }
@@ -100,7 +106,11 @@ fn source(rt: &ResourceType, kind: Kind, p: &AttrPath) -> Result<Source, ScimErr
         return Err(ScimError::invalid_filter(format!("'{p}' cannot be used in a filter")));
     }
     if attr.multi_valued {
-        return Ok(Source::JsonEach { path: json_path(ext, &attr.name, None), attr, sub: r.sub.cloned() });
+        return Ok(Source::JsonEach {
+            path: json_path(ext, &attr.name, None),
+            attr,
+            sub: r.sub.cloned(),
+        });
     }
     if attr.is_complex() && r.sub.is_none() {
         // A complex attribute compared directly compares its `value`.
@@ -110,7 +120,10 @@ fn source(rt: &ResourceType, kind: Kind, p: &AttrPath) -> Result<Source, ScimErr
             .ok_or_else(|| ScimError::invalid_filter(format!("'{p}' is complex; name a sub-attribute")))?;
         return Ok(Source::Json(json_path(ext, &attr.name, Some("value")), value));
     }
-    Ok(Source::Json(json_path(ext, &attr.name, r.sub.map(|s| s.name.as_str())), leaf))
+    Ok(Source::Json(
+        json_path(ext, &attr.name, r.sub.map(|s| s.name.as_str())),
+        leaf,
+    ))
 }
 
 pub fn lower_filter(b: &mut Builder, rt: &ResourceType, kind: Kind, f: &Filter) -> Result<(), ScimError> {
@@ -146,7 +159,9 @@ pub fn lower_filter(b: &mut Builder, rt: &ResourceType, kind: Kind, f: &Filter) 
                     b.push(")");
                 }
                 Source::Members { attr, .. } => {
-                    b.push("EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = r.tenant_id AND m.group_id = r.id AND ");
+                    b.push(
+                        "EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = r.tenant_id AND m.group_id = r.id AND ",
+                    );
                     lower_element(b, &attr, inner, &ElementCx::Member)?;
                     b.push(")");
                 }
@@ -200,27 +215,40 @@ fn lower_element(b: &mut Builder, attr: &Attribute, f: &Filter, cx: &ElementCx) 
         Filter::ValuePath(..) => Err(ScimError::invalid_filter("value paths cannot be nested")),
         Filter::Present(p) | Filter::Compare(p, ..) => {
             if p.urn.is_some() || p.sub.is_some() {
-                return Err(ScimError::invalid_filter(format!("'{p}' is not a sub-attribute of '{}'", attr.name)));
+                return Err(ScimError::invalid_filter(format!(
+                    "'{p}' is not a sub-attribute of '{}'",
+                    attr.name
+                )));
             }
             let (expr, sub) = if attr.is_complex() {
-                let sub = attr
-                    .sub(&p.name)
-                    .ok_or_else(|| ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name)))?;
+                let sub = attr.sub(&p.name).ok_or_else(|| {
+                    ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name))
+                })?;
                 let expr = match cx {
                     ElementCx::Json => Expr::Bound("json_extract(e.value, ?)", format!("$.\"{}\"", sub.name)),
-                    ElementCx::Object(base) => Expr::Bound("json_extract(r.doc, ?)", format!("{base}.\"{}\"", sub.name)),
+                    ElementCx::Object(base) => {
+                        Expr::Bound("json_extract(r.doc, ?)", format!("{base}.\"{}\"", sub.name))
+                    }
                     ElementCx::Member => match sub.name.as_str() {
                         "value" => Expr::Plain("m.member_id"),
                         "type" => Expr::Plain("m.member_type"),
                         "display" => Expr::Plain("m.display"),
-                        _ => return Err(ScimError::invalid_filter(format!("'members.{}' cannot be used in a filter", sub.name))),
+                        _ => {
+                            return Err(ScimError::invalid_filter(format!(
+                                "'members.{}' cannot be used in a filter",
+                                sub.name
+                            )));
+                        }
                     },
                 };
                 (expr, sub.clone())
             } else if p.name.eq_ignore_ascii_case("value") {
                 (Expr::Plain("e.value"), attr.clone())
             } else {
-                return Err(ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name)));
+                return Err(ScimError::invalid_filter(format!(
+                    "'{}' has no sub-attribute '{}'",
+                    attr.name, p.name
+                )));
             };
             match f {
                 Filter::Present(_) => {
@@ -255,7 +283,13 @@ impl Expr {
     }
 }
 
-fn lower_leaf(b: &mut Builder, rt: &ResourceType, kind: Kind, p: &AttrPath, cmp: Option<(CompareOp, &CompValue)>) -> Result<(), ScimError> {
+fn lower_leaf(
+    b: &mut Builder,
+    rt: &ResourceType,
+    kind: Kind,
+    p: &AttrPath,
+    cmp: Option<(CompareOp, &CompValue)>,
+) -> Result<(), ScimError> {
     match source(rt, kind, p)? {
         Source::Column(col, attr) => match cmp {
             None => {
@@ -272,7 +306,9 @@ fn lower_leaf(b: &mut Builder, rt: &ResourceType, kind: Kind, p: &AttrPath, cmp:
             }
             Some((op, v)) => {
                 check_operator(&attr, op, v)?;
-                let CompValue::String(s) = v else { return Err(ScimError::invalid_filter("meta.resourceType is a string")) };
+                let CompValue::String(s) = v else {
+                    return Err(ScimError::invalid_filter("meta.resourceType is a string"));
+                };
                 let hit = match op {
                     CompareOp::Eq => s == c,
                     CompareOp::Ne => s != c,
@@ -295,16 +331,27 @@ fn lower_leaf(b: &mut Builder, rt: &ResourceType, kind: Kind, p: &AttrPath, cmp:
         }
         Source::JsonEach { path, attr, sub } => {
             let (elem_attr, expr) = match (&sub, attr.is_complex()) {
-                (Some(s), _) => (s.clone(), Expr::Bound("json_extract(e.value, ?)", format!("$.\"{}\"", s.name))),
+                (Some(s), _) => (
+                    s.clone(),
+                    Expr::Bound("json_extract(e.value, ?)", format!("$.\"{}\"", s.name)),
+                ),
                 (None, true) => match attr.sub("value") {
                     Some(v) => (v.clone(), Expr::Plain("json_extract(e.value, '$.value')")),
-                    None => return Err(ScimError::invalid_filter(format!("'{p}' is complex; name a sub-attribute"))),
+                    None => {
+                        return Err(ScimError::invalid_filter(format!(
+                            "'{p}' is complex; name a sub-attribute"
+                        )));
+                    }
                 },
                 (None, false) => (attr.clone(), Expr::Plain("e.value")),
             };
             let negate = matches!(cmp, Some((CompareOp::Ne, _)));
             // `ne` on a multi-valued attribute: no value equals.
-            b.push(if negate { "NOT EXISTS (SELECT 1 FROM json_each(r.doc, " } else { "EXISTS (SELECT 1 FROM json_each(r.doc, " });
+            b.push(if negate {
+                "NOT EXISTS (SELECT 1 FROM json_each(r.doc, "
+            } else {
+                "EXISTS (SELECT 1 FROM json_each(r.doc, "
+            });
             b.bind(Sql::Text(path));
             b.push(") e WHERE ");
             match cmp {
@@ -336,7 +383,13 @@ fn lower_leaf(b: &mut Builder, rt: &ResourceType, kind: Kind, p: &AttrPath, cmp:
     }
 }
 
-fn members_exists(b: &mut Builder, join: &str, col: &'static str, leaf: &Attribute, cmp: Option<(CompareOp, &CompValue)>) -> Result<(), ScimError> {
+fn members_exists(
+    b: &mut Builder,
+    join: &str,
+    col: &'static str,
+    leaf: &Attribute,
+    cmp: Option<(CompareOp, &CompValue)>,
+) -> Result<(), ScimError> {
     let negate = matches!(cmp, Some((CompareOp::Ne, _)));
     b.push(if negate { "NOT EXISTS" } else { "EXISTS" });
     b.push(" (SELECT 1 FROM members m WHERE m.tenant_id = r.tenant_id AND ");
@@ -357,8 +410,10 @@ fn members_exists(b: &mut Builder, join: &str, col: &'static str, leaf: &Attribu
 }
 
 fn string_attr(name: &str, case_exact: bool) -> Attribute {
-    serde_json::from_value(serde_json::json!({"name": name, "type": "string", "multiValued": false, "caseExact": case_exact}))
-        .unwrap_or_else(|_| unreachable_attr())
+    serde_json::from_value(
+        serde_json::json!({"name": name, "type": "string", "multiValued": false, "caseExact": case_exact}),
+    )
+    .unwrap_or_else(|_| unreachable_attr())
 }
 
 fn unreachable_attr() -> Attribute {
@@ -383,16 +438,28 @@ fn compare(b: &mut Builder, expr: &Expr, attr: &Attribute, op: CompareOp, v: &Co
         (AttrType::Boolean, CompValue::Bool(x)) => Sql::Integer(i64::from(*x)),
         (AttrType::Boolean, CompValue::String(s)) if s.eq_ignore_ascii_case("true") => Sql::Integer(1),
         (AttrType::Boolean, CompValue::String(s)) if s.eq_ignore_ascii_case("false") => Sql::Integer(0),
-        (AttrType::Boolean, _) => return Err(ScimError::invalid_filter(format!("'{}' is a boolean; compare it with true or false", attr.name))),
+        (AttrType::Boolean, _) => {
+            return Err(ScimError::invalid_filter(format!(
+                "'{}' is a boolean; compare it with true or false",
+                attr.name
+            )));
+        }
         (AttrType::Integer | AttrType::Decimal, CompValue::Number(n)) => match n.as_i64() {
             Some(i) => Sql::Integer(i),
             None => Sql::Real(n.as_f64().unwrap_or(0.0)),
         },
         (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => match s.parse::<f64>() {
             Ok(f) if f.is_finite() => Sql::Real(f),
-            _ => return Err(ScimError::invalid_filter(format!("'{}' is numeric; '{s}' is not a number", attr.name))),
+            _ => {
+                return Err(ScimError::invalid_filter(format!(
+                    "'{}' is numeric; '{s}' is not a number",
+                    attr.name
+                )));
+            }
         },
-        (AttrType::Integer | AttrType::Decimal, _) => return Err(ScimError::invalid_filter(format!("'{}' is numeric", attr.name))),
+        (AttrType::Integer | AttrType::Decimal, _) => {
+            return Err(ScimError::invalid_filter(format!("'{}' is numeric", attr.name)));
+        }
         (_, CompValue::String(s)) => Sql::Text(if ci { s.to_lowercase() } else { s.clone() }),
         (_, CompValue::Number(n)) => Sql::Text(n.to_string()),
         (_, CompValue::Bool(x)) => Sql::Text(x.to_string()),
@@ -407,20 +474,21 @@ fn compare(b: &mut Builder, expr: &Expr, attr: &Attribute, op: CompareOp, v: &Co
             expr.write(b);
         }
     };
-    if attr.kind == AttrType::DateTime && !matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
-        if let CompValue::String(s) = v {
-            if time_ok(s) {
-                b.push("julianday(");
-                expr.write(b);
-                b.push(")");
-                b.push(sql_op(op));
-                b.push("julianday(");
-                b.bind(Sql::Text(s.clone()));
-                b.push(")");
-                return Ok(());
-            }
-            return Err(ScimError::invalid_filter(format!("'{s}' is not a dateTime")));
+    if attr.kind == AttrType::DateTime
+        && !matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
+        && let CompValue::String(s) = v
+    {
+        if time_ok(s) {
+            b.push("julianday(");
+            expr.write(b);
+            b.push(")");
+            b.push(sql_op(op));
+            b.push("julianday(");
+            b.bind(Sql::Text(s.clone()));
+            b.push(")");
+            return Ok(());
         }
+        return Err(ScimError::invalid_filter(format!("'{s}' is not a dateTime")));
     }
     match op {
         CompareOp::Co => {
@@ -480,7 +548,13 @@ fn sql_op(op: CompareOp) -> &'static str {
 }
 
 /// `ORDER BY` for a sort key: absent values last, ties in insertion order.
-pub fn order_by(b: &mut Builder, rt: &ResourceType, kind: Kind, sort_by: &str, order: SortOrder) -> Result<(), ScimError> {
+pub fn order_by(
+    b: &mut Builder,
+    rt: &ResourceType,
+    kind: Kind,
+    sort_by: &str,
+    order: SortOrder,
+) -> Result<(), ScimError> {
     let (urn, name, sub) = scimitar_protocol::filter::split_attr_path(sort_by)
         .ok_or_else(|| ScimError::invalid_value(format!("invalid sortBy attribute '{sort_by}'")))?;
     let p = AttrPath { urn, name, sub };
@@ -504,7 +578,10 @@ pub fn order_by(b: &mut Builder, rt: &ResourceType, kind: Kind, sort_by: &str, o
                 (None, true) => "value".to_string(),
                 (None, false) => String::new(),
             };
-            let leaf = sub.clone().or_else(|| attr.sub("value").cloned()).unwrap_or_else(|| attr.clone());
+            let leaf = sub
+                .clone()
+                .or_else(|| attr.sub("value").cloned())
+                .unwrap_or_else(|| attr.clone());
             let ci = leaf.case_insensitive();
             if subname.is_empty() {
                 key.push("json_extract(r.doc, ");
@@ -530,7 +607,11 @@ pub fn order_by(b: &mut Builder, rt: &ResourceType, kind: Kind, sort_by: &str, o
         }
     };
     let _ = leaf;
-    let k = if ci { format!("scim_lower({})", key.sql) } else { key.sql.clone() };
+    let k = if ci {
+        format!("scim_lower({})", key.sql)
+    } else {
+        key.sql.clone()
+    };
     let dir = if order == SortOrder::Descending { "DESC" } else { "ASC" };
     // The key expression appears twice (null test and value): bind twice.
     b.push(" ORDER BY (");

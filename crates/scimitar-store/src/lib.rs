@@ -8,13 +8,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use scimitar_protocol::ScimError;
 use scimitar_protocol::filter::Filter;
 use scimitar_protocol::list::SortOrder;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_protocol::resource::MemberRef;
 use scimitar_protocol::schema::ResourceType;
-use scimitar_protocol::ScimError;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -141,7 +141,14 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_tenant(&self, name: &str) -> StoreResult<bool>;
 
     // Secret tokens: only hashes are stored.
-    async fn create_token(&self, tenant: TenantId, id: &str, label: &str, hint: &str, hash: &[u8; 32]) -> StoreResult<TokenInfo>;
+    async fn create_token(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        label: &str,
+        hint: &str,
+        hash: &[u8; 32],
+    ) -> StoreResult<TokenInfo>;
     async fn list_tokens(&self, tenant: TenantId) -> StoreResult<Vec<TokenInfo>>;
     async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
     /// The live (not revoked) token with this hash.
@@ -149,11 +156,27 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_token(&self, id: &str, now: &str) -> StoreResult<()>;
 
     // Resources.
-    async fn create(&self, tenant: TenantId, kind: Kind, id: &str, doc: Map<String, Value>, members: Vec<MemberRef>, now: &str) -> StoreResult<Record>;
+    async fn create(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        doc: Map<String, Value>,
+        members: Vec<MemberRef>,
+        now: &str,
+    ) -> StoreResult<Record>;
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>>;
     /// Reads the record, computes the change with `f` and writes it, in one
     /// transaction. `if_match` is the version the client expects.
-    async fn modify(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>, now: &str, f: ModifyFn) -> StoreResult<Record>;
+    async fn modify(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        now: &str,
+        f: ModifyFn,
+    ) -> StoreResult<Record>;
     async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()>;
     async fn list(&self, tenant: TenantId, query: ListQuery) -> StoreResult<Page>;
 

@@ -16,7 +16,11 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_DATABASE: &str = "sqlite:data/scimitar.db";
 
 #[derive(Parser)]
-#[command(name = "scimitar", version, about = "A multi-tenant SCIM 2.0 service provider for Microsoft Entra ID, Okta and any SCIM client")]
+#[command(
+    name = "scimitar",
+    version,
+    about = "A multi-tenant SCIM 2.0 service provider for Microsoft Entra ID, Okta and any SCIM client"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -107,16 +111,31 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
         None => FileConfig::default(),
     };
     let listen = listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let database = common.database.clone().or(file.database).unwrap_or_else(|| DEFAULT_DATABASE.to_string());
-    let public_url = common.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
-    Ok(Resolved { listen, database, public_url: public_url.trim_end_matches('/').to_string() })
+    let database = common
+        .database
+        .clone()
+        .or(file.database)
+        .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+    let public_url = common
+        .public_url
+        .clone()
+        .or(file.public_url)
+        .unwrap_or_else(|| format!("http://{listen}"));
+    Ok(Resolved {
+        listen,
+        database,
+        public_url: public_url.trim_end_matches('/').to_string(),
+    })
 }
 
 fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         bail!("PostgreSQL is not supported yet; use a sqlite: database");
     }
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     if path.is_empty() {
         bail!("empty database path in '{url}'");
     }
@@ -129,7 +148,8 @@ fn valid_tenant_name(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 #[tokio::main]
@@ -165,14 +185,22 @@ async fn serve(cfg: Resolved) -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SCIMITAR_LOG").unwrap_or_else(|_| "info".into()))
         .init();
     let store = open_store(&cfg.database)?;
-    let addr: SocketAddr = cfg.listen.parse().with_context(|| format!("invalid listen address '{}'", cfg.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let addr: SocketAddr = cfg
+        .listen
+        .parse()
+        .with_context(|| format!("invalid listen address '{}'", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     if store.list_tenants().await.map_err(anyhow::Error::msg)?.is_empty() {
         store.create_tenant("default").await.map_err(anyhow::Error::msg)?;
         println!("Created the first tenant, 'default'.");
         println!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
-        println!("  Secret Token: run `scimitar token create --tenant default --database {}`", cfg.database);
+        println!(
+            "  Secret Token: run `scimitar token create --tenant default --database {}`",
+            cfg.database
+        );
         println!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
     }
     let state = AppState::new(store, Settings::new(&cfg.public_url));
@@ -220,7 +248,10 @@ async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: 
             if as_json {
                 print_json(json!({"name": t.name, "scim_url": url, "created": t.created}));
             } else {
-                println!("Created tenant '{}'.\n  Tenant URL: {url}\n  Next: scimitar token create --tenant {}", t.name, t.name);
+                println!(
+                    "Created tenant '{}'.\n  Tenant URL: {url}\n  Next: scimitar token create --tenant {}",
+                    t.name, t.name
+                );
             }
         }
         TenantCmd::List => {
@@ -256,9 +287,16 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
     let err = anyhow::Error::msg;
     match cmd {
         TokenCmd::Create { tenant, label } => {
-            let t = store.tenant(&tenant).await.map_err(err)?.with_context(|| format!("no tenant named '{tenant}'"))?;
+            let t = store
+                .tenant(&tenant)
+                .await
+                .map_err(err)?
+                .with_context(|| format!("no tenant named '{tenant}'"))?;
             let new = scimitar_auth::generate()?;
-            let info = store.create_token(t.id, &new.id, &label, &new.hint, &new.hash).await.map_err(err)?;
+            let info = store
+                .create_token(t.id, &new.id, &label, &new.hint, &new.hash)
+                .await
+                .map_err(err)?;
             let url = tenant_url(&cfg.public_url, &t.name);
             if as_json {
                 print_json(json!({
@@ -266,12 +304,19 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
                     "label": info.label, "created": info.created
                 }));
             } else {
-                println!("Secret Token (shown once; it cannot be recovered):\n\n  {}\n", new.secret);
+                println!(
+                    "Secret Token (shown once; it cannot be recovered):\n\n  {}\n",
+                    new.secret
+                );
                 println!("Tenant URL: {url}\nToken id:   {} (use it to revoke)", info.id);
             }
         }
         TokenCmd::List { tenant } => {
-            let t = store.tenant(&tenant).await.map_err(err)?.with_context(|| format!("no tenant named '{tenant}'"))?;
+            let t = store
+                .tenant(&tenant)
+                .await
+                .map_err(err)?
+                .with_context(|| format!("no tenant named '{tenant}'"))?;
             let tokens = store.list_tokens(t.id).await.map_err(err)?;
             if as_json {
                 print_json(json!({"tokens": tokens}));
