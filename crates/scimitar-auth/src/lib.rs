@@ -70,6 +70,11 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], TokenError> {
     Ok(buf)
 }
 
+/// 32 random bytes from the OS, for server-side keys.
+pub fn random_key() -> Result<[u8; 32], TokenError> {
+    random_bytes::<32>()
+}
+
 /// Generates a new token with a short public id.
 pub fn generate() -> Result<NewToken, TokenError> {
     let body = base62(random_bytes::<32>()?.to_vec(), BODY_LEN);
@@ -99,6 +104,11 @@ pub fn well_formed(token: &str) -> bool {
 
 pub fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// Constant-time comparison of two byte strings (false if lengths differ).
+pub fn hashes_equal_slices(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// Constant-time comparison of two hashes.

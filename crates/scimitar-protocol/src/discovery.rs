@@ -8,6 +8,7 @@ use crate::schema::urn;
 #[derive(Debug, Clone)]
 pub struct Capabilities {
     pub max_results: usize,
+    pub default_page_size: usize,
     pub max_patch_operations: usize,
     pub max_payload_bytes: usize,
     pub bulk: Option<BulkLimits>,
@@ -35,6 +36,14 @@ pub fn service_provider_config(caps: &Capabilities, base_url: &str) -> Value {
         "changePassword": {"supported": false},
         "sort": {"supported": true},
         "etag": {"supported": true},
+        // RFC 9865 §4.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": caps.default_page_size,
+            "maxPageSize": caps.max_results,
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "Bearer token",

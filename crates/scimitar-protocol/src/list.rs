@@ -26,6 +26,8 @@ pub struct ListRequest {
     pub count: Option<usize>,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
+    /// RFC 9865: `Some("")` starts cursor paging; otherwise a cursor.
+    pub cursor: Option<String>,
 }
 
 impl ListRequest {
@@ -46,6 +48,7 @@ impl ListRequest {
                 "count" => req.count = Some(parse_count(v)?),
                 "attributes" => req.attributes = Some(v.to_string()),
                 "excludedattributes" => req.excluded_attributes = Some(v.to_string()),
+                "cursor" => req.cursor = Some(v.to_string()),
                 _ => {} // e.g. Entra's `aadOptscim062020` flag
             }
         }
@@ -116,6 +119,7 @@ impl ListRequest {
                 "count" => req.count = Some(parse_count(&as_str()?)?),
                 "attributes" => req.attributes = Some(as_list()?),
                 "excludedattributes" => req.excluded_attributes = Some(as_list()?),
+                "cursor" => req.cursor = Some(as_str()?),
                 _ => {
                     return Err(ScimError::invalid_value(format!(
                         "unknown search request parameter '{k}'"

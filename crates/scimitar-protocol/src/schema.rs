@@ -607,3 +607,101 @@ pub fn resource_type_to_json(rt: &ResourceType, base_url: &str) -> serde_json::V
         }
     })
 }
+
+/// Validates a custom schema extension registered by a tenant and returns
+/// it in canonical form. Names are restricted so that they can be used as
+/// JSON keys and SQL JSON paths safely.
+pub fn parse_extension(def: &serde_json::Value) -> Result<Schema, crate::ScimError> {
+    use crate::ScimError;
+    let mut schema: Schema = serde_json::from_value(def.clone())
+        .map_err(|e| ScimError::invalid_value(format!("invalid schema definition: {e}")))?;
+    let id_ok = schema.id.to_ascii_lowercase().starts_with("urn:")
+        && schema.id.len() <= 200
+        && schema
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '-' | '_'));
+    if !id_ok {
+        return Err(ScimError::invalid_value(format!(
+            "schema id '{}' must be a URN such as urn:ietf:params:scim:schemas:extension:acme:2.0:User",
+            schema.id
+        )));
+    }
+    for builtin in [urn::CORE_USER, urn::CORE_GROUP, urn::ENTERPRISE_USER] {
+        if schema.id.eq_ignore_ascii_case(builtin) {
+            return Err(ScimError::invalid_value(format!(
+                "'{}' is a built-in schema",
+                schema.id
+            )));
+        }
+    }
+    if schema.name.trim().is_empty() {
+        schema.name = schema.id.rsplit(':').next().unwrap_or_default().to_string();
+    }
+    if schema.attributes.is_empty() {
+        return Err(ScimError::invalid_value("an extension needs at least one attribute"));
+    }
+    check_attributes(&schema.attributes, true)?;
+    Ok(schema)
+}
+
+fn check_attributes(attrs: &[Attribute], top: bool) -> Result<(), crate::ScimError> {
+    use crate::ScimError;
+    let mut seen: Vec<String> = Vec::new();
+    for a in attrs {
+        let valid = a.name.len() <= 64
+            && a.name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && a.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(ScimError::invalid_value(format!(
+                "attribute name '{}' must start with a letter and use only letters, digits, '_' and '-'",
+                a.name
+            )));
+        }
+        let lower = a.name.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            return Err(ScimError::invalid_value(format!(
+                "attribute '{}' is defined twice",
+                a.name
+            )));
+        }
+        seen.push(lower);
+        match (a.kind, a.sub_attributes.is_empty()) {
+            (AttrType::Complex, true) => {
+                return Err(ScimError::invalid_value(format!(
+                    "complex attribute '{}' needs subAttributes",
+                    a.name
+                )));
+            }
+            (AttrType::Complex, false) if !top => {
+                return Err(ScimError::invalid_value(format!(
+                    "'{}': complex attributes cannot nest",
+                    a.name
+                )));
+            }
+            (AttrType::Complex, false) => check_attributes(&a.sub_attributes, false)?,
+            (_, false) => {
+                return Err(ScimError::invalid_value(format!(
+                    "only complex attributes have subAttributes ('{}')",
+                    a.name
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The built-in resource types with a tenant's extensions added.
+pub fn resource_types_with(extensions: &[(String, Schema, bool)]) -> Vec<ResourceType> {
+    let mut rts = builtin_resource_types();
+    for (rt_name, schema, required) in extensions {
+        if let Some(rt) = rts.iter_mut().find(|rt| rt.name.eq_ignore_ascii_case(rt_name)) {
+            rt.extensions.retain(|(s, _)| !s.id.eq_ignore_ascii_case(&schema.id));
+            rt.extensions.push((schema.clone(), *required));
+        }
+    }
+    rts
+}

@@ -16,7 +16,13 @@ fn denied() -> ScimError {
     ScimError::unauthorized("a valid Secret Token for this tenant is required (Authorization: Bearer <token>)")
 }
 
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, tenant_name: &str) -> ApiResult<(Tenant, TokenInfo)> {
+/// Authenticates a request for `tenant_name` with a token of `scope`.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant_name: &str,
+    scope: &str,
+) -> ApiResult<(Tenant, TokenInfo)> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -33,6 +39,13 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, tenant_name: &s
     let info = state.store.token_by_hash(&hash).await?.ok_or_else(denied)?;
     if info.tenant != tenant_name {
         return Err(denied().into());
+    }
+    if info.scope != scope {
+        return Err(ScimError::forbidden(format!(
+            "this token has scope '{}'; this endpoint needs a token of scope '{scope}'",
+            info.scope
+        ))
+        .into());
     }
     let tenant = Tenant {
         id: info.tenant_id,

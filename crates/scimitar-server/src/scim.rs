@@ -1,4 +1,5 @@
-//! SCIM endpoints of one tenant's base URL.
+//! SCIM endpoints of one tenant's base URL: routing and HTTP handling.
+//! Resource operations themselves live in `service.rs`.
 
 use std::sync::Arc;
 
@@ -8,31 +9,31 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use scimitar_protocol::ScimError;
 use scimitar_protocol::discovery::service_provider_config;
-use scimitar_protocol::list::{ListRequest, list_response};
-use scimitar_protocol::output::{self, Derived, Meta, etag};
-use scimitar_protocol::patch::{apply_patch, parse_patch_request};
+use scimitar_protocol::filter::{AttrPath, Filter};
+use scimitar_protocol::list::{ListRequest, SortOrder, list_response};
+use scimitar_protocol::output::{self, etag};
 use scimitar_protocol::project::Projection;
-use scimitar_protocol::resource::{merge_for_replace, normalize_input};
-use scimitar_protocol::schema::{ResourceType, resource_type_to_json, schema_to_json, urn};
-use scimitar_store::{Kind, ListQuery, ModifyFn, Mutation, Record, Sort, Tenant};
+use scimitar_protocol::schema::{ResourceType, Schema, resource_type_to_json, schema_to_json};
+use scimitar_store::{CursorPos, Kind, ListQuery, Record, Sort};
 use serde_json::{Map, Value};
 
 use crate::AppState;
 use crate::auth::authenticate;
 use crate::error::{ApiError, ApiResult, SCIM_JSON};
+use crate::service::{Ctx, resource_types};
 
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError(ScimError::internal("internal server error")).into_response()
 }
 
 /// One request to a tenant's SCIM base URL.
-struct Req {
-    state: Arc<AppState>,
-    tenant: Tenant,
-    method: Method,
-    headers: HeaderMap,
-    query: Vec<(String, String)>,
-    base: String,
+pub struct Req {
+    pub ctx: Ctx,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: Vec<(String, String)>,
+    /// The request path below the base URL, for the activity log.
+    pub path: String,
 }
 
 pub async fn dispatch_root(
@@ -81,64 +82,77 @@ async fn route(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (tenant, _token) = authenticate(&state, &headers, &tenant).await?;
+    let (tenant, token) = authenticate(&state, &headers, &tenant, "scim").await?;
     let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
     let base = state.settings.tenant_url(&tenant.name);
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let rts = resource_types(&state, &tenant).await?;
+    let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let first = segments.first().map(|s| s.to_ascii_lowercase());
-    let req = Req {
+    let ctx = Ctx {
         state: state.clone(),
         tenant,
+        token,
+        base,
+        rts,
+    };
+    let req = Req {
+        ctx,
         method: method.clone(),
         headers,
         query,
-        base,
+        path: format!("/{rest}"),
     };
-    match (first.as_deref(), &segments[..]) {
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if method == Method::GET {
+        state.reads.add(req.ctx.tenant.id);
+    }
+    match (first.as_deref(), &segs[..]) {
         (None, _) => match method {
-            Method::GET => Err(ScimError::not_implemented("search across resource types (GET on the base URL) is not supported; query /Users or /Groups").into()),
+            Method::GET => {
+                let lr = ListRequest::from_query(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())), state.settings.filter_limits)?;
+                root_search(&req, lr).await
+            }
             _ => Err(method_not_allowed(&["GET"])),
         },
         (Some(".search"), [_]) => match method {
-            Method::POST => Err(ScimError::not_implemented("search across resource types is not supported; use /Users/.search or /Groups/.search").into()),
+            Method::POST => {
+                let body = read_json(&state, &req.headers, body, state.settings.max_body_bytes).await?;
+                let lr = ListRequest::from_search_body(&body, state.settings.filter_limits)?;
+                root_search(&req, lr).await
+            }
             _ => Err(method_not_allowed(&["POST"])),
         },
         (Some("serviceproviderconfig"), [_]) => match method {
-            Method::GET => Ok(scim_json(StatusCode::OK, &service_provider_config(&state.capabilities(), &req.base))),
+            Method::GET => Ok(scim_json(StatusCode::OK, &service_provider_config(&state.capabilities(), &req.ctx.base))),
             _ => Err(method_not_allowed(&["GET"])),
         },
         (Some("resourcetypes"), [_, rest @ ..]) if rest.len() <= 1 => {
             if method != Method::GET {
                 return Err(method_not_allowed(&["GET"]));
             }
-            let all: Vec<Value> = state.resource_types.iter().map(|rt| resource_type_to_json(rt, &req.base)).collect();
+            let all: Vec<Value> = req.ctx.rts.iter().map(|rt| resource_type_to_json(rt, &req.ctx.base)).collect();
             match rest.first() {
                 None => Ok(scim_json(StatusCode::OK, &list_response(all.len() as u64, 1, all))),
-                Some(id) => {
-                    let rt = state.resource_types.iter().find(|rt| rt.id.eq_ignore_ascii_case(id));
-                    match rt {
-                        Some(rt) => Ok(scim_json(StatusCode::OK, &resource_type_to_json(rt, &req.base))),
-                        None => Err(ScimError::not_found(format!("no resource type '{id}'")).into()),
-                    }
-                }
+                Some(id) => match req.ctx.rts.iter().find(|rt| rt.id.eq_ignore_ascii_case(id)) {
+                    Some(rt) => Ok(scim_json(StatusCode::OK, &resource_type_to_json(rt, &req.ctx.base))),
+                    None => Err(ScimError::not_found(format!("no resource type '{id}'")).into()),
+                },
             }
         }
         (Some("schemas"), [_, rest @ ..]) => {
             if method != Method::GET {
                 return Err(method_not_allowed(&["GET"]));
             }
-            let schemas = all_schemas(&state);
+            let schemas = all_schemas(&req.ctx.rts);
             if rest.is_empty() {
-                let all: Vec<Value> = schemas.iter().map(|s| schema_to_json(s, &req.base)).collect();
+                let all: Vec<Value> = schemas.iter().map(|s| schema_to_json(s, &req.ctx.base)).collect();
                 return Ok(scim_json(StatusCode::OK, &list_response(all.len() as u64, 1, all)));
             }
-            // A schema id is a URN; it may have arrived split on '/' never,
-            // but join defensively.
             let id = rest.join("/");
             match schemas.iter().find(|s| s.id.eq_ignore_ascii_case(&id)) {
-                Some(s) => Ok(scim_json(StatusCode::OK, &schema_to_json(s, &req.base))),
+                Some(s) => Ok(scim_json(StatusCode::OK, &schema_to_json(s, &req.ctx.base))),
                 None => Err(ScimError::not_found(format!("no schema '{id}'")).into()),
             }
         }
@@ -146,24 +160,29 @@ async fn route(
             "/Me is not supported: a provisioning Secret Token authenticates an identity provider, not a user, so there is no authenticated subject",
         )
         .into()),
-        (Some("bulk"), [_]) => Err(ScimError::not_implemented("bulk operations are not supported (bulk.supported is false)").into()),
+        (Some("bulk"), [_]) => match method {
+            Method::POST => {
+                let limit = state.settings.bulk_max_payload_bytes;
+                let body = read_json(&state, &req.headers, body, limit).await?;
+                let out = crate::bulk::run(&req, &body).await?;
+                Ok(scim_json(StatusCode::OK, &out))
+            }
+            _ => Err(method_not_allowed(&["POST"])),
+        },
         (Some("users"), [_, rest @ ..]) => resource(req, body, "User", rest).await,
         (Some("groups"), [_, rest @ ..]) => resource(req, body, "Group", rest).await,
         _ => Err(ScimError::not_found(format!("no SCIM endpoint at '/{rest}'")).into()),
     }
 }
 
-fn all_schemas(state: &AppState) -> Vec<scimitar_protocol::schema::Schema> {
-    let mut out = Vec::new();
-    for rt in &state.resource_types {
-        if !out
-            .iter()
-            .any(|s: &scimitar_protocol::schema::Schema| s.id == rt.schema.id)
-        {
+fn all_schemas(rts: &[Arc<ResourceType>]) -> Vec<Schema> {
+    let mut out: Vec<Schema> = Vec::new();
+    for rt in rts {
+        if !out.iter().any(|s| s.id == rt.schema.id) {
             out.push(rt.schema.clone());
         }
         for (ext, _) in &rt.extensions {
-            if !out.iter().any(|s: &scimitar_protocol::schema::Schema| s.id == ext.id) {
+            if !out.iter().any(|s| s.id == ext.id) {
                 out.push(ext.clone());
             }
         }
@@ -179,7 +198,7 @@ fn method_not_allowed(allowed: &[&str]) -> ApiError {
     ))
 }
 
-fn scim_json(status: StatusCode, v: &Value) -> Response {
+pub fn scim_json(status: StatusCode, v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     let mut resp = (status, body).into_response();
     resp.headers_mut()
@@ -188,38 +207,84 @@ fn scim_json(status: StatusCode, v: &Value) -> Response {
 }
 
 async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResult<Response> {
-    let Some(rt) = req.state.resource_types.iter().find(|rt| rt.name == rt_name).cloned() else {
-        return Err(ScimError::not_found("unknown resource type").into());
-    };
+    let rt = req
+        .ctx
+        .rt(rt_name)
+        .ok_or_else(|| ScimError::not_found("unknown resource type"))?;
     let kind = Kind::of(&rt).ok_or_else(|| ScimError::not_found("unknown resource type"))?;
+    let state = req.ctx.state.clone();
+    let limit = state.settings.max_body_bytes;
     match (rest, req.method.clone()) {
-        ([], Method::GET) => list(req, rt, kind, None).await,
-        ([], Method::POST) => create(req, body, rt, kind).await,
+        ([], Method::GET) => {
+            let lr = ListRequest::from_query(
+                req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                state.settings.filter_limits,
+            )?;
+            list(&req, rt, kind, lr).await
+        }
+        ([], Method::POST) => {
+            let projection = projection_of(&req, &rt)?;
+            let body = read_json(&state, &req.headers, body, limit).await?;
+            let rec = req.ctx.create(&rt, kind, &body, &req.path).await?;
+            let out = req.ctx.render(&rt, &rec, &projection).await?;
+            let loc = output::location(&req.ctx.base, &rt, &rec.id);
+            Ok(resource_response(StatusCode::CREATED, &rec, out, Some(loc)))
+        }
         ([], _) => Err(method_not_allowed(&["GET", "POST"])),
         ([s], Method::POST) if s.eq_ignore_ascii_case(".search") => {
-            let body = read_json(&req.state, &req.headers, body).await?;
-            let lr = ListRequest::from_search_body(&body, req.state.settings.filter_limits)?;
-            list(req, rt, kind, Some(lr)).await
+            let body = read_json(&state, &req.headers, body, limit).await?;
+            let lr = ListRequest::from_search_body(&body, state.settings.filter_limits)?;
+            list(&req, rt, kind, lr).await
         }
         ([s], _) if s.eq_ignore_ascii_case(".search") => Err(method_not_allowed(&["POST"])),
-        ([id], Method::GET) => get_one(req, rt, kind, id).await,
-        ([id], Method::PUT) => replace(req, body, rt, kind, id).await,
-        ([id], Method::PATCH) => patch(req, body, rt, kind, id).await,
-        ([id], Method::DELETE) => delete(req, kind, id).await,
+        ([id], Method::GET) => get_one(&req, rt, kind, id).await,
+        ([id], Method::PUT) => {
+            let projection = projection_of(&req, &rt)?;
+            let body = read_json(&state, &req.headers, body, limit).await?;
+            let expected = if_match(&req.headers)?;
+            let rec = req.ctx.replace(&rt, kind, id, &body, expected, &req.path).await?;
+            let out = req.ctx.render(&rt, &rec, &projection).await?;
+            Ok(resource_response(StatusCode::OK, &rec, out, None))
+        }
+        ([id], Method::PATCH) => {
+            let projection = projection_of(&req, &rt)?;
+            let body = read_json(&state, &req.headers, body, limit).await?;
+            let expected = if_match(&req.headers)?;
+            let rec = req.ctx.patch(&rt, kind, id, &body, expected, &req.path).await?;
+            // Entra prefers 204 for Group PATCH (a group's members can be
+            // many); Users get the updated resource. A client asking for
+            // attributes gets 200 with them.
+            if kind == Kind::Group && param(&req, "attributes").is_none() && param(&req, "excludedAttributes").is_none()
+            {
+                let mut resp = StatusCode::NO_CONTENT.into_response();
+                if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
+                    resp.headers_mut().insert(header::ETAG, v);
+                }
+                return Ok(resp);
+            }
+            let out = req.ctx.render(&rt, &rec, &projection).await?;
+            Ok(resource_response(StatusCode::OK, &rec, out, None))
+        }
+        ([id], Method::DELETE) => {
+            let expected = if_match(&req.headers)?;
+            req.ctx.delete(kind, id, expected, &req.path).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         ([_], _) => Err(method_not_allowed(&["GET", "PUT", "PATCH", "DELETE"])),
         _ => Err(ScimError::not_found("no such resource").into()),
     }
 }
 
-async fn read_json(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Value> {
+/// Reads a JSON request body of at most `limit` bytes.
+pub async fn read_json(_state: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Value> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        if !(ct.is_empty()
+        let json_like = ct.is_empty()
             || ct == "application/json"
             || ct == "application/scim+json"
             || ct.ends_with("+json")
-            || ct == "text/json")
-        {
+            || ct == "text/json";
+        if !json_like {
             return Err(ApiError(ScimError::new(
                 415,
                 None,
@@ -227,7 +292,6 @@ async fn read_json(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResu
             )));
         }
     }
-    let limit = state.settings.max_body_bytes;
     let bytes: Bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ScimError::payload_too_large(format!("the request body exceeds the maximum of {limit} bytes")))?;
@@ -245,7 +309,7 @@ fn param<'a>(req: &'a Req, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Parses an `If-Match` / `If-None-Match` header into versions; `*` is `Some(None)`.
+/// Parses an `If-Match` / `If-None-Match` header into versions; `*` is `None`.
 fn etag_versions(headers: &HeaderMap, name: header::HeaderName) -> ApiResult<Option<Vec<Option<u64>>>> {
     let Some(v) = headers.get(name.clone()) else {
         return Ok(None);
@@ -260,78 +324,19 @@ fn etag_versions(headers: &HeaderMap, name: header::HeaderName) -> ApiResult<Opt
             continue;
         }
         let t = tag.trim_start_matches("W/").trim_matches('"');
-        // An unknown tag can never match: use a version that does not exist.
+        // An unknown tag can never match: version 0 does not exist.
         out.push(Some(t.parse::<u64>().unwrap_or(0)));
     }
     Ok(Some(out))
 }
 
-/// The version `If-Match` requires, if any. `*` means any version.
-fn if_match(headers: &HeaderMap, current: Option<u64>) -> ApiResult<Option<u64>> {
+/// The version `If-Match` requires, if any (`*` means any).
+pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     match etag_versions(headers, header::IF_MATCH)? {
         None => Ok(None),
-        Some(tags) => {
-            if tags.iter().any(Option::is_none) {
-                return Ok(None);
-            }
-            match (current, tags.as_slice()) {
-                (Some(c), _) if tags.contains(&Some(c)) => Ok(Some(c)),
-                (_, [Some(v)]) => Ok(Some(*v)),
-                _ => Ok(Some(0)),
-            }
-        }
+        Some(tags) if tags.iter().any(Option::is_none) => Ok(None),
+        Some(tags) => Ok(Some(tags.first().copied().flatten().unwrap_or(0))),
     }
-}
-
-async fn derived(req: &Req, rt: &ResourceType, rec: &Record, projection: &Projection) -> ApiResult<Derived> {
-    let store = &req.state.store;
-    let tenant = req.tenant.id;
-    let mut d = Derived {
-        members: None,
-        groups: None,
-        manager_display: None,
-    };
-    match rec.kind {
-        Kind::Group => {
-            if let Some(attr) = rt.schema.attribute("members")
-                && projection.wants(None, "members", attr)
-            {
-                d.members = Some(store.members(tenant, &rec.id).await?);
-            }
-        }
-        Kind::User => {
-            if let Some(attr) = rt.schema.attribute("groups")
-                && projection.wants(None, "groups", attr)
-            {
-                d.groups = Some(store.groups_of(tenant, &rec.id).await?);
-            }
-            let manager = rec
-                .doc
-                .get(urn::ENTERPRISE_USER)
-                .and_then(|e| e.get("manager"))
-                .and_then(|m| m.get("value"))
-                .and_then(Value::as_str);
-            if let Some(m) = manager {
-                d.manager_display = store.display_name(tenant, m).await?;
-            }
-        }
-    }
-    Ok(d)
-}
-
-async fn render(req: &Req, rt: &ResourceType, rec: &Record, projection: &Projection) -> ApiResult<Map<String, Value>> {
-    let d = derived(req, rt, rec, projection).await?;
-    let meta = Meta {
-        id: &rec.id,
-        created: &rec.created,
-        last_modified: &rec.last_modified,
-        version: rec.version,
-    };
-    let mut out = output::representation(rt, &req.base, &rec.doc, &meta, d);
-    if !projection.is_default() {
-        projection.apply(rt, &mut out);
-    }
-    Ok(out)
 }
 
 fn resource_response(status: StatusCode, rec: &Record, body: Map<String, Value>, location: Option<String>) -> Response {
@@ -353,40 +358,15 @@ fn projection_of(req: &Req, rt: &ResourceType) -> ApiResult<Projection> {
     )?)
 }
 
-async fn create(req: Req, body: Body, rt: Arc<ResourceType>, kind: Kind) -> ApiResult<Response> {
-    let projection = projection_of(&req, &rt)?;
-    let body = read_json(&req.state, &req.headers, body).await?;
-    let input = normalize_input(&rt, &body)?;
-    if kind == Kind::User && input.members.is_some() {
-        return Err(ScimError::invalid_value("users have no members").into());
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let now = scimitar_store::now_utc();
+async fn get_one(req: &Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiResult<Response> {
+    let projection = projection_of(req, &rt)?;
     let rec = req
+        .ctx
         .state
         .store
-        .create(
-            req.tenant.id,
-            kind,
-            &id,
-            input.doc,
-            input.members.unwrap_or_default(),
-            &now,
-        )
-        .await?;
-    let out = render(&req, &rt, &rec, &projection).await?;
-    let loc = output::location(&req.base, &rt, &rec.id);
-    Ok(resource_response(StatusCode::CREATED, &rec, out, Some(loc)))
-}
-
-async fn get_one(req: Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiResult<Response> {
-    let projection = projection_of(&req, &rt)?;
-    let rec = req
-        .state
-        .store
-        .get(req.tenant.id, kind, id)
+        .get(req.ctx.tenant.id, kind, id)
         .await?
-        .ok_or_else(|| not_found(&rt, id))?;
+        .ok_or_else(|| ApiError(ScimError::not_found(format!("{} '{id}' not found", rt.name))))?;
     if let Some(tags) = etag_versions(&req.headers, header::IF_NONE_MATCH)?
         && tags.iter().any(|t| t.is_none() || *t == Some(rec.version))
     {
@@ -396,112 +376,31 @@ async fn get_one(req: Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiRe
         }
         return Ok(resp);
     }
-    let out = render(&req, &rt, &rec, &projection).await?;
+    let out = req.ctx.render(&rt, &rec, &projection).await?;
     Ok(resource_response(StatusCode::OK, &rec, out, None))
 }
 
-fn not_found(rt: &ResourceType, id: &str) -> ApiError {
-    ApiError(ScimError::not_found(format!("{} '{id}' not found", rt.name)))
+fn page_size(req: &Req, lr: &ListRequest) -> usize {
+    let s = &req.ctx.state.settings;
+    lr.count.unwrap_or(s.default_count).min(s.max_results)
 }
 
-async fn replace(req: Req, body: Body, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiResult<Response> {
-    let projection = projection_of(&req, &rt)?;
-    let body = read_json(&req.state, &req.headers, body).await?;
-    let input = normalize_input(&rt, &body)?;
-    if kind == Kind::User && input.members.is_some() {
-        return Err(ScimError::invalid_value("users have no members").into());
-    }
-    let expected = if_match(&req.headers, None)?;
-    let rt2 = rt.clone();
-    let f: ModifyFn = Arc::new(move |current: &Record, _| {
-        let mut doc = input.doc.clone();
-        merge_for_replace(&rt2, &current.doc, &mut doc)?;
-        // Members omitted from a PUT are kept: clearing a large group
-        // because a client left the list out would lose data.
-        let member_ops = match &input.members {
-            Some(m) => vec![
-                scimitar_protocol::patch::MemberOp::Clear,
-                scimitar_protocol::patch::MemberOp::Add(m.clone()),
-            ],
-            None => vec![],
-        };
-        Ok(Mutation { doc, member_ops })
-    });
-    let now = scimitar_store::now_utc();
-    let rec = req
-        .state
-        .store
-        .modify(req.tenant.id, kind, id, expected, &now, f)
-        .await
-        .map_err(|e| map_missing(e, &rt, id))?;
-    let out = render(&req, &rt, &rec, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &rec, out, None))
-}
-
-fn map_missing(e: scimitar_store::StoreError, rt: &ResourceType, id: &str) -> ApiError {
-    match e {
-        scimitar_store::StoreError::NotFound => not_found(rt, id),
-        other => other.into(),
-    }
-}
-
-async fn patch(req: Req, body: Body, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiResult<Response> {
-    let projection = projection_of(&req, &rt)?;
-    let body = read_json(&req.state, &req.headers, body).await?;
-    let ops = parse_patch_request(&body, req.state.settings.max_patch_operations)?;
-    let expected = if_match(&req.headers, None)?;
-    let rt2 = rt.clone();
-    let f: ModifyFn = Arc::new(move |current: &Record, members| {
-        let mut doc = current.doc.clone();
-        let member_ops = apply_patch(&rt2, &mut doc, &ops, members)?;
-        Ok(Mutation { doc, member_ops })
-    });
-    let now = scimitar_store::now_utc();
-    let rec = req
-        .state
-        .store
-        .modify(req.tenant.id, kind, id, expected, &now, f)
-        .await
-        .map_err(|e| map_missing(e, &rt, id))?;
-    // Entra prefers 204 for Group PATCH (a group's members can be many);
-    // Users get the updated resource. A client asking for attributes gets 200.
-    if kind == Kind::Group && param(&req, "attributes").is_none() && param(&req, "excludedAttributes").is_none() {
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
-    }
-    let out = render(&req, &rt, &rec, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &rec, out, None))
-}
-
-async fn delete(req: Req, kind: Kind, id: &str) -> ApiResult<Response> {
-    let expected = if_match(&req.headers, None)?;
-    req.state
-        .store
-        .delete(req.tenant.id, kind, id, expected)
-        .await
-        .map_err(|e| match e {
-            scimitar_store::StoreError::NotFound => {
-                ApiError(ScimError::not_found(format!("{} '{id}' not found", kind.as_str())))
-            }
-            other => other.into(),
-        })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn list(req: Req, rt: Arc<ResourceType>, kind: Kind, search: Option<ListRequest>) -> ApiResult<Response> {
-    let lr = match search {
-        Some(lr) => lr,
-        None => ListRequest::from_query(
-            req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            req.state.settings.filter_limits,
-        )?,
-    };
+async fn list(req: &Req, rt: Arc<ResourceType>, kind: Kind, lr: ListRequest) -> ApiResult<Response> {
     let projection = Projection::parse(&rt, lr.attributes.as_deref(), lr.excluded_attributes.as_deref())?;
-    let settings = &req.state.settings;
-    let count = lr.count.unwrap_or(settings.default_count).min(settings.max_results);
+    let count = page_size(req, &lr);
+    let filter_text = lr.filter.as_ref().map(ToString::to_string).unwrap_or_default();
+    let key = req.ctx.state.cursor_key().await?;
+    let cursor = match &lr.cursor {
+        None => None,
+        Some(_) if lr.sort_by.is_some() => {
+            return Err(ScimError::invalid_value(
+                "cursor pagination returns resources in a fixed order; drop sortBy or use startIndex",
+            )
+            .into());
+        }
+        Some(c) if c.is_empty() => Some(CursorPos::After(0)),
+        Some(c) => Some(crate::cursor::decode(&key, req.ctx.tenant.id, kind, &filter_text, c)?),
+    };
     let query = ListQuery {
         kind,
         rt: rt.clone(),
@@ -512,14 +411,201 @@ async fn list(req: Req, rt: Arc<ResourceType>, kind: Kind, search: Option<ListRe
         }),
         start_index: lr.start_index,
         count,
+        cursor,
     };
-    let page = req.state.store.list(req.tenant.id, query).await?;
+    let page = req.ctx.state.store.list(req.ctx.tenant.id, query).await?;
     let mut resources = Vec::with_capacity(page.records.len());
     for rec in &page.records {
-        resources.push(Value::Object(render(&req, &rt, rec, &projection).await?));
+        resources.push(Value::Object(req.ctx.render(&rt, rec, &projection).await?));
     }
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(page.total, lr.start_index, resources),
-    ))
+    let Some(pos) = cursor else {
+        return Ok(scim_json(
+            StatusCode::OK,
+            &list_response(page.total, lr.start_index, resources),
+        ));
+    };
+    // RFC 9865 response: no startIndex; cursors to the neighbouring pages.
+    let mut body = list_response(page.total, 1, resources);
+    if let Some(obj) = body.as_object_mut() {
+        obj.remove("startIndex");
+        let enc = |p: CursorPos| crate::cursor::encode(&key, req.ctx.tenant.id, kind, &filter_text, p);
+        let (first, last) = (page.records.first().map(|r| r.seq), page.records.last().map(|r| r.seq));
+        let (next, prev) = match pos {
+            CursorPos::After(k) => (
+                if page.has_more {
+                    last.map(CursorPos::After)
+                } else {
+                    None
+                },
+                if k > 0 {
+                    first.map(CursorPos::Before).or(Some(CursorPos::Before(k + 1)))
+                } else {
+                    None
+                },
+            ),
+            CursorPos::Before(k) => (
+                last.map(CursorPos::After).or(Some(CursorPos::After(k - 1))),
+                if page.has_more {
+                    first.map(CursorPos::Before)
+                } else {
+                    None
+                },
+            ),
+        };
+        if let Some(n) = next {
+            obj.insert("nextCursor".into(), Value::String(enc(n)));
+        }
+        if let Some(p) = prev {
+            obj.insert("previousCursor".into(), Value::String(enc(p)));
+        }
+    }
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+/// Search across resource types (RFC 7644 §3.4.3): Users then Groups, or
+/// merged by `sortBy`. A filter naming an attribute that a type lacks
+/// matches nothing of that type.
+async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
+    if lr.cursor.is_some() {
+        return Err(
+            ScimError::invalid_value("cursor pagination is available per resource type (/Users, /Groups)").into(),
+        );
+    }
+    if let Some(f) = &lr.filter {
+        check_known_somewhere(&req.ctx.rts, f)?;
+    }
+    let count = page_size(req, &lr);
+    let window = lr.start_index.saturating_sub(1).saturating_add(count);
+    let mut total = 0u64;
+    let mut all: Vec<(Value, Value)> = Vec::new();
+    let mut last_err = None;
+    let mut answered = 0;
+    for rt in req.ctx.rts.iter() {
+        let Some(kind) = Kind::of(rt) else { continue };
+        let projection = match Projection::parse(rt, lr.attributes.as_deref(), lr.excluded_attributes.as_deref()) {
+            Ok(p) => p,
+            Err(e) => return Err(e.into()),
+        };
+        let sort = lr.sort_by.clone().filter(|by| sortable(rt, by)).map(|by| Sort {
+            by,
+            order: lr.sort_order,
+        });
+        let filter = lr.filter.as_ref().map(|f| restrict_to(rt, f));
+        let query = ListQuery {
+            kind,
+            rt: rt.clone(),
+            filter,
+            sort,
+            start_index: 1,
+            count: window,
+            cursor: None,
+        };
+        let page = match req.ctx.state.store.list(req.ctx.tenant.id, query).await {
+            Ok(p) => p,
+            Err(scimitar_store::StoreError::Invalid(e))
+                if e.scim_type == Some(scimitar_protocol::ScimType::InvalidFilter) =>
+            {
+                last_err = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        answered += 1;
+        total += page.total;
+        for rec in &page.records {
+            let key = lr
+                .sort_by
+                .as_deref()
+                .map(|by| sort_key(&rec.doc, by))
+                .unwrap_or(Value::Null);
+            all.push((key, Value::Object(req.ctx.render(rt, rec, &projection).await?)));
+        }
+    }
+    if answered == 0 {
+        return Err(last_err
+            .unwrap_or_else(|| ScimError::invalid_filter("the filter matches no resource type"))
+            .into());
+    }
+    if lr.sort_by.is_some() {
+        // Stable: ties keep Users before Groups and store order.
+        all.sort_by(|a, b| {
+            let o = cmp_keys(&a.0, &b.0);
+            if lr.sort_order == SortOrder::Descending {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let page: Vec<Value> = all
+        .into_iter()
+        .skip(lr.start_index.saturating_sub(1))
+        .take(count)
+        .map(|(_, v)| v)
+        .collect();
+    Ok(scim_json(StatusCode::OK, &list_response(total, lr.start_index, page)))
+}
+
+fn sortable(rt: &ResourceType, by: &str) -> bool {
+    scimitar_protocol::filter::split_attr_path(by)
+        .is_some_and(|(u, n, s)| rt.resolve(u.as_deref(), &n, s.as_deref()).is_some())
+}
+
+fn sort_key(doc: &Map<String, Value>, by: &str) -> Value {
+    let mut v = doc
+        .get(by.split('.').next().unwrap_or(by))
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Some((_, sub)) = by.split_once('.') {
+        v = v.get(sub).cloned().unwrap_or(Value::Null);
+    }
+    match v {
+        Value::String(s) => Value::String(s.to_lowercase()),
+        other => other,
+    }
+}
+
+fn cmp_keys(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+/// A root-level filter for one resource type: terms on attributes the type
+/// does not have can never match (`not (id pr)` is always false).
+fn restrict_to(rt: &ResourceType, f: &Filter) -> Filter {
+    let never = || Filter::Not(Box::new(Filter::Present(AttrPath::new("id"))));
+    let known = |p: &AttrPath| rt.resolve(p.urn.as_deref(), &p.name, p.sub.as_deref()).is_some();
+    match f {
+        Filter::And(v) => Filter::And(v.iter().map(|x| restrict_to(rt, x)).collect()),
+        Filter::Or(v) => Filter::Or(v.iter().map(|x| restrict_to(rt, x)).collect()),
+        Filter::Not(x) => Filter::Not(Box::new(restrict_to(rt, x))),
+        Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) if !known(p) => never(),
+        other => other.clone(),
+    }
+}
+
+/// Every attribute of a root-level filter must exist in some resource type.
+fn check_known_somewhere(rts: &[Arc<ResourceType>], f: &Filter) -> Result<(), ScimError> {
+    match f {
+        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| check_known_somewhere(rts, x)),
+        Filter::Not(x) => check_known_somewhere(rts, x),
+        Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) => {
+            if rts
+                .iter()
+                .any(|rt| rt.resolve(p.urn.as_deref(), &p.name, p.sub.as_deref()).is_some())
+            {
+                Ok(())
+            } else {
+                Err(ScimError::invalid_filter(format!("unknown attribute '{p}'")))
+            }
+        }
+    }
 }

@@ -91,7 +91,6 @@ async fn discovery_endpoints_describe_the_server() {
         (Method::GET, "/ResourceTypes/Nope", 404),
         (Method::GET, "/NoSuchEndpoint", 404),
         (Method::GET, "/Me", 501),
-        (Method::POST, "/Bulk", 501),
     ] {
         let r = t.send(method.clone(), path, None).await;
         r.assert_error(status, None);

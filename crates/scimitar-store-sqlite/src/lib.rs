@@ -18,11 +18,18 @@ use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_protocol::resource::MemberRef;
 use scimitar_store::{
-    Kind, ListQuery, ModifyFn, Page, Record, Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo,
+    ActivityEvent, ActivityQuery, CursorPos, ExtensionRecord, Kind, ListQuery, ModifyFn, Page, ReadCount, Record,
+    Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo,
 };
 use serde_json::{Map, Value};
 
-const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        "0002_extensions_activity",
+        include_str!("../migrations/0002_extensions_activity.sql"),
+    ),
+];
 
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
@@ -157,11 +164,12 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
         created: r.get(5)?,
         last_used: r.get(6)?,
         revoked: r.get(7)?,
+        scope: r.get(8)?,
     })
 }
 
-const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked";
-const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version";
+const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope";
+const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     let kind: String = r.get(1)?;
@@ -170,6 +178,7 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?;
     let version: i64 = r.get(5)?;
     Ok(Record {
+        seq: r.get(6)?,
         id: r.get(0)?,
         kind: if kind == "Group" { Kind::Group } else { Kind::User },
         doc,
@@ -411,14 +420,21 @@ impl Store for SqliteStore {
         id: &str,
         label: &str,
         hint: &str,
+        scope: &str,
         hash: &[u8; 32],
     ) -> StoreResult<TokenInfo> {
-        let (id, label, hint, hash) = (id.to_string(), label.to_string(), hint.to_string(), hash.to_vec());
+        let (id, label, hint, scope, hash) = (
+            id.to_string(),
+            label.to_string(),
+            hint.to_string(),
+            scope.to_string(),
+            hash.to_vec(),
+        );
         self.write(move |tx| {
             let now = now_utc();
             tx.execute(
-                "INSERT INTO tokens (id, tenant_id, label, hint, hash, created) VALUES (?, ?, ?, ?, ?, ?)",
-                params![id, tenant, label, hint, hash, now],
+                "INSERT INTO tokens (id, tenant_id, label, hint, hash, created, scope) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params![id, tenant, label, hint, hash, now, scope],
             )
             .map_err(internal)?;
             tx.query_row(
@@ -465,7 +481,7 @@ impl Store for SqliteStore {
                 ))
                 .map_err(internal)?;
             let row = stmt
-                .query_row([&hash], |r| Ok((token_from_row(r)?, r.get::<_, Vec<u8>>(8)?)))
+                .query_row([&hash], |r| Ok((token_from_row(r)?, r.get::<_, Vec<u8>>(9)?)))
                 .optional()
                 .map_err(internal)?;
             Ok(row.and_then(|(info, stored)| {
@@ -509,7 +525,8 @@ impl Store for SqliteStore {
             if !members.is_empty() {
                 apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?;
             }
-            Ok(Record { id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
+            let seq = tx.last_insert_rowid();
+            Ok(Record { seq, id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
         })
         .await
     }
@@ -551,7 +568,7 @@ impl Store for SqliteStore {
                 params![un, dn, ext, i64::try_from(version).unwrap_or(i64::MAX), now, text, tenant, id],
             )
             .map_err(|e| map_unique(e, kind))?;
-            Ok(Record { id, kind, doc: mutation.doc, created: current.created, last_modified: now, version })
+            Ok(Record { seq: current.seq, id, kind, doc: mutation.doc, created: current.created, last_modified: now, version })
         })
         .await
     }
@@ -592,10 +609,11 @@ impl Store for SqliteStore {
 
     async fn list(&self, tenant: TenantId, q: ListQuery) -> StoreResult<Page> {
         self.read(move |c| {
+            use rusqlite::types::Value as Sql;
             let mut w = sql::Builder::default();
             w.sql.push_str(" FROM resources r WHERE r.tenant_id = ? AND r.kind = ?");
-            w.params.push(rusqlite::types::Value::Integer(tenant));
-            w.params.push(rusqlite::types::Value::Text(q.kind.as_str().into()));
+            w.params.push(Sql::Integer(tenant));
+            w.params.push(Sql::Text(q.kind.as_str().into()));
             if let Some(f) = &q.filter {
                 w.sql.push_str(" AND ");
                 sql::lower_filter(&mut w, &q.rt, q.kind, f)?;
@@ -605,30 +623,61 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.query_row(params_from_iter(w.params.iter()), |r| r.get(0)))
                 .map_err(internal)?;
             let total = u64::try_from(total).unwrap_or(0);
-            let mut records = Vec::new();
-            if q.count > 0 && (q.start_index as u64) <= total {
-                let mut sel = sql::Builder {
-                    sql: format!("SELECT {RECORD_COLS}{}", w.sql),
-                    params: w.params,
-                };
-                match &q.sort {
-                    Some(s) => sql::order_by(&mut sel, &q.rt, q.kind, &s.by, s.order)?,
-                    None => sel.sql.push_str(" ORDER BY r.seq"),
+            let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
+            let mut sel = sql::Builder {
+                sql: format!("SELECT {RECORD_COLS}{}", w.sql),
+                params: w.params,
+            };
+            let mut has_more = false;
+            let records = match q.cursor {
+                // Keyset paging on the primary key: the same cost for every page.
+                Some(pos) => {
+                    let (cmp, order, key) = match pos {
+                        CursorPos::After(k) => (" AND r.seq > ?", " ORDER BY r.seq ASC", k),
+                        CursorPos::Before(k) => (" AND r.seq < ?", " ORDER BY r.seq DESC", k),
+                    };
+                    sel.sql.push_str(cmp);
+                    sel.params.push(Sql::Integer(key));
+                    sel.sql.push_str(order);
+                    sel.sql.push_str(" LIMIT ?");
+                    sel.params.push(Sql::Integer(limit.saturating_add(1)));
+                    let mut stmt = c.prepare_cached(&sel.sql).map_err(internal)?;
+                    let rows = stmt
+                        .query_map(params_from_iter(sel.params.iter()), record_from_row)
+                        .map_err(internal)?;
+                    let mut recs = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
+                    if recs.len() > q.count {
+                        has_more = true;
+                        recs.truncate(q.count);
+                    }
+                    if matches!(pos, CursorPos::Before(_)) {
+                        recs.reverse();
+                    }
+                    recs
                 }
-                sel.sql.push_str(" LIMIT ? OFFSET ?");
-                sel.params.push(rusqlite::types::Value::Integer(
-                    i64::try_from(q.count).unwrap_or(i64::MAX),
-                ));
-                sel.params.push(rusqlite::types::Value::Integer(
-                    i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX),
-                ));
-                let mut stmt = c.prepare_cached(&sel.sql).map_err(internal)?;
-                let rows = stmt
-                    .query_map(params_from_iter(sel.params.iter()), record_from_row)
-                    .map_err(internal)?;
-                records = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
-            }
-            Ok(Page { total, records })
+                None if q.count > 0 && (q.start_index as u64) <= total => {
+                    match &q.sort {
+                        Some(s) => sql::order_by(&mut sel, &q.rt, q.kind, &s.by, s.order)?,
+                        None => sel.sql.push_str(" ORDER BY r.seq"),
+                    }
+                    sel.sql.push_str(" LIMIT ? OFFSET ?");
+                    sel.params.push(Sql::Integer(limit));
+                    sel.params.push(Sql::Integer(
+                        i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX),
+                    ));
+                    let mut stmt = c.prepare_cached(&sel.sql).map_err(internal)?;
+                    let rows = stmt
+                        .query_map(params_from_iter(sel.params.iter()), record_from_row)
+                        .map_err(internal)?;
+                    rows.collect::<Result<Vec<_>, _>>().map_err(internal)?
+                }
+                None => Vec::new(),
+            };
+            Ok(Page {
+                total,
+                records,
+                has_more,
+            })
         })
         .await
     }
@@ -674,6 +723,232 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(internal)?;
             Ok(v.flatten())
+        })
+        .await
+    }
+
+    async fn secret(&self, name: &str, candidate: &[u8; 32]) -> StoreResult<[u8; 32]> {
+        let (name, candidate) = (name.to_string(), candidate.to_vec());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)",
+                params![name, candidate],
+            )
+            .map_err(internal)?;
+            let v: Vec<u8> = tx
+                .query_row("SELECT value FROM secrets WHERE name = ?", [&name], |r| r.get(0))
+                .map_err(internal)?;
+            v.try_into()
+                .map_err(|_| StoreError::Internal(format!("secret {name} is not 32 bytes")))
+        })
+        .await
+    }
+
+    async fn put_extension(&self, tenant: TenantId, ext: ExtensionRecord) -> StoreResult<()> {
+        self.write(move |tx| {
+            let text = serde_json::to_string(&ext.schema).map_err(internal)?;
+            tx.execute(
+                "INSERT INTO extensions (tenant_id, urn, resource_type, required, schema) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (tenant_id, urn) DO UPDATE SET resource_type = excluded.resource_type, \
+                 required = excluded.required, schema = excluded.schema",
+                params![tenant, ext.urn, ext.resource_type, ext.required, text],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_extensions(&self, tenant: TenantId) -> StoreResult<Vec<ExtensionRecord>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT resource_type, urn, schema, required FROM extensions WHERE tenant_id = ? ORDER BY urn",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map([tenant], |r| {
+                    let text: String = r.get(2)?;
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        text,
+                        r.get::<_, bool>(3)?,
+                    ))
+                })
+                .map_err(internal)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (resource_type, urn, text, required) = row.map_err(internal)?;
+                let schema = serde_json::from_str(&text).map_err(internal)?;
+                out.push(ExtensionRecord {
+                    resource_type,
+                    urn,
+                    schema,
+                    required,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_extension(&self, tenant: TenantId, urn: &str) -> StoreResult<bool> {
+        let urn = urn.to_string();
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM extensions WHERE tenant_id = ? AND urn = ?",
+                    params![tenant, urn],
+                )
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn record_activity(&self, e: ActivityEvent) -> StoreResult<()> {
+        self.write(move |tx| {
+            let changes = serde_json::to_string(&e.changes).map_err(internal)?;
+            tx.execute(
+                "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
+                 name, changes, outcome, status, error, method, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    e.tenant_id,
+                    e.time,
+                    e.token_id,
+                    e.token_label,
+                    e.action,
+                    e.resource_type,
+                    e.resource_id,
+                    e.name,
+                    changes,
+                    e.outcome,
+                    e.status,
+                    e.error,
+                    e.method,
+                    e.path
+                ],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_activity(&self, tenant: TenantId, q: ActivityQuery) -> StoreResult<Vec<ActivityEvent>> {
+        self.read(move |c| {
+            use rusqlite::types::Value as Sql;
+            let mut sql = String::from(
+                "SELECT id, tenant_id, time, token_id, token_label, action, resource_type, resource_id, name, changes, \
+                 outcome, status, error, method, path FROM activity WHERE tenant_id = ?",
+            );
+            let mut p: Vec<Sql> = vec![Sql::Integer(tenant)];
+            if let Some(v) = q.since {
+                sql.push_str(" AND time >= ?");
+                p.push(Sql::Text(v));
+            }
+            if let Some(v) = q.until {
+                sql.push_str(" AND time < ?");
+                p.push(Sql::Text(v));
+            }
+            if let Some(v) = q.action {
+                sql.push_str(" AND action = ?");
+                p.push(Sql::Text(v));
+            }
+            if let Some(v) = q.outcome {
+                sql.push_str(" AND outcome = ?");
+                p.push(Sql::Text(v));
+            }
+            if let Some(v) = q.text {
+                sql.push_str(
+                    " AND (instr(scim_lower(coalesce(name, '')), ?1x) > 0 OR instr(scim_lower(coalesce(resource_id, '')), ?1x) > 0 \
+                     OR instr(scim_lower(coalesce(error, '')), ?1x) > 0 OR instr(scim_lower(changes), ?1x) > 0)",
+                );
+                let v = v.to_lowercase();
+                // Positional parameters: bind the needle four times.
+                sql = sql.replace("?1x", "?");
+                for _ in 0..4 {
+                    p.push(Sql::Text(v.clone()));
+                }
+            }
+            if let Some(v) = q.before_id {
+                sql.push_str(" AND id < ?");
+                p.push(Sql::Integer(v));
+            }
+            sql.push_str(" ORDER BY id DESC LIMIT ?");
+            p.push(Sql::Integer(i64::try_from(q.limit.max(1)).unwrap_or(1000)));
+            let mut stmt = c.prepare(&sql).map_err(internal)?;
+            let rows = stmt
+                .query_map(params_from_iter(p.iter()), |r| {
+                    let changes: String = r.get(9)?;
+                    Ok(ActivityEvent {
+                        id: r.get(0)?,
+                        tenant_id: r.get(1)?,
+                        time: r.get(2)?,
+                        token_id: r.get(3)?,
+                        token_label: r.get(4)?,
+                        action: r.get(5)?,
+                        resource_type: r.get(6)?,
+                        resource_id: r.get(7)?,
+                        name: r.get(8)?,
+                        changes: serde_json::from_str(&changes).unwrap_or(Value::Null),
+                        outcome: r.get(10)?,
+                        status: r.get(11)?,
+                        error: r.get(12)?,
+                        method: r.get(13)?,
+                        path: r.get(14)?,
+                    })
+                })
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn count_reads(&self, tenant: TenantId, hour: &str, n: u64) -> StoreResult<()> {
+        let hour = hour.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO read_counts (tenant_id, hour, count) VALUES (?, ?, ?) \
+                 ON CONFLICT (tenant_id, hour) DO UPDATE SET count = count + excluded.count",
+                params![tenant, hour, i64::try_from(n).unwrap_or(i64::MAX)],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn read_counts(&self, tenant: TenantId, since_hour: &str) -> StoreResult<Vec<ReadCount>> {
+        let since = since_hour.to_string();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT hour, count FROM read_counts WHERE tenant_id = ? AND hour >= ? ORDER BY hour")
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![tenant, since], |r| {
+                    Ok(ReadCount {
+                        hour: r.get(0)?,
+                        count: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    })
+                })
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn purge_activity(&self, before: &str) -> StoreResult<u64> {
+        let before = before.to_string();
+        self.write(move |tx| {
+            let n = tx
+                .execute("DELETE FROM activity WHERE time < ?", [&before])
+                .map_err(internal)?;
+            let hour: String = before.chars().take(13).collect();
+            tx.execute("DELETE FROM read_counts WHERE hour < ?", [&hour])
+                .map_err(internal)?;
+            Ok(n as u64)
         })
         .await
     }

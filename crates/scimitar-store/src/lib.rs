@@ -36,6 +36,8 @@ pub struct TokenInfo {
     pub label: String,
     /// The first characters of the token, safe to show (`scim_AbCd…`).
     pub hint: String,
+    /// `scim` (provisioning) or `admin` (tenant administration API).
+    pub scope: String,
     pub created: String,
     pub last_used: Option<String>,
     pub revoked: Option<String>,
@@ -67,6 +69,8 @@ impl Kind {
 /// A stored resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
+    /// Insertion order within the store; the key of cursor paging.
+    pub seq: i64,
     pub id: String,
     pub kind: Kind,
     pub doc: Map<String, Value>,
@@ -101,15 +105,85 @@ pub struct ListQuery {
     pub rt: Arc<ResourceType>,
     pub filter: Option<Filter>,
     pub sort: Option<Sort>,
-    /// 1-based.
+    /// 1-based; ignored when `cursor` is set.
     pub start_index: usize,
     pub count: usize,
+    /// Keyset paging in insertion order (RFC 9865 cursors). Only without `sort`.
+    pub cursor: Option<CursorPos>,
+}
+
+/// A position in insertion order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorPos {
+    /// Records after this `seq` (ascending); `After(0)` is the first page.
+    After(i64),
+    /// Records before this `seq` (the page before, still returned ascending).
+    Before(i64),
 }
 
 #[derive(Debug, Clone)]
 pub struct Page {
     pub total: u64,
     pub records: Vec<Record>,
+    /// With a cursor: whether more records follow in the direction of travel.
+    pub has_more: bool,
+}
+
+/// A tenant's custom schema extension, as registered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtensionRecord {
+    /// `User` or `Group`.
+    pub resource_type: String,
+    pub urn: String,
+    /// The schema definition in its `/Schemas` form.
+    pub schema: Value,
+    pub required: bool,
+}
+
+/// One entry of the provisioning activity log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivityEvent {
+    /// Assigned by the store.
+    pub id: i64,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub time: String,
+    pub token_id: Option<String>,
+    pub token_label: Option<String>,
+    /// create, update, disable, enable, delete, add-member, remove-member, …
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// userName or displayName.
+    pub name: Option<String>,
+    /// `[{"attribute", "old", "new"}]`, secrets and large values redacted.
+    pub changes: Value,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub status: u16,
+    pub error: Option<String>,
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ActivityQuery {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    /// Case-insensitive text to find in name, id, error or changes.
+    pub text: Option<String>,
+    /// Entries with `id` below this (newest first paging).
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}
+
+/// Reads counted per hour instead of logged one by one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadCount {
+    pub hour: String,
+    pub count: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +221,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         label: &str,
         hint: &str,
+        scope: &str,
         hash: &[u8; 32],
     ) -> StoreResult<TokenInfo>;
     async fn list_tokens(&self, tenant: TenantId) -> StoreResult<Vec<TokenInfo>>;
@@ -184,6 +259,24 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>>;
     async fn groups_of(&self, tenant: TenantId, user: &str) -> StoreResult<Vec<Reference>>;
     async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>>;
+
+    /// A named server-wide secret (e.g. the cursor signing key): the stored
+    /// one, or `candidate` if none was stored yet. Every node gets the same.
+    async fn secret(&self, name: &str, candidate: &[u8; 32]) -> StoreResult<[u8; 32]>;
+
+    // Custom schema extensions per tenant.
+    async fn put_extension(&self, tenant: TenantId, ext: ExtensionRecord) -> StoreResult<()>;
+    async fn list_extensions(&self, tenant: TenantId) -> StoreResult<Vec<ExtensionRecord>>;
+    async fn delete_extension(&self, tenant: TenantId, urn: &str) -> StoreResult<bool>;
+
+    // Provisioning activity log.
+    async fn record_activity(&self, event: ActivityEvent) -> StoreResult<()>;
+    async fn list_activity(&self, tenant: TenantId, query: ActivityQuery) -> StoreResult<Vec<ActivityEvent>>;
+    /// Adds `n` reads to the hour bucket `hour` (`YYYY-MM-DDTHH`).
+    async fn count_reads(&self, tenant: TenantId, hour: &str, n: u64) -> StoreResult<()>;
+    async fn read_counts(&self, tenant: TenantId, since_hour: &str) -> StoreResult<Vec<ReadCount>>;
+    /// Deletes activity older than `before` in every tenant; returns how many.
+    async fn purge_activity(&self, before: &str) -> StoreResult<u64>;
 }
 
 /// The current time as RFC 3339 UTC with milliseconds: the format of

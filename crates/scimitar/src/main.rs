@@ -58,6 +58,52 @@ enum Command {
     /// Manage Secret Tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Manage a tenant's custom schema extensions.
+    #[command(subcommand)]
+    Schema(SchemaCmd),
+    /// Show the provisioning activity log of a tenant.
+    Activity {
+        #[arg(long)]
+        tenant: String,
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-11-26T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this action: create, update, disable, enable, delete, add-member, remove-member.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only `success` or `failure`.
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaCmd {
+    /// Register (or replace) an extension schema from a JSON file (`-` for stdin).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        /// The resource type it extends.
+        #[arg(long, default_value = "User", value_parser = ["User", "Group"])]
+        resource_type: String,
+        /// Whether every resource must carry the extension.
+        #[arg(long)]
+        required: bool,
+        file: PathBuf,
+    },
+    /// List a tenant's extension schemas.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Remove an extension schema; stored values stay in the documents but are no longer served.
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        urn: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,6 +124,9 @@ enum TokenCmd {
         tenant: String,
         #[arg(long, default_value = "")]
         label: String,
+        /// `scim` for an identity provider; `admin` for the tenant administration API.
+        #[arg(long, default_value = "scim", value_parser = ["scim", "admin"])]
+        scope: String,
     },
     /// List a tenant's tokens (never the secrets).
     List {
@@ -176,6 +225,61 @@ async fn run() -> Result<()> {
             let cfg = resolve(&cli.common, None)?;
             let store = open_store(&cfg.database)?;
             token_cmd(&*store, &cfg, cmd, cli.common.json).await
+        }
+        Command::Schema(cmd) => {
+            let cfg = resolve(&cli.common, None)?;
+            let store = open_store(&cfg.database)?;
+            schema_cmd(store, &cfg, cmd, cli.common.json).await
+        }
+        Command::Activity {
+            tenant,
+            since,
+            action,
+            outcome,
+            limit,
+        } => {
+            let cfg = resolve(&cli.common, None)?;
+            let store = open_store(&cfg.database)?;
+            let t = store
+                .tenant(&tenant)
+                .await
+                .map_err(anyhow::Error::msg)?
+                .with_context(|| format!("no tenant named '{tenant}'"))?;
+            let query = scimitar_store::ActivityQuery {
+                since,
+                action,
+                outcome,
+                limit,
+                ..Default::default()
+            };
+            let events = store.list_activity(t.id, query).await.map_err(anyhow::Error::msg)?;
+            if cli.common.json {
+                print_json(json!({"events": events}));
+            } else {
+                for e in events {
+                    let changed: Vec<String> = e
+                        .changes
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|c| c["attribute"].as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "{}\t{}\t{}\t{} {}\t{}\t{}{}",
+                        e.time,
+                        e.outcome,
+                        e.action,
+                        e.resource_type.as_deref().unwrap_or("-"),
+                        e.name.as_deref().or(e.resource_id.as_deref()).unwrap_or("-"),
+                        e.token_label.as_deref().unwrap_or("-"),
+                        changed.join(","),
+                        e.error.map(|m| format!("\terror: {m}")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
         }
     }
 }
@@ -286,7 +390,7 @@ async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: 
 async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bool) -> Result<()> {
     let err = anyhow::Error::msg;
     match cmd {
-        TokenCmd::Create { tenant, label } => {
+        TokenCmd::Create { tenant, label, scope } => {
             let t = store
                 .tenant(&tenant)
                 .await
@@ -294,14 +398,14 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
                 .with_context(|| format!("no tenant named '{tenant}'"))?;
             let new = scimitar_auth::generate()?;
             let info = store
-                .create_token(t.id, &new.id, &label, &new.hint, &new.hash)
+                .create_token(t.id, &new.id, &label, &new.hint, &scope, &new.hash)
                 .await
                 .map_err(err)?;
             let url = tenant_url(&cfg.public_url, &t.name);
             if as_json {
                 print_json(json!({
                     "id": info.id, "token": new.secret, "scim_url": url, "tenant": t.name,
-                    "label": info.label, "created": info.created
+                    "label": info.label, "scope": info.scope, "created": info.created
                 }));
             } else {
                 println!(
@@ -342,6 +446,79 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
                 print_json(json!({"id": id, "revoked": true}));
             } else {
                 println!("Revoked {id}; requests with it are refused from now on.");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn schema_cmd(store: Arc<dyn Store>, cfg: &Resolved, cmd: SchemaCmd, as_json: bool) -> Result<()> {
+    let err = anyhow::Error::msg;
+    let tenant_of = |name: String| {
+        let store = store.clone();
+        async move {
+            store
+                .tenant(&name)
+                .await
+                .map_err(err)?
+                .with_context(|| format!("no tenant named '{name}'"))
+        }
+    };
+    match cmd {
+        SchemaCmd::Add {
+            tenant,
+            resource_type,
+            required,
+            file,
+        } => {
+            let t = tenant_of(tenant).await?;
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let schema: serde_json::Value = serde_json::from_str(&text).context("the schema file is not valid JSON")?;
+            let state = AppState::new(store.clone(), Settings::new(&cfg.public_url));
+            let body = json!({"resourceType": resource_type, "required": required, "schema": schema});
+            let s = scimitar_server::register_extension(&state, t.id, &body)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.0.detail))?;
+            if as_json {
+                print_json(json!({"urn": s.id, "resourceType": resource_type, "attributes": s.attributes.len()}));
+            } else {
+                println!(
+                    "Registered {} on {resource_type} ({} attributes).",
+                    s.id,
+                    s.attributes.len()
+                );
+            }
+        }
+        SchemaCmd::List { tenant } => {
+            let t = tenant_of(tenant).await?;
+            let exts = store.list_extensions(t.id).await.map_err(err)?;
+            if as_json {
+                let list: Vec<_> = exts.iter().map(|e| json!({"urn": e.urn, "resourceType": e.resource_type, "required": e.required, "schema": e.schema})).collect();
+                print_json(json!({"extensions": list}));
+            } else {
+                for e in exts {
+                    println!(
+                        "{}\t{}\t{}",
+                        e.urn,
+                        e.resource_type,
+                        if e.required { "required" } else { "optional" }
+                    );
+                }
+            }
+        }
+        SchemaCmd::Remove { tenant, urn } => {
+            let t = tenant_of(tenant).await?;
+            if !store.delete_extension(t.id, &urn).await.map_err(err)? {
+                bail!("tenant has no extension '{urn}'");
+            }
+            if as_json {
+                print_json(json!({"urn": urn, "removed": true}));
+            } else {
+                println!("Removed {urn}.");
             }
         }
     }

@@ -1,0 +1,145 @@
+//! The provisioning activity log: the application's side of Entra's
+//! provisioning logs. Every write, and every request that failed to write,
+//! is recorded per tenant; reads are counted per hour instead.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use scimitar_protocol::patch::MemberOp;
+use scimitar_store::{ActivityEvent, Kind, Store, TenantId};
+use serde_json::{Map, Value, json};
+
+/// Reads are counted in memory and flushed to the store in batches.
+#[derive(Default)]
+pub struct ReadCounter {
+    pending: Mutex<HashMap<(TenantId, String), u64>>,
+}
+
+impl ReadCounter {
+    pub fn add(&self, tenant: TenantId) {
+        let hour: String = scimitar_store::now_utc().chars().take(13).collect();
+        if let Ok(mut p) = self.pending.lock() {
+            *p.entry((tenant, hour)).or_insert(0) += 1;
+        }
+    }
+
+    pub async fn flush(&self, store: &dyn Store) {
+        let batch: Vec<((TenantId, String), u64)> = match self.pending.lock() {
+            Ok(mut p) => p.drain().collect(),
+            Err(_) => return,
+        };
+        for ((tenant, hour), n) in batch {
+            if let Err(e) = store.count_reads(tenant, &hour, n).await {
+                tracing::warn!(error = %e, "could not record read counts");
+            }
+        }
+    }
+}
+
+/// The action of a successful write, from what it changed.
+pub fn action(
+    kind: Kind,
+    method: &str,
+    old: Option<&Map<String, Value>>,
+    new: Option<&Map<String, Value>>,
+    members: &[MemberOp],
+) -> &'static str {
+    match (method, old, new) {
+        ("POST", _, _) => "create",
+        ("DELETE", _, _) => "delete",
+        (_, Some(o), Some(n)) => {
+            let active = |m: &Map<String, Value>| m.get("active").and_then(Value::as_bool);
+            if kind == Kind::User && active(o) != Some(false) && active(n) == Some(false) {
+                return "disable";
+            }
+            if kind == Kind::User && active(o) == Some(false) && active(n) != Some(false) {
+                return "enable";
+            }
+            if o == n && !members.is_empty() {
+                let adds = members.iter().any(|m| matches!(m, MemberOp::Add(_)));
+                let removes = members
+                    .iter()
+                    .any(|m| matches!(m, MemberOp::Remove(_) | MemberOp::Clear));
+                return match (adds, removes) {
+                    (true, false) => "add-member",
+                    (false, true) => "remove-member",
+                    _ => "update-members",
+                };
+            }
+            "update"
+        }
+        _ => "update",
+    }
+}
+
+/// Member changes as activity entries.
+pub fn member_changes(ops: &[MemberOp]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for op in ops {
+        match op {
+            MemberOp::Add(refs) => {
+                let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).collect();
+                out.push(
+                    json!({"attribute": "members", "old": null, "new": scimitar_protocol::diff::shorten(&json!(ids))}),
+                );
+            }
+            MemberOp::Remove(ids) => {
+                out.push(
+                    json!({"attribute": "members", "old": scimitar_protocol::diff::shorten(&json!(ids)), "new": null}),
+                );
+            }
+            MemberOp::Clear => out.push(json!({"attribute": "members", "old": "all members", "new": null})),
+        }
+    }
+    out
+}
+
+/// What the server knows about a request for the log.
+pub struct Entry<'a> {
+    pub tenant: TenantId,
+    pub token_id: Option<&'a str>,
+    pub token_label: Option<&'a str>,
+    pub method: &'a str,
+    pub path: &'a str,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn record(
+    store: &dyn Store,
+    e: &Entry<'_>,
+    action: &str,
+    kind: Option<Kind>,
+    id: Option<&str>,
+    name: Option<&str>,
+    changes: Vec<Value>,
+    status: u16,
+    error: Option<&str>,
+) {
+    let event = ActivityEvent {
+        id: 0,
+        tenant_id: e.tenant,
+        time: scimitar_store::now_utc(),
+        token_id: e.token_id.map(str::to_string),
+        token_label: e.token_label.map(str::to_string),
+        action: action.to_string(),
+        resource_type: kind.map(|k| k.as_str().to_string()),
+        resource_id: id.map(str::to_string),
+        name: name.map(str::to_string),
+        changes: Value::Array(changes),
+        outcome: if status < 400 { "success" } else { "failure" }.to_string(),
+        status,
+        error: error.map(str::to_string),
+        method: e.method.to_string(),
+        path: e.path.chars().take(500).collect(),
+    };
+    if let Err(err) = store.record_activity(event).await {
+        tracing::error!(error = %err, "could not record provisioning activity");
+    }
+}
+
+/// userName or displayName of a document.
+pub fn name_of(doc: &Map<String, Value>) -> Option<&str> {
+    doc.get("userName")
+        .or_else(|| doc.get("displayName"))
+        .and_then(Value::as_str)
+}

@@ -1,0 +1,364 @@
+//! Resource operations of one authenticated request context, shared by the
+//! SCIM handlers and Bulk. Each write is recorded in the activity log.
+
+use std::sync::{Arc, Mutex};
+
+use scimitar_protocol::ScimError;
+use scimitar_protocol::output::{self, Derived, Meta};
+use scimitar_protocol::patch::{MemberOp, apply_patch, parse_patch_request};
+use scimitar_protocol::project::Projection;
+use scimitar_protocol::resource::{merge_for_replace, normalize_input};
+use scimitar_protocol::schema::{ResourceType, parse_extension, resource_types_with, urn};
+use scimitar_store::{Kind, ModifyFn, Mutation, Record, StoreError, Tenant, TokenInfo};
+use serde_json::{Map, Value};
+
+use crate::AppState;
+use crate::activity::{self, Entry};
+use crate::error::{ApiError, ApiResult};
+
+/// The document a modification started from and the member changes it made.
+type Observed = (Map<String, Value>, Vec<MemberOp>);
+
+pub struct Ctx {
+    pub state: Arc<AppState>,
+    pub tenant: Tenant,
+    pub token: TokenInfo,
+    /// The Tenant URL.
+    pub base: String,
+    pub rts: Arc<Vec<Arc<ResourceType>>>,
+}
+
+/// The resource types of a tenant: the built-in ones plus its extensions.
+pub async fn resource_types(state: &AppState, tenant: &Tenant) -> ApiResult<Arc<Vec<Arc<ResourceType>>>> {
+    let exts = state.store.list_extensions(tenant.id).await?;
+    if exts.is_empty() {
+        return Ok(state.builtin.clone());
+    }
+    let mut parsed = Vec::with_capacity(exts.len());
+    for e in exts {
+        match parse_extension(&e.schema) {
+            Ok(s) => parsed.push((e.resource_type, s, e.required)),
+            Err(err) => tracing::error!(urn = %e.urn, error = %err, "stored extension schema is invalid; ignored"),
+        }
+    }
+    Ok(Arc::new(
+        resource_types_with(&parsed).into_iter().map(Arc::new).collect(),
+    ))
+}
+
+fn not_found(kind: Kind, id: &str) -> ApiError {
+    ApiError(ScimError::not_found(format!("{} '{id}' not found", kind.as_str())))
+}
+
+fn store_err(e: StoreError, kind: Kind, id: &str) -> ApiError {
+    match e {
+        StoreError::NotFound => not_found(kind, id),
+        other => other.into(),
+    }
+}
+
+impl Ctx {
+    pub fn rt(&self, name: &str) -> Option<Arc<ResourceType>> {
+        self.rts.iter().find(|rt| rt.name.eq_ignore_ascii_case(name)).cloned()
+    }
+
+    fn entry<'a>(&'a self, method: &'a str, path: &'a str) -> Entry<'a> {
+        Entry {
+            tenant: self.tenant.id,
+            token_id: Some(self.token.id.as_str()),
+            token_label: Some(self.token.label.as_str()),
+            method,
+            path,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // the fields of one log entry
+    async fn log_failure(
+        &self,
+        method: &str,
+        path: &str,
+        action: &str,
+        kind: Kind,
+        id: Option<&str>,
+        name: Option<&str>,
+        e: &ApiError,
+    ) {
+        activity::record(
+            &*self.state.store,
+            &self.entry(method, path),
+            action,
+            Some(kind),
+            id,
+            name,
+            vec![],
+            e.0.status,
+            Some(&e.0.detail),
+        )
+        .await;
+    }
+
+    pub async fn create(&self, rt: &ResourceType, kind: Kind, body: &Value, path: &str) -> ApiResult<Record> {
+        let name = body
+            .get("userName")
+            .or_else(|| body.get("displayName"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let result = self.create_inner(rt, kind, body).await;
+        match &result {
+            Ok((rec, members)) => {
+                let mut changes = scimitar_protocol::diff::changes(rt, &Map::new(), &rec.doc);
+                changes.extend(activity::member_changes(members));
+                activity::record(
+                    &*self.state.store,
+                    &self.entry("POST", path),
+                    "create",
+                    Some(kind),
+                    Some(&rec.id),
+                    activity::name_of(&rec.doc),
+                    changes,
+                    201,
+                    None,
+                )
+                .await;
+            }
+            Err(e) => {
+                self.log_failure("POST", path, "create", kind, None, name.as_deref(), e)
+                    .await
+            }
+        }
+        result.map(|(r, _)| r)
+    }
+
+    async fn create_inner(&self, rt: &ResourceType, kind: Kind, body: &Value) -> ApiResult<(Record, Vec<MemberOp>)> {
+        let input = normalize_input(rt, body)?;
+        if kind == Kind::User && input.members.is_some() {
+            return Err(ScimError::invalid_value("users have no members").into());
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = scimitar_store::now_utc();
+        let members = input.members.unwrap_or_default();
+        let ops = if members.is_empty() {
+            vec![]
+        } else {
+            vec![MemberOp::Add(members.clone())]
+        };
+        let rec = self
+            .state
+            .store
+            .create(self.tenant.id, kind, &id, input.doc, members, &now)
+            .await?;
+        Ok((rec, ops))
+    }
+
+    /// Runs a modification and logs it; `f` computes the mutation.
+    #[allow(clippy::too_many_arguments)] // one request's parameters
+    async fn modify(
+        &self,
+        rt: &ResourceType,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        method: &str,
+        path: &str,
+        f: ModifyFn,
+    ) -> ApiResult<Record> {
+        // The closure reports what it saw and did, for the log.
+        let seen: Arc<Mutex<Option<Observed>>> = Arc::new(Mutex::new(None));
+        let seen2 = seen.clone();
+        let wrapped: ModifyFn = Arc::new(move |current, members| {
+            let m = f(current, members)?;
+            if let Ok(mut s) = seen2.lock() {
+                *s = Some((current.doc.clone(), m.member_ops.clone()));
+            }
+            Ok(m)
+        });
+        let now = scimitar_store::now_utc();
+        let result = self
+            .state
+            .store
+            .modify(self.tenant.id, kind, id, if_match, &now, wrapped)
+            .await
+            .map_err(|e| store_err(e, kind, id));
+        let observed = seen.lock().ok().and_then(|mut s| s.take());
+        match &result {
+            Ok(rec) => {
+                let (old, ops) = observed.unwrap_or_else(|| (rec.doc.clone(), vec![]));
+                let mut changes = scimitar_protocol::diff::changes(rt, &old, &rec.doc);
+                changes.extend(activity::member_changes(&ops));
+                if changes.is_empty() {
+                    // Nothing changed (Entra re-sending the same values): not a write.
+                    return result;
+                }
+                let action = activity::action(kind, method, Some(&old), Some(&rec.doc), &ops);
+                activity::record(
+                    &*self.state.store,
+                    &self.entry(method, path),
+                    action,
+                    Some(kind),
+                    Some(id),
+                    activity::name_of(&rec.doc),
+                    changes,
+                    200,
+                    None,
+                )
+                .await;
+            }
+            Err(e) => {
+                let name = observed
+                    .as_ref()
+                    .and_then(|(d, _)| activity::name_of(d).map(str::to_string));
+                self.log_failure(method, path, "update", kind, Some(id), name.as_deref(), e)
+                    .await;
+            }
+        }
+        result
+    }
+
+    pub async fn replace(
+        &self,
+        rt: &Arc<ResourceType>,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        if_match: Option<u64>,
+        path: &str,
+    ) -> ApiResult<Record> {
+        let input = match normalize_input(rt, body) {
+            Ok(i) => i,
+            Err(e) => {
+                let e = ApiError(e);
+                self.log_failure("PUT", path, "update", kind, Some(id), None, &e).await;
+                return Err(e);
+            }
+        };
+        if kind == Kind::User && input.members.is_some() {
+            return Err(ScimError::invalid_value("users have no members").into());
+        }
+        let rt2 = rt.clone();
+        let f: ModifyFn = Arc::new(move |current: &Record, _| {
+            let mut doc = input.doc.clone();
+            merge_for_replace(&rt2, &current.doc, &mut doc)?;
+            // Members omitted from a PUT are kept: clearing a large group
+            // because a client left the list out would lose data.
+            let member_ops = match &input.members {
+                Some(m) => vec![MemberOp::Clear, MemberOp::Add(m.clone())],
+                None => vec![],
+            };
+            Ok(Mutation { doc, member_ops })
+        });
+        self.modify(rt, kind, id, if_match, "PUT", path, f).await
+    }
+
+    pub async fn patch(
+        &self,
+        rt: &Arc<ResourceType>,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        if_match: Option<u64>,
+        path: &str,
+    ) -> ApiResult<Record> {
+        let ops = match parse_patch_request(body, self.state.settings.max_patch_operations) {
+            Ok(o) => o,
+            Err(e) => {
+                let e = ApiError(e);
+                self.log_failure("PATCH", path, "update", kind, Some(id), None, &e)
+                    .await;
+                return Err(e);
+            }
+        };
+        let rt2 = rt.clone();
+        let f: ModifyFn = Arc::new(move |current: &Record, members| {
+            let mut doc = current.doc.clone();
+            let member_ops = apply_patch(&rt2, &mut doc, &ops, members)?;
+            Ok(Mutation { doc, member_ops })
+        });
+        self.modify(rt, kind, id, if_match, "PATCH", path, f).await
+    }
+
+    pub async fn delete(&self, kind: Kind, id: &str, if_match: Option<u64>, path: &str) -> ApiResult<()> {
+        let before = self.state.store.get(self.tenant.id, kind, id).await?;
+        let result = self
+            .state
+            .store
+            .delete(self.tenant.id, kind, id, if_match)
+            .await
+            .map_err(|e| store_err(e, kind, id));
+        let name = before
+            .as_ref()
+            .and_then(|r| activity::name_of(&r.doc).map(str::to_string));
+        match &result {
+            Ok(()) => {
+                activity::record(
+                    &*self.state.store,
+                    &self.entry("DELETE", path),
+                    "delete",
+                    Some(kind),
+                    Some(id),
+                    name.as_deref(),
+                    vec![],
+                    204,
+                    None,
+                )
+                .await;
+            }
+            Err(e) => {
+                self.log_failure("DELETE", path, "delete", kind, Some(id), name.as_deref(), e)
+                    .await
+            }
+        }
+        result
+    }
+
+    /// The representation of a record for output, with derived values.
+    pub async fn render(
+        &self,
+        rt: &ResourceType,
+        rec: &Record,
+        projection: &Projection,
+    ) -> ApiResult<Map<String, Value>> {
+        let store = &self.state.store;
+        let tenant = self.tenant.id;
+        let mut d = Derived {
+            members: None,
+            groups: None,
+            manager_display: None,
+        };
+        match rec.kind {
+            Kind::Group => {
+                if let Some(attr) = rt.schema.attribute("members")
+                    && projection.wants(None, "members", attr)
+                {
+                    d.members = Some(store.members(tenant, &rec.id).await?);
+                }
+            }
+            Kind::User => {
+                if let Some(attr) = rt.schema.attribute("groups")
+                    && projection.wants(None, "groups", attr)
+                {
+                    d.groups = Some(store.groups_of(tenant, &rec.id).await?);
+                }
+                let manager = rec
+                    .doc
+                    .get(urn::ENTERPRISE_USER)
+                    .and_then(|e| e.get("manager"))
+                    .and_then(|m| m.get("value"))
+                    .and_then(Value::as_str);
+                if let Some(m) = manager {
+                    d.manager_display = store.display_name(tenant, m).await?;
+                }
+            }
+        }
+        let meta = Meta {
+            id: &rec.id,
+            created: &rec.created,
+            last_modified: &rec.last_modified,
+            version: rec.version,
+        };
+        let mut out = output::representation(rt, &self.base, &rec.doc, &meta, d);
+        if !projection.is_default() {
+            projection.apply(rt, &mut out);
+        }
+        Ok(out)
+    }
+}
