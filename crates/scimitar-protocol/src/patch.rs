@@ -794,3 +794,113 @@ fn same_value(attr: &Attribute, a: &Value, b: &Value) -> bool {
     }
     false
 }
+
+/// The net effect of a sequence of member operations, so that a store can
+/// apply it with the fewest writes and tell whether anything changed
+/// (`add u; remove u` and `remove u; add u` cancel out; `replace` with the
+/// same list changes nothing).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetMembers {
+    /// The sequence starts by clearing the group: the final membership is
+    /// exactly `add` (the store diffs it against the current one).
+    pub replace_all: bool,
+    pub add: Vec<MemberRef>,
+    pub remove: Vec<String>,
+}
+
+pub fn net_member_changes(ops: &[MemberOp]) -> NetMembers {
+    let mut net = NetMembers::default();
+    for op in ops {
+        match op {
+            MemberOp::Clear => {
+                net.replace_all = true;
+                net.add.clear();
+                net.remove.clear();
+            }
+            MemberOp::Add(refs) => {
+                for r in refs {
+                    net.remove.retain(|id| id != &r.value);
+                    match net.add.iter_mut().find(|a| a.value == r.value) {
+                        Some(existing) => *existing = r.clone(),
+                        None => net.add.push(r.clone()),
+                    }
+                }
+            }
+            MemberOp::Remove(ids) => {
+                for id in ids {
+                    net.add.retain(|a| &a.value != id);
+                    if !net.replace_all && !net.remove.contains(id) {
+                        net.remove.push(id.clone());
+                    }
+                }
+            }
+        }
+    }
+    net
+}
+
+#[cfg(test)]
+mod net_tests {
+    use super::*;
+
+    fn m(v: &str) -> MemberRef {
+        MemberRef {
+            value: v.into(),
+            kind: None,
+            display: None,
+        }
+    }
+
+    #[test]
+    fn member_operations_collapse_to_their_net_effect() {
+        let cases: Vec<(Vec<MemberOp>, NetMembers)> = vec![
+            (
+                vec![MemberOp::Add(vec![m("a")]), MemberOp::Remove(vec!["a".into()])],
+                NetMembers {
+                    replace_all: false,
+                    add: vec![],
+                    remove: vec!["a".into()],
+                },
+            ),
+            (
+                vec![MemberOp::Remove(vec!["a".into()]), MemberOp::Add(vec![m("a")])],
+                NetMembers {
+                    replace_all: false,
+                    add: vec![m("a")],
+                    remove: vec![],
+                },
+            ),
+            (
+                vec![MemberOp::Clear, MemberOp::Add(vec![m("a"), m("b")])],
+                NetMembers {
+                    replace_all: true,
+                    add: vec![m("a"), m("b")],
+                    remove: vec![],
+                },
+            ),
+            (
+                vec![
+                    MemberOp::Clear,
+                    MemberOp::Add(vec![m("a")]),
+                    MemberOp::Remove(vec!["a".into()]),
+                ],
+                NetMembers {
+                    replace_all: true,
+                    add: vec![],
+                    remove: vec![],
+                },
+            ),
+            (
+                vec![MemberOp::Add(vec![m("a"), m("a")])],
+                NetMembers {
+                    replace_all: false,
+                    add: vec![m("a")],
+                    remove: vec![],
+                },
+            ),
+        ];
+        for (ops, want) in cases {
+            assert_eq!(net_member_changes(&ops), want, "{ops:?}");
+        }
+    }
+}

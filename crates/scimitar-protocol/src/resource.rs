@@ -114,6 +114,9 @@ fn input_core_key(
             rt.name
         )));
     };
+    if value.is_null() {
+        return Ok(()); // nulls mean "no value" (Entra's legacy `"manager": null`)
+    }
     if r.extension {
         // Unqualified extension attribute names are not accepted at the top
         // level of a body: they would be ambiguous with core attributes.

@@ -2,6 +2,8 @@
 //! extensions, root-level search, limits, and the claims of
 //! /ServiceProviderConfig checked against behaviour.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use reqwest::Method;
 use scimitar_testkit::{Tenant, TestServer, patch_op};
 use serde_json::{Value, json};

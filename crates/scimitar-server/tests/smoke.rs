@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use scimitar_testkit::TestServer;
 
 #[tokio::test]

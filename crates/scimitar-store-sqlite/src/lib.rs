@@ -237,66 +237,79 @@ fn get_record(c: &Connection, tenant: TenantId, kind: Kind, id: &str) -> StoreRe
     .map_err(internal)
 }
 
-/// Applies membership changes; returns how many rows changed.
+/// Applies membership changes; returns how many memberships changed (so a
+/// PATCH or PUT that leaves the members as they were changes no version).
 fn apply_member_ops(tx: &Transaction<'_>, tenant: TenantId, group: &str, ops: &[MemberOp]) -> StoreResult<usize> {
+    if ops.is_empty() {
+        return Ok(0);
+    }
+    let net = scimitar_protocol::patch::net_member_changes(ops);
     let mut changed = 0;
-    for op in ops {
-        match op {
-            MemberOp::Clear => {
-                changed += tx
-                    .execute(
-                        "DELETE FROM members WHERE tenant_id = ? AND group_id = ?",
-                        params![tenant, group],
-                    )
-                    .map_err(internal)?;
-            }
-            MemberOp::Remove(ids) => {
-                let mut stmt = tx
-                    .prepare_cached("DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?")
-                    .map_err(internal)?;
-                for id in ids {
-                    changed += stmt.execute(params![tenant, group, id]).map_err(internal)?;
-                }
-            }
-            MemberOp::Add(refs) => {
-                let mut kind_of = tx
-                    .prepare_cached("SELECT kind FROM resources WHERE tenant_id = ? AND id = ?")
-                    .map_err(internal)?;
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO members (tenant_id, group_id, member_id, member_type, display) VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET display = excluded.display \
-                         WHERE excluded.display IS NOT NULL AND excluded.display IS NOT members.display",
-                    )
-                    .map_err(internal)?;
-                for m in refs {
-                    if m.value == group {
-                        return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
-                    }
-                    let kind: Option<String> = kind_of
-                        .query_row(params![tenant, m.value], |r| r.get(0))
-                        .optional()
-                        .map_err(internal)?;
-                    let Some(kind) = kind else {
-                        return Err(ScimError::invalid_value(format!(
-                            "member '{}' is not a User or Group of this tenant",
-                            m.value
-                        ))
-                        .into());
-                    };
-                    if let Some(k) = &m.kind
-                        && !k.eq_ignore_ascii_case(&kind)
-                    {
-                        return Err(
-                            ScimError::invalid_value(format!("member '{}' is a {kind}, not a {k}", m.value)).into(),
-                        );
-                    }
-                    changed += insert
-                        .execute(params![tenant, group, m.value, kind, m.display])
-                        .map_err(internal)?;
-                }
+    let mut kind_of = tx
+        .prepare_cached("SELECT kind FROM resources WHERE tenant_id = ? AND id = ?")
+        .map_err(internal)?;
+    let mut resolved = Vec::with_capacity(net.add.len());
+    for m in &net.add {
+        if m.value == group {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        let kind: Option<String> = kind_of
+            .query_row(params![tenant, m.value], |r| r.get(0))
+            .optional()
+            .map_err(internal)?;
+        let Some(kind) = kind else {
+            return Err(ScimError::invalid_value(format!(
+                "member '{}' is not a User or Group of this tenant",
+                m.value
+            ))
+            .into());
+        };
+        if let Some(k) = &m.kind
+            && !k.eq_ignore_ascii_case(&kind)
+        {
+            return Err(ScimError::invalid_value(format!("member '{}' is a {kind}, not a {k}", m.value)).into());
+        }
+        resolved.push((m, kind));
+    }
+    let mut delete = tx
+        .prepare_cached("DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?")
+        .map_err(internal)?;
+    if net.replace_all {
+        // Replace: remove exactly the current members that are not kept.
+        let mut current = tx
+            .prepare_cached("SELECT member_id FROM members WHERE tenant_id = ? AND group_id = ?")
+            .map_err(internal)?;
+        let ids: Vec<String> = current
+            .query_map(params![tenant, group], |r| r.get(0))
+            .map_err(internal)?
+            .collect::<Result<_, _>>()
+            .map_err(internal)?;
+        for id in ids {
+            if !net.add.iter().any(|a| a.value == id) {
+                changed += delete.execute(params![tenant, group, id]).map_err(internal)?;
             }
         }
+    } else {
+        for id in &net.remove {
+            changed += delete.execute(params![tenant, group, id]).map_err(internal)?;
+        }
+    }
+    // An add keeps a display name given earlier unless it brings one; a
+    // replace sets exactly what it was given.
+    let upsert = if net.replace_all {
+        "INSERT INTO members (tenant_id, group_id, member_id, member_type, display) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET display = excluded.display \
+         WHERE excluded.display IS NOT members.display"
+    } else {
+        "INSERT INTO members (tenant_id, group_id, member_id, member_type, display) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET display = excluded.display \
+         WHERE excluded.display IS NOT NULL AND excluded.display IS NOT members.display"
+    };
+    let mut insert = tx.prepare_cached(upsert).map_err(internal)?;
+    for (m, kind) in resolved {
+        changed += insert
+            .execute(params![tenant, group, m.value, kind, m.display])
+            .map_err(internal)?;
     }
     Ok(changed)
 }

@@ -479,6 +479,12 @@ fn compare(b: &mut Builder, expr: &Expr, attr: &Attribute, op: CompareOp, v: &Co
         && let CompValue::String(s) = v
     {
         if time_ok(s) {
+            // `ne` also matches resources without the attribute (RFC 7644).
+            if op == CompareOp::Ne {
+                b.push("(");
+                expr.write(b);
+                b.push(" IS NULL OR ");
+            }
             b.push("julianday(");
             expr.write(b);
             b.push(")");
@@ -486,6 +492,9 @@ fn compare(b: &mut Builder, expr: &Expr, attr: &Attribute, op: CompareOp, v: &Co
             b.push("julianday(");
             b.bind(Sql::Text(s.clone()));
             b.push(")");
+            if op == CompareOp::Ne {
+                b.push(")");
+            }
             return Ok(());
         }
         return Err(ScimError::invalid_filter(format!("'{s}' is not a dateTime")));
@@ -599,8 +608,9 @@ pub fn order_by(
             (leaf, ci)
         }
         Source::Constant(..) => {
-            key.push("1");
-            (string_attr("resourceType", true), false)
+            // Every resource of a list has the same resourceType: store order.
+            b.push(" ORDER BY r.seq ASC");
+            return Ok(());
         }
         Source::Members { .. } | Source::Groups { .. } => {
             return Err(ScimError::invalid_value(format!("cannot sort by '{sort_by}'")));

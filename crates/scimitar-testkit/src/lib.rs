@@ -48,14 +48,24 @@ impl Resp {
     #[track_caller]
     pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
         assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text);
-        assert_eq!(self.body["schemas"], serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:Error"]), "{}", self.text);
+        assert_eq!(
+            self.body["schemas"],
+            serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+            "{}",
+            self.text
+        );
         assert_eq!(self.body["status"], Value::String(status.to_string()), "{}", self.text);
         if let Some(t) = scim_type {
             assert_eq!(self.body["scimType"], Value::String(t.into()), "{}", self.text);
         }
-        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "detail: {}", self.text);
         assert!(
-            self.header("content-type").is_some_and(|c| c.starts_with("application/scim+json")),
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "detail: {}",
+            self.text
+        );
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/scim+json")),
             "content-type: {:?}",
             self.header("content-type")
         );
@@ -71,9 +81,29 @@ impl TestServer {
 
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("scimitar-test-{}-{n}-{}", std::process::id(), scimitar_store::now_utc().replace([':', '.'], "")));
+        let dir = std::env::temp_dir().join(format!(
+            "scimitar-test-{}-{n}-{}",
+            std::process::id(),
+            scimitar_store::now_utc().replace([':', '.'], "")
+        ));
         std::fs::create_dir_all(&dir).unwrap();
-        let store: Arc<dyn Store> = Arc::new(scimitar_store_sqlite::SqliteStore::open(&dir.join("test.db")).unwrap());
+        // SCIMITAR_TEST_BACKEND=postgres with SCIMITAR_TEST_POSTGRES_URL runs
+        // the server on PostgreSQL (a fresh schema per server); else SQLite.
+        let postgres = match (
+            std::env::var("SCIMITAR_TEST_BACKEND"),
+            std::env::var("SCIMITAR_TEST_POSTGRES_URL"),
+        ) {
+            (Ok(b), Ok(url)) if b == "postgres" && !url.is_empty() => Some(url),
+            _ => None,
+        };
+        let store: Arc<dyn Store> = match postgres {
+            Some(url) => Arc::new(
+                scimitar_store_postgres::test_support::fresh_store(&url, 8)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}")),
+            ),
+            None => Arc::new(scimitar_store_sqlite::SqliteStore::open(&dir.join("test.db")).unwrap()),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let public_url = format!("http://{addr}");
@@ -87,17 +117,32 @@ impl TestServer {
             })
             .await;
         });
-        TestServer { addr, store, public_url, client: reqwest::Client::new(), dir, shutdown: Some(tx) }
+        TestServer {
+            addr,
+            store,
+            public_url,
+            client: reqwest::Client::new(),
+            dir,
+            shutdown: Some(tx),
+        }
     }
 
-    /// Creates a tenant and a token for it.
+    /// Creates a tenant and a provisioning token for it.
     pub async fn tenant(&self, name: &str) -> Tenant {
+        self.tenant_with_scope(name, "scim").await
+    }
+
+    /// Creates a tenant (if needed) and a token of `scope` (`scim` or `admin`).
+    pub async fn tenant_with_scope(&self, name: &str, scope: &str) -> Tenant {
         let t = match self.store.tenant(name).await.unwrap() {
             Some(t) => t,
             None => self.store.create_tenant(name).await.unwrap(),
         };
         let new = scimitar_auth::generate().unwrap();
-        self.store.create_token(t.id, &new.id, "test", &new.hint, &new.hash).await.unwrap();
+        self.store
+            .create_token(t.id, &new.id, "test", &new.hint, scope, &new.hash)
+            .await
+            .unwrap();
         Tenant {
             name: name.to_string(),
             base: scimitar_server::tenant_url(&self.public_url, name),
@@ -124,20 +169,30 @@ impl Tenant {
     }
 
     pub async fn send_with(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let mut rb = self.client.request(method, url).bearer_auth(&self.token);
         for (k, v) in headers {
             rb = rb.header(*k, *v);
         }
         if let Some(b) = body {
-            rb = rb.header("content-type", "application/scim+json").body(serde_json::to_vec(&b).unwrap());
+            rb = rb
+                .header("content-type", "application/scim+json")
+                .body(serde_json::to_vec(&b).unwrap());
         }
         let resp = rb.send().await.unwrap();
         read(resp).await
     }
 
     pub async fn raw(&self, method: Method, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Resp {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let mut rb = self.client.request(method, url).body(body);
         for (k, v) in headers {
             rb = rb.header(*k, *v);
@@ -164,7 +219,10 @@ impl Tenant {
     /// Creates a user with this userName and returns its id.
     pub async fn create_user(&self, user_name: &str) -> String {
         let r = self
-            .post("/Users", serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name}))
+            .post(
+                "/Users",
+                serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.body["id"].as_str().unwrap().to_string()
@@ -187,8 +245,17 @@ async fn read(resp: reqwest::Response) -> Resp {
     let status = resp.status();
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap_or_default();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
-    Resp { status, headers, body, text }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
 }
 
 /// A PatchOp body.

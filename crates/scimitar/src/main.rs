@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use scimitar_server::{AppState, Settings, tenant_url};
 use scimitar_store::Store;
+use scimitar_store_postgres::PostgresStore;
 use scimitar_store_sqlite::SqliteStore;
 use serde::Deserialize;
 use serde_json::json;
@@ -30,7 +31,7 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// Database: `sqlite:PATH` (the embedded default).
+    /// Database: `sqlite:PATH` (the embedded default) or `postgres://user@host/db`.
     #[arg(long, global = true, env = "SCIMITAR_DATABASE_URL")]
     database: Option<String>,
     /// The public base URL that clients use; Tenant URLs, `Location` and `meta.location` are built from it.
@@ -61,6 +62,8 @@ enum Command {
     /// Manage a tenant's custom schema extensions.
     #[command(subcommand)]
     Schema(SchemaCmd),
+    /// Apply database migrations and exit (for deployments that migrate before rolling out).
+    Migrate,
     /// Show the provisioning activity log of a tenant.
     Activity {
         #[arg(long)]
@@ -177,9 +180,16 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
     })
 }
 
-fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("PostgreSQL is not supported yet; use a sqlite: database");
+        let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16);
+        let store = PostgresStore::connect(url, pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
+        return Ok(Arc::new(store));
     }
     let path = url
         .strip_prefix("sqlite://")
@@ -218,17 +228,28 @@ async fn run() -> Result<()> {
         }
         Command::Tenant(cmd) => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database)?;
+            let store = open_store(&cfg.database).await?;
             tenant_cmd(&*store, &cfg, cmd, cli.common.json).await
         }
         Command::Token(cmd) => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database)?;
+            let store = open_store(&cfg.database).await?;
             token_cmd(&*store, &cfg, cmd, cli.common.json).await
+        }
+        Command::Migrate => {
+            let cfg = resolve(&cli.common, None)?;
+            // Opening a store applies its embedded migrations.
+            open_store(&cfg.database).await?;
+            if cli.common.json {
+                print_json(json!({"database": redact_url(&cfg.database), "migrated": true}));
+            } else {
+                println!("Database {} is migrated.", redact_url(&cfg.database));
+            }
+            Ok(())
         }
         Command::Schema(cmd) => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database)?;
+            let store = open_store(&cfg.database).await?;
             schema_cmd(store, &cfg, cmd, cli.common.json).await
         }
         Command::Activity {
@@ -239,7 +260,7 @@ async fn run() -> Result<()> {
             limit,
         } => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database)?;
+            let store = open_store(&cfg.database).await?;
             let t = store
                 .tenant(&tenant)
                 .await
@@ -288,7 +309,7 @@ async fn serve(cfg: Resolved) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SCIMITAR_LOG").unwrap_or_else(|_| "info".into()))
         .init();
-    let store = open_store(&cfg.database)?;
+    let store = open_store(&cfg.database).await?;
     let addr: SocketAddr = cfg
         .listen
         .parse()
@@ -523,4 +544,18 @@ async fn schema_cmd(store: Arc<dyn Store>, cfg: &Resolved, cmd: SchemaCmd, as_js
         }
     }
     Ok(())
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }

@@ -43,16 +43,32 @@ impl Ck {
     }
     pub fn eq(&mut self, label: &str, actual: &Value, expected: &Value) {
         self.ok(label, actual == expected, || {
-            format!("\n   expected: {expected}\n   actual:   {actual}\n   diff: {}", json_diff(expected, actual).join("; "))
+            format!(
+                "\n   expected: {expected}\n   actual:   {actual}\n   diff: {}",
+                json_diff(expected, actual).join("; ")
+            )
         });
     }
     pub fn status(&mut self, label: &str, r: &Resp, expected: u16) {
-        self.ok(label, r.status.as_u16() == expected, || format!("status expected {expected}, got {}: {}", r.status, r.text));
+        self.ok(label, r.status.as_u16() == expected, || {
+            format!("status expected {expected}, got {}: {}", r.status, r.text)
+        });
     }
     #[track_caller]
     pub fn finish(self, suite: &str) {
-        eprintln!("{suite}: {} steps, {} checks, {} failed", self.steps, self.checks, self.failures.len());
-        assert!(self.failures.is_empty(), "{suite}: {} of {} checks failed:\n{}", self.failures.len(), self.checks, self.failures.join("\n"));
+        eprintln!(
+            "{suite}: {} steps, {} checks, {} failed",
+            self.steps,
+            self.checks,
+            self.failures.len()
+        );
+        assert!(
+            self.failures.is_empty(),
+            "{suite}: {} of {} checks failed:\n{}",
+            self.failures.len(),
+            self.checks,
+            self.failures.join("\n")
+        );
     }
 }
 
@@ -91,11 +107,27 @@ pub fn json_diff(a: &Value, b: &Value) -> Vec<String> {
 // Steps
 
 /// Sends one request, checks its status, and returns the response.
-pub async fn step(ck: &mut Ck, t: &Tenant, label: &str, method: Method, path: &str, body: Option<Value>, status: u16) -> Resp {
+pub async fn step(
+    ck: &mut Ck,
+    t: &Tenant,
+    label: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    status: u16,
+) -> Resp {
     ck.steps += 1;
     let r = t.send(method.clone(), path, body).await;
     eprintln!("step {:>3} {label}: {method} {path} -> {}", ck.steps, r.status);
     ck.status(label, &r, status);
+    if !r.text.is_empty() {
+        ck.ok(
+            &format!("{label}: content-type"),
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("application/scim+json")),
+            || format!("content-type {:?}", r.header("content-type")),
+        );
+    }
     r
 }
 
@@ -131,16 +163,43 @@ pub async fn version(t: &Tenant, path: &str) -> (Value, Option<String>) {
 /// changes: not the version, not the ETag, not the representation.
 pub async fn assert_noop_patch(ck: &mut Ck, t: &Tenant, label: &str, path: &str, body: Value, status: u16) {
     let before = t.get(path).await;
-    let r = step(ck, t, &format!("{label} (re-sent)"), Method::PATCH, path, Some(body), status).await;
+    let r = step(
+        ck,
+        t,
+        &format!("{label} (re-sent)"),
+        Method::PATCH,
+        path,
+        Some(body),
+        status,
+    )
+    .await;
     let after = t.get(path).await;
-    ck.eq(&format!("{label} (re-sent): meta.version unchanged"), &after.body["meta"]["version"], &before.body["meta"]["version"]);
-    ck.ok(&format!("{label} (re-sent): ETag unchanged"), before.header("etag") == after.header("etag"), || {
-        format!("ETag {:?} -> {:?}", before.header("etag"), after.header("etag"))
-    });
-    ck.eq(&format!("{label} (re-sent): lastModified unchanged"), &after.body["meta"]["lastModified"], &before.body["meta"]["lastModified"]);
-    ck.eq(&format!("{label} (re-sent): representation unchanged"), &strip(&after.body), &strip(&before.body));
+    ck.eq(
+        &format!("{label} (re-sent): meta.version unchanged"),
+        &after.body["meta"]["version"],
+        &before.body["meta"]["version"],
+    );
+    ck.ok(
+        &format!("{label} (re-sent): ETag unchanged"),
+        before.header("etag") == after.header("etag"),
+        || format!("ETag {:?} -> {:?}", before.header("etag"), after.header("etag")),
+    );
+    ck.eq(
+        &format!("{label} (re-sent): lastModified unchanged"),
+        &after.body["meta"]["lastModified"],
+        &before.body["meta"]["lastModified"],
+    );
+    ck.eq(
+        &format!("{label} (re-sent): representation unchanged"),
+        &strip(&after.body),
+        &strip(&before.body),
+    );
     if r.status == 200 {
-        ck.eq(&format!("{label} (re-sent): response version"), &r.body["meta"]["version"], &before.body["meta"]["version"]);
+        ck.eq(
+            &format!("{label} (re-sent): response version"),
+            &r.body["meta"]["version"],
+            &before.body["meta"]["version"],
+        );
     }
 }
 
@@ -148,10 +207,24 @@ pub async fn assert_noop_patch(ck: &mut Ck, t: &Tenant, label: &str, path: &str,
 pub fn expect_list(ck: &mut Ck, label: &str, r: &Resp, ids: &[&str]) {
     ck.status(label, r, 200);
     ck.eq(&format!("{label}: schemas"), &r.body["schemas"], &json!([LIST]));
-    ck.eq(&format!("{label}: totalResults"), &r.body["totalResults"], &json!(ids.len()));
-    let got: Vec<Value> = r.body["Resources"].as_array().cloned().unwrap_or_default().iter().map(|x| x["id"].clone()).collect();
+    ck.eq(
+        &format!("{label}: totalResults"),
+        &r.body["totalResults"],
+        &json!(ids.len()),
+    );
+    let got: Vec<Value> = r.body["Resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|x| x["id"].clone())
+        .collect();
     let want: Vec<Value> = ids.iter().map(|s| json!(s)).collect();
-    ck.eq(&format!("{label}: Resources ids"), &Value::Array(got), &Value::Array(want));
+    ck.eq(
+        &format!("{label}: Resources ids"),
+        &Value::Array(got),
+        &Value::Array(want),
+    );
 }
 
 /// `+`-encodes a filter the way Entra does (`userName+eq+%22…%22`).
@@ -179,7 +252,11 @@ pub fn pct(s: &str) -> String {
 /// Sets (`Some`) or removes (`None`) the value at a JSON pointer, creating
 /// objects on the way.
 pub fn put(v: &mut Value, ptr: &str, new: Option<Value>) {
-    let parts: Vec<String> = ptr.trim_start_matches('/').split('/').map(|p| p.replace("~1", "/").replace("~0", "~")).collect();
+    let parts: Vec<String> = ptr
+        .trim_start_matches('/')
+        .split('/')
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
     let (last, parents) = parts.split_last().unwrap();
     let mut cur = v;
     for p in parents {
@@ -240,7 +317,9 @@ impl Dialect {
         match self {
             Dialect::Legacy => {
                 let mut c = op.chars();
-                c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+                c.next()
+                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
             }
             Dialect::Compliant => op.to_lowercase(),
         }
@@ -388,10 +467,6 @@ impl EntraUser {
             e.insert("department".into(), json!(n));
         }
         b.insert(ent_urn.into(), Value::Object(e));
-        if d == Dialect::Legacy {
-            // The legacy doc example: `"manager": null` at the top level.
-            b.insert("manager".into(), Value::Null);
-        }
         b.insert("meta".into(), json!({"resourceType": "User"}));
         b.insert("roles".into(), json!([]));
         Value::Object(b)
@@ -403,12 +478,20 @@ impl EntraUser {
 pub fn target_value(res: &Value, path: &str) -> Option<Value> {
     if let Some(attr) = path.strip_prefix(&format!("{ENT}:")) {
         let v = res.get(ENT)?.get(attr)?;
-        return if attr == "manager" { v.get("value").cloned() } else { Some(v.clone()) };
+        return if attr == "manager" {
+            v.get("value").cloned()
+        } else {
+            Some(v.clone())
+        };
     }
     if let Some((attr, rest)) = path.split_once('[') {
         let (filter, sub) = rest.split_once("].").unwrap();
         let ty = filter.trim_start_matches("type eq \"").trim_end_matches('"');
-        let el = res.get(attr)?.as_array()?.iter().find(|e| e.get("type").and_then(Value::as_str) == Some(ty))?;
+        let el = res
+            .get(attr)?
+            .as_array()?
+            .iter()
+            .find(|e| e.get("type").and_then(Value::as_str) == Some(ty))?;
         return el.get(sub).cloned();
     }
     if let Some((a, b)) = path.split_once('.') {
@@ -437,7 +520,11 @@ pub fn entra_diff(src: &EntraUser, res: &Value) -> Vec<Change> {
                 (Some(a), b) => a == b,
                 (None, _) => false,
             };
-            (!same).then(|| Change { path, present: t.is_some(), value })
+            (!same).then(|| Change {
+                path,
+                present: t.is_some(),
+                value,
+            })
         })
         .collect()
 }
@@ -458,7 +545,10 @@ pub fn entra_patch(d: Dialect, changes: &[Change], base: &str) -> Option<Value> 
             Dialect::Legacy => {
                 let (path, value) = if is_manager {
                     let id = c.value.as_str().unwrap();
-                    ("manager".to_string(), json!([{"$ref": format!("{base}/Users/{id}"), "value": id}]))
+                    (
+                        "manager".to_string(),
+                        json!([{"$ref": format!("{base}/Users/{id}"), "value": id}]),
+                    )
                 } else if c.path == "active" {
                     (c.path.clone(), d.boolean(c.value.as_bool().unwrap()))
                 } else {
@@ -490,5 +580,7 @@ pub fn entra_patch(d: Dialect, changes: &[Change], base: &str) -> Option<Value> 
 /// empty (a next cycle would send nothing).
 pub fn assert_in_sync(ck: &mut Ck, label: &str, src: &EntraUser, res: &Value) {
     let diff = entra_diff(src, res);
-    ck.ok(&format!("{label}: Entra diff empty"), diff.is_empty(), || format!("Entra would PATCH again: {diff:?}"));
+    ck.ok(&format!("{label}: Entra diff empty"), diff.is_empty(), || {
+        format!("Entra would PATCH again: {diff:?}")
+    });
 }

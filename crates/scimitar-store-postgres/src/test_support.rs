@@ -1,0 +1,112 @@
+//! Fresh, isolated stores for tests (the conformance suite, the testkit):
+//! one PostgreSQL schema per store, so tests run in parallel against one
+//! database. Schemas are named `scimitar_t_<pid>_<unix secs>_<n>`; each
+//! call drops the schemas of test processes that have exited.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use scimitar_store::StoreResult;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::{PostgresStore, db_error, parse_url};
+
+const PREFIX: &str = "scimitar_t_";
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+async fn client(config: &tokio_postgres::Config) -> StoreResult<tokio_postgres::Client> {
+    let (client, conn) = config.connect(NoTls).await.map_err(db_error)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// Creates the database named in the URL if it does not exist.
+async fn ensure_database(config: &tokio_postgres::Config) -> StoreResult<()> {
+    let Some(db) = config.get_dbname() else { return Ok(()) };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let c = client(&admin).await?;
+    if c.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+        .await
+        .map_err(db_error)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    match c
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'",
+            quote_ident(db)
+        ))
+        .await
+    {
+        // Another test process created it first.
+        Err(e)
+            if e.code()
+                .is_some_and(|c| *c == SqlState::DUPLICATE_DATABASE || *c == SqlState::UNIQUE_VIOLATION) =>
+        {
+            Ok(())
+        }
+        other => other.map_err(db_error),
+    }
+}
+
+fn stale(name: &str, now: u64) -> bool {
+    let mut parts = name.trim_start_matches(PREFIX).split('_');
+    let (Some(Ok(pid)), Some(Ok(secs))) = (parts.next().map(str::parse::<u32>), parts.next().map(str::parse::<u64>))
+    else {
+        return false;
+    };
+    let age = now.saturating_sub(secs);
+    let dead = !std::path::Path::new(&format!("/proc/{pid}")).exists();
+    // A pid is only meaningful on this machine: require some age too, and
+    // collect anything older than a day whatever its pid says.
+    (dead && age > 60) || age > 86_400
+}
+
+/// A URL for a new, empty schema of the database at `url` (created if
+/// missing). Every store connected with it shares that schema.
+pub async fn fresh_url(url: &str) -> StoreResult<String> {
+    let config = parse_url(url)?;
+    ensure_database(&config).await?;
+    let c = client(&config).await?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let rows = c
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
+            &[&PREFIX],
+        )
+        .await
+        .map_err(db_error)?;
+    for row in rows {
+        let name: String = row.get(0);
+        if stale(&name, now) {
+            // Best effort: another process may be dropping it too.
+            let _ = c
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(&name)))
+                .await;
+        }
+    }
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let schema = format!("{PREFIX}{}_{now}_{n}", std::process::id());
+    c.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(&schema)))
+        .await
+        .map_err(db_error)?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-csearch_path%3D{schema}"))
+}
+
+/// A migrated store in a new, empty schema of the database at `url`.
+pub async fn fresh_store(url: &str, pool_size: usize) -> StoreResult<PostgresStore> {
+    PostgresStore::connect(&fresh_url(url).await?, pool_size).await
+}

@@ -1,0 +1,143 @@
+//! The `scimitar` command as scripts use it: `--json` output fields, a
+//! token created while the server runs is usable at once, revocation takes
+//! effect on the next request, schema and activity commands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(db: &str, args: &[&str]) -> Value {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--database", db, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", &db])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{public}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not start");
+
+    // The fresh install created `default`.
+    let list = run(&db, &["tenant", "list"]);
+    assert_eq!(list["tenants"][0]["name"], "default");
+
+    let t = run(&db, &["tenant", "create", "contoso", "--public-url", &public]);
+    assert_eq!(t["name"], "contoso");
+    assert_eq!(t["scim_url"], format!("{public}/scim/contoso/v2"));
+    let bad = Command::new(BIN)
+        .args(["tenant", "create", "Bad Name", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+
+    let tok = run(
+        &db,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "contoso",
+            "--label",
+            "entra",
+            "--public-url",
+            &public,
+        ],
+    );
+    for field in ["id", "token", "scim_url"] {
+        assert!(tok[field].is_string(), "{field} in {tok}");
+    }
+    assert!(tok["token"].as_str().unwrap().starts_with("scim_"));
+    let url = format!("{}/Users", tok["scim_url"].as_str().unwrap());
+    let token = tok["token"].as_str().unwrap();
+    let r = client.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "a token created by the CLI works at once");
+
+    let listed = run(&db, &["token", "list", "--tenant", "contoso"]);
+    assert_eq!(listed["tokens"][0]["label"], "entra");
+    assert!(!listed.to_string().contains(token), "the secret is never listed");
+
+    // A custom extension from a file, then a user that uses it.
+    let schema = dir.join("acme.json");
+    std::fs::write(
+        &schema,
+        r#"{"id": "urn:ietf:params:scim:schemas:extension:acme:2.0:User", "name": "Acme",
+            "attributes": [{"name": "badge", "type": "string", "multiValued": false}]}"#,
+    )
+    .unwrap();
+    let added = run(&db, &["schema", "add", "--tenant", "contoso", schema.to_str().unwrap()]);
+    assert_eq!(added["urn"], "urn:ietf:params:scim:schemas:extension:acme:2.0:User");
+    let body = serde_json::json!({"userName": "u@x.test", "urn:ietf:params:scim:schemas:extension:acme:2.0:User": {"badge": "42"}});
+    let r = client.post(&url).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let exts = run(&db, &["schema", "list", "--tenant", "contoso"]);
+    assert_eq!(exts["extensions"].as_array().unwrap().len(), 1);
+
+    let log = run(&db, &["activity", "--tenant", "contoso", "--action", "create"]);
+    assert_eq!(log["events"][0]["name"], "u@x.test");
+    assert_eq!(log["events"][0]["token_label"], "entra");
+
+    let revoked = run(&db, &["token", "revoke", tok["id"].as_str().unwrap()]);
+    assert_eq!(revoked["revoked"], true);
+    let r = client.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 401, "revocation takes effect on the next request");
+    assert!(r.headers().get("www-authenticate").is_some());
+
+    let deleted = run(&db, &["tenant", "delete", "contoso"]);
+    assert_eq!(deleted["deleted"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
