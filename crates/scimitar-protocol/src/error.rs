@@ -49,6 +49,8 @@ pub struct ScimError {
     pub status: u16,
     pub scim_type: Option<ScimType>,
     pub detail: String,
+    /// Seconds after which a client may retry (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl fmt::Display for ScimError {
@@ -68,6 +70,7 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {

@@ -485,6 +485,15 @@ impl<'a> Parser<'a> {
                 }
                 let sub_path = AttrPath::new(sub);
                 let cmp = self.comparison(sub_path)?;
+                // Display writes an `and`/`or` inner filter in parentheses,
+                // `emails[(a or b) and value eq "x"]`, one level deeper than
+                // the input: that form must be within the limit too, or the
+                // filter would not parse back (found by fuzzing).
+                if matches!(inner, Filter::And(_) | Filter::Or(_)) {
+                    self.enter()?;
+                    self.enter()?;
+                    self.depth -= 2;
+                }
                 return Ok(Filter::ValuePath(path, Box::new(Filter::And(vec![inner, cmp]))));
             }
             return Ok(Filter::ValuePath(path, Box::new(inner)));

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use scimitar_protocol::ScimError;
@@ -22,12 +24,13 @@ use crate::scim::{read_json, scim_json};
 pub async fn schemas(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: axum::http::Method,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let run = async {
-        let (tenant, _) = authenticate(&state, &headers, &tenant, "admin").await?;
+        let (tenant, _) = authenticate(&state, &headers, &tenant, "admin", Some(peer)).await?;
         let base = state.settings.tenant_url(&tenant.name);
         match method {
             axum::http::Method::GET => {
@@ -84,11 +87,12 @@ pub async fn register(state: &AppState, tenant: i64, body: &Value) -> ApiResult<
 pub async fn schema_one(
     State(state): State<Arc<AppState>>,
     Path((tenant, urn)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: axum::http::Method,
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        let (tenant, _) = authenticate(&state, &headers, &tenant, "admin").await?;
+        let (tenant, _) = authenticate(&state, &headers, &tenant, "admin", Some(peer)).await?;
         match method {
             axum::http::Method::DELETE => {
                 if state.store.delete_extension(tenant.id, &urn).await? {
@@ -118,11 +122,12 @@ pub struct ActivityParams {
 pub async fn activity(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(p): Query<ActivityParams>,
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        let (tenant, _) = authenticate(&state, &headers, &tenant, "admin").await?;
+        let (tenant, _) = authenticate(&state, &headers, &tenant, "admin", Some(peer)).await?;
         state.reads.flush(&*state.store).await;
         let query = ActivityQuery {
             since: p.since,

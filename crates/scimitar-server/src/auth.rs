@@ -1,5 +1,7 @@
 //! Bearer-token authentication of SCIM requests.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::http::{HeaderMap, header};
 use scimitar_protocol::ScimError;
 use scimitar_store::{Tenant, TokenInfo};
@@ -16,29 +18,61 @@ fn denied() -> ScimError {
     ScimError::unauthorized("a valid Secret Token for this tenant is required (Authorization: Bearer <token>)")
 }
 
+/// The client's address: the peer, or the first `X-Forwarded-For` entry
+/// when the server is configured to trust its proxy.
+pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    if state.settings.trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    peer.map(|p| p.ip())
+}
+
 /// Authenticates a request for `tenant_name` with a token of `scope`.
+/// Failures are throttled per source address and per token prefix; a
+/// tenant's requests are rate-limited.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     tenant_name: &str,
     scope: &str,
+    peer: Option<SocketAddr>,
 ) -> ApiResult<(Tenant, TokenInfo)> {
+    let ip = client_ip(state, headers, peer);
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, rest) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .ok_or_else(denied)?;
+        });
+    // The public part of a token (`scim_` + 8), never the secret.
+    let prefix: Option<String> = token.map(|t| t.chars().take(13).collect());
+    // A source over its failure budget gets 429 instead of 401 for failed
+    // attempts. Valid tokens still pass: blocking a shared address (Entra
+    // calls from Microsoft's ranges) or a token's public prefix must not
+    // lock out the legitimate client.
+    let fail = |e: ScimError| {
+        state.limiter.failed(ip, prefix.as_deref());
+        match state.limiter.check_blocked(ip, prefix.as_deref()) {
+            Err(blocked) => blocked,
+            Ok(()) => crate::error::ApiError(e),
+        }
+    };
+    let token = token.ok_or_else(|| fail(denied()))?;
     // Typos and junk are rejected without touching the database.
     if !scimitar_auth::well_formed(token) {
-        return Err(denied().into());
+        return Err(fail(denied()));
     }
     let hash = scimitar_auth::hash(token);
-    let info = state.store.token_by_hash(&hash).await?.ok_or_else(denied)?;
+    let info = state.store.token_by_hash(&hash).await?.ok_or_else(|| fail(denied()))?;
     if info.tenant != tenant_name {
-        return Err(denied().into());
+        return Err(fail(denied()));
     }
     if info.scope != scope {
         return Err(ScimError::forbidden(format!(
@@ -47,6 +81,7 @@ pub async fn authenticate(
         ))
         .into());
     }
+    state.limiter.check_tenant(info.tenant_id)?;
     let tenant = Tenant {
         id: info.tenant_id,
         name: info.tenant.clone(),

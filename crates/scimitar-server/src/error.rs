@@ -12,6 +12,16 @@ pub const SCIM_JSON: &str = "application/scim+json";
 #[derive(Debug)]
 pub struct ApiError(pub ScimError);
 
+impl ApiError {
+    /// Adds `Retry-After` (seconds) to the response, for 429 and 503.
+    pub fn with_retry_after(self, secs: u64) -> Self {
+        ApiError(ScimError {
+            retry_after: Some(secs),
+            ..self.0
+        })
+    }
+}
+
 impl From<ScimError> for ApiError {
     fn from(e: ScimError) -> Self {
         ApiError(e)
@@ -46,6 +56,11 @@ impl IntoResponse for ApiError {
         let mut resp = (status, body).into_response();
         let headers = resp.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if let Some(secs) = e.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, v);
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -12,6 +12,7 @@ mod auth;
 mod bulk;
 mod cursor;
 pub mod error;
+mod limits;
 mod scim;
 mod service;
 
@@ -45,6 +46,20 @@ pub struct Settings {
     pub bulk_max_payload_bytes: usize,
     /// Provisioning activity older than this is deleted.
     pub activity_retention_days: u32,
+    /// SCIM requests per second per tenant (token bucket, burst of twice
+    /// that); 0 turns the limit off.
+    pub rate_limit_per_tenant: u32,
+    /// Failed authentications per minute per source address and per token
+    /// prefix before that source is refused for a while; 0 turns it off.
+    pub auth_failures_per_minute: u32,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// A request that takes longer is answered 503.
+    pub request_timeout: Duration,
+    /// A request body that takes longer to arrive is answered 408.
+    pub body_timeout: Duration,
+    /// Requests whose headers exceed this many bytes are answered 431.
+    pub max_header_bytes: usize,
 }
 
 impl Settings {
@@ -59,6 +74,12 @@ impl Settings {
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             activity_retention_days: 30,
+            rate_limit_per_tenant: 2000,
+            auth_failures_per_minute: 30,
+            trust_forwarded_for: false,
+            request_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(15),
+            max_header_bytes: 16 * 1024,
         }
     }
 
@@ -79,16 +100,18 @@ pub struct AppState {
     pub builtin: Arc<Vec<Arc<ResourceType>>>,
     reads: activity::ReadCounter,
     cursor_key: OnceCell<[u8; 32]>,
+    limiter: limits::Limiter,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Arc<Self> {
         Arc::new(AppState {
             store,
-            settings,
             builtin: Arc::new(builtin_resource_types().into_iter().map(Arc::new).collect()),
             reads: activity::ReadCounter::default(),
             cursor_key: OnceCell::new(),
+            limiter: limits::Limiter::new(settings.rate_limit_per_tenant, settings.auth_failures_per_minute),
+            settings,
         })
     }
 
@@ -124,6 +147,27 @@ impl AppState {
     /// Writes pending read counts and applies the activity retention.
     pub async fn housekeeping(&self) {
         self.reads.flush(&*self.store).await;
+        // Once per cluster, not once per node: only the holder of the lease
+        // purges. Nodes try hourly and a lease lasts 90 minutes, so the
+        // holder renews it while it lives and another node takes over
+        // within 90 minutes of its last run when it is gone.
+        let (now, expires) = scimitar_store::lease::window(Duration::from_secs(90 * 60));
+        let holder = scimitar_store::lease::process_holder();
+        match self
+            .store
+            .try_lease(scimitar_store::lease::ACTIVITY_RETENTION, holder, &now, &expires)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!("activity retention is another node's job");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take the activity retention lease");
+                return;
+            }
+        }
         let cutoff = time_days_ago(self.settings.activity_retention_days);
         match self.store.purge_activity(&cutoff).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "applied activity retention"),
@@ -140,8 +184,12 @@ fn time_days_ago(days: u32) -> String {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    let metrics = prometheus();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(move || std::future::ready(metrics.render())))
         .route("/scim/{tenant}/v2", any(scim::dispatch_root))
         .route("/scim/{tenant}/v2/", any(scim::dispatch_root))
         .route("/scim/{tenant}/v2/{*rest}", any(scim::dispatch))
@@ -149,7 +197,76 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/v1/tenants/{tenant}/schemas/{urn}", any(admin::schema_one))
         .route("/admin/v1/tenants/{tenant}/activity", get(admin::activity))
         .layer(CatchPanicLayer::custom(scim::panic_response))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), header_limit))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // No query string: filters carry personal data.
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Refuses requests with oversized headers before any other work.
+async fn header_limit(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    let limit = state.settings.max_header_bytes;
+    if size > limit {
+        return error::ApiError(scimitar_protocol::ScimError::new(
+            431,
+            None,
+            format!("the request headers are {size} bytes; the maximum is {limit}"),
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The process-wide Prometheus recorder (installed once; test processes
+/// start many servers).
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Ready when the database answers and is fully migrated.
+async fn readyz(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.store.ready().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: database unavailable or not migrated",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

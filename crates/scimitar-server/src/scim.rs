@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use scimitar_protocol::ScimError;
@@ -39,50 +41,100 @@ pub struct Req {
 pub async fn dispatch_root(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, tenant, String::new(), method, uri, headers, body).await
+    handle(state, tenant, String::new(), peer, method, uri, headers, body).await
 }
 
 pub async fn dispatch(
     State(state): State<Arc<AppState>>,
     Path((tenant, rest)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, tenant, rest, method, uri, headers, body).await
+    handle(state, tenant, rest, peer, method, uri, headers, body).await
 }
 
+#[allow(clippy::too_many_arguments)] // the parts of one request
 async fn handle(
     state: Arc<AppState>,
     tenant: String,
     rest: String,
+    peer: SocketAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match route(state, tenant, rest, method, uri, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let started = std::time::Instant::now();
+    let endpoint = endpoint_label(&rest);
+    let method_label = method.to_string();
+    let timeout = state.settings.request_timeout;
+    let work = route(state, tenant, rest, peer, method, uri, headers, body);
+    let resp = match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => ApiError(ScimError::new(
+            503,
+            None,
+            format!(
+                "the request took longer than {} seconds and was abandoned",
+                timeout.as_secs()
+            ),
+        ))
+        .with_retry_after(5)
+        .into_response(),
+    };
+    let status = format!("{}xx", resp.status().as_u16() / 100);
+    let labels = [
+        ("method", method_label),
+        ("endpoint", endpoint.to_string()),
+        ("status", status),
+    ];
+    metrics::counter!("scimitar_requests_total", &labels).increment(1);
+    metrics::histogram!("scimitar_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// A bounded label for metrics: the endpoint, never ids or tenants.
+fn endpoint_label(rest: &str) -> &'static str {
+    let first = rest
+        .split('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let has_id = rest.split('/').filter(|s| !s.is_empty()).count() > 1;
+    match (first.as_str(), has_id) {
+        ("users", false) => "users",
+        ("users", true) => "user",
+        ("groups", false) => "groups",
+        ("groups", true) => "group",
+        ("bulk", _) => "bulk",
+        ("", _) | (".search", _) => "root",
+        ("serviceproviderconfig" | "resourcetypes" | "schemas", _) => "discovery",
+        _ => "other",
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the parts of one request
 async fn route(
     state: Arc<AppState>,
     tenant: String,
     rest: String,
+    peer: SocketAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (tenant, token) = authenticate(&state, &headers, &tenant, "scim").await?;
+    let (tenant, token) = authenticate(&state, &headers, &tenant, "scim", Some(peer)).await?;
     let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
@@ -276,7 +328,7 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
 }
 
 /// Reads a JSON request body of at most `limit` bytes.
-pub async fn read_json(_state: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Value> {
+pub async fn read_json(state: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Value> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         let json_like = ct.is_empty()
@@ -292,8 +344,17 @@ pub async fn read_json(_state: &AppState, headers: &HeaderMap, body: Body, limit
             )));
         }
     }
-    let bytes: Bytes = axum::body::to_bytes(body, limit)
+    // A slow client gets a bounded time to send its body.
+    let wait = state.settings.body_timeout;
+    let bytes: Bytes = tokio::time::timeout(wait, axum::body::to_bytes(body, limit))
         .await
+        .map_err(|_| {
+            ScimError::new(
+                408,
+                None,
+                format!("the request body did not arrive within {} seconds", wait.as_secs()),
+            )
+        })?
         .map_err(|_| ScimError::payload_too_large(format!("the request body exceeds the maximum of {limit} bytes")))?;
     if bytes.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty; a JSON object was expected").into());

@@ -1217,6 +1217,8 @@ async fn full_cycle(d: Dialect) -> (Ck, Value) {
     delete_user(&mut ck, &t, d, &a).await;
     // The manager of a deleted user is still there; the deleted user's
     // reports... none. Deleting a manager leaves no dangling displayName.
+    let admin = srv.tenant_with_scope(&t.name, "admin").await;
+    check_activity(&mut ck, &admin, &srv.public_url).await;
     (ck, snapshot)
 }
 
@@ -1352,6 +1354,8 @@ async fn entra_mixed_dialects() {
     group_cycle(&mut ck, &t, Dialect::Compliant, l, &users).await;
     group_cycle(&mut ck, &t, l, Dialect::Compliant, &users).await;
     delete_user(&mut ck, &t, l, &a).await;
+    let admin = srv.tenant_with_scope(&t.name, "admin").await;
+    check_activity(&mut ck, &admin, &srv.public_url).await;
     ck.finish("entra mixed");
 }
 

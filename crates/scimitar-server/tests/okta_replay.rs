@@ -407,6 +407,8 @@ async fn okta_user_lifecycle() {
 
     // A second identical cycle: the same PUT changes nothing.
     put_profile(&mut ck, &t, &u, "second cycle").await;
+    let admin = srv.tenant_with_scope(&t.name, "admin").await;
+    check_activity(&mut ck, &admin, &srv.public_url).await;
     ck.finish("okta users");
 }
 
@@ -629,5 +631,7 @@ async fn okta_group_push() {
         r.body.get("groups").is_none_or(|g| g == &json!([])),
         || r.text.clone(),
     );
+    let admin = srv.tenant_with_scope(&t.name, "admin").await;
+    check_activity(&mut ck, &admin, &srv.public_url).await;
     ck.finish("okta groups");
 }

@@ -9,6 +9,8 @@
 //! extensions, advisory locks and LISTEN/NOTIFY to stay portable to
 //! CockroachDB and YugabyteDB.
 
+mod console;
+mod lease;
 mod sql;
 pub mod test_support;
 
@@ -35,6 +37,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_extensions_activity",
         include_str!("../migrations/0002_extensions_activity.sql"),
     ),
+    ("0003_console", include_str!("../migrations/0003_console.sql")),
+    ("0004_leases", include_str!("../migrations/0004_leases.sql")),
 ];
 
 /// Attempts of a transaction that fails with a retryable error.
@@ -801,6 +805,22 @@ impl Store for PostgresStore {
             .map(reference_from_row)
             .collect::<Result<_, _>>()
             .map_err(db_error)
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let row = client
+            .query_one("SELECT count(*) FROM schema_migrations", &[])
+            .await
+            .map_err(db_error)?;
+        let applied: i64 = row.try_get(0).map_err(db_error)?;
+        if usize::try_from(applied).unwrap_or(0) < MIGRATIONS.len() {
+            return Err(StoreError::Internal(format!(
+                "{applied} of {} migrations applied",
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(())
     }
 
     async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>> {

@@ -5,6 +5,8 @@
 //! busy retries), reads through a pool of reader connections. All calls run
 //! on tokio's blocking pool. Migrations are embedded in the binary.
 
+mod console;
+mod lease;
 mod sql;
 
 use std::path::Path;
@@ -29,6 +31,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_extensions_activity",
         include_str!("../migrations/0002_extensions_activity.sql"),
     ),
+    ("0003_console", include_str!("../migrations/0003_console.sql")),
+    ("0004_leases", include_str!("../migrations/0004_leases.sql")),
 ];
 
 pub struct SqliteStore {
@@ -720,6 +724,22 @@ impl Store for SqliteStore {
                 })
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        self.read(|c| {
+            let applied: i64 = c
+                .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+                .map_err(internal)?;
+            if usize::try_from(applied).unwrap_or(0) < MIGRATIONS.len() {
+                return Err(StoreError::Internal(format!(
+                    "{applied} of {} migrations applied",
+                    MIGRATIONS.len()
+                )));
+            }
+            Ok(())
         })
         .await
     }

@@ -5,6 +5,10 @@
 //! crate never sees them. Invariant: every method that touches tenant data
 //! takes a [`TenantId`] and every query it runs is scoped by it.
 
+pub mod console;
+pub mod lease;
+pub use console::*;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -206,7 +210,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ConsoleStore + lease::Leases + Send + Sync + 'static {
     // Tenants.
     async fn create_tenant(&self, name: &str) -> StoreResult<Tenant>;
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
@@ -259,6 +263,9 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>>;
     async fn groups_of(&self, tenant: TenantId, user: &str) -> StoreResult<Vec<Reference>>;
     async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>>;
+
+    /// Whether the database answers and its migrations are all applied.
+    async fn ready(&self) -> StoreResult<()>;
 
     /// A named server-wide secret (e.g. the cursor signing key): the stored
     /// one, or `candidate` if none was stored yet. Every node gets the same.

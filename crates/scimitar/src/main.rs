@@ -1,5 +1,7 @@
 //! The `scimitar` command: the server and its administration.
 
+mod transfer;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,6 +54,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "SCIMITAR_LISTEN")]
         listen: Option<String>,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// Manage tenants (each has its own Tenant URL and data).
     #[command(subcommand)]
@@ -59,11 +63,30 @@ enum Command {
     /// Manage Secret Tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Manage admin console accounts.
+    #[command(subcommand)]
+    Admin(AdminCmd),
     /// Manage a tenant's custom schema extensions.
     #[command(subcommand)]
     Schema(SchemaCmd),
     /// Apply database migrations and exit (for deployments that migrate before rolling out).
     Migrate,
+    /// Write a tenant's schema extensions, users and groups as SCIM JSON lines.
+    Export {
+        #[arg(long)]
+        tenant: String,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Read SCIM JSON lines written by `export` into a tenant (created if missing); ids are kept and importing again changes nothing.
+    Import {
+        #[arg(long)]
+        tenant: String,
+        /// The file to read (default: standard input).
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
     /// Show the provisioning activity log of a tenant.
     Activity {
         #[arg(long)]
@@ -117,6 +140,20 @@ enum TenantCmd {
     List,
     /// Delete a tenant with all its users, groups and tokens.
     Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create a console account; the password is read from the terminal, or from the first line of stdin.
+    Create {
+        /// The tenant of an admin or viewer (an operator has none).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "admin", value_parser = ["admin", "viewer", "operator"])]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,9 +259,23 @@ async fn main() {
 async fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Admin(AdminCmd::Create { tenant, email, role }) => {
+            let cfg = resolve(&cli.common, None)?;
+            let store = open_store(&cfg.database).await?;
+            let password = scimitar_console::cli::read_password().map_err(anyhow::Error::msg)?;
+            let a = scimitar_console::cli::create_account(&*store, tenant.as_deref(), &email, &role, &password)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            if cli.common.json {
+                print_json(json!({"email": a.email, "role": a.role, "tenant": a.tenant, "created": a.created}));
+            } else {
+                println!("Created {} ({}). Sign in at {}/login", a.email, a.role, cfg.public_url);
+            }
+            Ok(())
+        }
+        Command::Serve { listen, limits } => {
             let cfg = resolve(&cli.common, listen)?;
-            serve(cfg).await
+            serve(cfg, limits).await
         }
         Command::Tenant(cmd) => {
             let cfg = resolve(&cli.common, None)?;
@@ -235,6 +286,16 @@ async fn run() -> Result<()> {
             let cfg = resolve(&cli.common, None)?;
             let store = open_store(&cfg.database).await?;
             token_cmd(&*store, &cfg, cmd, cli.common.json).await
+        }
+        Command::Export { tenant, output } => {
+            let cfg = resolve(&cli.common, None)?;
+            let store = open_store(&cfg.database).await?;
+            transfer::export_cmd(&*store, &tenant, output, cli.common.json).await
+        }
+        Command::Import { tenant, input } => {
+            let cfg = resolve(&cli.common, None)?;
+            let store = open_store(&cfg.database).await?;
+            transfer::import_cmd(&*store, &tenant, input, cli.common.json).await
         }
         Command::Migrate => {
             let cfg = resolve(&cli.common, None)?;
@@ -305,10 +366,51 @@ async fn run() -> Result<()> {
     }
 }
 
-async fn serve(cfg: Resolved) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SCIMITAR_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
+/// Operational limits of `serve` (all also settable by environment).
+#[derive(Args, Clone)]
+struct ServeLimits {
+    /// SCIM requests per second per tenant (token bucket; 0 = no limit).
+    #[arg(long, env = "SCIMITAR_RATE_LIMIT", default_value_t = 2000)]
+    rate_limit: u32,
+    /// Failed authentications per minute per source before it gets 429 (0 = no limit).
+    #[arg(long, env = "SCIMITAR_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+    auth_failures_per_minute: u32,
+    /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
+    #[arg(long, env = "SCIMITAR_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    /// Days of provisioning activity to keep.
+    #[arg(long, env = "SCIMITAR_ACTIVITY_RETENTION_DAYS", default_value_t = 30)]
+    activity_retention_days: u32,
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "SCIMITAR_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
+    /// Maximum request body in bytes (Bulk has its own, 4x larger, limit).
+    #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "SCIMITAR_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+impl ServeLimits {
+    fn apply(&self, s: &mut Settings) {
+        s.rate_limit_per_tenant = self.rate_limit;
+        s.auth_failures_per_minute = self.auth_failures_per_minute;
+        s.trust_forwarded_for = self.trust_forwarded_for;
+        s.activity_retention_days = self.activity_retention_days;
+        s.request_timeout = std::time::Duration::from_secs(self.request_timeout.max(1));
+        s.max_body_bytes = self.max_body_bytes;
+        s.bulk_max_payload_bytes = self.max_body_bytes.saturating_mul(4);
+    }
+}
+
+async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMITAR_LOG").unwrap_or_else(|_| "info".into());
+    if limits.log_format == "json" {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let store = open_store(&cfg.database).await?;
     let addr: SocketAddr = cfg
         .listen
@@ -328,10 +430,15 @@ async fn serve(cfg: Resolved) -> Result<()> {
         );
         println!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
     }
-    let state = AppState::new(store, Settings::new(&cfg.public_url));
+    let mut settings = Settings::new(&cfg.public_url);
+    limits.apply(&mut settings);
+    let state = AppState::new(store, settings);
     tracing::info!(%local, public_url = %cfg.public_url, "scimitar is serving");
+    if let Some(link) = scimitar_console::setup_link(&state).await.map_err(anyhow::Error::msg)? {
+        println!("Set up the admin console (one-time link, valid 24 hours): {link}");
+    }
     println!("Listening on http://{local}");
-    scimitar_server::serve(listener, state, shutdown_signal()).await?;
+    scimitar_console::cli::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("shut down");
     Ok(())
 }

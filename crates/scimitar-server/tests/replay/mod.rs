@@ -27,6 +27,18 @@ pub struct Ck {
     pub steps: usize,
     pub checks: usize,
     pub failures: Vec<String>,
+    /// Every write sent through `step`, for the activity-log check.
+    pub writes: Vec<Write>,
+}
+
+/// A write request of the replay and whether it changed something.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub label: String,
+    pub noop: bool,
 }
 
 impl Ck {
@@ -118,6 +130,15 @@ pub async fn step(
 ) -> Resp {
     ck.steps += 1;
     let r = t.send(method.clone(), path, body).await;
+    if method != Method::GET && path.starts_with('/') {
+        ck.writes.push(Write {
+            method: method.to_string(),
+            path: path.split('?').next().unwrap_or(path).to_ascii_lowercase(),
+            status: r.status.as_u16(),
+            label: label.to_string(),
+            noop: false,
+        });
+    }
     eprintln!("step {:>3} {label}: {method} {path} -> {}", ck.steps, r.status);
     ck.status(label, &r, status);
     if !r.text.is_empty() {
@@ -173,6 +194,9 @@ pub async fn assert_noop_patch(ck: &mut Ck, t: &Tenant, label: &str, path: &str,
         status,
     )
     .await;
+    if let Some(w) = ck.writes.last_mut() {
+        w.noop = true; // re-sent unchanged: not a write the log should show
+    }
     let after = t.get(path).await;
     ck.eq(
         &format!("{label} (re-sent): meta.version unchanged"),
@@ -582,5 +606,78 @@ pub fn assert_in_sync(ck: &mut Ck, label: &str, src: &EntraUser, res: &Value) {
     let diff = entra_diff(src, res);
     ck.ok(&format!("{label}: Entra diff empty"), diff.is_empty(), || {
         format!("Entra would PATCH again: {diff:?}")
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The provisioning activity log
+
+/// The tenant's activity log shows the replay's writes: every create,
+/// delete and rejected write is there with the right outcome; every logged
+/// update carries its modified attributes and an action that fits them.
+/// (That a write changing nothing is not logged is tested in http_activity.rs.)
+/// `admin` is an admin-scope token of the same tenant.
+pub async fn check_activity(ck: &mut Ck, admin: &Tenant, public_url: &str) {
+    let url = format!("{public_url}/admin/v1/tenants/{}/activity?limit=1000", admin.name);
+    let r = admin.send(Method::GET, &url, None).await;
+    ck.status("activity log", &r, 200);
+    let events: Vec<Value> = r.body["events"].as_array().cloned().unwrap_or_default();
+    let writes = ck.writes.clone();
+    let norm = |p: &str| p.trim_end_matches('/').to_ascii_lowercase();
+    let mut used = vec![false; events.len()];
+    let mut problems = Vec::new();
+    for w in writes
+        .iter()
+        .filter(|w| w.status != 401 && (w.status >= 400 || ((w.method == "POST" || w.method == "DELETE") && !w.noop)))
+    {
+        let outcome = if w.status < 400 { "success" } else { "failure" };
+        let hit = events.iter().enumerate().position(|(i, e)| {
+            !used[i]
+                && e["method"] == w.method.as_str()
+                && norm(e["path"].as_str().unwrap_or_default()) == norm(&w.path)
+                && e["outcome"] == outcome
+                && e["status"] == w.status
+        });
+        match hit {
+            Some(i) => used[i] = true,
+            None => problems.push(format!(
+                "not in the log: {} ({} {} -> {})",
+                w.label, w.method, w.path, w.status
+            )),
+        }
+    }
+    for e in &events {
+        let method = e["method"].as_str().unwrap_or_default();
+        let action = e["action"].as_str().unwrap_or_default();
+        let changed: Vec<&str> = e["changes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c["attribute"].as_str()).collect())
+            .unwrap_or_default();
+        let what = format!("{method} {} ({action})", e["path"].as_str().unwrap_or_default());
+        if e["outcome"] == "success" && (method == "PATCH" || method == "PUT") && changed.is_empty() {
+            problems.push(format!("{what}: no modified attributes logged"));
+        }
+        if (action == "disable" || action == "enable") && !changed.contains(&"active") {
+            problems.push(format!("{what}: {action} without an 'active' change"));
+        }
+        if (action == "add-member" || action == "remove-member")
+            && (changed.is_empty() || changed.iter().any(|c| *c != "members"))
+        {
+            problems.push(format!("{what}: {action} with changes {changed:?}"));
+        }
+        let expected_action = match (method, e["outcome"].as_str()) {
+            ("POST", _) => Some("create"),
+            ("DELETE", _) => Some("delete"),
+            _ => None,
+        };
+        if expected_action.is_some_and(|a| a != action) {
+            problems.push(format!("{what}: logged as {action}"));
+        }
+    }
+    ck.ok("activity log: events match the requests", problems.is_empty(), || {
+        problems.join("\n   ")
+    });
+    ck.ok("activity log: writes were logged", !events.is_empty(), || {
+        "no events".into()
     });
 }

@@ -1,0 +1,228 @@
+//! Scimitar's admin console: server-rendered pages for tenant
+//! administrators, served by `scimitar serve` at the root of its URL.
+//!
+//! Sign-in with email and password (argon2id), sessions in HttpOnly,
+//! SameSite=Strict cookies whose value is stored only as a SHA-256, a
+//! synchronizer CSRF token on every form, throttled failed sign-ins, and
+//! three roles: `admin` and `viewer` within a tenant (viewers cannot change
+//! anything) and `operator` across tenants. Pages work without JavaScript;
+//! the one small script only adds copy buttons. Assets are embedded.
+
+mod auth;
+pub mod cli;
+mod pages;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use scimitar_server::AppState;
+
+pub use auth::{MIN_PASSWORD_LEN, hash_password, random_token, sha256, verify_password};
+
+/// Console behaviour that deployments and tests may change.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// Mark cookies `Secure`. Off only for plain-http development.
+    pub secure_cookies: bool,
+    /// A session unused for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_timeout: Duration,
+    /// Failed sign-ins per email within `throttle_window` before it is locked.
+    pub failures_per_email: u32,
+    /// Failed sign-ins per client address within `throttle_window`.
+    pub failures_per_ip: u32,
+    pub throttle_window: Duration,
+}
+
+impl ConsoleConfig {
+    /// Defaults for a public URL: `Secure` cookies unless it is plain http.
+    /// `SCIMITAR_CONSOLE_SECURE_COOKIES=false|true` overrides that.
+    pub fn for_public_url(public_url: &str) -> Self {
+        let secure = match std::env::var("SCIMITAR_CONSOLE_SECURE_COOKIES").ok().as_deref() {
+            Some("0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            _ => !public_url.starts_with("http://"),
+        };
+        ConsoleConfig {
+            secure_cookies: secure,
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            failures_per_email: 5,
+            failures_per_ip: 50,
+            throttle_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The console's state: the server's, plus its own settings and throttle.
+pub struct Console {
+    pub app: Arc<AppState>,
+    pub config: ConsoleConfig,
+    throttle: Mutex<auth::Throttle>,
+}
+
+impl Console {
+    /// `__Host-` binds the cookie to this host and path `/` (needs Secure).
+    fn session_cookie(&self) -> &'static str {
+        if self.config.secure_cookies {
+            "__Host-scimitar_session"
+        } else {
+            "scimitar_session"
+        }
+    }
+    fn login_cookie(&self) -> &'static str {
+        if self.config.secure_cookies {
+            "__Host-scimitar_login"
+        } else {
+            "scimitar_login"
+        }
+    }
+}
+
+/// The console's routes (`/`, `/login`, `/logout`, `/setup`, `/console/…`,
+/// `/assets/…`), to merge into the server's router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let config = ConsoleConfig::for_public_url(&state.settings.public_url);
+    router_with(state, config)
+}
+
+pub fn router_with(state: Arc<AppState>, config: ConsoleConfig) -> Router {
+    let console = Arc::new(Console {
+        app: state,
+        config,
+        throttle: Mutex::new(auth::Throttle::default()),
+    });
+    Router::new()
+        .route("/", get(pages::root))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", axum::routing::post(pages::logout))
+        .route("/setup", get(pages::setup_form).post(pages::setup))
+        .route("/console", get(pages::home))
+        .route("/console/tenants", get(pages::tenants).post(pages::create_tenant))
+        .route("/console/t/{tenant}", get(pages::overview))
+        .route("/console/t/{tenant}/users", get(pages::users))
+        .route("/console/t/{tenant}/users/{id}", get(pages::user))
+        .route("/console/t/{tenant}/groups", get(pages::groups))
+        .route("/console/t/{tenant}/groups/{id}", get(pages::group))
+        .route("/console/t/{tenant}/activity", get(pages::activity))
+        .route("/console/t/{tenant}/activity.csv", get(pages::activity_csv))
+        .route("/console/t/{tenant}/settings/provisioning", get(pages::provisioning))
+        .route(
+            "/console/t/{tenant}/settings/provisioning/tokens",
+            axum::routing::post(pages::generate_token),
+        )
+        .route(
+            "/console/t/{tenant}/settings/provisioning/tokens/{id}/revoke",
+            get(pages::revoke_confirm).post(pages::revoke),
+        )
+        .route(
+            "/console/t/{tenant}/settings/accounts",
+            get(pages::accounts).post(pages::create_account),
+        )
+        .route("/assets/{file}", get(asset))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(console)
+}
+
+/// Prints nothing and returns the one-time setup link when the
+/// installation has no console account yet (a fresh install); the link
+/// creates the first operator and stops working once used or after 24 hours.
+pub async fn setup_link(state: &AppState) -> Result<Option<String>, String> {
+    if state.store.count_admins().await.map_err(|e| e.to_string())? > 0 {
+        return Ok(None);
+    }
+    let code = random_token().map_err(|e| e.to_string())?;
+    let expires = time_from_now(Duration::from_secs(24 * 3600));
+    state
+        .store
+        .put_setup_code(&sha256(&code), &expires)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(format!("{}/setup?code={code}", state.settings.public_url)))
+}
+
+async fn security_headers(req: Request<Body>, next: Next) -> Response {
+    let is_asset = req.uri().path().starts_with("/assets/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(h, "permissions-policy", "camera=(), microphone=(), geolocation=()");
+    if !is_asset {
+        // Pages can show a Secret Token once: never keep them in a cache.
+        set(h, "cache-control", "no-store");
+    }
+    resp
+}
+
+const CSS: &str = include_str!("../assets/console.css");
+const JS: &str = include_str!("../assets/console.js");
+
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, ty) = match file.as_str() {
+        "console.css" => (CSS, "text/css; charset=utf-8"),
+        "console.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ty),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A plain error page (no chrome: the caller may not be signed in).
+pub(crate) fn error_page(status: u16, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let page = pages::ErrorPage {
+        status,
+        title: code.canonical_reason().unwrap_or("Error").to_string(),
+        message: message.to_string(),
+    };
+    (code, render(&page)).into_response()
+}
+
+pub(crate) fn render(t: &impl askama::Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a console page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+        }
+    }
+}
+
+const TIME_FMT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// `now - d` in the store's timestamp format (comparable as text).
+pub(crate) fn time_ago(d: Duration) -> String {
+    let t = time::OffsetDateTime::now_utc() - d;
+    t.format(TIME_FMT).unwrap_or_default()
+}
+
+pub(crate) fn time_from_now(d: Duration) -> String {
+    let t = time::OffsetDateTime::now_utc() + d;
+    t.format(TIME_FMT).unwrap_or_default()
+}

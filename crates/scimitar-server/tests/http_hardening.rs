@@ -1,0 +1,178 @@
+//! Limits and operations endpoints: per-tenant rate limits, throttling of
+//! failed authentication, hostile input, /readyz, /metrics, request ids.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use reqwest::Method;
+use scimitar_testkit::{Tenant, TestServer};
+use serde_json::json;
+
+#[tokio::test]
+async fn per_tenant_rate_limit_answers_429_with_retry_after() {
+    let srv = TestServer::start_with(|s| s.rate_limit_per_tenant = 5).await;
+    let a = srv.tenant("a").await;
+    let b = srv.tenant("b").await;
+    let mut limited = None;
+    for _ in 0..40 {
+        let r = a.get("/Users?count=0").await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200);
+    }
+    let r = limited.expect("the bucket (burst 10) ran dry within 40 requests");
+    r.assert_error(429, None);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=5).contains(&wait), "Retry-After {wait}");
+    // Another tenant has its own bucket.
+    assert_eq!(b.get("/Users?count=0").await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(a.get("/Users?count=0").await.status, 200, "the bucket refills");
+}
+
+#[tokio::test]
+async fn failed_authentication_is_throttled_without_locking_out_valid_tokens() {
+    let srv = TestServer::start_with(|s| s.auth_failures_per_minute = 3).await;
+    let t = srv.tenant("acme").await;
+    let wrong = Tenant {
+        token: "scim_wrongwrongwrongwrongwrongwrongwrongwrongwrong000000".into(),
+        ..t.clone()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(wrong.get("/Users").await.status.as_u16());
+    }
+    assert_eq!(&statuses[..3], [401, 401, 401]);
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    let r = wrong.get("/Users").await;
+    r.assert_error(429, None);
+    assert!(r.header("retry-after").is_some());
+    // The legitimate client on the same address is not locked out.
+    assert_eq!(t.get("/Users").await.status, 200);
+}
+
+#[tokio::test]
+async fn hostile_input_gets_4xx_within_limits_and_the_server_stays_healthy() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    let id = t.create_user("victim").await;
+    let auth = format!("Bearer {}", t.token);
+    let h = [
+        ("content-type", "application/scim+json"),
+        ("authorization", auth.as_str()),
+    ];
+    let deep_json = format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000));
+    let bodies: Vec<(Vec<u8>, u16)> = vec![
+        (deep_json.into_bytes(), 400),
+        (br#"{"userName": 123456789012345678901234567890}"#.to_vec(), 201),
+        (br#"{"userName": "x", "active": 1e400}"#.to_vec(), 400),
+        (vec![0xc3, 0x28, b'{', b'}'], 400),
+        (b"{\"userName\": \"nul\\u0000byte\"}".to_vec(), 201),
+        (br#"{"userName": "'; DROP TABLE resources; --"}"#.to_vec(), 201),
+        (vec![b' '; 1024 * 1024 + 10], 413),
+    ];
+    for (body, status) in bodies {
+        let r = t.raw(Method::POST, &format!("{}/Users", t.base), body, &h).await;
+        assert_eq!(r.status.as_u16(), status, "{}", r.text);
+        if status >= 400 {
+            r.assert_error(status, None);
+        }
+    }
+    // Filters built to be slow or to inject.
+    let or_chain = vec!["userName eq \"a\""; 700].join(" or ");
+    // (filter, matches): only the user literally named with a quote matches.
+    let filters = [
+        (or_chain.as_str(), 0),
+        ("userName co \"%\"", 0),
+        ("userName co \"_\"", 0),
+        ("userName sw \"'\"", 1),
+        ("userName eq \"\\\" OR 1=1 --\"", 0),
+        ("emails[value co \"%\" or value co \"_\"]", 0),
+        ("displayName co \"\\\\\"", 0),
+    ];
+    for (f, matches) in filters {
+        let q: String = form_urlencoded::byte_serialize(f.as_bytes()).collect();
+        let r = t.get(&format!("/Users?filter={q}")).await;
+        let shown: String = f.chars().take(60).collect();
+        assert_eq!(r.status, 200, "{shown}: {}", r.text);
+        assert_eq!(
+            r.body["totalResults"], matches,
+            "LIKE wildcards and quotes are literal: {shown}"
+        );
+    }
+    // SQL metacharacters in every parameter.
+    for q in [
+        "sortBy=userName;DROP TABLE resources",
+        "attributes=userName%27%20OR%201=1",
+        "excludedAttributes=%22%3B--",
+        "startIndex=1%20OR%201=1",
+        "count=1;--",
+        "sortOrder=descending%27",
+    ] {
+        let r = t.get(&format!("/Users?{q}")).await;
+        assert!(r.status == 200 || r.status == 400, "{q}: {}", r.text);
+    }
+    let r = t.get(&format!("/Users/{}'%20OR%20'1'='1", id)).await;
+    r.assert_error(404, None);
+    // Huge headers are refused by the HTTP layer, not a crash.
+    let big = "x".repeat(100 * 1024);
+    let r = t
+        .raw(
+            Method::GET,
+            &format!("{}/Users", t.base),
+            vec![],
+            &[("authorization", auth.as_str()), ("x-big", big.as_str())],
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    // Still healthy, data intact.
+    assert_eq!(t.get(&format!("/Users/{id}")).await.status, 200);
+    let ready = reqwest::get(format!("{}/readyz", srv.public_url)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(t.get("/Users?count=0").await.body["totalResults"], 4);
+}
+
+#[tokio::test]
+async fn operations_endpoints_and_request_ids() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", srv.public_url))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", srv.public_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ready"
+    );
+    let r = t.get("/Users").await;
+    let id = r.header("x-request-id").unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID request id: {id}");
+    let mine = t
+        .send_with(Method::GET, "/Users", None, &[("x-request-id", "trace-me-123")])
+        .await;
+    assert_eq!(
+        mine.header("x-request-id"),
+        Some("trace-me-123"),
+        "a client's request id is echoed"
+    );
+    t.post("/Users", json!({"userName": "m"})).await;
+    let metrics = reqwest::get(format!("{}/metrics", srv.public_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("scimitar_requests_total"), "{metrics}");
+    assert!(metrics.contains("scimitar_request_duration_seconds"));
+    assert!(metrics.contains("endpoint=\"users\""));
+    assert!(!metrics.contains("acme"), "no tenant names in metric labels");
+}

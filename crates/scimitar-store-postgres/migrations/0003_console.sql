@@ -1,0 +1,35 @@
+-- The admin console: accounts (operators have no tenant), sessions (by the
+-- SHA-256 of the cookie), who created each token, and the one-time setup
+-- code of a fresh install (its hash).
+CREATE TABLE console_admins (
+    id            BIGSERIAL PRIMARY KEY,
+    tenant_id     BIGINT REFERENCES tenants(id) ON DELETE CASCADE,
+    email         TEXT NOT NULL,
+    email_ci      TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'operator')),
+    password_hash TEXT NOT NULL,
+    created       TEXT NOT NULL
+);
+CREATE INDEX console_admins_by_tenant ON console_admins(tenant_id);
+
+CREATE TABLE console_sessions (
+    hash      BYTEA PRIMARY KEY,
+    admin_id  BIGINT NOT NULL REFERENCES console_admins(id) ON DELETE CASCADE,
+    csrf      TEXT NOT NULL,
+    created   TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE INDEX console_sessions_by_last_seen ON console_sessions(last_seen);
+
+CREATE TABLE console_token_creators (
+    token_id   TEXT PRIMARY KEY REFERENCES tokens(id) ON DELETE CASCADE,
+    tenant_id  BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    created_by TEXT NOT NULL
+);
+CREATE INDEX console_token_creators_by_tenant ON console_token_creators(tenant_id);
+
+CREATE TABLE console_setup (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    hash    BYTEA NOT NULL,
+    expires TEXT NOT NULL
+);
