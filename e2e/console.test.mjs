@@ -71,6 +71,7 @@ before(async () => {
     ],
   });
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  ctx.setDefaultTimeout(10_000);
   admin = await ctx.newPage();
 });
 
@@ -106,7 +107,7 @@ test('Settings → Provisioning shows the Tenant URL and Generate shows a Secret
   await admin.getByLabel('Label').fill('Entra (e2e)');
   await admin.getByRole('button', { name: 'Generate' }).click();
   await admin.getByText('you will not see it again').waitFor();
-  secret = await admin.getByLabel('Secret Token').inputValue();
+  secret = await admin.getByRole('textbox', { name: 'Secret Token' }).inputValue();
   assert.match(secret, /^scim_[0-9A-Za-z]{49}$/);
   assert.ok(!admin.url().includes(secret), 'the token is never in a URL');
   const row = admin.locator('#tokens tbody tr', { hasText: 'Entra (e2e)' });
@@ -216,6 +217,7 @@ test('Revoke (confirmed) makes the next SCIM request fail with 401', async () =>
 
 test('a Viewer sees everything but cannot generate or revoke', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  ctx.setDefaultTimeout(10_000);
   const page = await ctx.newPage();
   try {
     await signIn(page, VIEWER);
@@ -244,6 +246,7 @@ test('a Viewer sees everything but cannot generate or revoke', async () => {
 
 test('a wrong password is rejected, and repeated failures are throttled', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  ctx.setDefaultTimeout(10_000);
   const page = await ctx.newPage();
   try {
     await signIn(page, { email: VIEWER.email, password: 'not the password' });

@@ -3,12 +3,26 @@
 //! Format (after GitHub's): `scim_` + 43 base62 characters of 256 random
 //! bits from the OS + 6 base62 characters of a CRC32 of what precedes
 //! them. The prefix lets secret scanners recognise a leaked token; the
-//! checksum rejects typos and junk before any database access. Only the
-//! SHA-256 of a token is stored: a token has 256 bits of entropy, so a slow
-//! password hash would add cost and nothing else.
+//! checksum rejects typos and junk before any database access. Only an
+//! HMAC-SHA-256 of a token, keyed with the server's key (a file outside the
+//! database), is stored: a database dump alone cannot confirm a guessed or
+//! leaked token. A token has 256 bits of entropy, so a slow password hash
+//! would add cost and nothing else.
 
-use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+/// The server key for token hashes, set once at start-up (`set_key`). Tests
+/// that never set it hash with an all-zero key, consistently.
+static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// Sets the process's token-hashing key; the first call wins.
+pub fn set_key(key: [u8; 32]) -> bool {
+    KEY.set(key).is_ok()
+}
 
 pub const PREFIX: &str = "scim_";
 const BODY_LEN: usize = 43;
@@ -103,7 +117,15 @@ pub fn well_formed(token: &str) -> bool {
 }
 
 pub fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    let key = KEY.get().copied().unwrap_or([0u8; 32]);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap_or_else(|_| unreachable_mac());
+    mac.update(token.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+fn unreachable_mac() -> Hmac<Sha256> {
+    // HMAC takes keys of any length; `new_from_slice` cannot fail.
+    <Hmac<Sha256> as KeyInit>::new_from_slice(&[0u8; 32]).unwrap_or_else(|_| std::process::abort())
 }
 
 /// Constant-time comparison of two byte strings (false if lengths differ).

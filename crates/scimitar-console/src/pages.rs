@@ -1079,6 +1079,15 @@ pub async fn group(
         .last()
         .filter(|_| more)
         .map(|m| format!("{base}?after={}", urlencode(&m.value)));
+    // Clients often send members without `display`: name them from the
+    // store (a user by userName), one indexed read per member on the page.
+    for m in page.iter_mut() {
+        let kind = if m.kind == "Group" { Kind::Group } else { Kind::User };
+        if let Ok(Some(r)) = store.get(t.id, kind, &m.value).await {
+            let key = if kind == Kind::Group { "displayName" } else { "userName" };
+            m.display = str_at(&r.doc, key).map(str::to_string).or(m.display.take());
+        }
+    }
     let members = page
         .into_iter()
         .map(|m| {

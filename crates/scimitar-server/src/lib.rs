@@ -15,6 +15,7 @@ pub mod error;
 mod limits;
 mod scim;
 mod service;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -275,6 +276,20 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let app = router(state.clone());
+    serve_app(listener, state, app, None, shutdown).await
+}
+
+/// Serves `app` (the SCIM router, possibly merged with others such as the
+/// console) over plain HTTP or TLS, with the background work (read
+/// counters, activity retention) running alongside, until `shutdown`.
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    app: Router,
+    tls_files: Option<tls::TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let bg_state = state.clone();
     let background = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -289,12 +304,14 @@ pub async fn serve(
             n += 1;
         }
     });
-    let result = axum::serve(
-        listener,
-        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = match tls_files {
+        Some(files) => tls::serve_tls(listener, app, files, shutdown).await,
+        None => {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     background.abort();
     state.reads.flush(&*state.store).await;
     result

@@ -218,25 +218,129 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
 }
 
 async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    load_key(url)?;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(16);
-        let store = PostgresStore::connect(url, pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
+        let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+        let store = PostgresStore::connect(url, pool).await.map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
         return Ok(Arc::new(store));
     }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    let path = sqlite_path(url)?;
+    let store = SqliteStore::open(path).map_err(|e| anyhow::anyhow!("opening database {}: {e}", path.display()))?;
+    // The directory's data is the tenant directory: owner-only.
+    restrict_permissions(path)?;
+    Ok(Arc::new(store))
+}
+
+fn sqlite_path(url: &str) -> Result<&Path> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     if path.is_empty() {
         bail!("empty database path in '{url}'");
     }
-    let store = SqliteStore::open(Path::new(path)).map_err(|e| anyhow::anyhow!("opening database {path}: {e}"))?;
-    Ok(Arc::new(store))
+    Ok(Path::new(path))
+}
+
+/// The token-hashing key: `SCIMITAR_KEY_FILE`, or `scimitar.key` beside the
+/// SQLite database (in the working directory for PostgreSQL). Created with
+/// mode 0600 on first use; every node of a cluster needs the same file.
+fn key_path(url: &str) -> PathBuf {
+    if let Ok(p) = std::env::var("SCIMITAR_KEY_FILE") {
+        return PathBuf::from(p);
+    }
+    match sqlite_path(url) {
+        Ok(p) if !url.starts_with("postgres") => {
+            p.parent().map(|d| d.join("scimitar.key")).unwrap_or_else(|| PathBuf::from("scimitar.key"))
+        }
+        _ => PathBuf::from("scimitar.key"),
+    }
+}
+
+fn load_key(url: &str) -> Result<()> {
+    let path = key_path(url);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => {
+            refuse_if_readable_by_others(&path, "key file", 0o077)?;
+            t
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let key = scimitar_auth::random_key()?;
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(&path, &hex).with_context(|| format!("writing key file {}", path.display()))?;
+            hex
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading key file {}", path.display())),
+    };
+    let hex = text.trim();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect();
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("key file {} must hold 64 hexadecimal characters", path.display()))?;
+    scimitar_auth::set_key(key);
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// Refuses a secret file that users other than the owner may read.
+#[cfg(unix)]
+fn refuse_if_readable_by_others(path: &Path, what: &str, mask: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & mask != 0 {
+        bail!(
+            "the {what} {} is readable by other users (mode {:o}); run `chmod 600 {}` and start again",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_if_readable_by_others(_: &Path, _: &str, _: u32) -> Result<()> {
+    Ok(())
+}
+
+/// Makes the SQLite files private to the owner (SQLite creates them with
+/// the umask, usually world-readable).
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    for p in [path.to_path_buf(), PathBuf::from(wal), PathBuf::from(shm)] {
+        if let Ok(meta) = std::fs::metadata(&p)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting permissions of {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_: &Path) -> Result<()> {
+    Ok(())
 }
 
 fn valid_tenant_name(name: &str) -> bool {
@@ -405,6 +509,13 @@ impl ServeLimits {
 }
 
 async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
+    // Refuse to serve a directory that other users can read.
+    if let Ok(path) = sqlite_path(&cfg.database)
+        && !cfg.database.starts_with("postgres")
+        && path.exists()
+    {
+        refuse_if_readable_by_others(path, "database", 0o004)?;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMITAR_LOG").unwrap_or_else(|_| "info".into());
     if limits.log_format == "json" {
         tracing_subscriber::fmt().json().with_env_filter(filter).init();
@@ -420,8 +531,15 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    if store.list_tenants().await.map_err(anyhow::Error::msg)?.is_empty() {
-        store.create_tenant("default").await.map_err(anyhow::Error::msg)?;
+    // Nodes starting together on an empty database race for this; the
+    // losers see a conflict and carry on.
+    let fresh = store.list_tenants().await.map_err(anyhow::Error::msg)?.is_empty()
+        && match store.create_tenant("default").await {
+            Ok(_) => true,
+            Err(scimitar_store::StoreError::Conflict(_)) => false,
+            Err(e) => return Err(anyhow::Error::msg(e)),
+        };
+    if fresh {
         println!("Created the first tenant, 'default'.");
         println!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
         println!(

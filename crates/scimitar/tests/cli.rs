@@ -141,3 +141,60 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
     assert_eq!(deleted["deleted"], true);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Token hashes are keyed with a server key kept outside the database, and
+/// secret files readable by other users are refused.
+#[cfg(unix)]
+#[tokio::test]
+async fn server_key_and_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("scimitar-key-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db_path = dir.join("db/s.db");
+    let db = format!("sqlite:{}", db_path.display());
+    let t = run(&db, &["tenant", "create", "k"]);
+    assert_eq!(t["name"], "k");
+    let key = dir.join("db/scimitar.key");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&key), 0o600, "the key file is created private");
+    assert_eq!(mode(&db_path), 0o600, "the database is private");
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+
+    // A token hashed with another key does not authenticate.
+    let tok = run(&db, &["token", "create", "--tenant", "k"]);
+    let other_key = dir.join("other.key");
+    std::fs::write(&other_key, "11".repeat(32)).unwrap();
+    std::fs::set_permissions(&other_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", &db])
+        .env("SCIMITAR_KEY_FILE", &other_key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("http://127.0.0.1:{port}/scim/k/v2/Users");
+    let r = client.get(&url).bearer_auth(tok["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a database dump without the key cannot verify tokens");
+    drop(server);
+
+    // World-readable key file or database: refused.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN).args(["tenant", "list", "--database", &db]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(&db_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--database", &db]).output().unwrap();
+    assert!(!out.status.success(), "serve refuses a world-readable database");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("readable by other users"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

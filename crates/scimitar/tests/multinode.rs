@@ -4,6 +4,8 @@
 //! (e.g. `postgres://postgres@127.0.0.1:5432/scimitar_test`) and are
 //! skipped with a message without it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -47,9 +49,27 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+/// The token-hashing key file shared by every process of this test run, as
+/// every node of a cluster must share one (and none is left in the
+/// working directory).
+fn key_file() -> PathBuf {
+    static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| tempdir("key").join("scimitar.key")).clone()
+}
+
+/// `scimitar` with the test's environment.
+fn scimitar() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("SCIMITAR_KEY_FILE", key_file())
+        .env_remove("SCIMITAR_PUBLIC_URL")
+        .env_remove("SCIMITAR_CONFIG")
+        .env_remove("SCIMITAR_DATABASE_URL");
+    cmd
+}
+
 /// Runs the CLI against `db`; returns stdout, failing the test on error.
 fn cli(db: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = scimitar()
         .arg("--database")
         .arg(db)
         .args(args)
@@ -77,7 +97,7 @@ struct Node {
 
 impl Node {
     fn start(db: &str) -> Node {
-        let mut child = Command::new(BIN)
+        let mut child = scimitar()
             .args([
                 "--database",
                 db,
@@ -89,8 +109,6 @@ impl Node {
             ])
             .env("SCIMITAR_LOG", "warn")
             .env("SCIMITAR_DB_POOL_SIZE", "6")
-            .env_remove("SCIMITAR_PUBLIC_URL")
-            .env_remove("SCIMITAR_CONFIG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -553,7 +571,7 @@ async fn export_import_round_trip_between_backends() {
     );
     let dst = format!("sqlite:{}", dir.join("dst.db").display());
     // Piped through stdin this time.
-    let out = Command::new(BIN)
+    let out = scimitar()
         .args(["--database", &dst, "--json", "import", "--tenant", "moved"])
         .stdin(std::fs::File::open(&file2).expect("open"))
         .output()

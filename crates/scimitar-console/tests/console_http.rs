@@ -1,0 +1,471 @@
+//! HTTP tests of the console: CSRF rejection, session expiry, role checks,
+//! cookie attributes and security headers, against a real server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use scimitar_console::ConsoleConfig;
+use scimitar_server::{AppState, Settings};
+use scimitar_store::Store;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Server {
+    base: String,
+    store: Arc<dyn Store>,
+    client: reqwest::Client,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config() -> ConsoleConfig {
+    let mut c = ConsoleConfig::for_public_url("http://localhost");
+    c.secure_cookies = false;
+    c
+}
+
+async fn start(config: ConsoleConfig) -> Server {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("scimitar-console-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store: Arc<dyn Store> = Arc::new(scimitar_store_sqlite::SqliteStore::open(&dir.join("t.db")).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let state = AppState::new(store.clone(), Settings::new(&base));
+    let app = scimitar_server::router(state.clone()).merge(scimitar_console::router_with(state, config));
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Server {
+        base,
+        store,
+        client,
+        _dir: TempDir(dir),
+    }
+}
+
+/// A cookie's value from a response's `Set-Cookie` headers.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let value = v[name.len() + 1..].split(';').next().unwrap().to_string();
+            (value, v.to_string())
+        })
+}
+
+/// The value of the first hidden `csrf` field of a page.
+fn csrf_of(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// A signed-in browser: its session cookie and the page's CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+impl Server {
+    async fn account(&self, tenant: Option<&str>, email: &str, role: &str) {
+        let tid = match tenant {
+            Some(name) => Some(match self.store.tenant(name).await.unwrap() {
+                Some(t) => t.id,
+                None => self.store.create_tenant(name).await.unwrap().id,
+            }),
+            None => None,
+        };
+        let hash = scimitar_console::hash_password(PASSWORD).unwrap();
+        self.store.create_admin(tid, email, role, &hash).await.unwrap();
+    }
+
+    async fn post_login(&self, email: &str, password: &str) -> reqwest::Response {
+        let page = self.client.get(format!("{}/login", self.base)).send().await.unwrap();
+        let (login_cookie, _) = set_cookie(&page, "scimitar_login").unwrap();
+        let csrf = csrf_of(&page.text().await.unwrap());
+        self.client
+            .post(format!("{}/login", self.base))
+            .header(COOKIE, format!("scimitar_login={login_cookie}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("email", email), ("password", password), ("csrf", &csrf)]))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn login(&self, email: &str) -> Browser {
+        let resp = self.post_login(email, PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "sign-in of {email}");
+        let (cookie, _) = set_cookie(&resp, "scimitar_session").expect("a session cookie");
+        let mut b = Browser {
+            cookie,
+            csrf: String::new(),
+        };
+        let (status, html) = self.get(&b, "/console/tenants").await;
+        let html = if status == StatusCode::OK {
+            html
+        } else {
+            // Tenant accounts cannot see the tenants page; any page has the token.
+            self.get(&b, "/console/t/acme/users").await.1
+        };
+        b.csrf = csrf_of(&html);
+        b
+    }
+
+    async fn get_raw(&self, b: &Browser, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, format!("scimitar_session={}", b.cookie))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, b: &Browser, path: &str) -> (StatusCode, String) {
+        let r = self.get_raw(b, path).await;
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, b: &Browser, path: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, format!("scimitar_session={}", b.cookie))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(pairs))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn tokens(&self, tenant: &str) -> Vec<scimitar_store::TokenInfo> {
+        let t = self.store.tenant(tenant).await.unwrap().unwrap();
+        self.store.list_tokens(t.id).await.unwrap()
+    }
+}
+
+const GENERATE: &str = "/console/t/acme/settings/provisioning/tokens";
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let b = s.login("admin@acme.test").await;
+
+    for bad in ["", "not-the-token"] {
+        let r = s.post(&b, GENERATE, &[("csrf", bad), ("label", "x")]).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert!(s.tokens("acme").await.is_empty(), "no token was created");
+
+    let r = s.post(&b, GENERATE, &[("csrf", &b.csrf), ("label", "entra")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("you will not see it again"));
+    let tokens = s.tokens("acme").await;
+    assert_eq!(tokens.len(), 1);
+
+    // Revoke and sign-out need it too.
+    let revoke = format!("{GENERATE}/{}/revoke", tokens[0].id);
+    assert_eq!(
+        s.post(&b, &revoke, &[("csrf", "x")]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(s.tokens("acme").await[0].revoked.is_none());
+    assert_eq!(s.post(&b, "/logout", &[]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.get(&b, "/console/t/acme").await.0, StatusCode::OK, "still signed in");
+
+    // Sign-in itself: the form's token must match its cookie.
+    let r = s
+        .client
+        .post(format!("{}/login", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("email", "admin@acme.test"),
+            ("password", PASSWORD),
+            ("csrf", "forged"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&r, "scimitar_session").is_none());
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let mut cfg = config();
+    cfg.idle_timeout = Duration::from_millis(1200);
+    let s = start(cfg).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let b = s.login("admin@acme.test").await;
+    assert_eq!(s.get(&b, "/console/t/acme").await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = s.get_raw(&b, "/console/t/acme").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/login?expired=1");
+    // Expired means gone: it does not come back.
+    assert_eq!(s.get(&b, "/console/t/acme").await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_absolute_timeout_even_when_used() {
+    let mut cfg = config();
+    cfg.absolute_timeout = Duration::from_millis(1500);
+    let s = start(cfg).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let b = s.login("admin@acme.test").await;
+    for _ in 0..4 {
+        assert_eq!(s.get(&b, "/console/t/acme").await.0, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(s.get(&b, "/console/t/acme").await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_in_again_rotates_the_session_and_signing_out_ends_it() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let first = s.login("admin@acme.test").await;
+    // A browser that signs in again with its old cookie gets a new session; the old one ends.
+    let page = s.client.get(format!("{}/login", s.base)).send().await.unwrap();
+    let (login_cookie, _) = set_cookie(&page, "scimitar_login").unwrap();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let r = s
+        .client
+        .post(format!("{}/login", s.base))
+        .header(
+            COOKIE,
+            format!("scimitar_login={login_cookie}; scimitar_session={}", first.cookie),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("email", "admin@acme.test"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let (second, _) = set_cookie(&r, "scimitar_session").unwrap();
+    assert_ne!(second, first.cookie);
+    assert_eq!(s.get(&first, "/console/t/acme").await.0, StatusCode::SEE_OTHER);
+    let mut b = Browser {
+        cookie: second,
+        csrf: String::new(),
+    };
+    b.csrf = csrf_of(&s.get(&b, "/console/t/acme").await.1);
+    let r = s.post(&b, "/logout", &[("csrf", &b.csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(s.get(&b, "/console/t/acme").await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn viewers_cannot_generate_or_revoke() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    s.account(Some("acme"), "viewer@acme.test", "viewer").await;
+    let admin = s.login("admin@acme.test").await;
+    assert_eq!(
+        s.post(&admin, GENERATE, &[("csrf", &admin.csrf), ("label", "entra")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let token = s.tokens("acme").await.remove(0);
+
+    let viewer = s.login("viewer@acme.test").await;
+    let (status, html) = s.get(&viewer, "/console/t/acme/settings/provisioning").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&token.hint), "viewers see the tokens");
+    assert!(!html.contains("id=\"generate\""), "no Generate button for viewers");
+    assert!(!html.contains("/revoke\""), "no Revoke links for viewers");
+
+    let r = s
+        .post(&viewer, GENERATE, &[("csrf", &viewer.csrf), ("label", "x")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.tokens("acme").await.len(), 1);
+    let revoke = format!("{GENERATE}/{}/revoke", token.id);
+    assert_eq!(s.get(&viewer, &revoke).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.post(&viewer, &revoke, &[("csrf", &viewer.csrf)]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(s.tokens("acme").await[0].revoked.is_none());
+    let r = s
+        .post(
+            &viewer,
+            "/console/t/acme/settings/accounts",
+            &[
+                ("csrf", &viewer.csrf),
+                ("email", "x@acme.test"),
+                ("role", "admin"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The admin may.
+    assert_eq!(s.get(&admin, &revoke).await.0, StatusCode::OK);
+    let r = s.post(&admin, &revoke, &[("csrf", &admin.csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(s.tokens("acme").await[0].revoked.is_some());
+}
+
+#[tokio::test]
+async fn tenant_accounts_see_only_their_tenant_and_operators_see_all() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    s.account(Some("globex"), "admin@globex.test", "admin").await;
+    s.account(None, "ops@example.test", "operator").await;
+    let acme = s.login("admin@acme.test").await;
+    for path in [
+        "/console/t/globex",
+        "/console/t/globex/users",
+        "/console/t/globex/settings/provisioning",
+    ] {
+        assert_eq!(s.get(&acme, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    let r = s
+        .post(
+            &acme,
+            "/console/t/globex/settings/provisioning/tokens",
+            &[("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(s.tokens("globex").await.is_empty());
+    assert_eq!(s.get(&acme, "/console/tenants").await.0, StatusCode::FORBIDDEN);
+    let r = s
+        .post(
+            &acme,
+            "/console/tenants",
+            &[
+                ("csrf", &acme.csrf),
+                ("name", "evil"),
+                ("email", "e@evil.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let ops = s.login("ops@example.test").await;
+    assert_eq!(
+        s.get(&ops, "/console/t/globex/settings/provisioning").await.0,
+        StatusCode::OK
+    );
+    let r = s
+        .post(
+            &ops,
+            "/console/tenants",
+            &[
+                ("csrf", &ops.csrf),
+                ("name", "initech"),
+                ("email", "admin@initech.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first = s.store.admin_by_email("ADMIN@initech.test").await.unwrap().unwrap();
+    assert_eq!(
+        (first.role.as_str(), first.tenant.as_deref()),
+        ("admin", Some("initech"))
+    );
+    let initech = s.login("admin@initech.test").await;
+    assert_eq!(s.get(&initech, "/console/t/initech").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_email() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    for _ in 0..5 {
+        let r = s.post_login("admin@acme.test", "wrong password").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.text().await.unwrap().contains("Wrong email or password."));
+    }
+    let r = s.post_login("admin@acme.test", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(set_cookie(&r, "scimitar_session").is_none());
+    // Unknown emails get the same answer as wrong passwords.
+    let r = s.post_login("nobody@acme.test", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn cookies_and_headers_are_locked_down() {
+    let mut cfg = config();
+    cfg.secure_cookies = true;
+    let s = start(cfg).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let page = s.client.get(format!("{}/login", s.base)).send().await.unwrap();
+    let h = page.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["cache-control"], "no-store");
+    let (login_cookie, attrs) = set_cookie(&page, "__Host-scimitar_login").unwrap();
+    assert!(attrs.contains("HttpOnly") && attrs.contains("SameSite=Strict") && attrs.contains("Secure"));
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let r = s
+        .client
+        .post(format!("{}/login", s.base))
+        .header(COOKIE, format!("__Host-scimitar_login={login_cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("email", "admin@acme.test"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (value, attrs) = set_cookie(&r, "__Host-scimitar_session").unwrap();
+    for a in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(attrs.contains(a), "{a} in {attrs}");
+    }
+    // Only a hash of the cookie is stored.
+    assert!(
+        s.store
+            .session(&scimitar_console::sha256(&value))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
