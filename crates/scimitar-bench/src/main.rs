@@ -61,6 +61,10 @@ struct Cli {
     /// Operations per /Bulk request while populating.
     #[arg(long, default_value_t = 500)]
     bulk_size: usize,
+    /// Connections used to populate (SQLite has one writer: large concurrent
+    /// Bulk requests only queue up behind it).
+    #[arg(long, default_value_t = 2)]
+    populate_connections: usize,
     /// Populate with one POST per user instead of /Bulk.
     #[arg(long)]
     no_bulk: bool,
@@ -416,13 +420,11 @@ async fn must(conn: &mut Conn, method: Method, path: &str, body: Option<Value>, 
 /// Creates users 0..n that are missing, through /Bulk (or POSTs), on every connection.
 async fn populate(cli: &Cli, target: &Arc<Target>, conns: &mut Vec<Conn>) -> Result<Option<Outcome>> {
     let n = cli.populate;
-    let last = target.path(&format!(
-        "/Users?filter={}",
-        eq_filter("userName", &user_name(&cli.prefix, n - 1))
-    ));
-    let body = must(&mut conns[0], Method::GET, &last, None, &[200]).await?;
-    if total_results(&body) == Some(1) {
-        eprintln!("populate: user {} exists, skipping", n - 1);
+    let filter = format!("userName%20sw%20%22{}%22", data::encode(&format!("{}-user-", cli.prefix)));
+    let count = target.path(&format!("/Users?count=1&attributes=userName&filter={filter}"));
+    let body = must(&mut conns[0], Method::GET, &count, None, &[200]).await?;
+    if total_results(&body).unwrap_or(0) >= n {
+        eprintln!("populate: the {n} users exist, skipping");
         return Ok(None);
     }
     let chunk = if cli.no_bulk { 1 } else { cli.bulk_size.max(1) };
@@ -432,7 +434,8 @@ async fn populate(cli: &Cli, target: &Arc<Target>, conns: &mut Vec<Conn>) -> Res
     let no_bulk = cli.no_bulk;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for (id, conn) in conns.drain(..).enumerate() {
+    let used = cli.populate_connections.clamp(1, conns.len());
+    for (id, conn) in conns.drain(..used).enumerate() {
         let (next, prefix, target) = (next.clone(), prefix.clone(), target.clone());
         tasks.push(tokio::spawn(async move {
             let mut w = Worker::new(id, conn, 7);

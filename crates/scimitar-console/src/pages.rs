@@ -1212,7 +1212,7 @@ struct ActivityPage {
     next: Option<String>,
     csv: String,
     bars: Vec<Bar>,
-    chart_rows: Vec<(String, Vec<u64>, u64)>,
+    chart_rows: Vec<ChartRow>,
     chart_unit: &'static str,
     chart_max: u64,
 }
@@ -1262,7 +1262,10 @@ fn event_row(tenant: &str, e: ActivityEvent) -> EventRow {
 
 /// Buckets events by hour (ranges up to a day) or by day, per action,
 /// with failures as their own series.
-fn chart(events: &[ActivityEvent], range_secs: u64) -> (Vec<Bar>, Vec<(String, Vec<u64>, u64)>, &'static str, u64) {
+/// A bucket's label, its count per series, and its total.
+type ChartRow = (String, Vec<u64>, u64);
+
+fn chart(events: &[ActivityEvent], range_secs: u64) -> (Vec<Bar>, Vec<ChartRow>, &'static str, u64) {
     let hourly = range_secs <= 86_400;
     let key_len = if hourly { 13 } else { 10 };
     let n = if hourly {

@@ -41,7 +41,19 @@ async fn start(config: ConsoleConfig) -> Server {
     let dir = std::env::temp_dir().join(format!("scimitar-console-test-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let store: Arc<dyn Store> = Arc::new(scimitar_store_sqlite::SqliteStore::open(&dir.join("t.db")).unwrap());
+    // SCIMITAR_TEST_BACKEND=postgres with SCIMITAR_TEST_POSTGRES_URL runs on
+    // PostgreSQL (a fresh schema per server), as the server's HTTP suites do.
+    let store: Arc<dyn Store> = match (
+        std::env::var("SCIMITAR_TEST_BACKEND").as_deref(),
+        std::env::var("SCIMITAR_TEST_POSTGRES_URL"),
+    ) {
+        (Ok("postgres"), Ok(url)) if !url.is_empty() => Arc::new(
+            scimitar_store_postgres::test_support::fresh_store(&url, 4)
+                .await
+                .unwrap(),
+        ),
+        _ => Arc::new(scimitar_store_sqlite::SqliteStore::open(&dir.join("t.db")).unwrap()),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
@@ -130,13 +142,10 @@ impl Server {
             cookie,
             csrf: String::new(),
         };
-        let (status, html) = self.get(&b, "/console/tenants").await;
-        let html = if status == StatusCode::OK {
-            html
-        } else {
-            // Tenant accounts cannot see the tenants page; any page has the token.
-            self.get(&b, "/console/t/acme/users").await.1
-        };
+        // `/console` leads to the account's home page, which has the token.
+        let home = self.get_raw(&b, "/console").await;
+        let target = home.headers()[LOCATION].to_str().unwrap().to_string();
+        let (_, html) = self.get(&b, &target).await;
         b.csrf = csrf_of(&html);
         b
     }
@@ -468,4 +477,123 @@ async fn cookies_and_headers_are_locked_down() {
             .unwrap()
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn the_setup_link_creates_the_first_operator_once() {
+    let s = start(config()).await;
+    let state = AppState::new(s.store.clone(), Settings::new(&s.base));
+    let link = scimitar_console::setup_link(&state)
+        .await
+        .unwrap()
+        .expect("a fresh install has a link");
+    let code = link.split("code=").nth(1).unwrap().to_string();
+    let submit = |code: String, email: &'static str| {
+        let s = &s;
+        async move {
+            let page = s.client.get(format!("{}/setup", s.base)).send().await.unwrap();
+            let (cookie, _) = set_cookie(&page, "scimitar_login").unwrap();
+            let csrf = csrf_of(&page.text().await.unwrap());
+            s.client
+                .post(format!("{}/setup", s.base))
+                .header(COOKIE, format!("scimitar_login={cookie}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&[
+                    ("code", &code),
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("csrf", &csrf),
+                ]))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(submit("wrong".into(), "ops@example.test").await, StatusCode::FORBIDDEN);
+    assert_eq!(submit(code.clone(), "ops@example.test").await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        submit(code, "second@example.test").await,
+        StatusCode::FORBIDDEN,
+        "used once"
+    );
+    let ops = s.store.admin_by_email("ops@example.test").await.unwrap().unwrap();
+    assert_eq!((ops.role.as_str(), ops.tenant_id), ("operator", None));
+    assert!(s.store.admin_by_email("second@example.test").await.unwrap().is_none());
+    // Once an account exists, serve prints no link.
+    assert!(scimitar_console::setup_link(&state).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn every_page_shows_what_the_identity_provider_sent() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let b = s.login("admin@acme.test").await;
+    let html = s
+        .post(&b, GENERATE, &[("csrf", &b.csrf), ("label", "entra")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let i = html.find("id=\"secret-token\" readonly value=\"").unwrap() + 34;
+    let secret = html[i..].split('"').next().unwrap().to_string();
+    let scim = |path: &str, body: serde_json::Value| {
+        s.client
+            .post(format!("{}/scim/acme/v2{path}", s.base))
+            .bearer_auth(&secret)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+    };
+    let u = scim(
+        "/Users",
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "grace@acme.test",
+            "name": {"givenName": "Grace", "familyName": "Hopper"}, "emails": [{"value": "grace@acme.test", "primary": true}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(u.status(), StatusCode::CREATED);
+    let uid = serde_json::from_str::<serde_json::Value>(&u.text().await.unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = scim(
+        "/Groups",
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Compilers",
+            "members": [{"value": uid}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(g.status(), StatusCode::CREATED);
+    let gid = serde_json::from_str::<serde_json::Value>(&g.text().await.unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let users = s.get(&b, "/console/t/acme/users?q=hopper").await;
+    assert!(
+        users.1.contains("grace@acme.test") && users.1.contains("1 user matching"),
+        "{}",
+        users.1
+    );
+    let none = s.get(&b, "/console/t/acme/users?q=%22%5C%20or%20true").await;
+    assert_eq!(none.0, StatusCode::OK, "search text is a literal, never filter syntax");
+    assert!(none.1.contains("0 users"));
+    let user = s.get(&b, &format!("/console/t/acme/users/{uid}")).await;
+    assert!(user.1.contains("Grace Hopper") && user.1.contains("Compilers"));
+    let groups = s.get(&b, "/console/t/acme/groups?q=comp").await;
+    assert!(
+        groups.1.contains("Compilers") && groups.1.contains("<td>1</td>"),
+        "{}",
+        groups.1
+    );
+    let group = s.get(&b, &format!("/console/t/acme/groups/{gid}")).await;
+    assert!(group.1.contains(">grace@acme.test</a>"), "{}", group.1);
+    let activity = s.get(&b, "/console/t/acme/activity?range=7d&action=create").await;
+    assert!(activity.1.contains("grace@acme.test") && activity.1.contains("Compilers"));
+    let csv = s.get(&b, "/console/t/acme/activity.csv?range=24h").await;
+    assert!(csv.1.starts_with("time,action,outcome") && csv.1.contains("\"grace@acme.test\""));
+    let overview = s.get(&b, "/console/t/acme").await;
+    assert!(overview.1.contains("id=\"count-users\">1<") && overview.1.contains("id=\"count-groups\">1<"));
+    assert_eq!(s.get(&b, "/console/t/acme/users/nope").await.0, StatusCode::NOT_FOUND);
 }

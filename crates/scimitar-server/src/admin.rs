@@ -81,6 +81,7 @@ pub async fn register(state: &AppState, tenant: i64, body: &Value) -> ApiResult<
             },
         )
         .await?;
+    state.schema_cache.invalidate(tenant);
     Ok(schema)
 }
 
@@ -95,7 +96,9 @@ pub async fn schema_one(
         let (tenant, _) = authenticate(&state, &headers, &tenant, "admin", Some(peer)).await?;
         match method {
             axum::http::Method::DELETE => {
-                if state.store.delete_extension(tenant.id, &urn).await? {
+                let removed = state.store.delete_extension(tenant.id, &urn).await?;
+                state.schema_cache.invalidate(tenant.id);
+                if removed {
                     Ok(StatusCode::NO_CONTENT.into_response())
                 } else {
                     Err(ScimError::not_found(format!("no extension '{urn}'")).into())

@@ -102,6 +102,7 @@ pub struct AppState {
     reads: activity::ReadCounter,
     cursor_key: OnceCell<[u8; 32]>,
     limiter: limits::Limiter,
+    schema_cache: service::SchemaCache,
 }
 
 impl AppState {
@@ -112,6 +113,7 @@ impl AppState {
             reads: activity::ReadCounter::default(),
             cursor_key: OnceCell::new(),
             limiter: limits::Limiter::new(settings.rate_limit_per_tenant, settings.auth_failures_per_minute),
+            schema_cache: service::SchemaCache::default(),
             settings,
         })
     }

@@ -139,7 +139,7 @@ async fn route(
         .into_owned()
         .collect();
     let base = state.settings.tenant_url(&tenant.name);
-    let rts = resource_types(&state, &tenant).await?;
+    let rts = resource_types(&state, &tenant, token.schema_version).await?;
     let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let first = segments.first().map(|s| s.to_ascii_lowercase());
     let ctx = Ctx {

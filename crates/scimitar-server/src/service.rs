@@ -29,21 +29,55 @@ pub struct Ctx {
 }
 
 /// The resource types of a tenant: the built-in ones plus its extensions.
-pub async fn resource_types(state: &AppState, tenant: &Tenant) -> ApiResult<Arc<Vec<Arc<ResourceType>>>> {
-    let exts = state.store.list_extensions(tenant.id).await?;
-    if exts.is_empty() {
-        return Ok(state.builtin.clone());
+/// Cached per tenant and schema version; the version comes with the token
+/// on every request, so a change made anywhere (CLI, another node) applies
+/// to the next request.
+pub async fn resource_types(state: &AppState, tenant: &Tenant, version: i64) -> ApiResult<Arc<Vec<Arc<ResourceType>>>> {
+    if let Some(hit) = state.schema_cache.get(tenant.id, version) {
+        return Ok(hit);
     }
-    let mut parsed = Vec::with_capacity(exts.len());
-    for e in exts {
-        match parse_extension(&e.schema) {
-            Ok(s) => parsed.push((e.resource_type, s, e.required)),
-            Err(err) => tracing::error!(urn = %e.urn, error = %err, "stored extension schema is invalid; ignored"),
+    let exts = state.store.list_extensions(tenant.id).await?;
+    let rts = if exts.is_empty() {
+        state.builtin.clone()
+    } else {
+        let mut parsed = Vec::with_capacity(exts.len());
+        for e in exts {
+            match parse_extension(&e.schema) {
+                Ok(s) => parsed.push((e.resource_type, s, e.required)),
+                Err(err) => tracing::error!(urn = %e.urn, error = %err, "stored extension schema is invalid; ignored"),
+            }
+        }
+        Arc::new(resource_types_with(&parsed).into_iter().map(Arc::new).collect())
+    };
+    state.schema_cache.put(tenant.id, version, rts.clone());
+    Ok(rts)
+}
+
+/// Per-tenant resource types, valid for one schema version.
+#[derive(Default)]
+pub struct SchemaCache {
+    entries: Mutex<std::collections::HashMap<i64, (i64, Arc<Vec<Arc<ResourceType>>>)>>,
+}
+
+impl SchemaCache {
+    fn get(&self, tenant: i64, version: i64) -> Option<Arc<Vec<Arc<ResourceType>>>> {
+        let entries = self.entries.lock().ok()?;
+        let (v, rts) = entries.get(&tenant)?;
+        (*v == version).then(|| rts.clone())
+    }
+    fn put(&self, tenant: i64, version: i64, rts: Arc<Vec<Arc<ResourceType>>>) {
+        if let Ok(mut e) = self.entries.lock() {
+            if e.len() > 10_000 {
+                e.clear(); // bounded memory with many tenants
+            }
+            e.insert(tenant, (version, rts));
         }
     }
-    Ok(Arc::new(
-        resource_types_with(&parsed).into_iter().map(Arc::new).collect(),
-    ))
+    pub fn invalidate(&self, tenant: i64) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.remove(&tenant);
+        }
+    }
 }
 
 fn not_found(kind: Kind, id: &str) -> ApiError {

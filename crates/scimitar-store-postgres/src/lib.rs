@@ -39,6 +39,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0003_console", include_str!("../migrations/0003_console.sql")),
     ("0004_leases", include_str!("../migrations/0004_leases.sql")),
+    ("0005_schema_version", include_str!("../migrations/0005_schema_version.sql")),
 ];
 
 /// Attempts of a transaction that fails with a retryable error.
@@ -249,7 +250,7 @@ fn parse_url(url: &str) -> StoreResult<tokio_postgres::Config> {
         .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))
 }
 
-const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope";
+const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version";
 const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
 
 fn token_from_row(r: &Row) -> Result<TokenInfo, tokio_postgres::Error> {
@@ -263,6 +264,7 @@ fn token_from_row(r: &Row) -> Result<TokenInfo, tokio_postgres::Error> {
         last_used: r.try_get(6)?,
         revoked: r.try_get(7)?,
         scope: r.try_get(8)?,
+        schema_version: r.try_get(9)?,
     })
 }
 
@@ -542,7 +544,7 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let info = token_from_row(&row).map_err(db_error)?;
-        let stored: Vec<u8> = row.try_get(9).map_err(db_error)?;
+        let stored: Vec<u8> = row.try_get(10).map_err(db_error)?;
         let Ok(stored) = <[u8; 32]>::try_from(stored) else {
             return Ok(None);
         };
@@ -863,6 +865,8 @@ impl Store for PostgresStore {
                 &[&tenant, &ext.urn, &ext.resource_type, &ext.required, &text],
             )
             .await?;
+            tx.execute("UPDATE tenants SET schema_version = schema_version + 1 WHERE id = $1", &[&tenant])
+                .await?;
         })
     }
 
@@ -887,12 +891,12 @@ impl Store for PostgresStore {
 
     async fn delete_extension(&self, tenant: TenantId, urn: &str) -> StoreResult<bool> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            tx.execute(
-                "DELETE FROM extensions WHERE tenant_id = $1 AND urn = $2",
-                &[&tenant, &urn],
-            )
-            .await?
-                > 0
+            let n = tx
+                .execute("DELETE FROM extensions WHERE tenant_id = $1 AND urn = $2", &[&tenant, &urn])
+                .await?;
+            tx.execute("UPDATE tenants SET schema_version = schema_version + 1 WHERE id = $1", &[&tenant])
+                .await?;
+            n > 0
         })
     }
 

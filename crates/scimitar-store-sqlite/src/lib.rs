@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0003_console", include_str!("../migrations/0003_console.sql")),
     ("0004_leases", include_str!("../migrations/0004_leases.sql")),
+    ("0005_schema_version", include_str!("../migrations/0005_schema_version.sql")),
 ];
 
 pub struct SqliteStore {
@@ -169,10 +170,11 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
         last_used: r.get(6)?,
         revoked: r.get(7)?,
         scope: r.get(8)?,
+        schema_version: r.get(9)?,
     })
 }
 
-const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope";
+const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version";
 const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
@@ -498,7 +500,7 @@ impl Store for SqliteStore {
                 ))
                 .map_err(internal)?;
             let row = stmt
-                .query_row([&hash], |r| Ok((token_from_row(r)?, r.get::<_, Vec<u8>>(9)?)))
+                .query_row([&hash], |r| Ok((token_from_row(r)?, r.get::<_, Vec<u8>>(10)?)))
                 .optional()
                 .map_err(internal)?;
             Ok(row.and_then(|(info, stored)| {
@@ -787,6 +789,8 @@ impl Store for SqliteStore {
                 params![tenant, ext.urn, ext.resource_type, ext.required, text],
             )
             .map_err(internal)?;
+            tx.execute("UPDATE tenants SET schema_version = schema_version + 1 WHERE id = ?", [tenant])
+                .map_err(internal)?;
             Ok(())
         })
         .await
@@ -834,6 +838,8 @@ impl Store for SqliteStore {
                     "DELETE FROM extensions WHERE tenant_id = ? AND urn = ?",
                     params![tenant, urn],
                 )
+                .map_err(internal)?;
+            tx.execute("UPDATE tenants SET schema_version = schema_version + 1 WHERE id = ?", [tenant])
                 .map_err(internal)?;
             Ok(n > 0)
         })

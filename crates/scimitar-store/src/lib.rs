@@ -42,6 +42,10 @@ pub struct TokenInfo {
     pub hint: String,
     /// `scim` (provisioning) or `admin` (tenant administration API).
     pub scope: String,
+    /// The tenant's schema-extension version (changes with every extension
+    /// change), so servers can cache resource types safely.
+    #[serde(skip)]
+    pub schema_version: i64,
     pub created: String,
     pub last_used: Option<String>,
     pub revoked: Option<String>,
