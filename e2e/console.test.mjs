@@ -22,6 +22,7 @@ const BASE = env('SCIMITAR_E2E_URL');
 const TENANT = env('SCIMITAR_E2E_TENANT');
 const ADMIN = { email: env('SCIMITAR_E2E_ADMIN_EMAIL'), password: env('SCIMITAR_E2E_ADMIN_PASSWORD') };
 const VIEWER = { email: env('SCIMITAR_E2E_VIEWER_EMAIL'), password: env('SCIMITAR_E2E_VIEWER_PASSWORD') };
+const OPERATOR = { email: env('SCIMITAR_E2E_OPERATOR_EMAIL'), password: env('SCIMITAR_E2E_OPERATOR_PASSWORD') };
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
 mkdirSync(SHOTS, { recursive: true });
 
@@ -244,6 +245,36 @@ test('a Viewer sees everything but cannot generate or revoke', async () => {
   }
 });
 
+test('Console accounts lists the Admin and the Viewer', async () => {
+  await admin.goto(`${BASE}${T}/settings/accounts`);
+  const table = await admin.locator('table').first().innerText();
+  assert.match(table, /admin/);
+  assert.match(table, /viewer/);
+  await shot(admin, '14-accounts');
+});
+
+test('an operator sees every tenant and creates one with its first admin', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  ctx.setDefaultTimeout(10_000);
+  const page = await ctx.newPage();
+  try {
+    await signIn(page, OPERATOR);
+    await page.waitForURL('**/console/tenants');
+    await page.getByRole('link', { name: TENANT, exact: true }).waitFor();
+    const name = `acme-${Date.now()}`;
+    await page.getByLabel('Tenant name').fill(name);
+    await page.getByLabel("First admin's email").fill(`first@${name}.example`);
+    await page.getByLabel("First admin's password").fill('a long enough password');
+    await page.getByRole('button', { name: 'Create tenant' }).click();
+    await page.getByText(`Created tenant '${name}'`).waitFor();
+    await shot(page, '15-operator-tenants');
+    await page.getByRole('link', { name, exact: true }).click();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a wrong password is rejected, and repeated failures are throttled', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   ctx.setDefaultTimeout(10_000);
@@ -252,7 +283,7 @@ test('a wrong password is rejected, and repeated failures are throttled', async 
     await signIn(page, { email: VIEWER.email, password: 'not the password' });
     await page.getByText('Wrong email or password.').waitFor();
     assert.equal(new URL(page.url()).pathname, '/login');
-    await shot(page, '14-login-wrong-password');
+    await shot(page, '16-login-wrong-password');
     for (let i = 0; i < 4; i++) {
       await signIn(page, { email: VIEWER.email, password: `wrong ${i}` });
       await page.locator('#login-error').waitFor();
@@ -261,7 +292,7 @@ test('a wrong password is rejected, and repeated failures are throttled', async 
     await signIn(page, VIEWER);
     await page.getByText(/Too many failed sign-in attempts/).waitFor();
     assert.equal(new URL(page.url()).pathname, '/login');
-    await shot(page, '15-login-throttled');
+    await shot(page, '17-login-throttled');
   } finally {
     await ctx.close();
   }

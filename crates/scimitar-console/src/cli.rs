@@ -1,12 +1,8 @@
 //! What the `scimitar` binary needs from the console: creating accounts
-//! from the command line and serving the console next to the SCIM API.
+//! from the command line.
 
 use std::io::{BufRead, IsTerminal};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
-use scimitar_server::AppState;
 use scimitar_store::{ConsoleAdmin, Store, StoreError};
 
 /// Reads a password from the terminal without echo (asking twice), or
@@ -71,31 +67,4 @@ pub async fn create_account(
             StoreError::Conflict(_) => format!("an account with the email '{email}' already exists"),
             e => e.to_string(),
         })
-}
-
-/// Serves the SCIM API and the console on one listener until `shutdown`.
-///
-/// Like `scimitar_server::serve`, plus the console's routes. Read counts
-/// and activity retention run through `AppState::housekeeping` once a
-/// minute, since the server's finer-grained flush is private to it.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let bg = state.clone();
-    let background = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            bg.housekeeping().await;
-        }
-    });
-    let app = scimitar_server::router(state.clone()).merge(crate::router(state.clone()));
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
-    background.abort();
-    state.housekeeping().await;
-    result
 }

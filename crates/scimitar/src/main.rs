@@ -556,7 +556,9 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         println!("Set up the admin console (one-time link, valid 24 hours): {link}");
     }
     println!("Listening on http://{local}");
-    scimitar_console::cli::serve(listener, state, shutdown_signal()).await?;
+    // The admin console is served beside the SCIM API, at the root of the URL.
+    let app = scimitar_server::router(state.clone()).merge(scimitar_console::router(state.clone()));
+    scimitar_server::serve_app(listener, state, app, None, shutdown_signal()).await?;
     tracing::info!("shut down");
     Ok(())
 }
