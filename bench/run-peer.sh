@@ -27,10 +27,10 @@ echo "scim2-server $SCIM2_SERVER_VERSION (gunicorn $GUNICORN_VERSION, $("$VENV/b
 (
   # Write the worker's pid once gunicorn has forked it.
   for _ in $(seq 1 100); do
-    sleep 0.1
+    sleep 0.5
     master=$(cat "$ROOT/target/scim2-server-master.pid" 2>/dev/null || true)
     [ -n "$master" ] || continue
-    worker=$(pgrep -P "$master" | head -n1 || true)
+    worker=$(pgrep -P "$master" -f gunicorn | head -n1 || true)
     if [ -n "$worker" ]; then echo "$worker" >"$ROOT/target/scim2-server.pid"; break; fi
   done
 ) &

@@ -420,7 +420,10 @@ async fn must(conn: &mut Conn, method: Method, path: &str, body: Option<Value>, 
 /// Creates users 0..n that are missing, through /Bulk (or POSTs), on every connection.
 async fn populate(cli: &Cli, target: &Arc<Target>, conns: &mut Vec<Conn>) -> Result<Option<Outcome>> {
     let n = cli.populate;
-    let filter = format!("userName%20sw%20%22{}%22", data::encode(&format!("{}-user-", cli.prefix)));
+    let filter = format!(
+        "userName%20sw%20%22{}%22",
+        data::encode(&format!("{}-user-", cli.prefix))
+    );
     let count = target.path(&format!("/Users?count=1&attributes=userName&filter={filter}"));
     let body = must(&mut conns[0], Method::GET, &count, None, &[200]).await?;
     if total_results(&body).unwrap_or(0) >= n {
@@ -692,11 +695,12 @@ async fn run(cli: Cli) -> Result<()> {
     if needs_users && cli.populate == 0 {
         bail!("these scenarios need --populate N > 0");
     }
-    if cli.populate > 0 && needs_users {
-        if let Some(o) = populate(&cli, &target, &mut conns).await? {
-            eprint!("{}", report::table(std::slice::from_ref(&o)));
-            outcomes.push(o);
-        }
+    if cli.populate > 0
+        && needs_users
+        && let Some(o) = populate(&cli, &target, &mut conns).await?
+    {
+        eprint!("{}", report::table(std::slice::from_ref(&o)));
+        outcomes.push(o);
     }
     let needs_ids = ["patch", "members", "group-get", "cycle"].iter().any(|s| has(s));
     let user_ids = if needs_ids {

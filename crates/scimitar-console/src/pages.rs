@@ -336,6 +336,7 @@ pub async fn login(
         .map(|a| a.password_hash.clone())
         .unwrap_or_else(|| auth::dummy_hash().to_string());
     let ok = auth::verify_password_async(f.password, phc).await && admin.is_some();
+    let known_tenant = admin.as_ref().and_then(|a| a.tenant_id);
     let Some(admin) = admin.filter(|_| ok) else {
         {
             let mut t = console.throttle.lock().unwrap_or_else(|p| p.into_inner());
@@ -343,6 +344,7 @@ pub async fn login(
             t.fail(&ip_key, cfg.throttle_window);
         }
         tracing::warn!(ip = ?ip, "console sign-in failed");
+        audit(&console, known_tenant, &email, "admin.sign-in-failed", None, ip).await;
         return login_page(
             &console,
             StatusCode::UNAUTHORIZED,
@@ -356,6 +358,7 @@ pub async fn login(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clear(&email_key);
+    audit(&console, admin.tenant_id, &admin.email, "admin.signed-in", None, ip).await;
     // Session rotation: whatever session the browser had ends here.
     if let Some(old) = auth::cookie(&headers, console.session_cookie()) {
         let _ = console.app.store.delete_session(&auth::sha256(&old)).await;
@@ -621,6 +624,24 @@ pub async fn create_tenant(State(console): Shared, a: Authed, Form(f): Form<Tena
         return store_error(e);
     }
     tracing::info!(tenant = %t.name, by = a.session.admin.id, "console created a tenant");
+    audit(
+        &console,
+        Some(t.id),
+        &a.session.admin.email,
+        "tenant.created",
+        Some(&t.name),
+        None,
+    )
+    .await;
+    audit(
+        &console,
+        Some(t.id),
+        &a.session.admin.email,
+        "admin.created",
+        Some(email),
+        None,
+    )
+    .await;
     tenants_page(
         &console,
         &a,
@@ -1572,6 +1593,15 @@ pub async fn generate_token(
         return store_error(e);
     }
     tracing::info!(tenant = %t.name, token = %new.id, account = a.session.admin.id, "console generated a Secret Token");
+    audit(
+        &console,
+        Some(t.id),
+        &a.session.admin.email,
+        "token.generated",
+        Some(&new.id),
+        None,
+    )
+    .await;
     // Shown in this response only; it is not stored and never in a URL.
     provisioning_page(&console, &a, &t, Some((new.secret, label)), None, None).await
 }
@@ -1639,6 +1669,15 @@ pub async fn revoke(
         return store_error(e);
     }
     tracing::info!(tenant = %t.name, token = %id, account = a.session.admin.id, "console revoked a Secret Token");
+    audit(
+        &console,
+        Some(t.id),
+        &a.session.admin.email,
+        "token.revoked",
+        Some(&id),
+        None,
+    )
+    .await;
     Redirect::to(&format!(
         "/console/t/{}/settings/provisioning?revoked={}",
         t.name,
@@ -1739,6 +1778,15 @@ pub async fn create_account(
     match console.app.store.create_admin(Some(t.id), email, &f.role, &hash).await {
         Ok(x) => {
             tracing::info!(tenant = %t.name, account = x.id, by = a.session.admin.id, "console created an account");
+            audit(
+                &console,
+                Some(t.id),
+                &a.session.admin.email,
+                "admin.created",
+                Some(&format!("{} ({})", x.email, x.role)),
+                None,
+            )
+            .await;
             let m = format!(
                 "Created {} ({}). Give them the password through a separate channel.",
                 x.email, x.role
@@ -1757,5 +1805,24 @@ pub async fn create_account(
             .await
         }
         Err(e) => store_error(e),
+    }
+}
+
+/// Records an administrative action in the audit log (kept apart from the
+/// provisioning activity log; the console only ever reads it).
+async fn audit(
+    console: &Console,
+    tenant: Option<i64>,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    ip: Option<std::net::IpAddr>,
+) {
+    let source = match ip {
+        Some(ip) => format!("console {ip}"),
+        None => "console".to_string(),
+    };
+    if let Err(e) = scimitar_store::audit(&*console.app.store, tenant, actor, action, target, &source).await {
+        tracing::error!(error = %e, action, "could not write the audit log");
     }
 }

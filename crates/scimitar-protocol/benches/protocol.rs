@@ -101,7 +101,17 @@ fn output_serialise(bencher: Bencher, projection: &str) {
         version: 7,
     };
     bencher.bench_local(|| {
-        let mut out = representation(&rt, "http://127.0.0.1:8080/scim/default/v2", black_box(&doc), &meta, Derived { members: None, groups: None, manager_display: None });
+        let mut out = representation(
+            &rt,
+            "http://127.0.0.1:8080/scim/default/v2",
+            black_box(&doc),
+            &meta,
+            Derived {
+                members: None,
+                groups: None,
+                manager_display: None,
+            },
+        );
         proj.apply(&rt, &mut out);
         serde_json::to_vec(&out).ok()
     });

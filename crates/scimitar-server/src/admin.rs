@@ -30,7 +30,7 @@ pub async fn schemas(
     body: Body,
 ) -> Response {
     let run = async {
-        let (tenant, _) = authenticate(&state, &headers, &tenant, "admin", Some(peer)).await?;
+        let (tenant, token) = authenticate(&state, &headers, &tenant, "admin", Some(peer)).await?;
         let base = state.settings.tenant_url(&tenant.name);
         match method {
             axum::http::Method::GET => {
@@ -44,6 +44,7 @@ pub async fn schemas(
             axum::http::Method::POST => {
                 let body = read_json(&state, &headers, body, state.settings.max_body_bytes).await?;
                 let ext = register(&state, tenant.id, &body).await?;
+                audit(&state, tenant.id, &token.id, "schema.added", &ext.id, peer).await;
                 Ok(scim_json(StatusCode::CREATED, &schema_to_json(&ext, &base)))
             }
             _ => Err(ScimError::new(405, None, "use GET or POST").into()),
@@ -93,11 +94,14 @@ pub async fn schema_one(
     headers: HeaderMap,
 ) -> Response {
     let run = async {
-        let (tenant, _) = authenticate(&state, &headers, &tenant, "admin", Some(peer)).await?;
+        let (tenant, token) = authenticate(&state, &headers, &tenant, "admin", Some(peer)).await?;
         match method {
             axum::http::Method::DELETE => {
                 let removed = state.store.delete_extension(tenant.id, &urn).await?;
                 state.schema_cache.invalidate(tenant.id);
+                if removed {
+                    audit(&state, tenant.id, &token.id, "schema.removed", &urn, peer).await;
+                }
                 if removed {
                     Ok(StatusCode::NO_CONTENT.into_response())
                 } else {
@@ -154,4 +158,12 @@ pub async fn activity(
     };
     let r: ApiResult<Response> = run.await;
     r.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn audit(state: &AppState, tenant: i64, token: &str, action: &str, target: &str, peer: SocketAddr) {
+    let actor = format!("token:{token}");
+    let source = format!("admin-api {}", peer.ip());
+    if let Err(e) = scimitar_store::audit(&*state.store, Some(tenant), &actor, action, Some(target), &source).await {
+        tracing::error!(error = %e, action, "could not write the audit log");
+    }
 }

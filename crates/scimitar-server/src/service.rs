@@ -53,10 +53,13 @@ pub async fn resource_types(state: &AppState, tenant: &Tenant, version: i64) -> 
     Ok(rts)
 }
 
+/// A tenant's resource types.
+pub type ResourceTypes = Arc<Vec<Arc<ResourceType>>>;
+
 /// Per-tenant resource types, valid for one schema version.
 #[derive(Default)]
 pub struct SchemaCache {
-    entries: Mutex<std::collections::HashMap<i64, (i64, Arc<Vec<Arc<ResourceType>>>)>>,
+    entries: Mutex<std::collections::HashMap<i64, (i64, ResourceTypes)>>,
 }
 
 impl SchemaCache {

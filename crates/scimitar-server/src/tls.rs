@@ -28,7 +28,11 @@ pub struct TlsFiles {
 
 impl TlsFiles {
     pub fn new(cert: PathBuf, key: PathBuf) -> Self {
-        TlsFiles { cert, key, reload_every: Duration::from_secs(30) }
+        TlsFiles {
+            cert,
+            key,
+            reload_every: Duration::from_secs(30),
+        }
     }
 }
 
@@ -41,7 +45,8 @@ pub fn load(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
     if certs.is_empty() {
         return Err(format!("{} holds no certificate", files.cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| format!("reading key {}: {e}", files.key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&files.key).map_err(|e| format!("reading key {}: {e}", files.key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -107,7 +112,9 @@ pub async fn serve_tls(
             },
             () = &mut shutdown => break,
         };
-        let Ok(config) = current.read().map(|c| c.clone()) else { continue };
+        let Ok(config) = current.read().map(|c| c.clone()) else {
+            continue;
+        };
         let acceptor = TlsAcceptor::from(config);
         let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
         let builder = builder.clone();

@@ -447,6 +447,13 @@ async fn custom_schema_extensions_per_tenant() {
     // Removing the extension: it is no longer served.
     let del = admin.send(Method::DELETE, &format!("{url}/{}", enc(ACME)), None).await;
     assert_eq!(del.status, 204);
+    // Schema changes are in the audit log, with the token that made them.
+    let tenant_id = srv.store.tenant("acme").await.unwrap().unwrap().id;
+    let audit = srv.store.list_audit(Some(tenant_id), 10).await.unwrap();
+    let actions: Vec<&str> = audit.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["schema.added", "schema.removed"]);
+    assert_eq!(audit[0].actor, format!("token:{}", admin.token_id));
+    assert_eq!(audit[0].target.as_deref(), Some(ACME));
     t.get(&format!("/Schemas/{ACME}")).await.assert_error(404, None);
 }
 

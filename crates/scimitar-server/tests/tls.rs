@@ -22,9 +22,15 @@ fn write_cert(dir: &std::path::Path, name: &str) -> (TlsFiles, Vec<u8>) {
     (files, c.cert.der().to_vec())
 }
 
-async fn get(port: u16, trusted: &[u8], versions: &[&'static rustls::SupportedProtocolVersion]) -> Result<(String, String), String> {
+async fn get(
+    port: u16,
+    trusted: &[u8],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<(String, String), String> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls::pki_types::CertificateDer::from(trusted.to_vec())).unwrap();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(trusted.to_vec()))
+        .unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
@@ -32,11 +38,15 @@ async fn get(port: u16, trusted: &[u8], versions: &[&'static rustls::SupportedPr
         .with_root_certificates(roots)
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
     let version = format!("{:?}", tls.get_ref().1.protocol_version());
-    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.map_err(|e| e.to_string())?;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
     let mut out = String::new();
     tls.read_to_string(&mut out).await.map_err(|e| e.to_string())?;
     Ok((out, version))
@@ -59,7 +69,11 @@ async fn tls_serves_with_hsts_and_reloads_a_renewed_certificate() {
     for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12][..]] {
         let (resp, v) = get(port, &first, versions).await.unwrap();
         assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-        assert!(resp.to_ascii_lowercase().contains("strict-transport-security: max-age=31536000"), "{resp}");
+        assert!(
+            resp.to_ascii_lowercase()
+                .contains("strict-transport-security: max-age=31536000"),
+            "{resp}"
+        );
         assert!(v.contains("TLS"), "{v}");
     }
 
@@ -76,7 +90,10 @@ async fn tls_serves_with_hsts_and_reloads_a_renewed_certificate() {
         }
     }
     assert!(switched, "the renewed certificate was not picked up");
-    assert!(get(port, &first, &[&rustls::version::TLS13]).await.is_err(), "the old certificate is no longer served");
+    assert!(
+        get(port, &first, &[&rustls::version::TLS13]).await.is_err(),
+        "the old certificate is no longer served"
+    );
     let _ = tx.send(());
     server.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -23,8 +23,8 @@ use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_protocol::resource::MemberRef;
 use scimitar_store::{
-    ActivityEvent, ActivityQuery, CursorPos, ExtensionRecord, Kind, ListQuery, ModifyFn, Page, ReadCount, Record,
-    Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo, now_utc,
+    ActivityEvent, ActivityQuery, AuditEvent, CursorPos, ExtensionRecord, Kind, ListQuery, ModifyFn, Page, ReadCount,
+    Record, Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo, now_utc,
 };
 use serde_json::{Map, Value};
 use tokio_postgres::error::SqlState;
@@ -39,7 +39,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0003_console", include_str!("../migrations/0003_console.sql")),
     ("0004_leases", include_str!("../migrations/0004_leases.sql")),
-    ("0005_schema_version", include_str!("../migrations/0005_schema_version.sql")),
+    (
+        "0005_schema_version",
+        include_str!("../migrations/0005_schema_version.sql"),
+    ),
+    ("0006_audit", include_str!("../migrations/0006_audit.sql")),
 ];
 
 /// Attempts of a transaction that fails with a retryable error.
@@ -250,7 +254,8 @@ fn parse_url(url: &str) -> StoreResult<tokio_postgres::Config> {
         .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))
 }
 
-const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version";
+const TOKEN_COLS: &str =
+    "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version";
 const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
 
 fn token_from_row(r: &Row) -> Result<TokenInfo, tokio_postgres::Error> {
@@ -865,8 +870,11 @@ impl Store for PostgresStore {
                 &[&tenant, &ext.urn, &ext.resource_type, &ext.required, &text],
             )
             .await?;
-            tx.execute("UPDATE tenants SET schema_version = schema_version + 1 WHERE id = $1", &[&tenant])
-                .await?;
+            tx.execute(
+                "UPDATE tenants SET schema_version = schema_version + 1 WHERE id = $1",
+                &[&tenant],
+            )
+            .await?;
         })
     }
 
@@ -892,10 +900,16 @@ impl Store for PostgresStore {
     async fn delete_extension(&self, tenant: TenantId, urn: &str) -> StoreResult<bool> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
             let n = tx
-                .execute("DELETE FROM extensions WHERE tenant_id = $1 AND urn = $2", &[&tenant, &urn])
+                .execute(
+                    "DELETE FROM extensions WHERE tenant_id = $1 AND urn = $2",
+                    &[&tenant, &urn],
+                )
                 .await?;
-            tx.execute("UPDATE tenants SET schema_version = schema_version + 1 WHERE id = $1", &[&tenant])
-                .await?;
+            tx.execute(
+                "UPDATE tenants SET schema_version = schema_version + 1 WHERE id = $1",
+                &[&tenant],
+            )
+            .await?;
             n > 0
         })
     }
@@ -1015,6 +1029,52 @@ impl Store for PostgresStore {
                 Ok(ReadCount {
                     hour: r.try_get(0)?,
                     count: u64::try_from(r.try_get::<_, i64>(1)?).unwrap_or(0),
+                })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(db_error)
+    }
+
+    async fn record_audit(&self, e: AuditEvent) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(internal)?;
+        client
+            .execute(
+                "INSERT INTO audit (time, tenant_id, actor, action, target, detail, source) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&e.time, &e.tenant_id, &e.actor, &e.action, &e.target, &e.detail, &e.source],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, tenant: Option<TenantId>, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let limit = i64::try_from(limit.clamp(1, 10_000)).unwrap_or(100);
+        let cols = "SELECT id, time, tenant_id, actor, action, target, detail, source FROM audit";
+        let rows = match tenant {
+            Some(t) => client
+                .query(
+                    &format!("{cols} WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2"),
+                    &[&t, &limit],
+                )
+                .await
+                .map_err(db_error)?,
+            None => client
+                .query(&format!("{cols} ORDER BY id DESC LIMIT $1"), &[&limit])
+                .await
+                .map_err(db_error)?,
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.try_get(0)?,
+                    time: r.try_get(1)?,
+                    tenant_id: r.try_get(2)?,
+                    actor: r.try_get(3)?,
+                    action: r.try_get(4)?,
+                    target: r.try_get(5)?,
+                    detail: r.try_get(6)?,
+                    source: r.try_get(7)?,
                 })
             })
             .collect::<Result<_, tokio_postgres::Error>>()

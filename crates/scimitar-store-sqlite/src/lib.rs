@@ -20,8 +20,8 @@ use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_protocol::resource::MemberRef;
 use scimitar_store::{
-    ActivityEvent, ActivityQuery, CursorPos, ExtensionRecord, Kind, ListQuery, ModifyFn, Page, ReadCount, Record,
-    Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo,
+    ActivityEvent, ActivityQuery, AuditEvent, CursorPos, ExtensionRecord, Kind, ListQuery, ModifyFn, Page, ReadCount,
+    Record, Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo,
 };
 use serde_json::{Map, Value};
 
@@ -33,7 +33,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0003_console", include_str!("../migrations/0003_console.sql")),
     ("0004_leases", include_str!("../migrations/0004_leases.sql")),
-    ("0005_schema_version", include_str!("../migrations/0005_schema_version.sql")),
+    (
+        "0005_schema_version",
+        include_str!("../migrations/0005_schema_version.sql"),
+    ),
+    ("0006_audit", include_str!("../migrations/0006_audit.sql")),
 ];
 
 pub struct SqliteStore {
@@ -174,7 +178,8 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
     })
 }
 
-const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version";
+const TOKEN_COLS: &str =
+    "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version";
 const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
@@ -789,8 +794,11 @@ impl Store for SqliteStore {
                 params![tenant, ext.urn, ext.resource_type, ext.required, text],
             )
             .map_err(internal)?;
-            tx.execute("UPDATE tenants SET schema_version = schema_version + 1 WHERE id = ?", [tenant])
-                .map_err(internal)?;
+            tx.execute(
+                "UPDATE tenants SET schema_version = schema_version + 1 WHERE id = ?",
+                [tenant],
+            )
+            .map_err(internal)?;
             Ok(())
         })
         .await
@@ -839,8 +847,11 @@ impl Store for SqliteStore {
                     params![tenant, urn],
                 )
                 .map_err(internal)?;
-            tx.execute("UPDATE tenants SET schema_version = schema_version + 1 WHERE id = ?", [tenant])
-                .map_err(internal)?;
+            tx.execute(
+                "UPDATE tenants SET schema_version = schema_version + 1 WHERE id = ?",
+                [tenant],
+            )
+            .map_err(internal)?;
             Ok(n > 0)
         })
         .await
@@ -974,6 +985,57 @@ impl Store for SqliteStore {
                 })
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn record_audit(&self, e: AuditEvent) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO audit (time, tenant_id, actor, action, target, detail, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params![e.time, e.tenant_id, e.actor, e.action, e.target, e.detail, e.source],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit(&self, tenant: Option<TenantId>, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        self.read(move |c| {
+            let limit = i64::try_from(limit.clamp(1, 10_000)).unwrap_or(100);
+            let map = |r: &rusqlite::Row<'_>| {
+                Ok(AuditEvent {
+                    id: r.get(0)?,
+                    time: r.get(1)?,
+                    tenant_id: r.get(2)?,
+                    actor: r.get(3)?,
+                    action: r.get(4)?,
+                    target: r.get(5)?,
+                    detail: r.get(6)?,
+                    source: r.get(7)?,
+                })
+            };
+            let cols = "SELECT id, time, tenant_id, actor, action, target, detail, source FROM audit";
+            let rows = match tenant {
+                Some(t) => {
+                    let mut stmt = c
+                        .prepare(&format!("{cols} WHERE tenant_id = ? ORDER BY id DESC LIMIT ?"))
+                        .map_err(internal)?;
+                    stmt.query_map(params![t, limit], map)
+                        .map_err(internal)?
+                        .collect::<Result<Vec<_>, _>>()
+                }
+                None => {
+                    let mut stmt = c
+                        .prepare(&format!("{cols} ORDER BY id DESC LIMIT ?"))
+                        .map_err(internal)?;
+                    stmt.query_map(params![limit], map)
+                        .map_err(internal)?
+                        .collect::<Result<Vec<_>, _>>()
+                }
+            };
+            rows.map_err(internal)
         })
         .await
     }

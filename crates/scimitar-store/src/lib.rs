@@ -187,6 +187,24 @@ pub struct ActivityQuery {
     pub limit: usize,
 }
 
+/// One administrative action (token generated or revoked, tenant created or
+/// deleted, schema changed, console account created, sign-in and failure).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub time: String,
+    /// `None` for actions across tenants (an operator's).
+    #[serde(skip)]
+    pub tenant_id: Option<TenantId>,
+    /// Who: a console account's email, `cli`, or `token:<id>`.
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+    /// Where from: `cli`, `console`, `admin-api`, and the client address.
+    pub source: Option<String>,
+}
+
 /// Reads counted per hour instead of logged one by one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReadCount {
@@ -288,6 +306,11 @@ pub trait Store: ConsoleStore + lease::Leases + Send + Sync + 'static {
     async fn read_counts(&self, tenant: TenantId, since_hour: &str) -> StoreResult<Vec<ReadCount>>;
     /// Deletes activity older than `before` in every tenant; returns how many.
     async fn purge_activity(&self, before: &str) -> StoreResult<u64>;
+
+    // Audit log of administrative actions: append and read, never edit.
+    async fn record_audit(&self, event: AuditEvent) -> StoreResult<()>;
+    /// Newest first; `tenant: None` lists every tenant's and cross-tenant events.
+    async fn list_audit(&self, tenant: Option<TenantId>, limit: usize) -> StoreResult<Vec<AuditEvent>>;
 }
 
 /// The current time as RFC 3339 UTC with milliseconds: the format of
@@ -295,4 +318,28 @@ pub trait Store: ConsoleStore + lease::Leases + Send + Sync + 'static {
 pub fn now_utc() -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     time::OffsetDateTime::now_utc().format(&fmt).unwrap_or_default()
+}
+
+/// Appends to the audit log; an audit failure is returned for the caller to
+/// report, never silently dropped.
+pub async fn audit(
+    store: &dyn Store,
+    tenant: Option<TenantId>,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    source: &str,
+) -> StoreResult<()> {
+    store
+        .record_audit(AuditEvent {
+            id: 0,
+            time: now_utc(),
+            tenant_id: tenant,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.map(str::to_string),
+            detail: None,
+            source: Some(source.to_string()),
+        })
+        .await
 }

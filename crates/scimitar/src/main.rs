@@ -71,6 +71,14 @@ enum Command {
     Schema(SchemaCmd),
     /// Apply database migrations and exit (for deployments that migrate before rolling out).
     Migrate,
+    /// Show the audit log of administrative actions (tokens, tenants, schemas, console accounts, sign-ins).
+    Audit {
+        /// Only this tenant's entries (default: all, including cross-tenant ones).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Write a tenant's schema extensions, users and groups as SCIM JSON lines.
     Export {
         #[arg(long)]
@@ -220,8 +228,13 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
 async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     load_key(url)?;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
-        let store = PostgresStore::connect(url, pool).await.map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
+        let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16);
+        let store = PostgresStore::connect(url, pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
         return Ok(Arc::new(store));
     }
     let path = sqlite_path(url)?;
@@ -232,7 +245,10 @@ async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
 }
 
 fn sqlite_path(url: &str) -> Result<&Path> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     if path.is_empty() {
         bail!("empty database path in '{url}'");
     }
@@ -247,9 +263,10 @@ fn key_path(url: &str) -> PathBuf {
         return PathBuf::from(p);
     }
     match sqlite_path(url) {
-        Ok(p) if !url.starts_with("postgres") => {
-            p.parent().map(|d| d.join("scimitar.key")).unwrap_or_else(|| PathBuf::from("scimitar.key"))
-        }
+        Ok(p) if !url.starts_with("postgres") => p
+            .parent()
+            .map(|d| d.join("scimitar.key"))
+            .unwrap_or_else(|| PathBuf::from("scimitar.key")),
         _ => PathBuf::from("scimitar.key"),
     }
 }
@@ -288,7 +305,11 @@ fn load_key(url: &str) -> Result<()> {
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(text.as_bytes())
 }
 
@@ -370,6 +391,13 @@ async fn run() -> Result<()> {
             let a = scimitar_console::cli::create_account(&*store, tenant.as_deref(), &email, &role, &password)
                 .await
                 .map_err(anyhow::Error::msg)?;
+            cli_audit(
+                &*store,
+                a.tenant_id,
+                "admin.created",
+                Some(&format!("{} ({})", a.email, a.role)),
+            )
+            .await;
             if cli.common.json {
                 print_json(json!({"email": a.email, "role": a.role, "tenant": a.tenant, "created": a.created}));
             } else {
@@ -400,6 +428,37 @@ async fn run() -> Result<()> {
             let cfg = resolve(&cli.common, None)?;
             let store = open_store(&cfg.database).await?;
             transfer::import_cmd(&*store, &tenant, input, cli.common.json).await
+        }
+        Command::Audit { tenant, limit } => {
+            let cfg = resolve(&cli.common, None)?;
+            let store = open_store(&cfg.database).await?;
+            let tenant_id = match tenant {
+                Some(name) => Some(
+                    store
+                        .tenant(&name)
+                        .await
+                        .map_err(anyhow::Error::msg)?
+                        .with_context(|| format!("no tenant named '{name}'"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let events = store.list_audit(tenant_id, limit).await.map_err(anyhow::Error::msg)?;
+            if cli.common.json {
+                print_json(json!({"events": events}));
+            } else {
+                for e in events {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        e.time,
+                        e.actor,
+                        e.action,
+                        e.target.as_deref().unwrap_or("-"),
+                        e.source.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            Ok(())
         }
         Command::Migrate => {
             let cfg = resolve(&cli.common, None)?;
@@ -491,6 +550,12 @@ struct ServeLimits {
     /// Maximum request body in bytes (Bulk has its own, 4x larger, limit).
     #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
+    /// Serve HTTPS with this certificate chain (PEM); reloaded when the file changes.
+    #[arg(long, env = "SCIMITAR_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, env = "SCIMITAR_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "SCIMITAR_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -555,10 +620,23 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     if let Some(link) = scimitar_console::setup_link(&state).await.map_err(anyhow::Error::msg)? {
         println!("Set up the admin console (one-time link, valid 24 hours): {link}");
     }
-    println!("Listening on http://{local}");
+    let tls = match (&limits.tls_cert, &limits.tls_key) {
+        (Some(cert), Some(key)) => {
+            let files = scimitar_server::tls::TlsFiles::new(cert.clone(), key.clone());
+            // Fail at start, not at the first connection, on a bad certificate.
+            scimitar_server::tls::load(&files).map_err(anyhow::Error::msg)?;
+            Some(files)
+        }
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    println!(
+        "Listening on {}://{local}",
+        if tls.is_some() { "https" } else { "http" }
+    );
     // The admin console is served beside the SCIM API, at the root of the URL.
     let app = scimitar_server::router(state.clone()).merge(scimitar_console::router(state.clone()));
-    scimitar_server::serve_app(listener, state, app, None, shutdown_signal()).await?;
+    scimitar_server::serve_app(listener, state, app, tls, shutdown_signal()).await?;
     tracing::info!("shut down");
     Ok(())
 }
@@ -596,6 +674,7 @@ async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: 
                 scimitar_store::StoreError::Conflict(_) => anyhow::anyhow!("a tenant named '{name}' already exists"),
                 e => err(e),
             })?;
+            cli_audit(store, Some(t.id), "tenant.created", Some(&t.name)).await;
             let url = tenant_url(&cfg.public_url, &t.name);
             if as_json {
                 print_json(json!({"name": t.name, "scim_url": url, "created": t.created}));
@@ -625,6 +704,7 @@ async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: 
             if !deleted {
                 bail!("no tenant named '{name}'");
             }
+            cli_audit(store, None, "tenant.deleted", Some(&name)).await;
             if as_json {
                 print_json(json!({"name": name, "deleted": true}));
             } else {
@@ -649,6 +729,7 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
                 .create_token(t.id, &new.id, &label, &new.hint, &scope, &new.hash)
                 .await
                 .map_err(err)?;
+            cli_audit(store, Some(t.id), "token.generated", Some(&info.id)).await;
             let url = tenant_url(&cfg.public_url, &t.name);
             if as_json {
                 print_json(json!({
@@ -690,6 +771,7 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
             if !store.revoke_token(&id).await.map_err(err)? {
                 bail!("no active token with id '{id}'");
             }
+            cli_audit(store, None, "token.revoked", Some(&id)).await;
             if as_json {
                 print_json(json!({"id": id, "revoked": true}));
             } else {
@@ -731,6 +813,7 @@ async fn schema_cmd(store: Arc<dyn Store>, cfg: &Resolved, cmd: SchemaCmd, as_js
             let s = scimitar_server::register_extension(&state, t.id, &body)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.0.detail))?;
+            cli_audit(&*store, Some(t.id), "schema.added", Some(&s.id)).await;
             if as_json {
                 print_json(json!({"urn": s.id, "resourceType": resource_type, "attributes": s.attributes.len()}));
             } else {
@@ -763,6 +846,7 @@ async fn schema_cmd(store: Arc<dyn Store>, cfg: &Resolved, cmd: SchemaCmd, as_js
             if !store.delete_extension(t.id, &urn).await.map_err(err)? {
                 bail!("tenant has no extension '{urn}'");
             }
+            cli_audit(&*store, Some(t.id), "schema.removed", Some(&urn)).await;
             if as_json {
                 print_json(json!({"urn": urn, "removed": true}));
             } else {
@@ -784,5 +868,16 @@ fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+/// Records a CLI action in the audit log; failure to do so is an error on
+/// the terminal, not a silent gap.
+async fn cli_audit(store: &dyn Store, tenant: Option<i64>, action: &str, target: Option<&str>) {
+    let actor = std::env::var("USER")
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into());
+    if let Err(e) = scimitar_store::audit(store, tenant, &actor, action, target, "cli").await {
+        eprintln!("warning: could not write the audit log: {e}");
     }
 }

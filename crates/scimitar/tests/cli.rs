@@ -139,6 +139,30 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
 
     let deleted = run(&db, &["tenant", "delete", "contoso"]);
     assert_eq!(deleted["deleted"], true);
+
+    // The audit log has every administrative action, newest first.
+    let audit = run(&db, &["audit"]);
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "tenant.created",
+            "token.generated",
+            "schema.added",
+            "token.revoked",
+            "tenant.deleted"
+        ]
+    );
+    let first = &audit["events"].as_array().unwrap().last().unwrap();
+    assert_eq!(first["target"], "contoso");
+    assert_eq!(first["source"], "cli");
+    assert!(first["actor"].as_str().unwrap().starts_with("cli"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -176,24 +200,44 @@ async fn server_key_and_file_permissions() {
     let server = Server(child);
     let client = reqwest::Client::new();
     for _ in 0..100 {
-        if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let url = format!("http://127.0.0.1:{port}/scim/k/v2/Users");
-    let r = client.get(&url).bearer_auth(tok["token"].as_str().unwrap()).send().await.unwrap();
+    let r = client
+        .get(&url)
+        .bearer_auth(tok["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "a database dump without the key cannot verify tokens");
     drop(server);
 
     // World-readable key file or database: refused.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = Command::new(BIN).args(["tenant", "list", "--database", &db]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["tenant", "list", "--database", &db])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chmod 600"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::set_permissions(&db_path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--database", &db]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "serve refuses a world-readable database");
     assert!(String::from_utf8_lossy(&out.stderr).contains("readable by other users"));
     let _ = std::fs::remove_dir_all(&dir);
