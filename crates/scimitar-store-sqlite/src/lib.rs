@@ -10,11 +10,10 @@ mod lease;
 mod sql;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scimitar_protocol::ScimError;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
@@ -41,8 +40,65 @@ const MIGRATIONS: &[(&str, &str)] = &[
 ];
 
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
+    /// Write jobs for the writer thread (see `writer_loop`).
+    jobs: std::sync::mpsc::Sender<Job>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+}
+
+/// Called with the commit's outcome (an error message if it failed) after
+/// the batch that ran a job is committed; sends the job's result.
+type Finish = Box<dyn FnOnce(Option<String>) + Send>;
+/// Runs a write inside the writer's transaction; says whether it succeeded
+/// (otherwise its savepoint is rolled back) and how to answer.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+
+/// Most write jobs committed together in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// The single writer: takes every write waiting, runs each in its own
+/// savepoint (so one failing write does not undo the others), commits the
+/// batch once and only then answers them all. Concurrent writers thus share
+/// one fsync (group commit) while each stays atomic and durable.
+fn writer_loop(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut finishers = Vec::with_capacity(batch.len());
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Dropping the jobs answers their callers with an error.
+            eprintln!("scimitar: could not begin a write transaction: {e}");
+            continue;
+        }
+        for job in batch {
+            if conn.execute_batch("SAVEPOINT job").is_err() {
+                drop(job);
+                continue;
+            }
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
+            let ok = matches!(ran, Ok((true, _)));
+            let undo = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            let _ = conn.execute_batch(undo);
+            if let Ok((_, finish)) = ran {
+                finishers.push(finish);
+            }
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string()).err();
+        if commit.is_some() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for f in finishers {
+            f(commit.clone());
+        }
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -119,34 +175,49 @@ impl SqliteStore {
             )
             .with_init(|c| setup_connection(c));
         let readers = r2d2::Pool::builder()
-            .max_size(8)
+            .max_size(16)
             .min_idle(Some(1))
             .build(manager)
             .map_err(internal)?;
-        Ok(SqliteStore {
-            writer: Arc::new(Mutex::new(writer)),
-            readers,
-        })
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("scimitar-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(internal)?;
+        Ok(SqliteStore { jobs, readers })
     }
 
+    /// Runs `f` in the writer's transaction (batched with concurrent writes)
+    /// and answers once it is committed.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
-            let mut tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(internal)?;
-            let out = f(&mut tx)?;
-            tx.commit().map_err(internal)?;
-            Ok(out)
-        })
-        .await
-        .map_err(internal)?
+        let (tx, rx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit_error: Option<String>| {
+                let out = match (result, commit_error) {
+                    (Ok(_), Some(e)) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+                    (r, _) => r,
+                };
+                let _ = tx.send(out);
+            });
+            (ok, finish)
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Internal("the database writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("the write was not completed".into()))?
+    }
+
+    /// A short indexed read done on the calling thread: cheaper than a hop
+    /// to the blocking pool for what takes microseconds in SQLite's cache.
+    fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self.readers.get().map_err(internal)?;
+        f(&conn)
     }
 
     async fn read<T: Send + 'static>(
@@ -250,7 +321,7 @@ fn get_record(c: &Connection, tenant: TenantId, kind: Kind, id: &str) -> StoreRe
 
 /// Applies membership changes; returns how many memberships changed (so a
 /// PATCH or PUT that leaves the members as they were changes no version).
-fn apply_member_ops(tx: &Transaction<'_>, tenant: TenantId, group: &str, ops: &[MemberOp]) -> StoreResult<usize> {
+fn apply_member_ops(tx: &Connection, tenant: TenantId, group: &str, ops: &[MemberOp]) -> StoreResult<usize> {
     if ops.is_empty() {
         return Ok(0);
     }
@@ -325,13 +396,13 @@ fn apply_member_ops(tx: &Transaction<'_>, tenant: TenantId, group: &str, ops: &[
     Ok(changed)
 }
 
-struct TxMembers<'a, 'b> {
-    tx: &'a Transaction<'b>,
+struct TxMembers<'a> {
+    tx: &'a Connection,
     tenant: TenantId,
     group: String,
 }
 
-impl MemberAccess for TxMembers<'_, '_> {
+impl MemberAccess for TxMembers<'_> {
     fn list(&mut self) -> Result<Vec<Value>, ScimError> {
         let refs = list_members(self.tx, self.tenant, &self.group).map_err(|e| ScimError::internal(e.to_string()))?;
         Ok(refs
@@ -498,7 +569,7 @@ impl Store for SqliteStore {
 
     async fn token_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<TokenInfo>> {
         let hash = hash.to_vec();
-        self.read(move |c| {
+        self.read_now(|c| {
             let mut stmt = c
                 .prepare_cached(&format!(
                     "SELECT {TOKEN_COLS}, t.hash FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.hash = ? AND t.revoked IS NULL"
@@ -514,7 +585,6 @@ impl Store for SqliteStore {
                 scimitar_auth_eq(&stored, &given).then_some(info)
             }))
         })
-        .await
     }
 
     async fn touch_token(&self, id: &str, now: &str) -> StoreResult<()> {
@@ -557,7 +627,7 @@ impl Store for SqliteStore {
 
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>> {
         let id = id.to_string();
-        self.read(move |c| get_record(c, tenant, kind, &id)).await
+        self.read_now(|c| get_record(c, tenant, kind, &id))
     }
 
     async fn modify(
@@ -713,7 +783,7 @@ impl Store for SqliteStore {
 
     async fn groups_of(&self, tenant: TenantId, user: &str) -> StoreResult<Vec<Reference>> {
         let user = user.to_string();
-        self.read(move |c| {
+        self.read_now(|c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT m.group_id, json_extract(g.doc, '$.displayName') FROM members m \
@@ -732,7 +802,6 @@ impl Store for SqliteStore {
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
         })
-        .await
     }
 
     async fn ready(&self) -> StoreResult<()> {
@@ -753,7 +822,7 @@ impl Store for SqliteStore {
 
     async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>> {
         let id = id.to_string();
-        self.read(move |c| {
+        self.read_now(|c| {
             let v: Option<Option<String>> = c
                 .query_row(
                     "SELECT json_extract(doc, '$.displayName') FROM resources WHERE tenant_id = ? AND id = ?",
@@ -764,7 +833,6 @@ impl Store for SqliteStore {
                 .map_err(internal)?;
             Ok(v.flatten())
         })
-        .await
     }
 
     async fn secret(&self, name: &str, candidate: &[u8; 32]) -> StoreResult<[u8; 32]> {
@@ -805,7 +873,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_extensions(&self, tenant: TenantId) -> StoreResult<Vec<ExtensionRecord>> {
-        self.read(move |c| {
+        self.read_now(|c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT resource_type, urn, schema, required FROM extensions WHERE tenant_id = ? ORDER BY urn",
@@ -835,7 +903,6 @@ impl Store for SqliteStore {
             }
             Ok(out)
         })
-        .await
     }
 
     async fn delete_extension(&self, tenant: TenantId, urn: &str) -> StoreResult<bool> {

@@ -73,3 +73,63 @@ async fn retention_deletes_old_activity_in_every_tenant_and_keeps_recent() {
     assert_eq!(reads[0].count, 5);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Group commit: concurrent writes share transactions, yet each stays
+/// atomic on its own: a failing write does not undo or block the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_commit_together_and_fail_alone() {
+    use scimitar_store::{Kind, StoreError};
+    let dir = std::env::temp_dir().join(format!("scimitar-batch-{}", std::process::id()));
+    let store = std::sync::Arc::new(SqliteStore::open(&dir.join("b.db")).unwrap());
+    let t = store.create_tenant("t").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every fifth write reuses the userName of the one before it.
+            let name = if i % 5 == 4 {
+                format!("user{}", i - 1)
+            } else {
+                format!("user{i}")
+            };
+            let doc = json!({"userName": name}).as_object().unwrap().clone();
+            store
+                .create(
+                    t.id,
+                    Kind::User,
+                    &format!("id{i}"),
+                    doc,
+                    vec![],
+                    "2026-01-01T00:00:00.000Z",
+                )
+                .await
+        }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict(attr)) => {
+                assert_eq!(attr, "userName");
+                conflicts += 1;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (48, 12));
+    // Of each pair that raced for one userName exactly one exists; every
+    // other write is there.
+    let exists = |i: usize| {
+        let store = store.clone();
+        async move { store.get(t.id, Kind::User, &format!("id{i}")).await.unwrap().is_some() }
+    };
+    for i in 0..60 {
+        match i % 5 {
+            3 => assert!(exists(i).await ^ exists(i + 1).await, "pair {i}"),
+            4 => {}
+            _ => assert!(exists(i).await, "id{i}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
