@@ -702,78 +702,14 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, tenant: TenantId, q: ListQuery) -> StoreResult<Page> {
-        self.read(move |c| {
-            use rusqlite::types::Value as Sql;
-            let mut w = sql::Builder::default();
-            w.sql.push_str(" FROM resources r WHERE r.tenant_id = ? AND r.kind = ?");
-            w.params.push(Sql::Integer(tenant));
-            w.params.push(Sql::Text(q.kind.as_str().into()));
-            if let Some(f) = &q.filter {
-                w.sql.push_str(" AND ");
-                sql::lower_filter(&mut w, &q.rt, q.kind, f)?;
-            }
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT count(*){}", w.sql))
-                .and_then(|mut s| s.query_row(params_from_iter(w.params.iter()), |r| r.get(0)))
-                .map_err(internal)?;
-            let total = u64::try_from(total).unwrap_or(0);
-            let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
-            let mut sel = sql::Builder {
-                sql: format!("SELECT {RECORD_COLS}{}", w.sql),
-                params: w.params,
-            };
-            let mut has_more = false;
-            let records = match q.cursor {
-                // Keyset paging on the primary key: the same cost for every page.
-                Some(pos) => {
-                    let (cmp, order, key) = match pos {
-                        CursorPos::After(k) => (" AND r.seq > ?", " ORDER BY r.seq ASC", k),
-                        CursorPos::Before(k) => (" AND r.seq < ?", " ORDER BY r.seq DESC", k),
-                    };
-                    sel.sql.push_str(cmp);
-                    sel.params.push(Sql::Integer(key));
-                    sel.sql.push_str(order);
-                    sel.sql.push_str(" LIMIT ?");
-                    sel.params.push(Sql::Integer(limit.saturating_add(1)));
-                    let mut stmt = c.prepare_cached(&sel.sql).map_err(internal)?;
-                    let rows = stmt
-                        .query_map(params_from_iter(sel.params.iter()), record_from_row)
-                        .map_err(internal)?;
-                    let mut recs = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
-                    if recs.len() > q.count {
-                        has_more = true;
-                        recs.truncate(q.count);
-                    }
-                    if matches!(pos, CursorPos::Before(_)) {
-                        recs.reverse();
-                    }
-                    recs
-                }
-                None if q.count > 0 && (q.start_index as u64) <= total => {
-                    match &q.sort {
-                        Some(s) => sql::order_by(&mut sel, &q.rt, q.kind, &s.by, s.order)?,
-                        None => sel.sql.push_str(" ORDER BY r.seq"),
-                    }
-                    sel.sql.push_str(" LIMIT ? OFFSET ?");
-                    sel.params.push(Sql::Integer(limit));
-                    sel.params.push(Sql::Integer(
-                        i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX),
-                    ));
-                    let mut stmt = c.prepare_cached(&sel.sql).map_err(internal)?;
-                    let rows = stmt
-                        .query_map(params_from_iter(sel.params.iter()), record_from_row)
-                        .map_err(internal)?;
-                    rows.collect::<Result<Vec<_>, _>>().map_err(internal)?
-                }
-                None => Vec::new(),
-            };
-            Ok(Page {
-                total,
-                records,
-                has_more,
-            })
-        })
-        .await
+        // Matching queries on a unique indexed attribute (Entra's and Okta's
+        // `userName eq`, `externalId eq`, `displayName eq`) are point reads:
+        // run them here; anything that may scan goes to the blocking pool.
+        if q.filter.as_ref().is_some_and(|f| sql::is_point_lookup(f, q.kind)) && q.sort.is_none() && q.cursor.is_none()
+        {
+            return self.read_now(|c| list_page(c, tenant, &q));
+        }
+        self.read(move |c| list_page(c, tenant, &q)).await
     }
 
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
@@ -1120,6 +1056,90 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// One page of a list query (and its total).
+fn list_page(c: &Connection, tenant: TenantId, q: &ListQuery) -> StoreResult<Page> {
+    use rusqlite::types::Value as Sql;
+    let mut w = sql::Builder::default();
+    w.sql.push_str(" FROM resources r WHERE r.tenant_id = ? AND r.kind = ?");
+    w.params.push(Sql::Integer(tenant));
+    w.params.push(Sql::Text(q.kind.as_str().into()));
+    if let Some(f) = &q.filter {
+        w.sql.push_str(" AND ");
+        sql::lower_filter(&mut w, &q.rt, q.kind, f)?;
+    }
+    let count_all = |w: &sql::Builder| -> StoreResult<u64> {
+        let total: i64 = c
+            .prepare_cached(&format!("SELECT count(*){}", w.sql))
+            .and_then(|mut s| s.query_row(params_from_iter(w.params.iter()), |r| r.get(0)))
+            .map_err(internal)?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    };
+    let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
+    let mut sel = sql::Builder {
+        sql: format!("SELECT {RECORD_COLS}{}", w.sql),
+        params: w.params.clone(),
+    };
+    let run = |sel: &sql::Builder| -> StoreResult<Vec<Record>> {
+        let mut stmt = c.prepare_cached(&sel.sql).map_err(internal)?;
+        let rows = stmt
+            .query_map(params_from_iter(sel.params.iter()), record_from_row)
+            .map_err(internal)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+    };
+    if let Some(pos) = q.cursor {
+        // Keyset paging on the primary key: the same cost for every page.
+        let (cmp, order, key) = match pos {
+            CursorPos::After(k) => (" AND r.seq > ?", " ORDER BY r.seq ASC", k),
+            CursorPos::Before(k) => (" AND r.seq < ?", " ORDER BY r.seq DESC", k),
+        };
+        sel.sql.push_str(cmp);
+        sel.params.push(Sql::Integer(key));
+        sel.sql.push_str(order);
+        sel.sql.push_str(" LIMIT ?");
+        sel.params.push(Sql::Integer(limit.saturating_add(1)));
+        let mut recs = run(&sel)?;
+        let has_more = recs.len() > q.count;
+        recs.truncate(q.count);
+        if matches!(pos, CursorPos::Before(_)) {
+            recs.reverse();
+        }
+        return Ok(Page {
+            total: count_all(&w)?,
+            records: recs,
+            has_more,
+        });
+    }
+    if q.count == 0 {
+        return Ok(Page {
+            total: count_all(&w)?,
+            records: Vec::new(),
+            has_more: false,
+        });
+    }
+    match &q.sort {
+        Some(s) => sql::order_by(&mut sel, &q.rt, q.kind, &s.by, s.order)?,
+        None => sel.sql.push_str(" ORDER BY r.seq"),
+    }
+    sel.sql.push_str(" LIMIT ? OFFSET ?");
+    sel.params.push(Sql::Integer(limit));
+    sel.params.push(Sql::Integer(
+        i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX),
+    ));
+    let records = run(&sel)?;
+    // A first page that is not full is the whole result: no count needed
+    // (the common case of a matching query).
+    let total = if q.start_index <= 1 && records.len() < q.count {
+        records.len() as u64
+    } else {
+        count_all(&w)?
+    };
+    Ok(Page {
+        total,
+        records,
+        has_more: false,
+    })
 }
 
 fn scimitar_auth_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {

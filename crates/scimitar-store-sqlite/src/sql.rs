@@ -633,3 +633,21 @@ pub fn order_by(
     b.push(&format!(" {dir}, r.seq ASC"));
     Ok(())
 }
+
+/// Whether a filter can match at most one resource through a unique index
+/// (`userName eq`, Group `displayName eq`, `id eq`), possibly `and`-ed with
+/// more terms; such queries are cheap enough to run without a thread hop.
+/// `externalId eq` is indexed too (not unique, but matches few).
+pub fn is_point_lookup(f: &Filter, kind: Kind) -> bool {
+    match f {
+        Filter::And(items) => items.iter().any(|i| is_point_lookup(i, kind)),
+        Filter::Compare(p, CompareOp::Eq, CompValue::String(_)) if p.urn.is_none() && p.sub.is_none() => {
+            let n = p.name.to_ascii_lowercase();
+            n == "id"
+                || n == "externalid"
+                || (kind == Kind::User && n == "username")
+                || (kind == Kind::Group && n == "displayname")
+        }
+        _ => false,
+    }
+}
