@@ -61,6 +61,9 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// Requests whose headers exceed this many bytes are answered 431.
     pub max_header_bytes: usize,
+    /// Requests processed at once; more are answered 503 at once (load
+    /// shedding) rather than queued.
+    pub max_concurrent_requests: usize,
 }
 
 impl Settings {
@@ -81,6 +84,7 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(15),
             max_header_bytes: 16 * 1024,
+            max_concurrent_requests: 1024,
         }
     }
 
@@ -201,6 +205,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/v1/tenants/{tenant}/activity", get(admin::activity))
         .layer(CatchPanicLayer::custom(scim::panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), header_limit))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async {
+                        metrics::counter!("scimitar_shed_requests_total").increment(1);
+                        error::ApiError(scimitar_protocol::ScimError::new(
+                            503,
+                            None,
+                            "the server is at its limit of concurrent requests; retry shortly",
+                        ))
+                        .with_retry_after(1)
+                    },
+                ))
+                .load_shed()
+                .concurrency_limit(state.settings.max_concurrent_requests.max(1)),
+        )
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 // No query string: filters carry personal data.

@@ -474,7 +474,7 @@ async fn list(req: &Req, rt: Arc<ResourceType>, kind: Kind, lr: ListRequest) -> 
         count,
         cursor,
     };
-    let page = req.ctx.state.store.list(req.ctx.tenant.id, query).await?;
+    let page = crate::service::timed("list", req.ctx.state.store.list(req.ctx.tenant.id, query)).await?;
     let mut resources = Vec::with_capacity(page.records.len());
     for rec in &page.records {
         resources.push(Value::Object(req.ctx.render(&rt, rec, &projection).await?));
@@ -561,7 +561,7 @@ async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
             count: window,
             cursor: None,
         };
-        let page = match req.ctx.state.store.list(req.ctx.tenant.id, query).await {
+        let page = match crate::service::timed("list", req.ctx.state.store.list(req.ctx.tenant.id, query)).await {
             Ok(p) => p,
             Err(scimitar_store::StoreError::Invalid(e))
                 if e.scim_type == Some(scimitar_protocol::ScimType::InvalidFilter) =>

@@ -179,11 +179,13 @@ impl Ctx {
         } else {
             vec![MemberOp::Add(members.clone())]
         };
-        let rec = self
-            .state
-            .store
-            .create(self.tenant.id, kind, &id, input.doc, members, &now)
-            .await?;
+        let rec = timed(
+            "create",
+            self.state
+                .store
+                .create(self.tenant.id, kind, &id, input.doc, members, &now),
+        )
+        .await?;
         Ok((rec, ops))
     }
 
@@ -210,12 +212,14 @@ impl Ctx {
             Ok(m)
         });
         let now = scimitar_store::now_utc();
-        let result = self
-            .state
-            .store
-            .modify(self.tenant.id, kind, id, if_match, &now, wrapped)
-            .await
-            .map_err(|e| store_err(e, kind, id));
+        let result = timed(
+            "modify",
+            self.state
+                .store
+                .modify(self.tenant.id, kind, id, if_match, &now, wrapped),
+        )
+        .await
+        .map_err(|e| store_err(e, kind, id));
         let observed = seen.lock().ok().and_then(|mut s| s.take());
         match &result {
             Ok(rec) => {
@@ -315,10 +319,7 @@ impl Ctx {
 
     pub async fn delete(&self, kind: Kind, id: &str, if_match: Option<u64>, path: &str) -> ApiResult<()> {
         let before = self.state.store.get(self.tenant.id, kind, id).await?;
-        let result = self
-            .state
-            .store
-            .delete(self.tenant.id, kind, id, if_match)
+        let result = timed("delete", self.state.store.delete(self.tenant.id, kind, id, if_match))
             .await
             .map_err(|e| store_err(e, kind, id));
         let name = before
@@ -398,4 +399,12 @@ impl Ctx {
         }
         Ok(out)
     }
+}
+
+/// Runs a store call and records its latency (`scimitar_store_duration_seconds`).
+pub async fn timed<T>(op: &'static str, f: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let out = f.await;
+    metrics::histogram!("scimitar_store_duration_seconds", "op" => op).record(started.elapsed().as_secs_f64());
+    out
 }

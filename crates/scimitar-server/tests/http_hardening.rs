@@ -174,5 +174,46 @@ async fn operations_endpoints_and_request_ids() {
     assert!(metrics.contains("scimitar_requests_total"), "{metrics}");
     assert!(metrics.contains("scimitar_request_duration_seconds"));
     assert!(metrics.contains("endpoint=\"users\""));
+    assert!(
+        metrics.contains("scimitar_store_duration_seconds"),
+        "store latency is measured"
+    );
     assert!(!metrics.contains("acme"), "no tenant names in metric labels");
+}
+
+/// Beyond the concurrency limit requests are shed with 503 at once, and a
+/// slow client's body is cut off by the body timeout (408).
+#[tokio::test]
+async fn concurrency_limit_sheds_load_and_slow_bodies_time_out() {
+    use tokio::io::AsyncWriteExt;
+    let srv = TestServer::start_with(|s| {
+        s.max_concurrent_requests = 1;
+        s.body_timeout = std::time::Duration::from_millis(700);
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    // A slow client: headers, then half its body, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /scim/acme/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{{\"userName\":",
+        t.token
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let shed = t.get("/Users").await;
+    shed.assert_error(503, None);
+    assert_eq!(shed.header("retry-after"), Some("1"));
+    // The slow request gets 408 within its body timeout; then there is room again.
+    let mut buf = vec![0u8; 2048];
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut slow, &mut buf),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/scim+json"));
+    assert_eq!(t.get("/Users").await.status, 200);
 }

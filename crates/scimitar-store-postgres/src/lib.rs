@@ -44,6 +44,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0005_schema_version.sql"),
     ),
     ("0006_audit", include_str!("../migrations/0006_audit.sql")),
+    ("0007_token_expiry", include_str!("../migrations/0007_token_expiry.sql")),
 ];
 
 /// Attempts of a transaction that fails with a retryable error.
@@ -254,8 +255,7 @@ fn parse_url(url: &str) -> StoreResult<tokio_postgres::Config> {
         .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))
 }
 
-const TOKEN_COLS: &str =
-    "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version";
+const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version, t.expires";
 const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
 
 fn token_from_row(r: &Row) -> Result<TokenInfo, tokio_postgres::Error> {
@@ -270,6 +270,7 @@ fn token_from_row(r: &Row) -> Result<TokenInfo, tokio_postgres::Error> {
         revoked: r.try_get(7)?,
         scope: r.try_get(8)?,
         schema_version: r.try_get(9)?,
+        expires: r.try_get(10)?,
     })
 }
 
@@ -542,18 +543,31 @@ impl Store for PostgresStore {
     async fn token_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<TokenInfo>> {
         let client = self.pool.get().await.map_err(internal)?;
         let stmt = client
-            .prepare_cached(&format!("SELECT {TOKEN_COLS}, t.hash FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.hash = $1 AND t.revoked IS NULL"))
+            .prepare_cached(&format!("SELECT {TOKEN_COLS}, t.hash FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.hash = $1 AND t.revoked IS NULL AND (t.expires IS NULL OR t.expires > $2)"))
             .await
             .map_err(db_error)?;
-        let Some(row) = client.query_opt(&stmt, &[&hash.as_slice()]).await.map_err(db_error)? else {
+        let Some(row) = client
+            .query_opt(&stmt, &[&hash.as_slice(), &now_utc()])
+            .await
+            .map_err(db_error)?
+        else {
             return Ok(None);
         };
         let info = token_from_row(&row).map_err(db_error)?;
-        let stored: Vec<u8> = row.try_get(10).map_err(db_error)?;
+        let stored: Vec<u8> = row.try_get(11).map_err(db_error)?;
         let Ok(stored) = <[u8; 32]>::try_from(stored) else {
             return Ok(None);
         };
         Ok(constant_time_eq(&stored, hash).then_some(info))
+    }
+
+    async fn set_token_expiry(&self, id: &str, expires: Option<&str>) -> StoreResult<bool> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let n = client
+            .execute("UPDATE tokens SET expires = $1 WHERE id = $2", &[&expires, &id])
+            .await
+            .map_err(db_error)?;
+        Ok(n > 0)
     }
 
     async fn touch_token(&self, id: &str, now: &str) -> StoreResult<()> {

@@ -37,6 +37,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0005_schema_version.sql"),
     ),
     ("0006_audit", include_str!("../migrations/0006_audit.sql")),
+    ("0007_token_expiry", include_str!("../migrations/0007_token_expiry.sql")),
 ];
 
 pub struct SqliteStore {
@@ -246,11 +247,11 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
         revoked: r.get(7)?,
         scope: r.get(8)?,
         schema_version: r.get(9)?,
+        expires: r.get(10)?,
     })
 }
 
-const TOKEN_COLS: &str =
-    "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version";
+const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created, t.last_used, t.revoked, t.scope, n.schema_version, t.expires";
 const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
@@ -572,11 +573,11 @@ impl Store for SqliteStore {
         self.read_now(|c| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT {TOKEN_COLS}, t.hash FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.hash = ? AND t.revoked IS NULL"
+                    "SELECT {TOKEN_COLS}, t.hash FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.hash = ? AND t.revoked IS NULL AND (t.expires IS NULL OR t.expires > ?)"
                 ))
                 .map_err(internal)?;
             let row = stmt
-                .query_row([&hash], |r| Ok((token_from_row(r)?, r.get::<_, Vec<u8>>(10)?)))
+                .query_row(params![&hash, now_utc()], |r| Ok((token_from_row(r)?, r.get::<_, Vec<u8>>(11)?)))
                 .optional()
                 .map_err(internal)?;
             Ok(row.and_then(|(info, stored)| {
@@ -585,6 +586,17 @@ impl Store for SqliteStore {
                 scimitar_auth_eq(&stored, &given).then_some(info)
             }))
         })
+    }
+
+    async fn set_token_expiry(&self, id: &str, expires: Option<&str>) -> StoreResult<bool> {
+        let (id, expires) = (id.to_string(), expires.map(str::to_string));
+        self.write(move |tx| {
+            let n = tx
+                .execute("UPDATE tokens SET expires = ? WHERE id = ?", params![expires, id])
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn touch_token(&self, id: &str, now: &str) -> StoreResult<()> {

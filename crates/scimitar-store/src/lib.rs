@@ -46,6 +46,8 @@ pub struct TokenInfo {
     /// change), so servers can cache resource types safely.
     #[serde(skip)]
     pub schema_version: i64,
+    /// When the token stops working (RFC 3339), if it expires.
+    pub expires: Option<String>,
     pub created: String,
     pub last_used: Option<String>,
     pub revoked: Option<String>,
@@ -252,7 +254,9 @@ pub trait Store: ConsoleStore + lease::Leases + Send + Sync + 'static {
     ) -> StoreResult<TokenInfo>;
     async fn list_tokens(&self, tenant: TenantId) -> StoreResult<Vec<TokenInfo>>;
     async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
-    /// The live (not revoked) token with this hash.
+    /// Sets (or clears) when a token expires.
+    async fn set_token_expiry(&self, id: &str, expires: Option<&str>) -> StoreResult<bool>;
+    /// The live (not revoked, not expired) token with this hash.
     async fn token_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<TokenInfo>>;
     async fn touch_token(&self, id: &str, now: &str) -> StoreResult<()>;
 
@@ -311,6 +315,14 @@ pub trait Store: ConsoleStore + lease::Leases + Send + Sync + 'static {
     async fn record_audit(&self, event: AuditEvent) -> StoreResult<()>;
     /// Newest first; `tenant: None` lists every tenant's and cross-tenant events.
     async fn list_audit(&self, tenant: Option<TenantId>, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// The time `secs` seconds from now, in the format of [`now_utc`].
+pub fn utc_in(secs: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
+        .format(&fmt)
+        .unwrap_or_default()
 }
 
 /// The current time as RFC 3339 UTC with milliseconds: the format of

@@ -175,6 +175,9 @@ enum TokenCmd {
         /// `scim` for an identity provider; `admin` for the tenant administration API.
         #[arg(long, default_value = "scim", value_parser = ["scim", "admin"])]
         scope: String,
+        /// The token stops working after this many days (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
     },
     /// List a tenant's tokens (never the secrets).
     List {
@@ -718,7 +721,12 @@ async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: 
 async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bool) -> Result<()> {
     let err = anyhow::Error::msg;
     match cmd {
-        TokenCmd::Create { tenant, label, scope } => {
+        TokenCmd::Create {
+            tenant,
+            label,
+            scope,
+            expires_in_days,
+        } => {
             let t = store
                 .tenant(&tenant)
                 .await
@@ -729,12 +737,16 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
                 .create_token(t.id, &new.id, &label, &new.hint, &scope, &new.hash)
                 .await
                 .map_err(err)?;
+            let expires = expires_in_days.map(|d| scimitar_store::utc_in(i64::from(d) * 86_400));
+            if let Some(e) = &expires {
+                store.set_token_expiry(&info.id, Some(e)).await.map_err(err)?;
+            }
             cli_audit(store, Some(t.id), "token.generated", Some(&info.id)).await;
             let url = tenant_url(&cfg.public_url, &t.name);
             if as_json {
                 print_json(json!({
                     "id": info.id, "token": new.secret, "scim_url": url, "tenant": t.name,
-                    "label": info.label, "scope": info.scope, "created": info.created
+                    "label": info.label, "scope": info.scope, "created": info.created, "expires": expires
                 }));
             } else {
                 println!(

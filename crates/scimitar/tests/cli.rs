@@ -131,6 +131,50 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
     assert_eq!(log["events"][0]["name"], "u@x.test");
     assert_eq!(log["events"][0]["token_label"], "entra");
 
+    // Optional expiry: a token that expires today no longer works; one
+    // that expires in a year does.
+    let expired = run(
+        &db,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "contoso",
+            "--expires-in-days",
+            "0",
+            "--public-url",
+            &public,
+        ],
+    );
+    assert!(expired["expires"].is_string());
+    let r = client
+        .get(&url)
+        .bearer_auth(expired["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "an expired token is refused");
+    let later = run(
+        &db,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "contoso",
+            "--expires-in-days",
+            "365",
+            "--public-url",
+            &public,
+        ],
+    );
+    let r = client
+        .get(&url)
+        .bearer_auth(later["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     let revoked = run(&db, &["token", "revoke", tok["id"].as_str().unwrap()]);
     assert_eq!(revoked["revoked"], true);
     let r = client.get(&url).bearer_auth(token).send().await.unwrap();
@@ -155,6 +199,8 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
             "tenant.created",
             "token.generated",
             "schema.added",
+            "token.generated",
+            "token.generated",
             "token.revoked",
             "tenant.deleted"
         ]
