@@ -737,7 +737,9 @@ async fn authentication_failures_and_revocation() {
 /// writable, and the answer does not reveal whether anything exists.
 #[tokio::test]
 async fn tenant_isolation_on_every_endpoint() {
-    let srv = TestServer::start().await;
+    // Failed-authentication throttling is tested elsewhere; here every
+    // refusal must be the plain 401.
+    let srv = TestServer::start_with(|s| s.auth_failures_per_minute = 0).await;
     let a = srv.tenant("alpha").await;
     let b = srv.tenant("beta").await;
     let ua = a.create_user("shared@example.com").await;
@@ -770,14 +772,71 @@ async fn tenant_isolation_on_every_endpoint() {
         (Method::POST, "/Bulk".into(), Some(json!({}))),
         (Method::GET, "/".into(), None),
     ];
-    for (method, path, body) in &endpoints {
-        let r = intruder.send(method.clone(), path, body.clone()).await;
-        r.assert_error(401, None);
-        assert!(
-            !r.text.contains(&ua) && !r.text.contains("shared@"),
-            "{method} {path} leaked: {}",
-            r.text
-        );
+    // Every route with: another tenant's token, another tenant's admin
+    // token, a revoked token of this tenant, this tenant's admin token (a
+    // different scope), no token.
+    let other_admin = srv.tenant_with_scope("beta", "admin").await;
+    let own_admin = srv.tenant_with_scope("alpha", "admin").await;
+    let revoked = srv.tenant("alpha").await;
+    assert!(srv.store.revoke_token(&revoked.token_id).await.unwrap());
+    let no_token = Tenant {
+        token: String::new(),
+        ..a.clone()
+    };
+    let callers: Vec<(&str, Tenant, u16)> = vec![
+        ("another tenant's token", intruder.clone(), 401),
+        (
+            "another tenant's admin",
+            Tenant {
+                token: other_admin.token.clone(),
+                ..a.clone()
+            },
+            401,
+        ),
+        (
+            "a revoked token",
+            Tenant {
+                token: revoked.token.clone(),
+                ..a.clone()
+            },
+            401,
+        ),
+        ("no token", no_token, 401),
+        (
+            "this tenant's admin token",
+            Tenant {
+                token: own_admin.token.clone(),
+                ..a.clone()
+            },
+            403,
+        ),
+    ];
+    for (who, caller, status) in &callers {
+        for (method, path, body) in &endpoints {
+            let r = caller.send(method.clone(), path, body.clone()).await;
+            assert_eq!(r.status.as_u16(), *status, "{who}: {method} {path}: {}", r.text);
+            r.assert_error(*status, None);
+            assert!(r.header("etag").is_none(), "{who}: {method} {path} sent an ETag");
+            assert!(
+                !r.text.contains(&ua) && !r.text.contains("shared@"),
+                "{who}: {method} {path} leaked: {}",
+                r.text
+            );
+        }
+    }
+    // The administration API of A with B's tokens, and with A's SCIM token.
+    let admin_routes = ["/admin/v1/tenants/alpha/activity", "/admin/v1/tenants/alpha/schemas"];
+    for route in admin_routes {
+        let url = format!("{}{route}", srv.public_url);
+        for (who, caller, status) in [
+            ("B's admin", &other_admin, 401),
+            ("B's SCIM token", &b, 401),
+            ("A's SCIM token", &a, 403),
+        ] {
+            let r = caller.send(Method::GET, &url, None).await;
+            assert_eq!(r.status.as_u16(), status, "{who} on {route}: {}", r.text);
+            assert!(!r.text.contains(&ua), "{who} on {route} leaked");
+        }
     }
     // B's own URL never shows A's data, by id, filter, search or member reference.
     b.get(&format!("/Users/{ua}")).await.assert_error(404, None);
