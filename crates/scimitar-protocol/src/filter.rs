@@ -584,8 +584,15 @@ impl<'a> Parser<'a> {
             }
         }
         let lit = &self.src[start..self.pos];
-        serde_json::from_str::<String>(lit)
-            .map_err(|_| ScimError::invalid_filter(format!("invalid string literal at position {start}")))
+        let value = serde_json::from_str::<String>(lit)
+            .map_err(|_| ScimError::invalid_filter(format!("invalid string literal at position {start}")))?;
+        // Stored values never hold NUL (see resource.rs); neither do filters.
+        if value.contains('\0') {
+            return Err(ScimError::invalid_filter(
+                "filter values must not contain NUL characters",
+            ));
+        }
+        Ok(value)
     }
 }
 

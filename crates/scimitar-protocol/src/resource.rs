@@ -329,6 +329,14 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
     Ok(match attr.kind {
         AttrType::String | AttrType::Reference | AttrType::Binary => match value {
             Value::String(s) if s.is_empty() => None,
+            // No identity data has NUL characters, and PostgreSQL cannot
+            // store them: refuse them the same way on every backend.
+            Value::String(s) if s.contains('\0') => {
+                return Err(ScimError::invalid_value(format!(
+                    "'{}' must not contain NUL characters",
+                    attr.name
+                )));
+            }
             Value::String(s) => Some(Value::String(s.clone())),
             // Lenient: numbers and booleans sent for string attributes.
             Value::Number(n) => Some(Value::String(n.to_string())),

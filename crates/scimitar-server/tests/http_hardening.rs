@@ -68,7 +68,7 @@ async fn hostile_input_gets_4xx_within_limits_and_the_server_stays_healthy() {
         (br#"{"userName": 123456789012345678901234567890}"#.to_vec(), 201),
         (br#"{"userName": "x", "active": 1e400}"#.to_vec(), 400),
         (vec![0xc3, 0x28, b'{', b'}'], 400),
-        (b"{\"userName\": \"nul\\u0000byte\"}".to_vec(), 201),
+        (b"{\"userName\": \"nul\\u0000byte\"}".to_vec(), 400),
         (br#"{"userName": "'; DROP TABLE resources; --"}"#.to_vec(), 201),
         (vec![b' '; 1024 * 1024 + 10], 413),
     ];
@@ -130,7 +130,7 @@ async fn hostile_input_gets_4xx_within_limits_and_the_server_stays_healthy() {
     assert_eq!(t.get(&format!("/Users/{id}")).await.status, 200);
     let ready = reqwest::get(format!("{}/readyz", srv.public_url)).await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(t.get("/Users?count=0").await.body["totalResults"], 4);
+    assert_eq!(t.get("/Users?count=0").await.body["totalResults"], 3);
 }
 
 #[tokio::test]
