@@ -34,6 +34,19 @@ async fn postgres_store() -> Option<Arc<dyn Store>> {
 
 scimitar_store_conformance::store_conformance!(postgres_store);
 
+/// Shown as "ignored" with how to enable the PostgreSQL tests when
+/// SCIMITAR_TEST_POSTGRES_URL was not set at build time; otherwise checks
+/// that the database is reachable and fully migrated.
+#[tokio::test]
+#[cfg_attr(
+    not(scimitar_pg_tests),
+    ignore = "PostgreSQL tests skipped: set SCIMITAR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/scimitar_test to run them"
+)]
+async fn postgres_is_reachable_and_migrated() {
+    let store = postgres_store().await.expect("SCIMITAR_TEST_POSTGRES_URL is set");
+    store.ready().await.expect("PostgreSQL is reachable and migrated");
+}
+
 /// Two stores with their own pools stand for two server processes: they
 /// migrate the same schema at once, then race read-modify-write cycles on
 /// one row. Row locks must serialise them without losing an update.
