@@ -288,3 +288,114 @@ async fn server_key_and_file_permissions() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("readable by other users"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Settings come from flags, then environment variables, then the TOML
+/// config file.
+#[test]
+fn config_file_and_environment_precedence() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cfg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("scimitar.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "database = \"sqlite:{}/db/s.db\"\npublic_url = \"https://from-file.example\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let out = |extra: &[&str], env: &[(&str, &str)]| -> Value {
+        let mut c = Command::new(BIN);
+        c.args(["tenant", "create"])
+            .args(extra)
+            .args(["--json", "--config", cfg.to_str().unwrap()]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    assert_eq!(out(&["a"], &[])["scim_url"], "https://from-file.example/scim/a/v2");
+    assert_eq!(
+        out(&["b"], &[("SCIMITAR_PUBLIC_URL", "https://from-env.example")])["scim_url"],
+        "https://from-env.example/scim/b/v2"
+    );
+    assert_eq!(
+        out(
+            &["c", "--public-url", "https://from-flag.example"],
+            &[("SCIMITAR_PUBLIC_URL", "https://from-env.example")]
+        )["scim_url"],
+        "https://from-flag.example/scim/c/v2"
+    );
+    // All three landed in the database the file names.
+    let o = Command::new(BIN)
+        .args(["tenant", "list", "--json", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list["tenants"].as_array().unwrap().len(), 3);
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "nonsense = 1\n").unwrap();
+    let o = Command::new(BIN)
+        .args(["tenant", "list", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "unknown keys in the config file are an error");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM stops the server gracefully: it exits with success.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = std::env::temp_dir().join(format!("scimitar-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            &format!("sqlite:{}/s.db", dir.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up);
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = status.expect("the server stops within 5 s of SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
