@@ -44,6 +44,30 @@ pub struct SqliteStore {
     /// Write jobs for the writer thread (see `writer_loop`).
     jobs: std::sync::mpsc::Sender<Job>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// For per-thread reader connections (see `read_now`).
+    path: std::path::PathBuf,
+    id: u64,
+    alive: std::sync::Arc<()>,
+}
+
+static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// Read-only connections of this thread, one per open store: point reads
+    /// on the async workers use them without touching the pool's mutex.
+    static LOCAL_READERS: std::cell::RefCell<Vec<(u64, std::sync::Weak<()>, Connection)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let c = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    setup_connection(&c)?;
+    Ok(c)
 }
 
 /// Called with the commit's outcome (an error message if it failed) after
@@ -185,7 +209,13 @@ impl SqliteStore {
             .name("scimitar-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx))
             .map_err(internal)?;
-        Ok(SqliteStore { jobs, readers })
+        Ok(SqliteStore {
+            jobs,
+            readers,
+            path: path.to_path_buf(),
+            id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            alive: std::sync::Arc::new(()),
+        })
     }
 
     /// Runs `f` in the writer's transaction (batched with concurrent writes)
@@ -217,8 +247,24 @@ impl SqliteStore {
     /// A short indexed read done on the calling thread: cheaper than a hop
     /// to the blocking pool for what takes microseconds in SQLite's cache.
     fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = self.readers.get().map_err(internal)?;
-        f(&conn)
+        LOCAL_READERS.with(|cell| {
+            let Ok(mut local) = cell.try_borrow_mut() else {
+                // Re-entered (never expected): use the pool.
+                let conn = self.readers.get().map_err(internal)?;
+                return f(&conn);
+            };
+            // Forget connections of stores that were dropped.
+            local.retain(|(_, alive, _)| alive.strong_count() > 0);
+            let i = match local.iter().position(|(id, _, _)| *id == self.id) {
+                Some(i) => i,
+                None => {
+                    let conn = open_reader(&self.path).map_err(internal)?;
+                    local.push((self.id, std::sync::Arc::downgrade(&self.alive), conn));
+                    local.len() - 1
+                }
+            };
+            f(&local[i].2)
+        })
     }
 
     async fn read<T: Send + 'static>(
