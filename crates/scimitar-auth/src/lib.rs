@@ -117,9 +117,13 @@ pub fn well_formed(token: &str) -> bool {
 }
 
 pub fn hash(token: &str) -> [u8; 32] {
-    let key = KEY.get().copied().unwrap_or([0u8; 32]);
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap_or_else(|_| unreachable_mac());
-    mac.update(token.as_bytes());
+    hmac_sha256(&KEY.get().copied().unwrap_or([0u8; 32]), token.as_bytes())
+}
+
+/// HMAC-SHA-256 of `data` under `key` (tokens here, signed cursors in the server).
+pub fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac());
+    mac.update(data);
     mac.finalize().into_bytes().into()
 }
 

@@ -48,6 +48,19 @@ fn csrf_failed() -> Response {
 
 /// The tenant in the path, if the signed-in account may see it. Others'
 /// tenants are "not found" so that names are not confirmed.
+/// A tenant the signed-in account may change: the form's CSRF token (when
+/// it is a form), the tenant's visibility, then the role, in that order.
+async fn writable_tenant(console: &Console, a: &Authed, name: &str, csrf: Option<&str>) -> Result<Tenant, Response> {
+    if csrf.is_some_and(|c| !a.check_csrf(c)) {
+        return Err(csrf_failed());
+    }
+    let t = tenant_for(console, a, name).await?;
+    if !a.can_write() {
+        return Err(forbidden());
+    }
+    Ok(t)
+}
+
 async fn tenant_for(console: &Console, a: &Authed, name: &str) -> Result<Tenant, Response> {
     let t = console
         .app
@@ -1565,16 +1578,10 @@ pub async fn generate_token(
     Path(tenant): Path<String>,
     Form(f): Form<GenerateForm>,
 ) -> Response {
-    if !a.check_csrf(&f.csrf) {
-        return csrf_failed();
-    }
-    let t = match tenant_for(&console, &a, &tenant).await {
+    let t = match writable_tenant(&console, &a, &tenant, Some(&f.csrf)).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    if !a.can_write() {
-        return forbidden();
-    }
     let label: String = match f.label.trim() {
         "" => "Microsoft Entra ID".to_string(),
         l => l.chars().take(100).collect(),
@@ -1626,13 +1633,10 @@ async fn live_token(console: &Console, t: &Tenant, id: &str) -> Result<scimitar_
 }
 
 pub async fn revoke_confirm(State(console): Shared, a: Authed, Path((tenant, id)): Path<(String, String)>) -> Response {
-    let t = match tenant_for(&console, &a, &tenant).await {
+    let t = match writable_tenant(&console, &a, &tenant, None).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    if !a.can_write() {
-        return forbidden();
-    }
     let k = match live_token(&console, &t, &id).await {
         Ok(k) => k,
         Err(r) => return r,
@@ -1652,16 +1656,10 @@ pub async fn revoke(
     Path((tenant, id)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if !a.check_csrf(&f.csrf) {
-        return csrf_failed();
-    }
-    let t = match tenant_for(&console, &a, &tenant).await {
+    let t = match writable_tenant(&console, &a, &tenant, Some(&f.csrf)).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    if !a.can_write() {
-        return forbidden();
-    }
     if let Err(r) = live_token(&console, &t, &id).await {
         return r;
     }
@@ -1746,16 +1744,10 @@ pub async fn create_account(
     Path(tenant): Path<String>,
     Form(f): Form<AccountForm>,
 ) -> Response {
-    if !a.check_csrf(&f.csrf) {
-        return csrf_failed();
-    }
-    let t = match tenant_for(&console, &a, &tenant).await {
+    let t = match writable_tenant(&console, &a, &tenant, Some(&f.csrf)).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    if !a.can_write() {
-        return forbidden();
-    }
     let email = f.email.trim();
     if !email.contains('@') || !matches!(f.role.as_str(), "admin" | "viewer") {
         return accounts_page(

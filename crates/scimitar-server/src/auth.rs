@@ -87,10 +87,9 @@ pub async fn authenticate(
         name: info.tenant.clone(),
         created: String::new(),
     };
-    let now = scimitar_store::now_utc();
-    if stale(info.last_used.as_deref(), &now) {
+    if stale(info.last_used.as_deref()) {
         let store = state.store.clone();
-        let (id, now) = (info.id.clone(), now.clone());
+        let (id, now) = (info.id.clone(), scimitar_store::now_utc());
         tokio::spawn(async move {
             if let Err(e) = store.touch_token(&id, &now).await {
                 tracing::warn!(error = %e, "could not record token use");
@@ -100,21 +99,7 @@ pub async fn authenticate(
     Ok((tenant, info))
 }
 
-fn stale(last: Option<&str>, now: &str) -> bool {
-    let Some(last) = last else { return true };
-    let secs = |s: &str| -> Option<i64> {
-        // YYYY-MM-DDTHH:MM:SS… → seconds within the day plus the date as key.
-        let date = s.get(0..10)?;
-        let h: i64 = s.get(11..13)?.parse().ok()?;
-        let m: i64 = s.get(14..16)?.parse().ok()?;
-        let sec: i64 = s.get(17..19)?.parse().ok()?;
-        Some(if date.is_empty() { 0 } else { h * 3600 + m * 60 + sec })
-    };
-    if last.get(0..10) != now.get(0..10) {
-        return true;
-    }
-    match (secs(last), secs(now)) {
-        (Some(a), Some(b)) => b - a >= TOUCH_INTERVAL_SECS,
-        _ => true,
-    }
+/// Timestamps share one fixed RFC 3339 format, so they compare as text.
+fn stale(last: Option<&str>) -> bool {
+    last.is_none_or(|l| l < scimitar_store::utc_in(-TOUCH_INTERVAL_SECS).as_str())
 }

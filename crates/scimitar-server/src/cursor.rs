@@ -4,10 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
 use scimitar_protocol::ScimError;
 use scimitar_store::{CursorPos, Kind, TenantId};
-use sha2::Sha256;
 
 const TAG_LEN: usize = 16;
 
@@ -23,14 +21,7 @@ fn binding(tenant: TenantId, kind: Kind, filter: &str) -> String {
 }
 
 fn mac(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac());
-    m.update(data);
-    m.finalize().into_bytes()[..TAG_LEN].to_vec()
-}
-
-fn unreachable_mac() -> Hmac<Sha256> {
-    // HMAC accepts keys of any length; this cannot happen.
-    <Hmac<Sha256> as KeyInit>::new_from_slice(&[0u8; 32]).unwrap_or_else(|_| std::process::abort())
+    scimitar_auth::hmac_sha256(key, data)[..TAG_LEN].to_vec()
 }
 
 pub fn encode(key: &[u8; 32], tenant: TenantId, kind: Kind, filter: &str, pos: CursorPos) -> String {

@@ -175,19 +175,13 @@ impl AppState {
                 return;
             }
         }
-        let cutoff = time_days_ago(self.settings.activity_retention_days);
+        let cutoff = scimitar_store::utc_in(-i64::from(self.settings.activity_retention_days) * 86_400);
         match self.store.purge_activity(&cutoff).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "applied activity retention"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not apply activity retention"),
         }
     }
-}
-
-fn time_days_ago(days: u32) -> String {
-    let t = std::time::SystemTime::now() - Duration::from_secs(u64::from(days) * 86_400);
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    time::OffsetDateTime::from(t).format(&fmt).unwrap_or_default()
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

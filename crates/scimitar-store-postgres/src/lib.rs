@@ -558,7 +558,7 @@ impl Store for PostgresStore {
         let Ok(stored) = <[u8; 32]>::try_from(stored) else {
             return Ok(None);
         };
-        Ok(constant_time_eq(&stored, hash).then_some(info))
+        Ok(scimitar_auth::hashes_equal(&stored, hash).then_some(info))
     }
 
     async fn set_token_expiry(&self, id: &str, expires: Option<&str>) -> StoreResult<bool> {
@@ -1103,9 +1103,4 @@ impl Store for PostgresStore {
             n
         })
     }
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    // The hash is looked up by index, then compared fully.
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -18,6 +18,7 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_protocol::resource::MemberRef;
+use scimitar_store::now_utc;
 use scimitar_store::{
     ActivityEvent, ActivityQuery, AuditEvent, CursorPos, ExtensionRecord, Kind, ListQuery, ModifyFn, Page, ReadCount,
     Record, Store, StoreError, StoreResult, Tenant, TenantId, TokenInfo,
@@ -629,7 +630,7 @@ impl Store for SqliteStore {
             Ok(row.and_then(|(info, stored)| {
                 let stored: [u8; 32] = stored.try_into().ok()?;
                 let given: [u8; 32] = hash.clone().try_into().ok()?;
-                scimitar_auth_eq(&stored, &given).then_some(info)
+                scimitar_auth::hashes_equal(&stored, &given).then_some(info)
             }))
         })
     }
@@ -1199,10 +1200,3 @@ fn list_page(c: &Connection, tenant: TenantId, q: &ListQuery) -> StoreResult<Pag
         has_more: false,
     })
 }
-
-fn scimitar_auth_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    // Constant time: the hash is looked up by index, then compared fully.
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-pub use scimitar_store::now_utc;

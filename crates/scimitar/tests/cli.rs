@@ -34,6 +34,17 @@ fn run(db: &str, args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Polls `url` for up to 10 s; whether it answered 200.
+async fn answers(client: &reqwest::Client, url: &str) -> bool {
+    for _ in 0..100 {
+        if client.get(url).send().await.is_ok_and(|r| r.status() == 200) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -57,20 +68,10 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
         .unwrap();
     let _server = Server(child);
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{public}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "server did not start");
+    assert!(
+        answers(&client, &format!("{public}/healthz")).await,
+        "server did not start"
+    );
 
     // The fresh install created `default`.
     let list = run(&db, &["tenant", "list"]);
@@ -245,17 +246,7 @@ async fn server_key_and_file_permissions() {
         .unwrap();
     let server = Server(child);
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    answers(&client, &format!("http://127.0.0.1:{port}/healthz")).await;
     let url = format!("http://127.0.0.1:{port}/scim/k/v2/Users");
     let r = client
         .get(&url)
@@ -366,20 +357,7 @@ async fn sigterm_shuts_down_gracefully() {
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up);
+    assert!(answers(&client, &format!("http://127.0.0.1:{port}/readyz")).await);
     assert!(
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
