@@ -285,10 +285,22 @@ fn load_key(url: &str) -> Result<()> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
+            // Several processes may start at once (nodes, CLI commands): write
+            // a private temporary file and link it into place, which fails
+            // if another process got there first; then use theirs.
             let key = scimitar_auth::random_key()?;
             let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            write_private(&path, &hex).with_context(|| format!("writing key file {}", path.display()))?;
-            hex
+            let tmp = path.with_extension(format!("key.{}.tmp", std::process::id()));
+            write_private(&tmp, &hex).with_context(|| format!("writing key file {}", tmp.display()))?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => hex,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::read_to_string(&path).with_context(|| format!("reading key file {}", path.display()))?
+                }
+                Err(e) => return Err(e).with_context(|| format!("writing key file {}", path.display())),
+            }
         }
         Err(e) => return Err(e).with_context(|| format!("reading key file {}", path.display())),
     };

@@ -40,7 +40,8 @@ fn start(db: &str, port: u16) -> Child {
 }
 
 async fn wait_up(client: &reqwest::Client, port: u16) {
-    for _ in 0..100 {
+    // Generous: CI machines are busy, and PostgreSQL start-up migrates.
+    for _ in 0..400 {
         if client
             .get(format!("http://127.0.0.1:{port}/healthz"))
             .send()
