@@ -14,6 +14,12 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
 
+/// A key file of this test process (the server and the CLI must share it),
+/// kept out of the working directory other tests use.
+fn key_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("scimitar-crash-{}.key", std::process::id()))
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -24,6 +30,7 @@ fn free_port() -> u16 {
 
 fn start(db: &str, port: u16) -> Child {
     Command::new(BIN)
+        .env("SCIMITAR_KEY_FILE", key_file())
         .args([
             "serve",
             "--listen",
@@ -99,6 +106,7 @@ async fn crash_and_check(db: &str, sqlite_file: Option<&std::path::Path>) {
     let mut server = start(db, port);
     wait_up(&client, port).await;
     let out = Command::new(BIN)
+        .env("SCIMITAR_KEY_FILE", key_file())
         .args(["token", "create", "--tenant", "default", "--database", db, "--json"])
         .output()
         .unwrap();
