@@ -160,6 +160,28 @@ fn setup_connection(c: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Switches the file to WAL. SQLite answers "locked" without consulting
+/// the busy handler when another process is switching or recovering the
+/// same fresh file at that moment, so this retries for a while itself.
+fn enable_wal(c: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mode = c.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0));
+        match mode {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
     c.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")?;
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -190,9 +212,13 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut writer = Connection::open(path).map_err(internal)?;
-        writer.pragma_update(None, "journal_mode", "WAL").map_err(internal)?;
-        setup_connection(&writer).map_err(internal)?;
-        migrate(&mut writer).map_err(internal)?;
+        // The busy timeout comes first: switching a fresh file to WAL takes an
+        // exclusive lock, and processes starting together (nodes, CLI
+        // commands) must wait for each other instead of failing.
+        let step = |what: &'static str| move |e: rusqlite::Error| StoreError::Internal(format!("{what}: {e}"));
+        setup_connection(&writer).map_err(step("configuring the connection"))?;
+        enable_wal(&writer).map_err(step("switching to WAL"))?;
+        migrate(&mut writer).map_err(step("migrating"))?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY

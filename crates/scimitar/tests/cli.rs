@@ -379,33 +379,40 @@ async fn sigterm_shuts_down_gracefully() {
 }
 
 /// Processes starting at once on a fresh installation agree on one key
-/// file (nodes and CLI commands race to create it).
+/// file and all open the database (nodes and CLI commands race to create
+/// the key and to switch the fresh file to WAL).
 #[test]
 fn concurrent_first_starts_share_one_key() {
-    let dir = std::env::temp_dir().join(format!("scimitar-keyrace-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let db = format!("sqlite:{}/db/s.db", dir.display());
-    let children: Vec<_> = (0..6)
-        .map(|i| {
-            Command::new(BIN)
-                .args(["tenant", "create", &format!("t{i}"), "--database", &db])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for round in 0..4 {
+        let dir = std::env::temp_dir().join(format!("scimitar-keyrace-{}-{round}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = format!("sqlite:{}/db/s.db", dir.display());
+        let children: Vec<_> = (0..12)
+            .map(|i| {
+                Command::new(BIN)
+                    .args(["tenant", "create", &format!("t{i}"), "--database", &db])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let key = std::fs::read_to_string(dir.join("db/scimitar.key")).unwrap();
+        assert_eq!(key.trim().len(), 64);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("db"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary key files are removed");
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    let key = std::fs::read_to_string(dir.join("db/scimitar.key")).unwrap();
-    assert_eq!(key.trim().len(), 64);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("db"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary key files are removed");
-    let _ = std::fs::remove_dir_all(&dir);
 }
