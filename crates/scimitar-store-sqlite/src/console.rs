@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 use scimitar_protocol::output::Reference;
 use scimitar_store::{ConsoleAdmin, ConsoleSession, ConsoleStore, StoreError, StoreResult, TenantId, now_utc};
 
-use crate::{SqliteStore, internal};
+use crate::{SqliteStore, exec, internal, row};
 
 const ADMIN_COLS: &str = "a.id, a.tenant_id, n.name, a.email, a.role, a.password_hash, a.created";
 const ADMIN_FROM: &str = "FROM console_admins a LEFT JOIN tenants n ON n.id = a.tenant_id";
@@ -33,7 +33,8 @@ impl ConsoleStore for SqliteStore {
     ) -> StoreResult<ConsoleAdmin> {
         let (email, role, hash) = (email.to_string(), role.to_string(), password_hash.to_string());
         self.write(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO console_admins (tenant_id, email, email_ci, role, password_hash, created) \
                  VALUES (?, ?, ?, ?, ?, ?)",
                 params![tenant, email, email.to_lowercase(), role, hash, now_utc()],
@@ -45,7 +46,8 @@ impl ConsoleStore for SqliteStore {
                 e => internal(e),
             })?;
             let id = tx.last_insert_rowid();
-            tx.query_row(
+            row(
+                tx,
                 &format!("SELECT {ADMIN_COLS} {ADMIN_FROM} WHERE a.id = ?"),
                 [id],
                 admin_from_row,
@@ -58,7 +60,8 @@ impl ConsoleStore for SqliteStore {
     async fn admin_by_email(&self, email: &str) -> StoreResult<Option<ConsoleAdmin>> {
         let email = email.to_lowercase();
         self.read(move |c| {
-            c.query_row(
+            row(
+                c,
                 &format!("SELECT {ADMIN_COLS} {ADMIN_FROM} WHERE a.email_ci = ?"),
                 [email],
                 admin_from_row,
@@ -84,9 +87,7 @@ impl ConsoleStore for SqliteStore {
 
     async fn count_admins(&self) -> StoreResult<u64> {
         self.read(|c| {
-            let n: i64 = c
-                .query_row("SELECT count(*) FROM console_admins", [], |r| r.get(0))
-                .map_err(internal)?;
+            let n: i64 = row(c, "SELECT count(*) FROM console_admins", [], |r| r.get(0)).map_err(internal)?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
@@ -102,8 +103,7 @@ impl ConsoleStore for SqliteStore {
                 )
                 .map_err(internal)?;
             // A new password ends every session of the account.
-            tx.execute("DELETE FROM console_sessions WHERE admin_id = ?", [id])
-                .map_err(internal)?;
+            exec(tx, "DELETE FROM console_sessions WHERE admin_id = ?", [id]).map_err(internal)?;
             Ok(n > 0)
         })
         .await
@@ -112,7 +112,8 @@ impl ConsoleStore for SqliteStore {
     async fn create_session(&self, hash: &[u8; 32], admin: i64, csrf: &str, now: &str) -> StoreResult<()> {
         let (hash, csrf, now) = (hash.to_vec(), csrf.to_string(), now.to_string());
         self.write(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO console_sessions (hash, admin_id, csrf, created, last_seen) VALUES (?, ?, ?, ?, ?)",
                 params![hash, admin, csrf, now, now],
             )
@@ -125,7 +126,8 @@ impl ConsoleStore for SqliteStore {
     async fn session(&self, hash: &[u8; 32]) -> StoreResult<Option<ConsoleSession>> {
         let hash = hash.to_vec();
         self.read(move |c| {
-            c.query_row(
+            row(
+                c,
                 &format!(
                     "SELECT {ADMIN_COLS}, s.csrf, s.created, s.last_seen {ADMIN_FROM} \
                      JOIN console_sessions s ON s.admin_id = a.id WHERE s.hash = ?"
@@ -149,7 +151,8 @@ impl ConsoleStore for SqliteStore {
     async fn touch_session(&self, hash: &[u8; 32], now: &str) -> StoreResult<()> {
         let (hash, now) = (hash.to_vec(), now.to_string());
         self.write(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE console_sessions SET last_seen = ? WHERE hash = ?",
                 params![now, hash],
             )
@@ -162,8 +165,7 @@ impl ConsoleStore for SqliteStore {
     async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()> {
         let hash = hash.to_vec();
         self.write(move |tx| {
-            tx.execute("DELETE FROM console_sessions WHERE hash = ?", [hash])
-                .map_err(internal)?;
+            exec(tx, "DELETE FROM console_sessions WHERE hash = ?", [hash]).map_err(internal)?;
             Ok(())
         })
         .await
@@ -186,7 +188,8 @@ impl ConsoleStore for SqliteStore {
     async fn set_token_creator(&self, tenant: TenantId, token_id: &str, created_by: &str) -> StoreResult<()> {
         let (id, by) = (token_id.to_string(), created_by.to_string());
         self.write(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT OR REPLACE INTO console_token_creators (token_id, tenant_id, created_by) VALUES (?, ?, ?)",
                 params![id, tenant, by],
             )
@@ -266,7 +269,8 @@ impl ConsoleStore for SqliteStore {
     async fn put_setup_code(&self, hash: &[u8; 32], expires: &str) -> StoreResult<()> {
         let (hash, expires) = (hash.to_vec(), expires.to_string());
         self.write(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT OR REPLACE INTO console_setup (id, hash, expires) VALUES (1, ?, ?)",
                 params![hash, expires],
             )
@@ -279,8 +283,8 @@ impl ConsoleStore for SqliteStore {
     async fn take_setup_code(&self, hash: &[u8; 32], now: &str) -> StoreResult<bool> {
         let (hash, now) = (hash.to_vec(), now.to_string());
         self.write(move |tx| {
-            let stored: Option<(Vec<u8>, String)> = tx
-                .query_row("SELECT hash, expires FROM console_setup WHERE id = 1", [], |r| {
+            let stored: Option<(Vec<u8>, String)> =
+                row(tx, "SELECT hash, expires FROM console_setup WHERE id = 1", [], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()
@@ -291,8 +295,7 @@ impl ConsoleStore for SqliteStore {
             if expires < now || !same(&stored, &hash) {
                 return Ok(false);
             }
-            tx.execute("DELETE FROM console_setup WHERE id = 1", [])
-                .map_err(internal)?;
+            exec(tx, "DELETE FROM console_setup WHERE id = 1", []).map_err(internal)?;
             Ok(true)
         })
         .await
