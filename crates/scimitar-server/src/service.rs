@@ -17,7 +17,13 @@ use crate::activity::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 
 /// The document a modification started from and the member changes it made.
-type Observed = (Map<String, Value>, Vec<MemberOp>);
+/// What a modification saw and did, for the log: computed where the
+/// mutation is, so the old document need not be copied out.
+struct Observed {
+    name: Option<String>,
+    changes: Vec<Value>,
+    action: &'static str,
+}
 
 pub struct Ctx {
     pub state: Arc<AppState>,
@@ -193,7 +199,7 @@ impl Ctx {
     #[allow(clippy::too_many_arguments)] // one request's parameters
     async fn modify(
         &self,
-        rt: &ResourceType,
+        rt: &Arc<ResourceType>,
         kind: Kind,
         id: &str,
         if_match: Option<u64>,
@@ -204,10 +210,27 @@ impl Ctx {
         // The closure reports what it saw and did, for the log.
         let seen: Arc<Mutex<Option<Observed>>> = Arc::new(Mutex::new(None));
         let seen2 = seen.clone();
+        let (rt2, method2) = (rt.clone(), method.to_string());
         let wrapped: ModifyFn = Arc::new(move |current, members| {
-            let m = f(current, members)?;
+            let name = activity::name_of(&current.doc).map(str::to_string);
+            let m = match f(current, members) {
+                Ok(m) => m,
+                Err(e) => {
+                    if let Ok(mut s) = seen2.lock() {
+                        *s = Some(Observed {
+                            name,
+                            changes: vec![],
+                            action: "update",
+                        });
+                    }
+                    return Err(e);
+                }
+            };
+            let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
+            changes.extend(activity::member_changes(&m.member_ops));
+            let action = activity::action(kind, &method2, Some(&current.doc), Some(&m.doc), &m.member_ops);
             if let Ok(mut s) = seen2.lock() {
-                *s = Some((current.doc.clone(), m.member_ops.clone()));
+                *s = Some(Observed { name, changes, action });
             }
             Ok(m)
         });
@@ -223,14 +246,13 @@ impl Ctx {
         let observed = seen.lock().ok().and_then(|mut s| s.take());
         match &result {
             Ok(rec) => {
-                let (old, ops) = observed.unwrap_or_else(|| (rec.doc.clone(), vec![]));
-                let mut changes = scimitar_protocol::diff::changes(rt, &old, &rec.doc);
-                changes.extend(activity::member_changes(&ops));
+                let Some(Observed { changes, action, .. }) = observed else {
+                    return result;
+                };
                 if changes.is_empty() {
                     // Nothing changed (Entra re-sending the same values): not a write.
                     return result;
                 }
-                let action = activity::action(kind, method, Some(&old), Some(&rec.doc), &ops);
                 activity::record(
                     &*self.state.store,
                     &self.entry(method, path),
@@ -245,9 +267,7 @@ impl Ctx {
                 .await;
             }
             Err(e) => {
-                let name = observed
-                    .as_ref()
-                    .and_then(|(d, _)| activity::name_of(d).map(str::to_string));
+                let name = observed.and_then(|o| o.name);
                 self.log_failure(method, path, "update", kind, Some(id), name.as_deref(), e)
                     .await;
             }
