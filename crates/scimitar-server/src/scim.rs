@@ -278,7 +278,7 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
             let projection = projection_of(&req, &rt)?;
             let body = read_json(&state, &req.headers, body, limit).await?;
             let rec = req.ctx.create(&rt, kind, &body, &req.path).await?;
-            let out = req.ctx.render(&rt, &rec, &projection).await?;
+            let out = req.ctx.render_created(&rt, &rec, &projection).await?;
             let loc = output::location(&req.ctx.base, &rt, &rec.id);
             Ok(resource_response(StatusCode::CREATED, &rec, out, Some(loc)))
         }

@@ -375,6 +375,27 @@ impl Ctx {
         rec: &Record,
         projection: &Projection,
     ) -> ApiResult<Map<String, Value>> {
+        self.render_as(rt, rec, projection, false).await
+    }
+
+    /// The representation of a resource just created: a new user belongs to
+    /// no group yet, so its `groups` need no query.
+    pub async fn render_created(
+        &self,
+        rt: &ResourceType,
+        rec: &Record,
+        projection: &Projection,
+    ) -> ApiResult<Map<String, Value>> {
+        self.render_as(rt, rec, projection, true).await
+    }
+
+    async fn render_as(
+        &self,
+        rt: &ResourceType,
+        rec: &Record,
+        projection: &Projection,
+        created: bool,
+    ) -> ApiResult<Map<String, Value>> {
         let store = &self.state.store;
         let tenant = self.tenant.id;
         let mut d = Derived {
@@ -394,7 +415,11 @@ impl Ctx {
                 if let Some(attr) = rt.schema.attribute("groups")
                     && projection.wants(None, "groups", attr)
                 {
-                    d.groups = Some(store.groups_of(tenant, &rec.id).await?);
+                    d.groups = Some(if created {
+                        Vec::new()
+                    } else {
+                        store.groups_of(tenant, &rec.id).await?
+                    });
                 }
                 let manager = rec
                     .doc

@@ -715,9 +715,10 @@ impl Store for SqliteStore {
         now: &str,
     ) -> StoreResult<Record> {
         let (id, now) = (id.to_string(), now.to_string());
+        // Serialised here, not on the writer thread that every write waits for.
+        let (un, dn, ext) = columns(kind, &doc);
+        let text = serde_json::to_string(&doc).map_err(internal)?;
         self.write(move |tx| {
-            let (un, dn, ext) = columns(kind, &doc);
-            let text = serde_json::to_string(&doc).map_err(internal)?;
             exec(tx,
                 "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
                  VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
@@ -1045,9 +1046,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_activity(&self, e: ActivityEvent) -> StoreResult<()> {
+    async fn record_activity(&self, mut e: ActivityEvent) -> StoreResult<()> {
+        // Serialised (and the tree dropped) here, not on the writer thread.
+        let changes = serde_json::to_string(&std::mem::take(&mut e.changes)).map_err(internal)?;
         self.write(move |tx| {
-            let changes = serde_json::to_string(&e.changes).map_err(internal)?;
             exec(tx,
                 "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
                  name, changes, outcome, status, error, method, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -2,6 +2,12 @@
 
 mod transfer;
 
+/// mimalloc instead of glibc's allocator: a request allocates and frees many
+/// small JSON nodes on several threads, where glibc's malloc took about a
+/// fifth of the server's CPU (docs/benchmarks.md has the comparison).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
