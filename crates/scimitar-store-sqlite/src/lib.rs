@@ -249,6 +249,11 @@ impl SqliteStore {
             .min_idle(Some(1))
             .build(manager)
             .map_err(internal)?;
+        // After a burst the WAL file shrinks back to 64 MiB when it rewinds,
+        // instead of keeping its largest size on disk.
+        writer
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+            .map_err(step("limiting the WAL"))?;
         let (jobs, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("scimitar-sqlite-writer".into())
