@@ -115,7 +115,25 @@ pub async fn record(
     status: u16,
     error: Option<&str>,
 ) {
-    let event = ActivityEvent {
+    let event = event(e, action, kind, id, name, changes, status, error);
+    if let Err(err) = store.record_activity(event).await {
+        tracing::error!(error = %err, "could not record provisioning activity");
+    }
+}
+
+/// The log entry of a request.
+#[allow(clippy::too_many_arguments)]
+pub fn event(
+    e: &Entry<'_>,
+    action: &str,
+    kind: Option<Kind>,
+    id: Option<&str>,
+    name: Option<&str>,
+    changes: Vec<Value>,
+    status: u16,
+    error: Option<&str>,
+) -> ActivityEvent {
+    ActivityEvent {
         id: 0,
         tenant_id: e.tenant,
         time: scimitar_store::now_utc(),
@@ -131,9 +149,6 @@ pub async fn record(
         error: error.map(str::to_string),
         method: e.method.to_string(),
         path: e.path.chars().take(500).collect(),
-    };
-    if let Err(err) = store.record_activity(event).await {
-        tracing::error!(error = %err, "could not record provisioning activity");
     }
 }
 

@@ -9,7 +9,7 @@ use scimitar_protocol::patch::{MemberOp, apply_patch, parse_patch_request};
 use scimitar_protocol::project::Projection;
 use scimitar_protocol::resource::{merge_for_replace, normalize_input};
 use scimitar_protocol::schema::{ResourceType, parse_extension, resource_types_with, urn};
-use scimitar_store::{Kind, ModifyFn, Mutation, Record, StoreError, Tenant, TokenInfo};
+use scimitar_store::{ActivityEvent, Kind, ModifyFn, Mutation, Record, StoreError, Tenant, TokenInfo};
 use serde_json::{Map, Value};
 
 use crate::AppState;
@@ -17,13 +17,8 @@ use crate::activity::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 
 /// The document a modification started from and the member changes it made.
-/// What a modification saw and did, for the log: computed where the
-/// mutation is, so the old document need not be copied out.
-struct Observed {
-    name: Option<String>,
-    changes: Vec<Value>,
-    action: &'static str,
-}
+/// The name of the resource a modification saw, for the log of a failure.
+type Observed = Option<String>;
 
 pub struct Ctx {
     pub state: Arc<AppState>,
@@ -207,31 +202,36 @@ impl Ctx {
         path: &str,
         f: ModifyFn,
     ) -> ApiResult<Record> {
-        // The closure reports what it saw and did, for the log.
-        let seen: Arc<Mutex<Option<Observed>>> = Arc::new(Mutex::new(None));
+        // The closure attaches the change's log entry to the mutation (the
+        // store records it in the same transaction) and reports the name
+        // it saw, for the log of a failure.
+        let seen: Arc<Mutex<Observed>> = Arc::new(Mutex::new(None));
         let seen2 = seen.clone();
         let (rt2, method2) = (rt.clone(), method.to_string());
+        let template = activity::event(
+            &self.entry(method, path),
+            "update",
+            Some(kind),
+            Some(id),
+            None,
+            vec![],
+            200,
+            None,
+        );
         let wrapped: ModifyFn = Arc::new(move |current, members| {
-            let name = activity::name_of(&current.doc).map(str::to_string);
-            let m = match f(current, members) {
-                Ok(m) => m,
-                Err(e) => {
-                    if let Ok(mut s) = seen2.lock() {
-                        *s = Some(Observed {
-                            name,
-                            changes: vec![],
-                            action: "update",
-                        });
-                    }
-                    return Err(e);
-                }
-            };
+            if let Ok(mut s) = seen2.lock() {
+                *s = activity::name_of(&current.doc).map(str::to_string);
+            }
+            let mut m = f(current, members)?;
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
             changes.extend(activity::member_changes(&m.member_ops));
-            let action = activity::action(kind, &method2, Some(&current.doc), Some(&m.doc), &m.member_ops);
-            if let Ok(mut s) = seen2.lock() {
-                *s = Some(Observed { name, changes, action });
-            }
+            // No changes (Entra re-sending the same values): nothing to log.
+            m.activity = (!changes.is_empty()).then(|| ActivityEvent {
+                action: activity::action(kind, &method2, Some(&current.doc), Some(&m.doc), &m.member_ops).to_string(),
+                name: activity::name_of(&m.doc).map(str::to_string),
+                changes: Value::Array(changes),
+                ..template.clone()
+            });
             Ok(m)
         });
         let now = scimitar_store::now_utc();
@@ -243,34 +243,10 @@ impl Ctx {
         )
         .await
         .map_err(|e| store_err(e, kind, id));
-        let observed = seen.lock().ok().and_then(|mut s| s.take());
-        match &result {
-            Ok(rec) => {
-                let Some(Observed { changes, action, .. }) = observed else {
-                    return result;
-                };
-                if changes.is_empty() {
-                    // Nothing changed (Entra re-sending the same values): not a write.
-                    return result;
-                }
-                activity::record(
-                    &*self.state.store,
-                    &self.entry(method, path),
-                    action,
-                    Some(kind),
-                    Some(id),
-                    activity::name_of(&rec.doc),
-                    changes,
-                    200,
-                    None,
-                )
+        if let Err(e) = &result {
+            let name = seen.lock().ok().and_then(|mut s| s.take());
+            self.log_failure(method, path, "update", kind, Some(id), name.as_deref(), e)
                 .await;
-            }
-            Err(e) => {
-                let name = observed.and_then(|o| o.name);
-                self.log_failure(method, path, "update", kind, Some(id), name.as_deref(), e)
-                    .await;
-            }
         }
         result
     }
@@ -305,7 +281,11 @@ impl Ctx {
                 Some(m) => vec![MemberOp::Clear, MemberOp::Add(m.clone())],
                 None => vec![],
             };
-            Ok(Mutation { doc, member_ops })
+            Ok(Mutation {
+                doc,
+                member_ops,
+                activity: None,
+            })
         });
         self.modify(rt, kind, id, if_match, "PUT", path, f).await
     }
@@ -332,7 +312,11 @@ impl Ctx {
         let f: ModifyFn = Arc::new(move |current: &Record, members| {
             let mut doc = current.doc.clone();
             let member_ops = apply_patch(&rt2, &mut doc, &ops, members)?;
-            Ok(Mutation { doc, member_ops })
+            Ok(Mutation {
+                doc,
+                member_ops,
+                activity: None,
+            })
         });
         self.modify(rt, kind, id, if_match, "PATCH", path, f).await
     }

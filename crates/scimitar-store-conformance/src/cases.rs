@@ -579,6 +579,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
         Ok(Mutation {
             doc: obj(json!({"displayName": "Admins2"})),
             member_ops: vec![MemberOp::Add(vec![member("u1")])],
+            activity: None,
         })
     });
     let r = s.modify(t, Kind::Group, "g1", None, &ts(10), f).await.unwrap();
@@ -610,6 +611,7 @@ pub async fn member_access_in_modify(s: Arc<dyn Store>) {
         Ok(Mutation {
             doc: cur.doc.clone(),
             member_ops: vec![MemberOp::Remove(drop), MemberOp::Add(vec![member("u4")])],
+            activity: None,
         })
     });
     let r = s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.unwrap();
@@ -1090,6 +1092,7 @@ pub async fn concurrent_modify(s: Arc<dyn Store>) {
                 Ok(Mutation {
                     doc,
                     member_ops: vec![],
+                    activity: None,
                 })
             });
             s.modify(t, Kind::User, "u1", None, &ts(2), f).await
@@ -1204,6 +1207,117 @@ fn event(tenant: i64, time: &str, action: &str, outcome: &str, name: &str) -> Ac
         method: "PATCH".into(),
         path: "/Users/x".into(),
     }
+}
+
+/// `totalResults` of unfiltered lists follows creates and deletes, per
+/// tenant and kind (SQLite keeps these counts in a table, not a scan).
+pub async fn totals_follow_writes(s: Arc<dyn Store>) {
+    let a = tenant(&s, "a").await;
+    let b = tenant(&s, "b").await;
+    for i in 1..=3 {
+        user(&s, a, &format!("u{i}"), json!({"userName": format!("u{i}")}), &ts(1)).await;
+    }
+    user(&s, b, "x1", json!({"userName": "x1"}), &ts(1)).await;
+    group(&s, a, "g1", "G", &["u1"], &ts(1)).await;
+    s.delete(a, Kind::User, "u2", None).await.unwrap();
+    let total = |t, kind| {
+        let s = s.clone();
+        async move {
+            list(
+                &s,
+                t,
+                kind,
+                Q {
+                    count: 0,
+                    ..Q::default()
+                },
+            )
+            .await
+            .unwrap()
+            .total
+        }
+    };
+    assert_eq!(
+        (
+            total(a, Kind::User).await,
+            total(a, Kind::Group).await,
+            total(b, Kind::User).await
+        ),
+        (2, 1, 1)
+    );
+    s.delete(a, Kind::Group, "g1", None).await.unwrap();
+    assert_eq!((total(a, Kind::Group).await, total(a, Kind::User).await), (0, 2));
+}
+
+/// A mutation's log entry is committed with it: recorded when the change is
+/// stored, not when nothing changed, and not when the change fails.
+pub async fn activity_with_modification(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    user(&s, t, "u1", json!({"userName": "alice"}), &ts(1)).await;
+    user(&s, t, "u2", json!({"userName": "bob"}), &ts(1)).await;
+    group(&s, t, "g1", "Admins", &[], &ts(1)).await;
+    let logged = |doc: Value, ops: Vec<MemberOp>, name: &'static str| -> scimitar_store::ModifyFn {
+        let doc = obj(doc);
+        Arc::new(move |cur: &scimitar_store::Record, _| {
+            Ok(Mutation {
+                doc: if doc.is_empty() { cur.doc.clone() } else { doc.clone() },
+                member_ops: ops.clone(),
+                activity: Some(event(t, "2024-01-01T10:00:00.000Z", "update", "success", name)),
+            })
+        })
+    };
+    let names = |v: Vec<ActivityEvent>| v.into_iter().map(|e| e.name.unwrap_or_default()).collect::<Vec<_>>();
+    let q = ActivityQuery {
+        limit: 100,
+        ..ActivityQuery::default()
+    };
+    // User (SQLite computes it off the writer) and Group (inside it).
+    s.modify(
+        t,
+        Kind::User,
+        "u1",
+        None,
+        &ts(2),
+        logged(json!({"userName": "alice", "title": "CFO"}), vec![], "changed-user"),
+    )
+    .await
+    .unwrap();
+    s.modify(
+        t,
+        Kind::Group,
+        "g1",
+        None,
+        &ts(2),
+        logged(json!({}), vec![MemberOp::Add(vec![member("u1")])], "changed-group"),
+    )
+    .await
+    .unwrap();
+    // Nothing changes: nothing is logged.
+    s.modify(
+        t,
+        Kind::User,
+        "u1",
+        None,
+        &ts(3),
+        logged(json!({"userName": "alice", "title": "CFO"}), vec![], "unchanged"),
+    )
+    .await
+    .unwrap();
+    // The change fails (userName taken): its entry is rolled back with it.
+    let err = s
+        .modify(
+            t,
+            Kind::User,
+            "u2",
+            None,
+            &ts(3),
+            logged(json!({"userName": "ALICE"}), vec![], "failed"),
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    let mut logged_names = names(s.list_activity(t, q.clone()).await.unwrap());
+    logged_names.sort();
+    assert_eq!(logged_names, ["changed-group", "changed-user"]);
 }
 
 pub async fn activity(s: Arc<dyn Store>) {

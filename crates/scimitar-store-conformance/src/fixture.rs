@@ -64,6 +64,7 @@ pub fn set_doc(doc: Value) -> scimitar_store::ModifyFn {
         Ok(Mutation {
             doc: doc.clone(),
             member_ops: vec![],
+            activity: None,
         })
     })
 }
@@ -74,6 +75,7 @@ pub fn with_member_ops(ops: Vec<MemberOp>) -> scimitar_store::ModifyFn {
         Ok(Mutation {
             doc: cur.doc.clone(),
             member_ops: ops.clone(),
+            activity: None,
         })
     })
 }

@@ -128,6 +128,37 @@ fn backoff(attempt: u32) -> Duration {
 /// and retrying the whole transaction on serialisation failures. `$body`
 /// may use `?` on database, store and SCIM errors; an early `return`
 /// rolls back.
+/// One activity log entry, on a connection or inside a transaction.
+async fn insert_activity(
+    c: &impl deadpool_postgres::GenericClient,
+    e: &ActivityEvent,
+) -> Result<(), tokio_postgres::Error> {
+    let changes = e.changes.to_string();
+    let status = i32::from(e.status);
+    c.execute(
+        "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
+         name, changes, outcome, status, error, method, path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        &[
+            &e.tenant_id,
+            &e.time,
+            &e.token_id,
+            &e.token_label,
+            &e.action,
+            &e.resource_type,
+            &e.resource_id,
+            &e.name,
+            &changes,
+            &e.outcome,
+            &status,
+            &e.error,
+            &e.method,
+            &e.path,
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
 macro_rules! in_tx {
     ($self:expr, $iso:expr, |$tx:ident| $body:block) => {{
         let mut attempt = 0u32;
@@ -693,6 +724,9 @@ impl Store for PostgresStore {
                     &[&un, &dn, &ext, &version_param(version), &now, &json, &tenant, &id],
                 )
                 .await?;
+                if let Some(e) = &mutation.activity {
+                    insert_activity(&tx, e).await?;
+                }
                 Record {
                     seq: current.seq,
                     id: id.to_string(),
@@ -929,33 +963,8 @@ impl Store for PostgresStore {
     }
 
     async fn record_activity(&self, e: ActivityEvent) -> StoreResult<()> {
-        let changes = serde_json::to_string(&e.changes).map_err(internal)?;
-        let status = i32::from(e.status);
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
-                 name, changes, outcome, status, error, method, path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                &[
-                    &e.tenant_id,
-                    &e.time,
-                    &e.token_id,
-                    &e.token_label,
-                    &e.action,
-                    &e.resource_type,
-                    &e.resource_id,
-                    &e.name,
-                    &changes,
-                    &e.outcome,
-                    &status,
-                    &e.error,
-                    &e.method,
-                    &e.path,
-                ],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        insert_activity(&client, &e).await.map_err(db_error)
     }
 
     async fn list_activity(&self, tenant: TenantId, q: ActivityQuery) -> StoreResult<Vec<ActivityEvent>> {

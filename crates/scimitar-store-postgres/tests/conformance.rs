@@ -80,6 +80,7 @@ async fn two_processes_share_a_database() {
                 Ok(Mutation {
                     doc,
                     member_ops: vec![],
+                    activity: None,
                 })
             });
             s.modify(t, Kind::User, "u", None, "2024-01-02T00:00:00.000Z", f)

@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0006_audit", include_str!("../migrations/0006_audit.sql")),
     ("0007_token_expiry", include_str!("../migrations/0007_token_expiry.sql")),
+    (
+        "0008_resource_counts",
+        include_str!("../migrations/0008_resource_counts.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -141,6 +145,31 @@ pub(crate) fn row<T>(
     f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     c.prepare_cached(sql)?.query_row(p, f)
+}
+
+/// One activity log entry; `changes` is `e.changes` already serialised.
+fn insert_activity(c: &Connection, e: &ActivityEvent, changes: &str) -> rusqlite::Result<usize> {
+    exec(
+        c,
+        "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
+         name, changes, outcome, status, error, method, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            e.tenant_id,
+            e.time,
+            e.token_id,
+            e.token_label,
+            e.action,
+            e.resource_type,
+            e.resource_id,
+            e.name,
+            changes,
+            e.outcome,
+            e.status,
+            e.error,
+            e.method,
+            e.path
+        ],
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -766,10 +795,17 @@ impl Store for SqliteStore {
                 if if_match.is_some_and(|v| v != current.version) {
                     return Err(StoreError::PreconditionFailed);
                 }
-                let mutation = f(&current, &mut scimitar_protocol::patch::NoMembers)?;
+                let mut mutation = f(&current, &mut scimitar_protocol::patch::NoMembers)?;
                 if mutation.doc == current.doc {
                     return Ok(current); // nothing changed: same version
                 }
+                let log = match mutation.activity.take() {
+                    Some(mut e) => {
+                        let changes = serde_json::to_string(&std::mem::take(&mut e.changes)).map_err(internal)?;
+                        Some((e, changes))
+                    }
+                    None => None,
+                };
                 let cols = columns(kind, &mutation.doc);
                 let same_cols = cols == columns(kind, &current.doc);
                 let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
@@ -796,6 +832,11 @@ impl Store for SqliteStore {
                             )
                             .map_err(|e| map_unique(e, kind))?
                         };
+                        if n == 1
+                            && let Some((e, changes)) = &log
+                        {
+                            insert_activity(tx, e, changes).map_err(internal)?;
+                        }
                         Ok(n == 1)
                     })
                     .await?;
@@ -846,6 +887,10 @@ impl Store for SqliteStore {
                     params![un, dn, ext, v, now, text, tenant, id],
                 )
                 .map_err(|e| map_unique(e, kind))?;
+            }
+            if let Some(e) = &mutation.activity {
+                let changes = serde_json::to_string(&e.changes).map_err(internal)?;
+                insert_activity(tx, e, &changes).map_err(internal)?;
             }
             Ok(Record { seq: current.seq, id, kind, doc: mutation.doc, created: current.created, last_modified: now, version })
         })
@@ -1054,31 +1099,8 @@ impl Store for SqliteStore {
     async fn record_activity(&self, mut e: ActivityEvent) -> StoreResult<()> {
         // Serialised (and the tree dropped) here, not on the writer thread.
         let changes = serde_json::to_string(&std::mem::take(&mut e.changes)).map_err(internal)?;
-        self.write(move |tx| {
-            exec(tx,
-                "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
-                 name, changes, outcome, status, error, method, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params![
-                    e.tenant_id,
-                    e.time,
-                    e.token_id,
-                    e.token_label,
-                    e.action,
-                    e.resource_type,
-                    e.resource_id,
-                    e.name,
-                    changes,
-                    e.outcome,
-                    e.status,
-                    e.error,
-                    e.method,
-                    e.path
-                ],
-            )
-            .map_err(internal)?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| insert_activity(tx, &e, &changes).map(|_| ()).map_err(internal))
+            .await
     }
 
     async fn list_activity(&self, tenant: TenantId, q: ActivityQuery) -> StoreResult<Vec<ActivityEvent>> {
@@ -1315,13 +1337,26 @@ fn page_sql(tenant: TenantId, q: &ListQuery) -> StoreResult<PageSql> {
 fn list_page(c: &Connection, tenant: TenantId, q: &ListQuery) -> StoreResult<Page> {
     let PageSql { filter, select } = page_sql(tenant, q)?;
     let count_all = || -> StoreResult<u64> {
-        let total: i64 = row(
-            c,
-            &format!("SELECT count(*){}", filter.sql),
-            params_from_iter(filter.params.iter()),
-            |r| r.get(0),
-        )
-        .map_err(internal)?;
+        let total: i64 = if q.filter.is_none() {
+            // Kept by triggers (migration 0008): no count over the tenant.
+            row(
+                c,
+                "SELECT n FROM resource_counts WHERE tenant_id = ? AND kind = ?",
+                params![tenant, q.kind.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(internal)?
+            .unwrap_or(0)
+        } else {
+            row(
+                c,
+                &format!("SELECT count(*){}", filter.sql),
+                params_from_iter(filter.params.iter()),
+                |r| r.get(0),
+            )
+            .map_err(internal)?
+        };
         Ok(u64::try_from(total).unwrap_or(0))
     };
     let Some(sel) = select else {

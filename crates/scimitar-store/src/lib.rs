@@ -94,6 +94,10 @@ pub struct Record {
 pub struct Mutation {
     pub doc: Map<String, Value>,
     pub member_ops: Vec<MemberOp>,
+    /// The activity log entry of this change. The store records it in the
+    /// same transaction as the change, and only if something changed, so the
+    /// log neither misses a committed change nor shows one that was not.
+    pub activity: Option<ActivityEvent>,
 }
 
 /// Computes a [`Mutation`] from the current record, inside the store's

@@ -243,6 +243,7 @@ fn set_to(doc: Map<String, Value>, ops: Vec<MemberOp>) -> ModifyFn {
         Ok(Mutation {
             doc: doc.clone(),
             member_ops: ops.clone(),
+            activity: None,
         })
     })
 }
@@ -487,6 +488,7 @@ pub async fn import(
             Ok(Mutation {
                 doc: current.doc.clone(),
                 member_ops: ops.clone(),
+                activity: None,
             })
         });
         store
