@@ -16,7 +16,6 @@ use crate::AppState;
 use crate::activity::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 
-/// The document a modification started from and the member changes it made.
 /// The name of the resource a modification saw, for the log of a failure.
 type Observed = Option<String>;
 
