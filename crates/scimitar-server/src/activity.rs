@@ -103,19 +103,8 @@ pub struct Entry<'a> {
     pub path: &'a str,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn record(
-    store: &dyn Store,
-    e: &Entry<'_>,
-    action: &str,
-    kind: Option<Kind>,
-    id: Option<&str>,
-    name: Option<&str>,
-    changes: Vec<Value>,
-    status: u16,
-    error: Option<&str>,
-) {
-    let event = event(e, action, kind, id, name, changes, status, error);
+/// Records an entry; a failure to record is logged, never the request's.
+pub async fn record(store: &dyn Store, event: ActivityEvent) {
     if let Err(err) = store.record_activity(event).await {
         tracing::error!(error = %err, "could not record provisioning activity");
     }

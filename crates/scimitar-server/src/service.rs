@@ -122,14 +122,16 @@ impl Ctx {
     ) {
         activity::record(
             &*self.state.store,
-            &self.entry(method, path),
-            action,
-            Some(kind),
-            id,
-            name,
-            vec![],
-            e.0.status,
-            Some(&e.0.detail),
+            activity::event(
+                &self.entry(method, path),
+                action,
+                Some(kind),
+                id,
+                name,
+                vec![],
+                e.0.status,
+                Some(&e.0.detail),
+            ),
         )
         .await;
     }
@@ -147,14 +149,16 @@ impl Ctx {
                 changes.extend(activity::member_changes(members));
                 activity::record(
                     &*self.state.store,
-                    &self.entry("POST", path),
-                    "create",
-                    Some(kind),
-                    Some(&rec.id),
-                    activity::name_of(&rec.doc),
-                    changes,
-                    201,
-                    None,
+                    activity::event(
+                        &self.entry("POST", path),
+                        "create",
+                        Some(kind),
+                        Some(&rec.id),
+                        activity::name_of(&rec.doc),
+                        changes,
+                        201,
+                        None,
+                    ),
                 )
                 .await;
             }
@@ -332,14 +336,16 @@ impl Ctx {
             Ok(()) => {
                 activity::record(
                     &*self.state.store,
-                    &self.entry("DELETE", path),
-                    "delete",
-                    Some(kind),
-                    Some(id),
-                    name.as_deref(),
-                    vec![],
-                    204,
-                    None,
+                    activity::event(
+                        &self.entry("DELETE", path),
+                        "delete",
+                        Some(kind),
+                        Some(id),
+                        name.as_deref(),
+                        vec![],
+                        204,
+                        None,
+                    ),
                 )
                 .await;
             }
