@@ -137,40 +137,19 @@ impl Ctx {
     }
 
     pub async fn create(&self, rt: &ResourceType, kind: Kind, body: &Value, path: &str) -> ApiResult<Record> {
-        let name = body
-            .get("userName")
-            .or_else(|| body.get("displayName"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let result = self.create_inner(rt, kind, body).await;
-        match &result {
-            Ok((rec, members)) => {
-                let mut changes = scimitar_protocol::diff::changes(rt, &Map::new(), &rec.doc);
-                changes.extend(activity::member_changes(members));
-                activity::record(
-                    &*self.state.store,
-                    activity::event(
-                        &self.entry("POST", path),
-                        "create",
-                        Some(kind),
-                        Some(&rec.id),
-                        activity::name_of(&rec.doc),
-                        changes,
-                        201,
-                        None,
-                    ),
-                )
-                .await;
-            }
-            Err(e) => {
-                self.log_failure("POST", path, "create", kind, None, name.as_deref(), e)
-                    .await
-            }
+        let result = self.create_inner(rt, kind, body, path).await;
+        if let Err(e) = &result {
+            let name = body
+                .get("userName")
+                .or_else(|| body.get("displayName"))
+                .and_then(Value::as_str);
+            self.log_failure("POST", path, "create", kind, None, name, e).await;
         }
-        result.map(|(r, _)| r)
+        result
     }
 
-    async fn create_inner(&self, rt: &ResourceType, kind: Kind, body: &Value) -> ApiResult<(Record, Vec<MemberOp>)> {
+    /// Creates the resource; its log entry is committed with it.
+    async fn create_inner(&self, rt: &ResourceType, kind: Kind, body: &Value, path: &str) -> ApiResult<Record> {
         let input = normalize_input(rt, body)?;
         if kind == Kind::User && input.members.is_some() {
             return Err(ScimError::invalid_value("users have no members").into());
@@ -178,19 +157,28 @@ impl Ctx {
         let id = uuid::Uuid::new_v4().to_string();
         let now = scimitar_store::now_utc();
         let members = input.members.unwrap_or_default();
-        let ops = if members.is_empty() {
-            vec![]
-        } else {
-            vec![MemberOp::Add(members.clone())]
-        };
+        let mut changes = scimitar_protocol::diff::changes(rt, &Map::new(), &input.doc);
+        if !members.is_empty() {
+            changes.extend(activity::member_changes(&[MemberOp::Add(members.clone())]));
+        }
+        let entry = activity::event(
+            &self.entry("POST", path),
+            "create",
+            Some(kind),
+            Some(&id),
+            activity::name_of(&input.doc),
+            changes,
+            201,
+            None,
+        );
         let rec = timed(
             "create",
             self.state
                 .store
-                .create(self.tenant.id, kind, &id, input.doc, members, &now),
+                .create_logged(self.tenant.id, kind, &id, input.doc, members, &now, entry),
         )
         .await?;
-        Ok((rec, ops))
+        Ok(rec)
     }
 
     /// Runs a modification and logs it; `f` computes the mutation.

@@ -1249,8 +1249,8 @@ pub async fn totals_follow_writes(s: Arc<dyn Store>) {
     assert_eq!((total(a, Kind::Group).await, total(a, Kind::User).await), (0, 2));
 }
 
-/// A mutation's log entry is committed with it: recorded when the change is
-/// stored, not when nothing changed, and not when the change fails.
+/// A mutation's or a create's log entry is committed with it: recorded when
+/// the change is stored, not when nothing changed, not when it fails.
 pub async fn activity_with_modification(s: Arc<dyn Store>) {
     let t = tenant(&s, "t").await;
     user(&s, t, "u1", json!({"userName": "alice"}), &ts(1)).await;
@@ -1315,9 +1315,34 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
         )
         .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    // Creates too: logged with the resource, not when the create fails.
+    let at = "2024-01-01T10:00:00.000Z";
+    s.create_logged(
+        t,
+        Kind::User,
+        "u3",
+        obj(json!({"userName": "carol"})),
+        vec![],
+        &ts(4),
+        event(t, at, "create", "success", "created"),
+    )
+    .await
+    .unwrap();
+    let err = s
+        .create_logged(
+            t,
+            Kind::User,
+            "u4",
+            obj(json!({"userName": "CAROL"})),
+            vec![],
+            &ts(4),
+            event(t, at, "create", "success", "not-created"),
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
     let mut logged_names = names(s.list_activity(t, q.clone()).await.unwrap());
     logged_names.sort();
-    assert_eq!(logged_names, ["changed-group", "changed-user"]);
+    assert_eq!(logged_names, ["changed-group", "changed-user", "created"]);
 }
 
 pub async fn activity(s: Arc<dyn Store>) {

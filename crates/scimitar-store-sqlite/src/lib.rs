@@ -297,6 +297,49 @@ impl SqliteStore {
         })
     }
 
+    /// A create and, if given, its activity entry, in one write job.
+    #[allow(clippy::too_many_arguments)] // create's parameters and the entry
+    async fn insert(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        doc: Map<String, Value>,
+        members: Vec<MemberRef>,
+        now: &str,
+        activity: Option<ActivityEvent>,
+    ) -> StoreResult<Record> {
+        let (id, now) = (id.to_string(), now.to_string());
+        // Serialised here, not on the writer thread that every write waits for.
+        let (un, dn, ext) = columns(kind, &doc);
+        let text = serde_json::to_string(&doc).map_err(internal)?;
+        let log = match activity {
+            Some(mut e) => {
+                let changes = serde_json::to_string(&std::mem::take(&mut e.changes)).map_err(internal)?;
+                Some((e, changes))
+            }
+            None => None,
+        };
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
+                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                params![tenant, kind.as_str(), id, un, dn, ext, now, now, text],
+            )
+            .map_err(|e| map_unique(e, kind))?;
+            let seq = tx.last_insert_rowid();
+            if !members.is_empty() {
+                apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?;
+            }
+            if let Some((e, changes)) = &log {
+                insert_activity(tx, e, changes).map_err(internal)?;
+            }
+            Ok(Record { seq, id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
+        })
+        .await
+    }
+
     /// Runs `f` in the writer's transaction (batched with concurrent writes)
     /// and answers once it is committed.
     async fn write<T: Send + 'static>(
@@ -748,24 +791,20 @@ impl Store for SqliteStore {
         members: Vec<MemberRef>,
         now: &str,
     ) -> StoreResult<Record> {
-        let (id, now) = (id.to_string(), now.to_string());
-        // Serialised here, not on the writer thread that every write waits for.
-        let (un, dn, ext) = columns(kind, &doc);
-        let text = serde_json::to_string(&doc).map_err(internal)?;
-        self.write(move |tx| {
-            exec(tx,
-                "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
-                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-                params![tenant, kind.as_str(), id, un, dn, ext, now, now, text],
-            )
-            .map_err(|e| map_unique(e, kind))?;
-            if !members.is_empty() {
-                apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?;
-            }
-            let seq = tx.last_insert_rowid();
-            Ok(Record { seq, id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
-        })
-        .await
+        self.insert(tenant, kind, id, doc, members, now, None).await
+    }
+
+    async fn create_logged(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        doc: Map<String, Value>,
+        members: Vec<MemberRef>,
+        now: &str,
+        activity: ActivityEvent,
+    ) -> StoreResult<Record> {
+        self.insert(tenant, kind, id, doc, members, now, Some(activity)).await
     }
 
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>> {

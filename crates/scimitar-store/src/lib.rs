@@ -274,6 +274,19 @@ pub trait Store: ConsoleStore + lease::Leases + Send + Sync + 'static {
         members: Vec<MemberRef>,
         now: &str,
     ) -> StoreResult<Record>;
+    /// `create`, with the activity entry recorded in the same transaction
+    /// (no entry if the create fails).
+    #[allow(clippy::too_many_arguments)] // create's parameters and the entry
+    async fn create_logged(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        doc: Map<String, Value>,
+        members: Vec<MemberRef>,
+        now: &str,
+        activity: ActivityEvent,
+    ) -> StoreResult<Record>;
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>>;
     /// Reads the record, computes the change with `f` and writes it, in one
     /// transaction. `if_match` is the version the client expects.
