@@ -42,6 +42,46 @@ pub fn location(base_url: &str, rt: &ResourceType, id: &str) -> String {
     format!("{base_url}{}/{id}", rt.endpoint)
 }
 
+/// A member as `members` shows it, for serialising without a JSON tree.
+#[derive(serde::Serialize)]
+struct MemberOut<'a> {
+    value: &'a str,
+    #[serde(rename = "$ref")]
+    reference: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+/// The JSON text of `rep` (a representation built without members) with
+/// the `members` array appended, written member by member: a group of
+/// 100,000 members as a `Value` tree took ~200 MB and over half a second
+/// to answer. The same JSON as `representation` with `derived.members`.
+pub fn to_json_with_members(rep: &Map<String, Value>, base_url: &str, members: &[Reference]) -> Vec<u8> {
+    let mut buf = serde_json::to_vec(rep).unwrap_or_else(|_| b"{}".to_vec());
+    buf.pop(); // the closing brace
+    if !rep.is_empty() {
+        buf.push(b',');
+    }
+    buf.extend_from_slice(b"\"members\":[");
+    for (i, m) in members.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let out = MemberOut {
+            value: &m.value,
+            reference: ref_url(base_url, &m.kind, &m.value),
+            kind: &m.kind,
+            display: m.display.as_deref(),
+        };
+        // Plain strings: serialising them cannot fail.
+        let _ = serde_json::to_writer(&mut buf, &out);
+    }
+    buf.extend_from_slice(b"]}");
+    buf
+}
+
 fn ref_url(base_url: &str, kind: &str, id: &str) -> String {
     let endpoint = if kind == "Group" { "/Groups" } else { "/Users" };
     format!("{base_url}{endpoint}/{id}")

@@ -251,7 +251,11 @@ fn method_not_allowed(allowed: &[&str]) -> ApiError {
 }
 
 pub fn scim_json(status: StatusCode, v: &Value) -> Response {
-    let body = serde_json::to_vec(v).unwrap_or_default();
+    scim_bytes(status, serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// A response of JSON text already serialised.
+fn scim_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
@@ -401,7 +405,11 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
 }
 
 fn resource_response(status: StatusCode, rec: &Record, body: Map<String, Value>, location: Option<String>) -> Response {
-    let mut resp = scim_json(status, &Value::Object(body));
+    resource_bytes_response(status, rec, serde_json::to_vec(&body).unwrap_or_default(), location)
+}
+
+fn resource_bytes_response(status: StatusCode, rec: &Record, body: Vec<u8>, location: Option<String>) -> Response {
+    let mut resp = scim_bytes(status, body);
     if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -436,6 +444,12 @@ async fn get_one(req: &Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiR
             resp.headers_mut().insert(header::ETAG, v);
         }
         return Ok(resp);
+    }
+    if kind == Kind::Group && projection.is_default() {
+        // Members written straight from the rows: a large group answers in
+        // a fraction of the memory and time of a JSON tree.
+        let body = req.ctx.group_json(&rt, &rec).await?;
+        return Ok(resource_bytes_response(StatusCode::OK, &rec, body, None));
     }
     let out = req.ctx.render(&rt, &rec, &projection).await?;
     Ok(resource_response(StatusCode::OK, &rec, out, None))

@@ -355,6 +355,25 @@ impl Ctx {
         self.render_as(rt, rec, projection, false).await
     }
 
+    /// The JSON text of a Group with all its members (see
+    /// `output::to_json_with_members`), for the default projection.
+    pub async fn group_json(&self, rt: &ResourceType, rec: &Record) -> ApiResult<Vec<u8>> {
+        let members = self.state.store.members(self.tenant.id, &rec.id).await?;
+        let meta = Meta {
+            id: &rec.id,
+            created: &rec.created,
+            last_modified: &rec.last_modified,
+            version: rec.version,
+        };
+        let derived = Derived {
+            members: None,
+            groups: None,
+            manager_display: None,
+        };
+        let out = output::representation(rt, &self.base, &rec.doc, &meta, derived);
+        Ok(output::to_json_with_members(&out, &self.base, &members))
+    }
+
     /// The representation of a resource just created: a new user belongs to
     /// no group yet, so its `groups` need no query.
     pub async fn render_created(
