@@ -42,7 +42,7 @@ pub fn location(base_url: &str, rt: &ResourceType, id: &str) -> String {
     format!("{base_url}{}/{id}", rt.endpoint)
 }
 
-/// A member as `members` shows it, for serialising without a JSON tree.
+/// A member as `members` shows it (one definition for both output paths).
 #[derive(serde::Serialize)]
 struct MemberOut<'a> {
     value: &'a str,
@@ -52,6 +52,17 @@ struct MemberOut<'a> {
     kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     display: Option<&'a str>,
+}
+
+impl<'a> MemberOut<'a> {
+    fn new(base_url: &str, m: &'a Reference) -> Self {
+        MemberOut {
+            value: &m.value,
+            reference: ref_url(base_url, &m.kind, &m.value),
+            kind: &m.kind,
+            display: m.display.as_deref(),
+        }
+    }
 }
 
 /// The JSON text of `rep` (a representation built without members) with
@@ -69,14 +80,8 @@ pub fn to_json_with_members(rep: &Map<String, Value>, base_url: &str, members: &
         if i > 0 {
             buf.push(b',');
         }
-        let out = MemberOut {
-            value: &m.value,
-            reference: ref_url(base_url, &m.kind, &m.value),
-            kind: &m.kind,
-            display: m.display.as_deref(),
-        };
         // Plain strings: serialising them cannot fail.
-        let _ = serde_json::to_writer(&mut buf, &out);
+        let _ = serde_json::to_writer(&mut buf, &MemberOut::new(base_url, m));
     }
     buf.extend_from_slice(b"]}");
     buf
@@ -127,17 +132,8 @@ pub fn representation(
     }
     if let Some(members) = derived.members {
         let list: Vec<Value> = members
-            .into_iter()
-            .map(|m| {
-                let mut o = Map::new();
-                o.insert("value".into(), Value::String(m.value.clone()));
-                o.insert("$ref".into(), Value::String(ref_url(base_url, &m.kind, &m.value)));
-                o.insert("type".into(), Value::String(m.kind));
-                if let Some(d) = m.display {
-                    o.insert("display".into(), Value::String(d));
-                }
-                Value::Object(o)
-            })
+            .iter()
+            .map(|m| serde_json::to_value(MemberOut::new(base_url, m)).unwrap_or(Value::Null))
             .collect();
         // An empty group still shows `members: []` (what Entra's docs show).
         out.insert("members".into(), Value::Array(list));

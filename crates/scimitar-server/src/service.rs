@@ -175,7 +175,7 @@ impl Ctx {
             "create",
             self.state
                 .store
-                .create_logged(self.tenant.id, kind, &id, input.doc, members, &now, entry),
+                .create(self.tenant.id, kind, &id, input.doc, members, &now, Some(entry)),
         )
         .await?;
         Ok(rec)
@@ -359,18 +359,8 @@ impl Ctx {
     /// `output::to_json_with_members`), for the default projection.
     pub async fn group_json(&self, rt: &ResourceType, rec: &Record) -> ApiResult<Vec<u8>> {
         let members = self.state.store.members(self.tenant.id, &rec.id).await?;
-        let meta = Meta {
-            id: &rec.id,
-            created: &rec.created,
-            last_modified: &rec.last_modified,
-            version: rec.version,
-        };
-        let derived = Derived {
-            members: None,
-            groups: None,
-            manager_display: None,
-        };
-        let out = output::representation(rt, &self.base, &rec.doc, &meta, derived);
+        let without = Projection::parse(rt, None, Some("members"))?;
+        let out = self.render_as(rt, rec, &without, false).await?;
         Ok(output::to_json_with_members(&out, &self.base, &members))
     }
 

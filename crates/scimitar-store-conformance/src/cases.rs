@@ -136,8 +136,16 @@ pub async fn create_get_delete(s: Arc<dyn Store>) {
     ));
     assert!(
         matches!(
-            s.create(t, Kind::Group, "u2", obj(json!({"displayName": "x"})), vec![], &ts(4))
-                .await,
+            s.create(
+                t,
+                Kind::Group,
+                "u2",
+                obj(json!({"displayName": "x"})),
+                vec![],
+                &ts(4),
+                None
+            )
+            .await,
             Err(StoreError::Conflict(_))
         ),
         "ids are unique across kinds within a tenant"
@@ -261,19 +269,43 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
     let other = tenant(&s, "other").await;
     user(&s, t, "u1", json!({"userName": "Alice"}), &ts(1)).await;
     let dup = s
-        .create(t, Kind::User, "u2", obj(json!({"userName": "aLICE"})), vec![], &ts(2))
+        .create(
+            t,
+            Kind::User,
+            "u2",
+            obj(json!({"userName": "aLICE"})),
+            vec![],
+            &ts(2),
+            None,
+        )
         .await;
     assert!(
         matches!(&dup, Err(StoreError::Conflict(a)) if a == "userName"),
         "{dup:?}"
     );
     let dup = s
-        .create(t, Kind::User, "u2", obj(json!({"userName": "ÀLICE"})), vec![], &ts(2))
+        .create(
+            t,
+            Kind::User,
+            "u2",
+            obj(json!({"userName": "ÀLICE"})),
+            vec![],
+            &ts(2),
+            None,
+        )
         .await;
     assert!(dup.is_ok(), "À is not A: {dup:?}");
     user(&s, t, "u3", json!({"userName": "Émile"}), &ts(2)).await;
     let dup = s
-        .create(t, Kind::User, "u4", obj(json!({"userName": "émile"})), vec![], &ts(2))
+        .create(
+            t,
+            Kind::User,
+            "u4",
+            obj(json!({"userName": "émile"})),
+            vec![],
+            &ts(2),
+            None,
+        )
         .await;
     assert!(
         matches!(&dup, Err(StoreError::Conflict(a)) if a == "userName"),
@@ -292,6 +324,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
             obj(json!({"displayName": "ADMINS"})),
             vec![],
             &ts(4),
+            None,
         )
         .await;
     assert!(
@@ -429,6 +462,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
                 },
             ],
             &ts(2),
+            None,
         )
         .await
         .unwrap();
@@ -567,6 +601,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
         obj(json!({"displayName": "Zeta"})),
         vec![member("u3")],
         &ts(9),
+        None,
     )
     .await
     .unwrap();
@@ -1317,26 +1352,26 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
     assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
     // Creates too: logged with the resource, not when the create fails.
     let at = "2024-01-01T10:00:00.000Z";
-    s.create_logged(
+    s.create(
         t,
         Kind::User,
         "u3",
         obj(json!({"userName": "carol"})),
         vec![],
         &ts(4),
-        event(t, at, "create", "success", "created"),
+        Some(event(t, at, "create", "success", "created")),
     )
     .await
     .unwrap();
     let err = s
-        .create_logged(
+        .create(
             t,
             Kind::User,
             "u4",
             obj(json!({"userName": "CAROL"})),
             vec![],
             &ts(4),
-            event(t, at, "create", "success", "not-created"),
+            Some(event(t, at, "create", "success", "not-created")),
         )
         .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");

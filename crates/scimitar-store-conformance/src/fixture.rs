@@ -44,7 +44,7 @@ pub async fn tenant(store: &Arc<dyn Store>, name: &str) -> TenantId {
 
 pub async fn user(store: &Arc<dyn Store>, t: TenantId, id: &str, doc: Value, now: &str) -> Record {
     store
-        .create(t, Kind::User, id, obj(doc), vec![], now)
+        .create(t, Kind::User, id, obj(doc), vec![], now, None)
         .await
         .unwrap_or_else(|e| panic!("create user {id}: {e}"))
 }
@@ -52,7 +52,15 @@ pub async fn user(store: &Arc<dyn Store>, t: TenantId, id: &str, doc: Value, now
 pub async fn group(store: &Arc<dyn Store>, t: TenantId, id: &str, name: &str, members: &[&str], now: &str) -> Record {
     let members = members.iter().map(|m| member(m)).collect();
     store
-        .create(t, Kind::Group, id, obj(json!({"displayName": name})), members, now)
+        .create(
+            t,
+            Kind::Group,
+            id,
+            obj(json!({"displayName": name})),
+            members,
+            now,
+            None,
+        )
         .await
         .unwrap_or_else(|e| panic!("create group {id}: {e}"))
 }

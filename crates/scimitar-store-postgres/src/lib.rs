@@ -228,50 +228,6 @@ async fn try_migrate(pool: &Pool) -> Result<(), TxError> {
 }
 
 impl PostgresStore {
-    /// A create and, if given, its activity entry, in one transaction.
-    #[allow(clippy::too_many_arguments)] // create's parameters and the entry
-    async fn insert(
-        &self,
-        tenant: TenantId,
-        kind: Kind,
-        id: &str,
-        doc: Map<String, Value>,
-        members: Vec<MemberRef>,
-        now: &str,
-        activity: Option<ActivityEvent>,
-    ) -> StoreResult<Record> {
-        let (un, dn, ext) = columns(kind, &doc);
-        let json = Json(&doc);
-        let ops = if members.is_empty() {
-            Vec::new()
-        } else {
-            vec![MemberOp::Add(members)]
-        };
-        let seq = in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let row = tx
-                .query_one(
-                    "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING seq",
-                    &[&tenant, &kind.as_str(), &id, &un, &dn, &ext, &now, &json],
-                )
-                .await?;
-            apply_member_ops(&tx, tenant, id, &ops).await?;
-            if let Some(e) = &activity {
-                insert_activity(&tx, e).await?;
-            }
-            row.try_get::<_, i64>(0)?
-        })?;
-        Ok(Record {
-            seq,
-            id: id.to_string(),
-            kind,
-            doc,
-            created: now.to_string(),
-            last_modified: now.to_string(),
-            version: 1,
-        })
-    }
-
     /// Connects (`postgres://user@host:port/db`, libpq-style options such
     /// as `?options=-csearch_path%3Dscim` allowed) and migrates.
     pub async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
@@ -662,21 +618,38 @@ impl Store for PostgresStore {
         doc: Map<String, Value>,
         members: Vec<MemberRef>,
         now: &str,
+        activity: Option<ActivityEvent>,
     ) -> StoreResult<Record> {
-        self.insert(tenant, kind, id, doc, members, now, None).await
-    }
-
-    async fn create_logged(
-        &self,
-        tenant: TenantId,
-        kind: Kind,
-        id: &str,
-        doc: Map<String, Value>,
-        members: Vec<MemberRef>,
-        now: &str,
-        activity: ActivityEvent,
-    ) -> StoreResult<Record> {
-        self.insert(tenant, kind, id, doc, members, now, Some(activity)).await
+        let (un, dn, ext) = columns(kind, &doc);
+        let json = Json(&doc);
+        let ops = if members.is_empty() {
+            Vec::new()
+        } else {
+            vec![MemberOp::Add(members)]
+        };
+        let seq = in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            let row = tx
+                .query_one(
+                    "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING seq",
+                    &[&tenant, &kind.as_str(), &id, &un, &dn, &ext, &now, &json],
+                )
+                .await?;
+            apply_member_ops(&tx, tenant, id, &ops).await?;
+            if let Some(e) = &activity {
+                insert_activity(&tx, e).await?;
+            }
+            row.try_get::<_, i64>(0)?
+        })?;
+        Ok(Record {
+            seq,
+            id: id.to_string(),
+            kind,
+            doc,
+            created: now.to_string(),
+            last_modified: now.to_string(),
+            version: 1,
+        })
     }
 
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>> {

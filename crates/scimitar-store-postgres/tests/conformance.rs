@@ -66,6 +66,7 @@ async fn two_processes_share_a_database() {
         doc.as_object().unwrap().clone(),
         vec![],
         "2024-01-01T00:00:00.000Z",
+        None,
     )
     .await
     .unwrap();

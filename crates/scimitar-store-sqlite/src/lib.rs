@@ -147,6 +147,13 @@ pub(crate) fn row<T>(
     c.prepare_cached(sql)?.query_row(p, f)
 }
 
+/// Splits an entry's `changes` off as JSON text, serialised (and the tree
+/// dropped) on the caller's thread rather than the writer's.
+fn serialise_changes(mut e: ActivityEvent) -> StoreResult<(ActivityEvent, String)> {
+    let changes = serde_json::to_string(&std::mem::take(&mut e.changes)).map_err(internal)?;
+    Ok((e, changes))
+}
+
 /// One activity log entry; `changes` is `e.changes` already serialised.
 fn insert_activity(c: &Connection, e: &ActivityEvent, changes: &str) -> rusqlite::Result<usize> {
     exec(
@@ -297,49 +304,6 @@ impl SqliteStore {
         })
     }
 
-    /// A create and, if given, its activity entry, in one write job.
-    #[allow(clippy::too_many_arguments)] // create's parameters and the entry
-    async fn insert(
-        &self,
-        tenant: TenantId,
-        kind: Kind,
-        id: &str,
-        doc: Map<String, Value>,
-        members: Vec<MemberRef>,
-        now: &str,
-        activity: Option<ActivityEvent>,
-    ) -> StoreResult<Record> {
-        let (id, now) = (id.to_string(), now.to_string());
-        // Serialised here, not on the writer thread that every write waits for.
-        let (un, dn, ext) = columns(kind, &doc);
-        let text = serde_json::to_string(&doc).map_err(internal)?;
-        let log = match activity {
-            Some(mut e) => {
-                let changes = serde_json::to_string(&std::mem::take(&mut e.changes)).map_err(internal)?;
-                Some((e, changes))
-            }
-            None => None,
-        };
-        self.write(move |tx| {
-            exec(
-                tx,
-                "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
-                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-                params![tenant, kind.as_str(), id, un, dn, ext, now, now, text],
-            )
-            .map_err(|e| map_unique(e, kind))?;
-            let seq = tx.last_insert_rowid();
-            if !members.is_empty() {
-                apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?;
-            }
-            if let Some((e, changes)) = &log {
-                insert_activity(tx, e, changes).map_err(internal)?;
-            }
-            Ok(Record { seq, id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
-        })
-        .await
-    }
-
     /// Runs `f` in the writer's transaction (batched with concurrent writes)
     /// and answers once it is committed.
     async fn write<T: Send + 'static>(
@@ -439,8 +403,11 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
-/// The indexed columns extracted from a document.
-fn columns(kind: Kind, doc: &Map<String, Value>) -> (Option<String>, Option<String>, Option<String>) {
+/// The indexed columns extracted from a document: userName and Group
+/// displayName lower-cased, and externalId.
+type Columns = (Option<String>, Option<String>, Option<String>);
+
+fn columns(kind: Kind, doc: &Map<String, Value>) -> Columns {
     let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     let user_name = if kind == Kind::User {
         s("userName").map(|v| v.to_lowercase())
@@ -453,6 +420,44 @@ fn columns(kind: Kind, doc: &Map<String, Value>) -> (Option<String>, Option<Stri
         None
     };
     (user_name, display, s("externalId"))
+}
+
+/// The indexed columns of `new`, or `None` if they are those of `old`.
+fn changed_columns(kind: Kind, old: &Map<String, Value>, new: &Map<String, Value>) -> Option<Columns> {
+    let cols = columns(kind, new);
+    (cols != columns(kind, old)).then_some(cols)
+}
+
+/// Stores a resource's next version if its version is still `read`; says
+/// how many rows changed (0: it moved). Unchanged indexed columns (`None`)
+/// are left out, so that SQLite does not rewrite their index entries.
+#[allow(clippy::too_many_arguments)] // the parts of one row
+fn update_resource(
+    tx: &Connection,
+    tenant: TenantId,
+    kind: Kind,
+    id: &str,
+    cols: Option<Columns>,
+    read: u64,
+    now: &str,
+    text: &str,
+) -> StoreResult<usize> {
+    let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+    match cols {
+        None => exec(
+            tx,
+            "UPDATE resources SET version = ?, modified = ?, doc = ? WHERE tenant_id = ? AND id = ? AND version = ?",
+            params![v(read + 1), now, text, tenant, id, v(read)],
+        )
+        .map_err(internal),
+        Some((un, dn, ext)) => exec(
+            tx,
+            "UPDATE resources SET user_name_ci = ?, display_name_ci = ?, external_id = ?, version = ?, modified = ?, doc = ? \
+             WHERE tenant_id = ? AND id = ? AND version = ?",
+            params![un, dn, ext, v(read + 1), now, text, tenant, id, v(read)],
+        )
+        .map_err(|e| map_unique(e, kind)),
+    }
 }
 
 fn map_unique(e: rusqlite::Error, kind: Kind) -> StoreError {
@@ -790,21 +795,31 @@ impl Store for SqliteStore {
         doc: Map<String, Value>,
         members: Vec<MemberRef>,
         now: &str,
+        activity: Option<ActivityEvent>,
     ) -> StoreResult<Record> {
-        self.insert(tenant, kind, id, doc, members, now, None).await
-    }
-
-    async fn create_logged(
-        &self,
-        tenant: TenantId,
-        kind: Kind,
-        id: &str,
-        doc: Map<String, Value>,
-        members: Vec<MemberRef>,
-        now: &str,
-        activity: ActivityEvent,
-    ) -> StoreResult<Record> {
-        self.insert(tenant, kind, id, doc, members, now, Some(activity)).await
+        let (id, now) = (id.to_string(), now.to_string());
+        // Serialised here, not on the writer thread that every write waits for.
+        let (un, dn, ext) = columns(kind, &doc);
+        let text = serde_json::to_string(&doc).map_err(internal)?;
+        let log = activity.map(serialise_changes).transpose()?;
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
+                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                params![tenant, kind.as_str(), id, un, dn, ext, now, now, text],
+            )
+            .map_err(|e| map_unique(e, kind))?;
+            let seq = tx.last_insert_rowid();
+            if !members.is_empty() {
+                apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?;
+            }
+            if let Some((e, changes)) = &log {
+                insert_activity(tx, e, changes).map_err(internal)?;
+            }
+            Ok(Record { seq, id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
+        })
+        .await
     }
 
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>> {
@@ -838,39 +853,14 @@ impl Store for SqliteStore {
                 if mutation.doc == current.doc {
                     return Ok(current); // nothing changed: same version
                 }
-                let log = match mutation.activity.take() {
-                    Some(mut e) => {
-                        let changes = serde_json::to_string(&std::mem::take(&mut e.changes)).map_err(internal)?;
-                        Some((e, changes))
-                    }
-                    None => None,
-                };
-                let cols = columns(kind, &mutation.doc);
-                let same_cols = cols == columns(kind, &current.doc);
+                let log = mutation.activity.take().map(serialise_changes).transpose()?;
+                let cols = changed_columns(kind, &current.doc, &mutation.doc);
                 let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
                 let (read, version) = (current.version, current.version + 1);
                 let (id2, now2) = (id.to_string(), now.to_string());
                 let updated = self
                     .write(move |tx| {
-                        let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
-                        let n = if same_cols {
-                            exec(
-                                tx,
-                                "UPDATE resources SET version = ?, modified = ?, doc = ? \
-                                 WHERE tenant_id = ? AND id = ? AND version = ?",
-                                params![v(version), now2, text, tenant, id2, v(read)],
-                            )
-                            .map_err(internal)?
-                        } else {
-                            let (un, dn, ext) = cols;
-                            exec(
-                                tx,
-                                "UPDATE resources SET user_name_ci = ?, display_name_ci = ?, external_id = ?, version = ?, modified = ?, doc = ? \
-                                 WHERE tenant_id = ? AND id = ? AND version = ?",
-                                params![un, dn, ext, v(version), now2, text, tenant, id2, v(read)],
-                            )
-                            .map_err(|e| map_unique(e, kind))?
-                        };
+                        let n = update_resource(tx, tenant, kind, &id2, cols, read, &now2, &text)?;
                         if n == 1
                             && let Some((e, changes)) = &log
                         {
@@ -897,41 +887,38 @@ impl Store for SqliteStore {
                 return Err(StoreError::PreconditionFailed);
             }
             let mutation = {
-                let mut access = TxMembers { tx, tenant, group: id.clone() };
+                let mut access = TxMembers {
+                    tx,
+                    tenant,
+                    group: id.clone(),
+                };
                 f(&current, &mut access)?
             };
-            let changed_members = if kind == Kind::Group { apply_member_ops(tx, tenant, &id, &mutation.member_ops)? } else { 0 };
+            let changed_members = if kind == Kind::Group {
+                apply_member_ops(tx, tenant, &id, &mutation.member_ops)?
+            } else {
+                0
+            };
             if mutation.doc == current.doc && changed_members == 0 {
                 return Ok(current); // nothing changed: same version
             }
-            let cols = columns(kind, &mutation.doc);
+            let cols = changed_columns(kind, &current.doc, &mutation.doc);
             let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
             let version = current.version + 1;
-            let v = i64::try_from(version).unwrap_or(i64::MAX);
-            if cols == columns(kind, &current.doc) {
-                // The indexed columns stay: leave them out, so that SQLite
-                // does not rewrite (and journal) their index entries.
-                exec(
-                    tx,
-                    "UPDATE resources SET version = ?, modified = ?, doc = ? WHERE tenant_id = ? AND id = ?",
-                    params![v, now, text, tenant, id],
-                )
-                .map_err(internal)?;
-            } else {
-                let (un, dn, ext) = cols;
-                exec(
-                    tx,
-                    "UPDATE resources SET user_name_ci = ?, display_name_ci = ?, external_id = ?, version = ?, modified = ?, doc = ? \
-                     WHERE tenant_id = ? AND id = ?",
-                    params![un, dn, ext, v, now, text, tenant, id],
-                )
-                .map_err(|e| map_unique(e, kind))?;
-            }
+            update_resource(tx, tenant, kind, &id, cols, current.version, &now, &text)?;
             if let Some(e) = &mutation.activity {
                 let changes = serde_json::to_string(&e.changes).map_err(internal)?;
                 insert_activity(tx, e, &changes).map_err(internal)?;
             }
-            Ok(Record { seq: current.seq, id, kind, doc: mutation.doc, created: current.created, last_modified: now, version })
+            Ok(Record {
+                seq: current.seq,
+                id,
+                kind,
+                doc: mutation.doc,
+                created: current.created,
+                last_modified: now,
+                version,
+            })
         })
         .await
     }
@@ -1135,9 +1122,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_activity(&self, mut e: ActivityEvent) -> StoreResult<()> {
-        // Serialised (and the tree dropped) here, not on the writer thread.
-        let changes = serde_json::to_string(&std::mem::take(&mut e.changes)).map_err(internal)?;
+    async fn record_activity(&self, e: ActivityEvent) -> StoreResult<()> {
+        let (e, changes) = serialise_changes(e)?;
         self.write(move |tx| insert_activity(tx, &e, &changes).map(|_| ()).map_err(internal))
             .await
     }

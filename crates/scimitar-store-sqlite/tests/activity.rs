@@ -101,6 +101,7 @@ async fn concurrent_writes_commit_together_and_fail_alone() {
                     doc,
                     vec![],
                     "2026-01-01T00:00:00.000Z",
+                    None,
                 )
                 .await
         }));

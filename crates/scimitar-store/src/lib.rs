@@ -265,6 +265,9 @@ pub trait Store: ConsoleStore + lease::Leases + Send + Sync + 'static {
     async fn touch_token(&self, id: &str, now: &str) -> StoreResult<()>;
 
     // Resources.
+    /// Creates a resource; `activity`, if given, is recorded in the same
+    /// transaction (so not at all if the create fails).
+    #[allow(clippy::too_many_arguments)] // a resource's parts and its log entry
     async fn create(
         &self,
         tenant: TenantId,
@@ -273,19 +276,7 @@ pub trait Store: ConsoleStore + lease::Leases + Send + Sync + 'static {
         doc: Map<String, Value>,
         members: Vec<MemberRef>,
         now: &str,
-    ) -> StoreResult<Record>;
-    /// `create`, with the activity entry recorded in the same transaction
-    /// (no entry if the create fails).
-    #[allow(clippy::too_many_arguments)] // create's parameters and the entry
-    async fn create_logged(
-        &self,
-        tenant: TenantId,
-        kind: Kind,
-        id: &str,
-        doc: Map<String, Value>,
-        members: Vec<MemberRef>,
-        now: &str,
-        activity: ActivityEvent,
+        activity: Option<ActivityEvent>,
     ) -> StoreResult<Record>;
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>>;
     /// Reads the record, computes the change with `f` and writes it, in one

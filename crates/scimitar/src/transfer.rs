@@ -279,13 +279,13 @@ async fn create(store: &dyn Store, tenant: TenantId, line: Line, deferred: &mut 
     } = line.clone();
     if last_modified == created {
         match store
-            .create(tenant, kind, &id, doc.clone(), members.clone(), &created)
+            .create(tenant, kind, &id, doc.clone(), members.clone(), &created, None)
             .await
         {
             Ok(_) => return Ok(()),
             Err(e) if kind == Kind::Group && !members.is_empty() && unknown_member(&e) => {
                 store
-                    .create(tenant, kind, &id, doc, vec![], &created)
+                    .create(tenant, kind, &id, doc, vec![], &created, None)
                     .await
                     .map_err(|e| conflict(e, &line))?;
                 deferred.push((id, members, last_modified));
@@ -298,7 +298,7 @@ async fn create(store: &dyn Store, tenant: TenantId, line: Line, deferred: &mut 
     // store has no other way to set both.
     if kind == Kind::Group && !members.is_empty() {
         store
-            .create(tenant, kind, &id, doc.clone(), vec![], &created)
+            .create(tenant, kind, &id, doc.clone(), vec![], &created, None)
             .await
             .map_err(|e| conflict(e, &line))?;
         match store
@@ -325,7 +325,7 @@ async fn create(store: &dyn Store, tenant: TenantId, line: Line, deferred: &mut 
         Some(k) => {
             first.remove(&k);
             store
-                .create(tenant, kind, &id, first, vec![], &created)
+                .create(tenant, kind, &id, first, vec![], &created, None)
                 .await
                 .map_err(|e| conflict(e, &line))?;
             store
@@ -336,7 +336,7 @@ async fn create(store: &dyn Store, tenant: TenantId, line: Line, deferred: &mut 
         // Nothing to write twice: lastModified becomes the creation time.
         None => {
             store
-                .create(tenant, kind, &id, doc, vec![], &created)
+                .create(tenant, kind, &id, doc, vec![], &created, None)
                 .await
                 .map_err(|e| conflict(e, &line))?;
         }
