@@ -6,13 +6,27 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::list::SortOrder::{Ascending, Descending};
 use scimitar_protocol::patch::MemberOp;
 use scimitar_protocol::resource::MemberRef;
-use scimitar_store::{ActivityEvent, ActivityQuery, CursorPos, ExtensionRecord, Kind, Mutation, Store, StoreError};
+use scimitar_store::{
+    ActivityEvent, ActivityQuery, CursorPos, ExtensionRecord, Kind, Mutation, NewResource, NewTokenRecord, Store,
+    StoreError,
+};
 use serde_json::{Value, json};
 
 use super::fixture::*;
 
 fn h(n: u8) -> [u8; 32] {
     [n; 32]
+}
+
+fn tok(id: &str, label: &str, hint: &str, scope: &str, hash: u8) -> NewTokenRecord {
+    NewTokenRecord {
+        id: id.into(),
+        label: label.into(),
+        hint: hint.into(),
+        scope: scope.into(),
+        hash: h(hash),
+        expires: None,
+    }
 }
 
 pub async fn tenants(s: Arc<dyn Store>) {
@@ -31,7 +45,7 @@ pub async fn tenants(s: Arc<dyn Store>) {
     assert_eq!(s.tenant("gamma").await.unwrap(), None);
     // Deleting a tenant takes its resources and tokens with it.
     user(&s, a.id, "u1", json!({"userName": "x"}), &ts(1)).await;
-    s.create_token(a.id, "tok-a", "ci", "scim_AAAA", "scim", &h(1))
+    s.create_token(a.id, tok("tok-a", "ci", "scim_AAAA", "scim", 1))
         .await
         .unwrap();
     assert!(s.delete_tenant("alpha").await.unwrap());
@@ -48,7 +62,7 @@ pub async fn tokens(s: Arc<dyn Store>) {
     let a = s.create_tenant("a").await.unwrap();
     let b = s.create_tenant("b").await.unwrap();
     let t1 = s
-        .create_token(a.id, "t1", "Entra", "scim_AbCd", "scim", &h(1))
+        .create_token(a.id, tok("t1", "Entra", "scim_AbCd", "scim", 1))
         .await
         .unwrap();
     assert_eq!(
@@ -58,10 +72,10 @@ pub async fn tokens(s: Arc<dyn Store>) {
     assert_eq!((t1.hint.as_str(), t1.scope.as_str()), ("scim_AbCd", "scim"));
     assert!(!t1.created.is_empty());
     assert_eq!((t1.last_used.clone(), t1.revoked.clone()), (None, None));
-    s.create_token(a.id, "t2", "admin", "scim_EfGh", "admin", &h(2))
+    s.create_token(a.id, tok("t2", "admin", "scim_EfGh", "admin", 2))
         .await
         .unwrap();
-    s.create_token(b.id, "t3", "other", "scim_IjKl", "scim", &h(3))
+    s.create_token(b.id, tok("t3", "other", "scim_IjKl", "scim", 3))
         .await
         .unwrap();
     let listed: Vec<String> = s.list_tokens(a.id).await.unwrap().into_iter().map(|t| t.id).collect();
@@ -72,12 +86,40 @@ pub async fn tokens(s: Arc<dyn Store>) {
         Some("admin".into())
     );
     assert_eq!(s.token_by_hash(&h(9)).await.unwrap(), None);
-    s.touch_token("t1", "2024-05-01T10:00:00.000Z").await.unwrap();
+    s.touch_token(a.id, "t1", "2024-05-01T10:00:00.000Z").await.unwrap();
     let touched = s.token_by_hash(&h(1)).await.unwrap().unwrap();
     assert_eq!(touched.last_used.as_deref(), Some("2024-05-01T10:00:00.000Z"));
-    assert!(s.revoke_token("t1").await.unwrap());
-    assert!(!s.revoke_token("t1").await.unwrap(), "second revoke is a no-op");
-    assert!(!s.revoke_token("nope").await.unwrap());
+    assert!(
+        !s.revoke_token(b.id, "t1").await.unwrap(),
+        "a token is revoked only within its tenant"
+    );
+    s.touch_token(b.id, "t1", "2025-01-01T00:00:00.000Z").await.unwrap();
+    assert_eq!(
+        s.token_by_hash(&h(1)).await.unwrap().unwrap().last_used.as_deref(),
+        Some("2024-05-01T10:00:00.000Z"),
+        "touching another tenant's token is a no-op"
+    );
+    assert!(
+        !s.set_token_expiry(b.id, "t1", Some("2000-01-01T00:00:00.000Z"))
+            .await
+            .unwrap(),
+        "another tenant's token keeps its expiry"
+    );
+    assert!(
+        s.token_by_hash(&h(1))
+            .await
+            .unwrap()
+            .is_some_and(|t| t.expires.is_none())
+    );
+    assert_eq!(s.find_token("t1").await.unwrap().map(|t| t.tenant_id), Some(a.id));
+    assert_eq!(s.find_token("nope").await.unwrap(), None);
+    assert!(s.revoke_token(a.id, "t1").await.unwrap());
+    assert!(!s.revoke_token(a.id, "t1").await.unwrap(), "second revoke is a no-op");
+    assert!(!s.revoke_token(a.id, "nope").await.unwrap());
+    assert!(
+        s.find_token("t1").await.unwrap().is_some_and(|t| t.revoked.is_some()),
+        "find_token sees revoked tokens"
+    );
     assert_eq!(
         s.token_by_hash(&h(1)).await.unwrap(),
         None,
@@ -138,12 +180,14 @@ pub async fn create_get_delete(s: Arc<dyn Store>) {
         matches!(
             s.create(
                 t,
-                Kind::Group,
-                "u2",
-                obj(json!({"displayName": "x"})),
-                vec![],
-                &ts(4),
-                None
+                NewResource {
+                    kind: Kind::Group,
+                    id: "u2".into(),
+                    doc: obj(json!({"displayName": "x"})),
+                    members: vec![],
+                    created: ts(4),
+                    activity: None
+                }
             )
             .await,
             Err(StoreError::Conflict(_))
@@ -271,12 +315,14 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
     let dup = s
         .create(
             t,
-            Kind::User,
-            "u2",
-            obj(json!({"userName": "aLICE"})),
-            vec![],
-            &ts(2),
-            None,
+            NewResource {
+                kind: Kind::User,
+                id: "u2".into(),
+                doc: obj(json!({"userName": "aLICE"})),
+                members: vec![],
+                created: ts(2),
+                activity: None,
+            },
         )
         .await;
     assert!(
@@ -286,12 +332,14 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
     let dup = s
         .create(
             t,
-            Kind::User,
-            "u2",
-            obj(json!({"userName": "ÀLICE"})),
-            vec![],
-            &ts(2),
-            None,
+            NewResource {
+                kind: Kind::User,
+                id: "u2".into(),
+                doc: obj(json!({"userName": "ÀLICE"})),
+                members: vec![],
+                created: ts(2),
+                activity: None,
+            },
         )
         .await;
     assert!(dup.is_ok(), "À is not A: {dup:?}");
@@ -299,12 +347,14 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
     let dup = s
         .create(
             t,
-            Kind::User,
-            "u4",
-            obj(json!({"userName": "émile"})),
-            vec![],
-            &ts(2),
-            None,
+            NewResource {
+                kind: Kind::User,
+                id: "u4".into(),
+                doc: obj(json!({"userName": "émile"})),
+                members: vec![],
+                created: ts(2),
+                activity: None,
+            },
         )
         .await;
     assert!(
@@ -319,12 +369,14 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
     let dup = s
         .create(
             t,
-            Kind::Group,
-            "g2",
-            obj(json!({"displayName": "ADMINS"})),
-            vec![],
-            &ts(4),
-            None,
+            NewResource {
+                kind: Kind::Group,
+                id: "g2".into(),
+                doc: obj(json!({"displayName": "ADMINS"})),
+                members: vec![],
+                created: ts(4),
+                activity: None,
+            },
         )
         .await;
     assert!(
@@ -450,19 +502,21 @@ pub async fn member_ops(s: Arc<dyn Store>) {
     let g = s
         .create(
             t,
-            Kind::Group,
-            "g1",
-            obj(json!({"displayName": "Admins"})),
-            vec![
-                member("u1"),
-                MemberRef {
-                    value: "g0".into(),
-                    kind: Some("Group".into()),
-                    display: None,
-                },
-            ],
-            &ts(2),
-            None,
+            NewResource {
+                kind: Kind::Group,
+                id: "g1".into(),
+                doc: obj(json!({"displayName": "Admins"})),
+                members: vec![
+                    member("u1"),
+                    MemberRef {
+                        value: "g0".into(),
+                        kind: Some("Group".into()),
+                        display: None,
+                    },
+                ],
+                created: ts(2),
+                activity: None,
+            },
         )
         .await
         .unwrap();
@@ -596,12 +650,14 @@ pub async fn member_ops(s: Arc<dyn Store>) {
     // groups_of lists groups in creation order, with their names.
     s.create(
         t,
-        Kind::Group,
-        "g2",
-        obj(json!({"displayName": "Zeta"})),
-        vec![member("u3")],
-        &ts(9),
-        None,
+        NewResource {
+            kind: Kind::Group,
+            id: "g2".into(),
+            doc: obj(json!({"displayName": "Zeta"})),
+            members: vec![member("u3")],
+            created: ts(9),
+            activity: None,
+        },
     )
     .await
     .unwrap();
@@ -1354,24 +1410,28 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
     let at = "2024-01-01T10:00:00.000Z";
     s.create(
         t,
-        Kind::User,
-        "u3",
-        obj(json!({"userName": "carol"})),
-        vec![],
-        &ts(4),
-        Some(event(t, at, "create", "success", "created")),
+        NewResource {
+            kind: Kind::User,
+            id: "u3".into(),
+            doc: obj(json!({"userName": "carol"})),
+            members: vec![],
+            created: ts(4),
+            activity: Some(event(t, at, "create", "success", "created")),
+        },
     )
     .await
     .unwrap();
     let err = s
         .create(
             t,
-            Kind::User,
-            "u4",
-            obj(json!({"userName": "CAROL"})),
-            vec![],
-            &ts(4),
-            Some(event(t, at, "create", "success", "not-created")),
+            NewResource {
+                kind: Kind::User,
+                id: "u4".into(),
+                doc: obj(json!({"userName": "CAROL"})),
+                members: vec![],
+                created: ts(4),
+                activity: Some(event(t, at, "create", "success", "not-created")),
+            },
         )
         .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");

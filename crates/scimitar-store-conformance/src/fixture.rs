@@ -8,7 +8,9 @@ use scimitar_protocol::output::{Derived, Meta, representation};
 use scimitar_protocol::patch::MemberOp;
 use scimitar_protocol::resource::MemberRef;
 use scimitar_protocol::schema::{ResourceType, builtin_resource_types};
-use scimitar_store::{CursorPos, Kind, ListQuery, Mutation, Page, Record, Sort, Store, StoreError, TenantId};
+use scimitar_store::{
+    CursorPos, Kind, ListQuery, Mutation, NewResource, Page, Record, Sort, Store, StoreError, TenantId,
+};
 use serde_json::{Map, Value, json};
 
 pub const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -44,7 +46,17 @@ pub async fn tenant(store: &Arc<dyn Store>, name: &str) -> TenantId {
 
 pub async fn user(store: &Arc<dyn Store>, t: TenantId, id: &str, doc: Value, now: &str) -> Record {
     store
-        .create(t, Kind::User, id, obj(doc), vec![], now, None)
+        .create(
+            t,
+            NewResource {
+                kind: Kind::User,
+                id: id.into(),
+                doc: obj(doc),
+                members: vec![],
+                created: now.into(),
+                activity: None,
+            },
+        )
         .await
         .unwrap_or_else(|e| panic!("create user {id}: {e}"))
 }
@@ -54,12 +66,14 @@ pub async fn group(store: &Arc<dyn Store>, t: TenantId, id: &str, name: &str, me
     store
         .create(
             t,
-            Kind::Group,
-            id,
-            obj(json!({"displayName": name})),
-            members,
-            now,
-            None,
+            NewResource {
+                kind: Kind::Group,
+                id: id.into(),
+                doc: obj(json!({"displayName": name})),
+                members,
+                created: now.into(),
+                activity: None,
+            },
         )
         .await
         .unwrap_or_else(|e| panic!("create group {id}: {e}"))

@@ -1,7 +1,6 @@
 //! [`ConsoleStore`] on PostgreSQL (tables from `0003_console.sql`).
 
 use async_trait::async_trait;
-use scimitar_protocol::output::Reference;
 use scimitar_store::{ConsoleAdmin, ConsoleSession, ConsoleStore, StoreError, StoreResult, TenantId, now_utc};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -188,81 +187,6 @@ impl ConsoleStore for PostgresStore {
                 &[&idle_before, &created_before],
             )
             .await
-            .map_err(db_error)
-    }
-
-    async fn set_token_creator(&self, tenant: TenantId, token_id: &str, created_by: &str) -> StoreResult<()> {
-        let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "INSERT INTO console_token_creators (token_id, tenant_id, created_by) VALUES ($1, $2, $3) \
-                 ON CONFLICT (token_id) DO UPDATE SET created_by = excluded.created_by",
-                &[&token_id, &tenant, &created_by],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn token_creators(&self, tenant: TenantId) -> StoreResult<Vec<(String, String)>> {
-        let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                "SELECT token_id, created_by FROM console_token_creators WHERE tenant_id = $1",
-                &[&tenant],
-            )
-            .await
-            .map_err(db_error)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(db_error)
-    }
-
-    async fn member_counts(&self, tenant: TenantId, groups: &[String]) -> StoreResult<Vec<(String, u64)>> {
-        if groups.is_empty() {
-            return Ok(Vec::new());
-        }
-        let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                "SELECT group_id, count(*) FROM members WHERE tenant_id = $1 AND group_id = ANY($2) GROUP BY group_id",
-                &[&tenant, &groups],
-            )
-            .await
-            .map_err(db_error)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, u64::try_from(r.try_get::<_, i64>(1)?).unwrap_or(0))))
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(db_error)
-    }
-
-    async fn members_page(
-        &self,
-        tenant: TenantId,
-        group: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<Reference>> {
-        let client = self.pool.get().await.map_err(internal)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                "SELECT member_id, member_type, display FROM members \
-                 WHERE tenant_id = $1 AND group_id = $2 AND member_id COLLATE \"C\" > $3 ORDER BY member_id COLLATE \"C\" LIMIT $4",
-                &[&tenant, &group, &after.unwrap_or_default(), &limit],
-            )
-            .await
-            .map_err(db_error)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Reference {
-                    value: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    display: r.try_get(2)?,
-                })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()
             .map_err(db_error)
     }
 

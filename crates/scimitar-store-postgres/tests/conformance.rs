@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use scimitar_store::{Kind, Mutation, Store};
+use scimitar_store::{Kind, Mutation, NewResource, Store};
 use scimitar_store_postgres::PostgresStore;
 use scimitar_store_postgres::test_support::{fresh_store, fresh_url};
 
@@ -61,12 +61,14 @@ async fn two_processes_share_a_database() {
     let doc = serde_json::json!({"userName": "n", "nickName": "0"});
     a.create(
         t,
-        Kind::User,
-        "u",
-        doc.as_object().unwrap().clone(),
-        vec![],
-        "2024-01-01T00:00:00.000Z",
-        None,
+        NewResource {
+            kind: Kind::User,
+            id: "u".into(),
+            doc: doc.as_object().unwrap().clone(),
+            members: vec![],
+            created: "2024-01-01T00:00:00.000Z".into(),
+            activity: None,
+        },
     )
     .await
     .unwrap();

@@ -1,8 +1,7 @@
 //! [`ConsoleStore`] on SQLite (tables from `0003_console.sql`).
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params, params_from_iter};
-use scimitar_protocol::output::Reference;
+use rusqlite::{OptionalExtension, params};
 use scimitar_store::{ConsoleAdmin, ConsoleSession, ConsoleStore, StoreError, StoreResult, TenantId, now_utc};
 
 use crate::{SqliteStore, exec, internal, row};
@@ -181,87 +180,6 @@ impl ConsoleStore for SqliteStore {
                 )
                 .map_err(internal)?;
             Ok(n as u64)
-        })
-        .await
-    }
-
-    async fn set_token_creator(&self, tenant: TenantId, token_id: &str, created_by: &str) -> StoreResult<()> {
-        let (id, by) = (token_id.to_string(), created_by.to_string());
-        self.write(move |tx| {
-            exec(
-                tx,
-                "INSERT OR REPLACE INTO console_token_creators (token_id, tenant_id, created_by) VALUES (?, ?, ?)",
-                params![id, tenant, by],
-            )
-            .map_err(internal)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn token_creators(&self, tenant: TenantId) -> StoreResult<Vec<(String, String)>> {
-        self.read(move |c| {
-            let mut stmt = c
-                .prepare("SELECT token_id, created_by FROM console_token_creators WHERE tenant_id = ?")
-                .map_err(internal)?;
-            let rows = stmt
-                .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(internal)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
-        })
-        .await
-    }
-
-    async fn member_counts(&self, tenant: TenantId, groups: &[String]) -> StoreResult<Vec<(String, u64)>> {
-        if groups.is_empty() {
-            return Ok(Vec::new());
-        }
-        let groups = groups.to_vec();
-        self.read(move |c| {
-            use rusqlite::types::Value as Sql;
-            let marks = vec!["?"; groups.len()].join(", ");
-            let sql = format!(
-                "SELECT group_id, count(*) FROM members WHERE tenant_id = ? AND group_id IN ({marks}) GROUP BY group_id"
-            );
-            let mut p = vec![Sql::Integer(tenant)];
-            p.extend(groups.into_iter().map(Sql::Text));
-            let mut stmt = c.prepare(&sql).map_err(internal)?;
-            let rows = stmt
-                .query_map(params_from_iter(p.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
-                })
-                .map_err(internal)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
-        })
-        .await
-    }
-
-    async fn members_page(
-        &self,
-        tenant: TenantId,
-        group: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<Reference>> {
-        let (group, after) = (group.to_string(), after.unwrap_or_default().to_string());
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT member_id, member_type, display FROM members \
-                     WHERE tenant_id = ? AND group_id = ? AND member_id > ? ORDER BY member_id LIMIT ?",
-                )
-                .map_err(internal)?;
-            let rows = stmt
-                .query_map(params![tenant, group, after, limit], |r| {
-                    Ok(Reference {
-                        value: r.get(0)?,
-                        kind: r.get(1)?,
-                        display: r.get(2)?,
-                    })
-                })
-                .map_err(internal)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
         })
         .await
     }

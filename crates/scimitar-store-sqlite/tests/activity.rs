@@ -2,7 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use scimitar_store::{ActivityEvent, ActivityQuery, Store};
+use scimitar_store::prelude::*;
+use scimitar_store::{ActivityEvent, ActivityQuery, NewResource};
 use scimitar_store_sqlite::SqliteStore;
 use serde_json::json;
 
@@ -96,12 +97,14 @@ async fn concurrent_writes_commit_together_and_fail_alone() {
             store
                 .create(
                     t.id,
-                    Kind::User,
-                    &format!("id{i}"),
-                    doc,
-                    vec![],
-                    "2026-01-01T00:00:00.000Z",
-                    None,
+                    NewResource {
+                        kind: Kind::User,
+                        id: format!("id{i}"),
+                        doc,
+                        members: vec![],
+                        created: "2026-01-01T00:00:00.000Z".into(),
+                        activity: None,
+                    },
                 )
                 .await
         }));

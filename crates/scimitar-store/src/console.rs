@@ -1,9 +1,7 @@
-//! Storage for the admin console: administrators, their sessions, who
-//! created which Secret Token, and the one-time setup code of a fresh
-//! install. Kept apart from the SCIM data; every secret is stored hashed.
+//! Storage for the admin console: administrators, their sessions, and the
+//! one-time setup code of a fresh install. Kept apart from the SCIM data; every secret is stored hashed.
 
 use async_trait::async_trait;
-use scimitar_protocol::output::Reference;
 use serde::Serialize;
 
 use crate::{StoreResult, TenantId};
@@ -77,22 +75,6 @@ pub trait ConsoleStore: Send + Sync + 'static {
     async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()>;
     /// Deletes sessions last seen before `idle_before` or created before `created_before`.
     async fn purge_sessions(&self, idle_before: &str, created_before: &str) -> StoreResult<u64>;
-
-    /// Records who created a token (an admin's email, or `CLI`).
-    async fn set_token_creator(&self, tenant: TenantId, token_id: &str, created_by: &str) -> StoreResult<()>;
-    /// `(token id, created by)` for a tenant's tokens.
-    async fn token_creators(&self, tenant: TenantId) -> StoreResult<Vec<(String, String)>>;
-
-    /// The number of members of each of `groups` (absent when zero).
-    async fn member_counts(&self, tenant: TenantId, groups: &[String]) -> StoreResult<Vec<(String, u64)>>;
-    /// A page of a group's members in id order, after the member id `after`.
-    async fn members_page(
-        &self,
-        tenant: TenantId,
-        group: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<Reference>>;
 
     /// Replaces the one-time setup code (its hash) valid until `expires`.
     async fn put_setup_code(&self, hash: &[u8; 32], expires: &str) -> StoreResult<()>;

@@ -57,8 +57,7 @@ pub fn window(duration: Duration) -> (String, String) {
 }
 
 fn format_time(t: SystemTime) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    time::OffsetDateTime::from(t).format(&fmt).unwrap_or_default()
+    crate::format_utc(time::OffsetDateTime::from(t))
 }
 
 #[cfg(test)]

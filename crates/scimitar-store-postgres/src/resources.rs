@@ -1,0 +1,486 @@
+//! Users, Groups and memberships, and list queries.
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use scimitar_protocol::ScimError;
+use scimitar_protocol::output::Reference;
+use scimitar_protocol::patch::{MemberAccess, MemberOp};
+use scimitar_store::{
+    CursorPos, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError, StoreResult, TenantId,
+};
+use serde_json::{Map, Value};
+use tokio_postgres::types::Json;
+use tokio_postgres::{IsolationLevel, Row};
+
+use crate::{PostgresStore, TxError, db_error, in_tx, insert_activity, internal, sql};
+
+const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
+
+fn record_from_row(r: &Row) -> Result<Record, TxError> {
+    let kind: String = r.try_get(1)?;
+    let doc = match r.try_get::<_, Value>(2)? {
+        Value::Object(m) => m,
+        other => return Err(StoreError::Internal(format!("stored document is not an object: {other}")).into()),
+    };
+    let version: i64 = r.try_get(5)?;
+    Ok(Record {
+        seq: r.try_get(6)?,
+        id: r.try_get(0)?,
+        kind: if kind == "Group" { Kind::Group } else { Kind::User },
+        doc,
+        created: r.try_get(3)?,
+        last_modified: r.try_get(4)?,
+        version: u64::try_from(version).unwrap_or(0),
+    })
+}
+
+/// The indexed columns extracted from a document.
+fn columns(kind: Kind, doc: &Map<String, Value>) -> (Option<String>, Option<String>, Option<String>) {
+    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+    let user_name = if kind == Kind::User {
+        s("userName").map(|v| v.to_lowercase())
+    } else {
+        None
+    };
+    let display = if kind == Kind::Group {
+        s("displayName").map(|v| v.to_lowercase())
+    } else {
+        None
+    };
+    (user_name, display, s("externalId"))
+}
+
+fn version_param(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Applies membership changes; returns how many rows changed.
+async fn apply_member_ops(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    group: &str,
+    ops: &[MemberOp],
+) -> Result<u64, TxError> {
+    if ops.is_empty() {
+        return Ok(0);
+    }
+    // The net effect, so that a PATCH or PUT leaving the members as they
+    // were changes nothing (and no version).
+    let net = scimitar_protocol::patch::net_member_changes(ops);
+    let mut changed = 0;
+    // FOR SHARE: a concurrent delete of the member waits for this
+    // transaction (and then removes the new row), or wins and this one sees
+    // the member gone. No dangling members.
+    let kind_of = tx
+        .prepare_cached("SELECT kind FROM resources WHERE tenant_id = $1 AND id = $2 FOR SHARE")
+        .await?;
+    let mut resolved = Vec::with_capacity(net.add.len());
+    for m in &net.add {
+        if m.value == group {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        let Some(row) = tx.query_opt(&kind_of, &[&tenant, &m.value]).await? else {
+            return Err(ScimError::invalid_value(format!(
+                "member '{}' is not a User or Group of this tenant",
+                m.value
+            ))
+            .into());
+        };
+        let kind: String = row.try_get(0)?;
+        if let Some(k) = &m.kind
+            && !k.eq_ignore_ascii_case(&kind)
+        {
+            return Err(ScimError::invalid_value(format!("member '{}' is a {kind}, not a {k}", m.value)).into());
+        }
+        resolved.push((m, kind));
+    }
+    let delete = tx
+        .prepare_cached("DELETE FROM members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
+        .await?;
+    if net.replace_all {
+        let rows = tx
+            .query(
+                "SELECT member_id FROM members WHERE tenant_id = $1 AND group_id = $2",
+                &[&tenant, &group],
+            )
+            .await?;
+        for row in rows {
+            let id: String = row.try_get(0)?;
+            if !net.add.iter().any(|a| a.value == id) {
+                changed += tx.execute(&delete, &[&tenant, &group, &id]).await?;
+            }
+        }
+    } else {
+        for id in &net.remove {
+            changed += tx.execute(&delete, &[&tenant, &group, id]).await?;
+        }
+    }
+    // An add keeps a display name given earlier unless it brings one; a
+    // replace sets exactly what it was given.
+    let upsert = if net.replace_all {
+        "INSERT INTO members (tenant_id, group_id, member_id, member_type, display) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET display = excluded.display \
+         WHERE excluded.display IS DISTINCT FROM members.display"
+    } else {
+        "INSERT INTO members (tenant_id, group_id, member_id, member_type, display) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET display = excluded.display \
+         WHERE excluded.display IS NOT NULL AND excluded.display IS DISTINCT FROM members.display"
+    };
+    let insert = tx.prepare_cached(upsert).await?;
+    for (m, kind) in resolved {
+        changed += tx
+            .execute(&insert, &[&tenant, &group, &m.value, &kind, &m.display])
+            .await?;
+    }
+    Ok(changed)
+}
+
+const LIST_MEMBERS: &str = "SELECT m.member_id, m.member_type, COALESCE(m.display, r.doc ->> 'displayName', r.doc ->> 'userName') \
+     FROM members m LEFT JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.member_id \
+     WHERE m.tenant_id = $1 AND m.group_id = $2 ORDER BY m.member_id COLLATE \"C\"";
+
+fn reference_from_row(r: &Row) -> Result<Reference, tokio_postgres::Error> {
+    Ok(Reference {
+        value: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        display: r.try_get(2)?,
+    })
+}
+
+/// Member access for [`ModifyFn`], which is synchronous: the first run gets
+/// no list and records that it asked; the store then loads the members
+/// (inside the same transaction) and runs the function again. Plain
+/// add/remove operations never ask, so they stay O(1) in the group size.
+struct Preloaded {
+    members: Option<Vec<Value>>,
+    asked: bool,
+}
+
+impl MemberAccess for Preloaded {
+    fn list(&mut self) -> Result<Vec<Value>, ScimError> {
+        match &self.members {
+            Some(m) => Ok(m.clone()),
+            None => {
+                self.asked = true;
+                Err(ScimError::internal("member list not loaded yet"))
+            }
+        }
+    }
+}
+#[async_trait]
+impl ResourceStore for PostgresStore {
+    async fn create(&self, tenant: TenantId, new: NewResource) -> StoreResult<Record> {
+        let NewResource {
+            kind,
+            id,
+            doc,
+            members,
+            created: now,
+            activity,
+        } = new;
+        let (id, now) = (id.as_str(), now.as_str());
+        let (un, dn, ext) = columns(kind, &doc);
+        let json = Json(&doc);
+        let ops = if members.is_empty() {
+            Vec::new()
+        } else {
+            vec![MemberOp::Add(members)]
+        };
+        let seq = in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            let row = tx
+                .query_one(
+                    "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING seq",
+                    &[&tenant, &kind.as_str(), &id, &un, &dn, &ext, &now, &json],
+                )
+                .await?;
+            apply_member_ops(&tx, tenant, id, &ops).await?;
+            if let Some(e) = &activity {
+                insert_activity(&tx, e).await?;
+            }
+            row.try_get::<_, i64>(0)?
+        })?;
+        Ok(Record {
+            seq,
+            id: id.to_string(),
+            kind,
+            doc,
+            created: now.to_string(),
+            last_modified: now.to_string(),
+            version: 1,
+        })
+    }
+
+    async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3"
+            ))
+            .await
+            .map_err(db_error)?;
+        let row = client
+            .query_opt(&stmt, &[&tenant, &kind.as_str(), &id])
+            .await
+            .map_err(db_error)?;
+        row.as_ref()
+            .map(record_from_row)
+            .transpose()
+            .map_err(TxError::into_store)
+    }
+
+    async fn modify(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        now: &str,
+        f: ModifyFn,
+    ) -> StoreResult<Record> {
+        in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            // The row lock makes concurrent writers of this resource (in any
+            // process) queue here and each see the previous one's result.
+            let row = tx
+                .query_opt(&format!("SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3 FOR UPDATE"), &[
+                    &tenant,
+                    &kind.as_str(),
+                    &id,
+                ])
+                .await?;
+            let current = record_from_row(&row.ok_or(StoreError::NotFound)?)?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(StoreError::PreconditionFailed.into());
+            }
+            let mut access = Preloaded {
+                members: None,
+                asked: false,
+            };
+            let mut result = f(&current, &mut access);
+            if access.asked {
+                let rows = tx.query(LIST_MEMBERS, &[&tenant, &id]).await?;
+                let list = rows
+                    .iter()
+                    .map(|r| {
+                        reference_from_row(r)
+                            .map(|m| serde_json::json!({"value": m.value, "type": m.kind, "display": m.display}))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                access.members = Some(list);
+                result = f(&current, &mut access);
+            }
+            let mutation = result?;
+            let changed_members = if kind == Kind::Group {
+                apply_member_ops(&tx, tenant, id, &mutation.member_ops).await?
+            } else {
+                0
+            };
+            if mutation.doc == current.doc && changed_members == 0 {
+                current // nothing changed: same version
+            } else {
+                let (un, dn, ext) = columns(kind, &mutation.doc);
+                let version = current.version + 1;
+                let json = Json(&mutation.doc);
+                tx.execute(
+                    "UPDATE resources SET user_name_ci = $1, display_name_ci = $2, external_id = $3, version = $4, modified = $5, doc = $6 \
+                     WHERE tenant_id = $7 AND id = $8",
+                    &[&un, &dn, &ext, &version_param(version), &now, &json, &tenant, &id],
+                )
+                .await?;
+                if let Some(e) = &mutation.activity {
+                    insert_activity(&tx, e).await?;
+                }
+                Record {
+                    seq: current.seq,
+                    id: id.to_string(),
+                    kind,
+                    doc: mutation.doc,
+                    created: current.created,
+                    last_modified: now.to_string(),
+                    version,
+                }
+            }
+        })
+    }
+
+    async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()> {
+        in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT version FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3 FOR UPDATE",
+                    &[&tenant, &kind.as_str(), &id],
+                )
+                .await?;
+            let version: i64 = row.ok_or(StoreError::NotFound)?.try_get(0)?;
+            if if_match.is_some_and(|v| Some(v) != u64::try_from(version).ok()) {
+                return Err(StoreError::PreconditionFailed.into());
+            }
+            tx.execute(
+                "DELETE FROM resources WHERE tenant_id = $1 AND id = $2",
+                &[&tenant, &id],
+            )
+            .await?;
+            // A deleted user or group leaves every group; a deleted group's
+            // membership list goes with it.
+            tx.execute(
+                "DELETE FROM members WHERE tenant_id = $1 AND (member_id = $2 OR group_id = $2)",
+                &[&tenant, &id],
+            )
+            .await?;
+        })
+    }
+
+    async fn list(&self, tenant: TenantId, q: ListQuery) -> StoreResult<Page> {
+        let mut b = sql::Builder::default();
+        let t = b.bind(tenant, "bigint");
+        let k = b.bind(q.kind.as_str().to_string(), "text");
+        b.push(&format!(" FROM resources r WHERE r.tenant_id = {t} AND r.kind = {k}"));
+        if let Some(f) = &q.filter {
+            b.push(" AND ");
+            sql::lower_filter(&mut b, &q.rt, q.kind, f)?;
+        }
+        let count_sql = format!("SELECT count(*){}", b.sql);
+        let n_where = b.params.len();
+        let mut select = format!("SELECT {RECORD_COLS}{}", b.sql);
+        b.sql.clear();
+        let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
+        match q.cursor {
+            // Keyset paging on the primary key: the same cost for every page.
+            // One extra row tells whether more follow.
+            Some(pos) => {
+                let (cmp, order, key) = match pos {
+                    CursorPos::After(k) => (">", "ASC", k),
+                    CursorPos::Before(k) => ("<", "DESC", k),
+                };
+                let key = b.bind(key, "bigint");
+                let lim = b.bind(limit.saturating_add(1), "bigint");
+                b.push(&format!(" AND r.seq {cmp} {key} ORDER BY r.seq {order} LIMIT {lim}"));
+            }
+            None => {
+                match &q.sort {
+                    Some(s) => sql::order_by(&mut b, &q.rt, q.kind, &s.by, s.order)?,
+                    None => b.push(" ORDER BY r.seq"),
+                }
+                let lim = b.bind(limit, "bigint");
+                let offset = b.bind(
+                    i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX),
+                    "bigint",
+                );
+                b.push(&format!(" LIMIT {lim} OFFSET {offset}"));
+            }
+        }
+        select.push_str(&b.sql);
+        let params = sql::refs(&b.params);
+        // One snapshot for the total and the page, so they agree.
+        in_tx!(self, IsolationLevel::RepeatableRead, |tx| {
+            let total: i64 = tx.query_one(&count_sql, &params[..n_where]).await?.try_get(0)?;
+            let total = u64::try_from(total).unwrap_or(0);
+            let mut records = Vec::new();
+            let mut has_more = false;
+            if q.cursor.is_some() || (q.count > 0 && (q.start_index as u64) <= total) {
+                for row in tx.query(&select, &params).await? {
+                    records.push(record_from_row(&row)?);
+                }
+            }
+            if q.cursor.is_some() {
+                if records.len() > q.count {
+                    has_more = true;
+                    records.truncate(q.count);
+                }
+                if matches!(q.cursor, Some(CursorPos::Before(_))) {
+                    records.reverse();
+                }
+            }
+            Page {
+                total,
+                records,
+                has_more,
+            }
+        })
+    }
+
+    async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let rows = client.query(LIST_MEMBERS, &[&tenant, &group]).await.map_err(db_error)?;
+        rows.iter()
+            .map(reference_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_error)
+    }
+
+    async fn groups_of(&self, tenant: TenantId, user: &str) -> StoreResult<Vec<Reference>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let rows = client
+            .query(
+                "SELECT m.group_id, 'Group', g.doc ->> 'displayName' FROM members m \
+                 JOIN resources g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
+                 WHERE m.tenant_id = $1 AND m.member_id = $2 ORDER BY g.seq",
+                &[&tenant, &user],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(reference_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_error)
+    }
+
+    async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let row = client
+            .query_opt(
+                "SELECT doc ->> 'displayName' FROM resources WHERE tenant_id = $1 AND id = $2",
+                &[&tenant, &id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+    }
+
+    async fn member_counts(&self, tenant: TenantId, groups: &[String]) -> StoreResult<Vec<(String, u64)>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await.map_err(internal)?;
+        let rows = client
+            .query(
+                "SELECT group_id, count(*) FROM members WHERE tenant_id = $1 AND group_id = ANY($2) GROUP BY group_id",
+                &[&tenant, &groups],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, u64::try_from(r.try_get::<_, i64>(1)?).unwrap_or(0))))
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(db_error)
+    }
+
+    async fn members_page(
+        &self,
+        tenant: TenantId,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Reference>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT member_id, member_type, display FROM members \
+                 WHERE tenant_id = $1 AND group_id = $2 AND member_id COLLATE \"C\" > $3 ORDER BY member_id COLLATE \"C\" LIMIT $4",
+                &[&tenant, &group, &after.unwrap_or_default(), &limit],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Reference {
+                    value: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    display: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(db_error)
+    }
+}

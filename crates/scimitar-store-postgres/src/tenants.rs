@@ -1,0 +1,78 @@
+//! Tenants.
+
+use async_trait::async_trait;
+use scimitar_store::{StoreResult, Tenant, TenantStore, now_utc};
+use tokio_postgres::IsolationLevel;
+use tokio_postgres::Row;
+
+use crate::{PostgresStore, db_error, in_tx, internal};
+
+fn tenant_from_row(r: &Row) -> Result<Tenant, tokio_postgres::Error> {
+    Ok(Tenant {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        created: r.try_get(2)?,
+        schema_version: r.try_get(3)?,
+    })
+}
+
+#[async_trait]
+impl TenantStore for PostgresStore {
+    async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
+        in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            let row = tx
+                .query_one(
+                    "INSERT INTO tenants (name, created) VALUES ($1, $2) RETURNING id, name, created, schema_version",
+                    &[&name, &now_utc()],
+                )
+                .await?;
+            tenant_from_row(&row)?
+        })
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let rows = client
+            .query(
+                "SELECT id, name, created, schema_version FROM tenants ORDER BY name COLLATE \"C\"",
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(tenant_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_error)
+    }
+
+    async fn tenant(&self, name: &str) -> StoreResult<Option<Tenant>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let row = client
+            .query_opt(
+                "SELECT id, name, created, schema_version FROM tenants WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(tenant_from_row).transpose().map_err(db_error)
+    }
+
+    async fn delete_tenant(&self, name: &str) -> StoreResult<bool> {
+        in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            let row = tx
+                .query_opt("SELECT id FROM tenants WHERE name = $1 FOR UPDATE", &[&name])
+                .await?;
+            match row {
+                None => false,
+                Some(row) => {
+                    let id: i64 = row.try_get(0)?;
+                    tx.execute("DELETE FROM members WHERE tenant_id = $1", &[&id]).await?;
+                    tx.execute("DELETE FROM resources WHERE tenant_id = $1", &[&id]).await?;
+                    tx.execute("DELETE FROM tokens WHERE tenant_id = $1", &[&id]).await?;
+                    tx.execute("DELETE FROM tenants WHERE id = $1", &[&id]).await?;
+                    true
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! Users and Groups: the documents, their memberships, and list queries.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use scimitar_protocol::ScimError;
+use scimitar_protocol::filter::Filter;
+use scimitar_protocol::list::SortOrder;
+use scimitar_protocol::output::Reference;
+use scimitar_protocol::patch::{MemberAccess, MemberOp};
+use scimitar_protocol::resource::MemberRef;
+use scimitar_protocol::schema::ResourceType;
+use serde_json::{Map, Value};
+
+use crate::{ActivityEvent, StoreResult, TenantId};
+
+/// The resource types a store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::User => "User",
+            Kind::Group => "Group",
+        }
+    }
+    pub fn of(rt: &ResourceType) -> Option<Kind> {
+        match rt.name.as_str() {
+            "User" => Some(Kind::User),
+            "Group" => Some(Kind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A stored resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Insertion order within the store; the key of cursor paging.
+    pub seq: i64,
+    pub id: String,
+    pub kind: Kind,
+    pub doc: Map<String, Value>,
+    pub created: String,
+    pub last_modified: String,
+    pub version: u64,
+}
+
+/// A resource to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewResource {
+    pub kind: Kind,
+    pub id: String,
+    pub doc: Map<String, Value>,
+    pub members: Vec<MemberRef>,
+    /// `meta.created` (and `lastModified`).
+    pub created: String,
+    /// The activity log entry of the create, recorded in the same
+    /// transaction (so not at all if the create fails).
+    pub activity: Option<ActivityEvent>,
+}
+
+/// The outcome of a modification computed from the current record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutation {
+    pub doc: Map<String, Value>,
+    pub member_ops: Vec<MemberOp>,
+    /// The activity log entry of this change. The store records it in the
+    /// same transaction as the change, and only if something changed, so the
+    /// log neither misses a committed change nor shows one that was not.
+    pub activity: Option<ActivityEvent>,
+}
+
+/// Computes a [`Mutation`] from the current record, inside the store's
+/// write transaction. Pure protocol code; may run more than once when a
+/// backend retries a serialisation failure.
+pub type ModifyFn = Arc<dyn Fn(&Record, &mut dyn MemberAccess) -> Result<Mutation, ScimError> + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct Sort {
+    pub by: String,
+    pub order: SortOrder,
+}
+
+/// A list query. `rt` is the tenant's resource type, used to resolve
+/// attribute names in the filter and sort key.
+#[derive(Clone)]
+pub struct ListQuery {
+    pub kind: Kind,
+    pub rt: Arc<ResourceType>,
+    pub filter: Option<Filter>,
+    pub sort: Option<Sort>,
+    /// 1-based; ignored when `cursor` is set.
+    pub start_index: usize,
+    pub count: usize,
+    /// Keyset paging in insertion order (RFC 9865 cursors). Only without `sort`.
+    pub cursor: Option<CursorPos>,
+}
+
+/// A position in insertion order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorPos {
+    /// Records after this `seq` (ascending); `After(0)` is the first page.
+    After(i64),
+    /// Records before this `seq` (the page before, still returned ascending).
+    Before(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub total: u64,
+    pub records: Vec<Record>,
+    /// With a cursor: whether more records follow in the direction of travel.
+    pub has_more: bool,
+}
+
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Creates a resource (and its activity entry, in one transaction).
+    async fn create(&self, tenant: TenantId, new: NewResource) -> StoreResult<Record>;
+    async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>>;
+    /// Reads the record, computes the change with `f` and writes it, in one
+    /// transaction. `if_match` is the version the client expects.
+    async fn modify(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        now: &str,
+        f: ModifyFn,
+    ) -> StoreResult<Record>;
+    async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()>;
+    async fn list(&self, tenant: TenantId, query: ListQuery) -> StoreResult<Page>;
+
+    // Derived values for output.
+    async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>>;
+    async fn groups_of(&self, tenant: TenantId, user: &str) -> StoreResult<Vec<Reference>>;
+    async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>>;
+    /// The number of members of each of `groups` (absent when zero).
+    async fn member_counts(&self, tenant: TenantId, groups: &[String]) -> StoreResult<Vec<(String, u64)>>;
+    /// A page of a group's members in id order, after the member id `after`.
+    async fn members_page(
+        &self,
+        tenant: TenantId,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Reference>>;
+}
