@@ -1,4 +1,4 @@
-//! Secret Tokens.
+//! Secret Tokens, and (in [`password`]) password hashing.
 //!
 //! Format (after GitHub's): `scim_` + 43 base62 characters of 256 random
 //! bits from the OS + 6 base62 characters of a CRC32 of what precedes
@@ -8,6 +8,8 @@
 //! database), is stored: a database dump alone cannot confirm a guessed or
 //! leaked token. A token has 256 bits of entropy, so a slow password hash
 //! would add cost and nothing else.
+
+pub mod password;
 
 use std::sync::OnceLock;
 

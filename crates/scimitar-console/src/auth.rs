@@ -1,12 +1,10 @@
-//! Passwords, sessions, CSRF and sign-in throttling.
+//! Sessions, CSRF and sign-in throttling (passwords are `scimitar_auth::password`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -17,9 +15,6 @@ use sha2::{Digest, Sha256};
 
 use crate::Console;
 
-/// Minimum password length for console accounts.
-pub const MIN_PASSWORD_LEN: usize = 12;
-
 /// 32 random bytes as URL-safe base64 (for cookie values and CSRF tokens).
 pub fn random_token() -> Result<String, scimitar_auth::TokenError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(scimitar_auth::random_key()?))
@@ -27,39 +22,6 @@ pub fn random_token() -> Result<String, scimitar_auth::TokenError> {
 
 pub fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
-}
-
-/// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes).
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let salt = scimitar_auth::random_key().map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password_with_salt(password.as_bytes(), &salt[..16])
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
-}
-
-/// A hash that matches no password, verified when the email is unknown so
-/// that a failed sign-in takes as long whether or not the account exists.
-pub fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("not a password of anyone").unwrap_or_default())
-}
-
-/// Hashing on the blocking pool: argon2id is deliberately slow.
-pub async fn hash_password_async(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| e.to_string())?
-}
-
-pub async fn verify_password_async(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .unwrap_or(false)
 }
 
 /// Constant-time string equality (CSRF tokens).

@@ -9,7 +9,7 @@
 //! the one small script only adds copy buttons. Assets are embedded.
 
 mod auth;
-pub mod cli;
+mod error;
 mod pages;
 
 use std::sync::{Arc, Mutex};
@@ -21,9 +21,10 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use scimitar_server::AppState;
+use scimitar_app::App;
 
-pub use auth::{MIN_PASSWORD_LEN, hash_password, random_token, sha256, verify_password};
+pub use auth::{random_token, sha256};
+pub use scimitar_app::accounts::MIN_PASSWORD_LEN;
 
 /// Console behaviour that deployments and tests may change.
 #[derive(Debug, Clone)]
@@ -61,9 +62,9 @@ impl ConsoleConfig {
     }
 }
 
-/// The console's state: the server's, plus its own settings and throttle.
+/// The console's state: the application, plus its own settings and throttle.
 pub struct Console {
-    pub app: Arc<AppState>,
+    pub app: Arc<App>,
     pub config: ConsoleConfig,
     throttle: Mutex<auth::Throttle>,
 }
@@ -88,43 +89,49 @@ impl Console {
 
 /// The console's routes (`/`, `/login`, `/logout`, `/setup`, `/console/…`,
 /// `/assets/…`), to merge into the server's router.
-pub fn router(state: Arc<AppState>) -> Router {
-    let config = ConsoleConfig::for_public_url(&state.settings.public_url);
-    router_with(state, config)
+pub fn router(app: Arc<App>) -> Router {
+    let config = ConsoleConfig::for_public_url(&app.config.public_url);
+    router_with(app, config)
 }
 
-pub fn router_with(state: Arc<AppState>, config: ConsoleConfig) -> Router {
+pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
     let console = Arc::new(Console {
-        app: state,
+        app,
         config,
         throttle: Mutex::new(auth::Throttle::default()),
     });
     Router::new()
-        .route("/", get(pages::root))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", axum::routing::post(pages::logout))
-        .route("/setup", get(pages::setup_form).post(pages::setup))
-        .route("/console", get(pages::home))
-        .route("/console/tenants", get(pages::tenants).post(pages::create_tenant))
-        .route("/console/t/{tenant}", get(pages::overview))
-        .route("/console/t/{tenant}/users", get(pages::users))
-        .route("/console/t/{tenant}/users/{id}", get(pages::user))
-        .route("/console/t/{tenant}/groups", get(pages::groups))
-        .route("/console/t/{tenant}/groups/{id}", get(pages::group))
-        .route("/console/t/{tenant}/activity", get(pages::activity))
-        .route("/console/t/{tenant}/activity.csv", get(pages::activity_csv))
-        .route("/console/t/{tenant}/settings/provisioning", get(pages::provisioning))
+        .route("/", get(pages::signin::root))
+        .route("/login", get(pages::signin::login_form).post(pages::signin::login))
+        .route("/logout", axum::routing::post(pages::signin::logout))
+        .route("/setup", get(pages::signin::setup_form).post(pages::signin::setup))
+        .route("/console", get(pages::signin::home))
+        .route(
+            "/console/tenants",
+            get(pages::tenants::tenants).post(pages::tenants::create_tenant),
+        )
+        .route("/console/t/{tenant}", get(pages::overview::overview))
+        .route("/console/t/{tenant}/users", get(pages::directory::users))
+        .route("/console/t/{tenant}/users/{id}", get(pages::directory::user))
+        .route("/console/t/{tenant}/groups", get(pages::directory::groups))
+        .route("/console/t/{tenant}/groups/{id}", get(pages::directory::group))
+        .route("/console/t/{tenant}/activity", get(pages::activity::activity))
+        .route("/console/t/{tenant}/activity.csv", get(pages::activity::activity_csv))
+        .route(
+            "/console/t/{tenant}/settings/provisioning",
+            get(pages::settings::provisioning),
+        )
         .route(
             "/console/t/{tenant}/settings/provisioning/tokens",
-            axum::routing::post(pages::generate_token),
+            axum::routing::post(pages::settings::generate_token),
         )
         .route(
             "/console/t/{tenant}/settings/provisioning/tokens/{id}/revoke",
-            get(pages::revoke_confirm).post(pages::revoke),
+            get(pages::settings::revoke_confirm).post(pages::settings::revoke),
         )
         .route(
             "/console/t/{tenant}/settings/accounts",
-            get(pages::accounts).post(pages::create_account),
+            get(pages::accounts::accounts).post(pages::accounts::create_account),
         )
         .route("/assets/{file}", get(asset))
         .layer(axum::middleware::from_fn(security_headers))
@@ -134,18 +141,17 @@ pub fn router_with(state: Arc<AppState>, config: ConsoleConfig) -> Router {
 /// Prints nothing and returns the one-time setup link when the
 /// installation has no console account yet (a fresh install); the link
 /// creates the first operator and stops working once used or after 24 hours.
-pub async fn setup_link(state: &AppState) -> Result<Option<String>, String> {
-    if state.store.count_admins().await.map_err(|e| e.to_string())? > 0 {
+pub async fn setup_link(app: &App) -> Result<Option<String>, String> {
+    if app.store.count_admins().await.map_err(|e| e.to_string())? > 0 {
         return Ok(None);
     }
     let code = random_token().map_err(|e| e.to_string())?;
     let expires = time_from_now(Duration::from_secs(24 * 3600));
-    state
-        .store
+    app.store
         .put_setup_code(&sha256(&code), &expires)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Some(format!("{}/setup?code={code}", state.settings.public_url)))
+    Ok(Some(format!("{}/setup?code={code}", app.config.public_url)))
 }
 
 async fn security_headers(req: Request<Body>, next: Next) -> Response {
@@ -195,7 +201,7 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
 /// A plain error page (no chrome: the caller may not be signed in).
 pub(crate) fn error_page(status: u16, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let page = pages::ErrorPage {
+    let page = error::ErrorPage {
         status,
         title: code.canonical_reason().unwrap_or("Error").to_string(),
         message: message.to_string(),

@@ -58,7 +58,7 @@ async fn start(config: ConsoleConfig) -> Server {
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     let state = AppState::new(store.clone(), Settings::new(&base));
-    let app = scimitar_server::router(state.clone()).merge(scimitar_console::router_with(state, config));
+    let app = scimitar_server::router(state.clone()).merge(scimitar_console::router_with(state.app.clone(), config));
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .await
@@ -116,7 +116,7 @@ impl Server {
             }),
             None => None,
         };
-        let hash = scimitar_console::hash_password(PASSWORD).unwrap();
+        let hash = scimitar_auth::password::hash(PASSWORD).unwrap();
         self.store.create_admin(tid, email, role, &hash).await.unwrap();
     }
 
@@ -483,7 +483,7 @@ async fn cookies_and_headers_are_locked_down() {
 async fn the_setup_link_creates_the_first_operator_once() {
     let s = start(config()).await;
     let state = AppState::new(s.store.clone(), Settings::new(&s.base));
-    let link = scimitar_console::setup_link(&state)
+    let link = scimitar_console::setup_link(&state.app)
         .await
         .unwrap()
         .expect("a fresh install has a link");
@@ -521,7 +521,7 @@ async fn the_setup_link_creates_the_first_operator_once() {
     assert_eq!((ops.role.as_str(), ops.tenant_id), ("operator", None));
     assert!(s.store.admin_by_email("second@example.test").await.unwrap().is_none());
     // Once an account exists, serve prints no link.
-    assert!(scimitar_console::setup_link(&state).await.unwrap().is_none());
+    assert!(scimitar_console::setup_link(&state.app).await.unwrap().is_none());
 }
 
 #[tokio::test]

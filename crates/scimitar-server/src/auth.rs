@@ -70,7 +70,12 @@ pub async fn authenticate(
         return Err(fail(denied()));
     }
     let hash = scimitar_auth::hash(token);
-    let info = state.store.token_by_hash(&hash).await?.ok_or_else(|| fail(denied()))?;
+    let info = state
+        .app
+        .store
+        .token_by_hash(&hash)
+        .await?
+        .ok_or_else(|| fail(denied()))?;
     if info.tenant != tenant_name {
         return Err(fail(denied()));
     }
@@ -86,12 +91,13 @@ pub async fn authenticate(
         id: info.tenant_id,
         name: info.tenant.clone(),
         created: String::new(),
+        schema_version: info.schema_version,
     };
     if stale(info.last_used.as_deref()) {
-        let store = state.store.clone();
-        let (id, now) = (info.id.clone(), scimitar_store::now_utc());
+        let store = state.app.store.clone();
+        let (tenant, id, now) = (info.tenant_id, info.id.clone(), scimitar_store::now_utc());
         tokio::spawn(async move {
-            if let Err(e) = store.touch_token(&id, &now).await {
+            if let Err(e) = store.touch_token(tenant, &id, &now).await {
                 tracing::warn!(error = %e, "could not record token use");
             }
         });

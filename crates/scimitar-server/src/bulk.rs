@@ -11,8 +11,7 @@ use scimitar_protocol::schema::urn;
 use scimitar_store::Kind;
 use serde_json::{Value, json};
 
-use crate::error::ApiResult;
-use crate::scim::Req;
+use scimitar_app::{Ops, Via};
 
 struct Op {
     index: usize,
@@ -144,9 +143,10 @@ fn parse(body: &Value, max_ops: usize) -> Result<(Vec<Op>, Option<usize>), ScimE
     Ok((out, fail_on_errors))
 }
 
-pub async fn run(req: &Req, body: &Value) -> ApiResult<Value> {
-    let settings = &req.ctx.state.settings;
-    let (ops, fail_on_errors) = parse(body, settings.bulk_max_operations)?;
+/// Runs a Bulk request's operations as `tenant`'s client; `max_operations`
+/// is the advertised limit.
+pub async fn run(tenant: &Ops, max_operations: usize, body: &Value) -> Result<Value, ScimError> {
+    let (ops, fail_on_errors) = parse(body, max_operations)?;
     let mut results: Vec<Option<Value>> = vec![None; ops.len()];
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut failed_ids: HashSet<String> = HashSet::new();
@@ -193,7 +193,7 @@ pub async fn run(req: &Req, body: &Value) -> ApiResult<Value> {
                 continue;
             }
             progressed = true;
-            match execute(req, op, &ids).await {
+            match execute(tenant, op, &ids).await {
                 Ok((value, new_id)) => {
                     if let (Some(b), Some(id)) = (&op.bulk_id, new_id) {
                         ids.insert(b.clone(), id);
@@ -236,7 +236,7 @@ fn result_error(op: &Op, e: &ScimError) -> Value {
 }
 
 /// Runs one operation; returns its result entry and the id it created.
-async fn execute(req: &Req, op: &Op, ids: &HashMap<String, String>) -> Result<(Value, Option<String>), ScimError> {
+async fn execute(tenant: &Ops, op: &Op, ids: &HashMap<String, String>) -> Result<(Value, Option<String>), ScimError> {
     let mut path = op.path.clone();
     if let Some(last) = path
         .rsplit('/')
@@ -264,8 +264,7 @@ async fn execute(req: &Req, op: &Op, ids: &HashMap<String, String>) -> Result<(V
             )));
         }
     };
-    let rt = req
-        .ctx
+    let rt = tenant
         .rt(rt_name)
         .ok_or_else(|| ScimError::invalid_path("unknown resource type"))?;
     let kind = Kind::of(&rt).ok_or_else(|| ScimError::invalid_path("unknown resource type"))?;
@@ -274,36 +273,32 @@ async fn execute(req: &Req, op: &Op, ids: &HashMap<String, String>) -> Result<(V
         entry["bulkId"] = json!(b);
     }
     let log_path = format!("/Bulk{path}");
+    let via = Via {
+        method: &op.method,
+        path: &log_path,
+    };
     let done = |rec: &scimitar_store::Record, status: &str, mut entry: Value| {
-        entry["location"] = json!(output::location(&req.ctx.base, &rt, &rec.id));
+        entry["location"] = json!(output::location(&tenant.base, &rt, &rec.id));
         entry["version"] = json!(output::etag(rec.version));
         entry["status"] = json!(status);
         entry
     };
     match (op.method.as_str(), id) {
         ("POST", None) => {
-            let rec = req.ctx.create(&rt, kind, &data, &log_path).await.map_err(|e| e.0)?;
+            let rec = tenant.create(&rt, kind, &data, via).await?;
             Ok((done(&rec, "201", entry), Some(rec.id.clone())))
         }
         ("PUT", Some(id)) => {
-            let rec = req
-                .ctx
-                .replace(&rt, kind, id, &data, op.version, &log_path)
-                .await
-                .map_err(|e| e.0)?;
+            let rec = tenant.replace(&rt, kind, id, &data, op.version, via).await?;
             Ok((done(&rec, "200", entry), None))
         }
         ("PATCH", Some(id)) => {
-            let rec = req
-                .ctx
-                .patch(&rt, kind, id, &data, op.version, &log_path)
-                .await
-                .map_err(|e| e.0)?;
+            let rec = tenant.patch(&rt, kind, id, &data, op.version, via).await?;
             Ok((done(&rec, "200", entry), None))
         }
         ("DELETE", Some(id)) => {
-            req.ctx.delete(kind, id, op.version, &log_path).await.map_err(|e| e.0)?;
-            entry["location"] = json!(output::location(&req.ctx.base, &rt, id));
+            tenant.delete(kind, id, op.version, via).await?;
+            entry["location"] = json!(output::location(&tenant.base, &rt, id));
             entry["status"] = json!("204");
             Ok((entry, None))
         }

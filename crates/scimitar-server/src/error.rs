@@ -30,18 +30,7 @@ impl From<ScimError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError(match e {
-            StoreError::NotFound => ScimError::not_found("resource not found"),
-            StoreError::Conflict(attr) => ScimError::uniqueness(format!("{attr} is already in use in this tenant")),
-            StoreError::PreconditionFailed => {
-                ScimError::precondition_failed("the resource has changed: If-Match does not match its current version")
-            }
-            StoreError::Invalid(e) => e,
-            StoreError::Internal(detail) => {
-                tracing::error!(%detail, "storage failure");
-                ScimError::internal("internal server error")
-            }
-        })
+        ApiError(scimitar_app::scim_error(e))
     }
 }
 
@@ -72,3 +61,20 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A panic in a handler, answered as a SCIM 500 (the panic's message may
+/// carry request data, so it is not shown).
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError(ScimError::internal("internal server error")).into_response()
+}
+
+/// A query string that does not parse, answered as a SCIM 400 rather than
+/// axum's plain-text rejection.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError(ScimError::invalid_value(format!(
+            "invalid query string: {}",
+            r.body_text()
+        )))
+    }
+}

@@ -6,7 +6,6 @@
 //! (`scim.rs` dispatches them); and the tenant administration API under
 //! `/admin/v1/tenants/{tenant}` (`admin.rs`).
 
-mod activity;
 mod admin;
 mod auth;
 mod bulk;
@@ -14,7 +13,6 @@ mod cursor;
 pub mod error;
 mod limits;
 mod scim;
-mod service;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -23,14 +21,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get};
+use scimitar_app::App;
 use scimitar_protocol::discovery::{BulkLimits, Capabilities};
 use scimitar_protocol::filter::Limits;
-use scimitar_protocol::schema::{ResourceType, builtin_resource_types};
 use scimitar_store::Store;
 use tokio::sync::OnceCell;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use admin::register as register_extension;
+pub use scimitar_app::tenant_url;
 
 /// Server settings that shape behaviour (all advertised where SCIM has a
 /// place for them).
@@ -92,32 +90,32 @@ impl Settings {
     pub fn tenant_url(&self, tenant: &str) -> String {
         tenant_url(&self.public_url, tenant)
     }
+
+    /// What the application layer needs of these settings.
+    pub fn app_config(&self) -> scimitar_app::Config {
+        scimitar_app::Config {
+            public_url: self.public_url.clone(),
+            max_patch_operations: self.max_patch_operations,
+            activity_retention_days: self.activity_retention_days,
+        }
+    }
 }
 
-pub fn tenant_url(public_url: &str, tenant: &str) -> String {
-    format!("{}/scim/{tenant}/v2", public_url.trim_end_matches('/'))
-}
-
+/// The HTTP server's state: the application, and what only HTTP needs
+/// (settings of the transport, rate limits, the cursor key).
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub app: Arc<App>,
     pub settings: Settings,
-    /// The built-in resource types, shared by tenants without extensions.
-    pub builtin: Arc<Vec<Arc<ResourceType>>>,
-    reads: activity::ReadCounter,
     cursor_key: OnceCell<[u8; 32]>,
     limiter: limits::Limiter,
-    schema_cache: service::SchemaCache,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Arc<Self> {
         Arc::new(AppState {
-            store,
-            builtin: Arc::new(builtin_resource_types().into_iter().map(Arc::new).collect()),
-            reads: activity::ReadCounter::default(),
+            app: App::new(store, settings.app_config()),
             cursor_key: OnceCell::new(),
             limiter: limits::Limiter::new(settings.rate_limit_per_tenant, settings.auth_failures_per_minute),
-            schema_cache: service::SchemaCache::default(),
             settings,
         })
     }
@@ -142,45 +140,14 @@ impl AppState {
             .get_or_try_init(|| async {
                 let candidate = scimitar_auth::random_key()
                     .map_err(|e| error::ApiError(scimitar_protocol::ScimError::internal(e.to_string())))?;
-                self.store
+                self.app
+                    .store
                     .secret("cursor-key", &candidate)
                     .await
                     .map_err(error::ApiError::from)
             })
             .await
             .copied()
-    }
-
-    /// Writes pending read counts and applies the activity retention.
-    pub async fn housekeeping(&self) {
-        self.reads.flush(&*self.store).await;
-        // Once per cluster, not once per node: only the holder of the lease
-        // purges. Nodes try hourly and a lease lasts 90 minutes, so the
-        // holder renews it while it lives and another node takes over
-        // within 90 minutes of its last run when it is gone.
-        let (now, expires) = scimitar_store::lease::window(Duration::from_secs(90 * 60));
-        let holder = scimitar_store::lease::process_holder();
-        match self
-            .store
-            .try_lease(scimitar_store::lease::ACTIVITY_RETENTION, holder, &now, &expires)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!("activity retention is another node's job");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not take the activity retention lease");
-                return;
-            }
-        }
-        let cutoff = scimitar_store::utc_in(-i64::from(self.settings.activity_retention_days) * 86_400);
-        match self.store.purge_activity(&cutoff).await {
-            Ok(n) if n > 0 => tracing::info!(deleted = n, "applied activity retention"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not apply activity retention"),
-        }
     }
 }
 
@@ -197,7 +164,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/v1/tenants/{tenant}/schemas", any(admin::schemas))
         .route("/admin/v1/tenants/{tenant}/schemas/{urn}", any(admin::schema_one))
         .route("/admin/v1/tenants/{tenant}/activity", get(admin::activity))
-        .layer(CatchPanicLayer::custom(scim::panic_response))
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), header_limit))
         .layer(
             tower::ServiceBuilder::new()
@@ -270,18 +237,20 @@ fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
-/// Ready when the database answers and is fully migrated.
+/// Ready when the database answers and is fully migrated; otherwise a
+/// SCIM error (503), like every other error.
 async fn readyz(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match state.store.ready().await {
+    match state.app.store.ready().await {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not ready: database unavailable or not migrated",
-            )
-                .into_response()
+            error::ApiError(scimitar_protocol::ScimError::new(
+                503,
+                None,
+                "not ready: the database is unavailable or not migrated",
+            ))
+            .into_response()
         }
     }
 }
@@ -312,10 +281,10 @@ pub async fn serve_app(
         let mut n: u64 = 0;
         loop {
             tick.tick().await;
-            bg_state.reads.flush(&*bg_state.store).await;
+            bg_state.app.flush_reads().await;
             // Retention once an hour (and at start).
             if n.is_multiple_of(360) {
-                bg_state.housekeeping().await;
+                bg_state.app.housekeeping().await;
             }
             n += 1;
         }
@@ -329,6 +298,6 @@ pub async fn serve_app(
         }
     };
     background.abort();
-    state.reads.flush(&*state.store).await;
+    state.app.flush_reads().await;
     result
 }

@@ -1,5 +1,6 @@
 //! SCIM endpoints of one tenant's base URL: routing and HTTP handling.
-//! Resource operations themselves live in `service.rs`.
+//! Resource operations themselves are the application layer's
+//! (`scimitar_app::Ops`).
 
 use std::sync::Arc;
 
@@ -19,23 +20,43 @@ use scimitar_protocol::schema::{ResourceType, Schema, resource_type_to_json, sch
 use scimitar_store::{CursorPos, Kind, ListQuery, Record, Sort};
 use serde_json::{Map, Value};
 
+use scimitar_app::{Actor, Ops, Via};
+
 use crate::AppState;
 use crate::auth::authenticate;
 use crate::error::{ApiError, ApiResult, SCIM_JSON};
-use crate::service::{Ctx, resource_types};
 
-pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    ApiError(ScimError::internal("internal server error")).into_response()
+/// One authenticated request to a tenant's SCIM base URL.
+struct Req {
+    state: Arc<AppState>,
+    ops: Ops,
+    method: Method,
+    headers: HeaderMap,
+    query: Vec<(String, String)>,
+    /// The request path below the base URL, for the activity log.
+    path: String,
 }
 
-/// One request to a tenant's SCIM base URL.
-pub struct Req {
-    pub ctx: Ctx,
-    pub method: Method,
-    pub headers: HeaderMap,
-    pub query: Vec<(String, String)>,
-    /// The request path below the base URL, for the activity log.
-    pub path: String,
+impl Req {
+    /// The request, for an activity entry.
+    fn via(&self) -> Via<'_> {
+        Via {
+            method: self.method.as_str(),
+            path: &self.path,
+        }
+    }
+}
+
+/// A request as it arrives, before authentication.
+struct Incoming {
+    tenant: String,
+    /// The path below `/scim/{tenant}/v2/`.
+    rest: String,
+    peer: SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
 }
 
 pub async fn dispatch_root(
@@ -47,7 +68,20 @@ pub async fn dispatch_root(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, tenant, String::new(), peer, method, uri, headers, body).await
+    let rest = String::new();
+    handle(
+        state,
+        Incoming {
+            tenant,
+            rest,
+            peer,
+            method,
+            uri,
+            headers,
+            body,
+        },
+    )
+    .await
 }
 
 pub async fn dispatch(
@@ -59,25 +93,27 @@ pub async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, tenant, rest, peer, method, uri, headers, body).await
+    handle(
+        state,
+        Incoming {
+            tenant,
+            rest,
+            peer,
+            method,
+            uri,
+            headers,
+            body,
+        },
+    )
+    .await
 }
 
-#[allow(clippy::too_many_arguments)] // the parts of one request
-async fn handle(
-    state: Arc<AppState>,
-    tenant: String,
-    rest: String,
-    peer: SocketAddr,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(state: Arc<AppState>, req: Incoming) -> Response {
     let started = std::time::Instant::now();
-    let endpoint = endpoint_label(&rest);
-    let method_label = method.to_string();
+    let endpoint = endpoint_label(&req.rest);
+    let method_label = req.method.to_string();
     let timeout = state.settings.request_timeout;
-    let work = route(state, tenant, rest, peer, method, uri, headers, body);
+    let work = route(state, req);
     let resp = match tokio::time::timeout(timeout, work).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
@@ -123,34 +159,30 @@ fn endpoint_label(rest: &str) -> &'static str {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the parts of one request
-async fn route(
-    state: Arc<AppState>,
-    tenant: String,
-    rest: String,
-    peer: SocketAddr,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
+async fn route(state: Arc<AppState>, incoming: Incoming) -> ApiResult<Response> {
+    let Incoming {
+        tenant,
+        rest,
+        peer,
+        method,
+        uri,
+        headers,
+        body,
+    } = incoming;
     let (tenant, token) = authenticate(&state, &headers, &tenant, "scim", Some(peer)).await?;
     let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
-    let base = state.settings.tenant_url(&tenant.name);
-    let rts = resource_types(&state, &tenant, token.schema_version).await?;
+    let actor = Actor::Token {
+        id: token.id,
+        label: token.label,
+    };
+    let ops = state.app.ops(tenant, actor).await?;
     let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let first = segments.first().map(|s| s.to_ascii_lowercase());
-    let ctx = Ctx {
-        state: state.clone(),
-        tenant,
-        token,
-        base,
-        rts,
-    };
     let req = Req {
-        ctx,
+        state: state.clone(),
+        ops,
         method: method.clone(),
         headers,
         query,
@@ -158,7 +190,7 @@ async fn route(
     };
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     if method == Method::GET {
-        state.reads.add(req.ctx.tenant.id);
+        state.app.count_read(req.ops.tenant.id);
     }
     match (first.as_deref(), &segs[..]) {
         (None, _) => match method {
@@ -177,18 +209,18 @@ async fn route(
             _ => Err(method_not_allowed(&["POST"])),
         },
         (Some("serviceproviderconfig"), [_]) => match method {
-            Method::GET => Ok(scim_json(StatusCode::OK, &service_provider_config(&state.capabilities(), &req.ctx.base))),
+            Method::GET => Ok(scim_json(StatusCode::OK, &service_provider_config(&state.capabilities(), &req.ops.base))),
             _ => Err(method_not_allowed(&["GET"])),
         },
         (Some("resourcetypes"), [_, rest @ ..]) if rest.len() <= 1 => {
             if method != Method::GET {
                 return Err(method_not_allowed(&["GET"]));
             }
-            let all: Vec<Value> = req.ctx.rts.iter().map(|rt| resource_type_to_json(rt, &req.ctx.base)).collect();
+            let all: Vec<Value> = req.ops.rts.iter().map(|rt| resource_type_to_json(rt, &req.ops.base)).collect();
             match rest.first() {
                 None => Ok(scim_json(StatusCode::OK, &list_response(all.len() as u64, 1, all))),
-                Some(id) => match req.ctx.rts.iter().find(|rt| rt.id.eq_ignore_ascii_case(id)) {
-                    Some(rt) => Ok(scim_json(StatusCode::OK, &resource_type_to_json(rt, &req.ctx.base))),
+                Some(id) => match req.ops.rts.iter().find(|rt| rt.id.eq_ignore_ascii_case(id)) {
+                    Some(rt) => Ok(scim_json(StatusCode::OK, &resource_type_to_json(rt, &req.ops.base))),
                     None => Err(ScimError::not_found(format!("no resource type '{id}'")).into()),
                 },
             }
@@ -197,14 +229,14 @@ async fn route(
             if method != Method::GET {
                 return Err(method_not_allowed(&["GET"]));
             }
-            let schemas = all_schemas(&req.ctx.rts);
+            let schemas = all_schemas(&req.ops.rts);
             if rest.is_empty() {
-                let all: Vec<Value> = schemas.iter().map(|s| schema_to_json(s, &req.ctx.base)).collect();
+                let all: Vec<Value> = schemas.iter().map(|s| schema_to_json(s, &req.ops.base)).collect();
                 return Ok(scim_json(StatusCode::OK, &list_response(all.len() as u64, 1, all)));
             }
             let id = rest.join("/");
             match schemas.iter().find(|s| s.id.eq_ignore_ascii_case(&id)) {
-                Some(s) => Ok(scim_json(StatusCode::OK, &schema_to_json(s, &req.ctx.base))),
+                Some(s) => Ok(scim_json(StatusCode::OK, &schema_to_json(s, &req.ops.base))),
                 None => Err(ScimError::not_found(format!("no schema '{id}'")).into()),
             }
         }
@@ -216,7 +248,7 @@ async fn route(
             Method::POST => {
                 let limit = state.settings.bulk_max_payload_bytes;
                 let body = read_json(&state, &req.headers, body, limit).await?;
-                let out = crate::bulk::run(&req, &body).await?;
+                let out = crate::bulk::run(&req.ops, state.settings.bulk_max_operations, &body).await?;
                 Ok(scim_json(StatusCode::OK, &out))
             }
             _ => Err(method_not_allowed(&["POST"])),
@@ -264,11 +296,11 @@ fn scim_bytes(status: StatusCode, body: Vec<u8>) -> Response {
 
 async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResult<Response> {
     let rt = req
-        .ctx
+        .ops
         .rt(rt_name)
         .ok_or_else(|| ScimError::not_found("unknown resource type"))?;
     let kind = Kind::of(&rt).ok_or_else(|| ScimError::not_found("unknown resource type"))?;
-    let state = req.ctx.state.clone();
+    let state = req.state.clone();
     let limit = state.settings.max_body_bytes;
     match (rest, req.method.clone()) {
         ([], Method::GET) => {
@@ -281,9 +313,9 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
         ([], Method::POST) => {
             let projection = projection_of(&req, &rt)?;
             let body = read_json(&state, &req.headers, body, limit).await?;
-            let rec = req.ctx.create(&rt, kind, &body, &req.path).await?;
-            let out = req.ctx.render_created(&rt, &rec, &projection).await?;
-            let loc = output::location(&req.ctx.base, &rt, &rec.id);
+            let rec = req.ops.create(&rt, kind, &body, req.via()).await?;
+            let out = req.ops.render_created(&rt, &rec, &projection).await?;
+            let loc = output::location(&req.ops.base, &rt, &rec.id);
             Ok(resource_response(StatusCode::CREATED, &rec, out, Some(loc)))
         }
         ([], _) => Err(method_not_allowed(&["GET", "POST"])),
@@ -298,15 +330,15 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
             let projection = projection_of(&req, &rt)?;
             let body = read_json(&state, &req.headers, body, limit).await?;
             let expected = if_match(&req.headers)?;
-            let rec = req.ctx.replace(&rt, kind, id, &body, expected, &req.path).await?;
-            let out = req.ctx.render(&rt, &rec, &projection).await?;
+            let rec = req.ops.replace(&rt, kind, id, &body, expected, req.via()).await?;
+            let out = req.ops.render(&rt, &rec, &projection).await?;
             Ok(resource_response(StatusCode::OK, &rec, out, None))
         }
         ([id], Method::PATCH) => {
             let projection = projection_of(&req, &rt)?;
             let body = read_json(&state, &req.headers, body, limit).await?;
             let expected = if_match(&req.headers)?;
-            let rec = req.ctx.patch(&rt, kind, id, &body, expected, &req.path).await?;
+            let rec = req.ops.patch(&rt, kind, id, &body, expected, req.via()).await?;
             // Entra prefers 204 for Group PATCH (a group's members can be
             // many); Users get the updated resource. A client asking for
             // attributes gets 200 with them.
@@ -318,12 +350,12 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
                 }
                 return Ok(resp);
             }
-            let out = req.ctx.render(&rt, &rec, &projection).await?;
+            let out = req.ops.render(&rt, &rec, &projection).await?;
             Ok(resource_response(StatusCode::OK, &rec, out, None))
         }
         ([id], Method::DELETE) => {
             let expected = if_match(&req.headers)?;
-            req.ctx.delete(kind, id, expected, &req.path).await?;
+            req.ops.delete(kind, id, expected, req.via()).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         ([_], _) => Err(method_not_allowed(&["GET", "PUT", "PATCH", "DELETE"])),
@@ -429,13 +461,7 @@ fn projection_of(req: &Req, rt: &ResourceType) -> ApiResult<Projection> {
 
 async fn get_one(req: &Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiResult<Response> {
     let projection = projection_of(req, &rt)?;
-    let rec = req
-        .ctx
-        .state
-        .store
-        .get(req.ctx.tenant.id, kind, id)
-        .await?
-        .ok_or_else(|| ApiError(ScimError::not_found(format!("{} '{id}' not found", rt.name))))?;
+    let rec = req.ops.get(kind, id).await?;
     if let Some(tags) = etag_versions(&req.headers, header::IF_NONE_MATCH)?
         && tags.iter().any(|t| t.is_none() || *t == Some(rec.version))
     {
@@ -448,15 +474,15 @@ async fn get_one(req: &Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiR
     if kind == Kind::Group && projection.is_default() {
         // Members written straight from the rows: a large group answers in
         // a fraction of the memory and time of a JSON tree.
-        let body = req.ctx.group_json(&rt, &rec).await?;
+        let body = req.ops.group_json(&rt, &rec).await?;
         return Ok(resource_bytes_response(StatusCode::OK, &rec, body, None));
     }
-    let out = req.ctx.render(&rt, &rec, &projection).await?;
+    let out = req.ops.render(&rt, &rec, &projection).await?;
     Ok(resource_response(StatusCode::OK, &rec, out, None))
 }
 
 fn page_size(req: &Req, lr: &ListRequest) -> usize {
-    let s = &req.ctx.state.settings;
+    let s = &req.state.settings;
     lr.count.unwrap_or(s.default_count).min(s.max_results)
 }
 
@@ -464,7 +490,7 @@ async fn list(req: &Req, rt: Arc<ResourceType>, kind: Kind, lr: ListRequest) -> 
     let projection = Projection::parse(&rt, lr.attributes.as_deref(), lr.excluded_attributes.as_deref())?;
     let count = page_size(req, &lr);
     let filter_text = lr.filter.as_ref().map(ToString::to_string).unwrap_or_default();
-    let key = req.ctx.state.cursor_key().await?;
+    let key = req.state.cursor_key().await?;
     let cursor = match &lr.cursor {
         None => None,
         Some(_) if lr.sort_by.is_some() => {
@@ -474,7 +500,7 @@ async fn list(req: &Req, rt: Arc<ResourceType>, kind: Kind, lr: ListRequest) -> 
             .into());
         }
         Some(c) if c.is_empty() => Some(CursorPos::After(0)),
-        Some(c) => Some(crate::cursor::decode(&key, req.ctx.tenant.id, kind, &filter_text, c)?),
+        Some(c) => Some(crate::cursor::decode(&key, req.ops.tenant.id, kind, &filter_text, c)?),
     };
     let query = ListQuery {
         kind,
@@ -488,10 +514,10 @@ async fn list(req: &Req, rt: Arc<ResourceType>, kind: Kind, lr: ListRequest) -> 
         count,
         cursor,
     };
-    let page = crate::service::timed("list", req.ctx.state.store.list(req.ctx.tenant.id, query)).await?;
+    let page = req.ops.list(query).await?;
     let mut resources = Vec::with_capacity(page.records.len());
     for rec in &page.records {
-        resources.push(Value::Object(req.ctx.render(&rt, rec, &projection).await?));
+        resources.push(Value::Object(req.ops.render(&rt, rec, &projection).await?));
     }
     let Some(pos) = cursor else {
         return Ok(scim_json(
@@ -503,7 +529,7 @@ async fn list(req: &Req, rt: Arc<ResourceType>, kind: Kind, lr: ListRequest) -> 
     let mut body = list_response(page.total, 1, resources);
     if let Some(obj) = body.as_object_mut() {
         obj.remove("startIndex");
-        let enc = |p: CursorPos| crate::cursor::encode(&key, req.ctx.tenant.id, kind, &filter_text, p);
+        let enc = |p: CursorPos| crate::cursor::encode(&key, req.ops.tenant.id, kind, &filter_text, p);
         let (first, last) = (page.records.first().map(|r| r.seq), page.records.last().map(|r| r.seq));
         let (next, prev) = match pos {
             CursorPos::After(k) => (
@@ -547,7 +573,7 @@ async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
         );
     }
     if let Some(f) = &lr.filter {
-        check_known_somewhere(&req.ctx.rts, f)?;
+        check_known_somewhere(&req.ops.rts, f)?;
     }
     let count = page_size(req, &lr);
     let window = lr.start_index.saturating_sub(1).saturating_add(count);
@@ -555,7 +581,7 @@ async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
     let mut all: Vec<(Value, Value)> = Vec::new();
     let mut last_err = None;
     let mut answered = 0;
-    for rt in req.ctx.rts.iter() {
+    for rt in req.ops.rts.iter() {
         let Some(kind) = Kind::of(rt) else { continue };
         let projection = match Projection::parse(rt, lr.attributes.as_deref(), lr.excluded_attributes.as_deref()) {
             Ok(p) => p,
@@ -575,11 +601,9 @@ async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
             count: window,
             cursor: None,
         };
-        let page = match crate::service::timed("list", req.ctx.state.store.list(req.ctx.tenant.id, query)).await {
+        let page = match req.ops.list(query).await {
             Ok(p) => p,
-            Err(scimitar_store::StoreError::Invalid(e))
-                if e.scim_type == Some(scimitar_protocol::ScimType::InvalidFilter) =>
-            {
+            Err(e) if e.scim_type == Some(scimitar_protocol::ScimType::InvalidFilter) => {
                 last_err = Some(e);
                 continue;
             }
@@ -593,7 +617,7 @@ async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
                 .as_deref()
                 .map(|by| sort_key(&rec.doc, by))
                 .unwrap_or(Value::Null);
-            all.push((key, Value::Object(req.ctx.render(rt, rec, &projection).await?)));
+            all.push((key, Value::Object(req.ops.render(rt, rec, &projection).await?)));
         }
     }
     if answered == 0 {

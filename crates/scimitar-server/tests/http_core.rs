@@ -729,7 +729,7 @@ async fn authentication_failures_and_revocation() {
         assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
     }
     assert_eq!(t.get("/Users").await.status, 200);
-    assert!(srv.store.revoke_token(&t.token_id).await.unwrap());
+    assert!(srv.store.revoke_token(t.id, &t.token_id).await.unwrap());
     t.get("/Users").await.assert_error(401, None);
 }
 
@@ -778,7 +778,7 @@ async fn tenant_isolation_on_every_endpoint() {
     let other_admin = srv.tenant_with_scope("beta", "admin").await;
     let own_admin = srv.tenant_with_scope("alpha", "admin").await;
     let revoked = srv.tenant("alpha").await;
-    assert!(srv.store.revoke_token(&revoked.token_id).await.unwrap());
+    assert!(srv.store.revoke_token(revoked.id, &revoked.token_id).await.unwrap());
     let no_token = Tenant {
         token: String::new(),
         ..a.clone()

@@ -24,6 +24,8 @@ pub struct TestServer {
 /// A tenant with a token, as a SCIM client sees it.
 #[derive(Clone)]
 pub struct Tenant {
+    /// The tenant's id in the store.
+    pub id: scimitar_store::TenantId,
     pub name: String,
     pub base: String,
     pub token: String,
@@ -139,11 +141,17 @@ impl TestServer {
             None => self.store.create_tenant(name).await.unwrap(),
         };
         let new = scimitar_auth::generate().unwrap();
-        self.store
-            .create_token(t.id, &new.id, "test", &new.hint, scope, &new.hash)
-            .await
-            .unwrap();
+        let record = scimitar_store::NewTokenRecord {
+            id: new.id.clone(),
+            label: "test".into(),
+            hint: new.hint.clone(),
+            scope: scope.into(),
+            hash: new.hash,
+            expires: None,
+        };
+        self.store.create_token(t.id, record).await.unwrap();
         Tenant {
+            id: t.id,
             name: name.to_string(),
             base: scimitar_server::tenant_url(&self.public_url, name),
             token: new.secret,

@@ -1,5 +1,6 @@
 //! The `scimitar` command: the server and its administration.
 
+mod terminal;
 mod transfer;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many
@@ -14,6 +15,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use scimitar_app::schemas::NewExtension;
+use scimitar_app::tokens::TokenRequest;
+use scimitar_app::{Actor, App};
+use scimitar_protocol::ScimError;
 use scimitar_server::{AppState, Settings, tenant_url};
 use scimitar_store::Store;
 use scimitar_store_postgres::PostgresStore;
@@ -385,13 +390,16 @@ fn restrict_permissions(_: &Path) -> Result<()> {
     Ok(())
 }
 
-fn valid_tenant_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+/// A failed application operation, for the terminal: its detail says what
+/// is wrong.
+fn app_err(e: ScimError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.detail)
+}
+
+/// The application layer over the configured database.
+async fn open_app(cfg: &Resolved) -> Result<Arc<App>> {
+    let store = open_store(&cfg.database).await?;
+    Ok(App::new(store, scimitar_app::Config::new(&cfg.public_url)))
 }
 
 #[tokio::main]
@@ -407,18 +415,19 @@ async fn run() -> Result<()> {
     match cli.command {
         Command::Admin(AdminCmd::Create { tenant, email, role }) => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database).await?;
-            let password = scimitar_console::cli::read_password().map_err(anyhow::Error::msg)?;
-            let a = scimitar_console::cli::create_account(&*store, tenant.as_deref(), &email, &role, &password)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            cli_audit(
-                &*store,
-                a.tenant_id,
-                "admin.created",
-                Some(&format!("{} ({})", a.email, a.role)),
-            )
-            .await;
+            let app = open_app(&cfg).await?;
+            let password = terminal::read_password().map_err(anyhow::Error::msg)?;
+            let tenant = match tenant {
+                Some(name) => Some(app.tenant(&name).await.map_err(app_err)?),
+                None => None,
+            };
+            let account = scimitar_app::accounts::NewAccount {
+                tenant: tenant.as_ref(),
+                email: &email,
+                role: &role,
+                password,
+            };
+            let a = app.create_account(&Actor::Cli, account).await.map_err(app_err)?;
             if cli.common.json {
                 print_json(json!({"email": a.email, "role": a.role, "tenant": a.tenant, "created": a.created}));
             } else {
@@ -432,13 +441,13 @@ async fn run() -> Result<()> {
         }
         Command::Tenant(cmd) => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database).await?;
-            tenant_cmd(&*store, &cfg, cmd, cli.common.json).await
+            let app = open_app(&cfg).await?;
+            tenant_cmd(&app, cmd, cli.common.json).await
         }
         Command::Token(cmd) => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database).await?;
-            token_cmd(&*store, &cfg, cmd, cli.common.json).await
+            let app = open_app(&cfg).await?;
+            token_cmd(&app, cmd, cli.common.json).await
         }
         Command::Export { tenant, output } => {
             let cfg = resolve(&cli.common, None)?;
@@ -447,8 +456,8 @@ async fn run() -> Result<()> {
         }
         Command::Import { tenant, input } => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database).await?;
-            transfer::import_cmd(&*store, &tenant, input, cli.common.json).await
+            let app = open_app(&cfg).await?;
+            transfer::import_cmd(&app, &tenant, input, cli.common.json).await
         }
         Command::Audit { tenant, limit } => {
             let cfg = resolve(&cli.common, None)?;
@@ -494,8 +503,8 @@ async fn run() -> Result<()> {
         }
         Command::Schema(cmd) => {
             let cfg = resolve(&cli.common, None)?;
-            let store = open_store(&cfg.database).await?;
-            schema_cmd(store, &cfg, cmd, cli.common.json).await
+            let app = open_app(&cfg).await?;
+            schema_cmd(&app, cmd, cli.common.json).await
         }
         Command::Activity {
             tenant,
@@ -619,8 +628,17 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     let local = listener.local_addr()?;
     // Nodes starting together on an empty database race for this; the
     // losers see a conflict and carry on.
-    let fresh = store.list_tenants().await.map_err(anyhow::Error::msg)?.is_empty()
-        && match store.create_tenant("default").await {
+    let mut settings = Settings::new(&cfg.public_url);
+    limits.apply(&mut settings);
+    let state = AppState::new(store, settings);
+    let fresh = state
+        .app
+        .store
+        .list_tenants()
+        .await
+        .map_err(anyhow::Error::msg)?
+        .is_empty()
+        && match state.app.store.create_tenant("default").await {
             Ok(_) => true,
             Err(scimitar_store::StoreError::Conflict(_)) => false,
             Err(e) => return Err(anyhow::Error::msg(e)),
@@ -634,11 +652,11 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         );
         println!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
     }
-    let mut settings = Settings::new(&cfg.public_url);
-    limits.apply(&mut settings);
-    let state = AppState::new(store, settings);
     tracing::info!(%local, public_url = %cfg.public_url, "scimitar is serving");
-    if let Some(link) = scimitar_console::setup_link(&state).await.map_err(anyhow::Error::msg)? {
+    if let Some(link) = scimitar_console::setup_link(&state.app)
+        .await
+        .map_err(anyhow::Error::msg)?
+    {
         println!("Set up the admin console (one-time link, valid 24 hours): {link}");
     }
     let tls = match (&limits.tls_cert, &limits.tls_key) {
@@ -656,7 +674,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         if tls.is_some() { "https" } else { "http" }
     );
     // The admin console is served beside the SCIM API, at the root of the URL.
-    let app = scimitar_server::router(state.clone()).merge(scimitar_console::router(state.clone()));
+    let app = scimitar_server::router(state.clone()).merge(scimitar_console::router(state.app.clone()));
     scimitar_server::serve_app(listener, state, app, tls, shutdown_signal()).await?;
     tracing::info!("shut down");
     Ok(())
@@ -684,19 +702,12 @@ fn print_json(v: serde_json::Value) {
     println!("{v}");
 }
 
-async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: bool) -> Result<()> {
+async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
     let err = anyhow::Error::msg;
     match cmd {
         TenantCmd::Create { name } => {
-            if !valid_tenant_name(&name) {
-                bail!("tenant names are 1–63 characters of a-z, 0-9 and '-', starting with a letter or digit");
-            }
-            let t = store.create_tenant(&name).await.map_err(|e| match e {
-                scimitar_store::StoreError::Conflict(_) => anyhow::anyhow!("a tenant named '{name}' already exists"),
-                e => err(e),
-            })?;
-            cli_audit(store, Some(t.id), "tenant.created", Some(&t.name)).await;
-            let url = tenant_url(&cfg.public_url, &t.name);
+            let t = app.create_tenant(&Actor::Cli, &name).await.map_err(app_err)?;
+            let url = app.tenant_url(&t.name);
             if as_json {
                 print_json(json!({"name": t.name, "scim_url": url, "created": t.created}));
             } else {
@@ -707,25 +718,21 @@ async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: 
             }
         }
         TenantCmd::List => {
-            let tenants = store.list_tenants().await.map_err(err)?;
+            let tenants = app.store.list_tenants().await.map_err(err)?;
             if as_json {
                 let list: Vec<_> = tenants
                     .iter()
-                    .map(|t| json!({"name": t.name, "scim_url": tenant_url(&cfg.public_url, &t.name), "created": t.created}))
+                    .map(|t| json!({"name": t.name, "scim_url": app.tenant_url(&t.name), "created": t.created}))
                     .collect();
                 print_json(json!({"tenants": list}));
             } else {
                 for t in tenants {
-                    println!("{}\t{}\t{}", t.name, tenant_url(&cfg.public_url, &t.name), t.created);
+                    println!("{}\t{}\t{}", t.name, app.tenant_url(&t.name), t.created);
                 }
             }
         }
         TenantCmd::Delete { name } => {
-            let deleted = store.delete_tenant(&name).await.map_err(err)?;
-            if !deleted {
-                bail!("no tenant named '{name}'");
-            }
-            cli_audit(store, None, "tenant.deleted", Some(&name)).await;
+            app.delete_tenant(&Actor::Cli, &name).await.map_err(app_err)?;
             if as_json {
                 print_json(json!({"name": name, "deleted": true}));
             } else {
@@ -736,7 +743,7 @@ async fn tenant_cmd(store: &dyn Store, cfg: &Resolved, cmd: TenantCmd, as_json: 
     Ok(())
 }
 
-async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bool) -> Result<()> {
+async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
     let err = anyhow::Error::msg;
     match cmd {
         TokenCmd::Create {
@@ -745,26 +752,18 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
             scope,
             expires_in_days,
         } => {
-            let t = store
-                .tenant(&tenant)
-                .await
-                .map_err(err)?
-                .with_context(|| format!("no tenant named '{tenant}'"))?;
-            let new = scimitar_auth::generate()?;
-            let info = store
-                .create_token(t.id, &new.id, &label, &new.hint, &scope, &new.hash)
-                .await
-                .map_err(err)?;
-            let expires = expires_in_days.map(|d| scimitar_store::utc_in(i64::from(d) * 86_400));
-            if let Some(e) = &expires {
-                store.set_token_expiry(&info.id, Some(e)).await.map_err(err)?;
-            }
-            cli_audit(store, Some(t.id), "token.generated", Some(&info.id)).await;
-            let url = tenant_url(&cfg.public_url, &t.name);
+            let t = app.tenant(&tenant).await.map_err(app_err)?;
+            let req = TokenRequest {
+                label,
+                scope,
+                expires_in_days,
+            };
+            let new = app.generate_token(&Actor::Cli, &t, req).await.map_err(app_err)?;
+            let (info, url) = (new.info, app.tenant_url(&t.name));
             if as_json {
                 print_json(json!({
                     "id": info.id, "token": new.secret, "scim_url": url, "tenant": t.name,
-                    "label": info.label, "scope": info.scope, "created": info.created, "expires": expires
+                    "label": info.label, "scope": info.scope, "created": info.created, "expires": info.expires
                 }));
             } else {
                 println!(
@@ -775,12 +774,8 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
             }
         }
         TokenCmd::List { tenant } => {
-            let t = store
-                .tenant(&tenant)
-                .await
-                .map_err(err)?
-                .with_context(|| format!("no tenant named '{tenant}'"))?;
-            let tokens = store.list_tokens(t.id).await.map_err(err)?;
+            let t = app.tenant(&tenant).await.map_err(app_err)?;
+            let tokens = app.store.list_tokens(t.id).await.map_err(err)?;
             if as_json {
                 print_json(json!({"tokens": tokens}));
             } else {
@@ -798,10 +793,7 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
             }
         }
         TokenCmd::Revoke { id } => {
-            if !store.revoke_token(&id).await.map_err(err)? {
-                bail!("no active token with id '{id}'");
-            }
-            cli_audit(store, None, "token.revoked", Some(&id)).await;
+            app.revoke_token_by_id(&Actor::Cli, &id).await.map_err(app_err)?;
             if as_json {
                 print_json(json!({"id": id, "revoked": true}));
             } else {
@@ -812,18 +804,8 @@ async fn token_cmd(store: &dyn Store, cfg: &Resolved, cmd: TokenCmd, as_json: bo
     Ok(())
 }
 
-async fn schema_cmd(store: Arc<dyn Store>, cfg: &Resolved, cmd: SchemaCmd, as_json: bool) -> Result<()> {
+async fn schema_cmd(app: &App, cmd: SchemaCmd, as_json: bool) -> Result<()> {
     let err = anyhow::Error::msg;
-    let tenant_of = |name: String| {
-        let store = store.clone();
-        async move {
-            store
-                .tenant(&name)
-                .await
-                .map_err(err)?
-                .with_context(|| format!("no tenant named '{name}'"))
-        }
-    };
     match cmd {
         SchemaCmd::Add {
             tenant,
@@ -831,19 +813,19 @@ async fn schema_cmd(store: Arc<dyn Store>, cfg: &Resolved, cmd: SchemaCmd, as_js
             required,
             file,
         } => {
-            let t = tenant_of(tenant).await?;
+            let t = app.tenant(&tenant).await.map_err(app_err)?;
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
             };
             let schema: serde_json::Value = serde_json::from_str(&text).context("the schema file is not valid JSON")?;
-            let state = AppState::new(store.clone(), Settings::new(&cfg.public_url));
-            let body = json!({"resourceType": resource_type, "required": required, "schema": schema});
-            let s = scimitar_server::register_extension(&state, t.id, &body)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.0.detail))?;
-            cli_audit(&*store, Some(t.id), "schema.added", Some(&s.id)).await;
+            let ext = NewExtension {
+                resource_type: resource_type.clone(),
+                required,
+                schema,
+            };
+            let s = app.register_extension(&Actor::Cli, &t, ext).await.map_err(app_err)?;
             if as_json {
                 print_json(json!({"urn": s.id, "resourceType": resource_type, "attributes": s.attributes.len()}));
             } else {
@@ -855,8 +837,8 @@ async fn schema_cmd(store: Arc<dyn Store>, cfg: &Resolved, cmd: SchemaCmd, as_js
             }
         }
         SchemaCmd::List { tenant } => {
-            let t = tenant_of(tenant).await?;
-            let exts = store.list_extensions(t.id).await.map_err(err)?;
+            let t = app.tenant(&tenant).await.map_err(app_err)?;
+            let exts = app.store.list_extensions(t.id).await.map_err(err)?;
             if as_json {
                 let list: Vec<_> = exts.iter().map(|e| json!({"urn": e.urn, "resourceType": e.resource_type, "required": e.required, "schema": e.schema})).collect();
                 print_json(json!({"extensions": list}));
@@ -872,11 +854,8 @@ async fn schema_cmd(store: Arc<dyn Store>, cfg: &Resolved, cmd: SchemaCmd, as_js
             }
         }
         SchemaCmd::Remove { tenant, urn } => {
-            let t = tenant_of(tenant).await?;
-            if !store.delete_extension(t.id, &urn).await.map_err(err)? {
-                bail!("tenant has no extension '{urn}'");
-            }
-            cli_audit(&*store, Some(t.id), "schema.removed", Some(&urn)).await;
+            let t = app.tenant(&tenant).await.map_err(app_err)?;
+            app.remove_extension(&Actor::Cli, &t, &urn).await.map_err(app_err)?;
             if as_json {
                 print_json(json!({"urn": urn, "removed": true}));
             } else {
@@ -898,16 +877,5 @@ fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
-    }
-}
-
-/// Records a CLI action in the audit log; failure to do so is an error on
-/// the terminal, not a silent gap.
-async fn cli_audit(store: &dyn Store, tenant: Option<i64>, action: &str, target: Option<&str>) {
-    let actor = std::env::var("USER")
-        .map(|u| format!("cli:{u}"))
-        .unwrap_or_else(|_| "cli".into());
-    if let Err(e) = scimitar_store::audit(store, tenant, &actor, action, target, "cli").await {
-        eprintln!("warning: could not write the audit log: {e}");
     }
 }

@@ -16,11 +16,14 @@
 //! with the tenant. It is not a snapshot: writes during an export may or
 //! may not be in it (pause provisioning for an exact copy).
 //!
-//! Import keeps `id`, `externalId` and `meta.created`, and `meta.lastModified`
-//! too (by writing the resource a second time with that time, which makes
-//! `meta.version` 2; the version itself restarts in the new store). A
-//! resource whose id already exists is brought to the file's state, so
-//! importing the same file twice changes nothing the second time.
+//! Import goes through the application layer like every other write: each
+//! resource is validated as a client's PUT would be and recorded in the
+//! activity log (`IMPORT /Users/{id}`), each schema extension is validated
+//! and audited. It keeps `id`, `externalId` and `meta.created`, and
+//! `meta.lastModified` too (by writing the resource a second time with that
+//! time, which makes `meta.version` 2; the version itself restarts in the
+//! new store). A resource whose id already exists is brought to the file's
+//! state, so importing the same file twice changes nothing the second time.
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -29,13 +32,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use scimitar_app::resources::{Imported, ImportedResource};
+use scimitar_app::schemas::NewExtension;
+use scimitar_app::{Actor, App};
+use scimitar_protocol::ScimError;
 use scimitar_protocol::output::etag;
-use scimitar_protocol::patch::MemberOp;
-use scimitar_protocol::resource::{MemberRef, parse_members};
+use scimitar_protocol::resource::parse_members;
 use scimitar_protocol::schema::builtin_resource_types;
-use scimitar_store::{
-    CursorPos, ExtensionRecord, Kind, ListQuery, ModifyFn, Mutation, Record, Store, StoreError, Tenant, TenantId,
-};
+use scimitar_store::{CursorPos, ExtensionRecord, Kind, ListQuery, Record, Store, StoreError, Tenant, TenantId};
+
+use crate::app_err;
 use serde_json::{Map, Value, json};
 
 pub const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -194,18 +200,7 @@ pub async fn export(store: &dyn Store, tenant: TenantId, out: &mut dyn Write, sh
     Ok(counts)
 }
 
-/// One parsed resource line.
-#[derive(Clone)]
-struct Line {
-    kind: Kind,
-    id: String,
-    doc: Map<String, Value>,
-    members: Vec<MemberRef>,
-    created: String,
-    last_modified: String,
-}
-
-fn parse_resource(obj: Map<String, Value>, kind: Kind) -> Result<Line> {
+fn parse_resource(obj: Map<String, Value>, kind: Kind) -> Result<ImportedResource> {
     let mut doc = Map::new();
     let mut id = None;
     let mut meta = Map::new();
@@ -227,7 +222,7 @@ fn parse_resource(obj: Map<String, Value>, kind: Kind) -> Result<Line> {
     let time = |key: &str| meta.get(key).and_then(Value::as_str).map(str::to_string);
     let created = time("created").unwrap_or_else(scimitar_store::now_utc);
     let last_modified = time("lastModified").unwrap_or_else(|| created.clone());
-    Ok(Line {
+    Ok(ImportedResource {
         kind,
         id,
         doc,
@@ -237,117 +232,26 @@ fn parse_resource(obj: Map<String, Value>, kind: Kind) -> Result<Line> {
     })
 }
 
-/// A modification that sets the document and, for a Group, the members.
-fn set_to(doc: Map<String, Value>, ops: Vec<MemberOp>) -> ModifyFn {
-    Arc::new(move |_, _| {
-        Ok(Mutation {
-            doc: doc.clone(),
-            member_ops: ops.clone(),
-            activity: None,
-        })
-    })
-}
-
-/// A member that is not (yet) a resource of the tenant: a nested group that
-/// comes later in the file.
-fn unknown_member(e: &StoreError) -> bool {
-    matches!(e, StoreError::Invalid(_))
-}
-
-fn conflict(e: StoreError, line: &Line) -> anyhow::Error {
-    match e {
-        StoreError::Conflict(attr) => anyhow::anyhow!(
-            "{} '{}': its {attr} is already taken by another resource of the tenant",
-            line.kind.as_str(),
-            line.id
-        ),
-        e => store_err(e),
-    }
-}
-
-/// Groups whose members could not all be added when they were created.
-type Deferred = Vec<(String, Vec<MemberRef>, String)>;
-
-async fn create(store: &dyn Store, tenant: TenantId, line: Line, deferred: &mut Deferred) -> Result<()> {
-    let Line {
-        kind,
-        id,
-        doc,
-        members,
-        created,
-        last_modified,
-    } = line.clone();
-    if last_modified == created {
-        match store
-            .create(tenant, kind, &id, doc.clone(), members.clone(), &created, None)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if kind == Kind::Group && !members.is_empty() && unknown_member(&e) => {
-                store
-                    .create(tenant, kind, &id, doc, vec![], &created, None)
-                    .await
-                    .map_err(|e| conflict(e, &line))?;
-                deferred.push((id, members, last_modified));
-                return Ok(());
-            }
-            Err(e) => return Err(conflict(e, &line)),
-        }
-    }
-    // Created at `created`, then written once more at `lastModified`: the
-    // store has no other way to set both.
-    if kind == Kind::Group && !members.is_empty() {
-        store
-            .create(tenant, kind, &id, doc.clone(), vec![], &created, None)
-            .await
-            .map_err(|e| conflict(e, &line))?;
-        match store
-            .modify(
-                tenant,
-                kind,
-                &id,
-                None,
-                &last_modified,
-                set_to(doc, vec![MemberOp::Add(members.clone())]),
+fn line_error(e: ScimError, r: &ImportedResource) -> anyhow::Error {
+    if e.status == 409 {
+        return anyhow::anyhow!(
+            "{} '{}': its {}",
+            r.kind.as_str(),
+            r.id,
+            e.detail.replace(
+                " is already in use in this tenant",
+                " is already taken by another resource of the tenant"
             )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if unknown_member(&e) => deferred.push((id, members, last_modified)),
-            Err(e) => return Err(conflict(e, &line)),
-        }
-        return Ok(());
+        );
     }
-    let keep = if kind == Kind::Group { "displayName" } else { "userName" };
-    let mut first = doc.clone();
-    let dropped = first.keys().rev().find(|k| k.as_str() != keep).cloned();
-    match dropped {
-        Some(k) => {
-            first.remove(&k);
-            store
-                .create(tenant, kind, &id, first, vec![], &created, None)
-                .await
-                .map_err(|e| conflict(e, &line))?;
-            store
-                .modify(tenant, kind, &id, None, &last_modified, set_to(doc, vec![]))
-                .await
-                .map_err(|e| conflict(e, &line))?;
-        }
-        // Nothing to write twice: lastModified becomes the creation time.
-        None => {
-            store
-                .create(tenant, kind, &id, doc, vec![], &created, None)
-                .await
-                .map_err(|e| conflict(e, &line))?;
-        }
-    }
-    Ok(())
+    anyhow::anyhow!("{} '{}': {}", r.kind.as_str(), r.id, e.detail)
 }
 
-/// Imports lines from `input` into the tenant; returns what it did.
+/// Imports lines from `input` into the tenant, as `actor`; returns what it did.
 /// `len` (the input's size in bytes, if known) sizes the progress bar.
 pub async fn import(
-    store: &dyn Store,
+    app: &Arc<App>,
+    actor: &Actor,
     tenant: &Tenant,
     input: &mut dyn BufRead,
     len: Option<u64>,
@@ -359,14 +263,17 @@ pub async fn import(
         ProgressBar::hidden()
     };
     let mut counts = Counts::default();
-    let mut existing_exts: HashMap<String, ExtensionRecord> = store
+    let mut existing_exts: HashMap<String, ExtensionRecord> = app
+        .store
         .list_extensions(tenant.id)
         .await
         .map_err(store_err)?
         .into_iter()
         .map(|e| (e.urn.clone(), e))
         .collect();
-    let mut deferred: Deferred = Vec::new();
+    let mut ops = app.ops(tenant.clone(), actor.clone()).await.map_err(app_err)?;
+    // Groups whose members could not all be set when they were written.
+    let mut deferred: Vec<ImportedResource> = Vec::new();
     let mut text = String::new();
     let mut n = 0u64;
     loop {
@@ -417,8 +324,16 @@ pub async fn import(
                     };
                     counts.schemas += 1;
                     if existing_exts.get(&ext.urn) != Some(&ext) {
-                        store.put_extension(tenant.id, ext.clone()).await.map_err(store_err)?;
+                        let new = NewExtension {
+                            resource_type: ext.resource_type.clone(),
+                            required: ext.required,
+                            schema: ext.schema.clone(),
+                        };
+                        app.register_extension(actor, tenant, new).await.map_err(app_err)?;
                         existing_exts.insert(ext.urn.clone(), ext);
+                        // Later lines are validated with the new extension.
+                        let fresh = app.tenant(&tenant.name).await.map_err(app_err)?;
+                        ops = app.ops(fresh, actor.clone()).await.map_err(app_err)?;
                     }
                     return Ok(());
                 }
@@ -431,70 +346,25 @@ pub async fn import(
                 Kind::User => counts.users += 1,
                 Kind::Group => counts.groups += 1,
             }
-            match store.get(tenant.id, kind, &line.id).await.map_err(store_err)? {
-                None => {
-                    create(store, tenant.id, line, &mut deferred).await?;
-                    counts.created += 1;
-                }
-                Some(current) => {
-                    let ops = if kind == Kind::Group {
-                        vec![MemberOp::Clear, MemberOp::Add(line.members.clone())]
-                    } else {
-                        vec![]
-                    };
-                    let rec = match store
-                        .modify(
-                            tenant.id,
-                            kind,
-                            &line.id,
-                            None,
-                            &line.last_modified,
-                            set_to(line.doc.clone(), ops),
-                        )
-                        .await
-                    {
-                        Err(e) if unknown_member(&e) => {
-                            // Members that come later: set the document now, the members at the end.
-                            deferred.push((line.id.clone(), line.members.clone(), line.last_modified.clone()));
-                            store
-                                .modify(
-                                    tenant.id,
-                                    kind,
-                                    &line.id,
-                                    None,
-                                    &line.last_modified,
-                                    set_to(line.doc.clone(), vec![]),
-                                )
-                                .await
-                                .map_err(|e| conflict(e, &line))?
-                        }
-                        other => other.map_err(|e| conflict(e, &line))?,
-                    };
-                    if rec.version == current.version {
-                        counts.unchanged += 1;
-                    } else {
-                        counts.updated += 1;
-                    }
-                }
+            let outcome = ops.import(&line).await.map_err(|e| line_error(e, &line))?;
+            match outcome.imported {
+                Imported::Created => counts.created += 1,
+                Imported::Updated => counts.updated += 1,
+                Imported::Unchanged => counts.unchanged += 1,
+            }
+            if outcome.members_pending {
+                // Members that come later in the file: set at the end.
+                deferred.push(line);
             }
             Ok(())
         }
         .await;
         result.with_context(|| format!("line {n}"))?;
     }
-    for (id, members, last_modified) in deferred {
-        let ops = vec![MemberOp::Clear, MemberOp::Add(members)];
-        let keep: ModifyFn = Arc::new(move |current, _| {
-            Ok(Mutation {
-                doc: current.doc.clone(),
-                member_ops: ops.clone(),
-                activity: None,
-            })
-        });
-        store
-            .modify(tenant.id, Kind::Group, &id, None, &last_modified, keep)
+    for line in deferred {
+        ops.import_members(&line)
             .await
-            .map_err(|e| anyhow::anyhow!("members of Group '{id}': {e}"))?;
+            .map_err(|e| anyhow::anyhow!("members of Group '{}': {}", line.id, e.detail))?;
     }
     bar.finish_and_clear();
     Ok(counts)
@@ -546,36 +416,20 @@ pub async fn export_cmd(store: &dyn Store, tenant: &str, output: Option<PathBuf>
 }
 
 /// `scimitar import`.
-pub async fn import_cmd(store: &dyn Store, tenant: &str, input: Option<PathBuf>, as_json: bool) -> Result<()> {
-    let t = match store.tenant(tenant).await.map_err(store_err)? {
-        Some(t) => t,
-        None => {
-            if !crate::valid_tenant_name(tenant) {
-                bail!("tenant names are 1–63 characters of a-z, 0-9 and '-', starting with a letter or digit");
-            }
-            match store.create_tenant(tenant).await {
-                Ok(t) => t,
-                // Created by someone else meanwhile.
-                Err(StoreError::Conflict(_)) => store
-                    .tenant(tenant)
-                    .await
-                    .map_err(store_err)?
-                    .with_context(|| format!("no tenant named '{tenant}'"))?,
-                Err(e) => return Err(store_err(e)),
-            }
-        }
-    };
+pub async fn import_cmd(app: &Arc<App>, tenant: &str, input: Option<PathBuf>, as_json: bool) -> Result<()> {
+    let actor = Actor::Cli;
+    let t = app.tenant_or_create(&actor, tenant).await.map_err(app_err)?;
     let counts = match &input {
         Some(path) => {
             let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
             let len = file.metadata().ok().map(|m| m.len());
             let mut reader = std::io::BufReader::new(file);
-            import(store, &t, &mut reader, len, true).await?
+            import(app, &actor, &t, &mut reader, len, true).await?
         }
         None => {
             let stdin = std::io::stdin();
             let mut reader = stdin.lock();
-            import(store, &t, &mut reader, None, true).await?
+            import(app, &actor, &t, &mut reader, None, true).await?
         }
     };
     if as_json {

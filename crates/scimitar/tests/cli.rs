@@ -416,3 +416,78 @@ fn concurrent_first_starts_share_one_key() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `import` writes through the application layer like any client: each
+/// resource is validated (a bad line stops the import with its line number
+/// and nothing after it is written) and recorded in the activity log.
+#[test]
+fn import_validates_and_is_logged() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    let user = |id: &str, extra: &str| {
+        format!(
+            r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"{id}","userName":"{id}@example.com"{extra},"meta":{{"resourceType":"User","created":"2026-01-01T00:00:00.000Z","lastModified":"2026-01-01T00:00:00.000Z"}}}}"#
+        )
+    };
+    let good = dir.join("good.jsonl");
+    std::fs::write(
+        &good,
+        format!("{}\n{}\n", user("u1", ""), user("u2", r#","active":"True""#)),
+    )
+    .unwrap();
+    let r = run(&db, &["import", "--tenant", "acme", "--input", good.to_str().unwrap()]);
+    assert_eq!(r["created"], 2, "{r}");
+    // Entra's string boolean was normalised like a client's would be.
+    let export = Command::new(BIN)
+        .args(["export", "--tenant", "acme", "--database", &db])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&export.stdout);
+    let u2: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["id"] == "u2")
+        .unwrap();
+    assert_eq!(u2["active"], true);
+    // Both creates are in the activity log, as imports.
+    let log = run(&db, &["activity", "--tenant", "acme"]);
+    let events = log["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{log}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["action"] == "create" && e["method"] == "IMPORT" && e["outcome"] == "success"),
+        "{log}"
+    );
+    // A line that no client could send is refused, with its line number.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        format!("{}\n{}\n", user("u3", r#","active":"maybe""#), user("u4", "")),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "import",
+            "--tenant",
+            "acme",
+            "--input",
+            bad.to_str().unwrap(),
+            "--database",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 1") && err.contains("active"), "{err}");
+    let listed = run(&db, &["activity", "--tenant", "acme"]);
+    assert_eq!(
+        listed["events"].as_array().unwrap().len(),
+        2,
+        "nothing more was written"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

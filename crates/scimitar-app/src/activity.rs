@@ -1,6 +1,6 @@
 //! The provisioning activity log: the application's side of Entra's
-//! provisioning logs. Every write, and every request that failed to write,
-//! is recorded per tenant; reads are counted per hour instead.
+//! provisioning logs. Every write, and every write that failed, is recorded
+//! per tenant; reads are counted per hour instead.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,21 +9,23 @@ use scimitar_protocol::patch::MemberOp;
 use scimitar_store::{ActivityEvent, Kind, Store, TenantId};
 use serde_json::{Map, Value, json};
 
+use crate::Actor;
+
 /// Reads are counted in memory and flushed to the store in batches.
 #[derive(Default)]
-pub struct ReadCounter {
+pub(crate) struct ReadCounter {
     pending: Mutex<HashMap<(TenantId, String), u64>>,
 }
 
 impl ReadCounter {
-    pub fn add(&self, tenant: TenantId) {
+    pub(crate) fn add(&self, tenant: TenantId) {
         let hour: String = scimitar_store::now_utc().chars().take(13).collect();
         if let Ok(mut p) = self.pending.lock() {
             *p.entry((tenant, hour)).or_insert(0) += 1;
         }
     }
 
-    pub async fn flush(&self, store: &dyn Store) {
+    pub(crate) async fn flush(&self, store: &dyn Store) {
         let batch: Vec<((TenantId, String), u64)> = match self.pending.lock() {
             Ok(mut p) => p.drain().collect(),
             Err(_) => return,
@@ -37,7 +39,7 @@ impl ReadCounter {
 }
 
 /// The action of a successful write, from what it changed.
-pub fn action(
+pub(crate) fn action(
     kind: Kind,
     method: &str,
     old: Option<&Map<String, Value>>,
@@ -73,7 +75,7 @@ pub fn action(
 }
 
 /// Member changes as activity entries.
-pub fn member_changes(ops: &[MemberOp]) -> Vec<Value> {
+pub(crate) fn member_changes(ops: &[MemberOp]) -> Vec<Value> {
     let mut out = Vec::new();
     for op in ops {
         match op {
@@ -94,55 +96,58 @@ pub fn member_changes(ops: &[MemberOp]) -> Vec<Value> {
     out
 }
 
-/// What the server knows about a request for the log.
-pub struct Entry<'a> {
+/// What a write did (or failed to do), for its log entry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Outcome<'a> {
+    pub action: &'a str,
+    pub kind: Option<Kind>,
+    pub id: Option<&'a str>,
+    /// userName or displayName.
+    pub name: Option<&'a str>,
+    pub changes: Vec<Value>,
+    pub status: u16,
+    pub error: Option<&'a str>,
+}
+
+/// The request a log entry describes.
+pub(crate) struct Request<'a> {
     pub tenant: TenantId,
-    pub token_id: Option<&'a str>,
-    pub token_label: Option<&'a str>,
+    pub actor: &'a Actor,
     pub method: &'a str,
     pub path: &'a str,
 }
 
+/// The log entry of a write.
+pub(crate) fn event(r: &Request<'_>, o: Outcome<'_>) -> ActivityEvent {
+    let (token_id, token_label) = r.actor.activity_token();
+    ActivityEvent {
+        id: 0,
+        tenant_id: r.tenant,
+        time: scimitar_store::now_utc(),
+        token_id,
+        token_label,
+        action: o.action.to_string(),
+        resource_type: o.kind.map(|k| k.as_str().to_string()),
+        resource_id: o.id.map(str::to_string),
+        name: o.name.map(str::to_string),
+        changes: Value::Array(o.changes),
+        outcome: if o.status < 400 { "success" } else { "failure" }.to_string(),
+        status: o.status,
+        error: o.error.map(str::to_string),
+        method: r.method.to_string(),
+        path: r.path.chars().take(500).collect(),
+    }
+}
+
 /// Records an entry; a failure to record is logged, never the request's.
-pub async fn record(store: &dyn Store, event: ActivityEvent) {
+pub(crate) async fn record(store: &dyn Store, event: ActivityEvent) {
     if let Err(err) = store.record_activity(event).await {
         tracing::error!(error = %err, "could not record provisioning activity");
     }
 }
 
-/// The log entry of a request.
-#[allow(clippy::too_many_arguments)]
-pub fn event(
-    e: &Entry<'_>,
-    action: &str,
-    kind: Option<Kind>,
-    id: Option<&str>,
-    name: Option<&str>,
-    changes: Vec<Value>,
-    status: u16,
-    error: Option<&str>,
-) -> ActivityEvent {
-    ActivityEvent {
-        id: 0,
-        tenant_id: e.tenant,
-        time: scimitar_store::now_utc(),
-        token_id: e.token_id.map(str::to_string),
-        token_label: e.token_label.map(str::to_string),
-        action: action.to_string(),
-        resource_type: kind.map(|k| k.as_str().to_string()),
-        resource_id: id.map(str::to_string),
-        name: name.map(str::to_string),
-        changes: Value::Array(changes),
-        outcome: if status < 400 { "success" } else { "failure" }.to_string(),
-        status,
-        error: error.map(str::to_string),
-        method: e.method.to_string(),
-        path: e.path.chars().take(500).collect(),
-    }
-}
-
 /// userName or displayName of a document.
-pub fn name_of(doc: &Map<String, Value>) -> Option<&str> {
+pub(crate) fn name_of(doc: &Map<String, Value>) -> Option<&str> {
     doc.get("userName")
         .or_else(|| doc.get("displayName"))
         .and_then(Value::as_str)

@@ -1,0 +1,190 @@
+//! Scimitar's application layer.
+//!
+//! Every operation on a tenant lives here once, whoever asks for it: the
+//! SCIM and admin APIs (`scimitar-server`), the console
+//! (`scimitar-console`), the command line and `import` (`scimitar`), and the
+//! provisioning engine when it writes into a local tenant. Each write is
+//! validated by the protocol crate, stored through the store traits, and
+//! recorded: resource changes in the provisioning activity log (in the
+//! change's own transaction), administrative actions in the audit log.
+//!
+//! Nothing here knows HTTP. Errors are [`ScimError`]s (status, `scimType`,
+//! detail); each front end turns them into its own responses.
+
+pub mod accounts;
+pub mod activity;
+pub mod actor;
+pub mod resources;
+pub mod schemas;
+pub mod tenants;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use actor::Actor;
+pub use resources::{Ops, Via};
+pub use schemas::ResourceTypes;
+use scimitar_protocol::ScimError;
+use scimitar_protocol::schema::builtin_resource_types;
+use scimitar_store::{Store, StoreError, Tenant, TenantId};
+
+/// What the application layer needs to know of the server's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The public base URL, e.g. `https://scim.example.com` (no trailing slash).
+    pub public_url: String,
+    pub max_patch_operations: usize,
+    /// Provisioning activity older than this is deleted.
+    pub activity_retention_days: u32,
+}
+
+impl Config {
+    pub fn new(public_url: &str) -> Self {
+        Config {
+            public_url: public_url.trim_end_matches('/').to_string(),
+            max_patch_operations: 1000,
+            activity_retention_days: 30,
+        }
+    }
+}
+
+/// A tenant's SCIM base URL (its Tenant URL): `{public_url}/scim/{tenant}/v2`.
+pub fn tenant_url(public_url: &str, tenant: &str) -> String {
+    format!("{}/scim/{tenant}/v2", public_url.trim_end_matches('/'))
+}
+
+/// The application: a store, settings and the caches that make repeated
+/// work cheap. Shared (`Arc`) by every front end in a process.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    /// The built-in resource types, shared by tenants without extensions.
+    pub builtin: ResourceTypes,
+    schemas: schemas::SchemaCache,
+    reads: activity::ReadCounter,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Arc<Self> {
+        Arc::new(App {
+            store,
+            config,
+            builtin: Arc::new(builtin_resource_types().into_iter().map(Arc::new).collect()),
+            schemas: schemas::SchemaCache::default(),
+            reads: activity::ReadCounter::default(),
+        })
+    }
+
+    /// The Tenant URL of `tenant` on this server.
+    pub fn tenant_url(&self, tenant: &str) -> String {
+        tenant_url(&self.config.public_url, tenant)
+    }
+
+    /// The tenant with this name, or a SCIM 404.
+    pub async fn tenant(&self, name: &str) -> Result<Tenant, ScimError> {
+        self.store
+            .tenant(name)
+            .await
+            .map_err(scim_error)?
+            .ok_or_else(|| ScimError::not_found(format!("no tenant named '{name}'")))
+    }
+
+    /// The operations of `actor` on `tenant`.
+    pub async fn ops(self: &Arc<Self>, tenant: Tenant, actor: Actor) -> Result<Ops, ScimError> {
+        let rts = self.resource_types(&tenant).await?;
+        Ok(Ops {
+            base: self.tenant_url(&tenant.name),
+            app: self.clone(),
+            tenant,
+            actor,
+            rts,
+        })
+    }
+
+    /// Counts one read of a tenant (reads are counted per hour, not logged).
+    pub fn count_read(&self, tenant: TenantId) {
+        self.reads.add(tenant);
+    }
+
+    /// Writes pending read counts to the store.
+    pub async fn flush_reads(&self) {
+        self.reads.flush(&*self.store).await;
+    }
+
+    /// Writes pending read counts and applies the activity retention, once
+    /// per cluster: only the holder of the retention lease purges. Nodes
+    /// try hourly and a lease lasts 90 minutes, so the holder renews it
+    /// while it lives and another node takes over within 90 minutes of its
+    /// last run when it is gone.
+    pub async fn housekeeping(&self) {
+        self.flush_reads().await;
+        let (now, expires) = scimitar_store::lease::window(Duration::from_secs(90 * 60));
+        let holder = scimitar_store::lease::process_holder();
+        match self
+            .store
+            .try_lease(scimitar_store::lease::ACTIVITY_RETENTION, holder, &now, &expires)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!("activity retention is another node's job");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take the activity retention lease");
+                return;
+            }
+        }
+        let cutoff = scimitar_store::utc_in(-i64::from(self.config.activity_retention_days) * 86_400);
+        match self.store.purge_activity(&cutoff).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "applied activity retention"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not apply activity retention"),
+        }
+    }
+
+    /// Appends to the audit log. The action has happened by now, so a
+    /// failure to record it is reported (logged), not returned as the
+    /// action's failure.
+    pub async fn audit(&self, actor: &Actor, tenant: Option<TenantId>, action: &str, target: Option<&str>) {
+        let event = scimitar_store::AuditEvent {
+            id: 0,
+            time: scimitar_store::now_utc(),
+            tenant_id: tenant,
+            actor: actor.audit_actor(),
+            action: action.to_string(),
+            target: target.map(str::to_string),
+            detail: None,
+            source: Some(actor.audit_source()),
+        };
+        if let Err(e) = self.store.record_audit(event).await {
+            tracing::error!(error = %e, action, "could not write the audit log");
+        }
+    }
+}
+
+/// The one mapping of storage errors to SCIM errors. A storage failure's
+/// detail is logged here and never shown to a client.
+pub fn scim_error(e: StoreError) -> ScimError {
+    match e {
+        StoreError::NotFound => ScimError::not_found("resource not found"),
+        StoreError::Conflict(attr) => ScimError::uniqueness(format!("{attr} is already in use in this tenant")),
+        StoreError::PreconditionFailed => {
+            ScimError::precondition_failed("the resource has changed: If-Match does not match its current version")
+        }
+        StoreError::Invalid(e) => e,
+        StoreError::Internal(detail) => {
+            tracing::error!(%detail, "storage failure");
+            ScimError::internal("internal server error")
+        }
+    }
+}
+
+/// Runs a store call and records its latency (`scimitar_store_duration_seconds`).
+pub async fn timed<T>(op: &'static str, f: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let out = f.await;
+    metrics::histogram!("scimitar_store_duration_seconds", "op" => op).record(started.elapsed().as_secs_f64());
+    out
+}

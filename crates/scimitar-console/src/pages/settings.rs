@@ -1,0 +1,193 @@
+//! Settings → Provisioning: the Tenant URL, and Secret Tokens (Generate,
+//! Revoke).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
+use scimitar_app::tokens::TokenRequest;
+use scimitar_store::Tenant;
+use serde::Deserialize;
+
+use super::signin::CsrfForm;
+use super::{Chrome, Shared, actor, ago, chrome, tenant_for, urlencode, when, writable_tenant};
+use crate::auth::{Authed, ClientIp};
+use crate::error::{ConsoleError, PageResult};
+use crate::{Console, render};
+
+pub struct TokenRow {
+    pub id: String,
+    pub label: String,
+    pub hint: String,
+    pub created_by: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "provisioning.html")]
+struct ProvisioningPage {
+    c: Chrome,
+    tenant_url: String,
+    tokens: Vec<TokenRow>,
+    new_token: Option<String>,
+    new_label: String,
+    last_request: Option<(String, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ProvisioningParams {
+    revoked: Option<String>,
+}
+
+async fn provisioning_page(
+    console: &Console,
+    a: &Authed,
+    t: &Tenant,
+    new_token: Option<(String, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+) -> PageResult {
+    let store = &console.app.store;
+    let tokens = store.list_tokens(t.id).await?;
+    let creators: HashMap<String, String> = store.token_creators(t.id).await?.into_iter().collect();
+    let last = tokens
+        .iter()
+        .filter(|k| k.scope == "scim")
+        .filter_map(|k| k.last_used.clone())
+        .max();
+    let mut rows: Vec<TokenRow> = tokens
+        .into_iter()
+        .filter(|k| k.scope == "scim")
+        .map(|k| TokenRow {
+            created_by: creators.get(&k.id).cloned().unwrap_or_else(|| "command line".into()),
+            id: k.id,
+            label: if k.label.is_empty() {
+                "(no label)".into()
+            } else {
+                k.label
+            },
+            hint: k.hint,
+            created: when(&k.created),
+            last_used: k.last_used.map(|l| when(&l)).unwrap_or_else(|| "never".into()),
+            revoked: k.revoked.map(|r| when(&r)),
+        })
+        .collect();
+    // Newest first; revoked ones after the live ones.
+    rows.sort_by(|x, y| (x.revoked.is_some(), &y.created).cmp(&(y.revoked.is_some(), &x.created)));
+    let (new_token, new_label) = new_token.unzip();
+    Ok(render(&ProvisioningPage {
+        c: chrome(a, &t.name, "settings"),
+        tenant_url: console.app.tenant_url(&t.name),
+        tokens: rows,
+        new_token,
+        new_label: new_label.unwrap_or_default(),
+        last_request: last.map(|l| (when(&l), ago(&l))),
+        notice,
+        error,
+    }))
+}
+
+pub async fn provisioning(
+    State(console): Shared,
+    a: Authed,
+    Path(tenant): Path<String>,
+    Query(p): Query<ProvisioningParams>,
+) -> PageResult {
+    let t = tenant_for(&console, &a, &tenant).await?;
+    let notice = p
+        .revoked
+        .map(|id| format!("Token {id} is revoked. Requests that use it are refused from now on."));
+    provisioning_page(&console, &a, &t, None, notice, None).await
+}
+
+#[derive(Deserialize)]
+pub struct GenerateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    label: String,
+}
+
+pub async fn generate_token(
+    State(console): Shared,
+    ClientIp(ip): ClientIp,
+    a: Authed,
+    Path(tenant): Path<String>,
+    Form(f): Form<GenerateForm>,
+) -> PageResult {
+    let t = writable_tenant(&console, &a, &tenant, Some(&f.csrf)).await?;
+    let label: String = match f.label.trim() {
+        "" => "Microsoft Entra ID".to_string(),
+        l => l.chars().take(100).collect(),
+    };
+    let req = TokenRequest {
+        label: label.clone(),
+        scope: "scim".into(),
+        expires_in_days: None,
+    };
+    let new = console.app.generate_token(&actor(&a, ip), &t, req).await?;
+    tracing::info!(tenant = %t.name, token = %new.info.id, account = a.session.admin.id, "console generated a Secret Token");
+    // Shown in this response only; it is not stored and never in a URL.
+    provisioning_page(&console, &a, &t, Some((new.secret, label)), None, None).await
+}
+
+#[derive(Template)]
+#[template(path = "revoke.html")]
+struct RevokePage {
+    c: Chrome,
+    id: String,
+    label: String,
+    hint: String,
+    last_used: String,
+}
+
+/// A live provisioning token of the tenant (the console shows and revokes
+/// only those).
+async fn live_token(console: &Console, t: &Tenant, id: &str) -> Result<scimitar_store::TokenInfo, ConsoleError> {
+    let tokens = console.app.store.list_tokens(t.id).await?;
+    tokens
+        .into_iter()
+        .find(|k| k.id == id && k.revoked.is_none() && k.scope == "scim")
+        .ok_or_else(|| ConsoleError::not_found("There is no active token with this id in this tenant."))
+}
+
+pub async fn revoke_confirm(
+    State(console): Shared,
+    a: Authed,
+    Path((tenant, id)): Path<(String, String)>,
+) -> PageResult {
+    let t = writable_tenant(&console, &a, &tenant, None).await?;
+    let k = live_token(&console, &t, &id).await?;
+    Ok(render(&RevokePage {
+        c: chrome(&a, &t.name, "settings"),
+        id: k.id,
+        label: k.label,
+        hint: k.hint,
+        last_used: k.last_used.map(|l| when(&l)).unwrap_or_else(|| "never".into()),
+    }))
+}
+
+pub async fn revoke(
+    State(console): Shared,
+    ClientIp(ip): ClientIp,
+    a: Authed,
+    Path((tenant, id)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    let t = writable_tenant(&console, &a, &tenant, Some(&f.csrf)).await?;
+    live_token(&console, &t, &id).await?;
+    console.app.revoke_token(&actor(&a, ip), &t, &id).await?;
+    tracing::info!(tenant = %t.name, token = %id, account = a.session.admin.id, "console revoked a Secret Token");
+    Ok(Redirect::to(&format!(
+        "/console/t/{}/settings/provisioning?revoked={}",
+        t.name,
+        urlencode(&id)
+    ))
+    .into_response())
+}
