@@ -966,7 +966,11 @@ impl Store for SqliteStore {
         // Matching queries on a unique indexed attribute (Entra's and Okta's
         // `userName eq`, `externalId eq`, `displayName eq`) are point reads:
         // run them here; anything that may scan goes to the blocking pool.
-        if q.filter.as_ref().is_some_and(|f| sql::is_point_lookup(f, q.kind)) && q.sort.is_none() && q.cursor.is_none()
+        if q.filter
+            .as_ref()
+            .is_some_and(|f| sql::is_point_lookup(&q.rt, q.kind, f))
+            && q.sort.is_none()
+            && q.cursor.is_none()
         {
             return self.read_now(|c| list_page(c, tenant, &q));
         }
