@@ -32,7 +32,7 @@ pub enum Ask {
 }
 
 /// A case's resource type and question, from its header.
-pub fn case(header: &str) -> (Kind, Arc<ResourceType>, Ask) {
+fn case(header: &str) -> (Kind, Arc<ResourceType>, Ask) {
     let mut parts = header.splitn(3, ' ');
     let (rt_name, what, text) = (
         parts.next().unwrap_or_default(),
@@ -92,9 +92,10 @@ pub fn error(e: &ScimError) -> String {
     format!("error {:?}: {}", e.scim_type, e.detail)
 }
 
-/// Renders every case of `pins` and compares; on a mismatch prints every
-/// case as it is now, in the layout of `pins`, and fails.
-pub fn check(pins: &str, render: impl Fn(&str) -> String) {
+/// Renders every case of `pins` (as the lines that follow its header) and
+/// compares; on a mismatch prints every case as it is now, in the layout of
+/// `pins`, and fails.
+pub fn check(pins: &str, render: impl Fn(Kind, Arc<ResourceType>, Ask) -> String) {
     let mut now = String::new();
     let mut differ = Vec::new();
     let mut cases: Vec<(&str, String)> = Vec::new();
@@ -108,7 +109,8 @@ pub fn check(pins: &str, render: impl Fn(&str) -> String) {
         }
     }
     for (header, expected) in cases {
-        let got = render(header);
+        let (kind, rt, ask) = case(header);
+        let got = render(kind, rt, ask);
         now.push_str(header);
         now.push('\n');
         for line in got.lines() {

@@ -303,11 +303,16 @@ mod sql_pins;
 /// its tenant and kind parameters.
 #[cfg(test)]
 mod pins {
-    use super::sql_pins::{Ask, case, check, error};
+    use std::sync::Arc;
 
-    /// One case, as the lines that follow its header in `PINS`.
-    fn render(header: &str) -> String {
-        let (kind, rt, ask) = case(header);
+    use scimitar_protocol::schema::ResourceType;
+    use scimitar_store::Kind;
+
+    use super::sql_pins::{Ask, check, error};
+
+    /// The condition or `ORDER BY` as `list` writes it, after its tenant
+    /// and kind parameters.
+    fn lowered(kind: Kind, rt: Arc<ResourceType>, ask: Ask) -> String {
         let mut b = super::Builder::default();
         b.bind(1_i64, "bigint");
         b.bind(kind.as_str().to_string(), "text");
@@ -316,15 +321,12 @@ mod pins {
             Ask::Sort(by, order) => super::order_by(&mut b, &rt, kind, &by, order),
             Ask::Point(f) => panic!("point lookups are a SQLite matter: {f}"),
         };
-        match done {
-            Err(e) => error(&e),
-            Ok(()) => format!("{}\n{:?}", b.sql, b.params),
-        }
+        done.map_or_else(|e| error(&e), |()| format!("{}\n{:?}", b.sql, b.params))
     }
 
     #[test]
     fn sql_is_pinned() {
-        check(PINS, render);
+        check(PINS, lowered);
     }
 
     const PINS: &str = r##"

@@ -311,13 +311,21 @@ mod sql_pins;
 /// `sql_pins`). Through `page_sql`: the whole statement.
 #[cfg(test)]
 mod pins {
-    use scimitar_store::{ListQuery, Sort, StoreError};
+    use std::sync::Arc;
 
-    use super::sql_pins::{Ask, case, check, error};
+    use scimitar_protocol::schema::ResourceType;
+    use scimitar_store::{Kind, ListQuery, Sort, StoreError};
 
-    /// One case, as the lines that follow its header in `PINS`.
-    fn render(header: &str) -> String {
-        let (kind, rt, ask) = case(header);
+    use super::sql_pins::{Ask, check, error};
+
+    #[test]
+    fn sql_is_pinned() {
+        check(PINS, statement);
+    }
+
+    /// What `page_sql` writes: the `FROM … WHERE …` of a filter, the
+    /// `ORDER BY …` of a sort key.
+    fn statement(kind: Kind, rt: Arc<ResourceType>, ask: Ask) -> String {
         let mut q = ListQuery {
             kind,
             rt,
@@ -342,11 +350,6 @@ mod pins {
                 format!("{}\n{:?}", &sel.sql[at..], sel.params)
             }
         }
-    }
-
-    #[test]
-    fn sql_is_pinned() {
-        check(PINS, render);
     }
 
     const PINS: &str = r##"
