@@ -120,7 +120,7 @@ pub enum Case {
 }
 
 impl Case {
-    pub fn of(attr: &Attribute) -> Case {
+    fn of(attr: &Attribute) -> Case {
         if attr.case_insensitive() {
             Case::Insensitive
         } else {
