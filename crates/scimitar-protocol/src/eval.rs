@@ -8,7 +8,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Result, ScimError};
 use crate::filter::{AttrPath, CompValue, CompareOp, Filter};
-use crate::schema::{AttrType, Attribute, ResourceType};
+use crate::plan::{Literal, check_operator, literal};
+use crate::schema::{Attribute, ResourceType};
 
 /// Does a value of the multi-valued complex attribute `attr` match `filter`
 /// (whose paths name sub-attributes)?
@@ -121,33 +122,6 @@ pub fn compare_values(value: Option<&Value>, attr: &Attribute, op: CompareOp, cv
     }
 }
 
-/// Rejects comparisons that make no sense for the attribute's type.
-pub fn check_operator(attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<()> {
-    let ordering = matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le);
-    let substring = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
-    match attr.kind {
-        AttrType::Boolean if ordering || substring => Err(ScimError::invalid_filter(format!(
-            "operator '{}' cannot be used on boolean attribute '{}'",
-            op.as_str(),
-            attr.name
-        ))),
-        AttrType::Binary if ordering => Err(ScimError::invalid_filter(format!(
-            "operator '{}' cannot be used on binary attribute '{}'",
-            op.as_str(),
-            attr.name
-        ))),
-        AttrType::Integer | AttrType::Decimal if substring => Err(ScimError::invalid_filter(format!(
-            "operator '{}' cannot be used on numeric attribute '{}'",
-            op.as_str(),
-            attr.name
-        ))),
-        _ if (ordering || substring) && matches!(cv, CompValue::Null | CompValue::Bool(_)) => Err(
-            ScimError::invalid_filter(format!("operator '{}' needs a string or number value", op.as_str())),
-        ),
-        _ => Ok(()),
-    }
-}
-
 fn compare_scalar(v: &Value, attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<bool> {
     // A complex attribute compared directly compares its "value".
     if attr.is_complex() {
@@ -157,32 +131,25 @@ fn compare_scalar(v: &Value, attr: &Attribute, op: CompareOp, cv: &CompValue) ->
         return compare_values(get_ci(v, "value"), sub, op, cv);
     }
     use std::cmp::Ordering;
-    let ord: Option<Ordering> = match (attr.kind, v, cv) {
-        (_, _, CompValue::Null) => return Ok(op == CompareOp::Ne),
-        (AttrType::Boolean, Value::Bool(b), CompValue::Bool(c)) => Some(b.cmp(c)),
-        // Entra's mappings write booleans as strings (`roles[primary eq "True"]`).
-        (AttrType::Boolean, Value::Bool(b), CompValue::String(t)) if t.eq_ignore_ascii_case("true") => {
-            Some(b.cmp(&true))
-        }
-        (AttrType::Boolean, Value::Bool(b), CompValue::String(t)) if t.eq_ignore_ascii_case("false") => {
-            Some(b.cmp(&false))
-        }
-        (AttrType::Boolean, _, _) => None,
-        (AttrType::Integer | AttrType::Decimal, Value::Number(n), CompValue::Number(m)) => {
-            match (n.as_f64(), m.as_f64()) {
-                (Some(a), Some(b)) => a.partial_cmp(&b),
-                _ => None,
-            }
-        }
-        (AttrType::DateTime, Value::String(s), CompValue::String(t))
-            if !matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) =>
-        {
+    // A literal that cannot be read for the attribute's type equals nothing.
+    let Ok(lit) = literal(attr, op, cv) else {
+        return Ok(op == CompareOp::Ne);
+    };
+    // Values compare with literals of their own JSON type only.
+    let ord: Option<Ordering> = match (v, &lit) {
+        (_, Literal::Null) => return Ok(op == CompareOp::Ne),
+        (Value::Bool(b), Literal::Bool(c)) => Some(b.cmp(c)),
+        (Value::Number(n), Literal::Number(m)) => match (n.as_f64(), m.as_f64()) {
+            (Some(a), Some(b)) => a.partial_cmp(&b),
+            _ => None,
+        },
+        (Value::String(s), Literal::DateTime(t)) => {
             match (OffsetDateTime::parse(s, &Rfc3339), OffsetDateTime::parse(t, &Rfc3339)) {
                 (Ok(a), Ok(b)) => Some(a.cmp(&b)),
                 _ => Some(s.as_str().cmp(t.as_str())),
             }
         }
-        (_, Value::String(s), CompValue::String(t)) => {
+        (Value::String(s), Literal::Text(t)) => {
             let (a, b) = if attr.case_insensitive() {
                 (s.to_lowercase(), t.to_lowercase())
             } else {

@@ -13,6 +13,7 @@ pub mod filter;
 pub mod list;
 pub mod output;
 pub mod patch;
+pub mod plan;
 pub mod project;
 pub mod resource;
 pub mod schema;

@@ -1,12 +1,15 @@
 //! Query parameters of list and search requests (RFC 7644 §3.4.2, §3.4.3)
 //! and the ListResponse they produce.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+
 use serde_json::{Map, Value, json};
 
 use crate::error::{Result, ScimError};
 use crate::eval::get_ci;
-use crate::filter::{Filter, Limits, parse_filter_with};
-use crate::schema::urn;
+use crate::filter::{AttrPath, Filter, Limits, parse_filter_with, split_attr_path};
+use crate::schema::{ResourceType, urn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortOrder {
@@ -185,4 +188,102 @@ pub fn list_response(total: u64, start_index: usize, resources: Vec<Value>) -> V
     obj.insert("itemsPerPage".into(), json!(resources.len()));
     obj.insert("Resources".into(), Value::Array(resources));
     Value::Object(obj)
+}
+
+// Search at the root (RFC 7644 §3.4.3): the server lists each resource type
+// with the filter restricted to it, then merges the pages.
+
+/// A root-level filter for one resource type: terms on attributes the type
+/// does not have can never match (`not (id pr)` is always false).
+pub fn restrict_filter(rt: &ResourceType, f: &Filter) -> Filter {
+    let never = || Filter::Not(Box::new(Filter::Present(AttrPath::new("id"))));
+    let known = |p: &AttrPath| rt.resolve(p.urn.as_deref(), &p.name, p.sub.as_deref()).is_some();
+    match f {
+        Filter::And(v) => Filter::And(v.iter().map(|x| restrict_filter(rt, x)).collect()),
+        Filter::Or(v) => Filter::Or(v.iter().map(|x| restrict_filter(rt, x)).collect()),
+        Filter::Not(x) => Filter::Not(Box::new(restrict_filter(rt, x))),
+        Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) if !known(p) => never(),
+        other => other.clone(),
+    }
+}
+
+/// Every attribute of a root-level filter must exist in some resource type.
+pub fn check_filter_attributes<R: Borrow<ResourceType>>(rts: &[R], f: &Filter) -> Result<()> {
+    match f {
+        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| check_filter_attributes(rts, x)),
+        Filter::Not(x) => check_filter_attributes(rts, x),
+        Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) => {
+            let known = |rt: &R| {
+                rt.borrow()
+                    .resolve(p.urn.as_deref(), &p.name, p.sub.as_deref())
+                    .is_some()
+            };
+            if rts.iter().any(known) {
+                Ok(())
+            } else {
+                Err(ScimError::invalid_filter(format!("unknown attribute '{p}'")))
+            }
+        }
+    }
+}
+
+/// Whether a type's list can be sorted by `sort_by` (it has the
+/// attribute); the others are listed in store order.
+pub fn sortable(rt: &ResourceType, sort_by: &str) -> bool {
+    split_attr_path(sort_by).is_some_and(|(u, n, s)| rt.resolve(u.as_deref(), &n, s.as_deref()).is_some())
+}
+
+/// The key by which the pages of a root search are merged: the stored
+/// document's `name` or `name.sub` (strings lower-cased), else null.
+pub fn merge_key(doc: &Map<String, Value>, sort_by: &str) -> Value {
+    let mut v = doc
+        .get(sort_by.split('.').next().unwrap_or(sort_by))
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Some((_, sub)) = sort_by.split_once('.') {
+        v = v.get(sub).cloned().unwrap_or(Value::Null);
+    }
+    match v {
+        Value::String(s) => Value::String(s.to_lowercase()),
+        other => other,
+    }
+}
+
+/// The order of merge keys: nulls last, strings by code point, numbers by
+/// value, false before true; keys of different types by their JSON text.
+pub fn cmp_merge_keys(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+/// The requested page of a root search from each type's results in order
+/// (Users, then Groups), each with its [`merge_key`]: sorted by key when
+/// `sort` is given (stable: ties keep that order in either direction;
+/// descending reverses [`cmp_merge_keys`] whole, so absent keys come
+/// first), then `startIndex` (1-based) and `count` applied.
+pub fn merge_page<T>(
+    mut entries: Vec<(Value, T)>,
+    sort: Option<SortOrder>,
+    start_index: usize,
+    count: usize,
+) -> Vec<T> {
+    if let Some(order) = sort {
+        entries.sort_by(|a, b| {
+            let o = cmp_merge_keys(&a.0, &b.0);
+            if order == SortOrder::Descending { o.reverse() } else { o }
+        });
+    }
+    entries
+        .into_iter()
+        .skip(start_index.saturating_sub(1))
+        .take(count)
+        .map(|(_, v)| v)
+        .collect()
 }

@@ -705,3 +705,28 @@ pub fn resource_types_with(extensions: &[(String, Schema, bool)]) -> Vec<Resourc
     }
     rts
 }
+
+/// The resource types Scimitar stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::User => "User",
+            Kind::Group => "Group",
+        }
+    }
+
+    /// The kind of a (built-in) resource type.
+    pub fn of(rt: &ResourceType) -> Option<Kind> {
+        match rt.name.as_str() {
+            "User" => Some(Kind::User),
+            "Group" => Some(Kind::Group),
+            _ => None,
+        }
+    }
+}

@@ -12,8 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use scimitar_protocol::ScimError;
 use scimitar_protocol::discovery::service_provider_config;
-use scimitar_protocol::filter::{AttrPath, Filter};
-use scimitar_protocol::list::{ListRequest, SortOrder, list_response};
+use scimitar_protocol::list::{
+    ListRequest, check_filter_attributes, list_response, merge_key, merge_page, restrict_filter, sortable,
+};
 use scimitar_protocol::output::{self, etag};
 use scimitar_protocol::project::Projection;
 use scimitar_protocol::schema::{ResourceType, Schema, resource_type_to_json, schema_to_json};
@@ -565,7 +566,7 @@ async fn list(req: &Req, rt: Arc<ResourceType>, kind: Kind, lr: ListRequest) -> 
 
 /// Search across resource types (RFC 7644 §3.4.3): Users then Groups, or
 /// merged by `sortBy`. A filter naming an attribute that a type lacks
-/// matches nothing of that type.
+/// matches nothing of that type. Only the page returned is rendered.
 async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
     if lr.cursor.is_some() {
         return Err(
@@ -573,29 +574,26 @@ async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
         );
     }
     if let Some(f) = &lr.filter {
-        check_known_somewhere(&req.ops.rts, f)?;
+        check_filter_attributes(&req.ops.rts, f)?;
     }
     let count = page_size(req, &lr);
     let window = lr.start_index.saturating_sub(1).saturating_add(count);
     let mut total = 0u64;
-    let mut all: Vec<(Value, Value)> = Vec::new();
+    let mut found: Vec<(Value, (usize, Record))> = Vec::new();
+    let mut projections = Vec::new();
     let mut last_err = None;
     let mut answered = 0;
     for rt in req.ops.rts.iter() {
         let Some(kind) = Kind::of(rt) else { continue };
-        let projection = match Projection::parse(rt, lr.attributes.as_deref(), lr.excluded_attributes.as_deref()) {
-            Ok(p) => p,
-            Err(e) => return Err(e.into()),
-        };
+        let projection = Projection::parse(rt, lr.attributes.as_deref(), lr.excluded_attributes.as_deref())?;
         let sort = lr.sort_by.clone().filter(|by| sortable(rt, by)).map(|by| Sort {
             by,
             order: lr.sort_order,
         });
-        let filter = lr.filter.as_ref().map(|f| restrict_to(rt, f));
         let query = ListQuery {
             kind,
             rt: rt.clone(),
-            filter,
+            filter: lr.filter.as_ref().map(|f| restrict_filter(rt, f)),
             sort,
             start_index: 1,
             count: window,
@@ -611,13 +609,15 @@ async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
         };
         answered += 1;
         total += page.total;
-        for rec in &page.records {
+        let which = projections.len();
+        projections.push((rt.clone(), projection));
+        for rec in page.records {
             let key = lr
                 .sort_by
                 .as_deref()
-                .map(|by| sort_key(&rec.doc, by))
+                .map(|by| merge_key(&rec.doc, by))
                 .unwrap_or(Value::Null);
-            all.push((key, Value::Object(req.ops.render(rt, rec, &projection).await?)));
+            found.push((key, (which, rec)));
         }
     }
     if answered == 0 {
@@ -625,86 +625,15 @@ async fn root_search(req: &Req, lr: ListRequest) -> ApiResult<Response> {
             .unwrap_or_else(|| ScimError::invalid_filter("the filter matches no resource type"))
             .into());
     }
-    if lr.sort_by.is_some() {
-        // Stable: ties keep Users before Groups and store order.
-        all.sort_by(|a, b| {
-            let o = cmp_keys(&a.0, &b.0);
-            if lr.sort_order == SortOrder::Descending {
-                o.reverse()
-            } else {
-                o
-            }
-        });
-    }
-    let page: Vec<Value> = all
-        .into_iter()
-        .skip(lr.start_index.saturating_sub(1))
-        .take(count)
-        .map(|(_, v)| v)
-        .collect();
-    Ok(scim_json(StatusCode::OK, &list_response(total, lr.start_index, page)))
-}
-
-fn sortable(rt: &ResourceType, by: &str) -> bool {
-    scimitar_protocol::filter::split_attr_path(by)
-        .is_some_and(|(u, n, s)| rt.resolve(u.as_deref(), &n, s.as_deref()).is_some())
-}
-
-fn sort_key(doc: &Map<String, Value>, by: &str) -> Value {
-    let mut v = doc
-        .get(by.split('.').next().unwrap_or(by))
-        .cloned()
-        .unwrap_or(Value::Null);
-    if let Some((_, sub)) = by.split_once('.') {
-        v = v.get(sub).cloned().unwrap_or(Value::Null);
-    }
-    match v {
-        Value::String(s) => Value::String(s.to_lowercase()),
-        other => other,
-    }
-}
-
-fn cmp_keys(a: &Value, b: &Value) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Greater,
-        (_, Value::Null) => Ordering::Less,
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => a.to_string().cmp(&b.to_string()),
-    }
-}
-
-/// A root-level filter for one resource type: terms on attributes the type
-/// does not have can never match (`not (id pr)` is always false).
-fn restrict_to(rt: &ResourceType, f: &Filter) -> Filter {
-    let never = || Filter::Not(Box::new(Filter::Present(AttrPath::new("id"))));
-    let known = |p: &AttrPath| rt.resolve(p.urn.as_deref(), &p.name, p.sub.as_deref()).is_some();
-    match f {
-        Filter::And(v) => Filter::And(v.iter().map(|x| restrict_to(rt, x)).collect()),
-        Filter::Or(v) => Filter::Or(v.iter().map(|x| restrict_to(rt, x)).collect()),
-        Filter::Not(x) => Filter::Not(Box::new(restrict_to(rt, x))),
-        Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) if !known(p) => never(),
-        other => other.clone(),
-    }
-}
-
-/// Every attribute of a root-level filter must exist in some resource type.
-fn check_known_somewhere(rts: &[Arc<ResourceType>], f: &Filter) -> Result<(), ScimError> {
-    match f {
-        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| check_known_somewhere(rts, x)),
-        Filter::Not(x) => check_known_somewhere(rts, x),
-        Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) => {
-            if rts
-                .iter()
-                .any(|rt| rt.resolve(p.urn.as_deref(), &p.name, p.sub.as_deref()).is_some())
-            {
-                Ok(())
-            } else {
-                Err(ScimError::invalid_filter(format!("unknown attribute '{p}'")))
-            }
+    let order = lr.sort_by.as_ref().map(|_| lr.sort_order);
+    let mut resources = Vec::new();
+    for (which, rec) in merge_page(found, order, lr.start_index, count) {
+        if let Some((rt, projection)) = projections.get(which) {
+            resources.push(Value::Object(req.ops.render(rt, &rec, projection).await?));
         }
     }
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(total, lr.start_index, resources),
+    ))
 }

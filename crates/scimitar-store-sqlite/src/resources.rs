@@ -416,7 +416,11 @@ impl ResourceStore for SqliteStore {
         // Matching queries on a unique indexed attribute (Entra's and Okta's
         // `userName eq`, `externalId eq`, `displayName eq`) are point reads:
         // run them here; anything that may scan goes to the blocking pool.
-        if q.filter.as_ref().is_some_and(|f| sql::is_point_lookup(f, q.kind)) && q.sort.is_none() && q.cursor.is_none()
+        if q.filter
+            .as_ref()
+            .is_some_and(|f| sql::is_point_lookup(&q.rt, q.kind, f))
+            && q.sort.is_none()
+            && q.cursor.is_none()
         {
             return self.read_now(|c| list_page(c, tenant, &q));
         }
@@ -523,12 +527,12 @@ impl ResourceStore for SqliteStore {
 
 /// The SQL of one list query: `filter` is its `FROM … WHERE …` (counted for
 /// `totalResults`), `select` the page's statement (none for `count=0`).
-struct PageSql {
-    filter: sql::Builder,
-    select: Option<sql::Builder>,
+pub(crate) struct PageSql {
+    pub(crate) filter: sql::Builder,
+    pub(crate) select: Option<sql::Builder>,
 }
 
-fn page_sql(tenant: TenantId, q: &ListQuery) -> StoreResult<PageSql> {
+pub(crate) fn page_sql(tenant: TenantId, q: &ListQuery) -> StoreResult<PageSql> {
     use rusqlite::types::Value as Sql;
     let mut w = sql::Builder::default();
     // The kind is one of two constants, written as a literal.

@@ -14,28 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::{ActivityEvent, StoreResult, TenantId};
 
-/// The resource types a store keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    User,
-    Group,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::User => "User",
-            Kind::Group => "Group",
-        }
-    }
-    pub fn of(rt: &ResourceType) -> Option<Kind> {
-        match rt.name.as_str() {
-            "User" => Some(Kind::User),
-            "Group" => Some(Kind::Group),
-            _ => None,
-        }
-    }
-}
+pub use scimitar_protocol::schema::Kind;
 
 /// A stored resource.
 #[derive(Debug, Clone, PartialEq)]
