@@ -70,7 +70,8 @@ fn base62(mut bytes: Vec<u8>, len: usize) -> String {
             *b = (acc / 62) as u8;
             rem = acc % 62;
         }
-        out.push(ALPHABET[rem as usize]);
+        // `rem < 62`, so the index is always in range.
+        out.push(ALPHABET.get(rem as usize).copied().unwrap_or(b'0'));
     }
     out.reverse();
     String::from_utf8(out).unwrap_or_default()

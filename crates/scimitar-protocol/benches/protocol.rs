@@ -3,6 +3,8 @@
 //! `cargo bench -p scimitar-protocol`. Numbers go in docs/benchmarks.md;
 //! no test asserts a time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use divan::{Bencher, black_box};
 use scimitar_protocol::filter::{parse_filter, parse_patch_path};
 use scimitar_protocol::output::{Derived, Meta, representation};

@@ -74,7 +74,7 @@ fn element_sub<'v, 'a>(
 }
 
 /// Case-insensitive member lookup in a JSON object.
-pub fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+pub(crate) fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     let obj = v.as_object()?;
     obj.get(key)
         .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
@@ -92,7 +92,7 @@ fn is_present(v: Option<&Value>) -> bool {
 
 /// Compares one attribute value (or each value of a multi-valued one)
 /// with a filter value.
-pub fn compare_values(value: Option<&Value>, attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<bool> {
+pub(crate) fn compare_values(value: Option<&Value>, attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result<bool> {
     check_operator(attr, op, cv)?;
     match value {
         None | Some(Value::Null) => Ok(match (op, cv) {

@@ -611,7 +611,7 @@ fn parse_number(word: &str) -> Option<serde_json::Number> {
 
 /// Splits `urn:...:name.sub` / `name.sub` into its parts. The URN is
 /// everything up to the last colon.
-pub fn split_attr_path(tok: &str) -> Option<(Option<String>, String, Option<String>)> {
+pub(crate) fn split_attr_path(tok: &str) -> Option<(Option<String>, String, Option<String>)> {
     let (urn, rest) = match tok.rfind(':') {
         Some(i) => (Some(&tok[..i]), &tok[i + 1..]),
         None => (None, tok),

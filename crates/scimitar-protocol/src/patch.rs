@@ -220,6 +220,16 @@ fn drop_valueless(rt: &ResourceType, doc: &mut Map<String, Value>) {
     }
 }
 
+/// Where an operation's path points: the attribute (in an extension or
+/// the core schema), an optional value filter and sub-attribute.
+#[derive(Clone, Copy)]
+struct PathTarget<'t> {
+    ext: Option<&'t str>,
+    attr: &'t Attribute,
+    filter: Option<&'t Filter>,
+    sub: Option<&'t Attribute>,
+}
+
 struct Cx<'a, 'm> {
     rt: &'a ResourceType,
     member_ops: Vec<MemberOp>,
@@ -292,7 +302,13 @@ impl<'a> Cx<'a, '_> {
                         .iter()
                         .find(|a| a.name.eq_ignore_ascii_case(k))
                         .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{k}' in '{ext}'")))?;
-                    self.apply_attr(doc, op, Some(ext), attr, None, None, Some(v), path)?;
+                    let target = PathTarget {
+                        ext: Some(ext),
+                        attr,
+                        filter: None,
+                        sub: None,
+                    };
+                    self.apply_attr(doc, op, target, Some(v), path)?;
                 }
                 Ok(())
             }
@@ -308,23 +324,26 @@ impl<'a> Cx<'a, '_> {
                 if self.rt.is_group() && ext.is_none() && attr.name == "members" {
                     return self.members_op(op, path, sub, value);
                 }
-                self.apply_attr(doc, op, ext, attr, path.filter.as_ref(), sub, value, path)
+                let target = PathTarget {
+                    ext,
+                    attr,
+                    filter: path.filter.as_ref(),
+                    sub,
+                };
+                self.apply_attr(doc, op, target, value, path)
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn apply_attr(
         &mut self,
         doc: &mut Map<String, Value>,
         op: OpKind,
-        ext: Option<&str>,
-        attr: &Attribute,
-        filter: Option<&Filter>,
-        sub: Option<&Attribute>,
+        target: PathTarget<'_>,
         value: Option<&Value>,
         path: &PatchPath,
     ) -> Result<()> {
+        let PathTarget { ext, attr, filter, sub } = target;
         let container: &mut Map<String, Value> = match ext {
             None => &mut *doc,
             Some(u) => {
@@ -514,8 +533,8 @@ fn eq_assignments(f: &Filter, attr: &Attribute) -> Option<Map<String, Value>> {
 fn as_object_value(attr: &Attribute, value: &Value) -> Result<Map<String, Value>> {
     match value {
         Value::Object(o) => Ok(o.clone()),
-        Value::Array(a) if a.len() == 1 => as_object_value(attr, &a[0]),
         Value::Array(a) if a.is_empty() => Ok(Map::new()),
+        Value::Array(a) if let [one] = a.as_slice() => as_object_value(attr, one),
         Value::Null => Ok(Map::new()),
         Value::String(_) | Value::Number(_) | Value::Bool(_) if attr.sub("value").is_some() => {
             let mut m = Map::new();
@@ -700,7 +719,7 @@ fn apply_multi(
                 }
                 (OpKind::Remove, Some(s)) => {
                     for &i in &matched {
-                        if let Some(o) = items[i].as_object_mut() {
+                        if let Some(o) = items.get_mut(i).and_then(Value::as_object_mut) {
                             o.remove(&s.name);
                         }
                     }
@@ -722,10 +741,11 @@ fn apply_multi(
                         }
                     } else {
                         for &i in &matched {
-                            if let Some(o) = items[i].as_object_mut() {
-                                merge_one_sub(o, attr, s, value)?;
-                            }
-                            if s.name == "primary" && items[i].get("primary") == Some(&Value::Bool(true)) {
+                            let Some(o) = items.get_mut(i).and_then(Value::as_object_mut) else {
+                                continue;
+                            };
+                            merge_one_sub(o, attr, s, value)?;
+                            if s.name == "primary" && o.get("primary") == Some(&Value::Bool(true)) {
                                 prefer = Some(i);
                             }
                         }
@@ -746,7 +766,7 @@ fn apply_multi(
                         }
                     } else {
                         for &i in &matched {
-                            if let Some(o) = items[i].as_object_mut() {
+                            if let Some(o) = items.get_mut(i).and_then(Value::as_object_mut) {
                                 merge_subs(o, attr, &given)?;
                             }
                             prefer = Some(i);

@@ -312,12 +312,7 @@ fn source<'a>(rt: &'a ResourceType, kind: Kind, p: &AttrPath) -> Result<Source<'
 /// (member ids are compared exactly, unlike `members.value`).
 fn exact_value() -> &'static Attribute {
     static VALUE: OnceLock<Attribute> = OnceLock::new();
-    VALUE.get_or_init(|| {
-        let mut a = crate::schema::common_attributes()[0].clone();
-        a.name = "value".into();
-        a.case_exact = true;
-        a
-    })
+    VALUE.get_or_init(|| crate::schema::exact_string("value"))
 }
 
 /// Rejects comparisons that make no sense for the attribute's type.

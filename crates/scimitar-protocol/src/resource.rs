@@ -145,7 +145,12 @@ fn check_schemas_value(value: &Value) -> Result<()> {
 
 /// Stores `value` for `attr` in the doc (under `ext` if given), or removes
 /// the attribute when the value is empty.
-pub fn set_input_attr(doc: &mut Map<String, Value>, ext: Option<&str>, attr: &Attribute, value: &Value) -> Result<()> {
+pub(crate) fn set_input_attr(
+    doc: &mut Map<String, Value>,
+    ext: Option<&str>,
+    attr: &Attribute,
+    value: &Value,
+) -> Result<()> {
     let coerced = coerce(attr, value)?;
     let container = match ext {
         None => &mut *doc,
@@ -234,7 +239,7 @@ pub fn parse_members(value: &Value) -> Result<Vec<MemberRef>> {
 
 /// Converts a client value to the stored form for `attr`, or `None` when it
 /// means "no value" (null, "", [], {}).
-pub fn coerce(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
+pub(crate) fn coerce(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
     if attr.multi_valued {
         let items: Vec<&Value> = match value {
             Value::Null => return Ok(None),
@@ -390,7 +395,7 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
 
 /// Entra's legacy dialect sends app roles as `{"value": "{\"id\":…,\"value\":…,\"displayName\":…}"}`.
 /// Store them the way the compliant dialect sends them, so both read back alike.
-pub fn unwrap_roles_in_place(attr: &Attribute, out: &mut Map<String, Value>) {
+pub(crate) fn unwrap_roles_in_place(attr: &Attribute, out: &mut Map<String, Value>) {
     if attr.name != "roles" && attr.name != "entitlements" {
         return;
     }
@@ -423,23 +428,23 @@ pub fn unwrap_roles_in_place(attr: &Attribute, out: &mut Map<String, Value>) {
 /// Keeps at most one `primary: true` among the values of a multi-valued
 /// attribute (RFC 7643 §2.4). `prefer` is the index of a value that was just
 /// set primary and wins; otherwise the last primary value wins.
-pub fn normalize_primary(items: &mut [Value], prefer: Option<usize>) {
+pub(crate) fn normalize_primary(items: &mut [Value], prefer: Option<usize>) {
     let primaries: Vec<usize> = items
         .iter()
         .enumerate()
         .filter(|(_, v)| v.get("primary") == Some(&Value::Bool(true)))
         .map(|(i, _)| i)
         .collect();
-    if primaries.len() <= 1 {
+    let (Some(&last), true) = (primaries.last(), primaries.len() > 1) else {
         return;
-    }
+    };
     let keep = match prefer {
         Some(p) if primaries.contains(&p) => p,
-        _ => primaries[primaries.len() - 1],
+        _ => last,
     };
     for i in primaries {
         if i != keep
-            && let Some(o) = items[i].as_object_mut()
+            && let Some(o) = items.get_mut(i).and_then(Value::as_object_mut)
         {
             o.insert("primary".into(), Value::Bool(false));
         }

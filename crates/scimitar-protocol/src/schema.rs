@@ -11,18 +11,18 @@ pub mod urn {
     pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
     pub const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
     pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-    pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-    pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+    pub(crate) const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+    pub(crate) const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
     pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-    pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+    pub(crate) const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
     pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
     pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
-    pub const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
-    pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+    pub(crate) const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+    pub(crate) const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
     pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
     /// Entra's legacy create body misspells the enterprise URN (no colon
     /// before `User`); we read it as the real one.
-    pub const ENTERPRISE_USER_MISSPELT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User";
+    pub(crate) const ENTERPRISE_USER_MISSPELT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,9 +145,6 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
-    pub fn schema_urns(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.schema.id.as_str()).chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
-    }
     pub fn extension(&self, urn: &str) -> Option<&Schema> {
         let urn = canonical_urn_alias(urn);
         self.extensions
@@ -164,7 +161,7 @@ impl ResourceType {
 }
 
 /// Maps known misspellings of schema URNs to the real one.
-pub fn canonical_urn_alias(urn: &str) -> &str {
+pub(crate) fn canonical_urn_alias(urn: &str) -> &str {
     if urn.eq_ignore_ascii_case(urn::ENTERPRISE_USER_MISSPELT) {
         urn::ENTERPRISE_USER
     } else {
@@ -195,6 +192,11 @@ fn a(name: &str, kind: AttrType) -> Attribute {
 
 fn s(name: &str) -> Attribute {
     a(name, AttrType::String)
+}
+
+/// A case-exact, single-valued string attribute named `name`.
+pub(crate) fn exact_string(name: &str) -> Attribute {
+    s(name).exact()
 }
 
 impl Attribute {
@@ -242,21 +244,20 @@ impl Attribute {
 
 /// The standard sub-attributes of a multi-valued attribute (RFC 7643 §2.4).
 fn multi_valued_complex(name: &str, desc: &str, value: Attribute, types: &[&str]) -> Attribute {
-    let mut subs = vec![
+    let mut kind = s("type").desc("A label indicating the attribute's function.");
+    if !types.is_empty() {
+        kind = kind.canonical(types);
+    }
+    let subs = vec![
         value,
         s("display").desc("A human-readable name, primarily used for display purposes."),
-        s("type")
-            .desc("A label indicating the attribute's function.")
-            .canonical(types),
+        kind,
         a("primary", AttrType::Boolean).desc("Indicates the 'primary' or preferred value."),
     ];
-    if types.is_empty() {
-        subs[2].canonical_values.clear();
-    }
     a(name, AttrType::Complex).multi().desc(desc).subs(subs)
 }
 
-pub fn user_schema() -> Schema {
+pub(crate) fn user_schema() -> Schema {
     use AttrType::*;
     use Mutability::*;
     let name = a("name", Complex)
@@ -379,7 +380,7 @@ pub fn user_schema() -> Schema {
     }
 }
 
-pub fn enterprise_user_schema() -> Schema {
+pub(crate) fn enterprise_user_schema() -> Schema {
     use AttrType::*;
     Schema {
         id: urn::ENTERPRISE_USER.into(),
@@ -404,7 +405,7 @@ pub fn enterprise_user_schema() -> Schema {
     }
 }
 
-pub fn group_schema() -> Schema {
+pub(crate) fn group_schema() -> Schema {
     use AttrType::*;
     Schema {
         id: urn::CORE_GROUP.into(),
@@ -438,7 +439,7 @@ pub fn group_schema() -> Schema {
 
 /// The attributes common to every resource (RFC 7643 §3.1), used when
 /// resolving paths such as `id`, `externalId` or `meta.lastModified`.
-pub fn common_attributes() -> &'static [Attribute] {
+pub(crate) fn common_attributes() -> &'static [Attribute] {
     use std::sync::OnceLock;
     static COMMON: OnceLock<Vec<Attribute>> = OnceLock::new();
     COMMON.get_or_init(|| {
@@ -557,7 +558,7 @@ impl ResourceType {
     }
 
     /// All attributes of the resource: common, core, then each extension's.
-    pub fn all_attributes(&self) -> impl Iterator<Item = (Option<&Schema>, &Attribute)> {
+    pub(crate) fn all_attributes(&self) -> impl Iterator<Item = (Option<&Schema>, &Attribute)> {
         common_attributes()
             .iter()
             .map(|a| (None, a))

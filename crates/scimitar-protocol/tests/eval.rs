@@ -3,7 +3,7 @@
 //! multi-valued attributes and `pr`.
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use scimitar_protocol::ScimType;
 use scimitar_protocol::eval::{matches_element, matches_resource};

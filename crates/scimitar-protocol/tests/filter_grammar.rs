@@ -10,7 +10,7 @@
 //! Display parenthesises it, so such trees round-trip too.
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use proptest::prelude::*;
 use scimitar_protocol::ScimType;

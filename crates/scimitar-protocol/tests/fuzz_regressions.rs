@@ -5,7 +5,7 @@
 //! `fuzz/regressions/<target>/`. See docs/security.md, "Fuzzing".
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[path = "../../../fuzz/src/harness.rs"]
 #[allow(dead_code)]

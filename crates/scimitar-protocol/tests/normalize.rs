@@ -3,7 +3,7 @@
 //! §1.8) and strict rejection of unknown attributes and wrong types.
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use proptest::prelude::*;
 use scimitar_protocol::ScimType;

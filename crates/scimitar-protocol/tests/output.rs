@@ -3,7 +3,7 @@
 //! groups).
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use scimitar_protocol::output::{Derived, Meta, Reference, representation, to_json_with_members};
 use scimitar_protocol::schema::builtin_resource_types;

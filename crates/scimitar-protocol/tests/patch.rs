@@ -2,7 +2,7 @@
 //! dialects (entra-provisioning.md §1.5–1.9 and §2).
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use scimitar_protocol::Result;
 use scimitar_protocol::ScimType;

@@ -4,7 +4,7 @@
 //! that cannot be planned.
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use scimitar_protocol::ScimType;
 use scimitar_protocol::filter::{CompValue, CompareOp, parse_filter};

@@ -2,7 +2,7 @@
 //! §3.4.2.5) with the `returned` rules of RFC 7643 §7.
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use scimitar_protocol::ScimType;
 use scimitar_protocol::project::Projection;

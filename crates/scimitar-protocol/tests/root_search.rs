@@ -3,7 +3,7 @@
 //! attributes, and merging the per-type pages.
 
 // In tests a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::cmp::Ordering;
 use std::sync::Arc;

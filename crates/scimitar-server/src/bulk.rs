@@ -9,7 +9,7 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::output;
 use scimitar_protocol::schema::urn;
 use scimitar_store::Kind;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use scimitar_app::{Ops, Via};
 
@@ -165,7 +165,7 @@ pub async fn run(tenant: &Ops, max_operations: usize, body: &Value) -> Result<Va
                     Some(scimitar_protocol::ScimType::InvalidValue),
                     format!("bulkId:{bad} refers to an operation that failed"),
                 );
-                results[op.index] = Some(result_error(op, &e));
+                set(&mut results, op.index, result_error(op, &e));
                 if let Some(b) = &op.bulk_id {
                     failed_ids.insert(b.clone());
                 }
@@ -181,7 +181,7 @@ pub async fn run(tenant: &Ops, max_operations: usize, body: &Value) -> Result<Va
                     .find(|d| !ops.iter().any(|o| o.bulk_id.as_deref() == Some(d.as_str())))
                 {
                     let e = ScimError::invalid_value(format!("bulkId:{missing} is not defined in this request"));
-                    results[op.index] = Some(result_error(op, &e));
+                    set(&mut results, op.index, result_error(op, &e));
                     if let Some(b) = &op.bulk_id {
                         failed_ids.insert(b.clone());
                     }
@@ -198,10 +198,10 @@ pub async fn run(tenant: &Ops, max_operations: usize, body: &Value) -> Result<Va
                     if let (Some(b), Some(id)) = (&op.bulk_id, new_id) {
                         ids.insert(b.clone(), id);
                     }
-                    results[op.index] = Some(value);
+                    set(&mut results, op.index, value);
                 }
                 Err(e) => {
-                    results[op.index] = Some(result_error(op, &e));
+                    set(&mut results, op.index, result_error(op, &e));
                     if let Some(b) = &op.bulk_id {
                         failed_ids.insert(b.clone());
                     }
@@ -217,7 +217,7 @@ pub async fn run(tenant: &Ops, max_operations: usize, body: &Value) -> Result<Va
                     Some(scimitar_protocol::ScimType::InvalidValue),
                     "circular bulkId references: this operation and the ones it refers to depend on each other",
                 );
-                results[op.index] = Some(result_error(op, &e));
+                set(&mut results, op.index, result_error(op, &e));
             }
             break;
         }
@@ -227,12 +227,29 @@ pub async fn run(tenant: &Ops, max_operations: usize, body: &Value) -> Result<Va
     Ok(json!({"schemas": [urn::BULK_RESPONSE], "Operations": operations}))
 }
 
-fn result_error(op: &Op, e: &ScimError) -> Value {
-    let mut v = json!({"method": op.method, "status": e.status.to_string(), "response": e.to_json()});
-    if let Some(b) = &op.bulk_id {
-        v["bulkId"] = json!(b);
+/// Records the result of the operation at `index` (always in range: one
+/// slot per operation).
+fn set(results: &mut [Option<Value>], index: usize, value: Value) {
+    if let Some(slot) = results.get_mut(index) {
+        *slot = Some(value);
     }
-    v
+}
+
+/// The start of an operation's result: its method and bulkId.
+fn result_entry(op: &Op) -> Map<String, Value> {
+    let mut entry = Map::new();
+    entry.insert("method".into(), json!(op.method));
+    if let Some(b) = &op.bulk_id {
+        entry.insert("bulkId".into(), json!(b));
+    }
+    entry
+}
+
+fn result_error(op: &Op, e: &ScimError) -> Value {
+    let mut v = result_entry(op);
+    v.insert("status".into(), json!(e.status.to_string()));
+    v.insert("response".into(), e.to_json());
+    Value::Object(v)
 }
 
 /// Runs one operation; returns its result entry and the id it created.
@@ -268,20 +285,17 @@ async fn execute(tenant: &Ops, op: &Op, ids: &HashMap<String, String>) -> Result
         .rt(rt_name)
         .ok_or_else(|| ScimError::invalid_path("unknown resource type"))?;
     let kind = Kind::of(&rt).ok_or_else(|| ScimError::invalid_path("unknown resource type"))?;
-    let mut entry = json!({"method": op.method});
-    if let Some(b) = &op.bulk_id {
-        entry["bulkId"] = json!(b);
-    }
+    let mut entry = result_entry(op);
     let log_path = format!("/Bulk{path}");
     let via = Via {
         method: &op.method,
         path: &log_path,
     };
-    let done = |rec: &scimitar_store::Record, status: &str, mut entry: Value| {
-        entry["location"] = json!(output::location(&tenant.base, &rt, &rec.id));
-        entry["version"] = json!(output::etag(rec.version));
-        entry["status"] = json!(status);
-        entry
+    let done = |rec: &scimitar_store::Record, status: &str, mut entry: Map<String, Value>| {
+        entry.insert("location".into(), json!(output::location(&tenant.base, &rt, &rec.id)));
+        entry.insert("version".into(), json!(output::etag(rec.version)));
+        entry.insert("status".into(), json!(status));
+        Value::Object(entry)
     };
     match (op.method.as_str(), id) {
         ("POST", None) => {
@@ -298,9 +312,9 @@ async fn execute(tenant: &Ops, op: &Op, ids: &HashMap<String, String>) -> Result
         }
         ("DELETE", Some(id)) => {
             tenant.delete(kind, id, op.version, via).await?;
-            entry["location"] = json!(output::location(&tenant.base, &rt, id));
-            entry["status"] = json!("204");
-            Ok((entry, None))
+            entry.insert("location".into(), json!(output::location(&tenant.base, &rt, id)));
+            entry.insert("status".into(), json!("204"));
+            Ok((Value::Object(entry), None))
         }
         _ => Err(ScimError::invalid_path(format!(
             "{} cannot be used on '{path}'",

@@ -44,14 +44,16 @@ pub fn decode(
     cursor: &str,
 ) -> Result<CursorPos, ScimError> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
-    let split = bytes.iter().position(|b| *b == b'|').ok_or_else(invalid)?;
-    let (payload, tag) = (&bytes[..split], &bytes[split + 1..]);
+    let mut parts = bytes.splitn(2, |b| *b == b'|');
+    let (Some(payload), Some(tag)) = (parts.next(), parts.next()) else {
+        return Err(invalid());
+    };
     let payload = std::str::from_utf8(payload).map_err(|_| invalid())?;
     let expected = mac(key, format!("{payload}|{}", binding(tenant, kind, filter)).as_bytes());
     if !scimitar_auth::hashes_equal_slices(&expected, tag) {
         return Err(invalid());
     }
-    let (dir, num) = payload.split_at(1);
+    let (dir, num) = payload.split_at_checked(1).ok_or_else(invalid)?;
     let seq: i64 = num.parse().map_err(|_| invalid())?;
     match dir {
         "a" => Ok(CursorPos::After(seq)),

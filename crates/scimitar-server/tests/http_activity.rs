@@ -1,7 +1,7 @@
 //! The provisioning activity log: every write and every failed write is
 //! recorded with its action and modified attributes; reads are counted.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use reqwest::Method;
 use scimitar_testkit::{Tenant, TestServer, patch_op};

@@ -1,7 +1,7 @@
 //! HTTP-level tests of the SCIM endpoints against a real server on an
 //! ephemeral port. Table-driven where the domain is.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use reqwest::Method;
 use scimitar_testkit::{Tenant, TestServer, patch_op};

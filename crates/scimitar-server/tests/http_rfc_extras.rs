@@ -2,7 +2,7 @@
 //! extensions, root-level search, limits, and the claims of
 //! /ServiceProviderConfig checked against behaviour.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use reqwest::Method;
 use scimitar_testkit::{Tenant, TestServer, patch_op};

@@ -10,6 +10,8 @@
 //! and differentially against `scimitar_protocol::eval::matches_resource`
 //! (the in-memory evaluator PATCH uses) over the same data.
 
+// Not production code: test support: a panic is a failing test.
+#![allow(clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cases;

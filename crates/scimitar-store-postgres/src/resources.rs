@@ -373,7 +373,10 @@ impl ResourceStore for PostgresStore {
         let params = sql::refs(&b.params);
         // One snapshot for the total and the page, so they agree.
         in_tx!(self, IsolationLevel::RepeatableRead, |tx| {
-            let total: i64 = tx.query_one(&count_sql, &params[..n_where]).await?.try_get(0)?;
+            let total: i64 = tx
+                .query_one(&count_sql, params.get(..n_where).unwrap_or(&params))
+                .await?
+                .try_get(0)?;
             let total = u64::try_from(total).unwrap_or(0);
             let mut records = Vec::new();
             let mut has_more = false;

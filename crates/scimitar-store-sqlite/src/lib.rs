@@ -346,15 +346,14 @@ impl SqliteStore {
             };
             // Forget connections of stores that were dropped.
             local.retain(|(_, alive, _)| alive.strong_count() > 0);
-            let i = match local.iter().position(|(id, _, _)| *id == self.id) {
-                Some(i) => i,
-                None => {
-                    let conn = open_reader(&self.path).map_err(internal)?;
-                    local.push((self.id, std::sync::Arc::downgrade(&self.alive), conn));
-                    local.len() - 1
-                }
-            };
-            f(&local[i].2)
+            if !local.iter().any(|(id, _, _)| *id == self.id) {
+                let conn = open_reader(&self.path).map_err(internal)?;
+                local.push((self.id, std::sync::Arc::downgrade(&self.alive), conn));
+            }
+            match local.iter().find(|(id, _, _)| *id == self.id) {
+                Some((_, _, conn)) => f(conn),
+                None => Err(StoreError::Internal("no reader connection".into())),
+            }
         })
     }
 

@@ -56,20 +56,31 @@ fn changed_columns(kind: Kind, old: &Map<String, Value>, new: &Map<String, Value
     (cols != columns(kind, old)).then_some(cols)
 }
 
-/// Stores a resource's next version if its version is still `read`; says
-/// how many rows changed (0: it moved). Unchanged indexed columns (`None`)
-/// are left out, so that SQLite does not rewrite their index entries.
-#[allow(clippy::too_many_arguments)] // the parts of one row
-fn update_resource(
-    tx: &Connection,
-    tenant: TenantId,
+/// The next version of a resource row.
+struct NextVersion<'a> {
     kind: Kind,
-    id: &str,
+    id: &'a str,
+    /// The indexed columns, if they changed (`None`: left out, so that
+    /// SQLite does not rewrite their index entries).
     cols: Option<Columns>,
+    /// The version the change was computed from.
     read: u64,
-    now: &str,
-    text: &str,
-) -> StoreResult<usize> {
+    now: &'a str,
+    /// The document as JSON text.
+    text: &'a str,
+}
+
+/// Stores a resource's next version if its version is still the one read;
+/// says how many rows changed (0: it moved).
+fn update_resource(tx: &Connection, tenant: TenantId, next: NextVersion<'_>) -> StoreResult<usize> {
+    let NextVersion {
+        kind,
+        id,
+        cols,
+        read,
+        now,
+        text,
+    } = next;
     let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     match cols {
         None => exec(
@@ -310,7 +321,15 @@ impl ResourceStore for SqliteStore {
                 let (id2, now2) = (id.to_string(), now.to_string());
                 let updated = self
                     .write(move |tx| {
-                        let n = update_resource(tx, tenant, kind, &id2, cols, read, &now2, &text)?;
+                        let next = NextVersion {
+                            kind,
+                            id: &id2,
+                            cols,
+                            read,
+                            now: &now2,
+                            text: &text,
+                        };
+                        let n = update_resource(tx, tenant, next)?;
                         if n == 1
                             && let Some((e, changes)) = &log
                         {
@@ -355,7 +374,15 @@ impl ResourceStore for SqliteStore {
             let cols = changed_columns(kind, &current.doc, &mutation.doc);
             let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
             let version = current.version + 1;
-            update_resource(tx, tenant, kind, &id, cols, current.version, &now, &text)?;
+            let next = NextVersion {
+                kind,
+                id: &id,
+                cols,
+                read: current.version,
+                now: &now,
+                text: &text,
+            };
+            update_resource(tx, tenant, next)?;
             if let Some(e) = &mutation.activity {
                 let changes = serde_json::to_string(&e.changes).map_err(internal)?;
                 insert_activity(tx, e, &changes).map_err(internal)?;

@@ -52,7 +52,7 @@ const DIALECT: Dialect = Dialect {
 /// SQLite's `julianday` reads RFC 3339 with 'Z' or an offset (and gives
 /// NULL, matching nothing, for what it cannot read).
 fn datetime_literal(s: &str) -> Option<String> {
-    (s.len() >= 10 && s.as_bytes()[4] == b'-').then(|| s.to_string())
+    (s.len() >= 10 && s.as_bytes().get(4) == Some(&b'-')).then(|| s.to_string())
 }
 
 fn column(c: Column) -> &'static str {

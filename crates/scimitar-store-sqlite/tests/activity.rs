@@ -1,6 +1,6 @@
 //! Activity retention and read counters of the SQLite store.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use scimitar_store::prelude::*;
 use scimitar_store::{ActivityEvent, ActivityQuery, NewResource};

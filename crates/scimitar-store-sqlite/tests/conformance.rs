@@ -1,5 +1,5 @@
 //! The storage conformance suite on SQLite, always run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //!
 //! The suite's source is included by path: this crate's Cargo.toml has no
 //! dev-dependency on `scimitar-store-conformance` (its other dependencies

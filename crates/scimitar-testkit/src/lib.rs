@@ -2,6 +2,8 @@
 //! fresh SQLite file in a temporary directory, with tenants and tokens
 //! created through the same store the server uses.
 
+// Not production code: test support: a panic is a failing test.
+#![allow(clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! token created while the server runs is usable at once, revocation takes
 //! effect on the next request, schema and activity commands.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

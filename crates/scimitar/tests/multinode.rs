@@ -4,7 +4,7 @@
 //! (e.g. `postgres://postgres@127.0.0.1:5432/scimitar_test`) and are
 //! skipped with a message without it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -172,7 +172,10 @@ fn chart(events: &[ActivityEvent], range_secs: u64) -> (Vec<Bar>, Vec<ChartRow>,
     let step = if hourly { 3600 } else { 86_400 };
     let keys: Vec<String> = (0..n)
         .rev()
-        .map(|i| crate::time_ago(std::time::Duration::from_secs(i as u64 * step))[..key_len].to_string())
+        .map(|i| {
+            let t = crate::time_ago(std::time::Duration::from_secs(i as u64 * step));
+            t.get(..key_len).unwrap_or(&t).to_string()
+        })
         .collect();
     // Series: one per action, then failures.
     let mut series: Vec<&str> = ACTIONS.to_vec();
@@ -187,30 +190,31 @@ fn chart(events: &[ActivityEvent], range_secs: u64) -> (Vec<Bar>, Vec<ChartRow>,
         } else {
             ACTIONS.iter().position(|a| *a == e.action).unwrap_or(1)
         };
-        row[idx] += 1;
+        if let Some(c) = row.get_mut(idx) {
+            *c += 1;
+        }
     }
     let max = counts.values().map(|v| v.iter().sum::<u64>()).max().unwrap_or(0).max(1);
     let (width, height) = (720u32, 140u32);
     let slot = width / (n.max(1) as u32);
     let mut bars = Vec::new();
     let mut rows = Vec::new();
-    for (i, k) in keys.iter().enumerate() {
-        let v = &counts[k];
+    for (i, (k, v)) in counts.iter().enumerate() {
         let total: u64 = v.iter().sum();
         let mut y = height;
         let mut segments = Vec::new();
-        for (j, c) in v.iter().enumerate() {
+        for (c, name) in v.iter().zip(&series) {
             if *c == 0 {
                 continue;
             }
             let h = ((*c * u64::from(height)) / max).max(1) as u32;
             y = y.saturating_sub(h);
-            segments.push((y, h, format!("s-{}", series[j])));
+            segments.push((y, h, format!("s-{name}")));
         }
         let label = if hourly {
-            format!("{}:00", &k[11..13])
+            format!("{}:00", k.get(11..13).unwrap_or_default())
         } else {
-            k[5..10].to_string()
+            k.get(5..10).unwrap_or_default().to_string()
         };
         bars.push(Bar {
             x: i as u32 * slot + 1,

@@ -295,7 +295,7 @@ pub async fn user(State(console): Shared, a: Authed, Path((tenant, id)): Path<(S
         .doc
         .iter()
         .find(|(k, _)| k.to_ascii_lowercase().contains("enterprise:2.0:user"))
-        .and_then(|(_, v)| v["manager"]["value"].as_str())
+        .and_then(|(_, v)| v.get("manager")?.get("value")?.as_str())
         .map(str::to_string);
     let manager = match manager_id {
         Some(mid) => {

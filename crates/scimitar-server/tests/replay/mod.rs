@@ -5,7 +5,7 @@
 //! mapped attributes of a source user, the diff against the target, and
 //! the PATCH Entra would send for it in either dialect).
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use reqwest::Method;
 use scimitar_testkit::{Resp, Tenant, patch_op};
