@@ -65,6 +65,21 @@ struct Change<'a> {
     quiet: bool,
 }
 
+impl<'a> Change<'a> {
+    /// A client's change, now.
+    fn now(rt: &'a Arc<ResourceType>, kind: Kind, id: &'a str, if_match: Option<u64>, via: Via<'a>) -> Self {
+        Change {
+            rt,
+            kind,
+            id,
+            if_match,
+            via,
+            at: scimitar_store::now_utc(),
+            quiet: false,
+        }
+    }
+}
+
 impl Ops {
     /// A resource type of the tenant by name (`User`, `Group`), any case.
     pub fn rt(&self, name: &str) -> Option<Arc<ResourceType>> {
@@ -241,16 +256,7 @@ impl Ops {
                 activity: None,
             })
         });
-        let change = Change {
-            rt,
-            kind,
-            id,
-            if_match,
-            via,
-            at: scimitar_store::now_utc(),
-            quiet: false,
-        };
-        self.modify(change, f).await
+        self.modify(Change::now(rt, kind, id, if_match, via), f).await
     }
 
     /// Applies a client's PatchOp body (PATCH), atomically.
@@ -280,16 +286,7 @@ impl Ops {
                 activity: None,
             })
         });
-        let change = Change {
-            rt,
-            kind,
-            id,
-            if_match,
-            via,
-            at: scimitar_store::now_utc(),
-            quiet: false,
-        };
-        self.modify(change, f).await
+        self.modify(Change::now(rt, kind, id, if_match, via), f).await
     }
 
     /// Deletes a resource (it leaves every group; a group's memberships go).

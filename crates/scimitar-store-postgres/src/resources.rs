@@ -7,8 +7,9 @@ use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_store::{
     CursorPos, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError, StoreResult, TenantId,
+    indexed_columns,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio_postgres::types::Json;
 use tokio_postgres::{IsolationLevel, Row};
 
@@ -32,22 +33,6 @@ fn record_from_row(r: &Row) -> Result<Record, TxError> {
         last_modified: r.try_get(4)?,
         version: u64::try_from(version).unwrap_or(0),
     })
-}
-
-/// The indexed columns extracted from a document.
-fn columns(kind: Kind, doc: &Map<String, Value>) -> (Option<String>, Option<String>, Option<String>) {
-    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
-    let user_name = if kind == Kind::User {
-        s("userName").map(|v| v.to_lowercase())
-    } else {
-        None
-    };
-    let display = if kind == Kind::Group {
-        s("displayName").map(|v| v.to_lowercase())
-    } else {
-        None
-    };
-    (user_name, display, s("externalId"))
 }
 
 fn version_param(v: u64) -> i64 {
@@ -179,7 +164,7 @@ impl ResourceStore for PostgresStore {
             activity,
         } = new;
         let (id, now) = (id.as_str(), now.as_str());
-        let (un, dn, ext) = columns(kind, &doc);
+        let (un, dn, ext) = indexed_columns(kind, &doc);
         let json = Json(&doc);
         let ops = if members.is_empty() {
             Vec::new()
@@ -278,7 +263,7 @@ impl ResourceStore for PostgresStore {
             if mutation.doc == current.doc && changed_members == 0 {
                 current // nothing changed: same version
             } else {
-                let (un, dn, ext) = columns(kind, &mutation.doc);
+                let (un, dn, ext) = indexed_columns(kind, &mutation.doc);
                 let version = current.version + 1;
                 let json = Json(&mutation.doc);
                 tx.execute(

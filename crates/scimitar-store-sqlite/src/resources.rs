@@ -6,7 +6,8 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_store::{
-    CursorPos, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError, StoreResult, TenantId,
+    CursorPos, IndexedColumns, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError,
+    StoreResult, TenantId, indexed_columns,
 };
 use serde_json::{Map, Value};
 
@@ -31,29 +32,10 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
-/// The indexed columns extracted from a document: userName and Group
-/// displayName lower-cased, and externalId.
-type Columns = (Option<String>, Option<String>, Option<String>);
-
-fn columns(kind: Kind, doc: &Map<String, Value>) -> Columns {
-    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
-    let user_name = if kind == Kind::User {
-        s("userName").map(|v| v.to_lowercase())
-    } else {
-        None
-    };
-    let display = if kind == Kind::Group {
-        s("displayName").map(|v| v.to_lowercase())
-    } else {
-        None
-    };
-    (user_name, display, s("externalId"))
-}
-
 /// The indexed columns of `new`, or `None` if they are those of `old`.
-fn changed_columns(kind: Kind, old: &Map<String, Value>, new: &Map<String, Value>) -> Option<Columns> {
-    let cols = columns(kind, new);
-    (cols != columns(kind, old)).then_some(cols)
+fn changed_columns(kind: Kind, old: &Map<String, Value>, new: &Map<String, Value>) -> Option<IndexedColumns> {
+    let cols = indexed_columns(kind, new);
+    (cols != indexed_columns(kind, old)).then_some(cols)
 }
 
 /// The next version of a resource row.
@@ -62,7 +44,7 @@ struct NextVersion<'a> {
     id: &'a str,
     /// The indexed columns, if they changed (`None`: left out, so that
     /// SQLite does not rewrite their index entries).
-    cols: Option<Columns>,
+    cols: Option<IndexedColumns>,
     /// The version the change was computed from.
     read: u64,
     now: &'a str,
@@ -260,7 +242,7 @@ impl ResourceStore for SqliteStore {
             activity,
         } = new;
         // Serialised here, not on the writer thread that every write waits for.
-        let (un, dn, ext) = columns(kind, &doc);
+        let (un, dn, ext) = indexed_columns(kind, &doc);
         let text = serde_json::to_string(&doc).map_err(internal)?;
         let log = activity.map(serialise_changes).transpose()?;
         self.write(move |tx| {

@@ -16,6 +16,22 @@ use crate::{ActivityEvent, StoreResult, TenantId};
 
 pub use scimitar_protocol::schema::Kind;
 
+/// The indexed columns of a document, as both backends store them:
+/// `userName` of a User and `displayName` of a Group lower-cased (for
+/// case-insensitive uniqueness and lookups), and `externalId`.
+pub type IndexedColumns = (Option<String>, Option<String>, Option<String>);
+
+/// The indexed columns of a document of `kind`.
+pub fn indexed_columns(kind: Kind, doc: &Map<String, Value>) -> IndexedColumns {
+    let s = |k: &str| doc.get(k).and_then(Value::as_str);
+    let lowered = |k: &str, of: Kind| (kind == of).then(|| s(k).map(str::to_lowercase)).flatten();
+    (
+        lowered("userName", Kind::User),
+        lowered("displayName", Kind::Group),
+        s("externalId").map(str::to_string),
+    )
+}
+
 /// A stored resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
