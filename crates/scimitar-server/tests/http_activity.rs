@@ -164,3 +164,22 @@ async fn reads_are_counted_not_logged_and_the_log_is_admin_only() {
     .await
     .assert_error(403, None);
 }
+
+/// A query string the admin API cannot read is a SCIM error like every
+/// other (it was axum's plain-text 400).
+#[tokio::test]
+async fn a_malformed_admin_query_is_a_scim_error() {
+    let srv = TestServer::start().await;
+    let admin = srv.tenant_with_scope("acme", "admin").await;
+    for query in ["limit=many", "before=x", "limit=-1"] {
+        let url = format!("{}/admin/v1/tenants/acme/activity?{query}", srv.public_url);
+        let r = admin.send(Method::GET, &url, None).await;
+        r.assert_error(400, Some("invalidValue"));
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/scim+json"),
+            "{query}: {}",
+            r.text
+        );
+    }
+}

@@ -217,3 +217,25 @@ async fn concurrency_limit_sheds_load_and_slow_bodies_time_out() {
     assert!(answer.contains("application/scim+json"));
     assert_eq!(t.get("/Users").await.status, 200);
 }
+
+/// `/readyz` of a database that is not fully migrated answers 503 with a
+/// SCIM error body, like every other error.
+#[tokio::test]
+async fn readyz_not_ready_is_a_scim_error() {
+    if std::env::var("SCIMITAR_TEST_BACKEND").as_deref() == Ok("postgres") {
+        return; // the same code path; this test edits the SQLite file
+    }
+    let srv = TestServer::start().await;
+    let db = rusqlite::Connection::open(srv.dir.join("test.db")).unwrap();
+    db.execute("DELETE FROM schema_migrations WHERE name = '0008_resource_counts'", [])
+        .unwrap();
+    let r = reqwest::get(format!("{}/readyz", srv.public_url)).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/scim+json")
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+    assert_eq!(body["status"], "503");
+}

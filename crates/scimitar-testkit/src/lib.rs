@@ -19,7 +19,8 @@ pub struct TestServer {
     pub store: Arc<dyn Store>,
     pub public_url: String,
     pub client: reqwest::Client,
-    dir: PathBuf,
+    /// The temporary directory of the server's SQLite file (`test.db`).
+    pub dir: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
