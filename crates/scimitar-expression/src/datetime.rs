@@ -290,7 +290,7 @@ pub fn date_add(interval: &str, n: i64, dt: OffsetDateTime) -> Result<OffsetDate
     };
     match result {
         Some(dt) => check_range(dt),
-        None => Err("the result is out of range".into()),
+        None => Err("the result is outside years 1 to 9999".into()),
     }
 }
 
@@ -339,7 +339,8 @@ pub fn from_ticks(ticks: i64) -> Result<OffsetDateTime, String> {
         return Err(format!("{ticks} is negative; AD times count from 1601-01-01"));
     }
     let nanos = i128::from(ticks) * 100 - EPOCH_1601 * 1_000_000_000;
-    let dt = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| format!("{ticks} is out of range"))?;
+    let dt =
+        OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| format!("{ticks} is outside years 1 to 9999"))?;
     check_range(dt)
 }
 
