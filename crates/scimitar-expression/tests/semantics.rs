@@ -529,3 +529,45 @@ fn expressions_are_shareable_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<scimitar_expression::Expr>();
 }
+
+/// The deepest expressions the parser accepts evaluate on a small stack
+/// (the engine may run on threads with less than the main thread's 8 MiB;
+/// tokio's default is 2 MiB). Unoptimised builds use the most stack.
+#[test]
+fn the_deepest_expressions_fit_a_small_stack() {
+    let depth = scimitar_expression::MAX_DEPTH;
+    let wrap =
+        |open: &str, close: &str, inner: &str| format!("{}{inner}{}", open.repeat(depth - 1), close.repeat(depth - 1));
+    let exprs = [
+        wrap("Not(", ")", "IsPresent([a])"),
+        wrap("Append(\"x\", ", ")", "[a]"),
+        wrap("IIF([a] = \"x\", ", ", \"n\")", "[a]"),
+        wrap("Switch([a], \"d\", \"x\", ", ")", "[a]"),
+        wrap("Replace(\"ab\", , \"a\", , ", ", , )", "[a]"),
+        wrap("FormatDateTime(", ", , \"yyyy\", \"yyyy\")", "\"2021\""),
+        wrap("Join(\",\", [a], ", ")", "[a]"),
+        format!(
+            "{}\"2021-01-01\"{}",
+            "CDate(DateAdd(\"d\", 1, ".repeat((depth - 1) / 2),
+            "))".repeat((depth - 1) / 2)
+        ),
+        format!(
+            "SelectUniqueValue([a], {})",
+            wrap("Coalesce([x], ", ")", "[a]")
+                .replacen("Coalesce([x], ", "", 1)
+                .replacen(')', "", 1)
+        ),
+    ];
+    let handle = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            for e in &exprs {
+                let parsed = parse(e).unwrap_or_else(|err| panic!("{e}\n{err}"));
+                let v = ev(e, &json!({"a": "x"})).unwrap_or_else(|err| panic!("{e}\n{err}"));
+                assert!(!v.is_null(), "{e}");
+                assert!(parsed.to_string().len() <= e.len());
+            }
+        })
+        .unwrap();
+    handle.join().unwrap();
+}
