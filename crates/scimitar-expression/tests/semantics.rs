@@ -524,10 +524,28 @@ fn eval_json_for_the_cli() {
     );
 }
 
+/// One parsed expression (with its compiled regex) serves every worker.
 #[test]
-fn expressions_are_shareable_between_threads() {
-    fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<scimitar_expression::Expr>();
+fn expressions_are_shared_between_threads() {
+    let expr = parse(r#"Replace([v], , "(?<d>\d+)", , "<${d}>", , )"#).unwrap();
+    let results: Vec<Value> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|i| {
+                let expr = &expr;
+                scope.spawn(move || {
+                    let mut rng = || 0u64;
+                    let mut env = Env {
+                        now: datetime!(2024-01-01 00:00 UTC),
+                        rng: &mut rng,
+                        default_domain: None,
+                    };
+                    eval(expr, &json!({"v": format!("a{i}b")}), &mut env).unwrap().value
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(results, (0..4).map(|i| s(&format!("a<{i}>b"))).collect::<Vec<_>>());
 }
 
 /// The deepest expressions the parser accepts evaluate on a small stack
