@@ -211,7 +211,7 @@ fn int_value(i: i64) -> Value {
 }
 
 /// A comparison of IIF (or CBool): false when either side is null or
-/// empty [Doc: "the condition check fails"]; dates compare as dates;
+/// empty (Entra: "the condition check fails"); dates compare as dates;
 /// numbers (both sides numeric text) as numbers; anything else as
 /// case-sensitive ordinal text.
 fn compare(left: &Value, op: CmpOp, right: &Value) -> Result<bool, String> {

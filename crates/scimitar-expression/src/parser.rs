@@ -524,7 +524,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// Replace's mode is chosen by which arguments are present [Doc]; a
+    /// Replace's mode is chosen by which arguments are present (Entra's reference); a
     /// combination that is none of the five is refused here rather than
     /// on every object.
     fn check_replace(&mut self, call: &Call, start: usize, offsets: &[usize]) -> Result<(), ParseError> {

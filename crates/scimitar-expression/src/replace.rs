@@ -1,4 +1,4 @@
-//! Replace: five behaviours chosen by which arguments are present [Doc],
+//! Replace: five behaviours chosen by which arguments are present (Entra's reference),
 //! with .NET regex replacement syntax.
 //!
 //! Patterns are compiled with `fancy-regex`, because .NET patterns may use

@@ -23,7 +23,7 @@ pub struct AppRole {
 
 impl AppRole {
     /// The role as POST (and the assertive PATCH `replace`) sends it:
-    /// `{primary: false, type, display, value}` [Doc].
+    /// `{primary: false, type, display, value}` (Entra's reference).
     pub fn to_scim(&self) -> serde_json::Value {
         json!({
             "primary": false,
@@ -35,7 +35,7 @@ impl AppRole {
 
     /// The value of a legacy-dialect PATCH `Add` of
     /// `AppRoleAssignmentsComplex`: the role as a JSON *string*
-    /// `{"id":…,"value":…,"displayName":…}` [Doc].
+    /// `{"id":…,"value":…,"displayName":…}` (Entra's reference).
     pub fn to_legacy_patch_value(&self) -> String {
         json!({"id": self.id, "value": self.value, "displayName": self.display_name}).to_string()
     }
@@ -43,7 +43,7 @@ impl AppRole {
 
 /// The role object a `SingleAppRoleAssignment` value becomes when it is
 /// mapped to `roles[primary eq "True"].value`:
-/// `{primary: true, type, value}` [Doc].
+/// `{primary: true, type, value}` (Entra's reference).
 pub fn primary_role(value: &str) -> serde_json::Value {
     json!({"primary": true, "type": ROLE_TYPE, "value": value})
 }
@@ -102,7 +102,7 @@ impl Value {
     }
 
     /// The value as it goes on the wire. Expression results are strings
-    /// [Doc]: numbers as their digits, booleans as `"True"`/`"False"`, dates
+    /// (Entra's reference): numbers as their digits, booleans as `"True"`/`"False"`, dates
     /// as `M/d/yyyy h:mm:ss tt`; a list is an array of strings; roles are
     /// SCIM role objects (see [`AppRole::to_scim`]). `Null` and `Drop` are
     /// `null`: the engine sends neither.
