@@ -144,21 +144,40 @@ fn crates() -> Vec<String> {
     names
 }
 
-/// The protocol crate is pure: what it may depend on is a short list, and
-/// its source does no I/O and reads no clock or randomness.
+/// The pure crates (protocol, expressions): what they may depend on is a
+/// short list, and their source does no I/O and reads no clock or
+/// randomness.
 #[test]
-fn the_protocol_crate_stays_pure() {
-    let allowed: BTreeSet<String> = ["serde", "serde_json", "thiserror", "time"]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let m = manifest("scimitar-protocol");
-    let extra: Vec<String> = deps(&m, "dependencies").difference(&allowed).cloned().collect();
-    assert!(
-        extra.is_empty(),
-        "scimitar-protocol may depend on {allowed:?} only (ARCHITECTURE.md: protocol code does no I/O); \
-         also found {extra:?}"
-    );
+fn the_pure_crates_stay_pure() {
+    let pure: [(&str, &[&str]); 2] = [
+        ("scimitar-protocol", &["serde", "serde_json", "thiserror", "time"]),
+        (
+            "scimitar-expression",
+            &[
+                "base64",
+                "fancy-regex",
+                "serde_json",
+                "thiserror",
+                "time",
+                "unicode-normalization",
+            ],
+        ),
+    ];
+    for (krate, allowed) in pure {
+        let allowed: BTreeSet<String> = allowed.iter().map(|s| s.to_string()).collect();
+        let extra: Vec<String> = deps(&manifest(krate), "dependencies")
+            .difference(&allowed)
+            .cloned()
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "{krate} may depend on {allowed:?} only (ARCHITECTURE.md: it does no I/O); also found {extra:?}"
+        );
+        assert_pure_source(krate);
+    }
+}
+
+fn assert_pure_source(krate: &str) {
     let forbidden = [
         "std::fs",
         "std::net",
@@ -174,7 +193,7 @@ fn the_protocol_crate_stays_pure() {
     ];
     let root = workspace_root();
     let mut found = Vec::new();
-    for f in rust_files(&root.join("crates/scimitar-protocol/src")) {
+    for f in rust_files(&root.join("crates").join(krate).join("src")) {
         let src = std::fs::read_to_string(&f).unwrap();
         for (n, line) in src.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
@@ -196,6 +215,7 @@ fn the_protocol_crate_stays_pure() {
 fn crates_depend_only_downwards() {
     let layers: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("scimitar-protocol", &[][..]),
+        ("scimitar-expression", &[][..]),
         ("scimitar-auth", &[][..]),
         ("scimitar-tidy", &[][..]),
         ("scimitar-bench", &[][..]),
