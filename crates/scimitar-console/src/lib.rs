@@ -35,7 +35,10 @@ pub struct ConsoleConfig {
     pub idle_timeout: Duration,
     /// A session ends this long after sign-in, used or not.
     pub absolute_timeout: Duration,
-    /// Failed sign-ins per email within `throttle_window` before it is locked.
+    /// Failed sign-ins for one account from one client address within
+    /// `throttle_window` before that pair is locked. Keyed by both, so that
+    /// someone who knows an admin's email cannot lock the admin out from
+    /// elsewhere.
     pub failures_per_email: u32,
     /// Failed sign-ins per client address within `throttle_window`.
     pub failures_per_ip: u32,
@@ -140,7 +143,8 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
 
 /// Prints nothing and returns the one-time setup link when the
 /// installation has no console account yet (a fresh install); the link
-/// creates the first operator and stops working once used or after 24 hours.
+/// creates the first operator and stops working once used, once any
+/// account exists, or after 24 hours.
 pub async fn setup_link(app: &App) -> Result<Option<String>, String> {
     if app.store.count_admins().await.map_err(|e| e.to_string())? > 0 {
         return Ok(None);

@@ -121,10 +121,15 @@ impl Server {
     }
 
     async fn post_login(&self, email: &str, password: &str) -> reqwest::Response {
-        let page = self.client.get(format!("{}/login", self.base)).send().await.unwrap();
+        self.post_login_with(&self.client, email, password).await
+    }
+
+    /// A sign-in through `client` (e.g. one bound to another local address).
+    async fn post_login_with(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+        let page = client.get(format!("{}/login", self.base)).send().await.unwrap();
         let (login_cookie, _) = set_cookie(&page, "scimitar_login").unwrap();
         let csrf = csrf_of(&page.text().await.unwrap());
-        self.client
+        client
             .post(format!("{}/login", self.base))
             .header(COOKIE, format!("scimitar_login={login_cookie}"))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -418,7 +423,7 @@ async fn tenant_accounts_see_only_their_tenant_and_operators_see_all() {
 }
 
 #[tokio::test]
-async fn failed_sign_ins_are_throttled_per_email() {
+async fn failed_sign_ins_are_throttled_per_account_and_address() {
     let s = start(config()).await;
     s.account(Some("acme"), "admin@acme.test", "admin").await;
     for _ in 0..5 {
@@ -429,6 +434,17 @@ async fn failed_sign_ins_are_throttled_per_email() {
     let r = s.post_login("admin@acme.test", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(set_cookie(&r, "scimitar_session").is_none());
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "Retry-After {wait}");
+    // The owner, from another address, is not locked out by someone who
+    // knows the email.
+    let elsewhere = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = s.post_login_with(&elsewhere, "admin@acme.test", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in from another address");
     // Unknown emails get the same answer as wrong passwords.
     let r = s.post_login("nobody@acme.test", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -492,6 +508,9 @@ async fn the_setup_link_creates_the_first_operator_once() {
         let s = &s;
         async move {
             let page = s.client.get(format!("{}/setup", s.base)).send().await.unwrap();
+            if page.status() != StatusCode::OK {
+                return page.status();
+            }
             let (cookie, _) = set_cookie(&page, "scimitar_login").unwrap();
             let csrf = csrf_of(&page.text().await.unwrap());
             s.client
@@ -522,6 +541,47 @@ async fn the_setup_link_creates_the_first_operator_once() {
     assert!(s.store.admin_by_email("second@example.test").await.unwrap().is_none());
     // Once an account exists, serve prints no link.
     assert!(scimitar_console::setup_link(&state.app).await.unwrap().is_none());
+    // Its use is in the audit log, with the account it made.
+    let audit = s.store.list_audit(None, 10).await.unwrap();
+    let used = audit
+        .iter()
+        .find(|e| e.action == "console.setup-link-used")
+        .expect("the setup link's use is audited");
+    assert_eq!(used.target.as_deref(), Some("ops@example.test"));
+    assert!(audit.iter().any(|e| e.action == "admin.created"));
+}
+
+/// A link printed by a fresh install dies as soon as any account exists,
+/// however it was made (here as `scimitar admin create` makes it).
+#[tokio::test]
+async fn the_setup_link_dies_once_any_account_exists() {
+    let s = start(config()).await;
+    let state = AppState::new(s.store.clone(), Settings::new(&s.base));
+    let link = scimitar_console::setup_link(&state.app).await.unwrap().unwrap();
+    let code = link.split("code=").nth(1).unwrap().to_string();
+    let page = s.client.get(format!("{}/setup", s.base)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let (cookie, _) = set_cookie(&page, "scimitar_login").unwrap();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let r = s
+        .client
+        .post(format!("{}/setup", s.base))
+        .header(COOKIE, format!("scimitar_login={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("code", &code),
+            ("email", "intruder@example.test"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(s.store.admin_by_email("intruder@example.test").await.unwrap().is_none());
+    let page = s.client.get(format!("{}/setup", s.base)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

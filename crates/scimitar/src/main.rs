@@ -638,10 +638,10 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         .await
         .map_err(anyhow::Error::msg)?
         .is_empty()
-        && match state.app.store.create_tenant("default").await {
+        && match state.app.create_tenant(&Actor::Server, "default").await {
             Ok(_) => true,
-            Err(scimitar_store::StoreError::Conflict(_)) => false,
-            Err(e) => return Err(anyhow::Error::msg(e)),
+            Err(e) if e.status == 409 => false,
+            Err(e) => return Err(app_err(e)),
         };
     if fresh {
         println!("Created the first tenant, 'default'.");

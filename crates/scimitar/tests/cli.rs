@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
 
@@ -185,7 +185,8 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
     let deleted = run(&db, &["tenant", "delete", "contoso"]);
     assert_eq!(deleted["deleted"], true);
 
-    // The audit log has every administrative action, newest first.
+    // The audit log has every administrative action, newest first, the
+    // server's creation of the first tenant included.
     let audit = run(&db, &["audit"]);
     let actions: Vec<&str> = audit["events"]
         .as_array()
@@ -197,6 +198,7 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
     assert_eq!(
         actions,
         [
+            "tenant.created", // `default`, by the server on a fresh install
             "tenant.created",
             "token.generated",
             "schema.added",
@@ -206,10 +208,16 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
             "tenant.deleted"
         ]
     );
-    let first = &audit["events"].as_array().unwrap().last().unwrap();
-    assert_eq!(first["target"], "contoso");
-    assert_eq!(first["source"], "cli");
-    assert!(first["actor"].as_str().unwrap().starts_with("cli"));
+    let events = audit["events"].as_array().unwrap();
+    let first = &events[events.len() - 1];
+    assert_eq!(
+        (&first["target"], &first["actor"], &first["source"]),
+        (&json!("default"), &json!("scimitar"), &json!("serve"))
+    );
+    let second = &events[events.len() - 2];
+    assert_eq!(second["target"], "contoso");
+    assert_eq!(second["source"], "cli");
+    assert!(second["actor"].as_str().unwrap().starts_with("cli"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -111,17 +111,18 @@ pub async fn login(
         ));
     }
     let email = f.email.trim().to_lowercase();
-    let email_key = format!("email:{email}");
-    let ip_key = format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default());
+    let source = ip.map(|i| i.to_string()).unwrap_or_default();
+    let pair_key = format!("account:{email}|ip:{source}");
+    let ip_key = format!("ip:{source}");
     let locked = {
         let mut t = console.throttle.lock().unwrap_or_else(|p| p.into_inner());
-        t.locked(&email_key, cfg.failures_per_email, cfg.throttle_window)
+        t.locked(&pair_key, cfg.failures_per_email, cfg.throttle_window)
             .or_else(|| t.locked(&ip_key, cfg.failures_per_ip, cfg.throttle_window))
     };
     if let Some(secs) = locked {
         tracing::warn!(ip = ?ip, "console sign-in refused: too many failed attempts");
         let minutes = secs.div_ceil(60);
-        return Ok(login_page(
+        let mut page = login_page(
             &console,
             StatusCode::TOO_MANY_REQUESTS,
             &f.email,
@@ -130,7 +131,11 @@ pub async fn login(
                 if minutes == 1 { "" } else { "s" }
             )),
             None,
-        ));
+        );
+        if let Ok(v) = secs.to_string().parse() {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(page);
     }
     let admin = console.app.store.admin_by_email(&email).await?;
     let phc = admin
@@ -142,7 +147,7 @@ pub async fn login(
     let Some(admin) = admin.filter(|_| ok) else {
         {
             let mut t = console.throttle.lock().unwrap_or_else(|p| p.into_inner());
-            t.fail(&email_key, cfg.throttle_window);
+            t.fail(&pair_key, cfg.throttle_window);
             t.fail(&ip_key, cfg.throttle_window);
         }
         tracing::warn!(ip = ?ip, "console sign-in failed");
@@ -166,7 +171,7 @@ pub async fn login(
         .throttle
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .clear(&email_key);
+        .clear(&pair_key);
     let who = Actor::Console {
         email: admin.email.clone(),
         ip,
@@ -269,7 +274,17 @@ fn setup_page(console: &Console, status: StatusCode, code: &str, email: &str, er
 }
 
 pub async fn setup_form(State(console): Shared, Query(q): Query<SetupQuery>) -> PageResult {
+    if console.app.store.count_admins().await? > 0 {
+        return Err(setup_link_dead());
+    }
     setup_page(&console, StatusCode::OK, &q.code, "", None)
+}
+
+fn setup_link_dead() -> ConsoleError {
+    ConsoleError::new(
+        403,
+        "This setup link is invalid, expired or already used. Create an account with `scimitar admin create` instead.",
+    )
 }
 
 /// Creates the first operator with the one-time setup code printed by `serve`.
@@ -308,23 +323,28 @@ pub async fn setup(
         );
     }
     let now = scimitar_store::now_utc();
-    if !console
+    let taken = console
         .app
         .store
         .take_setup_code(&auth::sha256(f.code.trim()), &now)
-        .await?
-    {
-        return Err(ConsoleError::new(
-            403,
-            "This setup link is invalid, expired or already used. Create an account with `scimitar admin create` instead.",
-        ));
+        .await?;
+    // The link is for a fresh install only: once any account exists (made
+    // with the link or with `scimitar admin create`) it is dead.
+    if !taken || console.app.store.count_admins().await? > 0 {
+        return Err(setup_link_dead());
     }
     let who = Actor::Console {
         email: email.clone(),
         ip,
     };
     match console.app.create_account(&who, account).await {
-        Ok(_) => Ok(Redirect::to("/login").into_response()),
+        Ok(a) => {
+            console
+                .app
+                .audit(&who, None, "console.setup-link-used", Some(&a.email))
+                .await;
+            Ok(Redirect::to("/login").into_response())
+        }
         Err(e) if e.status == 409 => Err(ConsoleError::new(409, "An account with this email already exists.")),
         Err(e) => Err(e.into()),
     }
