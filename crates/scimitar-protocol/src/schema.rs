@@ -708,7 +708,7 @@ pub fn resource_types_with(extensions: &[(String, Schema, bool)]) -> Vec<Resourc
 }
 
 /// The resource types Scimitar stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     User,
     Group,

@@ -2,12 +2,12 @@
 //!
 //! Storage is split by concern into traits — [`ResourceStore`],
 //! [`TenantStore`], [`TokenStore`], [`SchemaStore`], [`ActivityStore`],
-//! [`AuditStore`], [`SecretStore`], [`ConsoleStore`] and [`Leases`] — which
-//! [`Store`] gathers for code that needs a whole database. Backends
+//! [`AuditStore`], [`SecretStore`], [`ConsoleStore`], [`EngineStore`] (the
+//! provisioning engine's state, with its own migration set) and [`Leases`] —
+//! which [`Store`] gathers for code that needs a whole database. Backends
 //! (`scimitar-store-sqlite`, `scimitar-store-postgres`) implement every one
-//! of them; the protocol crate never sees them. A later concern (the
-//! provisioning engine's state) arrives as a trait of its own, with its own
-//! migration set ([`migrations`]), rather than as more methods here.
+//! of them; the protocol crate never sees them. Each concern that brings
+//! tables brings its own migration set ([`migrations`]).
 //!
 //! Invariant: every method that touches a tenant's data takes a
 //! [`TenantId`], and every query it runs is scoped by it. The exceptions
@@ -18,6 +18,7 @@
 pub mod activity;
 pub mod audit;
 pub mod console;
+pub mod engine;
 pub mod lease;
 pub mod migrations;
 pub mod resources;
@@ -29,6 +30,7 @@ pub mod tokens;
 pub use activity::*;
 pub use audit::*;
 pub use console::*;
+pub use engine::*;
 pub use lease::Leases;
 pub use resources::*;
 pub use schemas::*;
@@ -72,6 +74,7 @@ pub trait Store:
     + AuditStore
     + SecretStore
     + ConsoleStore
+    + EngineStore
     + Leases
     + Send
     + Sync
@@ -84,8 +87,8 @@ pub trait Store:
 /// The per-concern traits, for `use scimitar_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        ActivityStore, AuditStore, ConsoleStore, Leases, ResourceStore, SchemaStore, SecretStore, Store, TenantStore,
-        TokenStore,
+        ActivityStore, AuditStore, ConsoleStore, EngineStore, Leases, ResourceStore, SchemaStore, SecretStore, Store,
+        TenantStore, TokenStore,
     };
 }
 
