@@ -10,6 +10,7 @@
 //! would add cost and nothing else.
 
 pub mod password;
+pub mod seal;
 
 use std::sync::OnceLock;
 
@@ -120,7 +121,12 @@ pub fn well_formed(token: &str) -> bool {
 }
 
 pub fn hash(token: &str) -> [u8; 32] {
-    hmac_sha256(&KEY.get().copied().unwrap_or([0u8; 32]), token.as_bytes())
+    hmac_sha256(&server_key(), token.as_bytes())
+}
+
+/// The server key (all zero in tests that never set one).
+pub(crate) fn server_key() -> [u8; 32] {
+    KEY.get().copied().unwrap_or([0u8; 32])
 }
 
 /// HMAC-SHA-256 of `data` under `key` (tokens here, signed cursors in the server).
