@@ -449,7 +449,8 @@ impl Checker<'_> {
 
     fn job(&self, raw: RawJob) -> Result<JobSpec, JobError> {
         let name = raw.name.get_ref().trim().to_string();
-        if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             return self.err(
                 raw.name.span(),
                 "name",
@@ -555,8 +556,7 @@ impl Checker<'_> {
             groups,
             settings: Settings {
                 interval,
-                member_batch: usize::try_from(positive(&raw.member_batch, "member_batch", 100, 10_000)?)
-                    .unwrap_or(100),
+                member_batch: usize::try_from(positive(&raw.member_batch, "member_batch", 100, 10_000)?).unwrap_or(100),
                 concurrency: usize::try_from(positive(&raw.concurrency, "concurrency", 8, 64)?).unwrap_or(8),
                 deletion_threshold,
                 notification_email: raw.notification_email,
@@ -647,7 +647,12 @@ impl Checker<'_> {
                 not_for(token_keys, "token")?;
                 not_for(s.disabled_attribute.is_some(), "disabled_attribute")?;
                 let users = self.base.join(s.users.ok_or_else(|| {
-                    JobError::at(self.text, span.clone(), "source.users", "a file source needs `users` (a CSV or JSON lines file)")
+                    JobError::at(
+                        self.text,
+                        span.clone(),
+                        "source.users",
+                        "a file source needs `users` (a CSV or JSON lines file)",
+                    )
                 })?);
                 let groups = s.groups.map(|g| self.base.join(g));
                 let user_columns = crate::source::file::columns(&users)
@@ -658,11 +663,14 @@ impl Checker<'_> {
                     None => Vec::new(),
                 };
                 let key = s.key.unwrap_or_else(|| "id".into());
-                if !user_columns.iter().any(|c| *c == key) {
+                if !user_columns.contains(&key) {
                     return self.err(
                         span,
                         "source.key",
-                        format!("the users file has no column '{key}' (it has: {})", user_columns.join(", ")),
+                        format!(
+                            "the users file has no column '{key}' (it has: {})",
+                            user_columns.join(", ")
+                        ),
                     );
                 }
                 let group_key = s.group_key.unwrap_or_else(|| key.clone());
@@ -673,7 +681,10 @@ impl Checker<'_> {
                             return self.err(
                                 span,
                                 "source.groups",
-                                format!("the groups file has no column '{c}' (it has: {})", group_columns.join(", ")),
+                                format!(
+                                    "the groups file has no column '{c}' (it has: {})",
+                                    group_columns.join(", ")
+                                ),
                             );
                         }
                     }
@@ -698,7 +709,9 @@ impl Checker<'_> {
                 }
                 let token = secret(s.token, s.token_file, s.token_env, self.base)
                     .map_err(|m| JobError::at(self.text, span.clone(), "source.token", m))?
-                    .ok_or_else(|| JobError::at(self.text, span.clone(), "source.token", "a scim source needs `token`"))?;
+                    .ok_or_else(|| {
+                        JobError::at(self.text, span.clone(), "source.token", "a scim source needs `token`")
+                    })?;
                 Ok(SourceSpec::Scim(ScimSourceSpec {
                     url: need(s.url, "url")?.trim_end_matches('/').to_string(),
                     token,
@@ -752,7 +765,11 @@ impl Checker<'_> {
             None | Some(("assigned", _)) => ScopeMode::Assigned,
             Some(("all", _)) => ScopeMode::All,
             Some((other, span)) => {
-                return self.err(span, "scope.mode", format!("unknown scope '{other}': use \"assigned\" or \"all\""));
+                return self.err(
+                    span,
+                    "scope.mode",
+                    format!("unknown scope '{other}': use \"assigned\" or \"all\""),
+                );
             }
         };
         Ok(ScopeSpec {
@@ -769,7 +786,11 @@ impl Checker<'_> {
         raw: Vec<RawMapping>,
         known: &[String],
     ) -> Result<Vec<Mapping>, JobError> {
-        let section = if kind == Kind::User { "mappings.user" } else { "mappings.group" };
+        let section = if kind == Kind::User {
+            "mappings.user"
+        } else {
+            "mappings.group"
+        };
         let mut seen: Vec<String> = Vec::new();
         for m in raw {
             let span = m.target.span();
@@ -788,7 +809,11 @@ impl Checker<'_> {
                         continue;
                     }
                     None => {
-                        return self.err(span, &format!("{section}.remove"), format!("the template does not map '{key}'"));
+                        return self.err(
+                            span,
+                            &format!("{section}.remove"),
+                            format!("the template does not map '{key}'"),
+                        );
                     }
                 }
             }
@@ -804,7 +829,12 @@ impl Checker<'_> {
                 );
             }
             let source = if let Some(src) = &m.source {
-                let attr = src.get_ref().trim().trim_start_matches('[').trim_end_matches(']').to_string();
+                let attr = src
+                    .get_ref()
+                    .trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string();
                 if !known_attribute(known, &attr) {
                     return self.err(
                         src.span(),

@@ -11,7 +11,12 @@
 //! request, diffs — are separate from I/O (sources, the SCIM client, the
 //! state store), so that they are table-tested.
 
+pub mod client;
+pub mod cycle;
+pub mod dialect;
+pub mod diff;
 pub mod job;
+pub mod log;
 pub mod mapping;
 pub mod model;
 pub mod scoping;

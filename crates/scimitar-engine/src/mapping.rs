@@ -25,7 +25,8 @@ pub struct TargetPath {
 impl TargetPath {
     /// Parses and checks a target path against the SCIM schema of `kind`.
     pub fn parse(kind: Kind, text: &str) -> Result<TargetPath, String> {
-        let path = parse_patch_path(text.trim()).map_err(|e| format!("'{text}' is not a SCIM attribute path: {}", e.detail))?;
+        let path = parse_patch_path(text.trim())
+            .map_err(|e| format!("'{text}' is not a SCIM attribute path: {}", e.detail))?;
         let rt = resource_type(kind).ok_or_else(|| format!("no SCIM schema for {}", kind.as_str()))?;
         let known_schema = path.urn.as_deref().is_none_or(|u| {
             u.eq_ignore_ascii_case(&rt.schema.id) || rt.extensions.iter().any(|(s, _)| s.id.eq_ignore_ascii_case(u))
@@ -201,10 +202,12 @@ impl scimitar_expression::Source for ObjectSource<'_> {
         if name == "IsSoftDeleted" {
             return Ok(Some(XValue::Bool(self.soft_deleted)));
         }
-        let v = self
-            .attrs
-            .get(name)
-            .or_else(|| self.attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v));
+        let v = self.attrs.get(name).or_else(|| {
+            self.attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        });
         match v {
             None => Ok(None),
             Some(v) => XValue::from_json(v)
@@ -245,7 +248,9 @@ pub fn image(
                 value: XValue::Str(c.clone()),
                 redacted: false,
             },
-            MappingSource::Expression(e) => scimitar_expression::eval(e, source, env).map_err(|e| err(e.to_string()))?,
+            MappingSource::Expression(e) => {
+                scimitar_expression::eval(e, source, env).map_err(|e| err(e.to_string()))?
+            }
             MappingSource::None => Output {
                 value: XValue::Null,
                 redacted: false,
@@ -281,7 +286,13 @@ fn typed(target: &TargetPath, v: XValue) -> Result<Value, String> {
         return Ok(match v {
             XValue::Multi(items) => Value::Array(items.into_iter().map(Value::String).collect()),
             XValue::AppRoles(_) => v.to_json(),
-            other => Value::Array(other.text().map(|t| Value::String(t.into_owned())).into_iter().collect()),
+            other => Value::Array(
+                other
+                    .text()
+                    .map(|t| Value::String(t.into_owned()))
+                    .into_iter()
+                    .collect(),
+            ),
         });
     }
     let text = match &v {

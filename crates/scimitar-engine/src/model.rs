@@ -69,7 +69,15 @@ impl SourceObject {
 
     /// The display name for logs: userName-ish attributes first.
     pub fn display_name(&self) -> String {
-        for k in ["displayName", "userPrincipalName", "mail", "cn", "uid", "userName", "name"] {
+        for k in [
+            "displayName",
+            "userPrincipalName",
+            "mail",
+            "cn",
+            "uid",
+            "userName",
+            "name",
+        ] {
             if let Some(s) = self.attrs.get(k).and_then(Value::as_str) {
                 return s.to_string();
             }

@@ -17,7 +17,10 @@ const ACTIVE: &str = r#"Switch([IsSoftDeleted], , "False", "True", "True", "Fals
 /// matching attribute.
 const SCIM_USER: &[(&str, &str)] = &[
     ("userName", "userPrincipalName"),
-    ("active", "=Switch([IsSoftDeleted], , \"False\", \"True\", \"True\", \"False\")"),
+    (
+        "active",
+        "=Switch([IsSoftDeleted], , \"False\", \"True\", \"True\", \"False\")",
+    ),
     ("displayName", "displayName"),
     ("title", "jobTitle"),
     ("emails[type eq \"work\"].value", "mail"),
@@ -39,8 +42,14 @@ const SCIM_USER: &[(&str, &str)] = &[
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
         "employeeId",
     ),
-    ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "department"),
-    ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "&manager"),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        "department",
+    ),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        "&manager",
+    ),
 ];
 
 const SCIM_GROUP: &[(&str, &str)] = &[
@@ -52,7 +61,10 @@ const SCIM_GROUP: &[(&str, &str)] = &[
 const LDAP_USER: &[(&str, &str)] = &[
     ("userName", "mail"),
     ("externalId", "uid"),
-    ("active", "=Switch([IsSoftDeleted], , \"False\", \"True\", \"True\", \"False\")"),
+    (
+        "active",
+        "=Switch([IsSoftDeleted], , \"False\", \"True\", \"True\", \"False\")",
+    ),
     ("displayName", "=Coalesce([displayName], [cn])"),
     ("name.givenName", "givenName"),
     ("name.familyName", "sn"),
@@ -73,7 +85,10 @@ const LDAP_USER: &[(&str, &str)] = &[
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
         "departmentNumber",
     ),
-    ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "&manager"),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        "&manager",
+    ),
 ];
 
 const LDAP_GROUP: &[(&str, &str)] = &[

@@ -30,3 +30,57 @@ pub trait Source: Send {
     /// or when the source can only read everything: then `Delta::full`).
     async fn read(&mut self, watermark: Option<&Value>) -> Result<Delta, SourceError>;
 }
+
+/// A DN as the engine compares DNs: attribute types and values lower-cased,
+/// no spaces around `,` and `=`. Enough for the DNs directories write back
+/// in `manager` and `member` (escaped commas and multi-valued RDNs are kept
+/// as written, only case-folded).
+pub fn normalize_dn(dn: &str) -> String {
+    let mut out = String::with_capacity(dn.len());
+    let mut escaped = false;
+    // After a separator, spaces are dropped; inside a value, a run of
+    // spaces is kept only if more of the value follows.
+    let mut after_separator = true;
+    let mut spaces = 0usize;
+    for c in dn.trim().chars() {
+        if escaped {
+            out.extend(c.to_lowercase());
+            escaped = false;
+            after_separator = false;
+            continue;
+        }
+        match c {
+            ',' | '=' | '+' => {
+                out.push(c);
+                after_separator = true;
+                spaces = 0;
+            }
+            ' ' if after_separator => {}
+            ' ' => spaces += 1,
+            c => {
+                out.extend(std::iter::repeat_n(' ', spaces));
+                spaces = 0;
+                after_separator = false;
+                if c == '\\' {
+                    escaped = true;
+                }
+                out.extend(c.to_lowercase());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_dn;
+
+    #[test]
+    fn dns_compare_without_case_and_spaces() {
+        assert_eq!(
+            normalize_dn(" CN=Alice Smith , OU=People,dc=Example, DC=org "),
+            "cn=alice smith,ou=people,dc=example,dc=org"
+        );
+        assert_eq!(normalize_dn(r"cn=Doe\, John,dc=x"), r"cn=doe\, john,dc=x");
+    }
+}

@@ -1,0 +1,263 @@
+//! The SCIM client: sends the dialect's requests to the target with the
+//! job's Secret Token, at most `concurrency` at once, honouring `429
+//! Retry-After` and retrying transient failures (5xx, timeouts, refused
+//! connections) with back-off inside the cycle; what still fails is left
+//! for the next cycle.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::dialect::Request;
+use crate::log::{ErrorInfo, code_of_status};
+
+/// Attempts of a request that fails transiently.
+const ATTEMPTS: u32 = 3;
+/// The longest `Retry-After` honoured inside a cycle.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A target's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    /// The JSON body (`Null` when empty).
+    pub body: Value,
+}
+
+/// A request that failed, as Entra would log it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetError {
+    pub info: ErrorInfo,
+    pub status: Option<u16>,
+    /// Worth retrying in a later cycle (a 429, a 5xx, a timeout).
+    pub transient: bool,
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.info.code, self.info.details)
+    }
+}
+
+/// A record of one request (what the log's troubleshooting tab shows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    pub method: &'static str,
+    pub path: String,
+    pub status: Option<u16>,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    gate: Arc<Semaphore>,
+    requests: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of the Tenant URL `base` with `token`, `concurrency`
+    /// requests in flight at most.
+    pub fn new(base: &str, token: &str, concurrency: usize) -> Result<Client, String> {
+        // One crypto provider in the process (ring, like the server's TLS).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(concurrency.max(1))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Scimitar-Provisioning/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            gate: Arc::new(Semaphore::new(concurrency.max(1))),
+            requests: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        })
+    }
+
+    /// Requests sent so far (retries included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Writes (POST, PATCH, PUT, DELETE) sent so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Sends a request, retrying what is transient. `on_resource`: the path
+    /// names one resource (a 404 then means it is gone).
+    pub async fn send(&self, req: &Request, on_resource: bool) -> Result<Answer, TargetError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_once(req, on_resource).await {
+                Ok(a) => return Ok(a),
+                Err((e, wait)) if e.transient && attempt < ATTEMPTS => {
+                    let backoff = wait.unwrap_or(Duration::from_millis(250 * (1 << attempt)));
+                    tokio::time::sleep(backoff.min(MAX_RETRY_AFTER)).await;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    async fn send_once(&self, req: &Request, on_resource: bool) -> Result<Answer, (TargetError, Option<Duration>)> {
+        let _permit = self.gate.acquire().await.map_err(|_| {
+            (
+                TargetError {
+                    info: ErrorInfo::new("InternalError", "the client is shutting down"),
+                    status: None,
+                    transient: false,
+                },
+                None,
+            )
+        })?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if req.is_write() {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let url = format!("{}{}", self.base, req.path);
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut builder = self
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.token)
+            .header("Accept", "application/scim+json, application/json");
+        if let Some(body) = &req.body {
+            builder = builder
+                .header("Content-Type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let resp = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let code = if e.is_timeout() {
+                    "Timeout"
+                } else {
+                    "WebExceptionProtocolError"
+                };
+                let detail = if e.is_connect() {
+                    format!("cannot connect to {}: {}", self.base, root_cause(&e))
+                } else {
+                    format!("{} {}: {}", req.method, req.path, root_cause(&e))
+                };
+                return Err((
+                    TargetError {
+                        info: ErrorInfo::new(code, detail),
+                        status: None,
+                        transient: true,
+                    },
+                    None,
+                ));
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = resp.bytes().await.map_err(|e| {
+            (
+                TargetError {
+                    info: ErrorInfo::new(
+                        "Timeout",
+                        format!("{} {}: reading the answer: {e}", req.method, req.path),
+                    ),
+                    status: Some(status),
+                    transient: true,
+                },
+                None,
+            )
+        })?;
+        let body: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(_) if (200..300).contains(&status) && req.method != "GET" => Value::Null,
+                Err(_) if (200..300).contains(&status) => {
+                    return Err((
+                        TargetError {
+                            info: ErrorInfo::new(
+                                "SystemForCrossDomainIdentityManagementServiceIncompatible",
+                                format!("{} {}: the answer is not JSON", req.method, req.path),
+                            ),
+                            status: Some(status),
+                            transient: false,
+                        },
+                        None,
+                    ));
+                }
+                Err(_) => Value::Null,
+            }
+        };
+        if (200..300).contains(&status) {
+            return Ok(Answer { status, body });
+        }
+        let scim_type = body.get("scimType").and_then(Value::as_str);
+        let detail = body.get("detail").and_then(Value::as_str).unwrap_or_default();
+        let code = code_of_status(status, scim_type, on_resource);
+        let transient = status == 429 || status >= 500;
+        let info = ErrorInfo::new(
+            code,
+            format!(
+                "{} {} answered {status}{}",
+                req.method,
+                req.path,
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            ),
+        );
+        Err((
+            TargetError {
+                info,
+                status: Some(status),
+                transient,
+            },
+            if status == 429 {
+                retry_after.or(Some(Duration::from_secs(1)))
+            } else {
+                retry_after
+            },
+        ))
+    }
+}
+
+/// The innermost cause of an error, which is what says what happened.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// The resources of a ListResponse.
+pub fn resources(body: &Value) -> Vec<&Value> {
+    body.get("Resources")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
