@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod actor;
+pub mod jobs;
 pub mod resources;
 pub mod schemas;
 pub mod tenants;

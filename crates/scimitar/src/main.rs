@@ -1,5 +1,6 @@
 //! The `scimitar` command: the server and its administration.
 
+mod sync;
 mod terminal;
 mod transfer;
 
@@ -106,6 +107,12 @@ enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+    /// The provisioning engine: provision an application from a directory (LDAP, HR files, a SCIM server).
+    #[command(subcommand)]
+    Sync(sync::SyncCmd),
+    /// Entra's attribute-mapping expressions.
+    #[command(subcommand)]
+    Expression(sync::ExpressionCmd),
     /// Show the provisioning activity log of a tenant.
     Activity {
         #[arg(long)]
@@ -506,6 +513,12 @@ async fn run() -> Result<()> {
             let app = open_app(&cfg).await?;
             schema_cmd(&app, cmd, cli.common.json).await
         }
+        Command::Sync(cmd) => {
+            let cfg = resolve(&cli.common, None)?;
+            let app = open_app(&cfg).await?;
+            sync::sync_cmd(app, cmd, cli.common.json).await
+        }
+        Command::Expression(cmd) => sync::expression_cmd(cmd),
         Command::Activity {
             tenant,
             since,
@@ -680,7 +693,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

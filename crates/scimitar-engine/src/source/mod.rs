@@ -2,6 +2,7 @@
 //! connectors.
 
 pub mod file;
+pub mod scim;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -20,6 +21,25 @@ impl SourceError {
         SourceError {
             message: message.into(),
         }
+    }
+}
+
+/// The source a job names.
+pub fn open(spec: &crate::job::SourceSpec) -> Box<dyn Source> {
+    match spec {
+        crate::job::SourceSpec::File(f) => Box::new(file::FileSource::new(f)),
+        crate::job::SourceSpec::Scim(s) => Box::new(scim::ScimSource::new(s)),
+        crate::job::SourceSpec::Ldap(_) => Box::new(Unavailable("the LDAP source is not built yet")),
+    }
+}
+
+/// A source that cannot be read.
+struct Unavailable(&'static str);
+
+#[async_trait]
+impl Source for Unavailable {
+    async fn read(&mut self, _: Option<&Value>) -> Result<Delta, SourceError> {
+        Err(SourceError::new(self.0))
     }
 }
 

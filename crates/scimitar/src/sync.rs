@@ -1,0 +1,353 @@
+//! `scimitar sync …` (the provisioning engine) and `scimitar expression eval`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use scimitar_app::{Actor, App};
+use scimitar_engine::client::Client;
+use scimitar_engine::cycle::{self, CycleOptions};
+use scimitar_engine::job::{JobSpec, parse_job, seal_secrets};
+use scimitar_store::{EngineLogQuery, Tenant};
+use serde_json::{Value, json};
+
+use crate::app_err;
+
+#[derive(Subcommand)]
+pub enum SyncCmd {
+    /// Store (or update) a job from its file and run it: one cycle with --once, else a cycle every interval until stopped.
+    Run {
+        /// The job file (TOML; see docs/engine.md).
+        #[arg(long)]
+        job: PathBuf,
+        /// The tenant the job belongs to.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Run one cycle and exit.
+        #[arg(long)]
+        once: bool,
+        /// Compute and log what would be sent; send no write and keep no state.
+        #[arg(long)]
+        dry_run: bool,
+        /// Time between cycles (overrides the job's `interval`), e.g. 40m, 5s.
+        #[arg(long)]
+        interval: Option<String>,
+    },
+    /// Test Connection: Entra's probe against the job's target; says whether the URL, the token or the answer is wrong.
+    TestConnection {
+        #[arg(long)]
+        job: PathBuf,
+    },
+    /// The provisioning log of a job, newest first.
+    Logs {
+        /// The job's name.
+        #[arg(long)]
+        job: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Only this cycle.
+        #[arg(long)]
+        cycle: Option<String>,
+        /// Only this status: success, failure, skipped, warning.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this action: create, update, disable, delete, other.
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Clear a job's watermark: its next cycle evaluates everything again.
+    Restart {
+        #[arg(long)]
+        job: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Also forget the links to target objects (every object is matched again).
+        #[arg(long)]
+        reset_anchors: bool,
+    },
+    /// The tenant's jobs with their last cycle.
+    Jobs {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ExpressionCmd {
+    /// Evaluate an expression against a source object, as Entra's expression builder does.
+    Eval {
+        /// The expression, e.g. 'Join(" ", [givenName], [surname])'.
+        expression: String,
+        /// A JSON object of source attributes (`-`: standard input).
+        #[arg(long)]
+        object: PathBuf,
+        /// What Now() returns (RFC 3339; default: the current time).
+        #[arg(long)]
+        now: Option<String>,
+        /// What DefaultDomain() returns.
+        #[arg(long)]
+        default_domain: Option<String>,
+    },
+}
+
+/// A job file, parsed and checked (the error names the line and key).
+fn load_job(path: &Path) -> Result<(JobSpec, String)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading job file {}", path.display()))?;
+    let base = path.parent().unwrap_or_else(|| Path::new("."));
+    let spec = parse_job(&text, base).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((spec, text))
+}
+
+fn client_for(spec: &JobSpec) -> Result<Client> {
+    let token = spec
+        .target
+        .token
+        .reveal()
+        .map_err(|e| anyhow::anyhow!("the target's Secret Token: {e}"))?;
+    Client::new(&spec.target.url, &token, spec.settings.concurrency).map_err(anyhow::Error::msg)
+}
+
+async fn tenant(app: &App, name: &str) -> Result<Tenant> {
+    app.tenant(name).await.map_err(app_err)
+}
+
+pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> {
+    match cmd {
+        SyncCmd::Run {
+            job,
+            tenant: tenant_name,
+            once,
+            dry_run,
+            interval,
+        } => {
+            let (spec, text) = load_job(&job)?;
+            let t = tenant(&app, &tenant_name).await?;
+            let sealed = seal_secrets(&text).map_err(|e| anyhow::anyhow!("{}: {e}", job.display()))?;
+            app.save_job(&Actor::Cli, &t, &spec.name, &json!({"toml": sealed}))
+                .await
+                .map_err(app_err)?;
+            let interval = match interval {
+                Some(i) => scimitar_engine::job::parse_duration(&i)
+                    .with_context(|| format!("--interval '{i}' is not a duration (e.g. 40m, 5s)"))?,
+                None => spec.settings.interval,
+            };
+            let client = client_for(&spec)?;
+            let mut source = scimitar_engine::source::open(&spec.source);
+            loop {
+                let bar = progress(as_json);
+                let opts = CycleOptions {
+                    dry_run,
+                    progress: bar.clone().map(|b| {
+                        Arc::new(move |done: usize, total: usize| {
+                            b.set_length(total as u64);
+                            b.set_position(done as u64);
+                        }) as Arc<dyn Fn(usize, usize) + Send + Sync>
+                    }),
+                    ..CycleOptions::default()
+                };
+                let result = cycle::run_cycle(&*app.store, t.id, &spec, source.as_mut(), &client, opts).await;
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                match result {
+                    Ok(s) => {
+                        if as_json {
+                            println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                        } else {
+                            println!(
+                                "{} cycle of '{}'{}: {} created, {} updated, {} disabled, {} deleted, {} skipped, {} failed; {} requests in {:.1} s",
+                                s.kind,
+                                s.job,
+                                if s.dry_run { " (dry run: nothing sent)" } else { "" },
+                                s.created,
+                                s.updated,
+                                s.disabled,
+                                s.deleted,
+                                s.skipped,
+                                s.failed,
+                                s.requests,
+                                s.duration_ms as f64 / 1000.0
+                            );
+                        }
+                    }
+                    Err(e) if once => bail!("{e}"),
+                    Err(e) => eprintln!("the cycle failed: {e}; the next one runs in {}", human(interval)),
+                }
+                if once {
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = crate::shutdown_signal() => return Ok(()),
+                }
+            }
+        }
+        SyncCmd::TestConnection { job } => {
+            let (spec, _) = load_job(&job)?;
+            let client = client_for(&spec)?;
+            match cycle::test_connection(&spec, &client).await {
+                Ok(()) => {
+                    if as_json {
+                        println!("{}", json!({"job": spec.name, "target": spec.target.url, "ok": true}));
+                    } else {
+                        println!("The connection to {} works: the token is accepted and the SCIM answers are right.", spec.target.url);
+                    }
+                    Ok(())
+                }
+                Err(e) => bail!("{e}"),
+            }
+        }
+        SyncCmd::Logs {
+            job,
+            tenant: tenant_name,
+            cycle,
+            status,
+            action,
+            limit,
+        } => {
+            let t = tenant(&app, &tenant_name).await?;
+            app.job(&t, &job).await.map_err(app_err)?;
+            let query = EngineLogQuery {
+                cycle_id: cycle,
+                status,
+                action,
+                before_id: None,
+                limit: limit.clamp(1, 100_000),
+            };
+            let records = app
+                .store
+                .engine_log(t.id, &job, query)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            for r in records {
+                if as_json {
+                    println!("{}", r.record);
+                } else {
+                    let err = r
+                        .record
+                        .pointer("/provisioningStatusInfo/errorInformation/errorCode")
+                        .and_then(Value::as_str)
+                        .map(|c| format!("\t{c}"))
+                        .unwrap_or_default();
+                    let name = r
+                        .record
+                        .pointer("/sourceIdentity/displayName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    println!("{}\t{}\t{}\t{name}{err}", r.time, r.action, r.status);
+                }
+            }
+            Ok(())
+        }
+        SyncCmd::Restart {
+            job,
+            tenant: tenant_name,
+            reset_anchors,
+        } => {
+            let t = tenant(&app, &tenant_name).await?;
+            app.restart_job(&Actor::Cli, &t, &job, reset_anchors)
+                .await
+                .map_err(app_err)?;
+            if as_json {
+                println!("{}", json!({"job": job, "restarted": true, "reset_anchors": reset_anchors}));
+            } else {
+                println!(
+                    "Restarted '{job}': its next cycle evaluates everything{}.",
+                    if reset_anchors { " and matches every object again" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        SyncCmd::Jobs { tenant: tenant_name } => {
+            let t = tenant(&app, &tenant_name).await?;
+            let jobs = app.store.list_jobs(t.id).await.map_err(anyhow::Error::msg)?;
+            if as_json {
+                let list: Vec<Value> = jobs
+                    .iter()
+                    .map(|j| {
+                        json!({"name": j.name, "status": j.status, "last_cycle": j.last_cycle,
+                               "initial_next": j.watermark.is_none(), "updated": j.updated})
+                    })
+                    .collect();
+                println!("{}", json!({"jobs": list}));
+            } else {
+                for j in jobs {
+                    let last = j
+                        .last_cycle
+                        .as_ref()
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "never ran".into());
+                    println!("{}\t{}\t{last}", j.name, j.status);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn progress(as_json: bool) -> Option<ProgressBar> {
+    if as_json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} objects ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("syncing");
+    Some(bar)
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+pub fn expression_cmd(cmd: ExpressionCmd) -> Result<()> {
+    let ExpressionCmd::Eval {
+        expression,
+        object,
+        now,
+        default_domain,
+    } = cmd;
+    let text = if object.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(&object).with_context(|| format!("reading {}", object.display()))?
+    };
+    let object: Value = serde_json::from_str(&text).context("the object is not JSON")?;
+    let now = match now {
+        Some(n) => time::OffsetDateTime::parse(&n, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("--now '{n}' is not an RFC 3339 time"))?,
+        None => time::OffsetDateTime::now_utc(),
+    };
+    let mut rng = || {
+        let mut b = [0u8; 8];
+        let _ = getrandom::fill(&mut b);
+        u64::from_le_bytes(b)
+    };
+    let mut env = scimitar_expression::Env {
+        now,
+        rng: &mut rng,
+        default_domain: default_domain.as_deref(),
+    };
+    match scimitar_expression::eval_json(&expression, &object, &mut env) {
+        Ok(v) => {
+            println!("{v}");
+            Ok(())
+        }
+        Err(e) => bail!("{e}"),
+    }
+}
