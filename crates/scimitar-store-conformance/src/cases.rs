@@ -7,8 +7,8 @@ use scimitar_protocol::list::SortOrder::{Ascending, Descending};
 use scimitar_protocol::patch::MemberOp;
 use scimitar_protocol::resource::MemberRef;
 use scimitar_store::{
-    ActivityEvent, ActivityQuery, CursorPos, ExtensionRecord, Kind, Mutation, NewResource, NewTokenRecord, Store,
-    StoreError,
+    ActivityEvent, ActivityQuery, CursorPos, EngineLogQuery, EngineLogRecord, ExtensionRecord, JobRecord, Kind,
+    Mutation, NewResource, NewTokenRecord, ObjectKind, ObjectState, Store, StoreError,
 };
 use serde_json::{Value, json};
 
@@ -1657,4 +1657,823 @@ pub async fn custom_typed_attributes(s: Arc<dyn Store>) {
             "sortBy={by} {order:?}"
         );
     }
+}
+
+// The provisioning engine's state (`EngineStore`).
+
+/// An object state: linked (with an export) when it has a target.
+fn state(kind: ObjectKind, anchor: &str, source_ref: Option<&str>, target: Option<&str>, pending: bool) -> ObjectState {
+    ObjectState {
+        kind,
+        anchor: anchor.into(),
+        source_ref: source_ref.map(str::to_string),
+        source_hash: format!("hash-{anchor}"),
+        source: json!({"cn": anchor, "mail": [format!("{anchor}@example.com")], "n": 1, "ünï": "cödé"}),
+        in_scope: true,
+        target_id: target.map(str::to_string),
+        exported: match target {
+            Some(id) => json!({"image": {"userName": anchor, "id": id}, "manager": null}),
+            None => Value::Null,
+        },
+        pending,
+        updated: "2024-01-01T00:00:00.000Z".into(),
+    }
+}
+
+fn log_rec(job: &str, cycle: &str, change: &str, time: &str, action: &str, status: &str) -> EngineLogRecord {
+    EngineLogRecord {
+        id: 0,
+        job: job.into(),
+        cycle_id: cycle.into(),
+        change_id: change.into(),
+        time: time.into(),
+        action: action.into(),
+        status: status.into(),
+        source_id: Some(format!("src-{change}")),
+        target_id: None,
+        record: json!({"provisioningSteps": [{"name": "import", "status": status}], "change": change}),
+    }
+}
+
+fn log_query(cycle: Option<&str>, status: Option<&str>, action: Option<&str>) -> EngineLogQuery {
+    EngineLogQuery {
+        cycle_id: cycle.map(str::to_string),
+        status: status.map(str::to_string),
+        action: action.map(str::to_string),
+        before_id: None,
+        limit: 100,
+    }
+}
+
+/// References asked for, and the objects found.
+type RefLookup = (&'static [&'static str], &'static [(ObjectKind, &'static str)]);
+/// Cycle, status and action asked for, and the changes listed.
+type LogFilter = (
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static [&'static str],
+);
+
+fn changes(v: &[EngineLogRecord]) -> Vec<&str> {
+    v.iter().map(|r| r.change_id.as_str()).collect()
+}
+
+fn anchors(v: &[ObjectState]) -> Vec<(ObjectKind, &str)> {
+    v.iter().map(|o| (o.kind, o.anchor.as_str())).collect()
+}
+
+/// Job CRUD: creation (off, no watermark), replacing the configuration
+/// keeps the state, status, cycles, deletion with objects and log.
+pub async fn engine_jobs(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    assert_eq!(s.job(t, "hr").await.unwrap(), None);
+    assert!(s.list_jobs(t).await.unwrap().is_empty());
+    let config = json!({"source": {"type": "ldap", "url": "ldaps://dir", "password": {"sealed": "AAAA"}},
+                        "mappings": [{"target": "userName", "expression": "[uid]"}], "n": 1.5});
+    let created = s.put_job(t, "hr", &config).await.unwrap();
+    assert_eq!(
+        (created.name.as_str(), &created.config, created.status.as_str()),
+        ("hr", &config, "off"),
+        "a new job is off"
+    );
+    assert_eq!(
+        (&created.watermark, &created.last_cycle),
+        (&None, &None),
+        "its first cycle is initial"
+    );
+    assert!(!created.created.is_empty());
+    assert_eq!(created.created, created.updated);
+    assert_eq!(s.job(t, "hr").await.unwrap(), Some(created.clone()), "round trip");
+    s.put_job(t, "crm", &json!({})).await.unwrap();
+    let names = |v: Vec<JobRecord>| v.into_iter().map(|j| j.name).collect::<Vec<_>>();
+    assert_eq!(names(s.list_jobs(t).await.unwrap()), ["crm", "hr"], "by name");
+
+    assert!(s.set_job_status(t, "hr", "on").await.unwrap());
+    assert!(!s.set_job_status(t, "nope", "on").await.unwrap(), "unknown job");
+    let wm = json!({"users": "cookie-1", "groups": null});
+    s.finish_cycle(t, "hr", Some(&wm), &json!({"created": 3}))
+        .await
+        .unwrap();
+    let j = s.job(t, "hr").await.unwrap().unwrap();
+    assert_eq!(j.status, "on");
+    assert_eq!(j.watermark, Some(wm.clone()));
+    assert_eq!(j.last_cycle, Some(json!({"created": 3})));
+    assert!(j.updated >= created.updated);
+
+    // A new configuration keeps status, watermark, last cycle, creation.
+    let config2 = json!({"source": {"type": "csv", "path": "/srv/hr.csv"}});
+    let replaced = s.put_job(t, "hr", &config2).await.unwrap();
+    let want = JobRecord {
+        config: config2.clone(),
+        updated: replaced.updated.clone(),
+        ..j.clone()
+    };
+    assert_eq!(replaced, want);
+    assert_eq!(s.job(t, "hr").await.unwrap(), Some(want));
+
+    // A cycle that ends without a watermark makes the next one initial.
+    s.finish_cycle(t, "hr", None, &json!({"created": 0})).await.unwrap();
+    let j = s.job(t, "hr").await.unwrap().unwrap();
+    assert_eq!((j.watermark, j.last_cycle), (None, Some(json!({"created": 0}))));
+    assert!(
+        matches!(
+            s.finish_cycle(t, "nope", None, &json!({})).await,
+            Err(StoreError::NotFound)
+        ),
+        "finishing a cycle of an unknown job"
+    );
+
+    // Deleting a job takes its objects and log; the other job keeps its own.
+    for job in ["hr", "crm"] {
+        s.save_objects(
+            t,
+            job,
+            vec![state(ObjectKind::User, "u1", Some("uid=u1"), Some("T1"), true)],
+            vec![],
+            vec![log_rec(
+                job,
+                "c1",
+                "ch1",
+                "2024-01-01T00:00:00.000Z",
+                "create",
+                "success",
+            )],
+        )
+        .await
+        .unwrap();
+    }
+    assert!(s.delete_job(t, "hr").await.unwrap());
+    assert!(!s.delete_job(t, "hr").await.unwrap(), "already gone");
+    assert_eq!(s.job(t, "hr").await.unwrap(), None);
+    assert_eq!(names(s.list_jobs(t).await.unwrap()), ["crm"]);
+    let recreated = s.put_job(t, "hr", &config).await.unwrap();
+    assert_eq!((recreated.status.as_str(), recreated.watermark), ("off", None));
+    assert!(s.objects(t, "hr", ObjectKind::User).await.unwrap().is_empty());
+    assert!(s.pending_objects(t, "hr").await.unwrap().is_empty());
+    assert!(
+        s.engine_log(t, "hr", log_query(None, None, None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.objects(t, "crm", ObjectKind::User).await.unwrap().len(), 1);
+    assert_eq!(
+        s.engine_log(t, "crm", log_query(None, None, None)).await.unwrap().len(),
+        1
+    );
+}
+
+/// `restart_job` forgets the watermark; with `reset_anchors` also every
+/// link (target id) and export of the job, and nothing else.
+pub async fn engine_restart(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    for job in ["hr", "other"] {
+        s.put_job(t, job, &json!({})).await.unwrap();
+    }
+    let objects = vec![
+        state(ObjectKind::User, "u1", Some("uid=u1"), Some("T1"), false),
+        state(ObjectKind::User, "u2", None, None, true),
+        state(ObjectKind::Group, "g1", Some("cn=g1"), Some("TG1"), true),
+    ];
+    for job in ["hr", "other"] {
+        s.save_objects(t, job, objects.clone(), vec![], vec![]).await.unwrap();
+    }
+    let wm = json!("delta-token");
+    let summary = json!({"exported": 2});
+    s.finish_cycle(t, "hr", Some(&wm), &summary).await.unwrap();
+    s.finish_cycle(t, "other", Some(&wm), &summary).await.unwrap();
+    let all = |job: &'static str| {
+        let s = s.clone();
+        async move {
+            let mut v = s.objects(t, job, ObjectKind::User).await.unwrap();
+            v.extend(s.objects(t, job, ObjectKind::Group).await.unwrap());
+            v
+        }
+    };
+
+    assert!(s.restart_job(t, "hr", false).await.unwrap());
+    let j = s.job(t, "hr").await.unwrap().unwrap();
+    assert_eq!((j.watermark, j.last_cycle), (None, Some(summary.clone())));
+    assert_eq!(all("hr").await, objects, "without reset_anchors the links stay");
+
+    s.finish_cycle(t, "hr", Some(&wm), &summary).await.unwrap();
+    assert!(s.restart_job(t, "hr", true).await.unwrap());
+    assert_eq!(s.job(t, "hr").await.unwrap().unwrap().watermark, None);
+    let unlinked: Vec<ObjectState> = objects
+        .iter()
+        .map(|o| ObjectState {
+            target_id: None,
+            exported: Value::Null,
+            ..o.clone()
+        })
+        .collect();
+    assert_eq!(all("hr").await, unlinked, "anchors and exports cleared, the rest kept");
+    assert_eq!(
+        anchors(&s.pending_objects(t, "hr").await.unwrap()),
+        [(ObjectKind::User, "u2"), (ObjectKind::Group, "g1")]
+    );
+    // The tenant's other job is untouched.
+    assert_eq!(all("other").await, objects);
+    assert_eq!(s.job(t, "other").await.unwrap().unwrap().watermark, Some(wm));
+    assert!(!s.restart_job(t, "nope", true).await.unwrap(), "unknown job");
+}
+
+/// Saving, replacing and removing objects; lookups by anchor, by source
+/// reference and pending.
+pub async fn engine_objects(s: Arc<dyn Store>) {
+    use ObjectKind::{Group, User};
+    let t = tenant(&s, "t").await;
+    s.put_job(t, "hr", &json!({})).await.unwrap();
+    let u1 = state(User, "u1", Some("uid=u1,ou=people"), Some("T1"), false);
+    let u2 = state(User, "u2", Some("uid=u2,ou=people"), None, true);
+    let g1 = state(Group, "g1", Some("cn=g1,ou=groups"), Some("TG1"), false);
+    // The same anchor as a user: anchors are per kind.
+    let gu1 = state(Group, "u1", None, None, true);
+    s.save_objects(
+        t,
+        "hr",
+        vec![u1.clone(), u2.clone(), g1.clone(), gu1.clone()],
+        vec![],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.objects(t, "hr", User).await.unwrap(),
+        [u1.clone(), u2.clone()],
+        "round trip, by anchor"
+    );
+    assert_eq!(s.objects(t, "hr", Group).await.unwrap(), [g1.clone(), gu1.clone()]);
+    let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    // (kind, keys asked for, anchors found)
+    let by_anchor: &[(ObjectKind, &[&str], &[&str])] = &[
+        (User, &["u2", "missing", "u1", "u2"], &["u1", "u2"]),
+        (User, &["g1"], &[]),
+        (Group, &["u1"], &["u1"]),
+        (Group, &["g1", "u2"], &["g1"]),
+        (User, &[], &[]),
+    ];
+    for (kind, asked, want) in by_anchor {
+        let got = s.objects_by_anchor(t, "hr", *kind, &keys(asked)).await.unwrap();
+        assert!(got.iter().all(|o| o.kind == *kind));
+        assert_eq!(
+            got.iter().map(|o| o.anchor.as_str()).collect::<Vec<_>>(),
+            *want,
+            "{kind:?} {asked:?}"
+        );
+    }
+    // (references asked for, objects found: of any kind, users first)
+    let by_ref: &[RefLookup] = &[
+        (
+            &["uid=u2,ou=people", "cn=g1,ou=groups", "uid=u1,ou=people"],
+            &[(User, "u1"), (User, "u2"), (Group, "g1")],
+        ),
+        (&["UID=U1,OU=PEOPLE", "cn=nobody"], &[]),
+        (&[], &[]),
+    ];
+    for (asked, want) in by_ref {
+        let got = s.objects_by_source_ref(t, "hr", &keys(asked)).await.unwrap();
+        assert_eq!(anchors(&got), *want, "{asked:?}");
+    }
+    assert_eq!(
+        s.objects_by_source_ref(t, "hr", &keys(&["uid=u1,ou=people"]))
+            .await
+            .unwrap(),
+        std::slice::from_ref(&u1)
+    );
+    assert_eq!(s.pending_objects(t, "hr").await.unwrap(), [u2.clone(), gu1.clone()]);
+
+    // A second save replaces by kind and anchor, and removes what is listed
+    // (unknown keys are no error).
+    let u2_linked = ObjectState {
+        target_id: Some("T2".into()),
+        exported: json!({"image": {"userName": "u2"}}),
+        pending: false,
+        source_hash: "hash-2".into(),
+        source: json!({"cn": "u2", "title": "new"}),
+        in_scope: false,
+        source_ref: None,
+        updated: "2024-02-01T00:00:00.000Z".into(),
+        ..u2.clone()
+    };
+    s.save_objects(
+        t,
+        "hr",
+        vec![u2_linked.clone()],
+        vec![(Group, "g1".into()), (User, "nope".into())],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.objects(t, "hr", User).await.unwrap(), [u1.clone(), u2_linked.clone()]);
+    assert_eq!(s.objects(t, "hr", Group).await.unwrap(), std::slice::from_ref(&gu1));
+    assert_eq!(s.pending_objects(t, "hr").await.unwrap(), std::slice::from_ref(&gu1));
+    assert!(
+        s.objects_by_source_ref(t, "hr", &keys(&["uid=u2,ou=people", "cn=g1,ou=groups"]))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a replaced reference and a removed object are no longer found"
+    );
+
+    // One key twice in a batch: the last state wins. Written and removed
+    // in one call: writes come first, so it is removed.
+    let u3a = state(User, "u3", None, None, true);
+    let u3b = state(User, "u3", Some("uid=u3"), Some("T3"), false);
+    let u4 = state(User, "u4", None, None, false);
+    s.save_objects(t, "hr", vec![u3a, u4, u3b.clone()], vec![(User, "u4".into())], vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.objects_by_anchor(t, "hr", User, &keys(&["u3", "u4"])).await.unwrap(),
+        [u3b]
+    );
+
+    // A save for a job that does not exist fails and writes nothing.
+    let err = s
+        .save_objects(
+            t,
+            "nope",
+            vec![state(User, "x", None, None, true)],
+            vec![],
+            vec![log_rec(
+                "nope",
+                "c",
+                "ch",
+                "2024-01-01T00:00:00.000Z",
+                "create",
+                "success",
+            )],
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "{err:?}");
+    assert!(s.objects(t, "nope", User).await.unwrap().is_empty());
+    assert!(
+        s.engine_log(t, "nope", log_query(None, None, None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // All or nothing: a batch a backend refuses (PostgreSQL cannot store
+    // NUL characters) leaves no trace; one it accepts is stored whole.
+    let bad = ObjectState {
+        source: json!({"cn": "nul\u{0}"}),
+        ..state(User, "v2", None, None, false)
+    };
+    let batch = vec![state(User, "v1", None, None, false), bad];
+    let log = vec![log_rec(
+        "hr",
+        "c9",
+        "ch9",
+        "2024-01-01T00:00:00.000Z",
+        "create",
+        "success",
+    )];
+    let saved = s.save_objects(t, "hr", batch, vec![(User, "u1".into())], log).await;
+    let after = s
+        .objects_by_anchor(t, "hr", User, &keys(&["u1", "v1", "v2"]))
+        .await
+        .unwrap();
+    let logged = s.engine_log(t, "hr", log_query(Some("c9"), None, None)).await.unwrap();
+    match saved {
+        Ok(()) => assert_eq!((anchors(&after), logged.len()), (vec![(User, "v1"), (User, "v2")], 1)),
+        Err(StoreError::Invalid(_)) => assert_eq!((anchors(&after), logged.len()), (vec![(User, "u1")], 0)),
+        Err(e) => panic!("a NUL character: {e:?}"),
+    }
+}
+
+/// Log records: appended with their objects, listed newest first, filtered
+/// by cycle, status and action, paged with `before_id`.
+pub async fn engine_log(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    for job in ["hr", "crm"] {
+        s.put_job(t, job, &json!({})).await.unwrap();
+    }
+    // (cycle, change, action, status)
+    let rows = [
+        ("c1", "ch1", "create", "success"),
+        ("c1", "ch2", "update", "failure"),
+        ("c1", "ch3", "create", "skipped"),
+        ("c2", "ch4", "delete", "success"),
+        ("c2", "ch5", "update", "success"),
+        ("c2", "ch6", "update", "warning"),
+    ];
+    let recs: Vec<EngineLogRecord> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (c, ch, a, st))| log_rec("hr", c, ch, &format!("2024-01-01T00:00:0{i}.000Z"), a, st))
+        .collect();
+    let (c1, c2) = recs.split_at(3);
+    s.save_objects(t, "hr", vec![], vec![], c1.to_vec()).await.unwrap();
+    s.save_objects(
+        t,
+        "crm",
+        vec![],
+        vec![],
+        vec![log_rec(
+            "crm",
+            "c1",
+            "other",
+            "2024-01-01T00:00:00.000Z",
+            "create",
+            "success",
+        )],
+    )
+    .await
+    .unwrap();
+    s.save_objects(
+        t,
+        "hr",
+        vec![state(ObjectKind::User, "u1", None, Some("T1"), false)],
+        vec![],
+        c2.to_vec(),
+    )
+    .await
+    .unwrap();
+
+    let all = s.engine_log(t, "hr", log_query(None, None, None)).await.unwrap();
+    assert_eq!(
+        changes(&all),
+        ["ch6", "ch5", "ch4", "ch3", "ch2", "ch1"],
+        "newest first, own job only"
+    );
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "ids grow in the order given");
+    for (got, sent) in all.iter().zip(recs.iter().rev()) {
+        assert_eq!(
+            got,
+            &EngineLogRecord {
+                id: got.id,
+                ..sent.clone()
+            },
+            "round trip"
+        );
+    }
+    // (cycle, status, action, changes listed)
+    let filters: &[LogFilter] = &[
+        (Some("c1"), None, None, &["ch3", "ch2", "ch1"]),
+        (Some("c2"), None, None, &["ch6", "ch5", "ch4"]),
+        (Some("c3"), None, None, &[]),
+        (None, Some("success"), None, &["ch5", "ch4", "ch1"]),
+        (None, Some("failure"), None, &["ch2"]),
+        (None, None, Some("update"), &["ch6", "ch5", "ch2"]),
+        (None, None, Some("create"), &["ch3", "ch1"]),
+        (Some("c2"), Some("success"), Some("update"), &["ch5"]),
+        (Some("c1"), Some("success"), Some("update"), &[]),
+    ];
+    for (cycle, status, action, want) in filters {
+        let got = s
+            .engine_log(t, "hr", log_query(*cycle, *status, *action))
+            .await
+            .unwrap();
+        assert_eq!(
+            changes(&got),
+            *want,
+            "cycle {cycle:?} status {status:?} action {action:?}"
+        );
+    }
+    // Pages of 4, then the rest, then nothing.
+    let mut q = EngineLogQuery {
+        limit: 4,
+        ..EngineLogQuery::default()
+    };
+    let p1 = s.engine_log(t, "hr", q.clone()).await.unwrap();
+    assert_eq!(changes(&p1), ["ch6", "ch5", "ch4", "ch3"]);
+    q.before_id = p1.last().map(|r| r.id);
+    let p2 = s.engine_log(t, "hr", q.clone()).await.unwrap();
+    assert_eq!(changes(&p2), ["ch2", "ch1"]);
+    q.before_id = p2.last().map(|r| r.id);
+    assert!(s.engine_log(t, "hr", q).await.unwrap().is_empty());
+    // Paging within a filter.
+    let mut q = log_query(None, None, Some("update"));
+    q.limit = 2;
+    q.before_id = Some(all[1].id);
+    assert_eq!(changes(&s.engine_log(t, "hr", q).await.unwrap()), ["ch2"]);
+    assert_eq!(
+        changes(&s.engine_log(t, "crm", log_query(None, None, None)).await.unwrap()),
+        ["other"]
+    );
+    // A record names the job it was saved under.
+    s.save_objects(
+        t,
+        "crm",
+        vec![],
+        vec![],
+        vec![log_rec(
+            "hr",
+            "c1",
+            "stray",
+            "2024-01-01T00:00:00.000Z",
+            "create",
+            "success",
+        )],
+    )
+    .await
+    .unwrap();
+    let crm = s.engine_log(t, "crm", log_query(None, None, None)).await.unwrap();
+    assert_eq!((changes(&crm), crm[0].job.as_str()), (vec!["stray", "other"], "crm"));
+    assert_eq!(
+        s.engine_log(t, "hr", log_query(None, None, None)).await.unwrap().len(),
+        6
+    );
+}
+
+/// Retention deletes old records of every tenant and job, nothing else.
+pub async fn engine_log_purge(s: Arc<dyn Store>) {
+    let a = tenant(&s, "a").await;
+    let b = tenant(&s, "b").await;
+    // (tenant, job, change, day)
+    let rows = [
+        (a, "hr", "a1", 1),
+        (a, "hr", "a2", 2),
+        (a, "hr", "a3", 3),
+        (a, "crm", "a4", 1),
+        (b, "hr", "b1", 1),
+        (b, "hr", "b5", 5),
+    ];
+    for (t, job, ch, day) in rows {
+        s.put_job(t, job, &json!({})).await.unwrap();
+        let time = format!("2024-01-0{day}T00:00:00.000Z");
+        s.save_objects(
+            t,
+            job,
+            vec![state(ObjectKind::User, ch, None, None, false)],
+            vec![],
+            vec![log_rec(job, "c", ch, &time, "create", "success")],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.purge_engine_log("2024-01-02T12:00:00.000Z").await.unwrap(), 4);
+    assert_eq!(s.purge_engine_log("2024-01-02T12:00:00.000Z").await.unwrap(), 0);
+    let left = |t, job: &'static str| {
+        let s = s.clone();
+        async move {
+            changes(&s.engine_log(t, job, log_query(None, None, None)).await.unwrap())
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(left(a, "hr").await, ["a3"]);
+    assert!(left(a, "crm").await.is_empty());
+    assert_eq!(left(b, "hr").await, ["b5"]);
+    // Objects and jobs are not the log's.
+    assert_eq!(s.objects(a, "hr", ObjectKind::User).await.unwrap().len(), 3);
+    assert_eq!(s.list_jobs(b).await.unwrap().len(), 1);
+}
+
+/// Another tenant's job of the same name is invisible and untouched;
+/// deleting a tenant deletes its engine rows.
+pub async fn engine_tenant_isolation(s: Arc<dyn Store>) {
+    use ObjectKind::User;
+    let a = tenant(&s, "a").await;
+    let b = tenant(&s, "b").await;
+    let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    for (t, config) in [(a, json!({"of": "a"})), (b, json!({"of": "b"}))] {
+        s.put_job(t, "hr", &config).await.unwrap();
+        s.save_objects(
+            t,
+            "hr",
+            vec![
+                state(User, "u1", Some("uid=u1"), Some("T1"), true),
+                state(User, "u2", Some("uid=u2"), Some("T2"), false),
+            ],
+            vec![],
+            vec![log_rec(
+                "hr",
+                "c1",
+                "ch1",
+                "2024-01-01T00:00:00.000Z",
+                "create",
+                "success",
+            )],
+        )
+        .await
+        .unwrap();
+    }
+    s.put_job(a, "only-a", &json!({})).await.unwrap();
+    let b_job = s.job(b, "hr").await.unwrap().unwrap();
+    let b_objects = s.objects(b, "hr", User).await.unwrap();
+    let b_log = s.engine_log(b, "hr", log_query(None, None, None)).await.unwrap();
+
+    // Tenant a changes everything it can of its `hr`.
+    s.put_job(a, "hr", &json!({"of": "a", "v": 2})).await.unwrap();
+    assert!(s.set_job_status(a, "hr", "on").await.unwrap());
+    s.finish_cycle(a, "hr", Some(&json!("wm")), &json!({})).await.unwrap();
+    assert!(s.restart_job(a, "hr", true).await.unwrap());
+    s.save_objects(
+        a,
+        "hr",
+        vec![state(User, "u3", Some("uid=u3"), None, true)],
+        vec![(User, "u1".into())],
+        vec![log_rec(
+            "hr",
+            "c2",
+            "ch2",
+            "2024-01-02T00:00:00.000Z",
+            "update",
+            "failure",
+        )],
+    )
+    .await
+    .unwrap();
+    let b_sees = || {
+        let s = s.clone();
+        async move {
+            (
+                s.job(b, "hr").await.unwrap(),
+                s.list_jobs(b).await.unwrap().len(),
+                s.objects(b, "hr", User).await.unwrap(),
+                s.engine_log(b, "hr", log_query(None, None, None)).await.unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        b_sees().await,
+        (Some(b_job.clone()), 1, b_objects.clone(), b_log.clone())
+    );
+    // b's lookups find b's objects only.
+    assert_eq!(
+        anchors(&s.objects_by_anchor(b, "hr", User, &keys(&["u1", "u3"])).await.unwrap()),
+        [(User, "u1")]
+    );
+    assert_eq!(
+        anchors(
+            &s.objects_by_source_ref(b, "hr", &keys(&["uid=u1", "uid=u3"]))
+                .await
+                .unwrap()
+        ),
+        [(User, "u1")]
+    );
+    assert_eq!(anchors(&s.pending_objects(b, "hr").await.unwrap()), [(User, "u1")]);
+    assert_eq!(anchors(&s.pending_objects(a, "hr").await.unwrap()), [(User, "u3")]);
+
+    // A job of tenant a does not exist for tenant b.
+    assert_eq!(s.job(b, "only-a").await.unwrap(), None);
+    assert!(!s.set_job_status(b, "only-a", "on").await.unwrap());
+    assert!(!s.restart_job(b, "only-a", true).await.unwrap());
+    assert!(matches!(
+        s.finish_cycle(b, "only-a", None, &json!({})).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.save_objects(b, "only-a", vec![], vec![], vec![]).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(!s.delete_job(b, "only-a").await.unwrap());
+    assert!(s.job(a, "only-a").await.unwrap().is_some());
+
+    // Deleting a's `hr` leaves b's.
+    assert!(s.delete_job(a, "hr").await.unwrap());
+    assert_eq!(
+        b_sees().await,
+        (Some(b_job.clone()), 1, b_objects.clone(), b_log.clone())
+    );
+
+    // Deleting tenant b takes its jobs, objects and log; a keeps its own.
+    s.put_job(a, "hr", &json!({})).await.unwrap();
+    s.save_objects(
+        a,
+        "hr",
+        vec![state(User, "u9", None, None, true)],
+        vec![],
+        vec![log_rec(
+            "hr",
+            "c",
+            "ch9",
+            "2024-01-01T00:00:00.000Z",
+            "create",
+            "success",
+        )],
+    )
+    .await
+    .unwrap();
+    assert!(s.delete_tenant("b").await.unwrap());
+    assert_eq!(
+        b_sees().await,
+        (None, 0, vec![], vec![]),
+        "read with the deleted tenant's id"
+    );
+    assert!(s.pending_objects(b, "hr").await.unwrap().is_empty());
+    assert!(
+        s.objects_by_anchor(b, "hr", User, &keys(&["u1", "u2"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.list_jobs(a).await.unwrap().len(), 2);
+    assert_eq!(anchors(&s.pending_objects(a, "hr").await.unwrap()), [(User, "u9")]);
+    assert_eq!(
+        s.engine_log(a, "hr", log_query(None, None, None)).await.unwrap().len(),
+        1
+    );
+}
+
+/// Ten thousand objects of about 1 KB of JSON each in one save, looked up
+/// by thousands of keys at once, then half replaced or removed in one
+/// save. Counts, not time (the time is printed for `--nocapture`).
+pub async fn engine_many_objects(s: Arc<dyn Store>) {
+    const N: usize = 10_000;
+    let t = tenant(&s, "t").await;
+    s.put_job(t, "big", &json!({})).await.unwrap();
+    let filler = "x".repeat(800);
+    let object = |i: usize| {
+        let kind = if i.is_multiple_of(2) {
+            ObjectKind::User
+        } else {
+            ObjectKind::Group
+        };
+        ObjectState {
+            kind,
+            anchor: format!("anchor-{i:05}"),
+            source_ref: Some(format!("uid=user{i},ou=people,dc=example,dc=com")),
+            source_hash: format!("{i:064x}"),
+            source: json!({"uid": format!("user{i}"), "cn": format!("User {i}"), "mail": [format!("user{i}@example.com")],
+                           "title": "Engineer", "manager": "uid=boss,ou=people,dc=example,dc=com", "notes": filler}),
+            in_scope: !i.is_multiple_of(7),
+            target_id: (!i.is_multiple_of(3)).then(|| format!("target-{i}")),
+            exported: json!({"image": {"userName": format!("user{i}"), "active": true}}),
+            pending: i.is_multiple_of(10),
+            updated: "2024-01-01T00:00:00.000Z".into(),
+        }
+    };
+    let objects: Vec<ObjectState> = (0..N).map(object).collect();
+    let bytes: usize = objects.iter().map(|o| o.source.to_string().len()).sum();
+    assert!(bytes / N > 900, "about 1 KB each: {}", bytes / N);
+    let log: Vec<EngineLogRecord> = (0..N)
+        .map(|i| {
+            log_rec(
+                "big",
+                "c1",
+                &format!("ch{i}"),
+                "2024-01-01T00:00:00.000Z",
+                "create",
+                "success",
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    s.save_objects(t, "big", objects.clone(), vec![], log).await.unwrap();
+    eprintln!(
+        "engine_many_objects: {N} objects and log records saved in {:?}",
+        started.elapsed()
+    );
+
+    let users = s.objects(t, "big", ObjectKind::User).await.unwrap();
+    assert_eq!(
+        (users.len(), s.objects(t, "big", ObjectKind::Group).await.unwrap().len()),
+        (N / 2, N / 2)
+    );
+    assert_eq!(users[0], objects[0]);
+    let user_anchors: Vec<String> = users.iter().map(|o| o.anchor.clone()).collect();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        s.objects_by_anchor(t, "big", ObjectKind::User, &user_anchors)
+            .await
+            .unwrap()
+            .len(),
+        N / 2
+    );
+    eprintln!(
+        "engine_many_objects: {} anchors looked up in {:?}",
+        N / 2,
+        started.elapsed()
+    );
+    let refs: Vec<String> = objects.iter().filter_map(|o| o.source_ref.clone()).collect();
+    assert_eq!(s.objects_by_source_ref(t, "big", &refs).await.unwrap().len(), N);
+    assert_eq!(s.pending_objects(t, "big").await.unwrap().len(), N / 10);
+    assert_eq!(
+        s.engine_log(t, "big", log_query(Some("c1"), None, None))
+            .await
+            .unwrap()
+            .len(),
+        100,
+        "limited"
+    );
+
+    // Replace the first half (none pending any more), remove the second.
+    let replaced: Vec<ObjectState> = objects[..N / 2]
+        .iter()
+        .map(|o| ObjectState {
+            pending: false,
+            source_hash: "changed".into(),
+            ..o.clone()
+        })
+        .collect();
+    let removed: Vec<(ObjectKind, String)> = objects[N / 2..].iter().map(|o| (o.kind, o.anchor.clone())).collect();
+    let started = std::time::Instant::now();
+    s.save_objects(t, "big", replaced, removed, vec![]).await.unwrap();
+    eprintln!(
+        "engine_many_objects: {} replaced and {} removed in {:?}",
+        N / 2,
+        N / 2,
+        started.elapsed()
+    );
+    let users = s.objects(t, "big", ObjectKind::User).await.unwrap();
+    assert_eq!(users.len(), N / 4);
+    assert!(users.iter().all(|o| o.source_hash == "changed" && !o.pending));
+    assert!(s.pending_objects(t, "big").await.unwrap().is_empty());
+    assert_eq!(s.objects_by_source_ref(t, "big", &refs).await.unwrap().len(), N / 2);
 }

@@ -10,6 +10,7 @@
 //! CockroachDB and YugabyteDB.
 
 mod console;
+mod engine;
 mod lease;
 mod logs;
 mod resources;
@@ -24,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use scimitar_protocol::ScimError;
-use scimitar_store::migrations::{CORE, MigrationSet, Step, total_steps};
+use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult, now_utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
@@ -45,11 +46,19 @@ const CORE_STEPS: &[Step] = &[
     ("0007_token_expiry", include_str!("../migrations/0007_token_expiry.sql")),
 ];
 
+const ENGINE_STEPS: &[Step] = &[("0001_state", include_str!("../migrations/engine/0001_state.sql"))];
+
 /// The migration sets of this backend, applied in this order.
-const MIGRATION_SETS: &[MigrationSet] = &[MigrationSet {
-    name: CORE,
-    steps: CORE_STEPS,
-}];
+const MIGRATION_SETS: &[MigrationSet] = &[
+    MigrationSet {
+        name: CORE,
+        steps: CORE_STEPS,
+    },
+    MigrationSet {
+        name: ENGINE,
+        steps: ENGINE_STEPS,
+    },
+];
 
 /// Attempts of a transaction that fails with a retryable error.
 pub(crate) const MAX_ATTEMPTS: u32 = 6;

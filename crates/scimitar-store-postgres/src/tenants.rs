@@ -69,6 +69,12 @@ impl TenantStore for PostgresStore {
                     tx.execute("DELETE FROM members WHERE tenant_id = $1", &[&id]).await?;
                     tx.execute("DELETE FROM resources WHERE tenant_id = $1", &[&id]).await?;
                     tx.execute("DELETE FROM tokens WHERE tenant_id = $1", &[&id]).await?;
+                    tx.execute("DELETE FROM engine_objects WHERE tenant_id = $1", &[&id])
+                        .await?;
+                    tx.execute("DELETE FROM engine_log WHERE tenant_id = $1", &[&id])
+                        .await?;
+                    tx.execute("DELETE FROM engine_jobs WHERE tenant_id = $1", &[&id])
+                        .await?;
                     tx.execute("DELETE FROM tenants WHERE id = $1", &[&id]).await?;
                     true
                 }

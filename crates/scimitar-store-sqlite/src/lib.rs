@@ -6,6 +6,7 @@
 //! on tokio's blocking pool. Migrations are embedded in the binary.
 
 mod console;
+mod engine;
 mod lease;
 mod logs;
 mod resources;
@@ -19,7 +20,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, params};
-use scimitar_store::migrations::{CORE, MigrationSet, Step, total_steps};
+use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult};
 
 const CORE_STEPS: &[Step] = &[
@@ -42,11 +43,19 @@ const CORE_STEPS: &[Step] = &[
     ),
 ];
 
+const ENGINE_STEPS: &[Step] = &[("0001_state", include_str!("../migrations/engine/0001_state.sql"))];
+
 /// The migration sets of this backend, applied in this order.
-const MIGRATION_SETS: &[MigrationSet] = &[MigrationSet {
-    name: CORE,
-    steps: CORE_STEPS,
-}];
+const MIGRATION_SETS: &[MigrationSet] = &[
+    MigrationSet {
+        name: CORE,
+        steps: CORE_STEPS,
+    },
+    MigrationSet {
+        name: ENGINE,
+        steps: ENGINE_STEPS,
+    },
+];
 
 pub struct SqliteStore {
     /// Write jobs for the writer thread (see `writer_loop`).

@@ -85,6 +85,9 @@ impl TenantStore for SqliteStore {
             exec(tx, "DELETE FROM members WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM resources WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM tokens WHERE tenant_id = ?", [id]).map_err(internal)?;
+            exec(tx, "DELETE FROM engine_objects WHERE tenant_id = ?", [id]).map_err(internal)?;
+            exec(tx, "DELETE FROM engine_log WHERE tenant_id = ?", [id]).map_err(internal)?;
+            exec(tx, "DELETE FROM engine_jobs WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM tenants WHERE id = ?", [id]).map_err(internal)?;
             Ok(true)
         })

@@ -94,7 +94,8 @@ pub struct EngineLogQuery {
 
 #[async_trait]
 pub trait EngineStore: Send + Sync {
-    /// Creates the job or replaces its configuration (state kept).
+    /// Creates the job or replaces its configuration (state kept). A new
+    /// job is `off`, without watermark or last cycle.
     async fn put_job(&self, tenant: TenantId, name: &str, config: &Value) -> StoreResult<JobRecord>;
     async fn job(&self, tenant: TenantId, name: &str) -> StoreResult<Option<JobRecord>>;
     async fn list_jobs(&self, tenant: TenantId) -> StoreResult<Vec<JobRecord>>;
@@ -103,6 +104,7 @@ pub trait EngineStore: Send + Sync {
     async fn set_job_status(&self, tenant: TenantId, name: &str, status: &str) -> StoreResult<bool>;
     /// Ends a cycle: its summary, and the watermark the next one starts
     /// from (written last, so that a cycle that did not finish is replayed).
+    /// `NotFound` if there is no such job.
     async fn finish_cycle(
         &self,
         tenant: TenantId,
@@ -111,10 +113,12 @@ pub trait EngineStore: Send + Sync {
         summary: &Value,
     ) -> StoreResult<()>;
     /// Forgets the watermark (the next cycle is a full one) and, with
-    /// `reset_anchors`, the links to target objects too.
+    /// `reset_anchors`, the links to target objects too (every object's
+    /// `target_id` and `exported` become null). False if there is no such job.
     async fn restart_job(&self, tenant: TenantId, name: &str, reset_anchors: bool) -> StoreResult<bool>;
 
-    /// Every object of a kind the job knows.
+    /// Every object of a kind the job knows. This and the other lookups
+    /// return objects sorted by kind (users first), then anchor (bytewise).
     async fn objects(&self, tenant: TenantId, job: &str, kind: ObjectKind) -> StoreResult<Vec<ObjectState>>;
     /// The objects with these anchors (those the job knows).
     async fn objects_by_anchor(
@@ -125,12 +129,20 @@ pub trait EngineStore: Send + Sync {
         anchors: &[String],
     ) -> StoreResult<Vec<ObjectState>>;
     /// The objects named by these source references (e.g. LDAP DNs), of any kind.
-    async fn objects_by_source_ref(&self, tenant: TenantId, job: &str, refs: &[String]) -> StoreResult<Vec<ObjectState>>;
+    async fn objects_by_source_ref(
+        &self,
+        tenant: TenantId,
+        job: &str,
+        refs: &[String],
+    ) -> StoreResult<Vec<ObjectState>>;
     /// The objects marked `pending`.
     async fn pending_objects(&self, tenant: TenantId, job: &str) -> StoreResult<Vec<ObjectState>>;
     /// Writes objects (insert or replace by kind and anchor), removes the
     /// listed ones, and appends log records, in one transaction: what a
-    /// cycle learnt about a batch of objects is durable together.
+    /// cycle learnt about a batch of objects is durable together. Of a kind
+    /// and anchor given twice the last state wins; one both written and
+    /// removed is removed. The log records are the job's, whatever their
+    /// `job` says. `NotFound`, and nothing written, if there is no such job.
     async fn save_objects(
         &self,
         tenant: TenantId,
@@ -141,7 +153,8 @@ pub trait EngineStore: Send + Sync {
     ) -> StoreResult<()>;
 
     /// Log records of a job, newest first.
-    async fn engine_log(&self, tenant: TenantId, job: &str, query: EngineLogQuery) -> StoreResult<Vec<EngineLogRecord>>;
+    async fn engine_log(&self, tenant: TenantId, job: &str, query: EngineLogQuery)
+    -> StoreResult<Vec<EngineLogRecord>>;
     /// Deletes log records older than `before` in every tenant (retention);
     /// returns how many.
     async fn purge_engine_log(&self, before: &str) -> StoreResult<u64>;

@@ -18,6 +18,9 @@ pub struct MigrationSet {
 /// The set every backend has: tenants, tokens, resources, logs, console.
 pub const CORE: &str = "core";
 
+/// The provisioning engine's set: jobs, object states, its log.
+pub const ENGINE: &str = "engine";
+
 impl MigrationSet {
     /// The name under which `step` is recorded as applied.
     pub fn key(&self, step: &str) -> String {

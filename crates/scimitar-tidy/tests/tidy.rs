@@ -19,6 +19,9 @@ const TENANT_TABLES: &[&str] = &[
     "read_counts",
     "resource_counts",
     "console_token_creators",
+    "engine_jobs",
+    "engine_objects",
+    "engine_log",
 ];
 
 /// Statements on tenant tables that are not scoped by tenant, by design.
@@ -39,6 +42,10 @@ const UNSCOPED: &[(&str, &str)] = &[
     (
         "DELETE FROM read_counts WHERE hour <",
         "activity retention runs across tenants",
+    ),
+    (
+        "DELETE FROM engine_log WHERE time <",
+        "purge_engine_log: provisioning log retention runs across tenants",
     ),
 ];
 
