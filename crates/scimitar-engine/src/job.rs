@@ -658,7 +658,7 @@ impl Checker<'_> {
                     None => Vec::new(),
                 };
                 let key = s.key.unwrap_or_else(|| "id".into());
-                if !user_columns.iter().any(|c| *c == key) {
+                if !user_columns.contains(&key) {
                     return self.err(
                         span,
                         "source.key",
