@@ -2,6 +2,7 @@
 //! connectors.
 
 pub mod file;
+pub mod ldap;
 
 use async_trait::async_trait;
 use serde_json::Value;
