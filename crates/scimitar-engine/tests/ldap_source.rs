@@ -431,6 +431,30 @@ async fn without_a_session_log_a_deletion_is_implied_by_present() {
 
 #[tokio::test]
 #[cfg_attr(not(has_slapd), ignore = "needs OpenLDAP's slapd: apt-get install slapd ldap-utils")]
+async fn a_present_phase_for_one_type_lists_the_other_type_too() {
+    // Users from an older cookie (a present phase: something changed since),
+    // groups from a current one (nothing changed: a delete phase naming
+    // nothing). `present` speaks for both types, so it must hold the groups
+    // too, or every group would look deleted.
+    let server = start(Sync::NoSessionLog);
+    let mut source = LdapSource::new(&spec(&server));
+    let first = source.read(None).await.unwrap();
+    server.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: title\ntitle: Chief\n",
+        user("bob")
+    ));
+    let second = source.read(Some(&first.watermark)).await.unwrap();
+    let mut mixed = second.watermark.clone();
+    mixed["users"] = first.watermark["users"].clone();
+    let delta = source.read(Some(&mixed)).await.unwrap();
+    assert_eq!(refs(&delta), BTreeSet::from([user("bob")]));
+    let present: BTreeSet<(Kind, String)> = delta.present.clone().expect("a present set").into_iter().collect();
+    let all: BTreeSet<(Kind, String)> = first.objects.iter().map(|o| (o.kind, o.anchor.clone())).collect();
+    assert_eq!(present, all);
+}
+
+#[tokio::test]
+#[cfg_attr(not(has_slapd), ignore = "needs OpenLDAP's slapd: apt-get install slapd ldap-utils")]
 async fn a_cookie_the_server_cannot_continue_from_reads_everything() {
     // A watermark from before a restore: its cookie is newer than anything
     // the server has. slapd refuses it; the source starts over.
