@@ -235,8 +235,8 @@ impl LdapSource {
             .is_some_and(|s| s.eq_ignore_ascii_case("ldaps://"))
     }
 
-    /// rustls with ring and the system's trusted CAs (`SSL_CERT_FILE` and
-    /// `SSL_CERT_DIR` add others), built once.
+    /// rustls with ring and the system's trusted CAs, or those of
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (instead), built once.
     fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, SourceError> {
         if let Some(config) = &self.tls {
             return Ok(config.clone());
@@ -1053,7 +1053,7 @@ fn connect_error(url: &str, address: &str, e: LdapError) -> SourceError {
                 .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
             if tls {
                 format!(
-                    "the TLS handshake with the LDAP server at {address} failed: {source} (the server's certificate must be valid for that name and signed by a CA this machine trusts; SSL_CERT_FILE names an extra CA bundle)"
+                    "the TLS handshake with the LDAP server at {address} failed: {source} (the server's certificate must be valid for that name and signed by a CA this machine trusts; SSL_CERT_FILE or SSL_CERT_DIR name the CAs to trust instead of the system's)"
                 )
             } else {
                 format!("cannot connect to the LDAP server at {address}: {source}")
