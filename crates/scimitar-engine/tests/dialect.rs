@@ -80,7 +80,10 @@ fn test_connection_and_matching_queries() {
         r#"/Users?filter=userName eq "7a3c1f0e-2b44-4c1e-9a0d-5a8e3c2f9b11""#
     );
     let m = dialect::lookup(Kind::User, "userName", "alice@contoso.com");
-    assert_eq!(m.path, "/Users?filter=userName+eq+%22alice%40contoso.com%22", "encoded as Entra does");
+    assert_eq!(
+        m.path, "/Users?filter=userName+eq+%22alice%40contoso.com%22",
+        "encoded as Entra does"
+    );
     assert_eq!(decoded(&m.path), r#"/Users?filter=userName eq "alice@contoso.com""#);
     let g = dialect::lookup(Kind::Group, "displayName", "Engineering");
     assert_eq!(
@@ -91,9 +94,15 @@ fn test_connection_and_matching_queries() {
     let q = dialect::lookup(Kind::User, "userName", "o\"brien");
     assert_eq!(decoded(&q.path), r#"/Users?filter=userName eq "o\"brien""#);
     assert_eq!(dialect::read(Kind::User, "u1").path, "/Users/u1");
-    assert_eq!(dialect::read(Kind::Group, "g1").path, "/Groups/g1?excludedAttributes=members");
     assert_eq!(
-        (dialect::delete(Kind::User, "u1").method, dialect::delete(Kind::User, "u1").path.as_str()),
+        dialect::read(Kind::Group, "g1").path,
+        "/Groups/g1?excludedAttributes=members"
+    );
+    assert_eq!(
+        (
+            dialect::delete(Kind::User, "u1").method,
+            dialect::delete(Kind::User, "u1").path.as_str()
+        ),
         ("DELETE", "/Users/u1")
     );
 }
@@ -137,7 +146,10 @@ fn create_user_is_entras_body() {
 #[test]
 fn create_group_is_entras_body() {
     let values = vec![
-        (p(Kind::Group, "externalId"), json!("8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159")),
+        (
+            p(Kind::Group, "externalId"),
+            json!("8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159"),
+        ),
         (p(Kind::Group, "displayName"), json!("Engineering")),
     ];
     let req = dialect::create(Kind::Group, Dialect::EntraLegacy, &values);
@@ -270,7 +282,10 @@ fn manager_add_and_remove() {
         remove.body.unwrap()["Operations"],
         json!([{"op":"remove","path":"manager[value eq \"m1\"]"}])
     );
-    assert!(dialect::update(Kind::User, Dialect::Rfc, "u1", &[], None).is_none(), "nothing to send");
+    assert!(
+        dialect::update(Kind::User, Dialect::Rfc, "u1", &[], None).is_none(),
+        "nothing to send"
+    );
 }
 
 /// §1.8: members added in one PATCH; removed as a list (default) or by

@@ -244,6 +244,15 @@ fn crates_depend_only_downwards() {
             &["scimitar-protocol", "scimitar-auth", "scimitar-store"][..],
         ),
         (
+            "scimitar-engine",
+            &[
+                "scimitar-protocol",
+                "scimitar-expression",
+                "scimitar-auth",
+                "scimitar-store",
+            ][..],
+        ),
+        (
             "scimitar-server",
             &["scimitar-protocol", "scimitar-auth", "scimitar-store", "scimitar-app"][..],
         ),
@@ -268,6 +277,8 @@ fn crates_depend_only_downwards() {
                 "scimitar-auth",
                 "scimitar-store",
                 "scimitar-app",
+                "scimitar-engine",
+                "scimitar-expression",
                 "scimitar-server",
                 "scimitar-console",
                 "scimitar-store-sqlite",

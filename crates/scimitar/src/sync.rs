@@ -196,7 +196,10 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                     if as_json {
                         println!("{}", json!({"job": spec.name, "target": spec.target.url, "ok": true}));
                     } else {
-                        println!("The connection to {} works: the token is accepted and the SCIM answers are right.", spec.target.url);
+                        println!(
+                            "The connection to {} works: the token is accepted and the SCIM answers are right.",
+                            spec.target.url
+                        );
                     }
                     Ok(())
                 }
@@ -255,11 +258,18 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                 .await
                 .map_err(app_err)?;
             if as_json {
-                println!("{}", json!({"job": job, "restarted": true, "reset_anchors": reset_anchors}));
+                println!(
+                    "{}",
+                    json!({"job": job, "restarted": true, "reset_anchors": reset_anchors})
+                );
             } else {
                 println!(
                     "Restarted '{job}': its next cycle evaluates everything{}.",
-                    if reset_anchors { " and matches every object again" } else { "" }
+                    if reset_anchors {
+                        " and matches every object again"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(())

@@ -99,7 +99,9 @@ impl FileSource {
     fn disabled(&self, row: &Map<String, Value>) -> bool {
         let s = &self.spec;
         match &s.disabled_column {
-            Some(c) => text_of(row.get(c)).is_some_and(|v| s.disabled_values.iter().any(|d| d.eq_ignore_ascii_case(&v))),
+            Some(c) => {
+                text_of(row.get(c)).is_some_and(|v| s.disabled_values.iter().any(|d| d.eq_ignore_ascii_case(&v)))
+            }
             // Entra's own attribute, when the file has it.
             None => text_of(row.get("accountEnabled")).is_some_and(|v| v.eq_ignore_ascii_case("false")),
         }
@@ -123,7 +125,8 @@ fn hash_files(paths: &[&Path]) -> Result<(String, Vec<String>), SourceError> {
     let mut h = Sha256::new();
     let mut texts = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(p).map_err(|e| SourceError::new(format!("cannot read {}: {e}", p.display())))?;
+        let text =
+            std::fs::read_to_string(p).map_err(|e| SourceError::new(format!("cannot read {}: {e}", p.display())))?;
         h.update(p.display().to_string().as_bytes());
         h.update([0]);
         h.update(text.as_bytes());
@@ -154,7 +157,11 @@ impl Source for FileSource {
         let users_text = texts.first().map(String::as_str).unwrap_or_default();
         for (line, row) in rows(&s.users, users_text)? {
             let key = text_of(row.get(&s.key)).ok_or_else(|| {
-                SourceError::new(format!("{} line {line}: no value in the key column '{}'", s.users.display(), s.key))
+                SourceError::new(format!(
+                    "{} line {line}: no value in the key column '{}'",
+                    s.users.display(),
+                    s.key
+                ))
             })?;
             if let Some(first) = seen.insert((Kind::User, key.clone()), line) {
                 return Err(SourceError::new(format!(

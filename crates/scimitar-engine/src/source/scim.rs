@@ -49,7 +49,12 @@ impl ScimSource {
     }
 
     /// Every resource of an endpoint matching `filter`, page by page.
-    async fn all(&mut self, endpoint: &str, filter: Option<&str>, attributes: Option<&str>) -> Result<Vec<Value>, SourceError> {
+    async fn all(
+        &mut self,
+        endpoint: &str,
+        filter: Option<&str>,
+        attributes: Option<&str>,
+    ) -> Result<Vec<Value>, SourceError> {
         let page = self.spec.page_size;
         let url = self.spec.url.clone();
         let client = self.client()?;
@@ -59,7 +64,9 @@ impl ScimSource {
             let mut path = format!("{endpoint}?startIndex={start}&count={page}");
             if let Some(f) = filter {
                 path.push_str("&filter=");
-                path.push_str(&percent_encoding::utf8_percent_encode(f, percent_encoding::NON_ALPHANUMERIC).to_string());
+                path.push_str(
+                    &percent_encoding::utf8_percent_encode(f, percent_encoding::NON_ALPHANUMERIC).to_string(),
+                );
             }
             if let Some(a) = attributes {
                 path.push_str("&attributes=");
@@ -90,7 +97,11 @@ impl ScimSource {
 fn get<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
     let mut cur = v;
     for p in path {
-        cur = cur.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(p)).map(|(_, v)| v)?;
+        cur = cur
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(p))
+            .map(|(_, v)| v)?;
     }
     Some(cur)
 }
@@ -100,9 +111,11 @@ fn get<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
 fn typed<'v>(v: &'v Value, attr: &str, kind: Option<&str>, sub: &str) -> Option<&'v Value> {
     let items = get(v, &[attr])?.as_array()?;
     let elem = match kind {
-        Some(k) => items
-            .iter()
-            .find(|i| get(i, &["type"]).and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(k)))?,
+        Some(k) => items.iter().find(|i| {
+            get(i, &["type"])
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(k))
+        })?,
         None => items
             .iter()
             .find(|i| get(i, &["primary"]) == Some(&Value::Bool(true)))
@@ -128,15 +141,24 @@ pub fn user_object(v: &Value) -> Option<SourceObject> {
     put("displayName", get(v, &["displayName"]));
     put("givenName", get(v, &["name", "givenName"]));
     put("surname", get(v, &["name", "familyName"]));
-    put("mail", typed(v, "emails", Some("work"), "value").or_else(|| typed(v, "emails", None, "value")));
+    put(
+        "mail",
+        typed(v, "emails", Some("work"), "value").or_else(|| typed(v, "emails", None, "value")),
+    );
     put("jobTitle", get(v, &["title"]));
     put("preferredLanguage", get(v, &["preferredLanguage"]));
     put("department", get(v, &[ENTERPRISE, "department"]));
     put("employeeId", get(v, &[ENTERPRISE, "employeeNumber"]));
     put("telephoneNumber", typed(v, "phoneNumbers", Some("work"), "value"));
     put("mobile", typed(v, "phoneNumbers", Some("mobile"), "value"));
-    put("facsimileTelephoneNumber", typed(v, "phoneNumbers", Some("fax"), "value"));
-    put("physicalDeliveryOfficeName", typed(v, "addresses", Some("work"), "formatted"));
+    put(
+        "facsimileTelephoneNumber",
+        typed(v, "phoneNumbers", Some("fax"), "value"),
+    );
+    put(
+        "physicalDeliveryOfficeName",
+        typed(v, "addresses", Some("work"), "formatted"),
+    );
     put("streetAddress", typed(v, "addresses", Some("work"), "streetAddress"));
     put("city", typed(v, "addresses", Some("work"), "locality"));
     put("state", typed(v, "addresses", Some("work"), "region"));
@@ -178,7 +200,11 @@ pub fn group_object(v: &Value) -> Option<SourceObject> {
     }
     let members: Vec<String> = get(v, &["members"])
         .and_then(Value::as_array)
-        .map(|m| m.iter().filter_map(|x| get(x, &["value"]).and_then(Value::as_str).map(str::to_string)).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|x| get(x, &["value"]).and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     Some(SourceObject {
         kind: Kind::Group,
@@ -199,10 +225,15 @@ impl Source for ScimSource {
             .and_then(|w| w.get("since"))
             .and_then(Value::as_str)
             .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
-        let cycle = watermark.and_then(|w| w.get("cycle")).and_then(Value::as_u64).unwrap_or(0);
+        let cycle = watermark
+            .and_then(|w| w.get("cycle"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let stamp = now.format(&Rfc3339).unwrap_or_default();
         if let Some(since) = since {
-            let from = (since - time::Duration::seconds(OVERLAP_SECS)).format(&Rfc3339).unwrap_or_default();
+            let from = (since - time::Duration::seconds(OVERLAP_SECS))
+                .format(&Rfc3339)
+                .unwrap_or_default();
             let filter = format!("meta.lastModified gt \"{from}\"");
             let users = self.all("/Users", Some(&filter), None).await;
             let groups = self.all("/Groups", Some(&filter), None).await;
