@@ -64,7 +64,7 @@ async fn start(config: ConsoleConfig) -> Server {
             .await
             .unwrap();
     });
-    let client = reqwest::Client::builder()
+    let client = scimitar_testkit::http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -438,7 +438,7 @@ async fn failed_sign_ins_are_throttled_per_account_and_address() {
     assert!((1..=900).contains(&wait), "Retry-After {wait}");
     // The owner, from another address, is not locked out by someone who
     // knows the email.
-    let elsewhere = reqwest::Client::builder()
+    let elsewhere = scimitar_testkit::http()
         .redirect(reqwest::redirect::Policy::none())
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .build()

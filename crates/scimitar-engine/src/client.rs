@@ -34,6 +34,9 @@ pub struct TargetError {
     pub status: Option<u16>,
     /// Worth retrying in a later cycle (a 429, a 5xx, a timeout).
     pub transient: bool,
+    /// No connection could be made at all (the cycle stops: every other
+    /// request would fail the same way).
+    pub unreachable: bool,
 }
 
 impl std::fmt::Display for TargetError {
@@ -125,6 +128,7 @@ impl Client {
                     info: ErrorInfo::new("InternalError", "the client is shutting down"),
                     status: None,
                     transient: false,
+                    unreachable: false,
                 },
                 None,
             )
@@ -163,6 +167,7 @@ impl Client {
                         info: ErrorInfo::new(code, detail),
                         status: None,
                         transient: true,
+                        unreachable: e.is_connect(),
                     },
                     None,
                 ));
@@ -184,6 +189,7 @@ impl Client {
                     ),
                     status: Some(status),
                     transient: true,
+                    unreachable: false,
                 },
                 None,
             )
@@ -203,6 +209,7 @@ impl Client {
                             ),
                             status: Some(status),
                             transient: false,
+                            unreachable: false,
                         },
                         None,
                     ));
@@ -235,6 +242,7 @@ impl Client {
                 info,
                 status: Some(status),
                 transient,
+                unreachable: false,
             },
             if status == 429 {
                 retry_after.or(Some(Duration::from_secs(1)))

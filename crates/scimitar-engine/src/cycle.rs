@@ -212,6 +212,14 @@ struct Cx<'a> {
     total: usize,
     /// Writes that a dry run did not send.
     unsent: std::sync::atomic::AtomicU64,
+    /// Why the cycle stops: the target refused the token (401, 403) or
+    /// cannot be reached. Nothing more is sent and nothing is committed.
+    stop: Mutex<Option<TargetError>>,
+    /// Source references of users in scope that have no target object yet
+    /// (their create failed): a group listing one stays pending until the
+    /// user exists. A member that is not to be provisioned (out of scope,
+    /// filtered out) is not waited for.
+    waiting: Mutex<HashSet<String>>,
 }
 
 impl Cx<'_> {
@@ -251,7 +259,17 @@ impl Cx<'_> {
             self.unsent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(None);
         }
-        self.client.send(req, on_resource).await.map(Some)
+        if let Some(e) = self.stop.lock().ok().and_then(|s| s.clone()) {
+            return Err(e);
+        }
+        let answer = self.client.send(req, on_resource).await;
+        if let Err(e) = &answer
+            && (e.unreachable || matches!(e.status, Some(401 | 403)))
+            && let Ok(mut stop) = self.stop.lock()
+        {
+            stop.get_or_insert_with(|| e.clone());
+        }
+        answer.map(Some)
     }
 
     fn in_scope(&self, o: &SourceObject) -> bool {
@@ -377,7 +395,12 @@ pub async fn run_cycle(
         .await?
         .ok_or_else(|| CycleError::Job(format!("no job named '{}' is stored", job.name)))?;
     let initial = record.watermark.is_none();
-    test_connection(job, client).await.map_err(CycleError::Connection)?;
+    // Entra's probe before the first cycle: a wrong URL or token is said
+    // plainly before anything is read. Later cycles send nothing unless
+    // something changed; a refused token there stops the cycle (`stop`).
+    if initial {
+        test_connection(job, client).await.map_err(CycleError::Connection)?;
+    }
     let delta = source.read(record.watermark.as_ref()).await?;
     let cycle_id = uuid::Uuid::new_v4().to_string();
     let mut plan = Plan::load(store, tenant, job, &delta, initial).await?;
@@ -402,6 +425,14 @@ pub async fn run_cycle(
         done: std::sync::atomic::AtomicUsize::new(0),
         total,
         unsent: std::sync::atomic::AtomicU64::new(0),
+        stop: Mutex::new(None),
+        waiting: Mutex::new(
+            plan.known
+                .values()
+                .filter(|s| s.kind == Kind::User && s.in_scope && s.target_id.is_none() && s.pending)
+                .filter_map(|s| s.source_ref.clone())
+                .collect(),
+        ),
     };
     let (users, groups): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| i.kind == Kind::User);
 
@@ -427,6 +458,20 @@ pub async fn run_cycle(
             .collect()
             .await;
         outcomes.extend(results);
+    }
+    if let Some(e) = cx.stop.lock().ok().and_then(|s| s.clone()) {
+        let why = if e.unreachable {
+            format!("the target cannot be reached: {}", e.info.details)
+        } else {
+            format!(
+                "the target refused the Secret Token ({}): {}; check `target.token`",
+                e.status.unwrap_or_default(),
+                e.info.details
+            )
+        };
+        return Err(CycleError::Connection(format!(
+            "{why}. Nothing of this cycle was committed; the next run resumes."
+        )));
     }
     let mut summary = cx.summary.lock().map(|s| s.clone()).unwrap_or_default();
     summary.requests = client.requests();
@@ -909,6 +954,17 @@ fn has_active_mapping(cx: &Cx<'_>, kind: Kind) -> bool {
 
 async fn process_user(cx: &Cx<'_>, it: Item) -> Outcome {
     let out = process_object(cx, it).await;
+    if let (Some(s), Some(r), Ok(mut waiting)) = (
+        &out.state,
+        out.state.as_ref().and_then(|s| s.source_ref.clone()),
+        cx.waiting.lock(),
+    ) {
+        if s.in_scope && s.target_id.is_none() && s.pending {
+            waiting.insert(r);
+        } else {
+            waiting.remove(&r);
+        }
+    }
     cx.tick();
     out
 }
@@ -1500,7 +1556,7 @@ async fn sync_members(cx: &Cx<'_>, o: &mut Outcome) {
     for m in &obj.members {
         match cx.link(m) {
             Some(t) => desired.push((m.clone(), t)),
-            None => unresolved |= cx.assigned.contains(m) || cx.job.scope.mode == ScopeMode::All,
+            None => unresolved |= cx.waiting.lock().is_ok_and(|w| w.contains(m)),
         }
     }
     let desired_refs: HashSet<&String> = desired.iter().map(|(r, _)| r).collect();

@@ -266,6 +266,9 @@ fn eq_assignments(f: &Filter) -> Vec<(String, Value)> {
 pub enum Op {
     /// The target has no value yet.
     Add,
+    /// The target has no element that the path's value filter selects
+    /// (`emails[type eq "work"].value` on a user without a work email).
+    AddElement,
     /// The target's value differs.
     Replace,
 }
@@ -289,11 +292,35 @@ pub fn update(
 ) -> Option<Request> {
     let mut ops: Vec<Value> = Vec::new();
     let mut pathless = Map::new();
+    // RFC 7644 §3.5.2: a value filter that selects nothing is no target for
+    // `add`; new elements are added whole, one per attribute and filter.
+    let mut elements: Vec<(String, Map<String, Value>)> = Vec::new();
     for c in changes {
         let path = c.target.key();
         match dialect {
+            Dialect::Rfc if c.op == Op::AddElement => {
+                let p = &c.target.path;
+                let attr = match &p.urn {
+                    Some(u) => format!("{u}:{}", p.name),
+                    None => p.name.clone(),
+                };
+                let key = format!(
+                    "{attr}[{}]",
+                    p.filter.as_ref().map(ToString::to_string).unwrap_or_default()
+                );
+                let i = match elements.iter().position(|(k, _)| *k == key) {
+                    Some(i) => i,
+                    None => {
+                        elements.push((key, Map::new()));
+                        elements.len() - 1
+                    }
+                };
+                if let Some((_, body)) = elements.get_mut(i) {
+                    set_path(body, &c.target, c.value.clone());
+                }
+            }
             Dialect::EntraLegacy => {
-                let op = if c.op == Op::Add { "Add" } else { "Replace" };
+                let op = if c.op == Op::Replace { "Replace" } else { "Add" };
                 ops.push(json!({"op": op, "path": path, "value": legacy_value(&c.value)}));
             }
             Dialect::EntraCompliant => {
@@ -304,7 +331,7 @@ pub fn update(
                 if single {
                     pathless.insert(path, c.value.clone());
                 } else {
-                    let op = if c.op == Op::Add && !c.target.is_active() {
+                    let op = if c.op != Op::Replace && !c.target.is_active() {
                         "add"
                     } else {
                         "replace"
@@ -313,10 +340,28 @@ pub fn update(
                 }
             }
             Dialect::Rfc => {
-                let op = if c.op == Op::Add { "add" } else { "replace" };
-                ops.push(json!({"op": op, "path": path, "value": c.value}));
+                let op = if c.op == Op::Replace { "replace" } else { "add" };
+                // `manager` is complex in RFC 7643 §4.3; Entra sends the bare id.
+                let value = if c.target.is_manager() {
+                    json!({"value": c.value})
+                } else {
+                    c.value.clone()
+                };
+                ops.push(json!({"op": op, "path": path, "value": value}));
             }
         }
+    }
+    for (_, body) in elements {
+        // `set_path` wrote `{urn: {name: [element]}}` or `{name: [element]}`.
+        let (path, value) = match body.into_iter().next() {
+            Some((k, Value::Object(inner))) if k.starts_with("urn:") => match inner.into_iter().next() {
+                Some((name, v)) => (format!("{k}:{name}"), v),
+                None => continue,
+            },
+            Some((k, v)) => (k, v),
+            None => continue,
+        };
+        ops.push(json!({"op": "add", "path": path, "value": value}));
     }
     if !pathless.is_empty() {
         // Filtered paths first, then the one path-less replace (Entra's order).

@@ -49,6 +49,27 @@ pub fn current(kind: Kind, resource: &Value, path: &TargetPath) -> Option<Value>
     }
 }
 
+/// Whether the target has an element matching `path`'s value filter
+/// (`emails[type eq "work"]`); true for paths without one.
+fn has_element(kind: Kind, resource: &Value, path: &TargetPath) -> bool {
+    let p = &path.path;
+    let Some(filter) = &p.filter else { return true };
+    let container = match &p.urn {
+        Some(u) => get_ci(resource, u),
+        None => Some(resource),
+    };
+    let Some(items) = container.and_then(|c| get_ci(c, &p.name)).and_then(Value::as_array) else {
+        return false;
+    };
+    let Some(def) = resource_type(kind)
+        .and_then(|rt| rt.resolve(p.urn.as_deref(), &p.name, None))
+        .map(|r| r.attr)
+    else {
+        return false;
+    };
+    items.iter().any(|it| matches_element(filter, it, def).unwrap_or(false))
+}
+
 /// Whether the target's value equals the desired one.
 pub fn same(path: &TargetPath, current: &Value, desired: &Value) -> bool {
     match (current, desired) {
@@ -83,7 +104,11 @@ pub fn changes(kind: Kind, resource: &Value, desired: &[(TargetPath, Value)]) ->
         match current(kind, resource, path) {
             None => out.push(Change {
                 target: path.clone(),
-                op: Op::Add,
+                op: if has_element(kind, resource, path) {
+                    Op::Add
+                } else {
+                    Op::AddElement
+                },
                 value: value.clone(),
             }),
             Some(cur) if !same(path, &cur, value) => out.push(Change {

@@ -312,3 +312,58 @@ fn group_members_per_dialect() {
         json!([{"op":"remove","path":"members[value eq \"u1\"]"},{"op":"remove","path":"members[value eq \"u2\"]"}])
     );
 }
+
+/// `rfc`: a value filter that selects no element is no target for `add`
+/// (RFC 7644 §3.5.2.1), so a new element goes whole, its sub-attributes
+/// together, to the attribute; an existing element is changed through the
+/// filter; the manager is complex (RFC 7643 §4.3). Entra's dialects keep
+/// the filtered path.
+#[test]
+fn rfc_adds_new_elements_whole_and_the_manager_as_a_complex_value() {
+    let c = vec![
+        Change {
+            target: p(Kind::User, "addresses[type eq \"work\"].locality"),
+            op: Op::AddElement,
+            value: json!("Seattle"),
+        },
+        Change {
+            target: p(Kind::User, "emails[type eq \"work\"].value"),
+            op: Op::AddElement,
+            value: json!("alice@contoso.com"),
+        },
+        Change {
+            target: p(Kind::User, "addresses[type eq \"work\"].postalCode"),
+            op: Op::AddElement,
+            value: json!("98101"),
+        },
+        Change {
+            target: p(Kind::User, "phoneNumbers[type eq \"work\"].value"),
+            op: Op::Add,
+            value: json!("+1 555 0100"),
+        },
+        Change {
+            target: p(
+                Kind::User,
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+            ),
+            op: Op::Replace,
+            value: json!("m1"),
+        },
+    ];
+    let rfc = dialect::update(Kind::User, Dialect::Rfc, "u1", &c, None).unwrap();
+    assert_eq!(
+        rfc.body.unwrap()["Operations"],
+        json!([
+          {"op":"add","path":"phoneNumbers[type eq \"work\"].value","value":"+1 555 0100"},
+          {"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":{"value":"m1"}},
+          {"op":"add","path":"addresses","value":[{"type":"work","primary":true,"locality":"Seattle","postalCode":"98101"}]},
+          {"op":"add","path":"emails","value":[{"type":"work","primary":true,"value":"alice@contoso.com"}]}])
+    );
+    let compliant = dialect::update(Kind::User, Dialect::EntraCompliant, "u1", &c[..2], None).unwrap();
+    assert_eq!(
+        compliant.body.unwrap()["Operations"],
+        json!([
+          {"op":"add","path":"addresses[type eq \"work\"].locality","value":"Seattle"},
+          {"op":"add","path":"emails[type eq \"work\"].value","value":"alice@contoso.com"}])
+    );
+}

@@ -14,6 +14,20 @@ use scimitar_server::{AppState, Settings};
 use scimitar_store::Store;
 use serde_json::Value;
 
+/// An HTTP client builder for tests. In a workspace build, reqwest's TLS
+/// comes from the engine's `rustls-no-provider` (ring, chosen explicitly), so
+/// a plain `reqwest::Client::new()` panics for want of a crypto provider:
+/// build clients here.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// `http().build()`.
+pub fn client() -> reqwest::Client {
+    http().build().expect("an HTTP client")
+}
+
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub store: Arc<dyn Store>,
@@ -126,7 +140,7 @@ impl TestServer {
             addr,
             store,
             public_url,
-            client: reqwest::Client::new(),
+            client: client(),
             dir,
             shutdown: Some(tx),
         }

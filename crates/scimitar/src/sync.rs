@@ -113,7 +113,13 @@ fn client_for(spec: &JobSpec) -> Result<Client> {
     Client::new(&spec.target.url, &token, spec.settings.concurrency).map_err(anyhow::Error::msg)
 }
 
+/// The job's tenant. `default` is created on first use, as `serve` does on
+/// a fresh database: the engine may keep its state in a database no server
+/// has opened yet.
 async fn tenant(app: &App, name: &str) -> Result<Tenant> {
+    if name == "default" {
+        return app.tenant_or_create(&Actor::Cli, name).await.map_err(app_err);
+    }
     app.tenant(name).await.map_err(app_err)
 }
 

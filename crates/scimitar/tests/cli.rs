@@ -67,7 +67,7 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
         .spawn()
         .unwrap();
     let _server = Server(child);
-    let client = reqwest::Client::new();
+    let client = scimitar_testkit::client();
     assert!(
         answers(&client, &format!("{public}/healthz")).await,
         "server did not start"
@@ -253,7 +253,7 @@ async fn server_key_and_file_permissions() {
         .spawn()
         .unwrap();
     let server = Server(child);
-    let client = reqwest::Client::new();
+    let client = scimitar_testkit::client();
     answers(&client, &format!("http://127.0.0.1:{port}/healthz")).await;
     let url = format!("http://127.0.0.1:{port}/scim/k/v2/Users");
     let r = client
@@ -364,7 +364,7 @@ async fn sigterm_shuts_down_gracefully() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = scimitar_testkit::client();
     assert!(answers(&client, &format!("http://127.0.0.1:{port}/readyz")).await);
     assert!(
         Command::new("kill")

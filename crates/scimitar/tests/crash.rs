@@ -102,7 +102,7 @@ async fn acknowledged_writes_survive_sigkill_postgres() {
 async fn crash_and_check(db: &str, sqlite_file: Option<&std::path::Path>) {
     // `serve` creates the `default` tenant on a fresh database.
     let port = free_port();
-    let client = reqwest::Client::new();
+    let client = scimitar_testkit::client();
     let mut server = start(db, port);
     wait_up(&client, port).await;
     let out = Command::new(BIN)

@@ -145,7 +145,7 @@ impl Drop for Node {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    scimitar_testkit::http()
         .pool_max_idle_per_host(64)
         .build()
         .expect("client")

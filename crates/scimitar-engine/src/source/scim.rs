@@ -6,8 +6,10 @@
 //! Reads page through `startIndex`/`count`. Incremental reads ask for
 //! `meta.lastModified gt` the last read (minus an overlap for clock skew)
 //! when the server accepts that filter; deletions are invisible to it, so
-//! every tenth incremental read also lists every `id` (`present`). A server
-//! without the filter is read in full, and the engine compares hashes.
+//! each incremental read also lists every `id` (`present`, one small page
+//! per `page_size` objects): a deletion shows in the next cycle, as Entra's
+//! do. A server without the filter is read in full, and the engine compares
+//! hashes.
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
@@ -22,8 +24,6 @@ use crate::source::{Source, SourceError};
 
 /// Seconds subtracted from the last read time (clock skew, same-second writes).
 const OVERLAP_SECS: i64 = 120;
-/// Every Nth incremental read lists every id, to find deletions.
-const PRESENT_EVERY: u64 = 10;
 
 pub struct ScimSource {
     spec: ScimSourceSpec,
@@ -240,24 +240,19 @@ impl Source for ScimSource {
             if let (Ok(users), Ok(groups)) = (users, groups) {
                 let mut objects: Vec<SourceObject> = users.iter().filter_map(user_object).collect();
                 objects.extend(groups.iter().filter_map(group_object));
-                let present = if (cycle + 1).is_multiple_of(PRESENT_EVERY) {
-                    let mut p: Vec<(Kind, String)> = Vec::new();
-                    for (kind, endpoint) in [(Kind::User, "/Users"), (Kind::Group, "/Groups")] {
-                        for r in self.all(endpoint, None, Some("id")).await? {
-                            if let Some(id) = r.get("id").and_then(Value::as_str) {
-                                p.push((kind, id.to_string()));
-                            }
+                let mut present: Vec<(Kind, String)> = Vec::new();
+                for (kind, endpoint) in [(Kind::User, "/Users"), (Kind::Group, "/Groups")] {
+                    for r in self.all(endpoint, None, Some("id")).await? {
+                        if let Some(id) = r.get("id").and_then(Value::as_str) {
+                            present.push((kind, id.to_string()));
                         }
                     }
-                    Some(p)
-                } else {
-                    None
-                };
+                }
                 return Ok(Delta {
                     full: false,
                     objects,
                     deleted: Vec::new(),
-                    present,
+                    present: Some(present),
                     watermark: json!({"mode": "lastModified", "since": stamp, "cycle": cycle + 1}),
                 });
             }
