@@ -144,25 +144,30 @@ fn parse_sort_order(v: &str) -> Result<SortOrder> {
     }
 }
 
-/// RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1.
+/// RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1. One beyond what
+/// an offset can hold (2^63 - 1) is refused rather than echoed as another
+/// number.
 fn parse_start_index(v: &str) -> Result<usize> {
     let v = v.trim();
     if let Ok(i) = v.parse::<i64>() {
-        return Ok(if i < 1 {
-            1
-        } else {
-            usize::try_from(i).unwrap_or(usize::MAX)
-        });
+        return match usize::try_from(i.max(1)) {
+            Ok(n) => Ok(n),
+            Err(_) => Err(too_far(v)),
+        };
     }
     if v.starts_with('-') && v[1..].chars().all(|c| c.is_ascii_digit()) && v.len() > 1 {
         return Ok(1);
     }
     if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
-        return Ok(usize::MAX); // beyond any result set
+        return Err(too_far(v));
     }
     Err(ScimError::invalid_value(format!(
         "startIndex must be an integer, not '{v}'"
     )))
+}
+
+fn too_far(v: &str) -> ScimError {
+    ScimError::invalid_value(format!("startIndex {v} is beyond the largest allowed, {}", i64::MAX))
 }
 
 /// RFC 7644 §3.4.2.4: a negative count is read as 0.

@@ -188,6 +188,7 @@ fn apply_all(
         }
     }
     drop_valueless(rt, doc);
+    crate::resource::nfc_names(rt, doc);
     check_required(rt, doc, None)?;
     Ok(cx.member_ops)
 }

@@ -613,6 +613,9 @@ impl Planner<'_> {
                 (self.dialect.datetime)(&s)
                     .ok_or_else(|| ScimError::invalid_filter(format!("'{s}' is not a dateTime")))?,
             ),
+            // The name columns hold NFC (`resource::nfc_names`): so does
+            // what they are compared with.
+            Literal::Text(s) if case == Case::Lowered => Literal::Text(crate::resource::nfc(&s).into_owned()),
             other => other,
         };
         Ok(Comparison { op, literal, case })

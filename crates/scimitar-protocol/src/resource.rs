@@ -97,8 +97,37 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
         }
         input_core_key(rt, &mut doc, &mut members, key, value)?;
     }
+    nfc_names(rt, &mut doc);
     check_required(rt, &doc, members.as_ref())?;
     Ok(Normalized { doc, members })
+}
+
+/// `s` in Unicode Normalization Form C.
+pub fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    if unicode_normalization::is_nfc(s) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.nfc().collect())
+    }
+}
+
+/// Brings the names that must be unique (a User's `userName`, a Group's
+/// `displayName`) to NFC, so that `café` typed precomposed and decomposed
+/// is one name for the uniqueness check and for lookups.
+pub(crate) fn nfc_names(rt: &ResourceType, doc: &mut Map<String, Value>) {
+    let key = if rt.is_user() {
+        "userName"
+    } else if rt.is_group() {
+        "displayName"
+    } else {
+        return;
+    };
+    if let Some(Value::String(s)) = doc.get_mut(key)
+        && let std::borrow::Cow::Owned(n) = nfc(s)
+    {
+        *s = n;
+    }
 }
 
 fn input_core_key(

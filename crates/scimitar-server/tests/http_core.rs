@@ -915,3 +915,121 @@ async fn base_url_tolerates_flags_trailing_slash_and_case() {
         assert_eq!(r.body["totalResults"], 1, "{path}");
     }
 }
+
+#[tokio::test]
+async fn if_match_compares_strongly_and_if_none_match_weakly() {
+    let (_srv, t) = setup().await;
+    let id = t.create_user("weak").await;
+    let path = format!("/Users/{id}");
+    let etag = t.get(&path).await.header("etag").unwrap().to_string();
+    let weak = format!("W/{etag}");
+    // RFC 7232 §3.1: If-Match uses the strong comparison, so a weak tag
+    // matches none of our (strong) ETags, even with the current version.
+    let writes = [
+        (
+            Method::PATCH,
+            Some(patch_op(json!([{"op": "replace", "path": "title", "value": "x"}]))),
+        ),
+        (Method::PUT, Some(json!({"userName": "weak", "title": "x"}))),
+        (Method::DELETE, None),
+    ];
+    for (m, body) in writes {
+        t.send_with(m.clone(), &path, body, &[("if-match", &weak)])
+            .await
+            .assert_error(412, None);
+    }
+    assert_eq!(t.get(&path).await.body["title"], Value::Null, "nothing changed");
+    // Bulk's `version` is an If-Match too.
+    let bulk = t
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+                {"method": "PATCH", "path": path, "version": weak,
+                 "data": patch_op(json!([{"op": "replace", "path": "title", "value": "x"}]))}]}),
+        )
+        .await;
+    assert_eq!(bulk.body["Operations"][0]["status"], "412", "{}", bulk.text);
+    // If-None-Match uses the weak comparison (§3.2): W/"1" matches "1".
+    let nm = t.send_with(Method::GET, &path, None, &[("if-none-match", &weak)]).await;
+    assert_eq!(nm.status, 304);
+    // The strong tag still works, alone or in a list after a weak one.
+    let list = format!("{weak}, {etag}");
+    let ok = t
+        .send_with(
+            Method::PATCH,
+            &path,
+            Some(patch_op(json!([{"op": "replace", "path": "title", "value": "y"}]))),
+            &[("if-match", &list)],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+#[tokio::test]
+async fn start_index_is_echoed_as_given_or_refused() {
+    let (_srv, t) = setup().await;
+    t.create_user("one").await;
+    for (q, want) in [
+        (
+            "startIndex=9223372036854775807",
+            Some(json!(9_223_372_036_854_775_807_i64)),
+        ),
+        ("startIndex=0", Some(json!(1))),
+        ("startIndex=9223372036854775808", None),
+        ("startIndex=99999999999999999999999", None),
+    ] {
+        let r = t.get(&format!("/Users?{q}")).await;
+        match want {
+            Some(v) => {
+                assert_eq!(r.status, 200, "{q}: {}", r.text);
+                assert_eq!(r.body["startIndex"], v, "{q}");
+            }
+            None => r.assert_error(400, Some("invalidValue")),
+        }
+        let body = json!({"startIndex": q.trim_start_matches("startIndex=").parse::<Value>().unwrap()});
+        let s = t.post("/Users/.search", body).await;
+        assert_eq!(s.status, r.status, "{q} (.search): {}", s.text);
+    }
+}
+
+#[tokio::test]
+async fn user_and_group_names_are_unique_in_nfc() {
+    let (_srv, t) = setup().await;
+    let (nfc, nfd) = ("caf\u{e9}", "cafe\u{301}");
+    let r = t.post("/Users", json!({"userName": nfd})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["userName"], nfc, "stored and returned in NFC");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    t.post("/Users", json!({"userName": nfc}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    for name in [nfc, nfd, "CAFE\u{301}"] {
+        let f: String = form_urlencoded::byte_serialize(format!("userName eq \"{name}\"").as_bytes()).collect();
+        let found = t.get(&format!("/Users?filter={f}")).await;
+        assert_eq!(found.body["totalResults"], 1, "{name:?}: {}", found.text);
+    }
+    let other = t.create_user("other").await;
+    t.patch(
+        &format!("/Users/{other}"),
+        patch_op(json!([{"op": "replace", "path": "userName", "value": nfd}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+    t.put(&format!("/Users/{other}"), json!({"userName": nfd}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    // Groups' displayName alike.
+    let g = t.post("/Groups", json!({"displayName": format!("{nfc} team")})).await;
+    assert_eq!(g.status, 201);
+    t.post("/Groups", json!({"displayName": format!("{nfd} team")}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    let g2 = t.create_group("second", &[]).await;
+    t.patch(
+        &format!("/Groups/{g2}"),
+        patch_op(json!([{"op": "replace", "value": {"displayName": format!("{nfd} TEAM")}}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+    assert_eq!(t.get(&format!("/Users/{id}")).await.body["userName"], nfc);
+}

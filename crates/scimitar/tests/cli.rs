@@ -132,8 +132,26 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
     assert_eq!(log["events"][0]["name"], "u@x.test");
     assert_eq!(log["events"][0]["token_label"], "entra");
 
-    // Optional expiry: a token that expires today no longer works; one
-    // that expires in a year does.
+    // Optional expiry. Zero days would make a token that is expired when
+    // it is shown: refused, with a reason.
+    let zero = Command::new(BIN)
+        .args([
+            "token",
+            "create",
+            "--tenant",
+            "contoso",
+            "--expires-in-days",
+            "0",
+            "--database",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert!(!zero.status.success(), "a token that expires at once is refused");
+    let err = String::from_utf8_lossy(&zero.stderr);
+    assert!(err.contains("at least 1 day"), "{err}");
+    // A token past its expiry no longer works (one made to expire in a day,
+    // its expiry then moved into the past); one that expires in a year does.
     let expired = run(
         &db,
         &[
@@ -142,12 +160,19 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
             "--tenant",
             "contoso",
             "--expires-in-days",
-            "0",
+            "1",
             "--public-url",
             &public,
         ],
     );
     assert!(expired["expires"].is_string());
+    rusqlite::Connection::open(dir.join("db/scimitar.db"))
+        .unwrap()
+        .execute(
+            "UPDATE tokens SET expires = '2000-01-01T00:00:00.000Z' WHERE id = ?1",
+            [expired["id"].as_str().unwrap()],
+        )
+        .unwrap();
     let r = client
         .get(&url)
         .bearer_auth(expired["token"].as_str().unwrap())
