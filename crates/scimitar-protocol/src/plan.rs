@@ -123,10 +123,11 @@ pub enum Literal {
     Bool(bool),
     /// A numeric attribute against a JSON number.
     Number(serde_json::Number),
-    /// A numeric attribute against a quoted number (`level eq "5"`). The
+    /// A numeric attribute against a quoted number (`level eq "5"`), read
+    /// with every digit (an integer within 64 bits stays an integer). The
     /// database reads it as a number; the evaluator (PATCH value filters)
     /// never has, and still does not.
-    QuotedNumber(f64),
+    QuotedNumber(serde_json::Number),
     /// Text against a string literal, as written (see [`Case`] for folding).
     Text(String),
     /// Text against a bare number or boolean, as its JSON text. The database
@@ -189,6 +190,8 @@ pub enum Plan {
 pub enum KeyType {
     Boolean,
     Number,
+    /// Instants, whatever RFC 3339 form the values have.
+    DateTime,
     /// Text in code point order, of the lower-cased values when
     /// [`Case::Insensitive`].
     Text(Case),
@@ -358,9 +361,9 @@ pub(crate) fn literal(attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result
             )));
         }
         (AttrType::Integer | AttrType::Decimal, CompValue::Number(n)) => Literal::Number(n.clone()),
-        (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => match s.parse::<f64>() {
-            Ok(f) if f.is_finite() => Literal::QuotedNumber(f),
-            _ => {
+        (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => match quoted_number(s) {
+            Some(n) => Literal::QuotedNumber(n),
+            None => {
                 return Err(ScimError::invalid_filter(format!(
                     "'{}' is numeric; '{s}' is not a number",
                     attr.name
@@ -374,6 +377,19 @@ pub(crate) fn literal(attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result
         (_, CompValue::String(s)) => Literal::Text(s.clone()),
         (_, other) => Literal::BareText(other.to_string()),
     })
+}
+
+/// A quoted number as JSON reads it (so `"9223372036854775807"` keeps its
+/// digits), or as a finite double for the forms JSON has not (`" 5"`, `".5"`).
+fn quoted_number(s: &str) -> Option<serde_json::Number> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<serde_json::Number>() {
+        return Some(n);
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .and_then(serde_json::Number::from_f64)
 }
 
 /// Resolves a filter against a resource type.
@@ -629,9 +645,13 @@ pub fn plan_sort(rt: &ResourceType, kind: Kind, sort_by: &str) -> Result<Option<
         .ok_or_else(|| ScimError::invalid_value(format!("invalid sortBy attribute '{sort_by}'")))?;
     let p = AttrPath { urn, name, sub };
     let key = |source, attr: &Attribute, case| {
-        let key_type = match attr.kind {
-            AttrType::Boolean => KeyType::Boolean,
-            AttrType::Integer | AttrType::Decimal => KeyType::Number,
+        let key_type = match (attr.kind, &source) {
+            (AttrType::Boolean, _) => KeyType::Boolean,
+            (AttrType::Integer | AttrType::Decimal, _) => KeyType::Number,
+            // The store writes its own timestamps (`meta.created`,
+            // `lastModified`) in one fixed-width UTC form: text order.
+            (AttrType::DateTime, SortSource::Column(_)) => KeyType::Text(case),
+            (AttrType::DateTime, _) => KeyType::DateTime,
             _ => KeyType::Text(case),
         };
         Ok(Some(SortKey { source, key_type }))

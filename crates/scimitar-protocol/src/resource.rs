@@ -14,8 +14,6 @@
 //! request bodies (ignored), Entra's misspelt enterprise URN.
 
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Result, ScimError};
 use crate::filter::split_attr_path;
@@ -372,8 +370,17 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
                 )));
             }
             Value::String(s) => Some(Value::String(s.clone())),
-            // Lenient: numbers and booleans sent for string attributes.
-            Value::Number(n) => Some(Value::String(n.to_string())),
+            // Lenient: integers and booleans sent for string attributes.
+            // An integer within 64 bits keeps its digits; any other number
+            // was read as a double and may have lost some (12345678901234567890123
+            // would be stored as "1.2345678901234568e22"): refused.
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::String(n.to_string())),
+            Value::Number(_) => {
+                return Err(ScimError::invalid_value(format!(
+                    "'{}' must be a string; send numbers with a fraction, an exponent or more than 64 bits as text, so that no digit is lost",
+                    attr.name
+                )));
+            }
             Value::Bool(b) => Some(Value::String(b.to_string())),
             _ => return Err(bad("a string")),
         },
@@ -410,12 +417,16 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
         },
         AttrType::DateTime => match value {
             Value::String(s) if s.is_empty() => None,
-            Value::String(s) => {
-                if OffsetDateTime::parse(s, &Rfc3339).is_err() {
-                    return Err(bad("an xsd:dateTime such as 2024-05-01T12:00:00Z"));
+            // Stored in one UTC form, so that every backend reads and
+            // orders it alike (`datetime::canonical`).
+            Value::String(s) => match crate::datetime::canonical(s) {
+                Some(c) => Some(Value::String(c)),
+                None => {
+                    return Err(bad(
+                        "an xsd:dateTime such as 2024-05-01T12:00:00Z (with an offset or Z, years 0001 to 9999 in UTC)",
+                    ));
                 }
-                Some(Value::String(s.clone()))
-            }
+            },
             _ => return Err(bad("an xsd:dateTime string")),
         },
         AttrType::Complex => None,

@@ -206,6 +206,16 @@ fn setup_connection(c: &Connection) -> rusqlite::Result<()> {
             }),
         })
     })?;
+    // A dateTime as text that orders as instants (UTC, fixed width), NULL
+    // for what is not one: filters and sorting on dateTime attributes.
+    c.create_scalar_function("scim_instant", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(scimitar_protocol::datetime::instant_key),
+            _ => None,
+        })
+    })?;
     c.create_scalar_function("scim_ends_with", 2, flags, |ctx| {
         let a: Option<String> = ctx.get(0).ok();
         let b: Option<String> = ctx.get(1).ok();
