@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod actor;
+mod passwords;
 pub mod resources;
 pub mod schemas;
 pub mod tenants;
@@ -63,6 +64,8 @@ pub struct App {
     pub builtin: ResourceTypes,
     schemas: schemas::SchemaCache,
     reads: activity::ReadCounter,
+    /// Bounds the password hashes running at once.
+    hasher: passwords::Hasher,
 }
 
 impl App {
@@ -73,6 +76,7 @@ impl App {
             builtin: Arc::new(builtin_resource_types().into_iter().map(Arc::new).collect()),
             schemas: schemas::SchemaCache::default(),
             reads: activity::ReadCounter::default(),
+            hasher: passwords::Hasher::default(),
         })
     }
 

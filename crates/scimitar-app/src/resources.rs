@@ -134,10 +134,11 @@ impl Ops {
         created: Option<String>,
         via: Via<'_>,
     ) -> Result<Record, ScimError> {
-        let input = normalize_input(rt, body)?;
+        let mut input = normalize_input(rt, body)?;
         if kind == Kind::User && input.members.is_some() {
             return Err(ScimError::invalid_value("users have no members"));
         }
+        self.app.hash_password_in(kind, &mut input.doc).await?;
         let members = input.members.unwrap_or_default();
         let mut changes = scimitar_protocol::diff::changes(rt, &Map::new(), &input.doc);
         if !members.is_empty() {
@@ -191,6 +192,7 @@ impl Ops {
                 *s = activity::name_of(&current.doc).map(str::to_string);
             }
             let mut m = f(current, members)?;
+            crate::passwords::check_hashed(&current.doc, &m.doc)?;
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
@@ -232,7 +234,7 @@ impl Ops {
         if_match: Option<u64>,
         via: Via<'_>,
     ) -> Result<Record, ScimError> {
-        let input = match normalize_input(rt, body) {
+        let mut input = match normalize_input(rt, body) {
             Ok(i) => i,
             Err(e) => {
                 self.log_failure(via, "update", (kind, Some(id), None), &e).await;
@@ -242,6 +244,7 @@ impl Ops {
         if kind == Kind::User && input.members.is_some() {
             return Err(ScimError::invalid_value("users have no members"));
         }
+        self.app.hash_password_in(kind, &mut input.doc).await?;
         let rt2 = rt.clone();
         let f: ModifyFn = Arc::new(move |current: &Record, _| {
             let mut doc = input.doc.clone();
@@ -269,13 +272,14 @@ impl Ops {
         if_match: Option<u64>,
         via: Via<'_>,
     ) -> Result<Record, ScimError> {
-        let ops = match parse_patch_request(body, self.app.config.max_patch_operations) {
+        let mut ops = match parse_patch_request(body, self.app.config.max_patch_operations) {
             Ok(o) => o,
             Err(e) => {
                 self.log_failure(via, "update", (kind, Some(id), None), &e).await;
                 return Err(e);
             }
         };
+        self.app.hash_passwords_in_patch(rt, &mut ops).await?;
         let rt2 = rt.clone();
         let f: ModifyFn = Arc::new(move |current: &Record, members| {
             let mut doc = current.doc.clone();
@@ -472,7 +476,8 @@ impl Ops {
         let rt = self
             .rt(r.kind.as_str())
             .ok_or_else(|| ScimError::internal("no such resource type"))?;
-        let doc = normalize_input(&rt, &Value::Object(r.doc.clone()))?.doc;
+        let mut doc = normalize_input(&rt, &Value::Object(r.doc.clone()))?.doc;
+        self.app.hash_password_in(r.kind, &mut doc).await?;
         let path = format!("/{}s/{}", r.kind.as_str(), r.id);
         let via = Via {
             method: "IMPORT",

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::error::{Result, ScimError};
 use crate::filter::{AttrPath, CompValue, CompareOp, Filter};
-use crate::plan::{Literal, check_operator, literal};
-use crate::schema::{Attribute, ResourceType};
+use crate::plan::{Literal, check_operator, literal, never_returned};
+use crate::schema::{Attribute, ResourceType, Returned};
 
 /// Does a value of the multi-valued complex attribute `attr` match `filter`
 /// (whose paths name sub-attributes)?
@@ -68,6 +68,11 @@ fn element_sub<'v, 'a>(
     let sub = attr
         .sub(&p.name)
         .ok_or_else(|| ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name)))?;
+    // A PATCH value filter on a never-returned value would answer, by
+    // its success or `noTarget`, whether a guess is right.
+    if sub.returned == Returned::Never {
+        return Err(never_returned(&format!("{}.{}", attr.name, sub.name)));
+    }
     Ok((sub, get_ci(elem, &sub.name)))
 }
 
@@ -267,6 +272,9 @@ fn resource_attr<'v, 'a>(
     let r = rt
         .resolve(p.urn.as_deref(), &p.name, p.sub.as_deref())
         .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute '{p}'")))?;
+    if r.attr.returned == Returned::Never || r.sub.is_some_and(|s| s.returned == Returned::Never) {
+        return Err(never_returned(p));
+    }
     let container = if r.extension {
         r.schema.and_then(|u| get_ci(resource, u))
     } else {

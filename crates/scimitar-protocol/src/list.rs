@@ -212,11 +212,24 @@ pub fn restrict_filter(rt: &ResourceType, f: &Filter) -> Filter {
     }
 }
 
-/// Every attribute of a root-level filter must exist in some resource type.
+/// Every attribute of a root-level filter must exist in some resource type,
+/// and none may be one that is never returned (in any type: the types that
+/// have it would refuse the filter, and the others answering alone would
+/// hide that).
 pub fn check_filter_attributes<R: Borrow<ResourceType>>(rts: &[R], f: &Filter) -> Result<()> {
+    if let Some(p) = rts
+        .iter()
+        .find_map(|rt| crate::plan::never_returned_path(rt.borrow(), f))
+    {
+        return Err(crate::plan::never_returned(&p));
+    }
+    check_known_attributes(rts, f)
+}
+
+fn check_known_attributes<R: Borrow<ResourceType>>(rts: &[R], f: &Filter) -> Result<()> {
     match f {
-        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| check_filter_attributes(rts, x)),
-        Filter::Not(x) => check_filter_attributes(rts, x),
+        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| check_known_attributes(rts, x)),
+        Filter::Not(x) => check_known_attributes(rts, x),
         Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) => {
             let known = |rt: &R| {
                 rt.borrow()

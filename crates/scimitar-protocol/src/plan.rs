@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Result, ScimError};
 use crate::filter::{AttrPath, CompValue, CompareOp, Filter, split_attr_path};
-use crate::schema::{AttrType, Attribute, Kind, ResourceType};
+use crate::schema::{AttrType, Attribute, Kind, ResourceType, Returned};
 
 /// Where backends differ in what their SQL can read.
 #[derive(Debug, Clone, Copy)]
@@ -253,11 +253,65 @@ fn cannot(p: &AttrPath) -> ScimError {
     ScimError::invalid_filter(format!("'{p}' cannot be used in a filter"))
 }
 
+/// An attribute that is never returned (`password`, write-only extension
+/// attributes) cannot be filtered or sorted on either: the answer would
+/// tell a client, guess by guess, what the value is.
+pub(crate) fn never_returned(p: &dyn std::fmt::Display) -> ScimError {
+    ScimError::invalid_filter(format!(
+        "'{p}' is never returned, so it cannot be used in a filter or to sort"
+    ))
+}
+
+/// Whether `attr` (or, named alone, its implied `value`) is never returned.
+fn is_never_returned(attr: &Attribute, sub: Option<&Attribute>) -> bool {
+    let never = |a: &Attribute| a.returned == Returned::Never;
+    never(attr)
+        || sub.is_some_and(never)
+        || (sub.is_none() && attr.is_complex() && attr.sub("value").is_some_and(never))
+}
+
+/// The first path of `f` that names a never-returned attribute of `rt`
+/// (value paths' sub-attributes included), if any.
+pub fn never_returned_path(rt: &ResourceType, f: &Filter) -> Option<String> {
+    let resolve = |p: &AttrPath| rt.resolve(p.urn.as_deref(), &p.name, p.sub.as_deref());
+    match f {
+        Filter::And(v) | Filter::Or(v) => v.iter().find_map(|x| never_returned_path(rt, x)),
+        Filter::Not(x) => never_returned_path(rt, x),
+        Filter::Present(p) | Filter::Compare(p, ..) => resolve(p)
+            .filter(|r| is_never_returned(r.attr, r.sub))
+            .map(|_| p.to_string()),
+        Filter::ValuePath(p, inner) => {
+            let r = resolve(p)?;
+            if is_never_returned(r.attr, r.sub) {
+                return Some(p.to_string());
+            }
+            let mut subs = Vec::new();
+            element_paths(inner, &mut subs);
+            subs.into_iter()
+                .find(|name| r.attr.sub(name).is_some_and(|s| s.returned == Returned::Never))
+                .map(|name| format!("{p}.{name}"))
+        }
+    }
+}
+
+/// The attribute names a value path's filter tests.
+fn element_paths<'f>(f: &'f Filter, out: &mut Vec<&'f str>) {
+    match f {
+        Filter::And(v) | Filter::Or(v) => v.iter().for_each(|x| element_paths(x, out)),
+        Filter::Not(x) => element_paths(x, out),
+        Filter::Present(p) | Filter::Compare(p, ..) => out.push(&p.name),
+        Filter::ValuePath(p, _) => out.push(&p.name),
+    }
+}
+
 fn source<'a>(rt: &'a ResourceType, kind: Kind, p: &AttrPath) -> Result<Source<'a>> {
     let r = rt
         .resolve(p.urn.as_deref(), &p.name, p.sub.as_deref())
         .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute '{p}'")))?;
     let (attr, sub, leaf) = (r.attr, r.sub, r.leaf());
+    if is_never_returned(attr, sub) {
+        return Err(never_returned(p));
+    }
     let sub_name = sub.map(|s| s.name.as_str());
     if r.schema.is_none() {
         // Common attributes.
@@ -586,6 +640,9 @@ impl Planner<'_> {
             let sub = attr.sub(&p.name).ok_or_else(|| {
                 ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name))
             })?;
+            if sub.returned == Returned::Never {
+                return Err(never_returned(&format!("{}.{}", attr.name, sub.name)));
+            }
             let operand = match within {
                 Within::Array | Within::Object => Operand::Field(sub.name.clone()),
                 Within::Members => Operand::Member(match sub.name.as_str() {

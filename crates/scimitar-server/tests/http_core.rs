@@ -1033,3 +1033,217 @@ async fn user_and_group_names_are_unique_in_nfc() {
     .assert_error(409, Some("uniqueness"));
     assert_eq!(t.get(&format!("/Users/{id}")).await.body["userName"], nfc);
 }
+
+const VAULT: &str = "urn:ietf:params:scim:schemas:extension:vault:2.0:User";
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A tenant whose users have a write-only `pin` and `keys` with a
+/// never-returned `secret`.
+async fn with_vault(srv: &TestServer) -> Tenant {
+    let t = srv.tenant("acme").await;
+    let admin = srv.tenant_with_scope("acme", "admin").await;
+    let ext = json!({"resourceType": "User", "schema": {"id": VAULT, "name": "Vault", "attributes": [
+        {"name": "pin", "type": "string", "multiValued": false, "mutability": "writeOnly", "returned": "never"},
+        {"name": "keys", "type": "complex", "multiValued": true, "subAttributes": [
+            {"name": "label", "type": "string", "multiValued": false},
+            {"name": "secret", "type": "string", "multiValued": false, "returned": "never"}]}
+    ]}});
+    let url = format!("{}/admin/v1/tenants/acme/schemas", srv.public_url);
+    let r = admin.send(Method::POST, &url, Some(ext)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    t
+}
+
+/// What the store holds as a user's `password`.
+async fn stored_password(srv: &TestServer, t: &Tenant, id: &str) -> Option<String> {
+    let rec = srv
+        .store
+        .get(t.id, scimitar_store::Kind::User, id)
+        .await
+        .unwrap()
+        .unwrap();
+    rec.doc.get("password").map(|v| v.as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn passwords_are_hashed_on_every_write_and_never_returned() {
+    let srv = TestServer::start().await;
+    let t = with_vault(&srv).await;
+    let secrets = ["Secr3t!", "argon2", "1234", "s3cr3t-key"];
+    let leaks = |text: &str| -> Vec<&str> { secrets.iter().copied().filter(|s| text.contains(s)).collect() };
+    let r = t
+        .post(
+            "/Users",
+            json!({"userName": "alice", "password": "Secr3t!",
+                   VAULT: {"pin": "1234", "keys": [{"label": "a", "secret": "s3cr3t-key"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(leaks(&r.text).is_empty(), "{}", r.text);
+    assert_eq!(r.body[VAULT]["keys"], json!([{"label": "a"}]));
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let stored = stored_password(&srv, &t, &id).await.unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(scimitar_auth::password::verify("Secr3t!", &stored));
+    // Never returned, whatever is asked for.
+    for path in [
+        format!("/Users/{id}"),
+        format!("/Users/{id}?attributes=password,{VAULT}:pin,{VAULT}:keys.secret"),
+        format!("/Users?filter={}", enc("userName eq \"alice\"")),
+        "/Users?attributes=password".to_string(),
+    ] {
+        let r = t.get(&path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert!(leaks(&r.text).is_empty(), "{path}: {}", r.text);
+        assert!(!r.text.contains("password"), "{path}: {}", r.text);
+    }
+    // The activity entry redacts every secret.
+    let log = srv
+        .store
+        .list_activity(
+            t.id,
+            scimitar_store::ActivityQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(leaks(&text).is_empty() && text.contains("[redacted]"), "{text}");
+
+    // A PHC string is stored as given; integers and booleans are hashed
+    // like the text they stand for.
+    let given = scimitar_auth::password::hash("given").unwrap();
+    for (name, password, check) in [
+        ("phc", json!(given), "given"),
+        ("number", json!(12345), "12345"),
+        ("bool", json!(true), "true"),
+    ] {
+        let r = t.post("/Users", json!({"userName": name, "password": password})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let stored = stored_password(&srv, &t, r.body["id"].as_str().unwrap()).await.unwrap();
+        assert!(scimitar_auth::password::verify(check, &stored), "{name}: {stored}");
+        if name == "phc" {
+            assert_eq!(stored, given);
+        }
+    }
+
+    // PUT: a new password is hashed; a PUT without one keeps the hash.
+    let path = format!("/Users/{id}");
+    let r = t.put(&path, json!({"userName": "alice", "password": "put-pw"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains("password"));
+    let after_put = stored_password(&srv, &t, &id).await.unwrap();
+    assert!(scimitar_auth::password::verify("put-pw", &after_put));
+    t.put(&path, json!({"userName": "alice", "title": "x"})).await;
+    assert_eq!(stored_password(&srv, &t, &id).await.unwrap(), after_put);
+
+    // PATCH, in every form a password can take.
+    let patches = [
+        (json!([{"op": "replace", "path": "password", "value": "p1"}]), "p1"),
+        (json!([{"op": "replace", "path": "PASSWORD", "value": "p2"}]), "p2"),
+        (json!([{"op": "replace", "value": {"password": "p3"}}]), "p3"),
+        (json!([{"op": "Add", "value": {"Password": "p4", "title": "y"}}]), "p4"),
+        (
+            json!([{"op": "add", "value": {"urn:ietf:params:scim:schemas:core:2.0:User:password": "p5"}}]),
+            "p5",
+        ),
+        (
+            json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": ["p6"]}]),
+            "p6",
+        ),
+        (json!([{"op": "replace", "path": "password", "value": 777}]), "777"),
+    ];
+    for (ops, clear) in patches {
+        let r = t.patch(&path, patch_op(ops.clone())).await;
+        assert_eq!(r.status, 200, "{ops}: {}", r.text);
+        assert!(
+            !r.text.contains("password") && !r.text.contains(clear),
+            "{ops}: {}",
+            r.text
+        );
+        let stored = stored_password(&srv, &t, &id).await.unwrap();
+        assert!(scimitar_auth::password::verify(clear, &stored), "{ops}: {stored}");
+    }
+    // Bulk goes through the same writes.
+    let bulk = t
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "bulk", "password": "bulk-pw"}}]}),
+        )
+        .await;
+    let loc = bulk.body["Operations"][0]["location"].as_str().unwrap();
+    let bulk_id = loc.rsplit('/').next().unwrap();
+    let stored = stored_password(&srv, &t, bulk_id).await.unwrap();
+    assert!(scimitar_auth::password::verify("bulk-pw", &stored), "{stored}");
+}
+
+#[tokio::test]
+async fn never_returned_attributes_cannot_be_filtered_sorted_or_probed() {
+    let srv = TestServer::start().await;
+    let t = with_vault(&srv).await;
+    let r = t
+        .post(
+            "/Users",
+            json!({"userName": "alice", "password": "Secr3t!",
+                   VAULT: {"pin": "1234", "keys": [{"label": "a", "secret": "s3"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    // A filter would answer, guess by guess, whether a prefix is right.
+    for f in [
+        "userName eq \"alice\" and password sw \"S\"".to_string(),
+        "password pr".to_string(),
+        "PASSWORD eq \"Secr3t!\"".to_string(),
+        "urn:ietf:params:scim:schemas:core:2.0:User:password co \"e\"".to_string(),
+        "not (password pr)".to_string(),
+        format!("{VAULT}:pin eq \"1234\""),
+        format!("{VAULT}:keys.secret sw \"s\""),
+        format!("{VAULT}:keys[secret eq \"s3\"]"),
+        format!("{VAULT}:keys[label eq \"a\" and secret pr]"),
+    ] {
+        t.get(&format!("/Users?filter={}", enc(&f)))
+            .await
+            .assert_error(400, Some("invalidFilter"));
+        t.post("/Users/.search", json!({"filter": f}))
+            .await
+            .assert_error(400, Some("invalidFilter"));
+        t.get(&format!("/?filter={}", enc(&f)))
+            .await
+            .assert_error(400, Some("invalidFilter"));
+    }
+    // Sorting too (sortBy errors are invalidValue, as for every sortBy).
+    for by in ["password", &format!("{VAULT}:pin"), &format!("{VAULT}:keys.secret")] {
+        t.get(&format!("/Users?sortBy={}", enc(by)))
+            .await
+            .assert_error(400, Some("invalidValue"));
+    }
+    // A PATCH value filter would answer by its success or noTarget.
+    for path in [
+        format!("{VAULT}:keys[secret eq \"s3\"].label"),
+        format!("{VAULT}:keys[secret sw \"x\"]"),
+    ] {
+        let r = t
+            .patch(
+                &format!("/Users/{id}"),
+                patch_op(json!([{"op": "replace", "path": path, "value": "b"}])),
+            )
+            .await;
+        r.assert_error(400, Some("invalidFilter"));
+    }
+    // Writing them stays possible.
+    let r = t
+        .patch(
+            &format!("/Users/{id}"),
+            patch_op(json!([{"op": "replace", "path": format!("{VAULT}:pin"), "value": "9999"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains("9999"));
+}

@@ -1785,3 +1785,50 @@ pub async fn exact_numbers_and_instants(s: Arc<dyn Store>) {
         .unwrap_or_else(|e| panic!("sortBy=hired: {e}"));
     assert_eq!(page.records.len(), 3);
 }
+
+/// `cleartext_passwords` finds the users of one tenant whose `password` is
+/// not an argon2 PHC string, in insertion order, paged.
+pub async fn cleartext_passwords(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    let other = tenant(&s, "other").await;
+    let phc = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$ZHVtbXloYXNodmFsdWVoZXJlZHVtbXloYXNodmFsdWU";
+    for (id, password) in [
+        ("p1", Some("Secr3t!")),
+        ("p2", Some(phc)),
+        ("p3", None),
+        ("p4", Some("hunter2")),
+    ] {
+        let mut doc = json!({"userName": id});
+        if let Some(p) = password {
+            doc["password"] = json!(p);
+        }
+        user(&s, t, id, doc, &ts(1)).await;
+    }
+    group(&s, t, "g1", "password", &[], &ts(1)).await;
+    user(
+        &s,
+        other,
+        "o1",
+        json!({"userName": "o1", "password": "elsewhere"}),
+        &ts(1),
+    )
+    .await;
+    let found = |recs: Vec<scimitar_store::Record>| recs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let all = s.cleartext_passwords(t, 0, 100).await.unwrap();
+    let after_first = all[0].seq;
+    assert_eq!(found(all), ["p1", "p4"]);
+    assert_eq!(found(s.cleartext_passwords(t, 0, 1).await.unwrap()), ["p1"]);
+    assert_eq!(found(s.cleartext_passwords(t, after_first, 100).await.unwrap()), ["p4"]);
+    assert_eq!(found(s.cleartext_passwords(other, 0, 100).await.unwrap()), ["o1"]);
+    s.modify(
+        t,
+        Kind::User,
+        "p1",
+        None,
+        &ts(2),
+        set_doc(json!({"userName": "p1", "password": phc})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found(s.cleartext_passwords(t, 0, 100).await.unwrap()), ["p4"]);
+}

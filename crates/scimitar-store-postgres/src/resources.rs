@@ -443,6 +443,26 @@ impl ResourceStore for PostgresStore {
             .map_err(db_error)
     }
 
+    async fn cleartext_passwords(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<Record>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = 'User' AND r.seq > $2 \
+                     AND r.doc -> 'password' IS NOT NULL \
+                     AND left(r.doc ->> 'password', 7) IS DISTINCT FROM '$argon2' ORDER BY r.seq LIMIT $3"
+                ),
+                &[&tenant, &after, &limit],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(TxError::into_store)
+    }
+
     async fn members_page(
         &self,
         tenant: TenantId,

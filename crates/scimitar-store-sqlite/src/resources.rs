@@ -503,6 +503,24 @@ impl ResourceStore for SqliteStore {
         .await
     }
 
+    async fn cleartext_passwords(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<Record>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            // The limit is a literal, like every LIMIT here (see page_sql).
+            let sql = format!(
+                "SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND r.seq > ? \
+                 AND json_extract(r.doc, '$.password') IS NOT NULL \
+                 AND substr(json_extract(r.doc, '$.password'), 1, 7) IS NOT '$argon2' ORDER BY r.seq LIMIT {limit}"
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+            let rows = stmt
+                .query_map(params![tenant, after], record_from_row)
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
     async fn members_page(
         &self,
         tenant: TenantId,

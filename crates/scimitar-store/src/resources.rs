@@ -138,6 +138,11 @@ pub trait ResourceStore: Send + Sync {
     async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>>;
     /// The number of members of each of `groups` (absent when zero).
     async fn member_counts(&self, tenant: TenantId, groups: &[String]) -> StoreResult<Vec<(String, u64)>>;
+    /// Users of the tenant whose stored `password` is not an argon2 PHC
+    /// string (values stored in clear before passwords were hashed on
+    /// arrival), with `seq` above `after`, in insertion order, at most
+    /// `limit`: the one-time hashing of such values pages through them.
+    async fn cleartext_passwords(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<Record>>;
     /// A page of a group's members in id order, after the member id `after`.
     async fn members_page(
         &self,

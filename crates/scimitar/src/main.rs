@@ -492,12 +492,19 @@ async fn run() -> Result<()> {
         }
         Command::Migrate => {
             let cfg = resolve(&cli.common, None)?;
-            // Opening a store applies its embedded migrations.
-            open_store(&cfg.database).await?;
+            // Opening a store applies its embedded migrations; then the
+            // data migrations that need the application layer.
+            let app = open_app(&cfg).await?;
+            let hashed = app.hash_stored_passwords(&Actor::Cli).await.map_err(app_err)?;
             if cli.common.json {
-                print_json(json!({"database": redact_url(&cfg.database), "migrated": true}));
+                print_json(
+                    json!({"database": redact_url(&cfg.database), "migrated": true, "passwords_hashed": hashed}),
+                );
             } else {
                 println!("Database {} is migrated.", redact_url(&cfg.database));
+                if hashed > 0 {
+                    println!("Hashed {hashed} SCIM passwords that were stored in clear.");
+                }
             }
             Ok(())
         }
@@ -652,6 +659,17 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         );
         println!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
     }
+    // Passwords stored in clear by an older version are hashed in the
+    // background (a few tens of milliseconds each); until then they are
+    // still never returned or filterable. Idempotent on every node.
+    let upgrading = state.app.clone();
+    tokio::spawn(async move {
+        match upgrading.hash_stored_passwords(&Actor::Server).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(hashed = n, "hashed SCIM passwords stored in clear"),
+            Err(e) => tracing::warn!(error = %e.detail, "could not hash the SCIM passwords stored in clear"),
+        }
+    });
     tracing::info!(%local, public_url = %cfg.public_url, "scimitar is serving");
     if let Some(link) = scimitar_console::setup_link(&state.app)
         .await

@@ -516,3 +516,55 @@ fn import_validates_and_is_logged() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `migrate` hashes the SCIM passwords an older version stored in clear
+/// (once: a second run finds none), and `export` leaves passwords out.
+#[test]
+fn migrate_hashes_cleartext_passwords_and_export_leaves_them_out() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-passwords-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    run(&db, &["tenant", "create", "acme"]);
+    // A user as an older version stored it.
+    let conn = rusqlite::Connection::open(dir.join("db/scimitar.db")).unwrap();
+    let tenant: i64 = conn
+        .query_row("SELECT id FROM tenants WHERE name = 'acme'", [], |r| r.get(0))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO resources (tenant_id, kind, id, user_name_ci, version, created, modified, doc) \
+         VALUES (?1, 'User', 'u1', 'old', 1, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', \
+         '{\"userName\":\"old\",\"password\":\"Secr3t!\"}')",
+        [tenant],
+    )
+    .unwrap();
+    let stored = || -> (String, String) {
+        conn.query_row(
+            "SELECT json_extract(doc, '$.password'), modified FROM resources WHERE id = 'u1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let r = run(&db, &["migrate"]);
+    assert_eq!(r["passwords_hashed"], 1, "{r}");
+    let (hash, modified) = stored();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(scimitar_auth::password::verify("Secr3t!", &hash));
+    assert_eq!(modified, "2025-01-01T00:00:00.000Z", "nothing a client sees changed");
+    let again = run(&db, &["migrate"]);
+    assert_eq!(again["passwords_hashed"], 0, "{again}");
+    assert_eq!(stored().0, hash);
+    let audit = run(&db, &["audit"]);
+    assert!(audit.to_string().contains("passwords.hashed"), "{audit}");
+
+    let out = Command::new(BIN)
+        .args(["export", "--tenant", "acme", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"userName\":\"old\""), "{text}");
+    assert!(!text.contains("password") && !text.contains("argon2"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
