@@ -209,6 +209,7 @@ impl App {
                         doc,
                         member_ops: vec![],
                         activity: None,
+                        unique: Default::default(),
                     })
                 });
                 match self

@@ -11,6 +11,7 @@ use scimitar_protocol::patch::{MemberOp, apply_patch, parse_patch_request};
 use scimitar_protocol::project::Projection;
 use scimitar_protocol::resource::{MemberRef, merge_for_replace, normalize_input};
 use scimitar_protocol::schema::{ResourceType, urn};
+use scimitar_protocol::unique::{unique_change, unique_values};
 use scimitar_store::{
     ActivityEvent, Kind, ListQuery, ModifyFn, Mutation, NewResource, Page, Record, StoreError, Tenant,
 };
@@ -159,6 +160,7 @@ impl Ops {
         let new = NewResource {
             kind,
             id: id.to_string(),
+            unique: unique_values(rt, &input.doc)?,
             doc: input.doc,
             members,
             created: created.unwrap_or_else(scimitar_store::now_utc),
@@ -193,6 +195,7 @@ impl Ops {
             }
             let mut m = f(current, members)?;
             crate::passwords::check_hashed(&current.doc, &m.doc)?;
+            m.unique = unique_change(&rt2, &current.doc, &m.doc)?;
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
@@ -257,6 +260,7 @@ impl Ops {
                 doc,
                 member_ops,
                 activity: None,
+                unique: Default::default(),
             })
         });
         self.modify(Change::now(rt, kind, id, if_match, via), f).await
@@ -288,6 +292,7 @@ impl Ops {
                 doc,
                 member_ops,
                 activity: None,
+                unique: Default::default(),
             })
         });
         self.modify(Change::now(rt, kind, id, if_match, via), f).await
@@ -584,6 +589,7 @@ impl Ops {
                 doc: current.doc.clone(),
                 member_ops: ops.clone(),
                 activity: None,
+                unique: Default::default(),
             })
         });
         let change = Change {
@@ -614,6 +620,7 @@ impl Ops {
                 doc: doc.clone(),
                 member_ops: member_ops.clone(),
                 activity: None,
+                unique: Default::default(),
             })
         });
         let change = Change {

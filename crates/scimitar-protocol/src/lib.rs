@@ -18,5 +18,6 @@ pub mod plan;
 pub mod project;
 pub mod resource;
 pub mod schema;
+pub mod unique;
 
 pub use error::{Result, ScimError, ScimType};

@@ -65,6 +65,9 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
                             ext.id
                         )));
                     };
+                    if attr.mutability == Mutability::ReadOnly {
+                        continue; // RFC 7644 §3.3, §3.5.1: ignored, as core ones are.
+                    }
                     set_input_attr(&mut doc, Some(ext.id.as_str()), attr, v)?;
                 }
                 continue;
@@ -518,7 +521,9 @@ pub fn check_required(rt: &ResourceType, doc: &Map<String, Value>, _members: Opt
 }
 
 /// PUT semantics for `immutable` attributes: once set they cannot change.
-/// `writeOnly` attributes left out of a PUT keep their value.
+/// `writeOnly` attributes left out of a PUT keep their value, and so do
+/// `readOnly` ones (a PUT cannot change them: their values in the body
+/// were ignored).
 pub fn merge_for_replace(rt: &ResourceType, old: &Map<String, Value>, new: &mut Map<String, Value>) -> Result<()> {
     for (schema, attr) in rt.all_attributes() {
         let get = |doc: &Map<String, Value>| -> Option<Value> {
@@ -540,7 +545,7 @@ pub fn merge_for_replace(rt: &ResourceType, old: &Map<String, Value>, new: &mut 
                     set_input_attr(new, schema.map(|s| s.id.as_str()), attr, &o.unwrap_or_default())?;
                 }
             }
-            Mutability::WriteOnly => {
+            Mutability::WriteOnly | Mutability::ReadOnly => {
                 if let (Some(o), None) = (get(old), get(new)) {
                     set_input_attr(new, schema.map(|s| s.id.as_str()), attr, &o)?;
                 }

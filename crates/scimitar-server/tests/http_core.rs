@@ -1247,3 +1247,206 @@ async fn never_returned_attributes_cannot_be_filtered_sorted_or_probed() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!r.text.contains("9999"));
 }
+
+const IDS: &str = "urn:ietf:params:scim:schemas:extension:ids:2.0:User";
+
+async fn register(srv: &TestServer, tenant: &str, schema: Value) {
+    let admin = srv.tenant_with_scope(tenant, "admin").await;
+    let url = format!("{}/admin/v1/tenants/{tenant}/schemas", srv.public_url);
+    let r = admin
+        .send(
+            Method::POST,
+            &url,
+            Some(json!({"resourceType": "User", "schema": schema})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+fn ids_schema(unique: bool) -> Value {
+    let u = if unique { "server" } else { "none" };
+    json!({"id": IDS, "name": "Ids", "attributes": [
+        {"name": "badge", "type": "string", "multiValued": false, "mutability": "readOnly"},
+        {"name": "code", "type": "string", "multiValued": false, "uniqueness": u},
+        {"name": "tags", "type": "string", "multiValued": true, "uniqueness": u},
+        {"name": "note", "type": "string", "multiValued": false}
+    ]})
+}
+
+#[tokio::test]
+async fn read_only_extension_attributes_cannot_be_written() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    register(&srv, "acme", ids_schema(false)).await;
+    let stored = |id: String| {
+        let store = srv.store.clone();
+        let tid = t.id;
+        async move {
+            let rec = store.get(tid, scimitar_store::Kind::User, &id).await.unwrap().unwrap();
+            rec.doc.get(IDS).cloned().unwrap_or(Value::Null)
+        }
+    };
+    // POST: ignored, as core read-only attributes are (RFC 7644 §3.3).
+    let r = t
+        .post("/Users", json!({"userName": "a", IDS: {"badge": "B1", "note": "n"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body[IDS], json!({"note": "n"}));
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(stored(id.clone()).await, json!({"note": "n"}));
+    let path = format!("/Users/{id}");
+    // PUT (§3.5.1: ignored).
+    let r = t
+        .put(&path, json!({"userName": "a", IDS: {"badge": "B2", "note": "m"}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(stored(id.clone()).await, json!({"note": "m"}));
+    // Path-less PATCH, in both spellings, and a PATCH of the extension
+    // object: ignored.
+    for ops in [
+        json!([{"op": "replace", "value": {IDS: {"badge": "B3"}}}]),
+        json!([{"op": "replace", "value": {format!("{IDS}:badge"): "B4"}}]),
+        json!([{"op": "add", "path": IDS, "value": {"badge": "B5", "note": "o"}}]),
+    ] {
+        let r = t.patch(&path, patch_op(ops.clone())).await;
+        assert!(r.status == 200 || r.status == 204, "{ops}: {}", r.text);
+        assert!(stored(id.clone()).await.get("badge").is_none(), "{ops}");
+    }
+    assert_eq!(stored(id.clone()).await, json!({"note": "o"}));
+    // A PATCH naming it is refused (§3.5.2).
+    t.patch(
+        &path,
+        patch_op(json!([{"op": "replace", "path": format!("{IDS}:badge"), "value": "B6"}])),
+    )
+    .await
+    .assert_error(400, Some("mutability"));
+}
+
+#[tokio::test]
+async fn unique_extension_attributes_are_unique_per_tenant() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    register(&srv, "acme", ids_schema(true)).await;
+    let other = srv.tenant("other").await;
+    register(&srv, "other", ids_schema(true)).await;
+    let r = t
+        .post(
+            "/Users",
+            json!({"userName": "a", IDS: {"code": "C-1", "tags": ["x", "y"]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let a = r.body["id"].as_str().unwrap().to_string();
+    // Compared like the attribute: case-insensitively here.
+    for body in [
+        json!({"userName": "b", IDS: {"code": "c-1"}}),
+        json!({"userName": "b", IDS: {"tags": ["Y"]}}),
+    ] {
+        t.post("/Users", body).await.assert_error(409, Some("uniqueness"));
+    }
+    assert_eq!(t.get("/Users?count=0").await.body["totalResults"], 1, "nothing created");
+    // Another tenant has its own values.
+    let r = other
+        .post("/Users", json!({"userName": "a", IDS: {"code": "C-1"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // PUT and PATCH alike.
+    let b = t
+        .post("/Users", json!({"userName": "b", IDS: {"code": "C-2", "tags": ["z"]}}))
+        .await;
+    assert_eq!(b.status, 201, "{}", b.text);
+    let bpath = format!("/Users/{}", b.body["id"].as_str().unwrap());
+    t.put(&bpath, json!({"userName": "b", IDS: {"code": "C-1"}}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    t.patch(
+        &bpath,
+        patch_op(json!([{"op": "replace", "path": format!("{IDS}:code"), "value": "C-1"}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+    t.patch(
+        &bpath,
+        patch_op(json!([{"op": "add", "path": format!("{IDS}:tags"), "value": ["x"]}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+    // Other attributes of b can still change; a's values, once given up,
+    // are free.
+    let r = t
+        .patch(
+            &bpath,
+            patch_op(json!([{"op": "replace", "path": format!("{IDS}:note"), "value": "ok"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = t
+        .patch(
+            &format!("/Users/{a}"),
+            patch_op(json!([{"op": "replace", "path": format!("{IDS}:code"), "value": "C-9"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = t
+        .patch(
+            &bpath,
+            patch_op(json!([{"op": "replace", "path": format!("{IDS}:code"), "value": "C-1"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A deleted user's values are free.
+    assert_eq!(t.delete(&format!("/Users/{a}")).await.status, 204);
+    let r = t
+        .post("/Users", json!({"userName": "c", IDS: {"code": "C-9", "tags": ["x"]}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Concurrent creates of one value: one wins.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            t.post("/Users", json!({"userName": format!("race{i}"), IDS: {"code": "RACE"}}))
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409]);
+}
+
+#[tokio::test]
+async fn making_an_attribute_unique_keeps_existing_duplicates_and_refuses_new_ones() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    register(&srv, "acme", ids_schema(false)).await;
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let r = t.post("/Users", json!({"userName": name, IDS: {"code": "SAME"}})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    // The registration succeeds and indexes what is stored.
+    register(&srv, "acme", ids_schema(true)).await;
+    t.post("/Users", json!({"userName": "c", IDS: {"code": "same"}}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    // Both holders can still be written.
+    for id in &ids {
+        let r = t
+            .patch(
+                &format!("/Users/{id}"),
+                patch_op(json!([{"op": "replace", "path": format!("{IDS}:note"), "value": "still"}])),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    // Once unique no more, the value is free.
+    register(&srv, "acme", ids_schema(false)).await;
+    let r = t.post("/Users", json!({"userName": "c", IDS: {"code": "same"}})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}

@@ -186,7 +186,8 @@ pub async fn create_get_delete(s: Arc<dyn Store>) {
                     doc: obj(json!({"displayName": "x"})),
                     members: vec![],
                     created: ts(4),
-                    activity: None
+                    activity: None,
+                    unique: vec![],
                 }
             )
             .await,
@@ -322,6 +323,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(2),
                 activity: None,
+                unique: vec![],
             },
         )
         .await;
@@ -339,6 +341,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(2),
                 activity: None,
+                unique: vec![],
             },
         )
         .await;
@@ -354,6 +357,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(2),
                 activity: None,
+                unique: vec![],
             },
         )
         .await;
@@ -376,6 +380,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(4),
                 activity: None,
+                unique: vec![],
             },
         )
         .await;
@@ -516,6 +521,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
                 ],
                 created: ts(2),
                 activity: None,
+                unique: vec![],
             },
         )
         .await
@@ -657,6 +663,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
             members: vec![member("u3")],
             created: ts(9),
             activity: None,
+            unique: vec![],
         },
     )
     .await
@@ -671,6 +678,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
             doc: obj(json!({"displayName": "Admins2"})),
             member_ops: vec![MemberOp::Add(vec![member("u1")])],
             activity: None,
+            unique: Default::default(),
         })
     });
     let r = s.modify(t, Kind::Group, "g1", None, &ts(10), f).await.unwrap();
@@ -703,6 +711,7 @@ pub async fn member_access_in_modify(s: Arc<dyn Store>) {
             doc: cur.doc.clone(),
             member_ops: vec![MemberOp::Remove(drop), MemberOp::Add(vec![member("u4")])],
             activity: None,
+            unique: Default::default(),
         })
     });
     let r = s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.unwrap();
@@ -1184,6 +1193,7 @@ pub async fn concurrent_modify(s: Arc<dyn Store>) {
                     doc,
                     member_ops: vec![],
                     activity: None,
+                    unique: Default::default(),
                 })
             });
             s.modify(t, Kind::User, "u1", None, &ts(2), f).await
@@ -1354,6 +1364,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
                 doc: if doc.is_empty() { cur.doc.clone() } else { doc.clone() },
                 member_ops: ops.clone(),
                 activity: Some(event(t, "2024-01-01T10:00:00.000Z", "update", "success", name)),
+                unique: Default::default(),
             })
         })
     };
@@ -1417,6 +1428,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
             members: vec![],
             created: ts(4),
             activity: Some(event(t, at, "create", "success", "created")),
+            unique: vec![],
         },
     )
     .await
@@ -1431,6 +1443,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(4),
                 activity: Some(event(t, at, "create", "success", "not-created")),
+                unique: vec![],
             },
         )
         .await;
@@ -1831,4 +1844,176 @@ pub async fn cleartext_passwords(s: Arc<dyn Store>) {
     .await
     .unwrap();
     assert_eq!(found(s.cleartext_passwords(t, 0, 100).await.unwrap()), ["p4"]);
+}
+
+fn uv(attribute: &str, value: &str) -> scimitar_store::UniqueValue {
+    scimitar_store::UniqueValue {
+        attribute: format!("{CUSTOM}:{attribute}"),
+        value: value.into(),
+    }
+}
+
+fn take(add: Vec<scimitar_store::UniqueValue>, remove: Vec<scimitar_store::UniqueValue>) -> scimitar_store::ModifyFn {
+    let change = scimitar_store::UniqueChange { add, remove };
+    Arc::new(move |cur: &scimitar_store::Record, _| {
+        let mut doc = cur.doc.clone();
+        // A change of the document, so that the write happens.
+        let n = doc.get("n").and_then(Value::as_i64).unwrap_or(0);
+        doc.insert("n".into(), json!(n + 1));
+        Ok(Mutation {
+            doc,
+            member_ops: vec![],
+            activity: None,
+            unique: change.clone(),
+        })
+    })
+}
+
+async fn create_unique(
+    s: &Arc<dyn Store>,
+    t: scimitar_store::TenantId,
+    kind: Kind,
+    id: &str,
+    unique: Vec<scimitar_store::UniqueValue>,
+) -> Result<scimitar_store::Record, StoreError> {
+    let key = if kind == Kind::User { "userName" } else { "displayName" };
+    s.create(
+        t,
+        NewResource {
+            kind,
+            id: id.into(),
+            doc: obj(json!({key: id})),
+            members: vec![],
+            created: ts(1),
+            activity: None,
+            unique,
+        },
+    )
+    .await
+}
+
+/// Unique values are taken in the write's transaction: a second resource
+/// taking one fails with `Conflict` naming the attribute, and changes
+/// nothing; values given up, or of deleted resources, are free again; the
+/// scope is one tenant and one kind.
+pub async fn unique_values(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    let other = tenant(&s, "other").await;
+    let conflict = |r: Result<scimitar_store::Record, StoreError>| match r {
+        Err(StoreError::Conflict(a)) => a,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    create_unique(&s, t, Kind::User, "u1", vec![uv("badge", "x"), uv("tags", "a")])
+        .await
+        .unwrap();
+    let a = conflict(create_unique(&s, t, Kind::User, "u2", vec![uv("badge", "x")]).await);
+    assert_eq!(a, format!("{CUSTOM}:badge"));
+    assert!(s.get(t, Kind::User, "u2").await.unwrap().is_none(), "nothing created");
+    create_unique(&s, other, Kind::User, "u2", vec![uv("badge", "x")])
+        .await
+        .expect("another tenant");
+    create_unique(&s, t, Kind::Group, "g1", vec![uv("badge", "x")])
+        .await
+        .expect("another kind");
+    create_unique(&s, t, Kind::User, "u2", vec![uv("badge", "y")])
+        .await
+        .unwrap();
+    // A User (SQLite computes its change outside the writer) and a Group.
+    let before = s.get(t, Kind::User, "u2").await.unwrap().unwrap();
+    let e = s
+        .modify(
+            t,
+            Kind::User,
+            "u2",
+            None,
+            &ts(2),
+            take(vec![uv("badge", "x")], vec![uv("badge", "y")]),
+        )
+        .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    let after = s.get(t, Kind::User, "u2").await.unwrap().unwrap();
+    assert_eq!(after.version, before.version, "nothing changed");
+    create_unique(&s, t, Kind::Group, "g2", vec![uv("badge", "z")])
+        .await
+        .unwrap();
+    let e = s
+        .modify(t, Kind::Group, "g2", None, &ts(2), take(vec![uv("badge", "x")], vec![]))
+        .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    // Given up, then free.
+    s.modify(
+        t,
+        Kind::User,
+        "u1",
+        None,
+        &ts(2),
+        take(vec![uv("badge", "w")], vec![uv("badge", "x")]),
+    )
+    .await
+    .unwrap();
+    s.modify(
+        t,
+        Kind::User,
+        "u2",
+        None,
+        &ts(3),
+        take(vec![uv("badge", "x")], vec![uv("badge", "y")]),
+    )
+    .await
+    .expect("x was given up");
+    // Keeping a value it has is no conflict.
+    s.modify(t, Kind::User, "u2", None, &ts(4), take(vec![uv("badge", "x")], vec![]))
+        .await
+        .unwrap();
+    // A deleted resource's values are free.
+    s.delete(t, Kind::User, "u1", None).await.unwrap();
+    create_unique(&s, t, Kind::User, "u3", vec![uv("badge", "w"), uv("tags", "a")])
+        .await
+        .expect("u1's values are free");
+
+    // Entering stored values: those another resource has are returned.
+    let held = s
+        .claim_unique(t, Kind::User, "u4", vec![uv("badge", "x"), uv("badge", "v")])
+        .await
+        .unwrap();
+    assert_eq!(held, vec![uv("badge", "x")]);
+    let again = s
+        .claim_unique(t, Kind::User, "u4", vec![uv("badge", "v")])
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "its own value");
+    // An extension's values are forgotten at once.
+    s.drop_unique_values(t, CUSTOM).await.unwrap();
+    create_unique(&s, t, Kind::User, "u5", vec![uv("badge", "x"), uv("badge", "v")])
+        .await
+        .expect("dropped");
+    // Concurrent creates of one value: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            create_unique(&s, t, Kind::User, &format!("race{i}"), vec![uv("badge", "race")])
+                .await
+                .is_ok()
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        won += usize::from(task.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one concurrent create takes the value");
+    // The marks of indexes to build.
+    assert!(s.unique_backfills().await.unwrap().is_empty());
+    s.set_unique_backfill(t, Kind::User, true).await.unwrap();
+    s.set_unique_backfill(t, Kind::User, true).await.unwrap();
+    s.set_unique_backfill(other, Kind::Group, true).await.unwrap();
+    assert_eq!(
+        s.unique_backfills().await.unwrap(),
+        vec![(t, Kind::User), (other, Kind::Group)]
+    );
+    s.set_unique_backfill(t, Kind::User, false).await.unwrap();
+    assert_eq!(s.unique_backfills().await.unwrap(), vec![(other, Kind::Group)]);
+    // A tenant's rows go with it.
+    assert!(s.delete_tenant("other").await.unwrap());
+    assert!(s.unique_backfills().await.unwrap().is_empty());
 }

@@ -47,6 +47,7 @@ pub const CASES: &[&str] = &[
     "custom_typed_attributes",
     "exact_numbers_and_instants",
     "cleartext_passwords",
+    "unique_values",
 ];
 
 /// Defines one `#[tokio::test]` per conformance case. `$factory` is an
@@ -59,7 +60,7 @@ macro_rules! store_conformance {
             member_ops, member_access_in_modify, delete_leaves_groups, filter_operators,
             filter_differential_users, filter_differential_groups, filter_errors, sorting, sort_by_resource_type, pagination,
             cursor_paging, concurrent_modify, concurrent_member_adds, secrets, extensions, activity, activity_with_modification, totals_follow_writes, custom_typed_attributes,
-            exact_numbers_and_instants, cleartext_passwords);
+            exact_numbers_and_instants, cleartext_passwords, unique_values);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

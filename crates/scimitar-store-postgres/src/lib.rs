@@ -43,6 +43,10 @@ const CORE_STEPS: &[Step] = &[
     ),
     ("0006_audit", include_str!("../migrations/0006_audit.sql")),
     ("0007_token_expiry", include_str!("../migrations/0007_token_expiry.sql")),
+    (
+        "0008_unique_values",
+        include_str!("../migrations/0008_unique_values.sql"),
+    ),
 ];
 
 /// The migration sets of this backend, applied in this order.

@@ -40,6 +40,10 @@ const CORE_STEPS: &[Step] = &[
         "0008_resource_counts",
         include_str!("../migrations/0008_resource_counts.sql"),
     ),
+    (
+        "0009_unique_values",
+        include_str!("../migrations/0009_unique_values.sql"),
+    ),
 ];
 
 /// The migration sets of this backend, applied in this order.

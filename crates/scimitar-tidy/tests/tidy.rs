@@ -19,6 +19,8 @@ const TENANT_TABLES: &[&str] = &[
     "read_counts",
     "resource_counts",
     "console_token_creators",
+    "unique_values",
+    "unique_backfill",
 ];
 
 /// Statements on tenant tables that are not scoped by tenant, by design.
@@ -39,6 +41,10 @@ const UNSCOPED: &[(&str, &str)] = &[
     (
         "DELETE FROM read_counts WHERE hour <",
         "activity retention runs across tenants",
+    ),
+    (
+        "SELECT tenant_id, kind FROM unique_backfill",
+        "the unique-value indexes still to build are a job of the server, across tenants",
     ),
 ];
 

@@ -568,3 +568,64 @@ fn migrate_hashes_cleartext_passwords_and_export_leaves_them_out() {
     assert!(!text.contains("password") && !text.contains("argon2"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Upgrading a database whose tenant already has an extension with a
+/// unique attribute: the migration marks it, `migrate` enters the stored
+/// values (two users sharing one are left as they are and reported), and
+/// from then on the value is refused to anyone else.
+#[test]
+fn migrate_indexes_unique_values_stored_before() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-unique-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    run(&db, &["tenant", "create", "acme"]);
+    let schema = dir.join("ids.json");
+    std::fs::write(
+        &schema,
+        r#"{"id": "urn:ietf:params:scim:schemas:extension:ids:2.0:User", "name": "Ids",
+            "attributes": [{"name": "code", "type": "string", "multiValued": false, "uniqueness": "server"}]}"#,
+    )
+    .unwrap();
+    run(&db, &["schema", "add", "--tenant", "acme", schema.to_str().unwrap()]);
+    // Back to the database as the previous version left it: no unique
+    // values yet, and users sharing a code.
+    let conn = rusqlite::Connection::open(dir.join("db/scimitar.db")).unwrap();
+    conn.execute_batch(
+        "DROP TABLE unique_values; DROP TABLE unique_backfill; \
+         DELETE FROM schema_migrations WHERE name = '0009_unique_values';",
+    )
+    .unwrap();
+    let tenant: i64 = conn
+        .query_row("SELECT id FROM tenants WHERE name = 'acme'", [], |r| r.get(0))
+        .unwrap();
+    for (id, code) in [("u1", "SAME"), ("u2", "same"), ("u3", "other")] {
+        conn.execute(
+            "INSERT INTO resources (tenant_id, kind, id, user_name_ci, version, created, modified, doc) \
+             VALUES (?1, 'User', ?2, ?2, 1, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', ?3)",
+            rusqlite::params![
+                tenant,
+                id,
+                format!(
+                    r#"{{"userName":"{id}","urn:ietf:params:scim:schemas:extension:ids:2.0:User":{{"code":"{code}"}}}}"#
+                )
+            ],
+        )
+        .unwrap();
+    }
+    let r = run(&db, &["migrate"]);
+    assert_eq!(r["unique_duplicates"], 1, "{r}");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM unique_values", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 2, "same (u1's) and other");
+    let owner: String = conn
+        .query_row("SELECT resource_id FROM unique_values WHERE value = 'same'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(owner, "u1", "the first resource keeps the value");
+    let again = run(&db, &["migrate"]);
+    assert_eq!(again["unique_duplicates"], 0, "done once: {again}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
