@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod activity;
 pub mod actor;
 pub mod jobs;
+mod passwords;
 pub mod resources;
 pub mod schemas;
 pub mod tenants;
@@ -64,6 +65,8 @@ pub struct App {
     pub builtin: ResourceTypes,
     schemas: schemas::SchemaCache,
     reads: activity::ReadCounter,
+    /// Bounds the password hashes running at once.
+    hasher: passwords::Hasher,
 }
 
 impl App {
@@ -74,6 +77,7 @@ impl App {
             builtin: Arc::new(builtin_resource_types().into_iter().map(Arc::new).collect()),
             schemas: schemas::SchemaCache::default(),
             reads: activity::ReadCounter::default(),
+            hasher: passwords::Hasher::default(),
         })
     }
 
@@ -145,6 +149,17 @@ impl App {
         }
     }
 
+    /// The data migrations that need the application layer (its hashing
+    /// and its schemas), after the store's own migrations: SCIM passwords
+    /// stored in clear are hashed, unique-value indexes are built. Each is
+    /// idempotent and safe on several nodes at once, and a no-op once done.
+    pub async fn upgrade_data(&self, actor: &Actor) -> Result<DataUpgrade, ScimError> {
+        Ok(DataUpgrade {
+            passwords_hashed: self.hash_stored_passwords(actor).await?,
+            unique_duplicates: self.build_unique_indexes().await?,
+        })
+    }
+
     /// Appends to the audit log. The action has happened by now, so a
     /// failure to record it is reported (logged), not returned as the
     /// action's failure.
@@ -163,6 +178,16 @@ impl App {
             tracing::error!(error = %e, action, "could not write the audit log");
         }
     }
+}
+
+/// What [`App::upgrade_data`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataUpgrade {
+    /// SCIM passwords that were stored in clear and are now hashed.
+    pub passwords_hashed: u64,
+    /// Values that must be unique but were another resource's already
+    /// (left as they are; see the log).
+    pub unique_duplicates: u64,
 }
 
 /// The one mapping of storage errors to SCIM errors. A storage failure's

@@ -11,6 +11,7 @@ use scimitar_protocol::patch::{MemberOp, apply_patch, parse_patch_request};
 use scimitar_protocol::project::Projection;
 use scimitar_protocol::resource::{MemberRef, merge_for_replace, normalize_input};
 use scimitar_protocol::schema::{ResourceType, urn};
+use scimitar_protocol::unique::{unique_change, unique_values};
 use scimitar_store::{
     ActivityEvent, Kind, ListQuery, ModifyFn, Mutation, NewResource, Page, Record, StoreError, Tenant,
 };
@@ -134,10 +135,11 @@ impl Ops {
         created: Option<String>,
         via: Via<'_>,
     ) -> Result<Record, ScimError> {
-        let input = normalize_input(rt, body)?;
+        let mut input = normalize_input(rt, body)?;
         if kind == Kind::User && input.members.is_some() {
             return Err(ScimError::invalid_value("users have no members"));
         }
+        self.app.hash_password_in(kind, &mut input.doc).await?;
         let members = input.members.unwrap_or_default();
         let mut changes = scimitar_protocol::diff::changes(rt, &Map::new(), &input.doc);
         if !members.is_empty() {
@@ -158,6 +160,7 @@ impl Ops {
         let new = NewResource {
             kind,
             id: id.to_string(),
+            unique: unique_values(rt, &input.doc)?,
             doc: input.doc,
             members,
             created: created.unwrap_or_else(scimitar_store::now_utc),
@@ -191,6 +194,8 @@ impl Ops {
                 *s = activity::name_of(&current.doc).map(str::to_string);
             }
             let mut m = f(current, members)?;
+            crate::passwords::check_hashed(&current.doc, &m.doc)?;
+            m.unique = unique_change(&rt2, &current.doc, &m.doc)?;
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
@@ -232,7 +237,7 @@ impl Ops {
         if_match: Option<u64>,
         via: Via<'_>,
     ) -> Result<Record, ScimError> {
-        let input = match normalize_input(rt, body) {
+        let mut input = match normalize_input(rt, body) {
             Ok(i) => i,
             Err(e) => {
                 self.log_failure(via, "update", (kind, Some(id), None), &e).await;
@@ -242,6 +247,7 @@ impl Ops {
         if kind == Kind::User && input.members.is_some() {
             return Err(ScimError::invalid_value("users have no members"));
         }
+        self.app.hash_password_in(kind, &mut input.doc).await?;
         let rt2 = rt.clone();
         let f: ModifyFn = Arc::new(move |current: &Record, _| {
             let mut doc = input.doc.clone();
@@ -254,6 +260,7 @@ impl Ops {
                 doc,
                 member_ops,
                 activity: None,
+                unique: Default::default(),
             })
         });
         self.modify(Change::now(rt, kind, id, if_match, via), f).await
@@ -269,13 +276,14 @@ impl Ops {
         if_match: Option<u64>,
         via: Via<'_>,
     ) -> Result<Record, ScimError> {
-        let ops = match parse_patch_request(body, self.app.config.max_patch_operations) {
+        let mut ops = match parse_patch_request(body, self.app.config.max_patch_operations) {
             Ok(o) => o,
             Err(e) => {
                 self.log_failure(via, "update", (kind, Some(id), None), &e).await;
                 return Err(e);
             }
         };
+        self.app.hash_passwords_in_patch(rt, &mut ops).await?;
         let rt2 = rt.clone();
         let f: ModifyFn = Arc::new(move |current: &Record, members| {
             let mut doc = current.doc.clone();
@@ -284,6 +292,7 @@ impl Ops {
                 doc,
                 member_ops,
                 activity: None,
+                unique: Default::default(),
             })
         });
         self.modify(Change::now(rt, kind, id, if_match, via), f).await
@@ -472,7 +481,8 @@ impl Ops {
         let rt = self
             .rt(r.kind.as_str())
             .ok_or_else(|| ScimError::internal("no such resource type"))?;
-        let doc = normalize_input(&rt, &Value::Object(r.doc.clone()))?.doc;
+        let mut doc = normalize_input(&rt, &Value::Object(r.doc.clone()))?.doc;
+        self.app.hash_password_in(r.kind, &mut doc).await?;
         let path = format!("/{}s/{}", r.kind.as_str(), r.id);
         let via = Via {
             method: "IMPORT",
@@ -579,6 +589,7 @@ impl Ops {
                 doc: current.doc.clone(),
                 member_ops: ops.clone(),
                 activity: None,
+                unique: Default::default(),
             })
         });
         let change = Change {
@@ -609,6 +620,7 @@ impl Ops {
                 doc: doc.clone(),
                 member_ops: member_ops.clone(),
                 activity: None,
+                unique: Default::default(),
             })
         });
         let change = Change {

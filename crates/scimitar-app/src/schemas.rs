@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use scimitar_protocol::ScimError;
-use scimitar_protocol::schema::{ResourceType, Schema, parse_extension, resource_types_with};
-use scimitar_store::{ExtensionRecord, Tenant, TenantId};
+use scimitar_protocol::schema::{Kind, ResourceType, Schema, Uniqueness, parse_extension, resource_types_with};
+use scimitar_protocol::unique::{has_unique_attributes, stored_unique_values};
+use scimitar_store::{CursorPos, ExtensionRecord, ListQuery, Tenant, TenantId};
 use serde_json::Value;
 
 use crate::{Actor, App, scim_error};
@@ -133,9 +134,105 @@ impl App {
             .await
             .map_err(scim_error)?;
         self.schemas.invalidate(tenant.id);
+        // Values kept unique under the extension's previous definition no
+        // longer are; those of the new one are entered now.
+        self.store
+            .drop_unique_values(tenant.id, &schema.id)
+            .await
+            .map_err(scim_error)?;
+        let kind = if rt == "User" { Kind::User } else { Kind::Group };
+        let unique = schema.attributes.iter().any(|a| {
+            a.uniqueness != Uniqueness::None || a.sub_attributes.iter().any(|s| s.uniqueness != Uniqueness::None)
+        });
+        if unique {
+            self.store
+                .set_unique_backfill(tenant.id, kind, true)
+                .await
+                .map_err(scim_error)?;
+            let fresh = self.tenant(&tenant.name).await?;
+            self.build_unique_index(&fresh, kind).await?;
+        }
         self.audit(actor, Some(tenant.id), "schema.added", Some(&schema.id))
             .await;
         Ok(schema)
+    }
+
+    /// Enters the unique values of the tenant's resources of `kind` in the
+    /// store's unique index (resources written before their attribute was
+    /// unique), then clears the mark; returns how many values were already
+    /// another resource's. Such duplicates are left as they are, never an
+    /// error: the first resource keeps the value, the others keep theirs
+    /// until they change it. Time grows with the number of resources.
+    async fn build_unique_index(&self, tenant: &Tenant, kind: Kind) -> Result<u64, ScimError> {
+        const PAGE: usize = 500;
+        let rts = self.resource_types(tenant).await?;
+        let mut duplicates = 0;
+        if let Some(rt) = rts.iter().find(|r| Kind::of(r) == Some(kind))
+            && has_unique_attributes(rt)
+        {
+            let mut after = 0;
+            loop {
+                let query = ListQuery {
+                    kind,
+                    rt: rt.clone(),
+                    filter: None,
+                    sort: None,
+                    start_index: 1,
+                    count: PAGE,
+                    cursor: Some(CursorPos::After(after)),
+                };
+                let page = self.store.list(tenant.id, query).await.map_err(scim_error)?;
+                for rec in &page.records {
+                    after = rec.seq;
+                    let values = stored_unique_values(rt, &rec.doc);
+                    if values.is_empty() {
+                        continue;
+                    }
+                    let held = self
+                        .store
+                        .claim_unique(tenant.id, kind, &rec.id, values)
+                        .await
+                        .map_err(scim_error)?;
+                    for v in held {
+                        duplicates += 1;
+                        tracing::warn!(tenant = %tenant.name, resource = %rec.id, attribute = %v.attribute,
+                            "a value that must be unique was another resource's already; both keep it");
+                    }
+                }
+                if !page.has_more || page.records.is_empty() {
+                    break;
+                }
+            }
+        }
+        self.store
+            .set_unique_backfill(tenant.id, kind, false)
+            .await
+            .map_err(scim_error)?;
+        Ok(duplicates)
+    }
+
+    /// Builds the unique indexes still to build (after the upgrade that
+    /// brought them, or a registration that did not finish); returns how
+    /// many duplicates were found. Run by `scimitar migrate` and at `serve`
+    /// start-up; a no-op once done.
+    pub async fn build_unique_indexes(&self) -> Result<u64, ScimError> {
+        let pending = self.store.unique_backfills().await.map_err(scim_error)?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let tenants = self.store.list_tenants().await.map_err(scim_error)?;
+        let mut duplicates = 0;
+        for (id, kind) in pending {
+            match tenants.iter().find(|t| t.id == id) {
+                Some(t) => duplicates += self.build_unique_index(t, kind).await?,
+                None => self
+                    .store
+                    .set_unique_backfill(id, kind, false)
+                    .await
+                    .map_err(scim_error)?,
+            }
+        }
+        Ok(duplicates)
     }
 
     /// Removes a tenant's extension; 404 if it has none with this URN.
@@ -145,6 +242,10 @@ impl App {
         if !removed {
             return Err(ScimError::not_found(format!("tenant has no extension '{urn}'")));
         }
+        self.store
+            .drop_unique_values(tenant.id, urn)
+            .await
+            .map_err(scim_error)?;
         self.audit(actor, Some(tenant.id), "schema.removed", Some(urn)).await;
         Ok(())
     }

@@ -44,6 +44,12 @@ impl App {
                 req.scope
             )));
         }
+        // Zero days would make a token that is expired when it is shown.
+        if req.expires_in_days == Some(0) {
+            return Err(ScimError::invalid_value(
+                "a token's expiry must be at least 1 day; leave it out for a token that never expires",
+            ));
+        }
         let new = scimitar_auth::generate().map_err(|e| ScimError::internal(e.to_string()))?;
         let expires = req
             .expires_in_days

@@ -657,3 +657,74 @@ async fn every_page_shows_what_the_identity_provider_sent() {
     assert!(overview.1.contains("id=\"count-users\">1<") && overview.1.contains("id=\"count-groups\">1<"));
     assert_eq!(s.get(&b, "/console/t/acme/users/nope").await.0, StatusCode::NOT_FOUND);
 }
+
+/// The user page shows whether a user has a password, never the value
+/// (nor its hash), and no `returned: never` extension attribute, for every
+/// role.
+#[tokio::test]
+async fn user_pages_show_whether_a_password_is_set_never_what_it_is() {
+    const VAULT: &str = "urn:ietf:params:scim:schemas:extension:vault:2.0:User";
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    s.account(Some("acme"), "viewer@acme.test", "viewer").await;
+    let t = s.store.tenant("acme").await.unwrap().unwrap();
+    s.store
+        .put_extension(
+            t.id,
+            scimitar_store::ExtensionRecord {
+                resource_type: "User".into(),
+                urn: VAULT.into(),
+                schema: serde_json::json!({"id": VAULT, "name": "Vault", "attributes": [
+                    {"name": "pin", "type": "string", "multiValued": false, "mutability": "writeOnly", "returned": "never"},
+                    {"name": "badge", "type": "string", "multiValued": false}]}),
+                required: false,
+            },
+        )
+        .await
+        .unwrap();
+    let token = scimitar_auth::generate().unwrap();
+    s.store
+        .create_token(
+            t.id,
+            scimitar_store::NewTokenRecord {
+                id: token.id.clone(),
+                label: "entra".into(),
+                hint: token.hint.clone(),
+                scope: "scim".into(),
+                hash: token.hash,
+                expires: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for body in [
+        serde_json::json!({"userName": "grace@acme.test", "password": "Secr3t!", VAULT: {"pin": "8642", "badge": "B-77"}}),
+        serde_json::json!({"userName": "ada@acme.test"}),
+    ] {
+        let r = s
+            .client
+            .post(format!("{}/scim/acme/v2/Users", s.base))
+            .bearer_auth(&token.secret)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    for email in ["admin@acme.test", "viewer@acme.test"] {
+        let b = s.login(email).await;
+        let (status, html) = s.get(&b, &format!("/console/t/acme/users/{}", ids[0])).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("<dt>Password</dt><dd>set</dd>"), "{email}: {html}");
+        assert!(html.contains("B-77"), "{email}: other extension values are shown");
+        for secret in ["Secr3t!", "argon2", "8642", ">password<", "pin"] {
+            assert!(!html.contains(secret), "{email} sees {secret}: {html}");
+        }
+        let (_, other) = s.get(&b, &format!("/console/t/acme/users/{}", ids[1])).await;
+        assert!(other.contains("<dt>Password</dt><dd>not set</dd>"), "{other}");
+    }
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::schema::{Mutability, ResourceType, Returned};
+use crate::schema::{Attribute, Mutability, ResourceType, Returned};
 
 const MAX_VALUE_CHARS: usize = 200;
 
@@ -29,31 +29,59 @@ pub fn changes(rt: &ResourceType, old: &Map<String, Value>, new: &Map<String, Va
             for k in inner {
                 let (io, inn) = (om.get(k), nm.get(k));
                 if io != inn {
-                    let secret = ext.attribute(k).is_some_and(is_secret);
-                    out.push(entry(&format!("{}:{k}", ext.id), io, inn, secret));
+                    out.push(entry(&format!("{}:{k}", ext.id), io, inn, ext.attribute(k)));
                 }
             }
             continue;
         }
-        let secret = rt.resolve(None, key, None).is_some_and(|r| is_secret(r.attr));
-        out.push(entry(key, o, n, secret));
+        out.push(entry(key, o, n, rt.resolve(None, key, None).map(|r| r.attr)));
     }
     out
 }
 
-fn is_secret(a: &crate::schema::Attribute) -> bool {
+fn is_secret(a: &Attribute) -> bool {
     a.returned == Returned::Never || a.mutability == Mutability::WriteOnly
 }
 
-fn entry(attribute: &str, old: Option<&Value>, new: Option<&Value>, secret: bool) -> Value {
+fn entry(attribute: &str, old: Option<&Value>, new: Option<&Value>, attr: Option<&Attribute>) -> Value {
     let show = |v: Option<&Value>| -> Value {
-        match v {
-            None => Value::Null,
-            Some(_) if secret => Value::String("[redacted]".into()),
-            Some(v) => shorten(v),
+        match (v, attr) {
+            (None, _) => Value::Null,
+            (Some(_), Some(a)) if is_secret(a) => Value::String(REDACTED.into()),
+            (Some(v), Some(a)) => shorten(&redact_subs(a, v)),
+            (Some(v), None) => shorten(v),
         }
     };
     json!({"attribute": attribute, "old": show(old), "new": show(new)})
+}
+
+const REDACTED: &str = "[redacted]";
+
+/// A complex value with its secret sub-attributes redacted.
+fn redact_subs(attr: &Attribute, v: &Value) -> Value {
+    if !attr.sub_attributes.iter().any(is_secret) {
+        return v.clone();
+    }
+    let one = |o: &Map<String, Value>| -> Value {
+        Value::Object(
+            o.iter()
+                .map(|(k, v)| match attr.sub(k) {
+                    Some(s) if is_secret(s) => (k.clone(), Value::String(REDACTED.into())),
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect(),
+        )
+    };
+    match v {
+        Value::Object(o) => one(o),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|it| it.as_object().map_or_else(|| it.clone(), one))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// Values are shown as they are unless long: then as shortened JSON text.

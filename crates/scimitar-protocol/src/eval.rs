@@ -3,13 +3,11 @@
 //! for value filters; tests use it as the oracle for database filtering.
 
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Result, ScimError};
 use crate::filter::{AttrPath, CompValue, CompareOp, Filter};
-use crate::plan::{Literal, check_operator, literal};
-use crate::schema::{Attribute, ResourceType};
+use crate::plan::{Literal, check_operator, literal, never_returned};
+use crate::schema::{Attribute, ResourceType, Returned};
 
 /// Does a value of the multi-valued complex attribute `attr` match `filter`
 /// (whose paths name sub-attributes)?
@@ -70,6 +68,11 @@ fn element_sub<'v, 'a>(
     let sub = attr
         .sub(&p.name)
         .ok_or_else(|| ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name)))?;
+    // A PATCH value filter on a never-returned value would answer, by
+    // its success or `noTarget`, whether a guess is right.
+    if sub.returned == Returned::Never {
+        return Err(never_returned(&format!("{}.{}", attr.name, sub.name)));
+    }
     Ok((sub, get_ci(elem, &sub.name)))
 }
 
@@ -139,13 +142,10 @@ fn compare_scalar(v: &Value, attr: &Attribute, op: CompareOp, cv: &CompValue) ->
     let ord: Option<Ordering> = match (v, &lit) {
         (_, Literal::Null) => return Ok(op == CompareOp::Ne),
         (Value::Bool(b), Literal::Bool(c)) => Some(b.cmp(c)),
-        (Value::Number(n), Literal::Number(m)) => match (n.as_f64(), m.as_f64()) {
-            (Some(a), Some(b)) => a.partial_cmp(&b),
-            _ => None,
-        },
+        (Value::Number(n), Literal::Number(m)) => compare_numbers(n, m),
         (Value::String(s), Literal::DateTime(t)) => {
-            match (OffsetDateTime::parse(s, &Rfc3339), OffsetDateTime::parse(t, &Rfc3339)) {
-                (Ok(a), Ok(b)) => Some(a.cmp(&b)),
+            match (crate::datetime::instant_key(s), crate::datetime::filter_instant(t)) {
+                (Some(a), Some(b)) => crate::datetime::key_of(b).map(|b| a.cmp(&b)),
                 _ => Some(s.as_str().cmp(t.as_str())),
             }
         }
@@ -181,6 +181,19 @@ fn compare_scalar(v: &Value, attr: &Attribute, op: CompareOp, cv: &CompValue) ->
             CompareOp::Co | CompareOp::Sw | CompareOp::Ew => false,
         },
     })
+}
+
+/// Orders two JSON numbers: integers exactly (a double cannot tell 2^53
+/// from 2^53 + 1), anything else as doubles.
+fn compare_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<std::cmp::Ordering> {
+    match (a.as_i64(), b.as_i64(), a.as_u64(), b.as_u64()) {
+        (Some(x), Some(y), _, _) => Some(x.cmp(&y)),
+        (_, _, Some(x), Some(y)) => Some(x.cmp(&y)),
+        // One is a u64 beyond i64 and the other a negative i64.
+        (Some(_), None, _, Some(_)) => Some(std::cmp::Ordering::Less),
+        (None, Some(_), Some(_), _) => Some(std::cmp::Ordering::Greater),
+        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+    }
 }
 
 /// Evaluates a filter against a whole resource (as returned to clients:
@@ -259,6 +272,9 @@ fn resource_attr<'v, 'a>(
     let r = rt
         .resolve(p.urn.as_deref(), &p.name, p.sub.as_deref())
         .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute '{p}'")))?;
+    if r.attr.returned == Returned::Never || r.sub.is_some_and(|s| s.returned == Returned::Never) {
+        return Err(never_returned(p));
+    }
     let container = if r.extension {
         r.schema.and_then(|u| get_ci(resource, u))
     } else {

@@ -5,6 +5,7 @@
 //! function of its inputs, which is what makes it table-testable and
 //! fuzzable. Statuses are plain numbers; the HTTP layer maps them.
 
+pub mod datetime;
 pub mod diff;
 pub mod discovery;
 pub mod error;
@@ -17,5 +18,6 @@ pub mod plan;
 pub mod project;
 pub mod resource;
 pub mod schema;
+pub mod unique;
 
 pub use error::{Result, ScimError, ScimType};

@@ -144,25 +144,30 @@ fn parse_sort_order(v: &str) -> Result<SortOrder> {
     }
 }
 
-/// RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1.
+/// RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1. One beyond what
+/// an offset can hold (2^63 - 1) is refused rather than echoed as another
+/// number.
 fn parse_start_index(v: &str) -> Result<usize> {
     let v = v.trim();
     if let Ok(i) = v.parse::<i64>() {
-        return Ok(if i < 1 {
-            1
-        } else {
-            usize::try_from(i).unwrap_or(usize::MAX)
-        });
+        return match usize::try_from(i.max(1)) {
+            Ok(n) => Ok(n),
+            Err(_) => Err(too_far(v)),
+        };
     }
     if v.starts_with('-') && v[1..].chars().all(|c| c.is_ascii_digit()) && v.len() > 1 {
         return Ok(1);
     }
     if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) {
-        return Ok(usize::MAX); // beyond any result set
+        return Err(too_far(v));
     }
     Err(ScimError::invalid_value(format!(
         "startIndex must be an integer, not '{v}'"
     )))
+}
+
+fn too_far(v: &str) -> ScimError {
+    ScimError::invalid_value(format!("startIndex {v} is beyond the largest allowed, {}", i64::MAX))
 }
 
 /// RFC 7644 §3.4.2.4: a negative count is read as 0.
@@ -207,11 +212,24 @@ pub fn restrict_filter(rt: &ResourceType, f: &Filter) -> Filter {
     }
 }
 
-/// Every attribute of a root-level filter must exist in some resource type.
+/// Every attribute of a root-level filter must exist in some resource type,
+/// and none may be one that is never returned (in any type: the types that
+/// have it would refuse the filter, and the others answering alone would
+/// hide that).
 pub fn check_filter_attributes<R: Borrow<ResourceType>>(rts: &[R], f: &Filter) -> Result<()> {
+    if let Some(p) = rts
+        .iter()
+        .find_map(|rt| crate::plan::never_returned_path(rt.borrow(), f))
+    {
+        return Err(crate::plan::never_returned(&p));
+    }
+    check_known_attributes(rts, f)
+}
+
+fn check_known_attributes<R: Borrow<ResourceType>>(rts: &[R], f: &Filter) -> Result<()> {
     match f {
-        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| check_filter_attributes(rts, x)),
-        Filter::Not(x) => check_filter_attributes(rts, x),
+        Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|x| check_known_attributes(rts, x)),
+        Filter::Not(x) => check_known_attributes(rts, x),
         Filter::Present(p) | Filter::Compare(p, ..) | Filter::ValuePath(p, _) => {
             let known = |rt: &R| {
                 rt.borrow()

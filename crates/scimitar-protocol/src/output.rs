@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::schema::{ResourceType, urn};
+use crate::schema::{Attribute, ResourceType, Returned, urn};
 
 /// What the store knows about a resource besides its document.
 #[derive(Debug, Clone)]
@@ -108,28 +108,8 @@ pub fn representation(
     }
     out.insert("schemas".into(), Value::Array(schemas));
     out.insert("id".into(), Value::String(meta.id.to_string()));
-    for (k, v) in doc {
-        // `returned: never` (password) is stored but never leaves the server.
-        if let Some(r) = rt.resolve(None, k, None) {
-            if r.attr.returned == crate::schema::Returned::Never {
-                continue;
-            }
-        } else if let (Some(ext), Value::Object(inner)) = (rt.extension(k), v) {
-            let kept: Map<String, Value> = inner
-                .iter()
-                .filter(|(ik, _)| {
-                    ext.attribute(ik)
-                        .is_none_or(|a| a.returned != crate::schema::Returned::Never)
-                })
-                .map(|(ik, iv)| (ik.clone(), iv.clone()))
-                .collect();
-            if !kept.is_empty() {
-                out.insert(k.clone(), Value::Object(kept));
-            }
-            continue;
-        }
-        out.insert(k.clone(), v.clone());
-    }
+    // `returned: never` (password) is stored but never leaves the server.
+    out.extend(returnable(rt, doc));
     if let Some(members) = derived.members {
         let list: Vec<Value> = members
             .iter()
@@ -176,4 +156,78 @@ pub fn representation(
         }),
     );
     out
+}
+
+/// The attributes of a stored document that may leave the server: without
+/// those (and the sub-attributes) whose `returned` is `never` (`password`,
+/// a tenant's write-only extension attributes), and without the objects of
+/// extensions the resource type no longer has. What SCIM responses, the
+/// console and `scimitar export` show.
+pub fn returnable(rt: &ResourceType, doc: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in doc {
+        if let Some(ext) = rt.extension(k) {
+            match v {
+                Value::Object(inner) => {
+                    let kept = kept_attributes(&ext.attributes, inner);
+                    if !kept.is_empty() {
+                        out.insert(k.clone(), Value::Object(kept));
+                    }
+                }
+                other => {
+                    out.insert(k.clone(), other.clone());
+                }
+            }
+            continue;
+        }
+        if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+            continue; // an extension that was removed: its values go unseen
+        }
+        match rt.schema.attribute(k) {
+            Some(attr) => {
+                if let Some(v) = returnable_value(attr, v) {
+                    out.insert(k.clone(), v);
+                }
+            }
+            None => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+fn kept_attributes(attrs: &[Attribute], values: &Map<String, Value>) -> Map<String, Value> {
+    values
+        .iter()
+        .filter_map(|(k, v)| match attrs.iter().find(|a| a.name.eq_ignore_ascii_case(k)) {
+            Some(attr) => returnable_value(attr, v).map(|v| (k.clone(), v)),
+            None => Some((k.clone(), v.clone())),
+        })
+        .collect()
+}
+
+/// `v` without what `attr` never returns; `None` if nothing is left.
+fn returnable_value(attr: &Attribute, v: &Value) -> Option<Value> {
+    if attr.returned == Returned::Never {
+        return None;
+    }
+    if !attr.is_complex() || attr.sub_attributes.iter().all(|s| s.returned != Returned::Never) {
+        return Some(v.clone());
+    }
+    let strip = |o: &Map<String, Value>| kept_attributes(&attr.sub_attributes, o);
+    match v {
+        Value::Object(o) => Some(Value::Object(strip(o))).filter(|v| v.as_object().is_some_and(|o| !o.is_empty())),
+        Value::Array(items) => {
+            let kept: Vec<Value> = items
+                .iter()
+                .map(|it| match it {
+                    Value::Object(o) => Value::Object(strip(o)),
+                    other => other.clone(),
+                })
+                .collect();
+            Some(Value::Array(kept))
+        }
+        other => Some(other.clone()),
+    }
 }

@@ -188,6 +188,7 @@ fn apply_all(
         }
     }
     drop_valueless(rt, doc);
+    crate::resource::nfc_names(rt, doc);
     check_required(rt, doc, None)?;
     Ok(cx.member_ops)
 }
@@ -302,6 +303,11 @@ impl<'a> Cx<'a, '_> {
                         .iter()
                         .find(|a| a.name.eq_ignore_ascii_case(k))
                         .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{k}' in '{ext}'")))?;
+                    // In a value object, read-only attributes are ignored,
+                    // as in a PUT body (a path naming one is refused).
+                    if attr.mutability == Mutability::ReadOnly {
+                        continue;
+                    }
                     let target = PathTarget {
                         ext: Some(ext),
                         attr,

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Result, ScimError};
 use crate::filter::{AttrPath, CompValue, CompareOp, Filter, split_attr_path};
-use crate::schema::{AttrType, Attribute, Kind, ResourceType};
+use crate::schema::{AttrType, Attribute, Kind, ResourceType, Returned};
 
 /// Where backends differ in what their SQL can read.
 #[derive(Debug, Clone, Copy)]
@@ -123,10 +123,11 @@ pub enum Literal {
     Bool(bool),
     /// A numeric attribute against a JSON number.
     Number(serde_json::Number),
-    /// A numeric attribute against a quoted number (`level eq "5"`). The
+    /// A numeric attribute against a quoted number (`level eq "5"`), read
+    /// with every digit (an integer within 64 bits stays an integer). The
     /// database reads it as a number; the evaluator (PATCH value filters)
     /// never has, and still does not.
-    QuotedNumber(f64),
+    QuotedNumber(serde_json::Number),
     /// Text against a string literal, as written (see [`Case`] for folding).
     Text(String),
     /// Text against a bare number or boolean, as its JSON text. The database
@@ -189,6 +190,8 @@ pub enum Plan {
 pub enum KeyType {
     Boolean,
     Number,
+    /// Instants, whatever RFC 3339 form the values have.
+    DateTime,
     /// Text in code point order, of the lower-cased values when
     /// [`Case::Insensitive`].
     Text(Case),
@@ -250,11 +253,65 @@ fn cannot(p: &AttrPath) -> ScimError {
     ScimError::invalid_filter(format!("'{p}' cannot be used in a filter"))
 }
 
+/// An attribute that is never returned (`password`, write-only extension
+/// attributes) cannot be filtered or sorted on either: the answer would
+/// tell a client, guess by guess, what the value is.
+pub(crate) fn never_returned(p: &dyn std::fmt::Display) -> ScimError {
+    ScimError::invalid_filter(format!(
+        "'{p}' is never returned, so it cannot be used in a filter or to sort"
+    ))
+}
+
+/// Whether `attr` (or, named alone, its implied `value`) is never returned.
+fn is_never_returned(attr: &Attribute, sub: Option<&Attribute>) -> bool {
+    let never = |a: &Attribute| a.returned == Returned::Never;
+    never(attr)
+        || sub.is_some_and(never)
+        || (sub.is_none() && attr.is_complex() && attr.sub("value").is_some_and(never))
+}
+
+/// The first path of `f` that names a never-returned attribute of `rt`
+/// (value paths' sub-attributes included), if any.
+pub fn never_returned_path(rt: &ResourceType, f: &Filter) -> Option<String> {
+    let resolve = |p: &AttrPath| rt.resolve(p.urn.as_deref(), &p.name, p.sub.as_deref());
+    match f {
+        Filter::And(v) | Filter::Or(v) => v.iter().find_map(|x| never_returned_path(rt, x)),
+        Filter::Not(x) => never_returned_path(rt, x),
+        Filter::Present(p) | Filter::Compare(p, ..) => resolve(p)
+            .filter(|r| is_never_returned(r.attr, r.sub))
+            .map(|_| p.to_string()),
+        Filter::ValuePath(p, inner) => {
+            let r = resolve(p)?;
+            if is_never_returned(r.attr, r.sub) {
+                return Some(p.to_string());
+            }
+            let mut subs = Vec::new();
+            element_paths(inner, &mut subs);
+            subs.into_iter()
+                .find(|name| r.attr.sub(name).is_some_and(|s| s.returned == Returned::Never))
+                .map(|name| format!("{p}.{name}"))
+        }
+    }
+}
+
+/// The attribute names a value path's filter tests.
+fn element_paths<'f>(f: &'f Filter, out: &mut Vec<&'f str>) {
+    match f {
+        Filter::And(v) | Filter::Or(v) => v.iter().for_each(|x| element_paths(x, out)),
+        Filter::Not(x) => element_paths(x, out),
+        Filter::Present(p) | Filter::Compare(p, ..) => out.push(&p.name),
+        Filter::ValuePath(p, _) => out.push(&p.name),
+    }
+}
+
 fn source<'a>(rt: &'a ResourceType, kind: Kind, p: &AttrPath) -> Result<Source<'a>> {
     let r = rt
         .resolve(p.urn.as_deref(), &p.name, p.sub.as_deref())
         .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute '{p}'")))?;
     let (attr, sub, leaf) = (r.attr, r.sub, r.leaf());
+    if is_never_returned(attr, sub) {
+        return Err(never_returned(p));
+    }
     let sub_name = sub.map(|s| s.name.as_str());
     if r.schema.is_none() {
         // Common attributes.
@@ -358,9 +415,9 @@ pub(crate) fn literal(attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result
             )));
         }
         (AttrType::Integer | AttrType::Decimal, CompValue::Number(n)) => Literal::Number(n.clone()),
-        (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => match s.parse::<f64>() {
-            Ok(f) if f.is_finite() => Literal::QuotedNumber(f),
-            _ => {
+        (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => match quoted_number(s) {
+            Some(n) => Literal::QuotedNumber(n),
+            None => {
                 return Err(ScimError::invalid_filter(format!(
                     "'{}' is numeric; '{s}' is not a number",
                     attr.name
@@ -374,6 +431,19 @@ pub(crate) fn literal(attr: &Attribute, op: CompareOp, cv: &CompValue) -> Result
         (_, CompValue::String(s)) => Literal::Text(s.clone()),
         (_, other) => Literal::BareText(other.to_string()),
     })
+}
+
+/// A quoted number as JSON reads it (so `"9223372036854775807"` keeps its
+/// digits), or as a finite double for the forms JSON has not (`" 5"`, `".5"`).
+fn quoted_number(s: &str) -> Option<serde_json::Number> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<serde_json::Number>() {
+        return Some(n);
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .and_then(serde_json::Number::from_f64)
 }
 
 /// Resolves a filter against a resource type.
@@ -570,6 +640,9 @@ impl Planner<'_> {
             let sub = attr.sub(&p.name).ok_or_else(|| {
                 ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", attr.name, p.name))
             })?;
+            if sub.returned == Returned::Never {
+                return Err(never_returned(&format!("{}.{}", attr.name, sub.name)));
+            }
             let operand = match within {
                 Within::Array | Within::Object => Operand::Field(sub.name.clone()),
                 Within::Members => Operand::Member(match sub.name.as_str() {
@@ -613,6 +686,9 @@ impl Planner<'_> {
                 (self.dialect.datetime)(&s)
                     .ok_or_else(|| ScimError::invalid_filter(format!("'{s}' is not a dateTime")))?,
             ),
+            // The name columns hold NFC (`resource::nfc_names`): so does
+            // what they are compared with.
+            Literal::Text(s) if case == Case::Lowered => Literal::Text(crate::resource::nfc(&s).into_owned()),
             other => other,
         };
         Ok(Comparison { op, literal, case })
@@ -626,9 +702,13 @@ pub fn plan_sort(rt: &ResourceType, kind: Kind, sort_by: &str) -> Result<Option<
         .ok_or_else(|| ScimError::invalid_value(format!("invalid sortBy attribute '{sort_by}'")))?;
     let p = AttrPath { urn, name, sub };
     let key = |source, attr: &Attribute, case| {
-        let key_type = match attr.kind {
-            AttrType::Boolean => KeyType::Boolean,
-            AttrType::Integer | AttrType::Decimal => KeyType::Number,
+        let key_type = match (attr.kind, &source) {
+            (AttrType::Boolean, _) => KeyType::Boolean,
+            (AttrType::Integer | AttrType::Decimal, _) => KeyType::Number,
+            // The store writes its own timestamps (`meta.created`,
+            // `lastModified`) in one fixed-width UTC form: text order.
+            (AttrType::DateTime, SortSource::Column(_)) => KeyType::Text(case),
+            (AttrType::DateTime, _) => KeyType::DateTime,
             _ => KeyType::Text(case),
         };
         Ok(Some(SortKey { source, key_type }))

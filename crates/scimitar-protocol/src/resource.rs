@@ -14,8 +14,6 @@
 //! request bodies (ignored), Entra's misspelt enterprise URN.
 
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Result, ScimError};
 use crate::filter::split_attr_path;
@@ -67,6 +65,9 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
                             ext.id
                         )));
                     };
+                    if attr.mutability == Mutability::ReadOnly {
+                        continue; // RFC 7644 §3.3, §3.5.1: ignored, as core ones are.
+                    }
                     set_input_attr(&mut doc, Some(ext.id.as_str()), attr, v)?;
                 }
                 continue;
@@ -97,8 +98,37 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
         }
         input_core_key(rt, &mut doc, &mut members, key, value)?;
     }
+    nfc_names(rt, &mut doc);
     check_required(rt, &doc, members.as_ref())?;
     Ok(Normalized { doc, members })
+}
+
+/// `s` in Unicode Normalization Form C.
+pub fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    if unicode_normalization::is_nfc(s) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.nfc().collect())
+    }
+}
+
+/// Brings the names that must be unique (a User's `userName`, a Group's
+/// `displayName`) to NFC, so that `café` typed precomposed and decomposed
+/// is one name for the uniqueness check and for lookups.
+pub(crate) fn nfc_names(rt: &ResourceType, doc: &mut Map<String, Value>) {
+    let key = if rt.is_user() {
+        "userName"
+    } else if rt.is_group() {
+        "displayName"
+    } else {
+        return;
+    };
+    if let Some(Value::String(s)) = doc.get_mut(key)
+        && let std::borrow::Cow::Owned(n) = nfc(s)
+    {
+        *s = n;
+    }
 }
 
 fn input_core_key(
@@ -343,8 +373,17 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
                 )));
             }
             Value::String(s) => Some(Value::String(s.clone())),
-            // Lenient: numbers and booleans sent for string attributes.
-            Value::Number(n) => Some(Value::String(n.to_string())),
+            // Lenient: integers and booleans sent for string attributes.
+            // An integer within 64 bits keeps its digits; any other number
+            // was read as a double and may have lost some (12345678901234567890123
+            // would be stored as "1.2345678901234568e22"): refused.
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::String(n.to_string())),
+            Value::Number(_) => {
+                return Err(ScimError::invalid_value(format!(
+                    "'{}' must be a string; send numbers with a fraction, an exponent or more than 64 bits as text, so that no digit is lost",
+                    attr.name
+                )));
+            }
             Value::Bool(b) => Some(Value::String(b.to_string())),
             _ => return Err(bad("a string")),
         },
@@ -381,12 +420,16 @@ fn coerce_single(attr: &Attribute, value: &Value) -> Result<Option<Value>> {
         },
         AttrType::DateTime => match value {
             Value::String(s) if s.is_empty() => None,
-            Value::String(s) => {
-                if OffsetDateTime::parse(s, &Rfc3339).is_err() {
-                    return Err(bad("an xsd:dateTime such as 2024-05-01T12:00:00Z"));
+            // Stored in one UTC form, so that every backend reads and
+            // orders it alike (`datetime::canonical`).
+            Value::String(s) => match crate::datetime::canonical(s) {
+                Some(c) => Some(Value::String(c)),
+                None => {
+                    return Err(bad(
+                        "an xsd:dateTime such as 2024-05-01T12:00:00Z (with an offset or Z, years 0001 to 9999 in UTC)",
+                    ));
                 }
-                Some(Value::String(s.clone()))
-            }
+            },
             _ => return Err(bad("an xsd:dateTime string")),
         },
         AttrType::Complex => None,
@@ -478,7 +521,9 @@ pub fn check_required(rt: &ResourceType, doc: &Map<String, Value>, _members: Opt
 }
 
 /// PUT semantics for `immutable` attributes: once set they cannot change.
-/// `writeOnly` attributes left out of a PUT keep their value.
+/// `writeOnly` attributes left out of a PUT keep their value, and so do
+/// `readOnly` ones (a PUT cannot change them: their values in the body
+/// were ignored).
 pub fn merge_for_replace(rt: &ResourceType, old: &Map<String, Value>, new: &mut Map<String, Value>) -> Result<()> {
     for (schema, attr) in rt.all_attributes() {
         let get = |doc: &Map<String, Value>| -> Option<Value> {
@@ -500,7 +545,7 @@ pub fn merge_for_replace(rt: &ResourceType, old: &Map<String, Value>, new: &mut 
                     set_input_attr(new, schema.map(|s| s.id.as_str()), attr, &o.unwrap_or_default())?;
                 }
             }
-            Mutability::WriteOnly => {
+            Mutability::WriteOnly | Mutability::ReadOnly => {
                 if let (Some(o), None) = (get(old), get(new)) {
                     set_input_attr(new, schema.map(|s| s.id.as_str()), attr, &o)?;
                 }

@@ -441,10 +441,26 @@ fn typed_attributes() {
             json!({"seen": "2024-05-01T12:00:00Z"}),
             json!({"seen": "2024-05-01T12:00:00Z"}),
         ),
+        // dateTimes are stored in one form: UTC, `T` and `Z`, the fraction
+        // as long as it needs to be.
         (
             json!({"seen": "2024-05-01T12:00:00.123+02:00"}),
-            json!({"seen": "2024-05-01T12:00:00.123+02:00"}),
+            json!({"seen": "2024-05-01T10:00:00.123Z"}),
         ),
+        (
+            json!({"seen": "2024-05-01t12:00:00.500z"}),
+            json!({"seen": "2024-05-01T12:00:00.5Z"}),
+        ),
+        (
+            json!({"seen": "2024-05-01T00:00:00+23:59"}),
+            json!({"seen": "2024-04-30T00:01:00Z"}),
+        ),
+        // Integers for strings keep every digit.
+        (
+            json!({"serial": 12345678901234567890u64}),
+            json!({"serial": "12345678901234567890"}),
+        ),
+        (json!({"serial": -5}), json!({"serial": "-5"})),
     ];
     for (body, want) in ok {
         let n = normalize_input(&rt, &body).unwrap_or_else(|e| panic!("{body}: {e}"));
@@ -465,6 +481,15 @@ fn typed_attributes() {
         json!({"seen": "yesterday"}),
         json!({"seen": "2024-05-01"}),
         json!({"seen": 1714564800}),
+        json!({"seen": "0000-06-01T00:00:00Z"}),
+        json!({"seen": "0001-01-01T00:00:00+00:01"}),
+        json!({"seen": "2024-05-01T12:00:00"}),
+        json!({"seen": "2024-05-01_12:00:00Z"}),
+        // A number that is not an integer within 64 bits was read as a
+        // double: its digits may be lost already.
+        json!({"serial": 1.5}),
+        json!({"serial": 1e3}),
+        serde_json::from_str::<Value>(r#"{"serial": 12345678901234567890123}"#).unwrap(),
     ];
     for body in bad {
         let e = normalize_input(&rt, &body).expect_err(&body.to_string());

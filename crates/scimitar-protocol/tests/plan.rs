@@ -172,7 +172,7 @@ fn filters_resolve_to_plans() {
             r#"level eq "5""#,
             Plan::Compare(
                 Operand::Doc(doc(&[EXT, "level"])),
-                cmp(Eq, Literal::QuotedNumber(5.0), Case::Exact),
+                cmp(Eq, Literal::QuotedNumber(5.into()), Case::Exact),
             ),
         ),
         // Multi-valued: some value; `ne`: no value equals.

@@ -115,7 +115,7 @@ fn parse(body: &Value, max_ops: usize) -> Result<(Vec<Op>, Option<usize>), ScimE
         }
         let version = f("version")
             .and_then(Value::as_str)
-            .map(|v| v.trim_start_matches("W/").trim_matches('"').parse::<u64>().unwrap_or(0));
+            .and_then(crate::scim::strong_version);
         let data = f("data").cloned();
         if method != "DELETE" && data.is_none() {
             return Err(ScimError::invalid_value(format!(

@@ -407,33 +407,73 @@ fn param<'a>(req: &'a Req, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Parses an `If-Match` / `If-None-Match` header into versions; `*` is `None`.
-fn etag_versions(headers: &HeaderMap, name: header::HeaderName) -> ApiResult<Option<Vec<Option<u64>>>> {
+/// An entity tag of a conditional request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    /// `*`.
+    Any,
+    /// A version; `weak` for `W/"…"`.
+    Version { version: u64, weak: bool },
+}
+
+/// One entity tag as a version. An unknown tag can never match: version 0
+/// does not exist.
+fn parse_tag(tag: &str) -> Tag {
+    if tag == "*" {
+        return Tag::Any;
+    }
+    let (weak, t) = match tag.strip_prefix("W/") {
+        Some(rest) => (true, rest),
+        None => (false, tag),
+    };
+    Tag::Version {
+        version: t.trim_matches('"').parse::<u64>().unwrap_or(0),
+        weak,
+    }
+}
+
+/// The version a strong comparison (RFC 7232 §2.3.2) can match: a weak tag
+/// matches no version, since our ETags are strong. For `If-Match` and
+/// Bulk's `version`.
+pub(crate) fn strong_version(tag: &str) -> Option<u64> {
+    match parse_tag(tag.trim()) {
+        Tag::Any => None,
+        Tag::Version { weak: true, .. } => Some(0),
+        Tag::Version { version, .. } => Some(version),
+    }
+}
+
+/// Parses an `If-Match` / `If-None-Match` header into its tags.
+fn etag_tags(headers: &HeaderMap, name: header::HeaderName) -> ApiResult<Option<Vec<Tag>>> {
     let Some(v) = headers.get(name.clone()) else {
         return Ok(None);
     };
     let v = v
         .to_str()
         .map_err(|_| ScimError::invalid_value(format!("invalid {name} header")))?;
-    let mut out = Vec::new();
-    for tag in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        if tag == "*" {
-            out.push(None);
-            continue;
-        }
-        let t = tag.trim_start_matches("W/").trim_matches('"');
-        // An unknown tag can never match: version 0 does not exist.
-        out.push(Some(t.parse::<u64>().unwrap_or(0)));
-    }
-    Ok(Some(out))
+    Ok(Some(
+        v.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(parse_tag)
+            .collect(),
+    ))
 }
 
-/// The version `If-Match` requires, if any (`*` means any).
+/// The version `If-Match` requires, if any (`*` means any). If-Match
+/// compares strongly (RFC 7232 §3.1): `W/"3"` matches nothing (412).
 pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
-    match etag_versions(headers, header::IF_MATCH)? {
+    match etag_tags(headers, header::IF_MATCH)? {
         None => Ok(None),
-        Some(tags) if tags.iter().any(Option::is_none) => Ok(None),
-        Some(tags) => Ok(Some(tags.first().copied().flatten().unwrap_or(0))),
+        Some(tags) if tags.contains(&Tag::Any) => Ok(None),
+        Some(tags) => Ok(Some(
+            tags.iter()
+                .find_map(|t| match t {
+                    Tag::Version { version, weak: false } => Some(*version),
+                    _ => None,
+                })
+                .unwrap_or(0),
+        )),
     }
 }
 
@@ -463,8 +503,11 @@ fn projection_of(req: &Req, rt: &ResourceType) -> ApiResult<Projection> {
 async fn get_one(req: &Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiResult<Response> {
     let projection = projection_of(req, &rt)?;
     let rec = req.ops.get(kind, id).await?;
-    if let Some(tags) = etag_versions(&req.headers, header::IF_NONE_MATCH)?
-        && tags.iter().any(|t| t.is_none() || *t == Some(rec.version))
+    // If-None-Match compares weakly (RFC 7232 §3.2): `W/"3"` matches "3".
+    if let Some(tags) = etag_tags(&req.headers, header::IF_NONE_MATCH)?
+        && tags
+            .iter()
+            .any(|t| matches!(t, Tag::Any) || matches!(t, Tag::Version { version, .. } if *version == rec.version))
     {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
         if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {

@@ -915,3 +915,538 @@ async fn base_url_tolerates_flags_trailing_slash_and_case() {
         assert_eq!(r.body["totalResults"], 1, "{path}");
     }
 }
+
+#[tokio::test]
+async fn if_match_compares_strongly_and_if_none_match_weakly() {
+    let (_srv, t) = setup().await;
+    let id = t.create_user("weak").await;
+    let path = format!("/Users/{id}");
+    let etag = t.get(&path).await.header("etag").unwrap().to_string();
+    let weak = format!("W/{etag}");
+    // RFC 7232 §3.1: If-Match uses the strong comparison, so a weak tag
+    // matches none of our (strong) ETags, even with the current version.
+    let writes = [
+        (
+            Method::PATCH,
+            Some(patch_op(json!([{"op": "replace", "path": "title", "value": "x"}]))),
+        ),
+        (Method::PUT, Some(json!({"userName": "weak", "title": "x"}))),
+        (Method::DELETE, None),
+    ];
+    for (m, body) in writes {
+        t.send_with(m.clone(), &path, body, &[("if-match", &weak)])
+            .await
+            .assert_error(412, None);
+    }
+    assert_eq!(t.get(&path).await.body["title"], Value::Null, "nothing changed");
+    // Bulk's `version` is an If-Match too.
+    let bulk = t
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+                {"method": "PATCH", "path": path, "version": weak,
+                 "data": patch_op(json!([{"op": "replace", "path": "title", "value": "x"}]))}]}),
+        )
+        .await;
+    assert_eq!(bulk.body["Operations"][0]["status"], "412", "{}", bulk.text);
+    // If-None-Match uses the weak comparison (§3.2): W/"1" matches "1".
+    let nm = t.send_with(Method::GET, &path, None, &[("if-none-match", &weak)]).await;
+    assert_eq!(nm.status, 304);
+    // The strong tag still works, alone or in a list after a weak one.
+    let list = format!("{weak}, {etag}");
+    let ok = t
+        .send_with(
+            Method::PATCH,
+            &path,
+            Some(patch_op(json!([{"op": "replace", "path": "title", "value": "y"}]))),
+            &[("if-match", &list)],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+#[tokio::test]
+async fn start_index_is_echoed_as_given_or_refused() {
+    let (_srv, t) = setup().await;
+    t.create_user("one").await;
+    for (q, want) in [
+        (
+            "startIndex=9223372036854775807",
+            Some(json!(9_223_372_036_854_775_807_i64)),
+        ),
+        ("startIndex=0", Some(json!(1))),
+        ("startIndex=9223372036854775808", None),
+        ("startIndex=99999999999999999999999", None),
+    ] {
+        let r = t.get(&format!("/Users?{q}")).await;
+        match want {
+            Some(v) => {
+                assert_eq!(r.status, 200, "{q}: {}", r.text);
+                assert_eq!(r.body["startIndex"], v, "{q}");
+            }
+            None => r.assert_error(400, Some("invalidValue")),
+        }
+        let body = json!({"startIndex": q.trim_start_matches("startIndex=").parse::<Value>().unwrap()});
+        let s = t.post("/Users/.search", body).await;
+        assert_eq!(s.status, r.status, "{q} (.search): {}", s.text);
+    }
+}
+
+#[tokio::test]
+async fn user_and_group_names_are_unique_in_nfc() {
+    let (_srv, t) = setup().await;
+    let (nfc, nfd) = ("caf\u{e9}", "cafe\u{301}");
+    let r = t.post("/Users", json!({"userName": nfd})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["userName"], nfc, "stored and returned in NFC");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    t.post("/Users", json!({"userName": nfc}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    for name in [nfc, nfd, "CAFE\u{301}"] {
+        let f: String = form_urlencoded::byte_serialize(format!("userName eq \"{name}\"").as_bytes()).collect();
+        let found = t.get(&format!("/Users?filter={f}")).await;
+        assert_eq!(found.body["totalResults"], 1, "{name:?}: {}", found.text);
+    }
+    let other = t.create_user("other").await;
+    t.patch(
+        &format!("/Users/{other}"),
+        patch_op(json!([{"op": "replace", "path": "userName", "value": nfd}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+    t.put(&format!("/Users/{other}"), json!({"userName": nfd}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    // Groups' displayName alike.
+    let g = t.post("/Groups", json!({"displayName": format!("{nfc} team")})).await;
+    assert_eq!(g.status, 201);
+    t.post("/Groups", json!({"displayName": format!("{nfd} team")}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    let g2 = t.create_group("second", &[]).await;
+    t.patch(
+        &format!("/Groups/{g2}"),
+        patch_op(json!([{"op": "replace", "value": {"displayName": format!("{nfd} TEAM")}}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+    assert_eq!(t.get(&format!("/Users/{id}")).await.body["userName"], nfc);
+}
+
+const VAULT: &str = "urn:ietf:params:scim:schemas:extension:vault:2.0:User";
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A tenant whose users have a write-only `pin` and `keys` with a
+/// never-returned `secret`.
+async fn with_vault(srv: &TestServer) -> Tenant {
+    let t = srv.tenant("acme").await;
+    let admin = srv.tenant_with_scope("acme", "admin").await;
+    let ext = json!({"resourceType": "User", "schema": {"id": VAULT, "name": "Vault", "attributes": [
+        {"name": "pin", "type": "string", "multiValued": false, "mutability": "writeOnly", "returned": "never"},
+        {"name": "keys", "type": "complex", "multiValued": true, "subAttributes": [
+            {"name": "label", "type": "string", "multiValued": false},
+            {"name": "secret", "type": "string", "multiValued": false, "returned": "never"}]}
+    ]}});
+    let url = format!("{}/admin/v1/tenants/acme/schemas", srv.public_url);
+    let r = admin.send(Method::POST, &url, Some(ext)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    t
+}
+
+/// What the store holds as a user's `password`.
+async fn stored_password(srv: &TestServer, t: &Tenant, id: &str) -> Option<String> {
+    let rec = srv
+        .store
+        .get(t.id, scimitar_store::Kind::User, id)
+        .await
+        .unwrap()
+        .unwrap();
+    rec.doc.get("password").map(|v| v.as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn passwords_are_hashed_on_every_write_and_never_returned() {
+    let srv = TestServer::start().await;
+    let t = with_vault(&srv).await;
+    let secrets = ["Secr3t!", "argon2", "1234", "s3cr3t-key"];
+    let leaks = |text: &str| -> Vec<&str> { secrets.iter().copied().filter(|s| text.contains(s)).collect() };
+    let r = t
+        .post(
+            "/Users",
+            json!({"userName": "alice", "password": "Secr3t!",
+                   VAULT: {"pin": "1234", "keys": [{"label": "a", "secret": "s3cr3t-key"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(leaks(&r.text).is_empty(), "{}", r.text);
+    assert_eq!(r.body[VAULT]["keys"], json!([{"label": "a"}]));
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let stored = stored_password(&srv, &t, &id).await.unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(scimitar_auth::password::verify("Secr3t!", &stored));
+    // Never returned, whatever is asked for.
+    for path in [
+        format!("/Users/{id}"),
+        format!("/Users/{id}?attributes=password,{VAULT}:pin,{VAULT}:keys.secret"),
+        format!("/Users?filter={}", enc("userName eq \"alice\"")),
+        "/Users?attributes=password".to_string(),
+    ] {
+        let r = t.get(&path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert!(leaks(&r.text).is_empty(), "{path}: {}", r.text);
+        assert!(!r.text.contains("password"), "{path}: {}", r.text);
+    }
+    // The activity entry redacts every secret.
+    let log = srv
+        .store
+        .list_activity(
+            t.id,
+            scimitar_store::ActivityQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(leaks(&text).is_empty() && text.contains("[redacted]"), "{text}");
+
+    // A PHC string is stored as given; integers and booleans are hashed
+    // like the text they stand for.
+    let given = scimitar_auth::password::hash("given").unwrap();
+    for (name, password, check) in [
+        ("phc", json!(given), "given"),
+        ("number", json!(12345), "12345"),
+        ("bool", json!(true), "true"),
+    ] {
+        let r = t.post("/Users", json!({"userName": name, "password": password})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let stored = stored_password(&srv, &t, r.body["id"].as_str().unwrap()).await.unwrap();
+        assert!(scimitar_auth::password::verify(check, &stored), "{name}: {stored}");
+        if name == "phc" {
+            assert_eq!(stored, given);
+        }
+    }
+
+    // PUT: a new password is hashed; a PUT without one keeps the hash.
+    let path = format!("/Users/{id}");
+    let r = t.put(&path, json!({"userName": "alice", "password": "put-pw"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains("password"));
+    let after_put = stored_password(&srv, &t, &id).await.unwrap();
+    assert!(scimitar_auth::password::verify("put-pw", &after_put));
+    t.put(&path, json!({"userName": "alice", "title": "x"})).await;
+    assert_eq!(stored_password(&srv, &t, &id).await.unwrap(), after_put);
+
+    // PATCH, in every form a password can take.
+    let patches = [
+        (json!([{"op": "replace", "path": "password", "value": "p1"}]), "p1"),
+        (json!([{"op": "replace", "path": "PASSWORD", "value": "p2"}]), "p2"),
+        (json!([{"op": "replace", "value": {"password": "p3"}}]), "p3"),
+        (json!([{"op": "Add", "value": {"Password": "p4", "title": "y"}}]), "p4"),
+        (
+            json!([{"op": "add", "value": {"urn:ietf:params:scim:schemas:core:2.0:User:password": "p5"}}]),
+            "p5",
+        ),
+        (
+            json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": ["p6"]}]),
+            "p6",
+        ),
+        (json!([{"op": "replace", "path": "password", "value": 777}]), "777"),
+    ];
+    for (ops, clear) in patches {
+        let r = t.patch(&path, patch_op(ops.clone())).await;
+        assert_eq!(r.status, 200, "{ops}: {}", r.text);
+        assert!(
+            !r.text.contains("password") && !r.text.contains(clear),
+            "{ops}: {}",
+            r.text
+        );
+        let stored = stored_password(&srv, &t, &id).await.unwrap();
+        assert!(scimitar_auth::password::verify(clear, &stored), "{ops}: {stored}");
+    }
+    // Bulk goes through the same writes.
+    let bulk = t
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "bulk", "password": "bulk-pw"}}]}),
+        )
+        .await;
+    let loc = bulk.body["Operations"][0]["location"].as_str().unwrap();
+    let bulk_id = loc.rsplit('/').next().unwrap();
+    let stored = stored_password(&srv, &t, bulk_id).await.unwrap();
+    assert!(scimitar_auth::password::verify("bulk-pw", &stored), "{stored}");
+}
+
+#[tokio::test]
+async fn never_returned_attributes_cannot_be_filtered_sorted_or_probed() {
+    let srv = TestServer::start().await;
+    let t = with_vault(&srv).await;
+    let r = t
+        .post(
+            "/Users",
+            json!({"userName": "alice", "password": "Secr3t!",
+                   VAULT: {"pin": "1234", "keys": [{"label": "a", "secret": "s3"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    // A filter would answer, guess by guess, whether a prefix is right.
+    for f in [
+        "userName eq \"alice\" and password sw \"S\"".to_string(),
+        "password pr".to_string(),
+        "PASSWORD eq \"Secr3t!\"".to_string(),
+        "urn:ietf:params:scim:schemas:core:2.0:User:password co \"e\"".to_string(),
+        "not (password pr)".to_string(),
+        format!("{VAULT}:pin eq \"1234\""),
+        format!("{VAULT}:keys.secret sw \"s\""),
+        format!("{VAULT}:keys[secret eq \"s3\"]"),
+        format!("{VAULT}:keys[label eq \"a\" and secret pr]"),
+    ] {
+        t.get(&format!("/Users?filter={}", enc(&f)))
+            .await
+            .assert_error(400, Some("invalidFilter"));
+        t.post("/Users/.search", json!({"filter": f}))
+            .await
+            .assert_error(400, Some("invalidFilter"));
+        t.get(&format!("/?filter={}", enc(&f)))
+            .await
+            .assert_error(400, Some("invalidFilter"));
+    }
+    // Sorting too (sortBy errors are invalidValue, as for every sortBy).
+    for by in ["password", &format!("{VAULT}:pin"), &format!("{VAULT}:keys.secret")] {
+        t.get(&format!("/Users?sortBy={}", enc(by)))
+            .await
+            .assert_error(400, Some("invalidValue"));
+    }
+    // A PATCH value filter would answer by its success or noTarget.
+    for path in [
+        format!("{VAULT}:keys[secret eq \"s3\"].label"),
+        format!("{VAULT}:keys[secret sw \"x\"]"),
+    ] {
+        let r = t
+            .patch(
+                &format!("/Users/{id}"),
+                patch_op(json!([{"op": "replace", "path": path, "value": "b"}])),
+            )
+            .await;
+        r.assert_error(400, Some("invalidFilter"));
+    }
+    // Writing them stays possible.
+    let r = t
+        .patch(
+            &format!("/Users/{id}"),
+            patch_op(json!([{"op": "replace", "path": format!("{VAULT}:pin"), "value": "9999"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains("9999"));
+}
+
+const IDS: &str = "urn:ietf:params:scim:schemas:extension:ids:2.0:User";
+
+async fn register(srv: &TestServer, tenant: &str, schema: Value) {
+    let admin = srv.tenant_with_scope(tenant, "admin").await;
+    let url = format!("{}/admin/v1/tenants/{tenant}/schemas", srv.public_url);
+    let r = admin
+        .send(
+            Method::POST,
+            &url,
+            Some(json!({"resourceType": "User", "schema": schema})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+fn ids_schema(unique: bool) -> Value {
+    let u = if unique { "server" } else { "none" };
+    json!({"id": IDS, "name": "Ids", "attributes": [
+        {"name": "badge", "type": "string", "multiValued": false, "mutability": "readOnly"},
+        {"name": "code", "type": "string", "multiValued": false, "uniqueness": u},
+        {"name": "tags", "type": "string", "multiValued": true, "uniqueness": u},
+        {"name": "note", "type": "string", "multiValued": false}
+    ]})
+}
+
+#[tokio::test]
+async fn read_only_extension_attributes_cannot_be_written() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    register(&srv, "acme", ids_schema(false)).await;
+    let stored = |id: String| {
+        let store = srv.store.clone();
+        let tid = t.id;
+        async move {
+            let rec = store.get(tid, scimitar_store::Kind::User, &id).await.unwrap().unwrap();
+            rec.doc.get(IDS).cloned().unwrap_or(Value::Null)
+        }
+    };
+    // POST: ignored, as core read-only attributes are (RFC 7644 §3.3).
+    let r = t
+        .post("/Users", json!({"userName": "a", IDS: {"badge": "B1", "note": "n"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body[IDS], json!({"note": "n"}));
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(stored(id.clone()).await, json!({"note": "n"}));
+    let path = format!("/Users/{id}");
+    // PUT (§3.5.1: ignored).
+    let r = t
+        .put(&path, json!({"userName": "a", IDS: {"badge": "B2", "note": "m"}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(stored(id.clone()).await, json!({"note": "m"}));
+    // Path-less PATCH, in both spellings, and a PATCH of the extension
+    // object: ignored.
+    for ops in [
+        json!([{"op": "replace", "value": {IDS: {"badge": "B3"}}}]),
+        json!([{"op": "replace", "value": {format!("{IDS}:badge"): "B4"}}]),
+        json!([{"op": "add", "path": IDS, "value": {"badge": "B5", "note": "o"}}]),
+    ] {
+        let r = t.patch(&path, patch_op(ops.clone())).await;
+        assert!(r.status == 200 || r.status == 204, "{ops}: {}", r.text);
+        assert!(stored(id.clone()).await.get("badge").is_none(), "{ops}");
+    }
+    assert_eq!(stored(id.clone()).await, json!({"note": "o"}));
+    // A PATCH naming it is refused (§3.5.2).
+    t.patch(
+        &path,
+        patch_op(json!([{"op": "replace", "path": format!("{IDS}:badge"), "value": "B6"}])),
+    )
+    .await
+    .assert_error(400, Some("mutability"));
+}
+
+#[tokio::test]
+async fn unique_extension_attributes_are_unique_per_tenant() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    register(&srv, "acme", ids_schema(true)).await;
+    let other = srv.tenant("other").await;
+    register(&srv, "other", ids_schema(true)).await;
+    let r = t
+        .post(
+            "/Users",
+            json!({"userName": "a", IDS: {"code": "C-1", "tags": ["x", "y"]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let a = r.body["id"].as_str().unwrap().to_string();
+    // Compared like the attribute: case-insensitively here.
+    for body in [
+        json!({"userName": "b", IDS: {"code": "c-1"}}),
+        json!({"userName": "b", IDS: {"tags": ["Y"]}}),
+    ] {
+        t.post("/Users", body).await.assert_error(409, Some("uniqueness"));
+    }
+    assert_eq!(t.get("/Users?count=0").await.body["totalResults"], 1, "nothing created");
+    // Another tenant has its own values.
+    let r = other
+        .post("/Users", json!({"userName": "a", IDS: {"code": "C-1"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // PUT and PATCH alike.
+    let b = t
+        .post("/Users", json!({"userName": "b", IDS: {"code": "C-2", "tags": ["z"]}}))
+        .await;
+    assert_eq!(b.status, 201, "{}", b.text);
+    let bpath = format!("/Users/{}", b.body["id"].as_str().unwrap());
+    t.put(&bpath, json!({"userName": "b", IDS: {"code": "C-1"}}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    t.patch(
+        &bpath,
+        patch_op(json!([{"op": "replace", "path": format!("{IDS}:code"), "value": "C-1"}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+    t.patch(
+        &bpath,
+        patch_op(json!([{"op": "add", "path": format!("{IDS}:tags"), "value": ["x"]}])),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+    // Other attributes of b can still change; a's values, once given up,
+    // are free.
+    let r = t
+        .patch(
+            &bpath,
+            patch_op(json!([{"op": "replace", "path": format!("{IDS}:note"), "value": "ok"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = t
+        .patch(
+            &format!("/Users/{a}"),
+            patch_op(json!([{"op": "replace", "path": format!("{IDS}:code"), "value": "C-9"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = t
+        .patch(
+            &bpath,
+            patch_op(json!([{"op": "replace", "path": format!("{IDS}:code"), "value": "C-1"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A deleted user's values are free.
+    assert_eq!(t.delete(&format!("/Users/{a}")).await.status, 204);
+    let r = t
+        .post("/Users", json!({"userName": "c", IDS: {"code": "C-9", "tags": ["x"]}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Concurrent creates of one value: one wins.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            t.post("/Users", json!({"userName": format!("race{i}"), IDS: {"code": "RACE"}}))
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409]);
+}
+
+#[tokio::test]
+async fn making_an_attribute_unique_keeps_existing_duplicates_and_refuses_new_ones() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    register(&srv, "acme", ids_schema(false)).await;
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let r = t.post("/Users", json!({"userName": name, IDS: {"code": "SAME"}})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    // The registration succeeds and indexes what is stored.
+    register(&srv, "acme", ids_schema(true)).await;
+    t.post("/Users", json!({"userName": "c", IDS: {"code": "same"}}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    // Both holders can still be written.
+    for id in &ids {
+        let r = t
+            .patch(
+                &format!("/Users/{id}"),
+                patch_op(json!([{"op": "replace", "path": format!("{IDS}:note"), "value": "still"}])),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    // Once unique no more, the value is free.
+    register(&srv, "acme", ids_schema(false)).await;
+    let r = t.post("/Users", json!({"userName": "c", IDS: {"code": "same"}})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}

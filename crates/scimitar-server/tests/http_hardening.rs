@@ -65,7 +65,8 @@ async fn hostile_input_gets_4xx_within_limits_and_the_server_stays_healthy() {
     let deep_json = format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000));
     let bodies: Vec<(Vec<u8>, u16)> = vec![
         (deep_json.into_bytes(), 400),
-        (br#"{"userName": 123456789012345678901234567890}"#.to_vec(), 201),
+        // A number beyond 64 bits has lost digits as a double: refused.
+        (br#"{"userName": 123456789012345678901234567890}"#.to_vec(), 400),
         (br#"{"userName": "x", "active": 1e400}"#.to_vec(), 400),
         (vec![0xc3, 0x28, b'{', b'}'], 400),
         (b"{\"userName\": \"nul\\u0000byte\"}".to_vec(), 400),
@@ -130,7 +131,8 @@ async fn hostile_input_gets_4xx_within_limits_and_the_server_stays_healthy() {
     assert_eq!(t.get(&format!("/Users/{id}")).await.status, 200);
     let ready = reqwest::get(format!("{}/readyz", srv.public_url)).await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(t.get("/Users?count=0").await.body["totalResults"], 3);
+    // The victim and the SQL-looking name; the huge number was refused.
+    assert_eq!(t.get("/Users?count=0").await.body["totalResults"], 2);
 }
 
 #[tokio::test]
@@ -238,4 +240,186 @@ async fn readyz_not_ready_is_a_scim_error() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
     assert_eq!(body["status"], "503");
+}
+
+const HR: &str = "urn:ietf:params:scim:schemas:extension:hr:2.0:User";
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A tenant with an extension that has an integer and a dateTime.
+async fn with_hr_extension(srv: &TestServer) -> Tenant {
+    let t = srv.tenant("acme").await;
+    let admin = srv.tenant_with_scope("acme", "admin").await;
+    let ext = json!({"resourceType": "User", "schema": {"id": HR, "name": "Hr", "attributes": [
+        {"name": "level", "type": "integer", "multiValued": false},
+        {"name": "hired", "type": "dateTime", "multiValued": false}
+    ]}});
+    let url = format!("{}/admin/v1/tenants/acme/schemas", srv.public_url);
+    let r = admin.send(Method::POST, &url, Some(ext)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    t
+}
+
+#[tokio::test]
+async fn numbers_keep_every_digit_or_are_refused() {
+    let srv = TestServer::start().await;
+    let t = with_hr_extension(&srv).await;
+    let auth = format!("Bearer {}", t.token);
+    let h = [
+        ("content-type", "application/scim+json"),
+        ("authorization", auth.as_str()),
+    ];
+    // Bodies as text: a JSON number beyond 64 bits is already a double
+    // once parsed, so it cannot be written with `json!`.
+    let cases: &[(&str, Option<&str>)] = &[
+        (r#"{"userName": 12345678901234567890}"#, Some("12345678901234567890")),
+        (r#"{"userName": -9223372036854775808}"#, Some("-9223372036854775808")),
+        (r#"{"userName": 12345678901234567890123}"#, None),
+        (r#"{"userName": 9007199254740993.0}"#, None),
+        (r#"{"userName": 1.5}"#, None),
+        (r#"{"userName": 1e3}"#, None),
+    ];
+    for (body, stored) in cases {
+        let r = t
+            .raw(Method::POST, &format!("{}/Users", t.base), body.as_bytes().to_vec(), &h)
+            .await;
+        match stored {
+            Some(name) => {
+                assert_eq!(r.status, 201, "{body}: {}", r.text);
+                assert_eq!(r.body["userName"], *name, "{body}");
+                let id = r.body["id"].as_str().unwrap();
+                let rec = srv
+                    .store
+                    .get(t.id, scimitar_store::Kind::User, id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(rec.doc["userName"], *name, "{body}: stored");
+            }
+            None => r.assert_error(400, Some("invalidValue")),
+        }
+    }
+    // PATCH and PUT alike.
+    let id = t.create_user("patched").await;
+    let path = format!("{}/Users/{id}", t.base);
+    let op = |v: &str| {
+        format!(
+            r#"{{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{{"op": "replace", "path": "title", "value": {v}}}]}}"#
+        )
+    };
+    let r = t
+        .raw(Method::PATCH, &path, op("12345678901234567890123").into_bytes(), &h)
+        .await;
+    r.assert_error(400, Some("invalidValue"));
+    let r = t
+        .raw(Method::PATCH, &path, op("9007199254740993").into_bytes(), &h)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["title"], "9007199254740993");
+    let put = br#"{"userName": "patched", "displayName": 123456789012345678901234}"#;
+    t.raw(Method::PUT, &path, put.to_vec(), &h)
+        .await
+        .assert_error(400, Some("invalidValue"));
+    // Integers of an extension compare as integers, not doubles.
+    for (name, level) in [("max", "9223372036854775807"), ("below", "9223372036854775806")] {
+        let body = format!(r#"{{"userName": "{name}", "{HR}": {{"level": {level}}}}}"#);
+        let r = t
+            .raw(Method::POST, &format!("{}/Users", t.base), body.into_bytes(), &h)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.body[HR]["level"].to_string(), level);
+    }
+    for (f, want) in [
+        (format!("{HR}:level eq 9223372036854775806"), vec!["below"]),
+        (format!("{HR}:level gt 9223372036854775806"), vec!["max"]),
+        (format!("{HR}:level eq \"9223372036854775807\""), vec!["max"]),
+    ] {
+        let r = t.get(&format!("/Users?filter={}", enc(&f))).await;
+        assert_eq!(r.status, 200, "{f}: {}", r.text);
+        let got: Vec<&str> = r.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, want, "{f}");
+    }
+}
+
+#[tokio::test]
+async fn date_times_are_stored_in_one_utc_form_and_compared_as_instants() {
+    let srv = TestServer::start().await;
+    let t = with_hr_extension(&srv).await;
+    let cases: &[(&str, Option<&str>)] = &[
+        ("2024-05-01T12:00:00Z", Some("2024-05-01T12:00:00Z")),
+        ("2024-05-01t14:30:00+02:00", Some("2024-05-01T12:30:00Z")),
+        ("2024-05-01T00:00:00+14:00", Some("2024-04-30T10:00:00Z")),
+        // Valid RFC 3339 that PostgreSQL cannot cast: once stored as it
+        // was, it made every filter on the attribute answer 500 there.
+        ("2024-05-02T00:00:00+23:59", Some("2024-05-01T00:01:00Z")),
+        ("2024-05-01 12:00:00.250z", Some("2024-05-01T12:00:00.25Z")),
+        ("0000-06-01T00:00:00Z", None),
+        ("0001-01-01T00:30:00+01:00", None),
+        ("2024-05-01T12:00:00", None),
+        ("2024-05-01X12:00:00Z", None),
+    ];
+    let mut n = 0;
+    for (hired, stored) in cases {
+        n += 1;
+        let r = t
+            .post("/Users", json!({"userName": format!("u{n}"), HR: {"hired": hired}}))
+            .await;
+        match stored {
+            Some(v) => {
+                assert_eq!(r.status, 201, "{hired}: {}", r.text);
+                assert_eq!(r.body[HR]["hired"], *v, "{hired}");
+            }
+            None => r.assert_error(400, Some("invalidValue")),
+        }
+    }
+    // PATCH normalises too.
+    let id = t.create_user("patched").await;
+    let r = t
+        .patch(
+            &format!("/Users/{id}"),
+            scimitar_testkit::patch_op(
+                json!([{"op": "add", "path": format!("{HR}:hired"), "value": "2024-05-01T13:00:00+01:00"}]),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body[HR]["hired"], "2024-05-01T12:00:00Z");
+    // Filters compare instants, whatever case the literal's `t` and `z`.
+    let names = |r: &scimitar_testkit::Resp| -> Vec<String> {
+        r.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (f, want) in [
+        (format!("{HR}:hired eq \"2024-05-01t12:00:00z\""), vec!["patched", "u1"]),
+        (
+            format!("{HR}:hired eq \"2024-05-01T14:00:00+02:00\""),
+            vec!["patched", "u1"],
+        ),
+        (format!("{HR}:hired lt \"2024-05-01T00:00:00Z\""), vec!["u3"]),
+        (format!("{HR}:hired gt \"2024-05-01T12:00:00.1Z\""), vec!["u2", "u5"]),
+    ] {
+        let r = t.get(&format!("/Users?filter={}&sortBy=userName", enc(&f))).await;
+        assert_eq!(r.status, 200, "{f}: {}", r.text);
+        assert_eq!(names(&r), want, "{f}");
+    }
+    // Sorted by instant.
+    let r = t
+        .get(&format!(
+            "/Users?filter={}&sortBy={}",
+            enc(&format!("{HR}:hired pr")),
+            enc(&format!("{HR}:hired"))
+        ))
+        .await;
+    assert_eq!(names(&r), ["u3", "u4", "u1", "patched", "u5", "u2"]);
 }

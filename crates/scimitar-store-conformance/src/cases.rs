@@ -186,7 +186,8 @@ pub async fn create_get_delete(s: Arc<dyn Store>) {
                     doc: obj(json!({"displayName": "x"})),
                     members: vec![],
                     created: ts(4),
-                    activity: None
+                    activity: None,
+                    unique: vec![],
                 }
             )
             .await,
@@ -322,6 +323,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(2),
                 activity: None,
+                unique: vec![],
             },
         )
         .await;
@@ -339,6 +341,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(2),
                 activity: None,
+                unique: vec![],
             },
         )
         .await;
@@ -354,6 +357,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(2),
                 activity: None,
+                unique: vec![],
             },
         )
         .await;
@@ -376,6 +380,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(4),
                 activity: None,
+                unique: vec![],
             },
         )
         .await;
@@ -516,6 +521,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
                 ],
                 created: ts(2),
                 activity: None,
+                unique: vec![],
             },
         )
         .await
@@ -657,6 +663,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
             members: vec![member("u3")],
             created: ts(9),
             activity: None,
+            unique: vec![],
         },
     )
     .await
@@ -671,6 +678,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
             doc: obj(json!({"displayName": "Admins2"})),
             member_ops: vec![MemberOp::Add(vec![member("u1")])],
             activity: None,
+            unique: Default::default(),
         })
     });
     let r = s.modify(t, Kind::Group, "g1", None, &ts(10), f).await.unwrap();
@@ -703,6 +711,7 @@ pub async fn member_access_in_modify(s: Arc<dyn Store>) {
             doc: cur.doc.clone(),
             member_ops: vec![MemberOp::Remove(drop), MemberOp::Add(vec![member("u4")])],
             activity: None,
+            unique: Default::default(),
         })
     });
     let r = s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.unwrap();
@@ -1184,6 +1193,7 @@ pub async fn concurrent_modify(s: Arc<dyn Store>) {
                     doc,
                     member_ops: vec![],
                     activity: None,
+                    unique: Default::default(),
                 })
             });
             s.modify(t, Kind::User, "u1", None, &ts(2), f).await
@@ -1354,6 +1364,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
                 doc: if doc.is_empty() { cur.doc.clone() } else { doc.clone() },
                 member_ops: ops.clone(),
                 activity: Some(event(t, "2024-01-01T10:00:00.000Z", "update", "success", name)),
+                unique: Default::default(),
             })
         })
     };
@@ -1417,6 +1428,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
             members: vec![],
             created: ts(4),
             activity: Some(event(t, at, "create", "success", "created")),
+            unique: vec![],
         },
     )
     .await
@@ -1431,6 +1443,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
                 members: vec![],
                 created: ts(4),
                 activity: Some(event(t, at, "create", "success", "not-created")),
+                unique: vec![],
             },
         )
         .await;
@@ -2476,4 +2489,350 @@ pub async fn engine_many_objects(s: Arc<dyn Store>) {
     assert!(users.iter().all(|o| o.source_hash == "changed" && !o.pending));
     assert!(s.pending_objects(t, "big").await.unwrap().is_empty());
     assert_eq!(s.objects_by_source_ref(t, "big", &refs).await.unwrap().len(), N / 2);
+}
+
+/// The custom resource type of [`custom_typed_attributes`].
+fn custom_rt() -> Arc<scimitar_protocol::schema::ResourceType> {
+    let mut custom = (*rt(Kind::User)).clone();
+    let schema = serde_json::from_value(json!({"id": CUSTOM, "name": "Custom", "attributes": [
+        {"name": "level", "type": "integer", "multiValued": false},
+        {"name": "hired", "type": "dateTime", "multiValued": false}
+    ]}))
+    .unwrap();
+    custom.extensions.push((schema, false));
+    Arc::new(custom)
+}
+
+/// Integers compare as integers (not as doubles, which cannot tell 2^53
+/// from 2^53 + 1 or 2^63 - 1 from 2^63 - 2), and dateTimes as instants,
+/// whatever form a stored value has (documents stored before values were
+/// normalised on write: offsets, lower-case `t`/`z`, a space). A value a
+/// backend cannot read as an instant never fails a query.
+pub async fn exact_numbers_and_instants(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    let custom = custom_rt();
+    for (id, level, hired) in [
+        ("n1", json!(9_223_372_036_854_775_807_i64), "2020-01-01T12:00:00Z"),
+        ("n2", json!(9_223_372_036_854_775_806_i64), "2020-01-01T00:00:00+14:00"),
+        ("n3", json!(i64::MIN), "2020-01-01t05:00:00z"),
+        ("n4", json!(9_007_199_254_740_993_i64), "2020-01-01T05:00:00.5Z"),
+        ("n5", Value::Null, "2020-01-01 05:00:00.25Z"),
+    ] {
+        let mut ext = json!({"hired": hired});
+        if !level.is_null() {
+            ext["level"] = level;
+        }
+        user(&s, t, id, json!({"userName": id, CUSTOM: ext}), &ts(1)).await;
+    }
+    let filters: &[(&str, &[&str])] = &[
+        ("level eq 9223372036854775806", &["n2"]),
+        ("level gt 9223372036854775806", &["n1"]),
+        ("level ge 9223372036854775806", &["n1", "n2"]),
+        ("level lt -9223372036854775807", &["n3"]),
+        ("level eq 9007199254740992", &[]),
+        ("level eq 9007199254740993", &["n4"]),
+        ("level ne 9007199254740993", &["n1", "n2", "n3", "n5"]),
+        (r#"level eq "9223372036854775807""#, &["n1"]),
+        (r#"level gt "9223372036854775806""#, &["n1"]),
+        (r#"hired gt "2020-01-01T05:00:00Z""#, &["n1", "n4", "n5"]),
+        (r#"hired eq "2020-01-01T05:00:00Z""#, &["n3"]),
+        (r#"hired eq "2020-01-01t05:00:00z""#, &["n3"]),
+        (r#"hired lt "2020-01-01T00:00:00Z""#, &["n2"]),
+        (r#"hired eq "2019-12-31T10:00:00Z""#, &["n2"]),
+        (r#"hired ge "2020-01-01T05:00:00.25Z""#, &["n1", "n4", "n5"]),
+        (r#"hired le "2020-01-01T06:00:00+01:00""#, &["n2", "n3"]),
+    ];
+    let mut failures = Vec::new();
+    for (f, want) in filters {
+        let q = Q {
+            filter: Some(f),
+            ..Q::default()
+        };
+        match list_rt(&s, t, Kind::User, custom.clone(), q).await {
+            Ok(page) if ids(&page) == *want => {}
+            Ok(page) => failures.push(format!("{f}: {:?}, want {want:?}", ids(&page))),
+            Err(e) => failures.push(format!("{f}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The evaluator never reads quoted numbers as numbers (plan::Literal).
+    let informative: Vec<&str> = filters
+        .iter()
+        .filter(|(f, want)| {
+            let quoted_number = f.starts_with("level") && f.contains('"');
+            !want.is_empty() && !quoted_number
+        })
+        .map(|(f, _)| *f)
+        .collect();
+    differential_rt(&s, t, Kind::User, custom.clone(), &informative).await;
+    for (by, order, want) in [
+        ("level", Descending, ["n1", "n2", "n4", "n3", "n5"]),
+        ("level", Ascending, ["n3", "n4", "n2", "n1", "n5"]),
+        ("hired", Ascending, ["n2", "n3", "n5", "n4", "n1"]),
+        ("hired", Descending, ["n1", "n4", "n5", "n3", "n2"]),
+    ] {
+        let q = Q {
+            sort: Some((by, order)),
+            ..Q::default()
+        };
+        let page = list_rt(&s, t, Kind::User, custom.clone(), q).await;
+        assert_eq!(
+            ids(&page.unwrap_or_else(|e| panic!("{by}: {e}"))),
+            want,
+            "sortBy={by} {order:?}"
+        );
+    }
+    // Values that are RFC 3339 but that PostgreSQL cannot cast (an offset
+    // beyond ±15:59, the year 0): filters and sorting still answer.
+    let u = tenant(&s, "odd").await;
+    for (id, hired) in [
+        ("o1", "2020-01-02T00:00:00+23:59"),
+        ("o2", "0000-06-01T00:00:00Z"),
+        ("o3", "2021-01-01T00:00:00Z"),
+    ] {
+        user(&s, u, id, json!({"userName": id, CUSTOM: {"hired": hired}}), &ts(1)).await;
+    }
+    for f in [
+        r#"hired gt "2020-06-01T00:00:00Z""#,
+        r#"hired lt "2020-06-01T00:00:00Z""#,
+        r#"hired ne "2020-06-01T00:00:00Z""#,
+    ] {
+        let q = Q {
+            filter: Some(f),
+            ..Q::default()
+        };
+        let page = list_rt(&s, u, Kind::User, custom.clone(), q)
+            .await
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        if f.contains(" gt ") {
+            assert_eq!(ids(&page), ["o3"], "{f}");
+        }
+    }
+    let q = Q {
+        sort: Some(("hired", Ascending)),
+        ..Q::default()
+    };
+    let page = list_rt(&s, u, Kind::User, custom.clone(), q)
+        .await
+        .unwrap_or_else(|e| panic!("sortBy=hired: {e}"));
+    assert_eq!(page.records.len(), 3);
+}
+
+/// `cleartext_passwords` finds the users of one tenant whose `password` is
+/// not an argon2 PHC string, in insertion order, paged.
+pub async fn cleartext_passwords(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    let other = tenant(&s, "other").await;
+    let phc = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$ZHVtbXloYXNodmFsdWVoZXJlZHVtbXloYXNodmFsdWU";
+    for (id, password) in [
+        ("p1", Some("Secr3t!")),
+        ("p2", Some(phc)),
+        ("p3", None),
+        ("p4", Some("hunter2")),
+    ] {
+        let mut doc = json!({"userName": id});
+        if let Some(p) = password {
+            doc["password"] = json!(p);
+        }
+        user(&s, t, id, doc, &ts(1)).await;
+    }
+    group(&s, t, "g1", "password", &[], &ts(1)).await;
+    user(
+        &s,
+        other,
+        "o1",
+        json!({"userName": "o1", "password": "elsewhere"}),
+        &ts(1),
+    )
+    .await;
+    let found = |recs: Vec<scimitar_store::Record>| recs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let all = s.cleartext_passwords(t, 0, 100).await.unwrap();
+    let after_first = all[0].seq;
+    assert_eq!(found(all), ["p1", "p4"]);
+    assert_eq!(found(s.cleartext_passwords(t, 0, 1).await.unwrap()), ["p1"]);
+    assert_eq!(found(s.cleartext_passwords(t, after_first, 100).await.unwrap()), ["p4"]);
+    assert_eq!(found(s.cleartext_passwords(other, 0, 100).await.unwrap()), ["o1"]);
+    s.modify(
+        t,
+        Kind::User,
+        "p1",
+        None,
+        &ts(2),
+        set_doc(json!({"userName": "p1", "password": phc})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found(s.cleartext_passwords(t, 0, 100).await.unwrap()), ["p4"]);
+}
+
+fn uv(attribute: &str, value: &str) -> scimitar_store::UniqueValue {
+    scimitar_store::UniqueValue {
+        attribute: format!("{CUSTOM}:{attribute}"),
+        value: value.into(),
+    }
+}
+
+fn take(add: Vec<scimitar_store::UniqueValue>, remove: Vec<scimitar_store::UniqueValue>) -> scimitar_store::ModifyFn {
+    let change = scimitar_store::UniqueChange { add, remove };
+    Arc::new(move |cur: &scimitar_store::Record, _| {
+        let mut doc = cur.doc.clone();
+        // A change of the document, so that the write happens.
+        let n = doc.get("n").and_then(Value::as_i64).unwrap_or(0);
+        doc.insert("n".into(), json!(n + 1));
+        Ok(Mutation {
+            doc,
+            member_ops: vec![],
+            activity: None,
+            unique: change.clone(),
+        })
+    })
+}
+
+async fn create_unique(
+    s: &Arc<dyn Store>,
+    t: scimitar_store::TenantId,
+    kind: Kind,
+    id: &str,
+    unique: Vec<scimitar_store::UniqueValue>,
+) -> Result<scimitar_store::Record, StoreError> {
+    let key = if kind == Kind::User { "userName" } else { "displayName" };
+    s.create(
+        t,
+        NewResource {
+            kind,
+            id: id.into(),
+            doc: obj(json!({key: id})),
+            members: vec![],
+            created: ts(1),
+            activity: None,
+            unique,
+        },
+    )
+    .await
+}
+
+/// Unique values are taken in the write's transaction: a second resource
+/// taking one fails with `Conflict` naming the attribute, and changes
+/// nothing; values given up, or of deleted resources, are free again; the
+/// scope is one tenant and one kind.
+pub async fn unique_values(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    let other = tenant(&s, "other").await;
+    let conflict = |r: Result<scimitar_store::Record, StoreError>| match r {
+        Err(StoreError::Conflict(a)) => a,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    create_unique(&s, t, Kind::User, "u1", vec![uv("badge", "x"), uv("tags", "a")])
+        .await
+        .unwrap();
+    let a = conflict(create_unique(&s, t, Kind::User, "u2", vec![uv("badge", "x")]).await);
+    assert_eq!(a, format!("{CUSTOM}:badge"));
+    assert!(s.get(t, Kind::User, "u2").await.unwrap().is_none(), "nothing created");
+    create_unique(&s, other, Kind::User, "u2", vec![uv("badge", "x")])
+        .await
+        .expect("another tenant");
+    create_unique(&s, t, Kind::Group, "g1", vec![uv("badge", "x")])
+        .await
+        .expect("another kind");
+    create_unique(&s, t, Kind::User, "u2", vec![uv("badge", "y")])
+        .await
+        .unwrap();
+    // A User (SQLite computes its change outside the writer) and a Group.
+    let before = s.get(t, Kind::User, "u2").await.unwrap().unwrap();
+    let e = s
+        .modify(
+            t,
+            Kind::User,
+            "u2",
+            None,
+            &ts(2),
+            take(vec![uv("badge", "x")], vec![uv("badge", "y")]),
+        )
+        .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    let after = s.get(t, Kind::User, "u2").await.unwrap().unwrap();
+    assert_eq!(after.version, before.version, "nothing changed");
+    create_unique(&s, t, Kind::Group, "g2", vec![uv("badge", "z")])
+        .await
+        .unwrap();
+    let e = s
+        .modify(t, Kind::Group, "g2", None, &ts(2), take(vec![uv("badge", "x")], vec![]))
+        .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    // Given up, then free.
+    s.modify(
+        t,
+        Kind::User,
+        "u1",
+        None,
+        &ts(2),
+        take(vec![uv("badge", "w")], vec![uv("badge", "x")]),
+    )
+    .await
+    .unwrap();
+    s.modify(
+        t,
+        Kind::User,
+        "u2",
+        None,
+        &ts(3),
+        take(vec![uv("badge", "x")], vec![uv("badge", "y")]),
+    )
+    .await
+    .expect("x was given up");
+    // Keeping a value it has is no conflict.
+    s.modify(t, Kind::User, "u2", None, &ts(4), take(vec![uv("badge", "x")], vec![]))
+        .await
+        .unwrap();
+    // A deleted resource's values are free.
+    s.delete(t, Kind::User, "u1", None).await.unwrap();
+    create_unique(&s, t, Kind::User, "u3", vec![uv("badge", "w"), uv("tags", "a")])
+        .await
+        .expect("u1's values are free");
+
+    // Entering stored values: those another resource has are returned.
+    let held = s
+        .claim_unique(t, Kind::User, "u4", vec![uv("badge", "x"), uv("badge", "v")])
+        .await
+        .unwrap();
+    assert_eq!(held, vec![uv("badge", "x")]);
+    let again = s
+        .claim_unique(t, Kind::User, "u4", vec![uv("badge", "v")])
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "its own value");
+    // An extension's values are forgotten at once.
+    s.drop_unique_values(t, CUSTOM).await.unwrap();
+    create_unique(&s, t, Kind::User, "u5", vec![uv("badge", "x"), uv("badge", "v")])
+        .await
+        .expect("dropped");
+    // Concurrent creates of one value: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            create_unique(&s, t, Kind::User, &format!("race{i}"), vec![uv("badge", "race")])
+                .await
+                .is_ok()
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        won += usize::from(task.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one concurrent create takes the value");
+    // The marks of indexes to build.
+    assert!(s.unique_backfills().await.unwrap().is_empty());
+    s.set_unique_backfill(t, Kind::User, true).await.unwrap();
+    s.set_unique_backfill(t, Kind::User, true).await.unwrap();
+    s.set_unique_backfill(other, Kind::Group, true).await.unwrap();
+    assert_eq!(
+        s.unique_backfills().await.unwrap(),
+        vec![(t, Kind::User), (other, Kind::Group)]
+    );
+    s.set_unique_backfill(t, Kind::User, false).await.unwrap();
+    assert_eq!(s.unique_backfills().await.unwrap(), vec![(other, Kind::Group)]);
+    // A tenant's rows go with it.
+    assert!(s.delete_tenant("other").await.unwrap());
+    assert!(s.unique_backfills().await.unwrap().is_empty());
 }

@@ -55,6 +55,7 @@ pub async fn user(store: &Arc<dyn Store>, t: TenantId, id: &str, doc: Value, now
                 members: vec![],
                 created: now.into(),
                 activity: None,
+                unique: vec![],
             },
         )
         .await
@@ -73,6 +74,7 @@ pub async fn group(store: &Arc<dyn Store>, t: TenantId, id: &str, name: &str, me
                 members,
                 created: now.into(),
                 activity: None,
+                unique: vec![],
             },
         )
         .await
@@ -87,6 +89,7 @@ pub fn set_doc(doc: Value) -> scimitar_store::ModifyFn {
             doc: doc.clone(),
             member_ops: vec![],
             activity: None,
+            unique: Default::default(),
         })
     })
 }
@@ -98,6 +101,7 @@ pub fn with_member_ops(ops: Vec<MemberOp>) -> scimitar_store::ModifyFn {
             doc: cur.doc.clone(),
             member_ops: ops.clone(),
             activity: None,
+            unique: Default::default(),
         })
     })
 }

@@ -44,6 +44,10 @@ const CORE_STEPS: &[Step] = &[
     ),
     ("0006_audit", include_str!("../migrations/0006_audit.sql")),
     ("0007_token_expiry", include_str!("../migrations/0007_token_expiry.sql")),
+    (
+        "0008_unique_values",
+        include_str!("../migrations/0008_unique_values.sql"),
+    ),
 ];
 
 const ENGINE_STEPS: &[Step] = &[("0001_state", include_str!("../migrations/engine/0001_state.sql"))];

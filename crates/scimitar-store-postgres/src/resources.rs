@@ -7,7 +7,7 @@ use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_store::{
     CursorPos, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError, StoreResult, TenantId,
-    indexed_columns,
+    UniqueChange, UniqueValue, indexed_columns,
 };
 use serde_json::Value;
 use tokio_postgres::types::Json;
@@ -120,6 +120,65 @@ async fn apply_member_ops(
     Ok(changed)
 }
 
+/// Takes `values` for the resource `id` (or keeps them, if it has them);
+/// returns those another resource has. The primary key decides: a
+/// concurrent writer of the same value waits for this transaction.
+async fn take_unique(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    kind: Kind,
+    id: &str,
+    values: &[UniqueValue],
+) -> Result<Vec<UniqueValue>, TxError> {
+    let mut taken = Vec::new();
+    if values.is_empty() {
+        return Ok(taken);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO unique_values (tenant_id, kind, attribute, value, resource_id) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, kind, attribute, value) DO UPDATE SET resource_id = excluded.resource_id \
+             WHERE unique_values.resource_id = excluded.resource_id",
+        )
+        .await?;
+    for v in values {
+        let n = tx
+            .execute(&stmt, &[&tenant, &kind.as_str(), &v.attribute, &v.value, &id])
+            .await?;
+        if n == 0 {
+            taken.push(v.clone());
+        }
+    }
+    Ok(taken)
+}
+
+/// Applies a write's unique values: `Conflict` (naming the attribute) if
+/// another resource has one it takes.
+async fn apply_unique(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    kind: Kind,
+    id: &str,
+    change: &UniqueChange,
+) -> Result<(), TxError> {
+    if change.is_empty() {
+        return Ok(());
+    }
+    let release = tx
+        .prepare_cached(
+            "DELETE FROM unique_values WHERE tenant_id = $1 AND kind = $2 AND attribute = $3 AND value = $4 AND resource_id = $5",
+        )
+        .await?;
+    for v in &change.remove {
+        tx.execute(&release, &[&tenant, &kind.as_str(), &v.attribute, &v.value, &id])
+            .await?;
+    }
+    match take_unique(tx, tenant, kind, id, &change.add).await?.first() {
+        Some(v) => Err(StoreError::Conflict(v.attribute.clone()).into()),
+        None => Ok(()),
+    }
+}
+
 const LIST_MEMBERS: &str = "SELECT m.member_id, m.member_type, COALESCE(m.display, r.doc ->> 'displayName', r.doc ->> 'userName') \
      FROM members m LEFT JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.member_id \
      WHERE m.tenant_id = $1 AND m.group_id = $2 ORDER BY m.member_id COLLATE \"C\"";
@@ -162,7 +221,12 @@ impl ResourceStore for PostgresStore {
             members,
             created: now,
             activity,
+            unique,
         } = new;
+        let unique = UniqueChange {
+            add: unique,
+            remove: vec![],
+        };
         let (id, now) = (id.as_str(), now.as_str());
         let (un, dn, ext) = indexed_columns(kind, &doc);
         let json = Json(&doc);
@@ -179,6 +243,7 @@ impl ResourceStore for PostgresStore {
                     &[&tenant, &kind.as_str(), &id, &un, &dn, &ext, &now, &json],
                 )
                 .await?;
+            apply_unique(&tx, tenant, kind, id, &unique).await?;
             apply_member_ops(&tx, tenant, id, &ops).await?;
             if let Some(e) = &activity {
                 insert_activity(&tx, e).await?;
@@ -272,6 +337,7 @@ impl ResourceStore for PostgresStore {
                     &[&un, &dn, &ext, &version_param(version), &now, &json, &tenant, &id],
                 )
                 .await?;
+                apply_unique(&tx, tenant, kind, id, &mutation.unique).await?;
                 if let Some(e) = &mutation.activity {
                     insert_activity(&tx, e).await?;
                 }
@@ -309,6 +375,11 @@ impl ResourceStore for PostgresStore {
             // membership list goes with it.
             tx.execute(
                 "DELETE FROM members WHERE tenant_id = $1 AND (member_id = $2 OR group_id = $2)",
+                &[&tenant, &id],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM unique_values WHERE tenant_id = $1 AND resource_id = $2",
                 &[&tenant, &id],
             )
             .await?;
@@ -440,6 +511,84 @@ impl ResourceStore for PostgresStore {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, u64::try_from(r.try_get::<_, i64>(1)?).unwrap_or(0))))
             .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(db_error)
+    }
+
+    async fn cleartext_passwords(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<Record>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = 'User' AND r.seq > $2 \
+                     AND r.doc -> 'password' IS NOT NULL \
+                     AND left(r.doc ->> 'password', 7) IS DISTINCT FROM '$argon2' ORDER BY r.seq LIMIT $3"
+                ),
+                &[&tenant, &after, &limit],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(TxError::into_store)
+    }
+
+    async fn claim_unique(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        values: Vec<UniqueValue>,
+    ) -> StoreResult<Vec<UniqueValue>> {
+        in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            take_unique(&tx, tenant, kind, id, &values).await?
+        })
+    }
+
+    async fn drop_unique_values(&self, tenant: TenantId, urn: &str) -> StoreResult<()> {
+        let prefix = format!("{urn}:");
+        let len = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        let client = self.pool.get().await.map_err(internal)?;
+        client
+            .execute(
+                "DELETE FROM unique_values WHERE tenant_id = $1 AND left(attribute, $2) = $3",
+                &[&tenant, &len, &prefix],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn set_unique_backfill(&self, tenant: TenantId, kind: Kind, pending: bool) -> StoreResult<()> {
+        let sql = if pending {
+            "INSERT INTO unique_backfill (tenant_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM unique_backfill WHERE tenant_id = $1 AND kind = $2"
+        };
+        let client = self.pool.get().await.map_err(internal)?;
+        client
+            .execute(sql, &[&tenant, &kind.as_str()])
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn unique_backfills(&self) -> StoreResult<Vec<(TenantId, Kind)>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let rows = client
+            .query(
+                "SELECT tenant_id, kind FROM unique_backfill ORDER BY tenant_id, kind",
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get(1)?;
+                Ok((r.try_get(0)?, if kind == "Group" { Kind::Group } else { Kind::User }))
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
             .map_err(db_error)
     }
 

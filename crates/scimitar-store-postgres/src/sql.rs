@@ -20,7 +20,6 @@ use scimitar_protocol::plan::{
 };
 use scimitar_protocol::schema::ResourceType;
 use scimitar_store::Kind;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_postgres::types::ToSql;
 
@@ -60,20 +59,11 @@ const DIALECT: Dialect = Dialect {
     text_holds_nul: false,
 };
 
-/// A filter's dateTime value, normalised to RFC 3339 so the cast in SQL
-/// cannot fail. A date alone, or a date-time without offset, means UTC.
+/// A filter's dateTime value in UTC RFC 3339, so the cast in SQL cannot
+/// fail (`datetime::filter_instant` keeps it within years 1–9999). A date
+/// alone, or a date-time without offset, means UTC.
 fn timestamp_value(s: &str) -> Option<String> {
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return t.format(&Rfc3339).ok();
-    }
-    let with_time = if s.len() == 10 {
-        format!("{s}T00:00:00Z")
-    } else {
-        format!("{s}Z")
-    };
-    OffsetDateTime::parse(&with_time, &Rfc3339)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+    scimitar_protocol::datetime::filter_instant(s).and_then(|t| t.format(&Rfc3339).ok())
 }
 
 /// A value expression.
@@ -183,21 +173,24 @@ fn operand(b: &mut Builder, o: &Operand, object: Option<&str>) -> Val {
     }
 }
 
-/// Accepts an RFC 3339 text with a valid date and time (what PostgreSQL
-/// can cast); other text compares as absent rather than failing the query.
-const DATETIME_RE: &str =
-    r"'^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$'";
+/// Accepts an RFC 3339 text that PostgreSQL can cast: not the year 0, no
+/// offset beyond ±15:59 (both valid RFC 3339, and stored before values
+/// were normalised on write). Other text compares as absent rather than
+/// failing the query.
+const DATETIME_RE: &str = r"'^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$'";
 
 fn as_timestamp(t: &str) -> String {
     format!("(CASE WHEN {t} ~ {DATETIME_RE} THEN ({t})::timestamptz END)")
 }
 
+/// Numbers compare as `numeric`, exactly: as float8, 2^63 - 2 would equal
+/// 2^63 - 1 (and JSONB keeps numbers as numeric anyway).
 fn as_number(val: &Val) -> String {
     match val {
-        Val::Json(j) => format!("(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END)"),
+        Val::Json(j) => format!("(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::numeric END)"),
         other => {
             let t = other.text();
-            format!("(CASE WHEN {t} ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN ({t})::float8 END)")
+            format!("(CASE WHEN {t} ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN ({t})::numeric END)")
         }
     }
 }
@@ -222,8 +215,10 @@ fn compare(b: &mut Builder, val: &Val, c: &Comparison) -> String {
             return format!("{} {is} NULL", val.text());
         }
         Literal::Bool(x) => (as_boolean(val), b.bind(*x, "boolean")),
-        Literal::Number(n) => (as_number(val), b.bind(n.as_f64().unwrap_or(0.0), "float8")),
-        Literal::QuotedNumber(f) => (as_number(val), b.bind(*f, "float8")),
+        // Bound as its JSON text and cast, every digit kept.
+        Literal::Number(n) | Literal::QuotedNumber(n) => {
+            (as_number(val), format!("({})::numeric", b.text(&n.to_string())))
+        }
         // Bound as text (the driver only binds chrono/time types as
         // timestamptz), cast in SQL; normalised by the dialect so the cast holds.
         Literal::DateTime(t) => (as_timestamp(&val.text()), format!("({})::timestamptz", b.text(t))),
@@ -279,6 +274,7 @@ pub fn order_by(
     let k = match key.key_type {
         KeyType::Boolean => as_boolean(&val),
         KeyType::Number => as_number(&val),
+        KeyType::DateTime => as_timestamp(&val.text()),
         KeyType::Text(Case::Insensitive) => format!("lower({}) COLLATE \"C\"", val.text()),
         KeyType::Text(_) => format!("{} COLLATE \"C\"", val.text()),
     };
@@ -459,16 +455,16 @@ User filter not (groups pr)
     NOT (EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = r.tenant_id AND m.member_id = r.id AND m.group_id IS NOT NULL))
     [1, "User"]
 User filter meta.created gt "2024-03-01T00:00:00Z"
-    (CASE WHEN r.created ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN (r.created)::timestamptz END) > ($3::text)::timestamptz
+    (CASE WHEN r.created ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (r.created)::timestamptz END) > ($3::text)::timestamptz
     [1, "User", "2024-03-01T00:00:00Z"]
 User filter meta.lastModified ne "2024-01-01T00:00:00.000Z"
-    ((CASE WHEN r.modified ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN (r.modified)::timestamptz END) IS NULL OR (CASE WHEN r.modified ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN (r.modified)::timestamptz END) <> ($3::text)::timestamptz)
+    ((CASE WHEN r.modified ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (r.modified)::timestamptz END) IS NULL OR (CASE WHEN r.modified ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (r.modified)::timestamptz END) <> ($3::text)::timestamptz)
     [1, "User", "2024-01-01T00:00:00Z"]
 User filter meta.created lt "2024-03-01T01:00:00+02:00"
-    (CASE WHEN r.created ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN (r.created)::timestamptz END) < ($3::text)::timestamptz
-    [1, "User", "2024-03-01T01:00:00+02:00"]
+    (CASE WHEN r.created ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (r.created)::timestamptz END) < ($3::text)::timestamptz
+    [1, "User", "2024-02-29T23:00:00Z"]
 User filter meta.created ge "2024-03-01"
-    (CASE WHEN r.created ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN (r.created)::timestamptz END) >= ($3::text)::timestamptz
+    (CASE WHEN r.created ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (r.created)::timestamptz END) >= ($3::text)::timestamptz
     [1, "User", "2024-03-01T00:00:00Z"]
 User filter meta.created le "2024-03-01T10:00"
     error Some(InvalidFilter): '2024-03-01T10:00' is not a dateTime
@@ -549,22 +545,22 @@ Group filter meta.resourceType eq "Group"
     TRUE
     [1, "Group"]
 Custom filter level gt 6
-    (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::float8 END) > $4::float8
-    [1, "User", ["urn:example:custom:2.0:User", "level"], 6.0]
+    (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::numeric END) > ($4::text)::numeric
+    [1, "User", ["urn:example:custom:2.0:User", "level"], "6"]
 Custom filter level eq "5"
-    (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::float8 END) = $4::float8
-    [1, "User", ["urn:example:custom:2.0:User", "level"], 5.0]
+    (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::numeric END) = ($4::text)::numeric
+    [1, "User", ["urn:example:custom:2.0:User", "level"], "5"]
 Custom filter level eq 18446744073709551615
-    (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::float8 END) = $4::float8
-    [1, "User", ["urn:example:custom:2.0:User", "level"], 1.8446744073709552e19]
+    (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::numeric END) = ($4::text)::numeric
+    [1, "User", ["urn:example:custom:2.0:User", "level"], "18446744073709551615"]
 Custom filter score le 2.5
-    (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::float8 END) <= $4::float8
-    [1, "User", ["urn:example:custom:2.0:User", "score"], 2.5]
+    (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::numeric END) <= ($4::text)::numeric
+    [1, "User", ["urn:example:custom:2.0:User", "score"], "2.5"]
 Custom filter hired gt "2020-06-01T00:00:00Z"
-    (CASE WHEN ((r.doc #> $3::text[]) #>> '{}') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN (((r.doc #> $3::text[]) #>> '{}'))::timestamptz END) > ($4::text)::timestamptz
+    (CASE WHEN ((r.doc #> $3::text[]) #>> '{}') ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (((r.doc #> $3::text[]) #>> '{}'))::timestamptz END) > ($4::text)::timestamptz
     [1, "User", ["urn:example:custom:2.0:User", "hired"], "2020-06-01T00:00:00Z"]
 Custom filter hired ne "2020-01-01T00:00:00Z"
-    ((CASE WHEN ((r.doc #> $3::text[]) #>> '{}') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN (((r.doc #> $3::text[]) #>> '{}'))::timestamptz END) IS NULL OR (CASE WHEN ((r.doc #> $3::text[]) #>> '{}') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN (((r.doc #> $3::text[]) #>> '{}'))::timestamptz END) <> ($4::text)::timestamptz)
+    ((CASE WHEN ((r.doc #> $3::text[]) #>> '{}') ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (((r.doc #> $3::text[]) #>> '{}'))::timestamptz END) IS NULL OR (CASE WHEN ((r.doc #> $3::text[]) #>> '{}') ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (((r.doc #> $3::text[]) #>> '{}'))::timestamptz END) <> ($4::text)::timestamptz)
     [1, "User", ["urn:example:custom:2.0:User", "hired"], "2020-01-01T00:00:00Z"]
 Custom filter vip eq true
     (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'boolean' THEN ((r.doc #> $3::text[]))::boolean END) = $4::boolean
@@ -597,14 +593,14 @@ Custom filter badge eq "b1"
     lower(((r.doc #> $3::text[]) #>> '{}')) = lower($4::text)
     [1, "User", ["urn:example:custom:2.0:User", "badge", "value"], "b1"]
 Custom filter badge[value eq "b1" and rank ge 2]
-    ((lower(((r.doc #> $3::text[] -> $4::text) #>> '{}')) = lower($5::text) AND (CASE WHEN jsonb_typeof((r.doc #> $3::text[] -> $6::text)) = 'number' THEN ((r.doc #> $3::text[] -> $6::text))::float8 END) >= $7::float8))
-    [1, "User", ["urn:example:custom:2.0:User", "badge"], "value", "b1", "rank", 2.0]
+    ((lower(((r.doc #> $3::text[] -> $4::text) #>> '{}')) = lower($5::text) AND (CASE WHEN jsonb_typeof((r.doc #> $3::text[] -> $6::text)) = 'number' THEN ((r.doc #> $3::text[] -> $6::text))::numeric END) >= ($7::text)::numeric))
+    [1, "User", ["urn:example:custom:2.0:User", "badge"], "value", "b1", "rank", "2"]
 Custom filter awards[rank gt 2 and primary eq "true"]
-    EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $3::text[]) = 'array' THEN r.doc #> $3::text[] ELSE '[]'::jsonb END) AS e(value) WHERE ((CASE WHEN jsonb_typeof((e.value -> $4::text)) = 'number' THEN ((e.value -> $4::text))::float8 END) > $5::float8 AND (CASE WHEN jsonb_typeof((e.value -> $6::text)) = 'boolean' THEN ((e.value -> $6::text))::boolean END) = $7::boolean))
-    [1, "User", ["urn:example:custom:2.0:User", "awards"], "rank", 2.0, "primary", true]
+    EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $3::text[]) = 'array' THEN r.doc #> $3::text[] ELSE '[]'::jsonb END) AS e(value) WHERE ((CASE WHEN jsonb_typeof((e.value -> $4::text)) = 'number' THEN ((e.value -> $4::text))::numeric END) > ($5::text)::numeric AND (CASE WHEN jsonb_typeof((e.value -> $6::text)) = 'boolean' THEN ((e.value -> $6::text))::boolean END) = $7::boolean))
+    [1, "User", ["urn:example:custom:2.0:User", "awards"], "rank", "2", "primary", true]
 Custom filter awards.rank lt 3
-    EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $3::text[]) = 'array' THEN r.doc #> $3::text[] ELSE '[]'::jsonb END) AS e(value) WHERE (CASE WHEN jsonb_typeof((e.value -> $4::text)) = 'number' THEN ((e.value -> $4::text))::float8 END) < $5::float8)
-    [1, "User", ["urn:example:custom:2.0:User", "awards"], "rank", 3.0]
+    EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $3::text[]) = 'array' THEN r.doc #> $3::text[] ELSE '[]'::jsonb END) AS e(value) WHERE (CASE WHEN jsonb_typeof((e.value -> $4::text)) = 'number' THEN ((e.value -> $4::text))::numeric END) < ($5::text)::numeric)
+    [1, "User", ["urn:example:custom:2.0:User", "awards"], "rank", "3"]
 Custom filter value eq "x"
     lower(((r.doc #> $3::text[]) #>> '{}')) = lower($4::text)
     [1, "User", ["urn:example:custom:2.0:User", "value"], "x"]
@@ -663,13 +659,13 @@ Group sort displayName ascending
      ORDER BY r.display_name_ci COLLATE "C" ASC NULLS LAST, r.seq ASC
     [1, "Group"]
 Custom sort level descending
-     ORDER BY (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::float8 END) DESC NULLS LAST, r.seq ASC
+     ORDER BY (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::numeric END) DESC NULLS LAST, r.seq ASC
     [1, "User", ["urn:example:custom:2.0:User", "level"]]
 Custom sort score ascending
-     ORDER BY (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::float8 END) ASC NULLS LAST, r.seq ASC
+     ORDER BY (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'number' THEN ((r.doc #> $3::text[]))::numeric END) ASC NULLS LAST, r.seq ASC
     [1, "User", ["urn:example:custom:2.0:User", "score"]]
 Custom sort hired descending
-     ORDER BY ((r.doc #> $3::text[]) #>> '{}') COLLATE "C" DESC NULLS LAST, r.seq ASC
+     ORDER BY (CASE WHEN ((r.doc #> $3::text[]) #>> '{}') ~ '^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-9]{2})$' THEN (((r.doc #> $3::text[]) #>> '{}'))::timestamptz END) DESC NULLS LAST, r.seq ASC
     [1, "User", ["urn:example:custom:2.0:User", "hired"]]
 Custom sort vip ascending
      ORDER BY (CASE WHEN jsonb_typeof((r.doc #> $3::text[])) = 'boolean' THEN ((r.doc #> $3::text[]))::boolean END) ASC NULLS LAST, r.seq ASC
@@ -684,7 +680,7 @@ Custom sort awards ascending
      ORDER BY (COALESCE((SELECT e.value -> $3::text FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $5::text[]) = 'array' THEN r.doc #> $5::text[] ELSE '[]'::jsonb END) AS e(value) WHERE e.value -> 'primary' = 'true'::jsonb LIMIT 1), (r.doc #> $4::text[]) -> 0 -> $3::text) #>> '{}') COLLATE "C" ASC NULLS LAST, r.seq ASC
     [1, "User", "value", ["urn:example:custom:2.0:User", "awards"], ["urn:example:custom:2.0:User", "awards"]]
 Custom sort awards.rank descending
-     ORDER BY (CASE WHEN jsonb_typeof(COALESCE((SELECT e.value -> $3::text FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $5::text[]) = 'array' THEN r.doc #> $5::text[] ELSE '[]'::jsonb END) AS e(value) WHERE e.value -> 'primary' = 'true'::jsonb LIMIT 1), (r.doc #> $4::text[]) -> 0 -> $3::text)) = 'number' THEN (COALESCE((SELECT e.value -> $3::text FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $5::text[]) = 'array' THEN r.doc #> $5::text[] ELSE '[]'::jsonb END) AS e(value) WHERE e.value -> 'primary' = 'true'::jsonb LIMIT 1), (r.doc #> $4::text[]) -> 0 -> $3::text))::float8 END) DESC NULLS LAST, r.seq ASC
+     ORDER BY (CASE WHEN jsonb_typeof(COALESCE((SELECT e.value -> $3::text FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $5::text[]) = 'array' THEN r.doc #> $5::text[] ELSE '[]'::jsonb END) AS e(value) WHERE e.value -> 'primary' = 'true'::jsonb LIMIT 1), (r.doc #> $4::text[]) -> 0 -> $3::text)) = 'number' THEN (COALESCE((SELECT e.value -> $3::text FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r.doc #> $5::text[]) = 'array' THEN r.doc #> $5::text[] ELSE '[]'::jsonb END) AS e(value) WHERE e.value -> 'primary' = 'true'::jsonb LIMIT 1), (r.doc #> $4::text[]) -> 0 -> $3::text))::numeric END) DESC NULLS LAST, r.seq ASC
     [1, "User", "rank", ["urn:example:custom:2.0:User", "awards"], ["urn:example:custom:2.0:User", "awards"]]
 "##;
 }

@@ -70,6 +70,7 @@ async fn two_processes_share_a_database() {
             members: vec![],
             created: "2024-01-01T00:00:00.000Z".into(),
             activity: None,
+            unique: vec![],
         },
     )
     .await
@@ -86,6 +87,7 @@ async fn two_processes_share_a_database() {
                     doc,
                     member_ops: vec![],
                     activity: None,
+                    unique: Default::default(),
                 })
             });
             s.modify(t, Kind::User, "u", None, "2024-01-02T00:00:00.000Z", f)

@@ -41,6 +41,10 @@ const CORE_STEPS: &[Step] = &[
         "0008_resource_counts",
         include_str!("../migrations/0008_resource_counts.sql"),
     ),
+    (
+        "0009_unique_values",
+        include_str!("../migrations/0009_unique_values.sql"),
+    ),
 ];
 
 const ENGINE_STEPS: &[Step] = &[("0001_state", include_str!("../migrations/engine/0001_state.sql"))];
@@ -213,6 +217,16 @@ fn setup_connection(c: &Connection) -> rusqlite::Result<()> {
                 rusqlite::types::ValueRef::Real(f) => f.to_string(),
                 _ => String::new(),
             }),
+        })
+    })?;
+    // A dateTime as text that orders as instants (UTC, fixed width), NULL
+    // for what is not one: filters and sorting on dateTime attributes.
+    c.create_scalar_function("scim_instant", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(scimitar_protocol::datetime::instant_key),
+            _ => None,
         })
     })?;
     c.create_scalar_function("scim_ends_with", 2, flags, |ctx| {

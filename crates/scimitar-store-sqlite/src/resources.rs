@@ -7,7 +7,7 @@ use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_store::{
     CursorPos, IndexedColumns, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError,
-    StoreResult, TenantId, indexed_columns,
+    StoreResult, TenantId, UniqueChange, UniqueValue, indexed_columns,
 };
 use serde_json::{Map, Value};
 
@@ -195,6 +195,60 @@ fn apply_member_ops(tx: &Connection, tenant: TenantId, group: &str, ops: &[Membe
     Ok(changed)
 }
 
+/// Takes `values` for the resource `id` (or keeps them, if it has them);
+/// returns those another resource has. The primary key decides, inside
+/// the writer's transaction.
+fn take_unique(
+    tx: &Connection,
+    tenant: TenantId,
+    kind: Kind,
+    id: &str,
+    values: &[UniqueValue],
+) -> StoreResult<Vec<UniqueValue>> {
+    let mut taken = Vec::new();
+    if values.is_empty() {
+        return Ok(taken);
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO unique_values (tenant_id, kind, attribute, value, resource_id) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant_id, kind, attribute, value) DO UPDATE SET resource_id = excluded.resource_id \
+             WHERE unique_values.resource_id = excluded.resource_id",
+        )
+        .map_err(internal)?;
+    for v in values {
+        let n = stmt
+            .execute(params![tenant, kind.as_str(), v.attribute, v.value, id])
+            .map_err(internal)?;
+        if n == 0 {
+            taken.push(v.clone());
+        }
+    }
+    Ok(taken)
+}
+
+/// Applies a write's unique values: `Conflict` (naming the attribute) if
+/// another resource has one it takes.
+fn apply_unique(tx: &Connection, tenant: TenantId, kind: Kind, id: &str, change: &UniqueChange) -> StoreResult<()> {
+    if change.is_empty() {
+        return Ok(());
+    }
+    let mut release = tx
+        .prepare_cached(
+            "DELETE FROM unique_values WHERE tenant_id = ? AND kind = ? AND attribute = ? AND value = ? AND resource_id = ?",
+        )
+        .map_err(internal)?;
+    for v in &change.remove {
+        release
+            .execute(params![tenant, kind.as_str(), v.attribute, v.value, id])
+            .map_err(internal)?;
+    }
+    match take_unique(tx, tenant, kind, id, &change.add)?.first() {
+        Some(v) => Err(StoreError::Conflict(v.attribute.clone())),
+        None => Ok(()),
+    }
+}
+
 struct TxMembers<'a> {
     tx: &'a Connection,
     tenant: TenantId,
@@ -240,6 +294,7 @@ impl ResourceStore for SqliteStore {
             members,
             created: now,
             activity,
+            unique,
         } = new;
         // Serialised here, not on the writer thread that every write waits for.
         let (un, dn, ext) = indexed_columns(kind, &doc);
@@ -254,6 +309,8 @@ impl ResourceStore for SqliteStore {
             )
             .map_err(|e| map_unique(e, kind))?;
             let seq = tx.last_insert_rowid();
+            let change = UniqueChange { add: unique, remove: vec![] };
+            apply_unique(tx, tenant, kind, &id, &change)?;
             if !members.is_empty() {
                 apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?;
             }
@@ -297,6 +354,7 @@ impl ResourceStore for SqliteStore {
                     return Ok(current); // nothing changed: same version
                 }
                 let log = mutation.activity.take().map(serialise_changes).transpose()?;
+                let unique = std::mem::take(&mut mutation.unique);
                 let cols = changed_columns(kind, &current.doc, &mutation.doc);
                 let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
                 let (read, version) = (current.version, current.version + 1);
@@ -312,10 +370,11 @@ impl ResourceStore for SqliteStore {
                             text: &text,
                         };
                         let n = update_resource(tx, tenant, next)?;
-                        if n == 1
-                            && let Some((e, changes)) = &log
-                        {
-                            insert_activity(tx, e, changes).map_err(internal)?;
+                        if n == 1 {
+                            apply_unique(tx, tenant, kind, &id2, &unique)?;
+                            if let Some((e, changes)) = &log {
+                                insert_activity(tx, e, changes).map_err(internal)?;
+                            }
                         }
                         Ok(n == 1)
                     })
@@ -365,6 +424,7 @@ impl ResourceStore for SqliteStore {
                 text: &text,
             };
             update_resource(tx, tenant, next)?;
+            apply_unique(tx, tenant, kind, &id, &mutation.unique)?;
             if let Some(e) = &mutation.activity {
                 let changes = serde_json::to_string(&e.changes).map_err(internal)?;
                 insert_activity(tx, e, &changes).map_err(internal)?;
@@ -414,6 +474,12 @@ impl ResourceStore for SqliteStore {
                 tx,
                 "DELETE FROM members WHERE tenant_id = ? AND (member_id = ? OR group_id = ?)",
                 params![tenant, id, id],
+            )
+            .map_err(internal)?;
+            exec(
+                tx,
+                "DELETE FROM unique_values WHERE tenant_id = ? AND resource_id = ?",
+                params![tenant, id],
             )
             .map_err(internal)?;
             Ok(())
@@ -496,6 +562,79 @@ impl ResourceStore for SqliteStore {
             let rows = stmt
                 .query_map(params_from_iter(p.iter()), |r| {
                     Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+                })
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn cleartext_passwords(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<Record>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            // The limit is a literal, like every LIMIT here (see page_sql).
+            let sql = format!(
+                "SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND r.seq > ? \
+                 AND json_extract(r.doc, '$.password') IS NOT NULL \
+                 AND substr(json_extract(r.doc, '$.password'), 1, 7) IS NOT '$argon2' ORDER BY r.seq LIMIT {limit}"
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+            let rows = stmt
+                .query_map(params![tenant, after], record_from_row)
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn claim_unique(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        values: Vec<UniqueValue>,
+    ) -> StoreResult<Vec<UniqueValue>> {
+        let id = id.to_string();
+        self.write(move |tx| take_unique(tx, tenant, kind, &id, &values)).await
+    }
+
+    async fn drop_unique_values(&self, tenant: TenantId, urn: &str) -> StoreResult<()> {
+        let prefix = format!("{urn}:");
+        self.write(move |tx| {
+            let len = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
+            exec(
+                tx,
+                "DELETE FROM unique_values WHERE tenant_id = ? AND substr(attribute, 1, ?) = ?",
+                params![tenant, len, prefix],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_unique_backfill(&self, tenant: TenantId, kind: Kind, pending: bool) -> StoreResult<()> {
+        self.write(move |tx| {
+            let sql = if pending {
+                "INSERT INTO unique_backfill (tenant_id, kind) VALUES (?, ?) ON CONFLICT DO NOTHING"
+            } else {
+                "DELETE FROM unique_backfill WHERE tenant_id = ? AND kind = ?"
+            };
+            exec(tx, sql, params![tenant, kind.as_str()]).map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unique_backfills(&self) -> StoreResult<Vec<(TenantId, Kind)>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT tenant_id, kind FROM unique_backfill ORDER BY tenant_id, kind")
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let kind: String = r.get(1)?;
+                    Ok((r.get(0)?, if kind == "Group" { Kind::Group } else { Kind::User }))
                 })
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)

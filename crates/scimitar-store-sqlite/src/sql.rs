@@ -49,10 +49,11 @@ const DIALECT: Dialect = Dialect {
     text_holds_nul: true,
 };
 
-/// SQLite's `julianday` reads RFC 3339 with 'Z' or an offset (and gives
-/// NULL, matching nothing, for what it cannot read).
+/// dateTimes compare as `scim_instant` keys (`datetime::instant_key`:
+/// UTC, fixed width), which order as the instants do; the literal is bound
+/// as its key.
 fn datetime_literal(s: &str) -> Option<String> {
-    (s.len() >= 10 && s.as_bytes().get(4) == Some(&b'-')).then(|| s.to_string())
+    scimitar_protocol::datetime::filter_instant(s).and_then(scimitar_protocol::datetime::key_of)
 }
 
 fn column(c: Column) -> &'static str {
@@ -179,24 +180,21 @@ fn compare(b: &mut Builder, o: &Operand, object: Option<&DocPath>, c: &Compariso
                 operand(b, o, object);
                 b.push(" IS NULL OR ");
             }
-            b.push("julianday(");
+            b.push("scim_instant(");
             operand(b, o, object);
             b.push(")");
             b.push(sql_op(*op));
-            b.push("julianday(");
             b.bind(Sql::Text(s.clone()));
-            b.push(")");
             if *op == CompareOp::Ne {
                 b.push(")");
             }
             return;
         }
         Literal::Bool(x) => Sql::Integer(i64::from(*x)),
-        Literal::Number(n) => match n.as_i64() {
+        Literal::Number(n) | Literal::QuotedNumber(n) => match n.as_i64() {
             Some(i) => Sql::Integer(i),
             None => Sql::Real(n.as_f64().unwrap_or(0.0)),
         },
-        Literal::QuotedNumber(f) => Sql::Real(*f),
         Literal::Text(s) if *case == Case::Exact => Sql::Text(s.clone()),
         Literal::Text(s) => Sql::Text(s.to_lowercase()),
         Literal::BareText(s) => Sql::Text(s.clone()),
@@ -281,8 +279,10 @@ pub fn order_by(
             k.push(")");
         }
     }
-    if key.key_type == KeyType::Text(Case::Insensitive) {
-        k.sql = format!("scim_lower({})", k.sql);
+    match key.key_type {
+        KeyType::Text(Case::Insensitive) => k.sql = format!("scim_lower({})", k.sql),
+        KeyType::DateTime => k.sql = format!("scim_instant({})", k.sql),
+        _ => {}
     }
     let dir = if order == SortOrder::Descending { "DESC" } else { "ASC" };
     // The key expression appears twice (null test and value): bind twice.
@@ -482,20 +482,19 @@ User filter not (groups pr)
      FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND NOT (EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = r.tenant_id AND m.member_id = r.id AND m.group_id IS NOT NULL))
     [Integer(1)]
 User filter meta.created gt "2024-03-01T00:00:00Z"
-     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND julianday(r.created) > julianday(?)
-    [Integer(1), Text("2024-03-01T00:00:00Z")]
+     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND scim_instant(r.created) > ?
+    [Integer(1), Text("2024-03-01T00:00:00.000000000Z")]
 User filter meta.lastModified ne "2024-01-01T00:00:00.000Z"
-     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND (r.modified IS NULL OR julianday(r.modified) <> julianday(?))
-    [Integer(1), Text("2024-01-01T00:00:00.000Z")]
+     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND (r.modified IS NULL OR scim_instant(r.modified) <> ?)
+    [Integer(1), Text("2024-01-01T00:00:00.000000000Z")]
 User filter meta.created lt "2024-03-01T01:00:00+02:00"
-     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND julianday(r.created) < julianday(?)
-    [Integer(1), Text("2024-03-01T01:00:00+02:00")]
+     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND scim_instant(r.created) < ?
+    [Integer(1), Text("2024-02-29T23:00:00.000000000Z")]
 User filter meta.created ge "2024-03-01"
-     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND julianday(r.created) >= julianday(?)
-    [Integer(1), Text("2024-03-01")]
+     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND scim_instant(r.created) >= ?
+    [Integer(1), Text("2024-03-01T00:00:00.000000000Z")]
 User filter meta.created le "2024-03-01T10:00"
-     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND julianday(r.created) <= julianday(?)
-    [Integer(1), Text("2024-03-01T10:00")]
+    error Some(InvalidFilter): '2024-03-01T10:00' is not a dateTime
 User filter meta.created co "2024"
      FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND instr(r.created, ?) > 0
     [Integer(1), Text("2024")]
@@ -578,7 +577,7 @@ Custom filter level gt 6
     [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"level\""), Integer(6)]
 Custom filter level eq "5"
      FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND json_extract(r.doc, ?) = ?
-    [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"level\""), Real(5.0)]
+    [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"level\""), Integer(5)]
 Custom filter level eq 18446744073709551615
      FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND json_extract(r.doc, ?) = ?
     [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"level\""), Real(1.8446744073709552e19)]
@@ -586,11 +585,11 @@ Custom filter score le 2.5
      FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND json_extract(r.doc, ?) <= ?
     [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"score\""), Real(2.5)]
 Custom filter hired gt "2020-06-01T00:00:00Z"
-     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND julianday(json_extract(r.doc, ?)) > julianday(?)
-    [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"hired\""), Text("2020-06-01T00:00:00Z")]
+     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND scim_instant(json_extract(r.doc, ?)) > ?
+    [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"hired\""), Text("2020-06-01T00:00:00.000000000Z")]
 Custom filter hired ne "2020-01-01T00:00:00Z"
-     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND (json_extract(r.doc, ?) IS NULL OR julianday(json_extract(r.doc, ?)) <> julianday(?))
-    [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"hired\""), Text("$.\"urn:example:custom:2.0:User\".\"hired\""), Text("2020-01-01T00:00:00Z")]
+     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND (json_extract(r.doc, ?) IS NULL OR scim_instant(json_extract(r.doc, ?)) <> ?)
+    [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"hired\""), Text("$.\"urn:example:custom:2.0:User\".\"hired\""), Text("2020-01-01T00:00:00.000000000Z")]
 Custom filter vip eq true
      FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND json_extract(r.doc, ?) = ?
     [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"vip\""), Integer(1)]
@@ -694,7 +693,7 @@ Custom sort score ascending
      ORDER BY (json_extract(r.doc, ?)) IS NULL, json_extract(r.doc, ?) ASC, r.seq ASC LIMIT 100
     [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"score\""), Text("$.\"urn:example:custom:2.0:User\".\"score\"")]
 Custom sort hired descending
-     ORDER BY (json_extract(r.doc, ?)) IS NULL, json_extract(r.doc, ?) DESC, r.seq ASC LIMIT 100
+     ORDER BY (scim_instant(json_extract(r.doc, ?))) IS NULL, scim_instant(json_extract(r.doc, ?)) DESC, r.seq ASC LIMIT 100
     [Integer(1), Text("$.\"urn:example:custom:2.0:User\".\"hired\""), Text("$.\"urn:example:custom:2.0:User\".\"hired\"")]
 Custom sort vip ascending
      ORDER BY (json_extract(r.doc, ?)) IS NULL, json_extract(r.doc, ?) ASC, r.seq ASC LIMIT 100

@@ -104,6 +104,7 @@ async fn concurrent_writes_commit_together_and_fail_alone() {
                         members: vec![],
                         created: "2026-01-01T00:00:00.000Z".into(),
                         activity: None,
+                        unique: vec![],
                     },
                 )
                 .await

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::{ActivityEvent, StoreResult, TenantId};
 
 pub use scimitar_protocol::schema::Kind;
+pub use scimitar_protocol::unique::{UniqueChange, UniqueValue};
 
 /// The indexed columns of a document, as both backends store them:
 /// `userName` of a User and `displayName` of a Group lower-cased (for
@@ -57,6 +58,10 @@ pub struct NewResource {
     /// The activity log entry of the create, recorded in the same
     /// transaction (so not at all if the create fails).
     pub activity: Option<ActivityEvent>,
+    /// The values no other resource of the tenant and kind may have
+    /// (`scimitar_protocol::unique`), taken in the same transaction: if
+    /// another resource has one, the create fails with `Conflict`.
+    pub unique: Vec<UniqueValue>,
 }
 
 /// The outcome of a modification computed from the current record.
@@ -68,6 +73,9 @@ pub struct Mutation {
     /// same transaction as the change, and only if something changed, so the
     /// log neither misses a committed change nor shows one that was not.
     pub activity: Option<ActivityEvent>,
+    /// The unique values the change takes and gives up, in the same
+    /// transaction: if another resource has one it takes, `Conflict`.
+    pub unique: UniqueChange,
 }
 
 /// Computes a [`Mutation`] from the current record, inside the store's
@@ -138,6 +146,30 @@ pub trait ResourceStore: Send + Sync {
     async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>>;
     /// The number of members of each of `groups` (absent when zero).
     async fn member_counts(&self, tenant: TenantId, groups: &[String]) -> StoreResult<Vec<(String, u64)>>;
+    /// Users of the tenant whose stored `password` is not an argon2 PHC
+    /// string (values stored in clear before passwords were hashed on
+    /// arrival), with `seq` above `after`, in insertion order, at most
+    /// `limit`: the one-time hashing of such values pages through them.
+    async fn cleartext_passwords(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<Record>>;
+    /// Enters values of a stored resource in the unique index (for
+    /// resources written before their attribute was unique); returns those
+    /// another resource has already, which stay that resource's.
+    async fn claim_unique(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        values: Vec<UniqueValue>,
+    ) -> StoreResult<Vec<UniqueValue>>;
+    /// Forgets the unique values of an extension's attributes (those of
+    /// `urn`), when it is removed or registered again.
+    async fn drop_unique_values(&self, tenant: TenantId, urn: &str) -> StoreResult<()>;
+    /// Marks (`pending`) or clears that the unique values of the tenant's
+    /// resources of `kind` are to be entered.
+    async fn set_unique_backfill(&self, tenant: TenantId, kind: Kind, pending: bool) -> StoreResult<()>;
+    /// Every tenant and kind whose unique values are to be entered, across
+    /// tenants (a job of the server, not of one tenant).
+    async fn unique_backfills(&self) -> StoreResult<Vec<(TenantId, Kind)>>;
     /// A page of a group's members in id order, after the member id `after`.
     async fn members_page(
         &self,

@@ -499,12 +499,27 @@ async fn run() -> Result<()> {
         }
         Command::Migrate => {
             let cfg = resolve(&cli.common, None)?;
-            // Opening a store applies its embedded migrations.
-            open_store(&cfg.database).await?;
+            // Opening a store applies its embedded migrations; then the
+            // data migrations that need the application layer.
+            let app = open_app(&cfg).await?;
+            let done = app.upgrade_data(&Actor::Cli).await.map_err(app_err)?;
             if cli.common.json {
-                print_json(json!({"database": redact_url(&cfg.database), "migrated": true}));
+                print_json(json!({"database": redact_url(&cfg.database), "migrated": true,
+                    "passwords_hashed": done.passwords_hashed, "unique_duplicates": done.unique_duplicates}));
             } else {
                 println!("Database {} is migrated.", redact_url(&cfg.database));
+                if done.passwords_hashed > 0 {
+                    println!(
+                        "Hashed {} SCIM passwords that were stored in clear.",
+                        done.passwords_hashed
+                    );
+                }
+                if done.unique_duplicates > 0 {
+                    println!(
+                        "{} values that must be unique were already another resource's; they are left as they are (see the log).",
+                        done.unique_duplicates
+                    );
+                }
             }
             Ok(())
         }
@@ -665,6 +680,22 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         );
         println!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
     }
+    // Data an older version left (passwords in clear, values of unique
+    // attributes not yet indexed) is brought up to date in the background:
+    // a few tens of milliseconds per password. Until then such passwords
+    // are still never returned or filterable. Idempotent on every node.
+    let upgrading = state.app.clone();
+    tokio::spawn(async move {
+        match upgrading.upgrade_data(&Actor::Server).await {
+            Ok(done) if done == scimitar_app::DataUpgrade::default() => {}
+            Ok(done) => tracing::info!(
+                passwords_hashed = done.passwords_hashed,
+                unique_duplicates = done.unique_duplicates,
+                "upgraded stored data"
+            ),
+            Err(e) => tracing::warn!(error = %e.detail, "could not upgrade stored data"),
+        }
+    });
     tracing::info!(%local, public_url = %cfg.public_url, "scimitar is serving");
     if let Some(link) = scimitar_console::setup_link(&state.app)
         .await

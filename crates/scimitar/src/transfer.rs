@@ -4,13 +4,14 @@
 //! The file is one JSON object per line, in this order: the tenant's custom
 //! schema extensions (`urn:…:core:2.0:Schema`), then every User, then every
 //! Group. A resource line is its SCIM representation as stored: `schemas`,
-//! `id`, every stored attribute (`externalId`, the Enterprise `manager`
-//! reference, extension objects, and `returned: never` values such as
-//! `password`, so the file is as sensitive as the database), a Group's
-//! `members` (`value`, `type`, `display`), and `meta` (`resourceType`,
-//! `created`, `lastModified`, `version`). Server-derived values (`$ref`,
+//! `id`, every stored attribute that may be returned (`externalId`, the
+//! Enterprise `manager` reference, extension objects), a Group's `members`
+//! (`value`, `type`, `display`), and `meta` (`resourceType`, `created`,
+//! `lastModified`, `version`). Server-derived values (`$ref`,
 //! `meta.location`, a User's `groups`) are left out; they follow from the
-//! rest.
+//! rest. So are values that are never returned: `password` (its argon2
+//! hash) and the `returned: never` attributes of extensions. The file
+//! carries no password hashes: users imported from it have no password.
 //!
 //! Export pages through the store with a cursor, so memory does not grow
 //! with the tenant. It is not a snapshot: writes during an export may or
@@ -37,8 +38,9 @@ use scimitar_app::schemas::NewExtension;
 use scimitar_app::{Actor, App};
 use scimitar_protocol::ScimError;
 use scimitar_protocol::output::etag;
+use scimitar_protocol::output::returnable;
 use scimitar_protocol::resource::parse_members;
-use scimitar_protocol::schema::builtin_resource_types;
+use scimitar_protocol::schema::{ResourceType, parse_extension, resource_types_with};
 use scimitar_store::{CursorPos, ExtensionRecord, Kind, ListQuery, Record, Store, StoreError, Tenant, TenantId};
 
 use crate::app_err;
@@ -83,20 +85,26 @@ fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
-/// The export line of a stored resource.
-pub fn resource_line(rec: &Record, members: Option<Vec<scimitar_protocol::output::Reference>>) -> Value {
+/// The export line of a stored resource of the resource type `rt` (the
+/// tenant's, with its extensions): what may be returned of it.
+pub fn resource_line(
+    rt: &ResourceType,
+    rec: &Record,
+    members: Option<Vec<scimitar_protocol::output::Reference>>,
+) -> Value {
     let mut out = Map::new();
     let core = if rec.kind == Kind::Group { GROUP_URN } else { USER_URN };
+    let doc = returnable(rt, &rec.doc);
     let mut schemas = vec![Value::String(core.into())];
-    for (k, v) in &rec.doc {
+    for (k, v) in &doc {
         if k.starts_with("urn:") && v.is_object() {
             schemas.push(Value::String(k.clone()));
         }
     }
     out.insert("schemas".into(), Value::Array(schemas));
     out.insert("id".into(), Value::String(rec.id.clone()));
-    for (k, v) in &rec.doc {
-        out.insert(k.clone(), v.clone());
+    for (k, v) in doc {
+        out.insert(k, v);
     }
     if let Some(members) = members {
         let list = members
@@ -129,7 +137,12 @@ pub fn resource_line(rec: &Record, members: Option<Vec<scimitar_protocol::output
 /// object per line.
 pub async fn export(store: &dyn Store, tenant: TenantId, out: &mut dyn Write, show_progress: bool) -> Result<Counts> {
     let mut counts = Counts::default();
-    for ext in store.list_extensions(tenant).await.map_err(store_err)? {
+    let exts = store.list_extensions(tenant).await.map_err(store_err)?;
+    let mut parsed = Vec::with_capacity(exts.len());
+    for ext in exts {
+        if let Ok(schema) = parse_extension(&ext.schema) {
+            parsed.push((ext.resource_type.clone(), schema, ext.required));
+        }
         let line = json!({
             "schemas": [SCHEMA_URN],
             "id": ext.urn,
@@ -141,7 +154,8 @@ pub async fn export(store: &dyn Store, tenant: TenantId, out: &mut dyn Write, sh
         writeln!(out, "{line}")?;
         counts.schemas += 1;
     }
-    let rts = builtin_resource_types();
+    // The tenant's resource types: what is never returned is left out.
+    let rts = resource_types_with(&parsed);
     for (kind, name) in [(Kind::User, "User"), (Kind::Group, "Group")] {
         let rt = rts
             .iter()
@@ -180,7 +194,7 @@ pub async fn export(store: &dyn Store, tenant: TenantId, out: &mut dyn Write, sh
                 } else {
                     None
                 };
-                writeln!(out, "{}", resource_line(rec, members))?;
+                writeln!(out, "{}", resource_line(&rt, rec, members))?;
                 after = rec.seq;
                 bar.inc(1);
                 match kind {

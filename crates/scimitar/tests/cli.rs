@@ -132,8 +132,26 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
     assert_eq!(log["events"][0]["name"], "u@x.test");
     assert_eq!(log["events"][0]["token_label"], "entra");
 
-    // Optional expiry: a token that expires today no longer works; one
-    // that expires in a year does.
+    // Optional expiry. Zero days would make a token that is expired when
+    // it is shown: refused, with a reason.
+    let zero = Command::new(BIN)
+        .args([
+            "token",
+            "create",
+            "--tenant",
+            "contoso",
+            "--expires-in-days",
+            "0",
+            "--database",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert!(!zero.status.success(), "a token that expires at once is refused");
+    let err = String::from_utf8_lossy(&zero.stderr);
+    assert!(err.contains("at least 1 day"), "{err}");
+    // A token past its expiry no longer works (one made to expire in a day,
+    // its expiry then moved into the past); one that expires in a year does.
     let expired = run(
         &db,
         &[
@@ -142,12 +160,19 @@ async fn cli_manages_tenants_tokens_schemas_while_the_server_runs() {
             "--tenant",
             "contoso",
             "--expires-in-days",
-            "0",
+            "1",
             "--public-url",
             &public,
         ],
     );
     assert!(expired["expires"].is_string());
+    rusqlite::Connection::open(dir.join("db/scimitar.db"))
+        .unwrap()
+        .execute(
+            "UPDATE tokens SET expires = '2000-01-01T00:00:00.000Z' WHERE id = ?1",
+            [expired["id"].as_str().unwrap()],
+        )
+        .unwrap();
     let r = client
         .get(&url)
         .bearer_auth(expired["token"].as_str().unwrap())
@@ -497,5 +522,118 @@ fn import_validates_and_is_logged() {
         2,
         "nothing more was written"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `migrate` hashes the SCIM passwords an older version stored in clear
+/// (once: a second run finds none), and `export` leaves passwords out.
+#[test]
+fn migrate_hashes_cleartext_passwords_and_export_leaves_them_out() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-passwords-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    run(&db, &["tenant", "create", "acme"]);
+    // A user as an older version stored it.
+    let conn = rusqlite::Connection::open(dir.join("db/scimitar.db")).unwrap();
+    let tenant: i64 = conn
+        .query_row("SELECT id FROM tenants WHERE name = 'acme'", [], |r| r.get(0))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO resources (tenant_id, kind, id, user_name_ci, version, created, modified, doc) \
+         VALUES (?1, 'User', 'u1', 'old', 1, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', \
+         '{\"userName\":\"old\",\"password\":\"Secr3t!\"}')",
+        [tenant],
+    )
+    .unwrap();
+    let stored = || -> (String, String) {
+        conn.query_row(
+            "SELECT json_extract(doc, '$.password'), modified FROM resources WHERE id = 'u1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let r = run(&db, &["migrate"]);
+    assert_eq!(r["passwords_hashed"], 1, "{r}");
+    let (hash, modified) = stored();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(scimitar_auth::password::verify("Secr3t!", &hash));
+    assert_eq!(modified, "2025-01-01T00:00:00.000Z", "nothing a client sees changed");
+    let again = run(&db, &["migrate"]);
+    assert_eq!(again["passwords_hashed"], 0, "{again}");
+    assert_eq!(stored().0, hash);
+    let audit = run(&db, &["audit"]);
+    assert!(audit.to_string().contains("passwords.hashed"), "{audit}");
+
+    let out = Command::new(BIN)
+        .args(["export", "--tenant", "acme", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"userName\":\"old\""), "{text}");
+    assert!(!text.contains("password") && !text.contains("argon2"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Upgrading a database whose tenant already has an extension with a
+/// unique attribute: the migration marks it, `migrate` enters the stored
+/// values (two users sharing one are left as they are and reported), and
+/// from then on the value is refused to anyone else.
+#[test]
+fn migrate_indexes_unique_values_stored_before() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-unique-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    run(&db, &["tenant", "create", "acme"]);
+    let schema = dir.join("ids.json");
+    std::fs::write(
+        &schema,
+        r#"{"id": "urn:ietf:params:scim:schemas:extension:ids:2.0:User", "name": "Ids",
+            "attributes": [{"name": "code", "type": "string", "multiValued": false, "uniqueness": "server"}]}"#,
+    )
+    .unwrap();
+    run(&db, &["schema", "add", "--tenant", "acme", schema.to_str().unwrap()]);
+    // Back to the database as the previous version left it: no unique
+    // values yet, and users sharing a code.
+    let conn = rusqlite::Connection::open(dir.join("db/scimitar.db")).unwrap();
+    conn.execute_batch(
+        "DROP TABLE unique_values; DROP TABLE unique_backfill; \
+         DELETE FROM schema_migrations WHERE name = '0009_unique_values';",
+    )
+    .unwrap();
+    let tenant: i64 = conn
+        .query_row("SELECT id FROM tenants WHERE name = 'acme'", [], |r| r.get(0))
+        .unwrap();
+    for (id, code) in [("u1", "SAME"), ("u2", "same"), ("u3", "other")] {
+        conn.execute(
+            "INSERT INTO resources (tenant_id, kind, id, user_name_ci, version, created, modified, doc) \
+             VALUES (?1, 'User', ?2, ?2, 1, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', ?3)",
+            rusqlite::params![
+                tenant,
+                id,
+                format!(
+                    r#"{{"userName":"{id}","urn:ietf:params:scim:schemas:extension:ids:2.0:User":{{"code":"{code}"}}}}"#
+                )
+            ],
+        )
+        .unwrap();
+    }
+    let r = run(&db, &["migrate"]);
+    assert_eq!(r["unique_duplicates"], 1, "{r}");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM unique_values", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 2, "same (u1's) and other");
+    let owner: String = conn
+        .query_row("SELECT resource_id FROM unique_values WHERE value = 'same'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(owner, "u1", "the first resource keeps the value");
+    let again = run(&db, &["migrate"]);
+    assert_eq!(again["unique_duplicates"], 0, "done once: {again}");
     let _ = std::fs::remove_dir_all(&dir);
 }

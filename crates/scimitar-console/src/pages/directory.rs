@@ -6,6 +6,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use scimitar_protocol::filter::{AttrPath, CompValue, CompareOp, Filter};
+use scimitar_protocol::output::returnable;
 use scimitar_protocol::schema::ResourceType;
 use scimitar_store::{CursorPos, Kind, ListQuery, Record, Tenant};
 use serde::Deserialize;
@@ -278,9 +279,30 @@ struct UserPage {
     manager: Option<Link>,
     groups: Vec<Link>,
     attributes: Vec<(String, String)>,
+    /// Whether the user has a `password`: never shown, in clear or hashed.
+    password_set: bool,
     created: String,
     modified: String,
     version: u64,
+}
+
+/// The tenant's resource type of `kind`, with its extensions: what decides
+/// which attributes a page may show.
+async fn tenant_rt(console: &Console, t: &Tenant, kind: Kind) -> Result<Arc<ResourceType>, ConsoleError> {
+    let rts = console.app.resource_types(t).await?;
+    rts.iter()
+        .find(|r| r.name == kind.as_str())
+        .cloned()
+        .ok_or_else(|| ConsoleError::new(500, "Unknown resource type."))
+}
+
+/// The rows of "All attributes": what SCIM would return of the document
+/// (never `password`, nor an extension's `returned: never` attributes),
+/// for every role.
+fn shown_attributes(rt: &ResourceType, doc: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    flatten("", &Value::Object(returnable(rt, doc)), &mut rows);
+    rows
 }
 
 pub async fn user(State(console): Shared, a: Authed, Path((tenant, id)): Path<(String, String)>) -> PageResult {
@@ -312,8 +334,7 @@ pub async fn user(State(console): Shared, a: Authed, Path((tenant, id)): Path<(S
         }
         None => None,
     };
-    let mut attributes = Vec::new();
-    flatten("", &Value::Object(r.doc.clone()), &mut attributes);
+    let attributes = shown_attributes(&*tenant_rt(&console, &t, Kind::User).await?, &r.doc);
     Ok(render(&UserPage {
         c: chrome(&a, &t.name, "users"),
         user_name: str_at(&r.doc, "userName").unwrap_or_default().to_string(),
@@ -328,6 +349,7 @@ pub async fn user(State(console): Shared, a: Authed, Path((tenant, id)): Path<(S
             })
             .collect(),
         attributes,
+        password_set: r.doc.contains_key("password"),
         created: when(&r.created),
         modified: when(&r.last_modified),
         version: r.version,
@@ -455,8 +477,7 @@ pub async fn group(
             )
         })
         .collect();
-    let mut attributes = Vec::new();
-    flatten("", &Value::Object(r.doc.clone()), &mut attributes);
+    let attributes = shown_attributes(&*tenant_rt(&console, &t, Kind::Group).await?, &r.doc);
     Ok(render(&GroupPage {
         c: chrome(&a, &t.name, "groups"),
         name: str_at(&r.doc, "displayName").unwrap_or_default().to_string(),
