@@ -70,3 +70,198 @@ async fn filters_of_the_maximum_size_run_on_both_backends() {
     r.assert_error(400, Some("tooMany"));
     assert!(r.body["detail"].as_str().unwrap().contains("1001 terms"), "{}", r.text);
 }
+
+/// `n` users with a userName and displayName, written through the store
+/// (many at once, so that the writer commits them in batches).
+async fn populate(srv: &TestServer, tenant: &Tenant, n: usize) -> Vec<String> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let workers = 32;
+    for w in 0..workers {
+        let store = srv.store.clone();
+        let tenant = tenant.id;
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for i in (w..n).step_by(workers) {
+                let id = uuid::Uuid::new_v4().to_string();
+                let emails: Vec<_> = (0..20)
+                    .map(|e| json!({"value": format!("user{i}.{e}@example.com"), "type": "work"}))
+                    .collect();
+                let doc = json!({"userName": format!("user{i}@example.com"), "displayName": format!("User {i}"), "emails": emails});
+                let new = scimitar_store::NewResource {
+                    kind: scimitar_store::Kind::User,
+                    id: id.clone(),
+                    doc: doc.as_object().unwrap().clone(),
+                    members: vec![],
+                    created: scimitar_store::now_utc(),
+                    activity: None,
+                };
+                store.create(tenant, new).await.unwrap();
+                ids.push(id);
+            }
+            ids
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        ids.extend(r.unwrap());
+    }
+    ids
+}
+
+/// A filter that takes more than ten seconds over a few thousand users
+/// with 20 emails each, on either backend.
+fn slow_filter() -> String {
+    chain("emails.value co \"q\"", "or", 100)
+}
+
+/// A request that times out, or whose client goes away, stops its query:
+/// the connections it held serve another tenant at once. (The queries
+/// once ran to their end, holding every reader: the other tenant waited
+/// and got 503, then 500.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_request_stops_its_query() {
+    for client_leaves in [false, true] {
+        let srv = TestServer::start_with(|s| {
+            s.request_timeout = std::time::Duration::from_secs(if client_leaves { 60 } else { 1 });
+            // Twenty heavy searches of one tenant at once, as before there
+            // were shares and budgets.
+            s.scans_per_tenant = 0;
+            s.filter_cost_budget = 0;
+        })
+        .await;
+        let a = srv.tenant("a").await;
+        let b = srv.tenant("b").await;
+        populate(&srv, &a, 1500).await;
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(if client_leaves {
+                1000
+            } else {
+                30_000
+            }))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut heavy = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (client, url, token) = (client.clone(), format!("{}/Users/.search", a.base), a.token.clone());
+            heavy.spawn(async move {
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": slow_filter()});
+                client.post(url).bearer_auth(token).json(&body).send().await.map(|r| r.status().as_u16())
+            });
+        }
+        while let Some(r) = heavy.join_next().await {
+            match r.unwrap() {
+                Ok(status) => assert_eq!(status, 503, "client_leaves: {client_leaves}"),
+                Err(e) => assert!(client_leaves && e.is_timeout(), "{e}"),
+            }
+        }
+        let abandoned = started.elapsed();
+        let t = std::time::Instant::now();
+        let r = b.get("/Users?count=5").await;
+        assert_eq!(r.status, 200, "client_leaves: {client_leaves}: {}", r.text);
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(500),
+            "client_leaves: {client_leaves}: the other tenant waited {:?} after the heavy requests were abandoned (after {abandoned:?})",
+            t.elapsed()
+        );
+    }
+}
+
+/// Beyond its share of concurrent scanning reads a tenant gets 429 with
+/// `Retry-After`, while its lookups and other tenants' searches go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn scanning_reads_have_a_per_tenant_share() {
+    let srv = TestServer::start_with(|s| {
+        s.request_timeout = std::time::Duration::from_secs(2);
+        s.filter_cost_budget = 0;
+    })
+    .await;
+    let a = srv.tenant("a").await;
+    let b = srv.tenant("b").await;
+    populate(&srv, &a, 1500).await;
+    b.create_user("someone").await;
+    let mut heavy = tokio::task::JoinSet::new();
+    for _ in 0..7 {
+        let a = a.clone();
+        heavy.spawn(async move { search(&a, &slow_filter()).await });
+    }
+    // While the first four run, the others were refused at once.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let lookup = a
+        .get(&format!("/Users?filter={}", q("userName eq \"user7@example.com\"")))
+        .await;
+    assert_eq!(
+        lookup.body["totalResults"], 1,
+        "a tenant's lookups are not capped: {}",
+        lookup.text
+    );
+    let other = b.get("/Users?filter=userName%20co%20%22some%22").await;
+    assert_eq!(other.body["totalResults"], 1, "another tenant searches: {}", other.text);
+    let mut statuses = Vec::new();
+    while let Some(r) = heavy.join_next().await {
+        let r = r.unwrap();
+        if r.status == 429 {
+            r.assert_error(429, None);
+            assert_eq!(r.header("retry-after"), Some("1"));
+        }
+        statuses.push(r.status.as_u16());
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [429, 429, 429, 503, 503, 503, 503],
+        "four searches at most (then stopped by the 2 s timeout)"
+    );
+    // The slots are free again.
+    assert_eq!(a.get("/Users?count=1").await.status, 200);
+}
+
+/// A filter over the cost budget (resources × the cost of testing one) is
+/// refused at once with 400 `tooMany`, before it runs; the same filter on a
+/// small tenant runs, and Entra's and Okta's lookups are never refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_over_the_cost_budget_fail_fast() {
+    let srv = TestServer::start().await;
+    let a = srv.tenant("a").await;
+    let small = srv.tenant("small").await;
+    let ids = populate(&srv, &a, 1500).await;
+    small.create_user("someone").await;
+    // 1,500 users × 700 terms, and × 100 terms on a multi-valued attribute
+    // (each counts 10): over the default budget of 1,000,000.
+    for filter in [chain("displayName co \"q\"", "or", 700), slow_filter()] {
+        let started = std::time::Instant::now();
+        let r = search(&a, &filter).await;
+        r.assert_error(400, Some("tooMany"));
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("too expensive"),
+            "{}",
+            r.text
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "refused before running, not after: {:?}",
+            started.elapsed()
+        );
+        let r = search(&small, &filter).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let g = a.create_group("Staff", &[&ids[0], &ids[1]]).await;
+    let lookups = [
+        ("/Users", "userName eq \"user3@example.com\"".to_string()),
+        ("/Users", "externalId eq \"e-3\"".to_string()),
+        ("/Users", format!("id eq \"{}\" and manager eq \"m\"", ids[2])),
+        (
+            "/Users",
+            format!("{} or id eq \"{}\"", chain("id eq \"nobody\"", "or", 500), ids[4]),
+        ),
+        ("/Groups", "displayName eq \"Staff\"".to_string()),
+        ("/Groups", format!("id eq \"{g}\" and members[value eq \"{}\"]", ids[0])),
+        // Within budget: one term over every user.
+        ("/Users", "displayName co \"User 149\"".to_string()),
+        ("/Users", "emails[type eq \"work\" and value sw \"user7.\"]".to_string()),
+    ];
+    for (path, filter) in lookups {
+        let r = a.get(&format!("{path}?filter={}", q(&filter))).await;
+        assert_eq!(r.status, 200, "{filter}: {}", r.text);
+    }
+}

@@ -45,6 +45,8 @@ pub const CASES: &[&str] = &[
     "activity_with_modification",
     "totals_follow_writes",
     "custom_typed_attributes",
+    "resource_counts",
+    "query_time_limit",
 ];
 
 /// Defines one `#[tokio::test]` per conformance case. `$factory` is an
@@ -56,7 +58,8 @@ macro_rules! store_conformance {
             tenants, tokens, create_get_delete, modify_versions, if_match, uniqueness, tenant_isolation,
             member_ops, member_access_in_modify, delete_leaves_groups, filter_operators,
             filter_differential_users, filter_differential_groups, filter_errors, sorting, sort_by_resource_type, pagination,
-            cursor_paging, concurrent_modify, concurrent_member_adds, secrets, extensions, activity, activity_with_modification, totals_follow_writes, custom_typed_attributes);
+            cursor_paging, concurrent_modify, concurrent_member_adds, secrets, extensions, activity, activity_with_modification, totals_follow_writes, custom_typed_attributes,
+            resource_counts, query_time_limit);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

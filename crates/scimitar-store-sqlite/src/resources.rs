@@ -436,6 +436,23 @@ impl ResourceStore for SqliteStore {
         self.read(move |c| list_page(c, tenant, &q)).await
     }
 
+    async fn resource_count(&self, tenant: TenantId, kind: Kind, at_most: u64) -> StoreResult<u64> {
+        // Kept by triggers (migration 0008): one row, whatever the size.
+        let n: i64 = self
+            .read_now(|c| {
+                row(
+                    c,
+                    "SELECT n FROM resource_counts WHERE tenant_id = ? AND kind = ?",
+                    params![tenant, kind.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })?
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0).min(at_most))
+    }
+
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
         let group = group.to_string();
         self.read(move |c| list_members(c, tenant, &group)).await
