@@ -334,15 +334,16 @@ impl Ops {
     /// within the filter cost budget (400 `tooMany`); see `fair`.
     pub async fn list(&self, query: ListQuery) -> Result<Page, ScimError> {
         let work = scimitar_protocol::plan::work(&query.rt, query.kind, query.filter.as_ref(), query.sort.is_some());
-        let _slot = match work {
-            Work::Lookup => None,
-            Work::Scan { .. } => self.app.scans.acquire(self.tenant.id)?,
-        };
+        // The budget first: a filter that will never run needs no slot.
         let (store, tenant, kind) = (&self.app.store, self.tenant.id, query.kind);
         crate::fair::check_budget(work, kind, self.app.config.filter_cost_budget, |at_most| async move {
             store.resource_count(tenant, kind, at_most).await.map_err(scim_error)
         })
         .await?;
+        let _slot = match work {
+            Work::Lookup => None,
+            Work::Scan { .. } => self.app.scans.acquire(self.tenant.id)?,
+        };
         timed("list", self.app.store.list(self.tenant.id, query))
             .await
             .map_err(scim_error)

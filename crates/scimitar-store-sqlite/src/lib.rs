@@ -12,6 +12,7 @@ mod resources;
 mod schemas;
 mod sql;
 mod tenants;
+mod threads;
 mod tokens;
 
 use std::path::Path;
@@ -52,6 +53,8 @@ pub struct SqliteStore {
     /// Write jobs for the writer thread (see `writer_loop`).
     jobs: std::sync::mpsc::Sender<Job>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// The threads of `scan` (at a lower CPU priority).
+    scan_threads: threads::ScanThreads,
     /// How long a read on the pool may run (and wait for a connection), in
     /// milliseconds (see `Store::limit_query_time`).
     query_time_ms: std::sync::atomic::AtomicU64,
@@ -289,7 +292,7 @@ impl SqliteStore {
             )
             .with_init(|c| setup_connection(c));
         let readers = r2d2::Pool::builder()
-            .max_size(16)
+            .max_size(READERS)
             .min_idle(Some(1))
             .build(manager)
             .map_err(internal)?;
@@ -306,6 +309,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             jobs,
             readers,
+            scan_threads: threads::ScanThreads::new(READERS as usize),
             query_time_ms: std::sync::atomic::AtomicU64::new(DEFAULT_QUERY_TIME_MS),
             path: path.to_path_buf(),
             id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -361,21 +365,52 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` on a connection of the pool, on the blocking pool. The
-    /// query stops at its next progress check when the caller stops waiting
-    /// (this future is dropped: the request timed out or its client went
-    /// away) or when it has run for the query time limit; waiting for a
-    /// connection is bounded by the same limit. Both are `Timeout`.
+    /// Runs `f` on a connection of the pool, on tokio's blocking pool (see
+    /// `pooled`).
     pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let (read, abandoned) = self.pooled(f);
+        let out = tokio::task::spawn_blocking(read).await.map_err(internal)?;
+        drop(abandoned);
+        out
+    }
+
+    /// Like `read`, for reads that may scan a tenant's resources (filtered
+    /// or sorted lists, a group's whole member list): on the scan threads,
+    /// at a lower CPU priority (see `threads`).
+    pub(crate) async fn scan<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (read, abandoned) = self.pooled(f);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.scan_threads.run(move || {
+            let _ = tx.send(read());
+        })?;
+        let out = rx
+            .await
+            .map_err(|_| StoreError::Internal("the read was not completed".into()))?;
+        drop(abandoned);
+        out
+    }
+
+    /// `f` on a connection of the pool, to run on another thread; it stops
+    /// at its next progress check when the returned guard is dropped (the
+    /// caller stopped waiting: the request timed out or its client went
+    /// away) or when it has run for the query time limit. Waiting for a
+    /// connection is bounded by the same limit. Both are `Timeout`.
+    fn pooled<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> (impl FnOnce() -> StoreResult<T> + Send + 'static, Abandoned) {
         use std::sync::atomic::Ordering::Relaxed;
         let pool = self.readers.clone();
         let limit = std::time::Duration::from_millis(self.query_time_ms.load(Relaxed));
         let abandoned = Abandoned::default();
         let stop = abandoned.0.clone();
-        tokio::task::spawn_blocking(move || {
+        let read = move || {
             let started = std::time::Instant::now();
             let conn = pool.get_timeout(limit).map_err(|_| StoreError::Timeout)?;
             if stop.load(Relaxed) {
@@ -402,11 +437,13 @@ impl SqliteStore {
                 Err(_) if fired.load(Relaxed) => Err(StoreError::Timeout),
                 other => other,
             }
-        })
-        .await
-        .map_err(internal)?
+        };
+        (read, abandoned)
     }
 }
+
+/// Reader connections of the pool, and most scan threads.
+const READERS: u32 = 16;
 
 /// How long a read may run until told otherwise (milliseconds): the
 /// server's default request timeout.

@@ -303,7 +303,7 @@ impl SqliteStore {
         for _ in 0..MEMBER_LIST_ATTEMPTS {
             let (f2, id2) = (f.clone(), id.to_string());
             let (current, mutation) = self
-                .read(move |c| {
+                .scan(move |c| {
                     let current = get_record(c, tenant, kind, &id2)?.ok_or(StoreError::NotFound)?;
                     if if_match.is_some_and(|v| v != current.version) {
                         return Err(StoreError::PreconditionFailed);
@@ -524,6 +524,15 @@ impl ResourceStore for SqliteStore {
             && q.cursor.is_none()
         {
             return self.read_now(|c| list_page(c, tenant, &q));
+        }
+        // Plain pages (no filter, no sort) read an index range; anything
+        // that tests or sorts every resource is a scan.
+        let scans = match scimitar_protocol::plan::work(&q.rt, q.kind, q.filter.as_ref(), q.sort.is_some()) {
+            scimitar_protocol::plan::Work::Scan { per_resource } => per_resource > 0,
+            scimitar_protocol::plan::Work::Lookup => false,
+        };
+        if scans {
+            return self.scan(move |c| list_page(c, tenant, &q)).await;
         }
         self.read(move |c| list_page(c, tenant, &q)).await
     }
