@@ -22,7 +22,7 @@ stop() { [ -f "$DIR/pid" ] && kill "$(cat "$DIR/pid")" 2>/dev/null || true; slee
 for round in 1 2; do
   for BIN in "$@"; do
     stop
-    SCIMITAR_RATE_LIMIT=0 SCIMITAR_LOG=warn "$BIN" serve --database "sqlite:$DIR/scimitar.db" \
+    SCIMITAR_RATE_LIMIT=0 SCIMITAR_SCANS_PER_TENANT=0 SCIMITAR_LOG=warn "$BIN" serve --database "sqlite:$DIR/scimitar.db" \
       --listen "$HOSTPORT" >"$DIR/serve.log" 2>&1 &
     echo $! >"$DIR/pid"
     for _ in $(seq 1 100); do curl -fsS "http://$HOSTPORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

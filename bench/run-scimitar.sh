@@ -11,7 +11,7 @@ PORT="${2:-38080}"
 BIN="${SCIMITAR_BIN:-$(pwd)/target/release/scimitar}"
 mkdir -p "$DIR"
 DB="sqlite:$DIR/scimitar.db"
-SCIMITAR_RATE_LIMIT=0 SCIMITAR_LOG=warn nohup "$BIN" serve --database "$DB" --listen "127.0.0.1:$PORT" >"$DIR/serve.log" 2>&1 &
+SCIMITAR_RATE_LIMIT=0 SCIMITAR_SCANS_PER_TENANT=0 SCIMITAR_LOG=warn nohup "$BIN" serve --database "$DB" --listen "127.0.0.1:$PORT" >"$DIR/serve.log" 2>&1 &
 echo $! >"$DIR/pid"
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$DIR/serve.log"; exit 1; }

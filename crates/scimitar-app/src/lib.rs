@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod actor;
+mod fair;
 pub mod jobs;
 mod passwords;
 pub mod resources;
@@ -39,6 +40,13 @@ pub struct Config {
     pub max_patch_operations: usize,
     /// Provisioning activity older than this is deleted.
     pub activity_retention_days: u32,
+    /// Scanning list queries (not index lookups) one tenant may run at
+    /// once; more are answered 429. 0: no cap.
+    pub scans_per_tenant: usize,
+    /// The most a filter may cost: the tenant's resources of the type times
+    /// the cost of testing one (see `plan::Work`); more is answered 400
+    /// `tooMany` without running. 0: no budget.
+    pub filter_cost_budget: u64,
 }
 
 impl Config {
@@ -47,9 +55,20 @@ impl Config {
             public_url: public_url.trim_end_matches('/').to_string(),
             max_patch_operations: 1000,
             activity_retention_days: 30,
+            scans_per_tenant: DEFAULT_SCANS_PER_TENANT,
+            filter_cost_budget: DEFAULT_FILTER_COST_BUDGET,
         }
     }
 }
+
+/// A quarter of SQLite's 16 reader connections: four tenants searching at
+/// full tilt still leave readers for everyone else.
+pub const DEFAULT_SCANS_PER_TENANT: usize = 4;
+
+/// About a second of SQLite's time (under half of it in a release build):
+/// 31 `co` terms over 32,000 users, one over a million, or `emails.value co`
+/// over 100,000.
+pub const DEFAULT_FILTER_COST_BUDGET: u64 = 1_000_000;
 
 /// A tenant's SCIM base URL (its Tenant URL): `{public_url}/scim/{tenant}/v2`.
 pub fn tenant_url(public_url: &str, tenant: &str) -> String {
@@ -67,17 +86,19 @@ pub struct App {
     reads: activity::ReadCounter,
     /// Bounds the password hashes running at once.
     hasher: passwords::Hasher,
+    scans: fair::ScanSlots,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Arc<Self> {
         Arc::new(App {
             store,
-            config,
             builtin: Arc::new(builtin_resource_types().into_iter().map(Arc::new).collect()),
             schemas: schemas::SchemaCache::default(),
             reads: activity::ReadCounter::default(),
             hasher: passwords::Hasher::default(),
+            scans: fair::ScanSlots::new(config.scans_per_tenant),
+            config,
         })
     }
 
@@ -200,6 +221,14 @@ pub fn scim_error(e: StoreError) -> ScimError {
             ScimError::precondition_failed("the resource has changed: If-Match does not match its current version")
         }
         StoreError::Invalid(e) => e,
+        StoreError::Timeout => ScimError {
+            retry_after: Some(5),
+            ..ScimError::new(
+                503,
+                None,
+                "the query took longer than the server allows and was stopped; narrow the filter or retry later",
+            )
+        },
         StoreError::Internal(detail) => {
             tracing::error!(%detail, "storage failure");
             ScimError::internal("internal server error")

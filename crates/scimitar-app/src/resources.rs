@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use scimitar_protocol::ScimError;
 use scimitar_protocol::output::{self, Derived, Meta};
 use scimitar_protocol::patch::{MemberOp, apply_patch, parse_patch_request};
+use scimitar_protocol::plan::Work;
 use scimitar_protocol::project::Projection;
 use scimitar_protocol::resource::{MemberRef, merge_for_replace, normalize_input};
 use scimitar_protocol::schema::{ResourceType, urn};
@@ -337,8 +338,21 @@ impl Ops {
             .ok_or_else(|| not_found(kind, id))
     }
 
-    /// A page of a list query.
+    /// A page of a list query. A query that is not an index lookup takes
+    /// one of the tenant's scan slots (429 when none is free) and must be
+    /// within the filter cost budget (400 `tooMany`); see `fair`.
     pub async fn list(&self, query: ListQuery) -> Result<Page, ScimError> {
+        let work = scimitar_protocol::plan::work(&query.rt, query.kind, query.filter.as_ref(), query.sort.is_some());
+        // The budget first: a filter that will never run needs no slot.
+        let (store, tenant, kind) = (&self.app.store, self.tenant.id, query.kind);
+        crate::fair::check_budget(work, kind, self.app.config.filter_cost_budget, |at_most| async move {
+            store.resource_count(tenant, kind, at_most).await.map_err(scim_error)
+        })
+        .await?;
+        let _slot = match work {
+            Work::Lookup => None,
+            Work::Scan { .. } => self.app.scans.acquire(self.tenant.id)?,
+        };
         timed("list", self.app.store.list(self.tenant.id, query))
             .await
             .map_err(scim_error)

@@ -37,6 +37,14 @@ pub enum MemberOp {
     Clear,
 }
 
+/// The most members one PATCH operation may select with a filter other
+/// than `value eq` (`members[type eq "Group"]`, `members[value co "-"]`).
+/// Such a selection is applied in one write transaction; past this size it
+/// is refused (400 `tooMany`) rather than holding the store's writer for
+/// long. Identity providers remove members by id (`members[value eq
+/// "…"]`), a few at a time, which this does not limit.
+pub const MAX_FILTERED_MEMBERS: usize = 10_000;
+
 /// Read access to a Group's current members, used only by member
 /// operations whose filter cannot be answered from the request alone.
 pub trait MemberAccess {
@@ -463,7 +471,8 @@ impl<'a> Cx<'a, '_> {
     }
 
     /// Member ids selected by a filter: `value eq "x"` (and `or`s of those)
-    /// are answered without reading the group; anything else reads it.
+    /// are answered without reading the group; anything else reads it, and
+    /// may select at most [`MAX_FILTERED_MEMBERS`].
     fn matching_member_ids(&mut self, f: &Filter) -> Result<Vec<String>> {
         if let Some(ids) = value_eq_ids(f) {
             return Ok(ids);
@@ -480,6 +489,13 @@ impl<'a> Cx<'a, '_> {
             {
                 out.push(v.to_string());
             }
+        }
+        if out.len() > MAX_FILTERED_MEMBERS {
+            return Err(ScimError::too_many(format!(
+                "'members[{f}]' selects {} members; one operation changes at most {MAX_FILTERED_MEMBERS} members \
+                 selected by a filter: remove them in smaller batches (members[value eq \"…\"], or a narrower filter)",
+                out.len()
+            )));
         }
         Ok(out)
     }

@@ -465,6 +465,81 @@ pub fn is_point_lookup(rt: &ResourceType, kind: Kind, f: &Filter) -> bool {
     }
 }
 
+/// What a list query asks of the database, for per-tenant shares and the
+/// filter cost budget. An estimate from the filter's shape: it reads no
+/// data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Index lookups only: a point lookup (see [`is_point_lookup`]), or an
+    /// `or` of `eq` lookups on one indexed attribute (which both databases
+    /// answer as an `IN` on its index), possibly `and`-ed with more terms.
+    Lookup,
+    /// Every resource of the type is read, and each costs `per_resource`
+    /// units: one per comparison of a single value, [`COLLECTION_WEIGHT`]
+    /// per comparison over a multi-valued attribute or a group's members
+    /// (each element is read), one for a sort key; 0 for a plain page.
+    Scan { per_resource: u64 },
+}
+
+/// What a comparison over the elements of a multi-valued attribute, or
+/// over a group's members, costs in [`Work::Scan`] units: reading a JSON
+/// array (or the members' rows) and testing each element costs about ten
+/// times as much as testing one value.
+pub const COLLECTION_WEIGHT: u64 = 10;
+
+/// The work of a list query with this filter (and a sort key, if `sorted`).
+pub fn work(rt: &ResourceType, kind: Kind, filter: Option<&Filter>, sorted: bool) -> Work {
+    if filter.is_some_and(|f| lookup(rt, kind, f)) {
+        return Work::Lookup;
+    }
+    let per_resource = filter.map_or(0, |f| units(rt, kind, f)) + u64::from(sorted);
+    Work::Scan { per_resource }
+}
+
+/// Whether `f` is answered through an index (see [`Work::Lookup`]).
+fn lookup(rt: &ResourceType, kind: Kind, f: &Filter) -> bool {
+    match f {
+        Filter::And(items) => items.iter().any(|i| lookup(rt, kind, i)),
+        Filter::Or(items) => {
+            let mut columns = items.iter().map(|i| indexed_eq(rt, kind, i));
+            match columns.next().flatten() {
+                Some(first) => columns.all(|c| c == Some(first)),
+                None => false,
+            }
+        }
+        other => indexed_eq(rt, kind, other).is_some(),
+    }
+}
+
+/// The indexed column that `f` compares with `eq` to a string, if it is one.
+fn indexed_eq(rt: &ResourceType, kind: Kind, f: &Filter) -> Option<Column> {
+    match f {
+        Filter::Compare(p, CompareOp::Eq, CompValue::String(_)) => match source(rt, kind, p) {
+            Ok(Source::Column(c, _)) if !matches!(c, Column::Created | Column::Modified) => Some(c),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The cost of testing `f` on one resource, in [`Work::Scan`] units.
+fn units(rt: &ResourceType, kind: Kind, f: &Filter) -> u64 {
+    let leaf = |p: &AttrPath| match source(rt, kind, p) {
+        Ok(Source::Array { .. } | Source::Members { .. } | Source::Groups(_)) => COLLECTION_WEIGHT,
+        _ => 1,
+    };
+    match f {
+        Filter::And(items) | Filter::Or(items) => items.iter().map(|i| units(rt, kind, i)).sum(),
+        Filter::Not(inner) => units(rt, kind, inner),
+        Filter::Present(p) | Filter::Compare(p, ..) => leaf(p),
+        Filter::ValuePath(p, inner) => match source(rt, kind, p) {
+            // `manager[…]`: one object.
+            Ok(Source::Complex { .. }) => inner.terms() as u64,
+            _ => inner.terms() as u64 * COLLECTION_WEIGHT,
+        },
+    }
+}
+
 /// Where an element test of a value path reads its operands.
 #[derive(Clone, Copy)]
 enum Within {

@@ -1024,3 +1024,65 @@ fn replace_by_value_filter_does_not_check_membership() {
         vec![MemberOp::Remove(vec!["nobody".into()]), MemberOp::Add(vec![m("x")])]
     );
 }
+
+/// A filter other than `value eq` selects at most `MAX_FILTERED_MEMBERS`
+/// members per operation (one write transaction holds the store's writer);
+/// past it the PATCH is refused with 400 `tooMany` and a detail that says
+/// to remove in batches. Removal by ids is not limited.
+#[test]
+fn filtered_member_selection_is_bounded() {
+    use scimitar_protocol::patch::MAX_FILTERED_MEMBERS;
+    let rt = rt("Group");
+    let group = obj(json!({"displayName": "Everyone"}));
+    let members = |n: usize| {
+        Current(
+            (0..n)
+                .map(|i| json!({"value": format!("u-{i}"), "type": if i == 0 { "Group" } else { "User" }}))
+                .collect(),
+            0,
+        )
+    };
+    let remove = |path: &str| json!([{"op": "remove", "path": path}]);
+    // (members, path, how many removed or None for tooMany)
+    let cases: &[(usize, &str, Option<usize>)] = &[
+        (
+            MAX_FILTERED_MEMBERS,
+            r#"members[value co "-"]"#,
+            Some(MAX_FILTERED_MEMBERS),
+        ),
+        (MAX_FILTERED_MEMBERS + 1, r#"members[value co "-"]"#, None),
+        (
+            MAX_FILTERED_MEMBERS + 1,
+            r#"members[type eq "User"]"#,
+            Some(MAX_FILTERED_MEMBERS),
+        ),
+        (MAX_FILTERED_MEMBERS + 1, r#"members[type eq "Group"]"#, Some(1)),
+        (3 * MAX_FILTERED_MEMBERS, r#"members[value pr]"#, None),
+    ];
+    for (n, path, want) in cases {
+        let r = run(&rt, &group, remove(path), &mut members(*n));
+        match (r, want) {
+            (Ok((_, ops)), Some(k)) => match ops.as_slice() {
+                [MemberOp::Remove(ids)] => assert_eq!(ids.len(), *k, "{path} of {n}"),
+                other => panic!("{path} of {n}: {other:?}"),
+            },
+            (Err(e), None) => {
+                assert_eq!(e.scim_type, Some(ScimType::TooMany), "{path} of {n}: {e}");
+                assert!(e.detail.contains("smaller batches"), "{}", e.detail);
+            }
+            (r, want) => panic!("{path} of {n}: {:?}, expected {want:?}", r.map(|(_, ops)| ops.len())),
+        }
+    }
+    // Ids are not counted against the limit.
+    let ids: Vec<Value> = (0..MAX_FILTERED_MEMBERS + 5)
+        .map(|i| json!({"value": format!("u-{i}")}))
+        .collect();
+    let (_, ops) = run(
+        &rt,
+        &group,
+        json!([{"op": "remove", "path": "members", "value": ids}]),
+        &mut members(0),
+    )
+    .unwrap();
+    assert!(matches!(ops.as_slice(), [MemberOp::Remove(ids)] if ids.len() == MAX_FILTERED_MEMBERS + 5));
+}

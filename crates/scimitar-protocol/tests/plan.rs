@@ -10,7 +10,7 @@ use scimitar_protocol::ScimType;
 use scimitar_protocol::filter::{CompValue, CompareOp, parse_filter};
 use scimitar_protocol::plan::{
     Case, Collection, Column, Comparison, Dialect, DocPath, KeyType, Literal, MemberColumn, Operand, Plan, SortKey,
-    SortSource, is_point_lookup, plan_filter, plan_sort,
+    SortSource, Work, is_point_lookup, plan_filter, plan_sort, work,
 };
 use scimitar_protocol::schema::{Kind, ResourceType, Schema, builtin_resource_types};
 
@@ -591,5 +591,62 @@ fn point_lookups() {
     for (which, f, want) in cases {
         let (rt, kind) = rt(*which);
         assert_eq!(is_point_lookup(&rt, kind, &parse_filter(f).unwrap()), *want, "{f}");
+    }
+}
+
+/// The work of a list query, for the per-tenant share of scanning reads and
+/// the filter cost budget: Entra's and Okta's lookups are index lookups;
+/// anything else reads every resource, at a cost per resource that grows
+/// with the terms (ten times for a term over a multi-valued attribute).
+#[test]
+fn work_of_list_queries() {
+    use scimitar_protocol::plan::Work::{Lookup, Scan};
+    let scan = |per_resource| Scan { per_resource };
+    let cases: &[(Rt, Option<&str>, bool, Work)] = &[
+        // What identity providers send.
+        (User, Some(r#"userName eq "x""#), false, Lookup),
+        (User, Some(r#"externalId eq "x""#), false, Lookup),
+        (User, Some(r#"id eq "x" and manager eq "y""#), false, Lookup),
+        (Group, Some(r#"displayName eq "x""#), false, Lookup),
+        (Group, Some(r#"id eq "g" and members[value eq "u"]"#), false, Lookup),
+        (Group, Some(r#"displayName eq "x""#), true, Lookup),
+        // An `or` of lookups on one column is an IN on its index.
+        (User, Some(r#"id eq "a" or id eq "b" or ID eq "c""#), false, Lookup),
+        (User, Some(r#"userName eq "a" or userName eq "b""#), false, Lookup),
+        (User, Some(r#"(id eq "a" or id eq "b") and title pr"#), false, Lookup),
+        // Anything else reads every resource of the type.
+        (User, None, false, scan(0)),
+        (User, None, true, scan(1)),
+        (User, Some(r#"userName eq "a" or id eq "b""#), false, scan(2)),
+        (User, Some(r#"userName co "a""#), false, scan(1)),
+        (User, Some(r#"displayName eq "x""#), false, scan(1)),
+        (User, Some(r#"title pr and not (nickName co "a")"#), true, scan(3)),
+        (User, Some(r#"emails.value co "a""#), false, scan(10)),
+        (
+            User,
+            Some(r#"emails[type eq "work" and value co "a"]"#),
+            false,
+            scan(20),
+        ),
+        (User, Some(r#"emails co "a" or title co "b""#), false, scan(11)),
+        (User, Some(r#"manager[value eq "m"]"#), false, scan(1)),
+        (User, Some(r#"groups eq "g""#), false, scan(10)),
+        (Group, Some(r#"members[value co "-"]"#), false, scan(10)),
+        (
+            Group,
+            Some(r#"members.display co "a" or displayName co "b""#),
+            false,
+            scan(11),
+        ),
+        (Custom, Some(r#"level gt 5"#), false, scan(1)),
+    ];
+    for (which, f, sorted, want) in cases {
+        let (rt, kind) = rt(*which);
+        let filter = f.map(|f| parse_filter(f).unwrap());
+        assert_eq!(
+            work(&rt, kind, filter.as_ref(), *sorted),
+            *want,
+            "{f:?} sorted {sorted}"
+        );
     }
 }

@@ -62,6 +62,10 @@ pub struct Settings {
     /// Requests processed at once; more are answered 503 at once (load
     /// shedding) rather than queued.
     pub max_concurrent_requests: usize,
+    /// Scanning list queries per tenant at once (429 beyond); 0: no cap.
+    pub scans_per_tenant: usize,
+    /// The filter cost budget (400 `tooMany` beyond); 0: none.
+    pub filter_cost_budget: u64,
 }
 
 impl Settings {
@@ -83,6 +87,8 @@ impl Settings {
             body_timeout: Duration::from_secs(15),
             max_header_bytes: 16 * 1024,
             max_concurrent_requests: 1024,
+            scans_per_tenant: scimitar_app::DEFAULT_SCANS_PER_TENANT,
+            filter_cost_budget: scimitar_app::DEFAULT_FILTER_COST_BUDGET,
         }
     }
 
@@ -97,6 +103,8 @@ impl Settings {
             public_url: self.public_url.clone(),
             max_patch_operations: self.max_patch_operations,
             activity_retention_days: self.activity_retention_days,
+            scans_per_tenant: self.scans_per_tenant,
+            filter_cost_budget: self.filter_cost_budget,
         }
     }
 }
@@ -112,6 +120,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Arc<Self> {
+        // No query outlives the request it answers.
+        store.limit_query_time(settings.request_timeout);
         Arc::new(AppState {
             app: App::new(store, settings.app_config()),
             cursor_key: OnceCell::new(),

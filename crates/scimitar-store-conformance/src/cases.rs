@@ -2836,3 +2836,88 @@ pub async fn unique_values(s: Arc<dyn Store>) {
     assert!(s.delete_tenant("other").await.unwrap());
     assert!(s.unique_backfills().await.unwrap().is_empty());
 }
+
+/// The resource count the filter cost budget reads: per tenant and kind,
+/// following creates and deletes, counted no further than asked.
+pub async fn resource_counts(s: Arc<dyn Store>) {
+    let a = tenant(&s, "a").await;
+    let b = tenant(&s, "b").await;
+    for i in 1..=5 {
+        user(&s, a, &format!("u{i}"), json!({"userName": format!("u{i}")}), &ts(1)).await;
+    }
+    user(&s, b, "x1", json!({"userName": "x1"}), &ts(1)).await;
+    group(&s, a, "g1", "G", &["u1"], &ts(1)).await;
+    s.delete(a, Kind::User, "u2", None).await.unwrap();
+    let count = |t, kind, at_most| {
+        let s = s.clone();
+        async move { s.resource_count(t, kind, at_most).await.unwrap() }
+    };
+    assert_eq!(count(a, Kind::User, 100).await, 4);
+    assert_eq!(count(a, Kind::User, 3).await, 3, "counted no further than asked");
+    assert_eq!(count(a, Kind::Group, 100).await, 1);
+    assert_eq!(count(b, Kind::User, 100).await, 1);
+    assert_eq!(count(b, Kind::Group, 100).await, 0);
+    let none = tenant(&s, "none").await;
+    assert_eq!(count(none, Kind::User, 100).await, 0);
+}
+
+/// A list query stops at the query time limit with `Timeout`, and the
+/// store serves the next query as usual.
+pub async fn query_time_limit(s: Arc<dyn Store>) {
+    let t = tenant(&s, "a").await;
+    let mut writes = tokio::task::JoinSet::new();
+    for w in 0..16 {
+        let s = s.clone();
+        writes.spawn(async move {
+            for i in (w..1500).step_by(16) {
+                let emails: Vec<Value> = (0..20)
+                    .map(|e| json!({"value": format!("u{i}.{e}@example.com")}))
+                    .collect();
+                user(
+                    &s,
+                    t,
+                    &format!("u{i}"),
+                    json!({"userName": format!("u{i}"), "emails": emails}),
+                    &ts(1),
+                )
+                .await;
+            }
+        });
+    }
+    while let Some(r) = writes.join_next().await {
+        r.unwrap();
+    }
+    // Seconds of work on either backend (see the HTTP tests' slow filter).
+    let slow = vec!["emails.value co \"q\""; 100].join(" or ");
+    s.limit_query_time(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let r = list(
+        &s,
+        t,
+        Kind::User,
+        Q {
+            filter: Some(&slow),
+            ..Q::default()
+        },
+    )
+    .await;
+    assert!(matches!(r, Err(StoreError::Timeout)), "{:?}", r.map(|p| p.total));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    s.limit_query_time(std::time::Duration::from_secs(30));
+    let page = list(
+        &s,
+        t,
+        Kind::User,
+        Q {
+            filter: Some("userName sw \"u14\""),
+            ..Q::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.total, 111);
+}

@@ -55,6 +55,8 @@ pub const CASES: &[&str] = &[
     "exact_numbers_and_instants",
     "cleartext_passwords",
     "unique_values",
+    "resource_counts",
+    "query_time_limit",
 ];
 
 /// Defines one `#[tokio::test]` per conformance case. `$factory` is an
@@ -68,7 +70,8 @@ macro_rules! store_conformance {
             filter_differential_users, filter_differential_groups, filter_errors, sorting, sort_by_resource_type, pagination,
             cursor_paging, concurrent_modify, concurrent_member_adds, secrets, extensions, activity, activity_with_modification, totals_follow_writes, custom_typed_attributes,
             engine_jobs, engine_restart, engine_objects, engine_log, engine_log_purge, engine_tenant_isolation,
-            engine_many_objects, exact_numbers_and_instants, cleartext_passwords, unique_values);
+            engine_many_objects, exact_numbers_and_instants, cleartext_passwords, unique_values,
+            resource_counts, query_time_limit);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

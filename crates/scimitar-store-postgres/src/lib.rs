@@ -70,6 +70,60 @@ pub(crate) const MAX_ATTEMPTS: u32 = 6;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// How long a list query may run, in milliseconds (its transaction's
+    /// `statement_timeout`; see `Store::limit_query_time`).
+    query_time_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How long a list query may run until told otherwise (milliseconds): the
+/// server's default request timeout.
+const DEFAULT_QUERY_TIME_MS: u64 = 30_000;
+
+/// A pooled connection running a query that must not outlive its caller:
+/// if this is dropped before [`Abandonable::finish`] (the caller stopped
+/// waiting, or the query failed), the connection leaves the pool, its
+/// running query is cancelled and it is closed. Left in the pool it could
+/// serve another query before the cancel request arrives and be cancelled
+/// in that query's place.
+pub(crate) struct Abandonable {
+    client: Option<deadpool_postgres::Object>,
+}
+
+impl Abandonable {
+    pub(crate) fn new(client: deadpool_postgres::Object) -> Self {
+        Abandonable { client: Some(client) }
+    }
+
+    pub(crate) fn client(&self) -> StoreResult<&deadpool_postgres::Object> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| StoreError::Internal("the connection is gone".into()))
+    }
+
+    /// The query is over and its transaction ended: the connection may
+    /// serve others.
+    pub(crate) fn finish(mut self) {
+        drop(self.client.take());
+    }
+}
+
+impl Drop for Abandonable {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else { return };
+        let client = deadpool_postgres::Object::take(client);
+        let token = client.cancel_token();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let _ = token.cancel_query(NoTls).await;
+                    drop(client);
+                });
+            }
+            // No runtime to cancel from: closing the connection ends the
+            // transaction; the query stops at its statement_timeout.
+            Err(_) => drop(client),
+        }
+    }
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -122,6 +176,10 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
     // NUL characters: PostgreSQL text and JSONB cannot hold them.
     if *code == SqlState::UNTRANSLATABLE_CHARACTER || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE {
         return StoreError::Invalid(ScimError::invalid_value("values cannot contain NUL characters"));
+    }
+    // statement_timeout, or the cancel of an abandoned query.
+    if *code == SqlState::QUERY_CANCELED {
+        return StoreError::Timeout;
     }
     internal(e)
 }
@@ -281,7 +339,10 @@ impl PostgresStore {
             .max_size(pool_size.max(1))
             .build()
             .map_err(internal)?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            query_time_ms: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(DEFAULT_QUERY_TIME_MS)),
+        })
     }
 
     /// Case-insensitive filters rely on `lower()` folding all of Unicode,
@@ -309,6 +370,11 @@ fn parse_url(url: &str) -> StoreResult<tokio_postgres::Config> {
 }
 #[async_trait]
 impl Store for PostgresStore {
+    fn limit_query_time(&self, limit: Duration) {
+        let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.query_time_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
     async fn ready(&self) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(internal)?;
         let row = client

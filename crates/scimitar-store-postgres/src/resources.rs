@@ -427,9 +427,19 @@ impl ResourceStore for PostgresStore {
         }
         select.push_str(&b.sql);
         let params = sql::refs(&b.params);
-        // One snapshot for the total and the page, so they agree.
-        in_tx!(self, IsolationLevel::RepeatableRead, |tx| {
-            let total: i64 = tx
+        // One snapshot for the total and the page, so they agree; read-only,
+        // so it never fails to serialise. Each statement may run for the
+        // query time limit, and stops when this future is dropped.
+        let limit = self.query_time_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let conn = crate::Abandonable::new(self.pool.get().await.map_err(internal)?);
+        let c = conn.client()?;
+        c.batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = {limit}"
+        ))
+        .await
+        .map_err(db_error)?;
+        let page = async {
+            let total: i64 = c
                 .query_one(&count_sql, params.get(..n_where).unwrap_or(&params))
                 .await?
                 .try_get(0)?;
@@ -437,7 +447,7 @@ impl ResourceStore for PostgresStore {
             let mut records = Vec::new();
             let mut has_more = false;
             if q.cursor.is_some() || (q.count > 0 && (q.start_index as u64) <= total) {
-                for row in tx.query(&select, &params).await? {
+                for row in c.query(&select, &params).await? {
                     records.push(record_from_row(&row)?);
                 }
             }
@@ -450,12 +460,35 @@ impl ResourceStore for PostgresStore {
                     records.reverse();
                 }
             }
-            Page {
+            c.batch_execute("COMMIT").await?;
+            Ok::<_, TxError>(Page {
                 total,
                 records,
                 has_more,
-            }
-        })
+            })
+        }
+        .await
+        .map_err(TxError::into_store)?;
+        // Only now may the connection serve others: on an error above it is
+        // dropped with its transaction (see `Abandonable`).
+        conn.finish();
+        Ok(page)
+    }
+
+    async fn resource_count(&self, tenant: TenantId, kind: Kind, at_most: u64) -> StoreResult<u64> {
+        // An index-only count that stops at `at_most`: no more work than
+        // the budget it is checked against needs.
+        let client = self.pool.get().await.map_err(internal)?;
+        let limit = i64::try_from(at_most).unwrap_or(i64::MAX);
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM (SELECT 1 FROM resources WHERE tenant_id = $1 AND kind = $2 LIMIT $3) t",
+                &[&tenant, &kind.as_str(), &limit],
+            )
+            .await
+            .map_err(db_error)?;
+        let n: i64 = row.try_get(0).map_err(db_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {

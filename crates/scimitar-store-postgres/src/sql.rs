@@ -126,8 +126,7 @@ fn lower(b: &mut Builder, p: &Plan, object: Option<&str>) -> String {
     match p {
         Plan::And(items) | Plan::Or(items) => {
             let sep = if matches!(p, Plan::And(_)) { " AND " } else { " OR " };
-            let parts: Vec<String> = items.iter().map(|it| lower(b, it, object)).collect();
-            format!("({})", parts.join(sep))
+            chain(b, items, sep, object)
         }
         Plan::Not(inner) => format!("NOT ({})", lower(b, inner, object)),
         Plan::Const(hit) => (if *hit { "TRUE" } else { "FALSE" }).into(),
@@ -157,6 +156,24 @@ fn lower(b: &mut Builder, p: &Plan, object: Option<&str>) -> String {
             format!("({})", lower(b, cond, Some(&base)))
         }
     }
+}
+
+/// Terms of an `and` or `or` written side by side; a longer chain is split
+/// into halves.
+const FLAT_CHAIN: usize = 4;
+
+/// `(a OR b OR …)`, split into halves past [`FLAT_CHAIN`] terms as on
+/// SQLite (where a flat chain of 1,000 terms is deeper than its parser
+/// allows), so that both backends send the same shape.
+fn chain(b: &mut Builder, items: &[Plan], sep: &str, object: Option<&str>) -> String {
+    if items.len() <= FLAT_CHAIN {
+        let parts: Vec<String> = items.iter().map(|it| lower(b, it, object)).collect();
+        return format!("({})", parts.join(sep));
+    }
+    let (left, right) = items.split_at(items.len() / 2);
+    let left = chain(b, left, sep, object);
+    let right = chain(b, right, sep, object);
+    format!("({left}{sep}{right})")
 }
 
 fn operand(b: &mut Builder, o: &Operand, object: Option<&str>) -> Val {
@@ -495,6 +512,12 @@ User filter not (userName eq "alice" or emails.type eq "home")
 User filter userName eq "a" and (title pr or not (active eq false))
     (r.user_name_ci = $3::text AND (((r.doc #> $4::text[]) #>> '{}') IS NOT NULL OR NOT ((CASE WHEN jsonb_typeof((r.doc #> $5::text[])) = 'boolean' THEN ((r.doc #> $5::text[]))::boolean END) = $6::boolean)))
     [1, "User", "a", ["title"], ["active"], false]
+User filter id eq "1" or id eq "2" or id eq "3" or id eq "4" or id eq "5"
+    ((r.id = $3::text OR r.id = $4::text) OR (r.id = $5::text OR r.id = $6::text OR r.id = $7::text))
+    [1, "User", "1", "2", "3", "4", "5"]
+User filter title pr and nickName pr and title eq "a" and title eq "b" and title eq "c" and title eq "d" and title eq "e" and title eq "f" and title eq "g"
+    ((((r.doc #> $3::text[]) #>> '{}') IS NOT NULL AND ((r.doc #> $4::text[]) #>> '{}') IS NOT NULL AND lower(((r.doc #> $5::text[]) #>> '{}')) = lower($6::text) AND lower(((r.doc #> $7::text[]) #>> '{}')) = lower($8::text)) AND ((lower(((r.doc #> $9::text[]) #>> '{}')) = lower($10::text) AND lower(((r.doc #> $11::text[]) #>> '{}')) = lower($12::text)) AND (lower(((r.doc #> $13::text[]) #>> '{}')) = lower($14::text) AND lower(((r.doc #> $15::text[]) #>> '{}')) = lower($16::text) AND lower(((r.doc #> $17::text[]) #>> '{}')) = lower($18::text))))
+    [1, "User", ["title"], ["nickName"], ["title"], "a", ["title"], "b", ["title"], "c", ["title"], "d", ["title"], "e", ["title"], "f", ["title"], "g"]
 User filter userName eq a\0b
     error Some(InvalidFilter): filter values cannot contain NUL characters
 User filter active eq tr\0ue

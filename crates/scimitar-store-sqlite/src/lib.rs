@@ -13,6 +13,7 @@ mod resources;
 mod schemas;
 mod sql;
 mod tenants;
+mod threads;
 mod tokens;
 
 use std::path::Path;
@@ -65,6 +66,11 @@ pub struct SqliteStore {
     /// Write jobs for the writer thread (see `writer_loop`).
     jobs: std::sync::mpsc::Sender<Job>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// The threads of `scan` (at a lower CPU priority).
+    scan_threads: threads::ScanThreads,
+    /// How long a read on the pool may run (and wait for a connection), in
+    /// milliseconds (see `Store::limit_query_time`).
+    query_time_ms: std::sync::atomic::AtomicU64,
     /// For per-thread reader connections (see `read_now`).
     path: std::path::PathBuf,
     id: u64,
@@ -309,7 +315,7 @@ impl SqliteStore {
             )
             .with_init(|c| setup_connection(c));
         let readers = r2d2::Pool::builder()
-            .max_size(16)
+            .max_size(READERS)
             .min_idle(Some(1))
             .build(manager)
             .map_err(internal)?;
@@ -326,6 +332,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             jobs,
             readers,
+            scan_threads: threads::ScanThreads::new(READERS as usize),
+            query_time_ms: std::sync::atomic::AtomicU64::new(DEFAULT_QUERY_TIME_MS),
             path: path.to_path_buf(),
             id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             alive: std::sync::Arc::new(()),
@@ -380,21 +388,111 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` on a connection of the pool, on tokio's blocking pool (see
+    /// `pooled`).
     pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let (read, abandoned) = self.pooled(f);
+        let out = tokio::task::spawn_blocking(read).await.map_err(internal)?;
+        drop(abandoned);
+        out
+    }
+
+    /// Like `read`, for reads that may scan a tenant's resources (filtered
+    /// or sorted lists, a group's whole member list): on the scan threads,
+    /// at a lower CPU priority (see `threads`).
+    pub(crate) async fn scan<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (read, abandoned) = self.pooled(f);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.scan_threads.run(move || {
+            let _ = tx.send(read());
+        })?;
+        let out = rx
+            .await
+            .map_err(|_| StoreError::Internal("the read was not completed".into()))?;
+        drop(abandoned);
+        out
+    }
+
+    /// `f` on a connection of the pool, to run on another thread; it stops
+    /// at its next progress check when the returned guard is dropped (the
+    /// caller stopped waiting: the request timed out or its client went
+    /// away) or when it has run for the query time limit. Waiting for a
+    /// connection is bounded by the same limit. Both are `Timeout`.
+    fn pooled<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> (impl FnOnce() -> StoreResult<T> + Send + 'static, Abandoned) {
+        use std::sync::atomic::Ordering::Relaxed;
         let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = pool.get().map_err(internal)?;
-            f(&conn)
-        })
-        .await
-        .map_err(internal)?
+        let limit = std::time::Duration::from_millis(self.query_time_ms.load(Relaxed));
+        let abandoned = Abandoned::default();
+        let stop = abandoned.0.clone();
+        let read = move || {
+            let started = std::time::Instant::now();
+            let conn = pool.get_timeout(limit).map_err(|_| StoreError::Timeout)?;
+            if stop.load(Relaxed) {
+                return Err(StoreError::Timeout);
+            }
+            let deadline = started + limit;
+            let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let fired2 = fired.clone();
+            conn.progress_handler(
+                PROGRESS_STEPS,
+                Some(move || {
+                    let stop = stop.load(Relaxed) || std::time::Instant::now() >= deadline;
+                    if stop {
+                        fired2.store(true, Relaxed);
+                    }
+                    stop
+                }),
+            )
+            .map_err(internal)?;
+            let out = f(&conn);
+            // The connection goes back to the pool without the handler.
+            conn.progress_handler(0, None::<fn() -> bool>).map_err(internal)?;
+            match out {
+                Err(_) if fired.load(Relaxed) => Err(StoreError::Timeout),
+                other => other,
+            }
+        };
+        (read, abandoned)
+    }
+}
+
+/// Reader connections of the pool, and most scan threads.
+const READERS: u32 = 16;
+
+/// How long a read may run until told otherwise (milliseconds): the
+/// server's default request timeout.
+const DEFAULT_QUERY_TIME_MS: u64 = 30_000;
+
+/// SQLite virtual machine steps between two checks of whether a read
+/// should stop (about a millisecond of work or less).
+const PROGRESS_STEPS: std::ffi::c_int = 1000;
+
+/// Set when the future waiting for a read is dropped, which stops the
+/// read's query (see `SqliteStore::read`).
+#[derive(Default)]
+struct Abandoned(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 #[async_trait]
 impl Store for SqliteStore {
+    fn limit_query_time(&self, limit: std::time::Duration) {
+        let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.query_time_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
     async fn ready(&self) -> StoreResult<()> {
         self.read(|c| {
             let applied: i64 = row(c, "SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).map_err(internal)?;

@@ -249,21 +249,33 @@ fn apply_unique(tx: &Connection, tenant: TenantId, kind: Kind, id: &str, change:
     }
 }
 
-struct TxMembers<'a> {
-    tx: &'a Connection,
-    tenant: TenantId,
-    group: String,
+/// Member access inside the writer: the member list is never read there
+/// (a large group's would hold every write of every tenant); asking for it
+/// sends the modification off the writer (see `modify_with_members`).
+#[derive(Default)]
+struct Deferred {
+    asked: bool,
 }
 
-impl MemberAccess for TxMembers<'_> {
+impl MemberAccess for Deferred {
     fn list(&mut self) -> Result<Vec<Value>, ScimError> {
-        let refs = list_members(self.tx, self.tenant, &self.group).map_err(|e| ScimError::internal(e.to_string()))?;
-        Ok(refs
-            .into_iter()
-            .map(|m| serde_json::json!({"value": m.value, "type": m.kind, "display": m.display}))
-            .collect())
+        self.asked = true;
+        Err(ScimError::internal("the member list is read outside the writer"))
     }
 }
+
+/// A group's members, read beforehand.
+struct Loaded(Vec<Value>);
+
+impl MemberAccess for Loaded {
+    fn list(&mut self) -> Result<Vec<Value>, ScimError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Rounds of `modify_with_members` before giving up on a group that keeps
+/// changing under it.
+const MEMBER_LIST_ATTEMPTS: usize = 5;
 
 fn list_members(c: &Connection, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
     let mut stmt = c
@@ -284,6 +296,114 @@ fn list_members(c: &Connection, tenant: TenantId, group: &str) -> StoreResult<Ve
         .map_err(internal)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(internal)
 }
+/// Stores a mutation computed from `current`, inside the writer: member
+/// operations, the document (a new version if anything changed) and the
+/// activity entry.
+fn store_mutation(
+    tx: &Connection,
+    tenant: TenantId,
+    current: Record,
+    mutation: scimitar_store::Mutation,
+    now: &str,
+) -> StoreResult<Record> {
+    let kind = current.kind;
+    let changed_members = if kind == Kind::Group {
+        apply_member_ops(tx, tenant, &current.id, &mutation.member_ops)?
+    } else {
+        0
+    };
+    if mutation.doc == current.doc && changed_members == 0 {
+        return Ok(current); // nothing changed: same version
+    }
+    let cols = changed_columns(kind, &current.doc, &mutation.doc);
+    let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
+    let version = current.version + 1;
+    let next = NextVersion {
+        kind,
+        id: &current.id,
+        cols,
+        read: current.version,
+        now,
+        text: &text,
+    };
+    update_resource(tx, tenant, next)?;
+    apply_unique(tx, tenant, kind, &current.id, &mutation.unique)?;
+    if let Some(e) = &mutation.activity {
+        let changes = serde_json::to_string(&e.changes).map_err(internal)?;
+        insert_activity(tx, e, &changes).map_err(internal)?;
+    }
+    Ok(Record {
+        version,
+        last_modified: now.to_string(),
+        doc: mutation.doc,
+        ..current
+    })
+}
+
+impl SqliteStore {
+    /// A Group modification that reads the member list (a PATCH removing
+    /// members by a filter other than `value eq`): the list is read and the
+    /// mutation computed on a reader, outside the single writer, which
+    /// then only checks that the group is still at the version read and
+    /// stores the result (else it starts over).
+    async fn modify_with_members(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        now: &str,
+        f: ModifyFn,
+    ) -> StoreResult<Record> {
+        for _ in 0..MEMBER_LIST_ATTEMPTS {
+            let (f2, id2) = (f.clone(), id.to_string());
+            let (current, mutation) = self
+                .scan(move |c| {
+                    let current = get_record(c, tenant, kind, &id2)?.ok_or(StoreError::NotFound)?;
+                    if if_match.is_some_and(|v| v != current.version) {
+                        return Err(StoreError::PreconditionFailed);
+                    }
+                    let members = list_members(c, tenant, &id2)?
+                        .into_iter()
+                        .map(|m| serde_json::json!({"value": m.value, "type": m.kind, "display": m.display}))
+                        .collect();
+                    let mutation = f2(&current, &mut Loaded(members))?;
+                    Ok((current, mutation))
+                })
+                .await?;
+            let now2 = now.to_string();
+            let stored = self
+                .write(move |tx| {
+                    let version: Option<i64> = row(
+                        tx,
+                        "SELECT version FROM resources WHERE tenant_id = ? AND id = ?",
+                        params![tenant, current.id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(internal)?;
+                    if version.and_then(|v| u64::try_from(v).ok()) != Some(current.version) {
+                        return Ok(None); // changed since it was read: again
+                    }
+                    store_mutation(tx, tenant, current, mutation, &now2).map(Some)
+                })
+                .await?;
+            if let Some(record) = stored {
+                return Ok(record);
+            }
+        }
+        Err(ScimError {
+            retry_after: Some(1),
+            ..ScimError::new(
+                503,
+                None,
+                "the group kept changing while its members were read; retry the request",
+            )
+        }
+        .into())
+    }
+}
+
 #[async_trait]
 impl ResourceStore for SqliteStore {
     async fn create(&self, tenant: TenantId, new: NewResource) -> StoreResult<Record> {
@@ -391,55 +511,27 @@ impl ResourceStore for SqliteStore {
             // Contended: fall back to doing it all inside the writer.
         }
         let (id, now) = (id.to_string(), now.to_string());
-        self.write(move |tx| {
-            let current = get_record(tx, tenant, kind, &id)?.ok_or(StoreError::NotFound)?;
-            if if_match.is_some_and(|v| v != current.version) {
-                return Err(StoreError::PreconditionFailed);
-            }
-            let mutation = {
-                let mut access = TxMembers {
-                    tx,
-                    tenant,
-                    group: id.clone(),
+        let f2 = f.clone();
+        let (id2, now2) = (id.clone(), now.clone());
+        let done = self
+            .write(move |tx| {
+                let current = get_record(tx, tenant, kind, &id2)?.ok_or(StoreError::NotFound)?;
+                if if_match.is_some_and(|v| v != current.version) {
+                    return Err(StoreError::PreconditionFailed);
+                }
+                let mut access = Deferred::default();
+                let mutation = match f2(&current, &mut access) {
+                    // Nothing written yet: done outside the writer instead.
+                    Err(_) if access.asked => return Ok(None),
+                    other => other?,
                 };
-                f(&current, &mut access)?
-            };
-            let changed_members = if kind == Kind::Group {
-                apply_member_ops(tx, tenant, &id, &mutation.member_ops)?
-            } else {
-                0
-            };
-            if mutation.doc == current.doc && changed_members == 0 {
-                return Ok(current); // nothing changed: same version
-            }
-            let cols = changed_columns(kind, &current.doc, &mutation.doc);
-            let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
-            let version = current.version + 1;
-            let next = NextVersion {
-                kind,
-                id: &id,
-                cols,
-                read: current.version,
-                now: &now,
-                text: &text,
-            };
-            update_resource(tx, tenant, next)?;
-            apply_unique(tx, tenant, kind, &id, &mutation.unique)?;
-            if let Some(e) = &mutation.activity {
-                let changes = serde_json::to_string(&e.changes).map_err(internal)?;
-                insert_activity(tx, e, &changes).map_err(internal)?;
-            }
-            Ok(Record {
-                seq: current.seq,
-                id,
-                kind,
-                doc: mutation.doc,
-                created: current.created,
-                last_modified: now,
-                version,
+                store_mutation(tx, tenant, current, mutation, &now2).map(Some)
             })
-        })
-        .await
+            .await?;
+        match done {
+            Some(record) => Ok(record),
+            None => self.modify_with_members(tenant, kind, &id, if_match, &now, f).await,
+        }
     }
 
     async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()> {
@@ -499,7 +591,33 @@ impl ResourceStore for SqliteStore {
         {
             return self.read_now(|c| list_page(c, tenant, &q));
         }
+        // Plain pages (no filter, no sort) read an index range; anything
+        // that tests or sorts every resource is a scan.
+        let scans = match scimitar_protocol::plan::work(&q.rt, q.kind, q.filter.as_ref(), q.sort.is_some()) {
+            scimitar_protocol::plan::Work::Scan { per_resource } => per_resource > 0,
+            scimitar_protocol::plan::Work::Lookup => false,
+        };
+        if scans {
+            return self.scan(move |c| list_page(c, tenant, &q)).await;
+        }
         self.read(move |c| list_page(c, tenant, &q)).await
+    }
+
+    async fn resource_count(&self, tenant: TenantId, kind: Kind, at_most: u64) -> StoreResult<u64> {
+        // Kept by triggers (migration 0008): one row, whatever the size.
+        let n: i64 = self
+            .read_now(|c| {
+                row(
+                    c,
+                    "SELECT n FROM resource_counts WHERE tenant_id = ? AND kind = ?",
+                    params![tenant, kind.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })?
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0).min(at_most))
     }
 
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
@@ -804,6 +922,84 @@ fn list_page(c: &Connection, tenant: TenantId, q: &ListQuery) -> StoreResult<Pag
 mod tests {
     use super::*;
     use crate::{SqliteStore, open_reader};
+
+    /// A Group modification that reads the member list reads it on a
+    /// reader, never on the writer thread that every tenant's writes wait
+    /// for; the writer stores the result only at the version it was
+    /// computed from.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn member_lists_are_read_outside_the_writer() {
+        let dir = std::env::temp_dir().join(format!("scimitar-member-list-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SqliteStore::open(&dir.join("s.db")).expect("open");
+        let t = scimitar_store::TenantStore::create_tenant(&store, "t")
+            .await
+            .expect("tenant")
+            .id;
+        let user = |id: &str| NewResource {
+            kind: Kind::User,
+            id: id.into(),
+            doc: serde_json::json!({"userName": id})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            members: vec![],
+            created: "2024-01-01T00:00:00.000Z".into(),
+            activity: None,
+            unique: vec![],
+        };
+        for id in ["u1", "u2"] {
+            store.create(t, user(id)).await.expect("user");
+        }
+        let mut group = user("g1");
+        group.kind = Kind::Group;
+        group.doc = serde_json::json!({"displayName": "G"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        group.members = ["u1", "u2"]
+            .map(|m| scimitar_protocol::resource::MemberRef {
+                value: m.into(),
+                kind: None,
+                display: None,
+            })
+            .to_vec();
+        store.create(t, group).await.expect("group");
+        let threads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = threads.clone();
+        let f: ModifyFn = std::sync::Arc::new(move |current, members| {
+            let list = members.list()?;
+            let name = std::thread::current().name().unwrap_or_default().to_string();
+            seen.lock().expect("lock").push(name);
+            let first = list.first().and_then(|m| m["value"].as_str()).unwrap_or_default();
+            Ok(scimitar_store::Mutation {
+                doc: current.doc.clone(),
+                member_ops: vec![MemberOp::Remove(vec![first.to_string()])],
+                activity: None,
+                unique: Default::default(),
+            })
+        });
+        let rec = store
+            .modify(t, Kind::Group, "g1", None, "2024-01-02T00:00:00.000Z", f)
+            .await
+            .expect("modify");
+        assert_eq!(rec.version, 2);
+        let left: Vec<String> = store
+            .members(t, "g1")
+            .await
+            .expect("members")
+            .into_iter()
+            .map(|m| m.value)
+            .collect();
+        assert_eq!(left, ["u2"]);
+        let threads = threads.lock().expect("lock").clone();
+        assert!(!threads.is_empty());
+        assert!(
+            threads.iter().all(|t| t != "scimitar-sqlite-writer"),
+            "the member list was read on {threads:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// Entra's and Okta's matching queries keep one prepared plan: SQLite
     /// re-prepares a statement whose bound values feed the planner (a

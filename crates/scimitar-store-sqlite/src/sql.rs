@@ -103,14 +103,7 @@ fn lower(b: &mut Builder, p: &Plan, object: Option<&DocPath>) {
     match p {
         Plan::And(items) | Plan::Or(items) => {
             let sep = if matches!(p, Plan::And(_)) { " AND " } else { " OR " };
-            b.push("(");
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    b.push(sep);
-                }
-                lower(b, it, object);
-            }
-            b.push(")");
+            chain(b, items, sep, object);
         }
         Plan::Not(inner) => {
             b.push("NOT (");
@@ -144,6 +137,32 @@ fn lower(b: &mut Builder, p: &Plan, object: Option<&DocPath>) {
             b.push("))");
         }
     }
+}
+
+/// Terms of an `and` or `or` written side by side; a longer chain is split
+/// into halves.
+const FLAT_CHAIN: usize = 4;
+
+/// `(a OR b OR …)`. SQLite parses a flat chain as a left-deep tree as deep
+/// as the chain is long, and refuses expressions deeper than 1,000
+/// (SQLITE_MAX_EXPR_DEPTH): a filter of 1,000 terms (the documented
+/// maximum) would fail. Halves keep the depth at log2 of the length.
+fn chain(b: &mut Builder, items: &[Plan], sep: &str, object: Option<&DocPath>) {
+    b.push("(");
+    if items.len() <= FLAT_CHAIN {
+        for (i, it) in items.iter().enumerate() {
+            if i > 0 {
+                b.push(sep);
+            }
+            lower(b, it, object);
+        }
+    } else {
+        let (left, right) = items.split_at(items.len() / 2);
+        chain(b, left, sep, object);
+        b.push(sep);
+        chain(b, right, sep, object);
+    }
+    b.push(")");
 }
 
 fn operand(b: &mut Builder, o: &Operand, object: Option<&DocPath>) {
@@ -522,6 +541,12 @@ User filter not (userName eq "alice" or emails.type eq "home")
 User filter userName eq "a" and (title pr or not (active eq false))
      FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND (r.user_name_ci = ? AND (json_extract(r.doc, ?) IS NOT NULL OR NOT (json_extract(r.doc, ?) = ?)))
     [Integer(1), Text("a"), Text("$.\"title\""), Text("$.\"active\""), Integer(0)]
+User filter id eq "1" or id eq "2" or id eq "3" or id eq "4" or id eq "5"
+     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND ((r.id = ? OR r.id = ?) OR (r.id = ? OR r.id = ? OR r.id = ?))
+    [Integer(1), Text("1"), Text("2"), Text("3"), Text("4"), Text("5")]
+User filter title pr and nickName pr and title eq "a" and title eq "b" and title eq "c" and title eq "d" and title eq "e" and title eq "f" and title eq "g"
+     FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND ((json_extract(r.doc, ?) IS NOT NULL AND json_extract(r.doc, ?) IS NOT NULL AND scim_lower(json_extract(r.doc, ?)) = ? AND scim_lower(json_extract(r.doc, ?)) = ?) AND ((scim_lower(json_extract(r.doc, ?)) = ? AND scim_lower(json_extract(r.doc, ?)) = ?) AND (scim_lower(json_extract(r.doc, ?)) = ? AND scim_lower(json_extract(r.doc, ?)) = ? AND scim_lower(json_extract(r.doc, ?)) = ?)))
+    [Integer(1), Text("$.\"title\""), Text("$.\"nickName\""), Text("$.\"title\""), Text("a"), Text("$.\"title\""), Text("b"), Text("$.\"title\""), Text("c"), Text("$.\"title\""), Text("d"), Text("$.\"title\""), Text("e"), Text("$.\"title\""), Text("f"), Text("$.\"title\""), Text("g")]
 User filter userName eq a\0b
      FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND r.user_name_ci = ?
     [Integer(1), Text("a\0b")]

@@ -56,6 +56,10 @@ pub enum StoreError {
     /// The request is invalid given the stored data (e.g. an unknown member).
     #[error(transparent)]
     Invalid(#[from] ScimError),
+    /// A query ran longer than the query time limit (or waited that long
+    /// for a connection) and was stopped.
+    #[error("the query ran out of time")]
+    Timeout,
     #[error("storage failure: {0}")]
     Internal(String),
 }
@@ -82,6 +86,12 @@ pub trait Store:
 {
     /// Whether the database answers and every migration set is applied.
     async fn ready(&self) -> StoreResult<()>;
+
+    /// How long one list query may run before the database stops it (and
+    /// the call returns [`StoreError::Timeout`]). The server sets its
+    /// request timeout here: a query outlives no request. A query whose
+    /// caller stops waiting (drops the future) stops too.
+    fn limit_query_time(&self, limit: std::time::Duration);
 }
 
 /// The per-concern traits, for `use scimitar_store::prelude::*`.

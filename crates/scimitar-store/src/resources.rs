@@ -139,6 +139,9 @@ pub trait ResourceStore: Send + Sync {
     ) -> StoreResult<Record>;
     async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()>;
     async fn list(&self, tenant: TenantId, query: ListQuery) -> StoreResult<Page>;
+    /// How many resources of `kind` the tenant has, counted no further than
+    /// `at_most` (the filter cost budget needs no more).
+    async fn resource_count(&self, tenant: TenantId, kind: Kind, at_most: u64) -> StoreResult<u64>;
 
     // Derived values for output.
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>>;

@@ -99,8 +99,13 @@ impl TestServer {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+        Self::start_in(&std::env::temp_dir(), configure).await
+    }
+
+    /// A server whose SQLite file is in a new directory under `root`.
+    pub async fn start_in(root: &std::path::Path, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
+        let dir = root.join(format!(
             "scimitar-test-{}-{n}-{}",
             std::process::id(),
             scimitar_store::now_utc().replace([':', '.'], "")

@@ -602,9 +602,18 @@ struct ServeLimits {
     /// Days of provisioning activity to keep.
     #[arg(long, env = "SCIMITAR_ACTIVITY_RETENTION_DAYS", default_value_t = 30)]
     activity_retention_days: u32,
-    /// Seconds a request may take before it is answered 503.
+    /// Seconds a request may take before it is answered 503 (its query is
+    /// stopped then too).
     #[arg(long, env = "SCIMITAR_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout: u64,
+    /// Searches (lists that are not index lookups) one tenant may run at
+    /// once; more get 429 (0 = no cap).
+    #[arg(long, env = "SCIMITAR_SCANS_PER_TENANT", default_value_t = scimitar_app::DEFAULT_SCANS_PER_TENANT)]
+    scans_per_tenant: usize,
+    /// The most a filter may cost (resources × the cost of testing one);
+    /// more is 400 tooMany without running (0 = no budget).
+    #[arg(long, env = "SCIMITAR_FILTER_COST_BUDGET", default_value_t = scimitar_app::DEFAULT_FILTER_COST_BUDGET)]
+    filter_cost_budget: u64,
     /// Maximum request body in bytes (Bulk has its own, 4x larger, limit).
     #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -626,6 +635,8 @@ impl ServeLimits {
         s.trust_forwarded_for = self.trust_forwarded_for;
         s.activity_retention_days = self.activity_retention_days;
         s.request_timeout = std::time::Duration::from_secs(self.request_timeout.max(1));
+        s.scans_per_tenant = self.scans_per_tenant;
+        s.filter_cost_budget = self.filter_cost_budget;
         s.max_body_bytes = self.max_body_bytes;
         s.bulk_max_payload_bytes = self.max_body_bytes.saturating_mul(4);
     }
