@@ -253,6 +253,17 @@ impl Cx<'_> {
         }
     }
 
+    /// Sends a read (never skipped, even in a dry run).
+    async fn read(&self, req: &Request, on_resource: bool) -> Result<Answer, TargetError> {
+        match self.send(req, on_resource).await? {
+            Some(a) => Ok(a),
+            None => Ok(Answer {
+                status: 200,
+                body: Value::Null,
+            }),
+        }
+    }
+
     /// Sends a request, or (dry run) only counts a write.
     async fn send(&self, req: &Request, on_resource: bool) -> Result<Option<Answer>, TargetError> {
         if self.opts.dry_run && req.is_write() {
@@ -839,7 +850,7 @@ async fn find_match(cx: &Cx<'_>, kind: Kind, img: &Image, r: &mut Record) -> Res
         let Some(value) = img.text(&key) else { continue };
         any_value = true;
         let req = dialect::lookup(kind, &key, &value);
-        let answer = match cx.client.send(&req, false).await {
+        let answer = match cx.read(&req, false).await {
             Ok(a) => a,
             Err(e) => {
                 r.fail(Action::Other, StepType::Matching, "EntrySynchronizationError", e.info);
@@ -1346,7 +1357,7 @@ async fn update(
     // The target as it is now.
     let resource = match resource {
         Some(res) => res,
-        None => match cx.client.send(&dialect::read(kind, id), true).await {
+        None => match cx.read(&dialect::read(kind, id), true).await {
             Ok(a) => a.body,
             Err(e) => {
                 let invalid = e.status == Some(404);

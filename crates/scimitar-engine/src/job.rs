@@ -412,11 +412,27 @@ pub fn parse_job(text: &str, base: &std::path::Path) -> Result<JobSpec, JobError
 fn toml_error(text: &str, e: &toml::de::Error) -> JobError {
     let message = e.message().to_string();
     let line = e.span().map(|s| line_of(text, s.start));
-    // Name the key when the message does not (e.g. "missing field `url`").
+    // Name the key: the one on the line, or for "missing field `url`" the
+    // table the span points at and the field.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+        .map(str::to_string);
     let key = e.span().and_then(|s| {
-        let line_text = text.get(s.start..)?.lines().next()?;
+        let line_start = text.get(..s.start)?.rfind('\n').map_or(0, |i| i + 1);
+        let line_text = text.get(line_start..)?.lines().next()?.trim();
+        if let Some(table) = line_text.strip_prefix('[') {
+            let table = table.trim_start_matches('[').split(']').next()?.trim();
+            return Some(match &missing {
+                Some(f) => format!("{table}.{f}"),
+                None => table.to_string(),
+            });
+        }
+        if let Some(f) = &missing {
+            return Some(f.clone());
+        }
         let k = line_text.split('=').next()?.trim();
-        (!k.is_empty() && !k.starts_with('[') && k.len() < 80).then(|| k.to_string())
+        (!k.is_empty() && k.len() < 80).then(|| k.to_string())
     });
     JobError { line, key, message }
 }
@@ -443,6 +459,45 @@ fn secret(
 }
 
 impl Checker<'_> {
+    /// Where a key of a secret is written (`bind_password`, `token_env`…),
+    /// else `fallback`: serde gives no span for a key that it folded into
+    /// another.
+    fn key_span(&self, names: &[&str], fallback: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            let t = line.trim_start();
+            if names.iter().any(|n| {
+                t.strip_prefix(n).is_some_and(|rest| {
+                    rest.trim_start().starts_with('=') || rest.starts_with("_file") || rest.starts_with("_env")
+                })
+            }) {
+                let start = offset + (line.len() - t.len());
+                return start..start + t.len();
+            }
+            offset += line.len();
+        }
+        fallback
+    }
+
+    /// `key_span` from the line of `header` on (a key both tables have).
+    fn key_span_after(&self, header: &str, names: &[&str], fallback: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        match self.text.find(header) {
+            Some(at) => {
+                let sub = Checker {
+                    text: self.text.get(at..).unwrap_or_default(),
+                    base: self.base,
+                };
+                let r = sub.key_span(names, 0..0);
+                if r == (0..0) {
+                    fallback
+                } else {
+                    r.start + at..r.end + at
+                }
+            }
+            None => fallback,
+        }
+    }
+
     fn err<T>(&self, span: std::ops::Range<usize>, key: &str, m: impl Into<String>) -> Result<T, JobError> {
         Err(JobError::at(self.text, span, key, m))
     }
@@ -621,7 +676,14 @@ impl Checker<'_> {
                 }
                 not_for(token_keys, "token")?;
                 let bind_password = secret(s.bind_password, s.bind_password_file, s.bind_password_env, self.base)
-                    .map_err(|m| JobError::at(self.text, span.clone(), "source.bind_password", m))?;
+                    .map_err(|m| {
+                        JobError::at(
+                            self.text,
+                            self.key_span_after("[source]", &["bind_password"], span.clone()),
+                            "source.bind_password",
+                            m,
+                        )
+                    })?;
                 Ok(SourceSpec::Ldap(LdapSpec {
                     url: need(s.url, "url")?,
                     bind_dn: s.bind_dn,
@@ -708,7 +770,14 @@ impl Checker<'_> {
                     not_for(present, k)?;
                 }
                 let token = secret(s.token, s.token_file, s.token_env, self.base)
-                    .map_err(|m| JobError::at(self.text, span.clone(), "source.token", m))?
+                    .map_err(|m| {
+                        JobError::at(
+                            self.text,
+                            self.key_span_after("[source]", &["token"], span.clone()),
+                            "source.token",
+                            m,
+                        )
+                    })?
                     .ok_or_else(|| {
                         JobError::at(self.text, span.clone(), "source.token", "a scim source needs `token`")
                     })?;
@@ -736,7 +805,14 @@ impl Checker<'_> {
             );
         }
         let token = secret(t.token, t.token_file, t.token_env, self.base)
-            .map_err(|m| JobError::at(self.text, t.url.span(), "target.token", m))?
+            .map_err(|m| {
+                JobError::at(
+                    self.text,
+                    self.key_span_after("[target]", &["token"], t.url.span()),
+                    "target.token",
+                    m,
+                )
+            })?
             .ok_or_else(|| {
                 JobError::at(
                     self.text,

@@ -284,6 +284,9 @@ impl Ldap {
             ldif += "\n";
         }
         for (cn, members) in [("engineering", &model.engineering), ("sales", &model.sales)] {
+            if members.is_empty() {
+                continue; // groupOfNames needs a member
+            }
             ldif += &format!("dn: cn={cn},ou=groups,dc=example,dc=org\nobjectClass: groupOfNames\ncn: {cn}\n");
             for m in members {
                 ldif += &format!("member: {}\n", dn(m));
@@ -1146,4 +1149,340 @@ async fn scim_directory_to_scimitar() {
     let directory = ScimDirectory::create(hr, hr_token, &model).await;
     let mut dir = ScimDir(directory, tokio::runtime::Handle::current());
     scenario_run(&s, &mut dir, &mut model, &app, "entra-compliant").await;
+}
+
+// ---------------------------------------------------------------------------
+// Interruptions and failures.
+
+/// `n` users, all in engineering; every user but the first reports to it.
+fn many(n: usize) -> Model {
+    let mut users = BTreeMap::new();
+    for i in 0..n {
+        let uid = format!("u{i:04}");
+        let manager = (i > 0).then_some("u0000");
+        users.insert(
+            uid.clone(),
+            Person::new(&uid, "User", &format!("N{i}"), "Staff", "42", manager),
+        );
+    }
+    let mut m = Model {
+        engineering: users.keys().cloned().collect(),
+        users,
+        sales: BTreeSet::new(),
+        direct: BTreeSet::new(),
+        provisioned: BTreeSet::new(),
+    };
+    m.provisioned = m.engineering.clone();
+    m
+}
+
+/// The engine killed with SIGKILL in the middle of its initial cycle, then
+/// run again: the application ends as an uninterrupted run leaves it (every
+/// user once, with its manager; the group once, with every member), and the
+/// cycle after that sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(has_slapd), ignore = "needs OpenLDAP's slapd: apt-get install slapd ldap-utils")]
+async fn sigkill_mid_cycle_then_rerun_converges() {
+    let s = Scratch::new("sigkill");
+    let app = scimitar_app(&s).await;
+    let model = many(300);
+    let dir = Ldap::start(&model);
+    let (proxy, seen) = start_proxy(&app.base.replace(&app.prefix, "")).await;
+    let job = write_job(
+        &s,
+        &dir.job_source(),
+        &app,
+        &format!("{proxy}{}", app.prefix),
+        "entra-compliant",
+    );
+
+    let mut engine = Kill(
+        Command::new(BIN)
+            .env("SCIMITAR_KEY_FILE", s.key())
+            .args([
+                "sync",
+                "run",
+                "--job",
+                job.to_str().unwrap(),
+                "--once",
+                "--json",
+                "--database",
+                &s.engine_db(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let creates = || seen.lock().unwrap().iter().filter(|x| x.method == "POST").count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while creates() < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine did not create 100 users"
+        );
+        assert!(
+            engine.0.try_wait().unwrap().is_none(),
+            "the engine finished before it was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    engine.0.kill().unwrap(); // SIGKILL
+    engine.0.wait().unwrap();
+    let before = creates();
+    assert!(before < 301, "killed mid-cycle: {before} creates sent");
+
+    let summary = run_cycle(&s, &job, &[]);
+    assert_eq!(
+        summary["kind"], "initial",
+        "nothing was committed by the killed run: {summary}"
+    );
+    app.assert_holds(&model, "after the rerun").await;
+    seen.lock().unwrap().clear();
+    let summary = run_cycle(&s, &job, &[]);
+    assert_eq!(summary["kind"], "incremental", "{summary}");
+    let sent: Vec<Seen> = seen.lock().unwrap().drain(..).collect();
+    assert!(sent.is_empty(), "a cycle after convergence sent {sent:#?}");
+}
+
+fn run_failing(s: &Scratch, job: &Path) -> String {
+    let out = tokio::task::block_in_place(|| {
+        Command::new(BIN)
+            .env("SCIMITAR_KEY_FILE", s.key())
+            .args([
+                "sync",
+                "run",
+                "--job",
+                job.to_str().unwrap(),
+                "--once",
+                "--database",
+                &s.engine_db(),
+            ])
+            .output()
+            .unwrap()
+    });
+    assert!(
+        !out.status.success(),
+        "the cycle should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn job_state(s: &Scratch) -> Value {
+    s.cli(&s.engine_db(), &["sync", "jobs"])["jobs"][0].clone()
+}
+
+/// A wrong directory password, a refused Secret Token, an unreachable
+/// application: the cycle fails and says which, nothing of it is committed,
+/// and the next run (fixed) does what the failed one would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(has_slapd), ignore = "needs OpenLDAP's slapd: apt-get install slapd ldap-utils")]
+async fn a_failed_cycle_commits_nothing_and_the_next_resumes() {
+    let s = Scratch::new("failures");
+    let app = scimitar_app(&s).await;
+    let mut model = Model::fixture();
+    let mut dir = Ldap::start(&model);
+    let target = app.base.clone();
+    let good = dir.job_source();
+
+    let wrong_password = good.replace("bind_password = \"secret\"", "bind_password = \"wrong\"");
+    let job = write_job(&s, &wrong_password, &app, &target, "entra-compliant");
+    let err = run_failing(&s, &job);
+    assert!(err.contains("password") || err.contains("credentials"), "{err}");
+    assert_eq!(job_state(&s)["initial_next"], true, "no state after a failed read");
+
+    let job = write_job(&s, &good, &app, &target, "entra-compliant");
+    let summary = run_cycle(&s, &job, &[]);
+    assert_eq!(summary["kind"], "initial");
+    app.assert_holds(&model, "initial cycle after the fix").await;
+    let last = job_state(&s)["last_cycle"].clone();
+
+    // A change, then a cycle with a refused token, then one that cannot
+    // reach the application: both fail, neither commits.
+    let change = Change::Title("alice", "Principal");
+    change.apply(&mut model);
+    dir.apply(&change, &model);
+    let wrong_token = app_with_token(&app, "scim_not-a-real-token");
+    let job = write_job(&s, &good, &wrong_token, &target, "entra-compliant");
+    let err = run_failing(&s, &job);
+    assert!(err.contains("refused the Secret Token"), "{err}");
+    assert!(err.contains("Nothing of this cycle was committed"), "{err}");
+    let closed = format!("http://127.0.0.1:{}/scim/default/v2", free_port());
+    let job = write_job(&s, &good, &app, &closed, "entra-compliant");
+    let err = run_failing(&s, &job);
+    assert!(err.contains("cannot be reached"), "{err}");
+    assert_eq!(
+        job_state(&s)["last_cycle"],
+        last,
+        "failed cycles leave the state as it was"
+    );
+
+    let job = write_job(&s, &good, &app, &target, "entra-compliant");
+    let summary = run_cycle(&s, &job, &[]);
+    assert_eq!(
+        summary["updated"], 1,
+        "the change is sent once the target works: {summary}"
+    );
+    app.assert_holds(&model, "after the failures").await;
+}
+
+/// The same application with another token (the process is not shared).
+fn app_with_token(app: &App, token: &str) -> App {
+    App {
+        _process: Kill(Command::new("true").spawn().unwrap()),
+        base: app.base.clone(),
+        prefix: app.prefix.clone(),
+        token: token.into(),
+        hr: None,
+    }
+}
+
+/// `scimitar sync test-connection`: Entra's probe, and what it says when
+/// the URL, the token or the answer is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_connection_says_what_is_wrong() {
+    let s = Scratch::new("test-connection");
+    let app = scimitar_app(&s).await;
+    std::fs::write(s.dir.join("users.csv"), "id,userPrincipalName\n").unwrap();
+    let source = format!("[source]\nkind = \"file\"\nusers = \"{}/users.csv\"\n", s.dir.display());
+    let root = app.base.replace(&app.prefix, "");
+    let bad_token = app_with_token(&app, "scim_wrong");
+    let cases: Vec<(&str, &App, String, Option<&str>)> = vec![
+        ("right", &app, app.base.clone(), None),
+        (
+            "wrong token",
+            &bad_token,
+            app.base.clone(),
+            Some("refused the Secret Token"),
+        ),
+        ("not a SCIM base URL", &app, format!("{root}/scim/v2"), Some("404")),
+        ("an answer that is not SCIM", &app, format!("{root}/healthz#"), Some("")),
+        (
+            "nothing listening",
+            &app,
+            format!("http://127.0.0.1:{}/scim/v2", free_port()),
+            Some("cannot connect"),
+        ),
+    ];
+    for (what, target_app, url, error) in cases {
+        let job = write_job(&s, &source, target_app, &url, "entra-compliant");
+        let out = tokio::task::block_in_place(|| {
+            Command::new(BIN)
+                .env("SCIMITAR_KEY_FILE", s.key())
+                .args([
+                    "sync",
+                    "test-connection",
+                    "--job",
+                    job.to_str().unwrap(),
+                    "--database",
+                    &s.engine_db(),
+                ])
+                .output()
+                .unwrap()
+        });
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match error {
+            None => {
+                assert!(out.status.success(), "{what}: {stderr}");
+                assert!(stdout.contains("works"), "{what}: {stdout}");
+            }
+            Some(words) => {
+                assert!(!out.status.success(), "{what}: succeeded: {stdout}");
+                assert!(stderr.contains(words), "{what}: '{stderr}' does not say '{words}'");
+                assert!(!stderr.contains(&app.token), "{what}: the token was printed");
+            }
+        }
+    }
+}
+
+/// A job file with a mistake: the error names the line and key, and nothing
+/// is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_job_file_is_refused_and_nothing_is_stored() {
+    let s = Scratch::new("bad-job");
+    std::fs::write(s.dir.join("users.csv"), "id,userPrincipalName\n").unwrap();
+    let job = s.dir.join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"bad\"\n[source]\nkind = \"file\"\nusers = \"{}/users.csv\"\n[target]\nurl = \"https://app.example/scim/v2\"\ntoken = \"x\"\n[[mappings.user]]\ntarget = \"title\"\nexpression = 'Lft([jobTitle], 3)'\n",
+            s.dir.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .env("SCIMITAR_KEY_FILE", s.key())
+        .args([
+            "sync",
+            "run",
+            "--job",
+            job.to_str().unwrap(),
+            "--once",
+            "--database",
+            &s.engine_db(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 10, key `mappings.user.expression`") && err.contains("Lft"),
+        "{err}"
+    );
+    let jobs = s.cli(&s.engine_db(), &["sync", "jobs"]);
+    assert_eq!(jobs["jobs"], json!([]), "nothing stored");
+}
+
+/// `scimitar expression eval`: an expression against an object from a file
+/// or standard input, printed as JSON; a mistake is shown with its position.
+#[test]
+fn expression_eval_prints_json() {
+    use std::io::Write;
+    let eval = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(BIN)
+            .args(["expression", "eval"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let alice = r#"{"givenName": "Alice", "surname": "Smith", "mail": "alice@contoso.com", "userPrincipalName": "alice@contoso.com"}"#;
+    let cases: &[(&str, &[&str], Value)] = &[
+        (r#"Join(" ", [givenName], [surname])"#, &[], json!("Alice Smith")),
+        (
+            r#"ToLower(Append(Left([givenName], 1), [surname]))"#,
+            &[],
+            json!("asmith"),
+        ),
+        (r#"Split([mail], "@")"#, &[], json!(["alice", "contoso.com"])),
+        (r#"IsNullOrEmpty([department])"#, &[], json!("True")),
+        (
+            r#"Now()"#,
+            &["--now", "2026-11-30T10:00:00Z"],
+            json!("11/30/2026 10:00:00 AM"),
+        ),
+        (
+            r#"DefaultDomain()"#,
+            &["--default-domain", "contoso.com"],
+            json!("contoso.com"),
+        ),
+    ];
+    for (expr, extra, want) in cases {
+        let mut args = vec![*expr, "--object", "-"];
+        args.extend_from_slice(extra);
+        let out = eval(&args, alice);
+        assert!(out.status.success(), "{expr}: {}", String::from_utf8_lossy(&out.stderr));
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(&got, want, "{expr}");
+    }
+    let bad = eval(&["Join(\" \", [givenName]", "--object", "-"], alice);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("position") || err.contains("column"), "{err}");
 }
