@@ -412,10 +412,10 @@ pub async fn run_cycle(
     if initial {
         test_connection(job, client).await.map_err(CycleError::Connection)?;
     }
-    let delta = source.read(record.watermark.as_ref()).await?;
+    let mut delta = source.read(record.watermark.as_ref()).await?;
     let cycle_id = uuid::Uuid::new_v4().to_string();
     let mut plan = Plan::load(store, tenant, job, &delta, initial).await?;
-    let items = plan.items(job, delta.objects.clone(), initial);
+    let items = plan.items(job, std::mem::take(&mut delta.objects), initial);
     let total =
         items.iter().filter(|i| i.kind == Kind::User).count() + items.iter().filter(|i| i.kind == Kind::Group).count();
     let cx = Cx {
@@ -447,73 +447,109 @@ pub async fn run_cycle(
     };
     let (users, groups): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| i.kind == Kind::User);
 
+    // Objects are saved (with their log records) a chunk at a time as they
+    // are exported, so memory follows the chunk, not the directory; each
+    // saved state matches what the target holds. The watermark is committed
+    // last: a cycle that stops re-reads its changes, and skips the objects
+    // already saved.
+    let commit = Commit { cx: &cx, store, tenant };
     // Users, in waves: managers before the users who report to them.
-    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut later: Vec<Outcome> = Vec::new();
     for wave in waves(users) {
-        let results: Vec<Outcome> = futures_util::stream::iter(wave.into_iter().map(|it| process_user(&cx, it)))
-            .buffer_unordered(job.settings.concurrency)
-            .collect()
-            .await;
-        outcomes.extend(results);
+        let mut wave = wave.into_iter().peekable();
+        while wave.peek().is_some() {
+            let chunk: Vec<Item> = wave.by_ref().take(SAVE_CHUNK).collect();
+            let results: Vec<Outcome> = futures_util::stream::iter(chunk.into_iter().map(|it| process_user(&cx, it)))
+                .buffer_unordered(job.settings.concurrency)
+                .collect()
+                .await;
+            // Managers not linked yet are resolved after every user.
+            let (wait, done): (Vec<Outcome>, Vec<Outcome>) =
+                results.into_iter().partition(|o| o.manager_later.is_some());
+            later.extend(wait);
+            commit.save(done).await?;
+        }
     }
-    // Managers that were not linked when their users were processed.
-    for o in outcomes.iter_mut() {
+    for o in later.iter_mut() {
         if let Some(manager) = o.manager_later.take() {
             resolve_manager(&cx, o, &manager).await;
         }
     }
+    commit.save(later).await?;
     // Groups, then their members.
     if job.groups.enabled {
-        let results: Vec<Outcome> = futures_util::stream::iter(groups.into_iter().map(|it| process_group(&cx, it)))
-            .buffer_unordered(job.settings.concurrency)
-            .collect()
-            .await;
-        outcomes.extend(results);
-    }
-    if let Some(e) = cx.stop.lock().ok().and_then(|s| s.clone()) {
-        let why = if e.unreachable {
-            format!("the target cannot be reached: {}", e.info.details)
-        } else {
-            format!(
-                "the target refused the Secret Token ({}): {}; check `target.token`",
-                e.status.unwrap_or_default(),
-                e.info.details
-            )
-        };
-        return Err(CycleError::Connection(format!(
-            "{why}. Nothing of this cycle was committed; the next run resumes."
-        )));
+        let mut groups = groups.into_iter().peekable();
+        while groups.peek().is_some() {
+            let chunk: Vec<Item> = groups.by_ref().take(SAVE_CHUNK).collect();
+            let results: Vec<Outcome> = futures_util::stream::iter(chunk.into_iter().map(|it| process_group(&cx, it)))
+                .buffer_unordered(job.settings.concurrency)
+                .collect()
+                .await;
+            commit.save(results).await?;
+        }
     }
     let mut summary = cx.summary.lock().map(|s| s.clone()).unwrap_or_default();
     summary.requests = client.requests();
     summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    // Durable: states and log rows in chunks, then the watermark.
-    let logs: Vec<EngineLogRecord> = outcomes
-        .iter()
-        .filter_map(|o| o.record.as_ref().map(|r| log_record(&cx, r)))
-        .collect();
     if opts.dry_run {
-        store
-            .save_objects(tenant, &job.name, Vec::new(), Vec::new(), logs)
-            .await?;
         return Ok(summary);
     }
-    let mut states = Vec::new();
-    let mut removed = Vec::new();
-    for o in outcomes {
-        if let Some(s) = o.state {
-            states.push(s);
-        }
-        if let Some(r) = o.removed {
-            removed.push(r);
-        }
-    }
-    plan.flush(store, tenant, &job.name, states, removed, logs).await?;
     let summary_json = serde_json::to_value(&summary).unwrap_or(Value::Null);
     store
         .finish_cycle(tenant, &job.name, Some(&delta.watermark), &summary_json)
         .await?;
     Ok(summary)
+}
+
+/// Saves processed objects: their states, removals and log records in one
+/// call (only the log records in a dry run). A cycle stopped by its target
+/// saves nothing more.
+struct Commit<'a, 'c> {
+    cx: &'a Cx<'c>,
+    store: &'a dyn Store,
+    tenant: TenantId,
+}
+
+impl Commit<'_, '_> {
+    async fn save(&self, outcomes: Vec<Outcome>) -> Result<(), CycleError> {
+        if let Some(e) = self.cx.stop.lock().ok().and_then(|s| s.clone()) {
+            let why = if e.unreachable {
+                format!("the target cannot be reached: {}", e.info.details)
+            } else {
+                format!(
+                    "the target refused the Secret Token ({}): {}; check `target.token`",
+                    e.status.unwrap_or_default(),
+                    e.info.details
+                )
+            };
+            return Err(CycleError::Connection(format!(
+                "{why}. The cycle stopped; its watermark was not committed, so the next run reads these changes again (objects already exported are not sent twice)."
+            )));
+        }
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let job = &self.cx.job.name;
+        let mut states = Vec::new();
+        let mut removed = Vec::new();
+        let mut logs = Vec::new();
+        for o in outcomes {
+            if let Some(r) = &o.record {
+                logs.push(log_record(self.cx, r));
+            }
+            if self.cx.opts.dry_run {
+                continue;
+            }
+            if let Some(s) = o.state {
+                states.push(s);
+            }
+            if let Some(r) = o.removed {
+                removed.push(r);
+            }
+        }
+        self.store.save_objects(self.tenant, job, states, removed, logs).await?;
+        Ok(())
+    }
 }
 
 /// Splits users into waves: those whose manager is not among them (or is
@@ -756,33 +792,6 @@ impl Plan {
             });
         }
         items
-    }
-
-    async fn flush(
-        &self,
-        store: &dyn Store,
-        tenant: TenantId,
-        job: &str,
-        states: Vec<ObjectState>,
-        removed: Vec<(Kind, String)>,
-        logs: Vec<EngineLogRecord>,
-    ) -> Result<(), CycleError> {
-        let mut states = states.into_iter().peekable();
-        let mut logs = logs.into_iter().peekable();
-        let mut removed = Some(removed);
-        loop {
-            let s: Vec<ObjectState> = states.by_ref().take(SAVE_CHUNK).collect();
-            let l: Vec<EngineLogRecord> = logs.by_ref().take(SAVE_CHUNK).collect();
-            let r = removed.take().unwrap_or_default();
-            if s.is_empty() && l.is_empty() && r.is_empty() {
-                break;
-            }
-            store.save_objects(tenant, job, s, r, l).await?;
-            if states.peek().is_none() && logs.peek().is_none() {
-                break;
-            }
-        }
-        Ok(())
     }
 }
 
