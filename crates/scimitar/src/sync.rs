@@ -294,12 +294,28 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                 println!("{}", json!({"jobs": list}));
             } else {
                 for j in jobs {
-                    let last = j
-                        .last_cycle
-                        .as_ref()
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "never ran".into());
-                    println!("{}\t{}\t{last}", j.name, j.status);
+                    let n = |k: &str| {
+                        j.last_cycle
+                            .as_ref()
+                            .and_then(|c| c.get(k))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0)
+                    };
+                    let last = match &j.last_cycle {
+                        Some(c) => format!(
+                            "last cycle {}: {} created, {} updated, {} disabled, {} deleted, {} failed, {} requests in {} ms",
+                            c.get("kind").and_then(Value::as_str).unwrap_or("?"),
+                            n("created"),
+                            n("updated"),
+                            n("disabled"),
+                            n("deleted"),
+                            n("failed"),
+                            n("requests"),
+                            n("duration_ms")
+                        ),
+                        None => "never ran".into(),
+                    };
+                    println!("{}\t{}\t{}\t{last}", j.name, j.status, j.updated);
                 }
             }
             Ok(())
