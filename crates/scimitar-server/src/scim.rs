@@ -112,7 +112,7 @@ pub async fn dispatch(
 async fn handle(state: Arc<AppState>, req: Incoming) -> Response {
     let started = std::time::Instant::now();
     let endpoint = endpoint_label(&req.rest);
-    let method_label = req.method.to_string();
+    let method_label = method_label(&req.method);
     let timeout = state.settings.request_timeout;
     let work = route(state, req);
     let resp = match tokio::time::timeout(timeout, work).await {
@@ -131,13 +131,29 @@ async fn handle(state: Arc<AppState>, req: Incoming) -> Response {
     };
     let status = format!("{}xx", resp.status().as_u16() / 100);
     let labels = [
-        ("method", method_label),
+        ("method", method_label.to_string()),
         ("endpoint", endpoint.to_string()),
         ("status", status),
     ];
     metrics::counter!("scimitar_requests_total", &labels).increment(1);
     metrics::histogram!("scimitar_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     resp
+}
+
+/// A bounded label for metrics: the method if SCIM has a use for it, else
+/// `other` (hyper accepts any token as a method; each would be a new time
+/// series, kept for the life of the process).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// A bounded label for metrics: the endpoint, never ids or tenants.

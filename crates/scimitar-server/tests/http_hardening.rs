@@ -239,3 +239,41 @@ async fn readyz_not_ready_is_a_scim_error() {
     assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
     assert_eq!(body["status"], "503");
 }
+
+/// Metric labels are a closed set (issue 12, item 4): a method nobody
+/// knows is counted as `other`, an id in the path as its endpoint, so that
+/// invented methods and paths cannot grow the metrics without bound.
+#[tokio::test]
+async fn metric_labels_are_a_closed_set() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    for (method, path) in [
+        ("FROBNICATEXYZ", "/Users"),
+        ("INVENTEDMETHOD42", "/Groups/some-id-1234"),
+        ("get", "/Users"),
+        ("GET", "/Users/an-id-98765"),
+        ("GET", "/Schemas/urn:made:up:schema-5678"),
+    ] {
+        let r = t
+            .raw(Method::from_bytes(method.as_bytes()).unwrap(), path, Vec::new(), &[])
+            .await;
+        assert!(r.status.as_u16() < 500, "{method} {path}: {}", r.text);
+    }
+    let metrics = reqwest::get(format!("{}/metrics", srv.public_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for leaked in [
+        "FROBNICATEXYZ",
+        "INVENTEDMETHOD42",
+        "method=\"get\"",
+        "1234",
+        "98765",
+        "5678",
+    ] {
+        assert!(!metrics.contains(leaked), "{leaked} in the metrics:\n{metrics}");
+    }
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
