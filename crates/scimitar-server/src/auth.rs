@@ -58,11 +58,10 @@ pub async fn authenticate(
     // calls from Microsoft's ranges) or a token's public prefix must not
     // lock out the legitimate client.
     let fail = |e: ScimError| {
-        state.limiter.failed(ip, prefix.as_deref());
-        match state.limiter.check_blocked(ip, prefix.as_deref()) {
-            Err(blocked) => blocked,
-            Ok(()) => crate::error::ApiError(e),
-        }
+        state
+            .limiter
+            .failed(ip, prefix.as_deref())
+            .unwrap_or(crate::error::ApiError(e))
     };
     let token = token.ok_or_else(|| fail(denied()))?;
     // Typos and junk are rejected without touching the database.

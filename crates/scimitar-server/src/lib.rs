@@ -51,6 +51,9 @@ pub struct Settings {
     /// Failed authentications per minute per source address and per token
     /// prefix before that source is refused for a while; 0 turns it off.
     pub auth_failures_per_minute: u32,
+    /// Sources (addresses; token prefixes) each failure map remembers at
+    /// most (`limits.rs`).
+    pub failure_sources_max: usize,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// A request that takes longer is answered 503.
@@ -78,6 +81,7 @@ impl Settings {
             activity_retention_days: 30,
             rate_limit_per_tenant: 2000,
             auth_failures_per_minute: 30,
+            failure_sources_max: limits::FAILURE_SOURCES_MAX,
             trust_forwarded_for: false,
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(15),
@@ -115,7 +119,11 @@ impl AppState {
         Arc::new(AppState {
             app: App::new(store, settings.app_config()),
             cursor_key: OnceCell::new(),
-            limiter: limits::Limiter::new(settings.rate_limit_per_tenant, settings.auth_failures_per_minute),
+            limiter: limits::Limiter::new(
+                settings.rate_limit_per_tenant,
+                settings.auth_failures_per_minute,
+                settings.failure_sources_max,
+            ),
             settings,
         })
     }
@@ -153,11 +161,12 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-    let metrics = prometheus();
+    // Installed now, so that what happens before the first scrape counts.
+    prometheus();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(move || std::future::ready(metrics.render())))
+        .route("/metrics", get(metrics))
         .route("/scim/{tenant}/v2", any(scim::dispatch_root))
         .route("/scim/{tenant}/v2/", any(scim::dispatch_root))
         .route("/scim/{tenant}/v2/{*rest}", any(scim::dispatch))
@@ -237,6 +246,24 @@ fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
+/// The Prometheus text, with the gauges of this server's state.
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
+    // One recorder per process (tests run many servers): set and render
+    // together, so that a render shows one server's gauges.
+    static RENDER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let handle = prometheus();
+    let _one = RENDER.lock();
+    let sizes = state.limiter.sizes();
+    for (map, n) in [
+        ("tenant", sizes.tenants),
+        ("address", sizes.addresses),
+        ("prefix", sizes.prefixes),
+    ] {
+        metrics::gauge!("scimitar_throttle_entries", "map" => map).set(n as f64);
+    }
+    handle.render()
+}
+
 /// Ready when the database answers and is fully migrated; otherwise a
 /// SCIM error (503), like every other error.
 async fn readyz(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::response::Response {
@@ -282,6 +309,7 @@ pub async fn serve_app(
         loop {
             tick.tick().await;
             bg_state.app.flush_reads().await;
+            bg_state.limiter.prune();
             // Retention once an hour (and at start).
             if n.is_multiple_of(360) {
                 bg_state.app.housekeeping().await;

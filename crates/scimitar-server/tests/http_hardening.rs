@@ -277,3 +277,90 @@ async fn metric_labels_are_a_closed_set() {
     }
     assert!(metrics.contains("method=\"other\""), "{metrics}");
 }
+
+/// A bad token from `addr` (behind a trusted proxy), with a token whose
+/// public prefix is `prefix`; the status.
+async fn fail_from(t: &Tenant, addr: &str, prefix: &str) -> u16 {
+    let token = format!("{prefix}{}", "0".repeat(56 - prefix.len()));
+    let auth = format!("Bearer {token}");
+    t.raw(
+        Method::GET,
+        "/Users",
+        Vec::new(),
+        &[("authorization", auth.as_str()), ("x-forwarded-for", addr)],
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+/// A source over its failure budget records nothing more (issue 12, item
+/// 3): the token prefixes it sprays while blocked are not counted, so they
+/// cannot fill the prefix map, nor lock out a prefix for someone else.
+#[tokio::test]
+async fn a_blocked_source_records_no_token_prefixes() {
+    let srv = TestServer::start_with(|s| {
+        s.auth_failures_per_minute = 3;
+        s.trust_forwarded_for = true;
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    let a = "198.51.100.1";
+    let mut got = Vec::new();
+    for p in ["scim_aaaaaaa1", "scim_aaaaaaa2", "scim_aaaaaaa3"] {
+        got.push(fail_from(&t, a, p).await);
+    }
+    assert_eq!(got, [401, 401, 401]);
+    // Blocked: the same prefix four times, and 200 more prefixes.
+    for _ in 0..4 {
+        assert_eq!(fail_from(&t, a, "scim_pppppppp").await, 429);
+    }
+    for i in 0..200 {
+        assert_eq!(fail_from(&t, a, &format!("scim_q{i:07}")).await, 429);
+    }
+    // Another address with that prefix fails for the first time: 401.
+    assert_eq!(fail_from(&t, "198.51.100.2", "scim_pppppppp").await, 401);
+    let entries = throttle_entries(&srv).await;
+    assert_eq!(entries.get("prefix"), Some(&4.0), "{entries:?}");
+    assert_eq!(entries.get("address"), Some(&2.0), "{entries:?}");
+}
+
+/// The failure maps hold at most their capacity, whatever arrives.
+#[tokio::test]
+async fn failure_maps_never_exceed_their_capacity() {
+    let srv = TestServer::start_with(|s| {
+        s.auth_failures_per_minute = 3;
+        s.trust_forwarded_for = true;
+        s.failure_sources_max = 50;
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    for i in 0..400u32 {
+        let addr = format!("10.{}.{}.1", i / 250, i % 250);
+        let status = fail_from(&t, &addr, &format!("scim_r{i:07}")).await;
+        assert_eq!(status, 401);
+    }
+    let entries = throttle_entries(&srv).await;
+    for map in ["address", "prefix"] {
+        let n = entries.get(map).copied().unwrap_or(-1.0);
+        assert!((1.0..=50.0).contains(&n), "{map}: {n} entries; {entries:?}");
+    }
+}
+
+/// `scimitar_throttle_entries` by map, from `/metrics`.
+async fn throttle_entries(srv: &TestServer) -> std::collections::HashMap<String, f64> {
+    let metrics = reqwest::get(format!("{}/metrics", srv.public_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("scimitar_throttle_entries{map=\""))
+        .filter_map(|l| {
+            let (map, rest) = l.split_once("\"}")?;
+            Some((map.to_string(), rest.trim().parse().ok()?))
+        })
+        .collect()
+}
