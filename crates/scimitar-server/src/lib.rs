@@ -56,6 +56,9 @@ pub struct Settings {
     pub failure_sources_max: usize,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Proxies in front that each append to `X-Forwarded-For`: the client
+    /// is the entry this many places from the right.
+    pub trusted_proxy_hops: usize,
     /// A request that takes longer is answered 503.
     pub request_timeout: Duration,
     /// A request body that takes longer to arrive is answered 408.
@@ -83,6 +86,7 @@ impl Settings {
             auth_failures_per_minute: 30,
             failure_sources_max: limits::FAILURE_SOURCES_MAX,
             trust_forwarded_for: false,
+            trusted_proxy_hops: 1,
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(15),
             max_header_bytes: 16 * 1024,

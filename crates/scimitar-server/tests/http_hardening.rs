@@ -364,3 +364,46 @@ async fn throttle_entries(srv: &TestServer) -> std::collections::HashMap<String,
         })
         .collect()
 }
+
+/// Behind trusted proxies the client's address is the entry of
+/// `X-Forwarded-For` that the outermost trusted proxy appended, counted
+/// from the right (issue 12, item 10): what the client wrote to the left
+/// of it changes nothing, and different clients stay apart.
+#[tokio::test]
+async fn forwarded_for_is_read_from_the_right() {
+    type Headers = fn(u32) -> Vec<String>;
+    // (trusted hops, the X-Forwarded-For headers of attempt i, throttled)
+    let cases: [(usize, Headers, bool); 7] = [
+        (1, |i| vec![format!("10.9.0.{i}, 203.0.113.7")], true),
+        (1, |i| vec![format!("10.9.0.{i}"), "203.0.113.7".into()], true),
+        (1, |i| vec![format!("203.0.113.7, 10.9.0.{i}")], false),
+        (2, |i| vec![format!("10.9.0.{i}, 203.0.113.7, 198.51.100.{i}")], true),
+        (2, |i| vec![format!("203.0.113.7, 10.9.0.{i}, 198.51.100.9")], false),
+        (2, |_| vec!["203.0.113.7".into()], true),
+        (1, |i| vec![format!("10.9.0.{i}, [2001:db8:0:7::{i}]:443")], true),
+    ];
+    for (n, (hops, headers, throttled)) in cases.into_iter().enumerate() {
+        let srv = TestServer::start_with(|s| {
+            s.auth_failures_per_minute = 3;
+            s.trust_forwarded_for = true;
+            s.trusted_proxy_hops = hops;
+        })
+        .await;
+        let t = srv.tenant("acme").await;
+        let mut got = Vec::new();
+        for i in 1..=6u32 {
+            let token = format!("scim_f{n}{i:06}{}", "0".repeat(48));
+            let auth = format!("Bearer {token}");
+            let forwarded = headers(i);
+            let mut h: Vec<(&str, &str)> = vec![("authorization", auth.as_str())];
+            h.extend(forwarded.iter().map(|v| ("x-forwarded-for", v.as_str())));
+            got.push(t.raw(Method::GET, "/Users", Vec::new(), &h).await.status.as_u16());
+        }
+        let expected: &[u16] = if throttled {
+            &[401, 401, 401, 429, 429, 429]
+        } else {
+            &[401; 6]
+        };
+        assert_eq!(got, expected, "case {n}: hops {hops}, {:?}", headers(1));
+    }
+}

@@ -571,6 +571,9 @@ struct ServeLimits {
     /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "SCIMITAR_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// With --trust-forwarded-for: the proxies in front that each append to X-Forwarded-For; the client is the entry this many places from the right.
+    #[arg(long, env = "SCIMITAR_TRUSTED_PROXY_HOPS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    trusted_proxy_hops: u8,
     /// Days of provisioning activity to keep.
     #[arg(long, env = "SCIMITAR_ACTIVITY_RETENTION_DAYS", default_value_t = 30)]
     activity_retention_days: u32,
@@ -596,6 +599,7 @@ impl ServeLimits {
         s.rate_limit_per_tenant = self.rate_limit;
         s.auth_failures_per_minute = self.auth_failures_per_minute;
         s.trust_forwarded_for = self.trust_forwarded_for;
+        s.trusted_proxy_hops = usize::from(self.trusted_proxy_hops);
         s.activity_retention_days = self.activity_retention_days;
         s.request_timeout = std::time::Duration::from_secs(self.request_timeout.max(1));
         s.max_body_bytes = self.max_body_bytes;
