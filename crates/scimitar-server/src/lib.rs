@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod bulk;
+mod conn;
 mod cursor;
 pub mod error;
 mod limits;
@@ -65,6 +66,12 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// Requests whose headers exceed this many bytes are answered 431.
     pub max_header_bytes: usize,
+    /// Once the first byte of a request has arrived, its headers must be
+    /// complete within this time, or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress and no byte moved for this
+    /// long is closed (before its first request, between keep-alive ones).
+    pub idle_timeout: Duration,
     /// Requests processed at once; more are answered 503 at once (load
     /// shedding) rather than queued.
     pub max_concurrent_requests: usize,
@@ -91,6 +98,8 @@ impl Settings {
             body_timeout: Duration::from_secs(15),
             max_header_bytes: 16 * 1024,
             max_concurrent_requests: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
         }
     }
 
@@ -321,12 +330,15 @@ pub async fn serve_app(
             n += 1;
         }
     });
+    let timeouts = conn::Timeouts {
+        idle: state.settings.idle_timeout,
+        header_read: state.settings.header_read_timeout,
+    };
     let result = match tls_files {
-        Some(files) => tls::serve_tls(listener, app, files, shutdown).await,
+        Some(files) => tls::serve_tls_with(listener, app, files, timeouts, shutdown).await,
         None => {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown)
-                .await
+            let plain = |tcp: tokio::net::TcpStream, _: SocketAddr| std::future::ready(Some(tcp));
+            conn::serve(listener, app, timeouts, plain, shutdown).await
         }
     };
     background.abort();

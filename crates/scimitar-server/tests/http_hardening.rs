@@ -407,3 +407,117 @@ async fn forwarded_for_is_read_from_the_right() {
         assert_eq!(got, expected, "case {n}: hops {hops}, {:?}", headers(1));
     }
 }
+
+/// Waits for the server to close `stream` (EOF or reset), at most `within`;
+/// the time it took, or `None` if it stayed open.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {} // a response: keep reading
+        }
+    }
+}
+
+/// Slow headers and idle connections are closed (issue 12, item 14): a
+/// connection that sends nothing, or nothing more after a response, is
+/// closed after the idle timeout; headers must be complete within the
+/// header timeout of their first byte, however they trickle in. A client
+/// that keeps sending requests is not disturbed.
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let srv = TestServer::start_with(|s| {
+        s.header_read_timeout = Duration::from_millis(600);
+        s.idle_timeout = Duration::from_millis(1500);
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    let get = format!(
+        "GET /scim/acme/v2/Users?count=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        t.token
+    );
+
+    // Nothing sent: closed after the idle timeout, not the header timeout.
+    let mut idle = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let took = closed_within(&mut idle, Duration::from_secs(10)).await;
+    let took = took.expect("an idle connection is closed");
+    assert!(took >= Duration::from_millis(1300), "closed after {took:?}");
+
+    // Headers one byte every 100 ms: closed 600 ms after the first byte.
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut cut = false;
+    for b in get.as_bytes() {
+        if slow.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    let took = if cut {
+        Some(started.elapsed())
+    } else {
+        closed_within(&mut slow, Duration::from_secs(5)).await
+    };
+    let took = took.expect("trickled headers are cut off");
+    assert!(took < Duration::from_secs(3), "cut off after {took:?}");
+
+    // Keep-alive: requests 1 s apart (longer than the header timeout,
+    // shorter than the idle timeout) are served on one connection; after
+    // the last one the connection is closed once idle.
+    let mut keep = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    for _ in 0..3 {
+        keep.write_all(get.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::io::AsyncReadExt::read(&mut keep, &mut buf).await.unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let took = closed_within(&mut keep, Duration::from_secs(10)).await;
+    let took = took.expect("an idle keep-alive connection is closed");
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+}
+
+/// Shutting down lets a request in progress finish (its body arrives
+/// after the signal) and accepts no new connections.
+#[tokio::test]
+async fn shutdown_finishes_requests_in_progress() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    let addr = srv.addr;
+    let body = br#"{"userName":"late"}"#;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /scim/acme/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n",
+        t.token,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(srv); // the shutdown signal
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    conn.write_all(&body[5..]).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections after shutdown"
+    );
+}

@@ -580,6 +580,12 @@ struct ServeLimits {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "SCIMITAR_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout: u64,
+    /// Seconds a client may take to send a request's headers, from their first byte.
+    #[arg(long, env = "SCIMITAR_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds a connection may stay open with no request in progress and no data moving.
+    #[arg(long, env = "SCIMITAR_IDLE_TIMEOUT", default_value_t = 75)]
+    idle_timeout: u64,
     /// Maximum request body in bytes (Bulk has its own, 4x larger, limit).
     #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -602,6 +608,8 @@ impl ServeLimits {
         s.trusted_proxy_hops = usize::from(self.trusted_proxy_hops);
         s.activity_retention_days = self.activity_retention_days;
         s.request_timeout = std::time::Duration::from_secs(self.request_timeout.max(1));
+        s.header_read_timeout = std::time::Duration::from_secs(self.header_read_timeout.max(1));
+        s.idle_timeout = std::time::Duration::from_secs(self.idle_timeout.max(1));
         s.max_body_bytes = self.max_body_bytes;
         s.bulk_max_payload_bytes = self.max_body_bytes.saturating_mul(4);
     }
