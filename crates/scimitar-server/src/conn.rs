@@ -30,6 +30,13 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// The most a connection buffers (hyper's default is about 400 KB): the
+/// buffer grows while a large body arrives and keeps its size while the
+/// connection stays open, so an idle connection would hold it. Bodies
+/// are read in chunks of at most this size; headers must fit in it too
+/// (`Settings::max_header_bytes` is smaller).
+const READ_BUFFER_MAX: usize = 64 * 1024;
+
 /// The connection deadlines.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -57,7 +64,7 @@ where
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The deadlines below replace hyper's (which would close idle
     // connections after the header timeout).
-    builder.http1().header_read_timeout(None);
+    builder.http1().header_read_timeout(None).max_buf_size(READ_BUFFER_MAX);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {

@@ -8,6 +8,7 @@
 
 mod admin;
 mod auth;
+mod body;
 mod bulk;
 mod conn;
 mod cursor;
@@ -72,6 +73,9 @@ pub struct Settings {
     /// A connection with no request in progress and no byte moved for this
     /// long is closed (before its first request, between keep-alive ones).
     pub idle_timeout: Duration,
+    /// Memory for request bodies in flight, shared by all requests: a
+    /// quarter for their bytes, the rest for their parsed form (`body.rs`).
+    pub body_memory: usize,
     /// Requests processed at once; more are answered 503 at once (load
     /// shedding) rather than queued.
     pub max_concurrent_requests: usize,
@@ -98,6 +102,7 @@ impl Settings {
             body_timeout: Duration::from_secs(15),
             max_header_bytes: 16 * 1024,
             max_concurrent_requests: 1024,
+            body_memory: 128 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
         }
@@ -125,6 +130,7 @@ pub struct AppState {
     pub settings: Settings,
     cursor_key: OnceCell<[u8; 32]>,
     limiter: limits::Limiter,
+    body_budget: body::Budget,
 }
 
 impl AppState {
@@ -132,6 +138,10 @@ impl AppState {
         Arc::new(AppState {
             app: App::new(store, settings.app_config()),
             cursor_key: OnceCell::new(),
+            body_budget: body::Budget::new(
+                settings.body_memory,
+                settings.max_body_bytes.max(settings.bulk_max_payload_bytes),
+            ),
             limiter: limits::Limiter::new(
                 settings.rate_limit_per_tenant,
                 settings.auth_failures_per_minute,
@@ -274,6 +284,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>
     ] {
         metrics::gauge!("scimitar_throttle_entries", "map" => map).set(n as f64);
     }
+    metrics::gauge!("scimitar_body_memory_bytes").set(state.body_budget.in_use() as f64);
     handle.render()
 }
 

@@ -521,3 +521,109 @@ async fn shutdown_finishes_requests_in_progress() {
         "no new connections after shutdown"
     );
 }
+
+/// JSON bodies are checked before they are parsed (issue 12, item 5):
+/// nesting depth, elements per array or object, the attributes of a
+/// resource, and the memory their parsed form would take.
+#[tokio::test]
+async fn body_shapes_are_checked_before_parsing() {
+    // A budget whose trees part (3/4) allows 96 KiB of estimated tree per
+    // request (it is counted twice).
+    let srv = TestServer::start_with(|s| s.body_memory = 256 * 1024).await;
+    let t = srv.tenant("acme").await;
+    let many = |unit: &str, n: usize| vec![unit; n].join(",");
+    let nested = |depth: usize| format!("{}0{}", "[".repeat(depth), "]".repeat(depth));
+    // (what, body, status, scimType, a word of the detail)
+    let cases: Vec<(&str, String, u16, &str, &str)> = vec![
+        (
+            "33 levels",
+            format!(r#"{{"userName":"a","emails":{}}}"#, nested(32)),
+            400,
+            "invalidSyntax",
+            "levels deep",
+        ),
+        (
+            "32 levels are fine for the scan",
+            format!(r#"{{"userName":"a","emails":{}}}"#, nested(31)),
+            400,
+            "invalidValue",
+            "emails",
+        ),
+        (
+            "100,001 array elements",
+            format!(r#"{{"userName":"a","emails":[{}]}}"#, many("0", 100_001)),
+            400,
+            "tooMany",
+            "100000 elements",
+        ),
+        (
+            "100,001 object members",
+            format!(r#"{{"userName":"a","name":{{{}}}}}"#, many(r#""a":0"#, 100_001)),
+            400,
+            "tooMany",
+            "100000 members",
+        ),
+        (
+            "an unknown attribute, refused before its value is built",
+            format!(r#"{{"userName":"a","bogus":[{}]}}"#, many("[0]", 100_000)),
+            400,
+            "invalidValue",
+            "unknown attribute 'bogus'",
+        ),
+        (
+            "a tree larger than a request may hold",
+            format!(
+                r#"{{"userName":"a","emails":[{}]}}"#,
+                many(r#"{"value":"a@b.c"}"#, 2_000)
+            ),
+            413,
+            "",
+            "of memory",
+        ),
+    ];
+    let auth = format!("Bearer {}", t.token);
+    let h = [
+        ("content-type", "application/scim+json"),
+        ("authorization", auth.as_str()),
+    ];
+    for (what, body, status, scim_type, word) in cases {
+        let r = t.raw(Method::POST, "/Users", body.into_bytes(), &h).await;
+        r.assert_error(status, (!scim_type.is_empty()).then_some(scim_type));
+        assert!(r.body["detail"].as_str().unwrap().contains(word), "{what}: {}", r.text);
+    }
+    // An ordinary body still fits.
+    assert_eq!(t.post("/Users", json!({"userName": "ok"})).await.status, 201);
+}
+
+/// Memory for bodies is shared by all requests: when the bodies in flight
+/// hold all of it, another request waits (within its body timeout) and
+/// is then answered 503 with `Retry-After`; once they are done there is
+/// room again.
+#[tokio::test]
+async fn body_memory_is_shared_and_exhaustion_is_a_503() {
+    use tokio::io::AsyncWriteExt;
+    let srv = TestServer::start_with(|s| {
+        s.max_body_bytes = 8192;
+        s.bulk_max_payload_bytes = 8192;
+        s.body_memory = 8192;
+        s.body_timeout = std::time::Duration::from_millis(1500);
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    // A client that announces the largest body allowed and sends little.
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /scim/acme/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: 8192\r\n\r\n{{\"userName\":",
+        t.token
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let r = t.post("/Users", json!({"userName": "waits"})).await;
+    r.assert_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(t.post("/Users", json!({"userName": "fits"})).await.status, 201);
+}
