@@ -434,7 +434,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
     use tokio::io::AsyncWriteExt;
     let srv = TestServer::start_with(|s| {
         s.header_read_timeout = Duration::from_millis(600);
-        s.idle_timeout = Duration::from_millis(1500);
+        s.idle_timeout = Duration::from_millis(2000);
     })
     .await;
     let t = srv.tenant("acme").await;
@@ -447,7 +447,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
     let mut idle = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     let took = closed_within(&mut idle, Duration::from_secs(10)).await;
     let took = took.expect("an idle connection is closed");
-    assert!(took >= Duration::from_millis(1300), "closed after {took:?}");
+    assert!(took >= Duration::from_millis(1800), "closed after {took:?}");
 
     // Headers one byte every 100 ms: closed 600 ms after the first byte.
     let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
@@ -471,8 +471,8 @@ async fn slow_headers_and_idle_connections_are_closed() {
     let took = took.expect("trickled headers are cut off");
     assert!(took < Duration::from_secs(3), "cut off after {took:?}");
 
-    // Keep-alive: requests 1 s apart (longer than the header timeout,
-    // shorter than the idle timeout) are served on one connection; after
+    // Keep-alive: requests 1 s apart (longer than the header timeout, well
+    // within the idle timeout) are served on one connection; after
     // the last one the connection is closed once idle.
     let mut keep = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     for _ in 0..3 {
@@ -485,7 +485,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
     }
     let took = closed_within(&mut keep, Duration::from_secs(10)).await;
     let took = took.expect("an idle keep-alive connection is closed");
-    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
 }
 
 /// Shutting down lets a request in progress finish (its body arrives
