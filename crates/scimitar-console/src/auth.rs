@@ -128,6 +128,9 @@ impl FromRequestParts<Arc<Console>> for Authed {
     }
 }
 
+/// Keys the sign-in throttle remembers at most (about 10 MB).
+pub const THROTTLE_KEYS_MAX: usize = 100_000;
+
 /// Failed sign-ins counted per email and per client address in fixed
 /// windows; a key over its limit is refused until its window ends. Kept in
 /// memory: a restart forgets it, which only shortens a lockout.
@@ -154,9 +157,8 @@ impl Throttle {
 
     pub fn fail(&mut self, key: &str, window: Duration) {
         let now = Instant::now();
-        // Bounded memory: forget finished windows when the map grows.
-        if self.entries.len() > 100_000 {
-            self.entries.retain(|_, (start, _)| now.duration_since(*start) < window);
+        if self.entries.len() >= THROTTLE_KEYS_MAX && !self.entries.contains_key(key) {
+            self.make_room(now, window);
         }
         let e = self.entries.entry(key.to_string()).or_insert((now, 0));
         if now.duration_since(e.0) >= window {
@@ -165,7 +167,50 @@ impl Throttle {
         e.1 += 1;
     }
 
+    /// Bounded memory: a full map forgets finished windows and, if still
+    /// full, the tenth of its keys with the fewest failures (oldest first),
+    /// so that a spray of new keys cannot lift a lockout. A tenth at a time
+    /// keeps the cost per failure constant.
+    fn make_room(&mut self, now: Instant, window: Duration) {
+        self.entries.retain(|_, (start, _)| now.duration_since(*start) < window);
+        if self.entries.len() < THROTTLE_KEYS_MAX {
+            return;
+        }
+        let mut order: Vec<(u32, Instant)> = self.entries.values().map(|(start, n)| (*n, *start)).collect();
+        let cut = order.len() / 10;
+        let (_, threshold, _) = order.select_nth_unstable(cut);
+        let threshold = *threshold;
+        self.entries.retain(|_, (start, n)| (*n, *start) > threshold);
+    }
+
     pub fn clear(&mut self, key: &str) {
         self.entries.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Anyone can make the sign-in form fail with a new email each time:
+    /// the map stays within its capacity, even when every key is inside
+    /// its window (issue 12, item 3).
+    #[test]
+    fn the_throttle_map_is_bounded() {
+        let mut t = Throttle::default();
+        let window = Duration::from_secs(15 * 60);
+        for i in 0..(THROTTLE_KEYS_MAX + THROTTLE_KEYS_MAX / 2) {
+            t.fail(&format!("email:{i}@example.com"), window);
+        }
+        assert!(t.entries.len() <= THROTTLE_KEYS_MAX, "{} keys", t.entries.len());
+        // A key locked out stays locked out while newer keys come and go.
+        let mut t = Throttle::default();
+        for _ in 0..5 {
+            t.fail("email:victim@example.com", window);
+        }
+        for i in 0..(2 * THROTTLE_KEYS_MAX) {
+            t.fail(&format!("email:{i}@example.com"), window);
+        }
+        assert!(t.locked("email:victim@example.com", 5, window).is_some());
     }
 }

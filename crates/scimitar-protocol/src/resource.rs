@@ -91,10 +91,7 @@ pub fn normalize_input(rt: &ResourceType, body: &Value) -> Result<Normalized> {
                 set_input_attr(&mut doc, if r.extension { r.schema } else { None }, r.attr, value)?;
                 continue;
             }
-            return Err(ScimError::invalid_value(format!(
-                "unknown schema extension or attribute '{key}' for resource type {}; register the extension schema first",
-                rt.name
-            )));
+            return Err(unknown_urn(rt, key));
         }
         input_core_key(rt, &mut doc, &mut members, key, value)?;
     }
@@ -131,6 +128,38 @@ pub(crate) fn nfc_names(rt: &ResourceType, doc: &mut Map<String, Value>) {
     }
 }
 
+/// Refuses a key at the top of a POST or PUT body that `normalize_input`
+/// would refuse whatever its value: the server checks keys before it
+/// parses a body, so that an unknown attribute costs no memory.
+pub fn check_key(rt: &ResourceType, key: &str) -> Result<()> {
+    if key.eq_ignore_ascii_case("schemas") {
+        return Ok(());
+    }
+    if key.to_ascii_lowercase().starts_with("urn:") {
+        let known = rt.extension(key).is_some()
+            || rt.schema.id.eq_ignore_ascii_case(canonical_urn_alias(key))
+            || matches!(split_attr_path(key), Some((Some(urn), name, None)) if rt.resolve(Some(&urn), &name, None).is_some());
+        return if known { Ok(()) } else { Err(unknown_urn(rt, key)) };
+    }
+    // An extension attribute without its URN is refused only with a value
+    // (Entra sends `"manager": null`), so it passes here.
+    match rt.resolve(None, key, None) {
+        Some(_) => Ok(()),
+        None => Err(unknown_attribute(rt, key)),
+    }
+}
+
+fn unknown_urn(rt: &ResourceType, key: &str) -> ScimError {
+    ScimError::invalid_value(format!(
+        "unknown schema extension or attribute '{key}' for resource type {}; register the extension schema first",
+        rt.name
+    ))
+}
+
+fn unknown_attribute(rt: &ResourceType, key: &str) -> ScimError {
+    ScimError::invalid_value(format!("unknown attribute '{key}' for resource type {}", rt.name))
+}
+
 fn input_core_key(
     rt: &ResourceType,
     doc: &mut Map<String, Value>,
@@ -139,10 +168,7 @@ fn input_core_key(
     value: &Value,
 ) -> Result<()> {
     let Some(r) = rt.resolve(None, key, None) else {
-        return Err(ScimError::invalid_value(format!(
-            "unknown attribute '{key}' for resource type {}",
-            rt.name
-        )));
+        return Err(unknown_attribute(rt, key));
     };
     if value.is_null() {
         return Ok(()); // nulls mean "no value" (Entra's legacy `"manager": null`)
@@ -150,10 +176,7 @@ fn input_core_key(
     if r.extension {
         // Unqualified extension attribute names are not accepted at the top
         // level of a body: they would be ambiguous with core attributes.
-        return Err(ScimError::invalid_value(format!(
-            "unknown attribute '{key}' for resource type {}",
-            rt.name
-        )));
+        return Err(unknown_attribute(rt, key));
     }
     if r.attr.mutability == Mutability::ReadOnly {
         return Ok(()); // RFC 7644 §3.3: read-only attributes are ignored.

@@ -672,3 +672,56 @@ proptest! {
         }
     }
 }
+
+/// `check_key` refuses, before a body is parsed, exactly the keys that
+/// `normalize_input` refuses whatever their value, with the same error;
+/// it lets through every key some value makes acceptable.
+#[test]
+fn check_key_agrees_with_normalize_input() {
+    use scimitar_protocol::resource::check_key;
+    let user = rt("User");
+    let dept = format!("{ENT}:department");
+    let core_name = format!("{CORE}:displayName");
+    // (key, a value normalize_input accepts for it, if any)
+    let cases: Vec<(&str, Option<Value>)> = vec![
+        ("userName", Some(json!("a"))),
+        ("USERNAME", Some(json!("a"))),
+        ("schemas", Some(json!([CORE]))),
+        ("name", Some(json!({"givenName": "A"}))),
+        ("meta", Some(json!({"created": "x"}))),
+        ("id", Some(json!("x"))),
+        // Entra's legacy body: an enterprise attribute without its URN, null.
+        ("manager", Some(Value::Null)),
+        (ENT, Some(json!({"department": "X"}))),
+        (ENT_MISSPELT, Some(json!({"department": "X"}))),
+        (CORE, Some(json!({"displayName": "X"}))),
+        (dept.as_str(), Some(json!("X"))),
+        (core_name.as_str(), Some(json!("X"))),
+        ("bogus", None),
+        ("name.givenName", None),
+        ("urn:example:unknown:1.0:User", None),
+        ("urn:example:unknown:1.0:User:attr", None),
+    ];
+    for (key, value) in cases {
+        let checked = check_key(&user, key);
+        match value {
+            Some(v) => {
+                assert!(checked.is_ok(), "{key}: {checked:?}");
+                let body = json!({"userName": "u"});
+                let mut body = body.as_object().unwrap().clone();
+                body.insert(key.to_string(), v);
+                let r = normalize_input(&user, &Value::Object(body));
+                assert!(r.is_ok(), "{key}: {r:?}");
+            }
+            None => {
+                let refused = checked.expect_err(key);
+                for v in [Value::Null, json!("x"), json!({}), json!([])] {
+                    let body = json!({"userName": "u", key: v});
+                    let e = normalize_input(&user, &body).expect_err(key);
+                    assert_eq!(e.detail, refused.detail, "{key}");
+                    assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+                }
+            }
+        }
+    }
+}

@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::{authenticate, client_ip};
+use crate::body::read_json;
 use crate::error::ApiResult;
-use crate::scim::{read_json, scim_json};
+use crate::scim::scim_json;
 
 /// Authenticates an admin-API request; the actor of what it does.
 async fn admin(state: &AppState, headers: &HeaderMap, tenant: &str, peer: SocketAddr) -> ApiResult<(Tenant, Actor)> {
@@ -53,7 +54,7 @@ pub async fn schemas(
                 Ok(scim_json(StatusCode::OK, &json!({"extensions": list})))
             }
             axum::http::Method::POST => {
-                let body = read_json(&state, &headers, body, state.settings.max_body_bytes).await?;
+                let (body, _charge) = read_json(&state, &headers, body, state.settings.max_body_bytes).await?;
                 let ext = state
                     .app
                     .register_extension(&actor, &tenant, NewExtension::from_json(&body)?)

@@ -18,19 +18,39 @@ fn denied() -> ScimError {
     ScimError::unauthorized("a valid Secret Token for this tenant is required (Authorization: Bearer <token>)")
 }
 
-/// The client's address: the peer, or the first `X-Forwarded-For` entry
-/// when the server is configured to trust its proxy.
+/// The client's address: the peer's, or behind trusted proxies the entry
+/// of `X-Forwarded-For` the outermost of them appended.
 pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
     if state.settings.trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
+        && let Some(ip) = forwarded_for(headers, state.settings.trusted_proxy_hops)
     {
         return Some(ip);
     }
     peer.map(|p| p.ip())
+}
+
+/// Each proxy appends the address it received the request from, so with
+/// `hops` trusted proxies in front the client is the entry `hops` places
+/// from the right; whatever is left of it the client wrote itself. With
+/// fewer entries than hops, the left-most one is still a proxy's. Several
+/// headers are one list, in order (RFC 9110 §5.3).
+fn forwarded_for(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let at = entries.len().saturating_sub(hops.max(1));
+    let entry = entries.get(at)?;
+    // An address, with a port or in brackets as some proxies write it.
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 /// Authenticates a request for `tenant_name` with a token of `scope`.
@@ -58,11 +78,10 @@ pub async fn authenticate(
     // calls from Microsoft's ranges) or a token's public prefix must not
     // lock out the legitimate client.
     let fail = |e: ScimError| {
-        state.limiter.failed(ip, prefix.as_deref());
-        match state.limiter.check_blocked(ip, prefix.as_deref()) {
-            Err(blocked) => blocked,
-            Ok(()) => crate::error::ApiError(e),
-        }
+        state
+            .limiter
+            .failed(ip, prefix.as_deref())
+            .unwrap_or(crate::error::ApiError(e))
     };
     let token = token.ok_or_else(|| fail(denied()))?;
     // Typos and junk are rejected without touching the database.

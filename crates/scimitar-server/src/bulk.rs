@@ -4,35 +4,270 @@
 //! Each operation is atomic on its own, like a single request.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use scimitar_protocol::ScimError;
 use scimitar_protocol::output;
 use scimitar_protocol::schema::urn;
 use scimitar_store::Kind;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use scimitar_app::{Ops, Via};
 
-struct Op {
+struct Op<'a> {
     index: usize,
     method: String,
     bulk_id: Option<String>,
     version: Option<u64>,
     path: String,
-    data: Option<Value>,
+    /// The operation's data as sent, parsed only when it runs: one
+    /// operation's tree is in memory at a time, not the whole request's.
+    data: Option<&'a RawValue>,
     deps: HashSet<String>,
 }
 
-fn collect_refs(v: &Value, out: &mut HashSet<String>) {
-    match v {
-        Value::String(s) => {
-            if let Some(id) = s.strip_prefix("bulkId:") {
-                out.insert(id.to_string());
+/// A Bulk request with its operations checked and their data still text.
+pub struct Parsed<'a> {
+    ops: Vec<Op<'a>>,
+    fail_on_errors: Option<usize>,
+    /// The largest estimated tree of one operation's data (`body::scan`).
+    pub largest_tree: usize,
+}
+
+/// Checks a Bulk request and its operations (everything but their data,
+/// which stays text); nothing runs if one is malformed.
+pub fn parse(body: &[u8], max_ops: usize) -> Result<Parsed<'_>, ScimError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))?;
+    let raw = serde_json::from_str::<&RawValue>(text)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))?;
+    let obj = Members::parse(raw).ok_or_else(|| ScimError::invalid_syntax("the bulk request must be a JSON object"))?;
+    if let Some(s) = obj.get("schemas") {
+        let ok = serde_json::from_str::<Vec<&RawValue>>(s.get()).is_ok_and(|a| {
+            a.iter().any(|x| {
+                serde_json::from_str::<String>(x.get()).is_ok_and(|x| x.eq_ignore_ascii_case(urn::BULK_REQUEST))
+            })
+        });
+        if !ok {
+            return Err(ScimError::invalid_syntax(format!(
+                "'schemas' must contain {}",
+                urn::BULK_REQUEST
+            )));
+        }
+    }
+    let fail_on_errors = match obj.get("failOnErrors") {
+        None => None,
+        Some(v) => match serde_json::from_str::<Option<u64>>(v.get()) {
+            Ok(None) => None,
+            Ok(Some(n)) if n >= 1 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            _ => return Err(ScimError::invalid_value("failOnErrors must be a positive integer")),
+        },
+    };
+    let missing = || ScimError::invalid_syntax("the bulk request needs an 'Operations' array");
+    let ops = match operations(obj.get("Operations").ok_or_else(missing)?, max_ops) {
+        Ok(Some(ops)) => ops,
+        Ok(None) => return Err(missing()),
+        Err(n) => {
+            return Err(ScimError::payload_too_large(format!(
+                "the bulk request has {n} operations; the maximum is {max_ops}"
+            )));
+        }
+    };
+    let mut out = Vec::with_capacity(ops.len());
+    let mut bulk_ids = HashSet::new();
+    let mut largest_tree = 0;
+    for (index, op) in ops.into_iter().enumerate() {
+        let o = Members::parse(op)
+            .ok_or_else(|| ScimError::invalid_syntax(format!("operation {index} is not an object")))?;
+        let method = o
+            .string("method")
+            .map(|m| m.to_ascii_uppercase())
+            .ok_or_else(|| ScimError::invalid_syntax(format!("operation {index} has no 'method'")))?;
+        if !["POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+            return Err(ScimError::invalid_value(format!(
+                "operation {index}: method '{method}' is not POST, PUT, PATCH or DELETE"
+            )));
+        }
+        let path = o
+            .string("path")
+            .ok_or_else(|| ScimError::invalid_syntax(format!("operation {index} has no 'path'")))?;
+        let bulk_id = o.string("bulkId");
+        if method == "POST" && bulk_id.is_none() {
+            return Err(ScimError::invalid_value(format!(
+                "operation {index}: POST needs a 'bulkId'"
+            )));
+        }
+        if let Some(b) = &bulk_id
+            && !bulk_ids.insert(b.clone())
+        {
+            return Err(ScimError::invalid_value(format!("bulkId '{b}' is used twice")));
+        }
+        let version = o.string("version").and_then(|v| crate::scim::strong_version(&v));
+        let data = o.get("data");
+        if method != "DELETE" && data.is_none() {
+            return Err(ScimError::invalid_value(format!(
+                "operation {index}: {method} needs 'data'"
+            )));
+        }
+        let mut deps = HashSet::new();
+        if let Some(d) = data {
+            let mut de = serde_json::Deserializer::from_str(d.get());
+            Refs(&mut deps)
+                .deserialize(&mut de)
+                .map_err(|e| ScimError::invalid_syntax(format!("operation {index}: {e}")))?;
+            let shape = crate::body::scan(d.get().as_bytes(), &crate::body::Limits::default(), None)?;
+            largest_tree = largest_tree.max(shape.tree);
+        }
+        if let Some(id) = path.rsplit('/').next().and_then(|l| l.strip_prefix("bulkId:")) {
+            deps.insert(id.to_string());
+        }
+        out.push(Op {
+            index,
+            method,
+            bulk_id,
+            version,
+            path,
+            data,
+            deps,
+        });
+    }
+    Ok(Parsed {
+        ops: out,
+        fail_on_errors,
+        largest_tree,
+    })
+}
+
+/// The members of a JSON object in order, their values still text.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    /// `None` if `raw` is not an object.
+    fn parse(raw: &'a RawValue) -> Option<Self> {
+        serde_json::from_str(raw.get()).ok()
+    }
+
+    /// The first member named `name`, in any case (as SCIM names go).
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    /// A member's value if it is a string.
+    fn string(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    out.push((k, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(out))
             }
         }
-        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
-        Value::Object(o) => o.values().for_each(|x| collect_refs(x, out)),
-        _ => {}
+        d.deserialize_map(V)
+    }
+}
+
+/// The elements of an `Operations` array, if it is one; `Err(n)` if it
+/// has more than `max` (`n` of them, counted without keeping them).
+fn operations(raw: &RawValue, max: usize) -> Result<Option<Vec<&RawValue>>, usize> {
+    struct Seed(usize);
+    impl<'de> DeserializeSeed<'de> for Seed {
+        type Value = Result<Vec<&'de RawValue>, usize>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Seed {
+        type Value = Result<Vec<&'de RawValue>, usize>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(op) = seq.next_element::<&'de RawValue>()? {
+                if out.len() == self.0 {
+                    let mut n = out.len() + 1;
+                    while seq.next_element::<IgnoredAny>()?.is_some() {
+                        n += 1;
+                    }
+                    return Ok(Err(n));
+                }
+                out.push(op);
+            }
+            Ok(Ok(out))
+        }
+    }
+    let mut d = serde_json::Deserializer::from_str(raw.get());
+    match Seed(max).deserialize(&mut d) {
+        Ok(Ok(ops)) => Ok(Some(ops)),
+        Ok(Err(n)) => Err(n),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Collects the `bulkId:` references among the string values of a JSON
+/// text, building nothing else.
+struct Refs<'s>(&'s mut HashSet<String>);
+
+impl<'de> DeserializeSeed<'de> for Refs<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Refs<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        if let Some(id) = s.strip_prefix("bulkId:") {
+            self.0.insert(id.to_string());
+        }
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Refs(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Refs(&mut *self.0))?;
+        }
+        Ok(())
     }
 }
 
@@ -49,108 +284,15 @@ fn substitute(v: &mut Value, ids: &HashMap<String, String>) {
     }
 }
 
-fn parse(body: &Value, max_ops: usize) -> Result<(Vec<Op>, Option<usize>), ScimError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("the bulk request must be a JSON object"))?;
-    let field = |name: &str| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
-    if let Some(s) = field("schemas") {
-        let ok = s.as_array().is_some_and(|a| {
-            a.iter()
-                .any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(urn::BULK_REQUEST)))
-        });
-        if !ok {
-            return Err(ScimError::invalid_syntax(format!(
-                "'schemas' must contain {}",
-                urn::BULK_REQUEST
-            )));
-        }
-    }
-    let fail_on_errors = match field("failOnErrors") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-            _ => return Err(ScimError::invalid_value("failOnErrors must be a positive integer")),
-        },
-    };
-    let ops = field("Operations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ScimError::invalid_syntax("the bulk request needs an 'Operations' array"))?;
-    if ops.len() > max_ops {
-        return Err(ScimError::payload_too_large(format!(
-            "the bulk request has {} operations; the maximum is {max_ops}",
-            ops.len()
-        )));
-    }
-    let mut out = Vec::with_capacity(ops.len());
-    let mut bulk_ids = HashSet::new();
-    for (index, op) in ops.iter().enumerate() {
-        let o = op
-            .as_object()
-            .ok_or_else(|| ScimError::invalid_syntax(format!("operation {index} is not an object")))?;
-        let f = |name: &str| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
-        let method = f("method")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_uppercase)
-            .ok_or_else(|| ScimError::invalid_syntax(format!("operation {index} has no 'method'")))?;
-        if !["POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
-            return Err(ScimError::invalid_value(format!(
-                "operation {index}: method '{method}' is not POST, PUT, PATCH or DELETE"
-            )));
-        }
-        let path = f("path")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ScimError::invalid_syntax(format!("operation {index} has no 'path'")))?
-            .to_string();
-        let bulk_id = f("bulkId").and_then(Value::as_str).map(str::to_string);
-        if method == "POST" && bulk_id.is_none() {
-            return Err(ScimError::invalid_value(format!(
-                "operation {index}: POST needs a 'bulkId'"
-            )));
-        }
-        if let Some(b) = &bulk_id
-            && !bulk_ids.insert(b.clone())
-        {
-            return Err(ScimError::invalid_value(format!("bulkId '{b}' is used twice")));
-        }
-        let version = f("version")
-            .and_then(Value::as_str)
-            .and_then(crate::scim::strong_version);
-        let data = f("data").cloned();
-        if method != "DELETE" && data.is_none() {
-            return Err(ScimError::invalid_value(format!(
-                "operation {index}: {method} needs 'data'"
-            )));
-        }
-        let mut deps = HashSet::new();
-        if let Some(d) = &data {
-            collect_refs(d, &mut deps);
-        }
-        collect_refs(
-            &Value::String(path.rsplit('/').next().unwrap_or_default().to_string()),
-            &mut deps,
-        );
-        out.push(Op {
-            index,
-            method,
-            bulk_id,
-            version,
-            path,
-            data,
-            deps,
-        });
-    }
-    Ok((out, fail_on_errors))
-}
-
-/// Runs a Bulk request's operations as `tenant`'s client; `max_operations`
-/// is the advertised limit.
-pub async fn run(tenant: &Ops, max_operations: usize, body: &Value) -> Result<Value, ScimError> {
-    let (ops, fail_on_errors) = parse(body, max_operations)?;
+/// Runs a Bulk request's operations as `tenant`'s client.
+pub async fn run(tenant: &Ops, bulk: Parsed<'_>) -> Value {
+    let Parsed {
+        ops, fail_on_errors, ..
+    } = bulk;
     let mut results: Vec<Option<Value>> = vec![None; ops.len()];
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut failed_ids: HashSet<String> = HashSet::new();
-    let mut pending: Vec<&Op> = ops.iter().collect();
+    let mut pending: Vec<&Op<'_>> = ops.iter().collect();
     let mut errors = 0usize;
     'outer: while !pending.is_empty() {
         let mut progressed = false;
@@ -224,7 +366,7 @@ pub async fn run(tenant: &Ops, max_operations: usize, body: &Value) -> Result<Va
         pending = still;
     }
     let operations: Vec<Value> = results.into_iter().flatten().collect();
-    Ok(json!({"schemas": [urn::BULK_RESPONSE], "Operations": operations}))
+    json!({"schemas": [urn::BULK_RESPONSE], "Operations": operations})
 }
 
 /// Records the result of the operation at `index` (always in range: one
@@ -236,7 +378,7 @@ fn set(results: &mut [Option<Value>], index: usize, value: Value) {
 }
 
 /// The start of an operation's result: its method and bulkId.
-fn result_entry(op: &Op) -> Map<String, Value> {
+fn result_entry(op: &Op<'_>) -> Map<String, Value> {
     let mut entry = Map::new();
     entry.insert("method".into(), json!(op.method));
     if let Some(b) = &op.bulk_id {
@@ -245,7 +387,7 @@ fn result_entry(op: &Op) -> Map<String, Value> {
     entry
 }
 
-fn result_error(op: &Op, e: &ScimError) -> Value {
+fn result_error(op: &Op<'_>, e: &ScimError) -> Value {
     let mut v = result_entry(op);
     v.insert("status".into(), json!(e.status.to_string()));
     v.insert("response".into(), e.to_json());
@@ -253,7 +395,11 @@ fn result_error(op: &Op, e: &ScimError) -> Value {
 }
 
 /// Runs one operation; returns its result entry and the id it created.
-async fn execute(tenant: &Ops, op: &Op, ids: &HashMap<String, String>) -> Result<(Value, Option<String>), ScimError> {
+async fn execute(
+    tenant: &Ops,
+    op: &Op<'_>,
+    ids: &HashMap<String, String>,
+) -> Result<(Value, Option<String>), ScimError> {
     let mut path = op.path.clone();
     if let Some(last) = path
         .rsplit('/')
@@ -264,7 +410,11 @@ async fn execute(tenant: &Ops, op: &Op, ids: &HashMap<String, String>) -> Result
         let cut = path.rfind('/').unwrap_or(0);
         path = format!("{}/{last}", &path[..cut]);
     }
-    let mut data = op.data.clone().unwrap_or(Value::Null);
+    let mut data: Value = match op.data {
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| ScimError::invalid_syntax(format!("the operation's data is not valid JSON: {e}")))?,
+        None => Value::Null,
+    };
     substitute(&mut data, ids);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (rt_name, id) = match segments.as_slice() {

@@ -8,7 +8,9 @@
 
 mod admin;
 mod auth;
+mod body;
 mod bulk;
+mod conn;
 mod cursor;
 pub mod error;
 mod limits;
@@ -51,14 +53,29 @@ pub struct Settings {
     /// Failed authentications per minute per source address and per token
     /// prefix before that source is refused for a while; 0 turns it off.
     pub auth_failures_per_minute: u32,
+    /// Sources (addresses; token prefixes) each failure map remembers at
+    /// most (`limits.rs`).
+    pub failure_sources_max: usize,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Proxies in front that each append to `X-Forwarded-For`: the client
+    /// is the entry this many places from the right.
+    pub trusted_proxy_hops: usize,
     /// A request that takes longer is answered 503.
     pub request_timeout: Duration,
     /// A request body that takes longer to arrive is answered 408.
     pub body_timeout: Duration,
     /// Requests whose headers exceed this many bytes are answered 431.
     pub max_header_bytes: usize,
+    /// Once the first byte of a request has arrived, its headers must be
+    /// complete within this time, or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress and no byte moved for this
+    /// long is closed (before its first request, between keep-alive ones).
+    pub idle_timeout: Duration,
+    /// Memory for request bodies in flight, shared by all requests: a
+    /// quarter for their bytes, the rest for their parsed form (`body.rs`).
+    pub body_memory: usize,
     /// Requests processed at once; more are answered 503 at once (load
     /// shedding) rather than queued.
     pub max_concurrent_requests: usize,
@@ -82,13 +99,18 @@ impl Settings {
             activity_retention_days: 30,
             rate_limit_per_tenant: 2000,
             auth_failures_per_minute: 30,
+            failure_sources_max: limits::FAILURE_SOURCES_MAX,
             trust_forwarded_for: false,
+            trusted_proxy_hops: 1,
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(15),
             max_header_bytes: 16 * 1024,
             max_concurrent_requests: 1024,
             scans_per_tenant: scimitar_app::DEFAULT_SCANS_PER_TENANT,
             filter_cost_budget: scimitar_app::DEFAULT_FILTER_COST_BUDGET,
+            body_memory: 128 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
         }
     }
 
@@ -116,6 +138,7 @@ pub struct AppState {
     pub settings: Settings,
     cursor_key: OnceCell<[u8; 32]>,
     limiter: limits::Limiter,
+    body_budget: body::Budget,
 }
 
 impl AppState {
@@ -125,7 +148,15 @@ impl AppState {
         Arc::new(AppState {
             app: App::new(store, settings.app_config()),
             cursor_key: OnceCell::new(),
-            limiter: limits::Limiter::new(settings.rate_limit_per_tenant, settings.auth_failures_per_minute),
+            body_budget: body::Budget::new(
+                settings.body_memory,
+                settings.max_body_bytes.max(settings.bulk_max_payload_bytes),
+            ),
+            limiter: limits::Limiter::new(
+                settings.rate_limit_per_tenant,
+                settings.auth_failures_per_minute,
+                settings.failure_sources_max,
+            ),
             settings,
         })
     }
@@ -163,11 +194,12 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-    let metrics = prometheus();
+    // Installed now, so that what happens before the first scrape counts.
+    prometheus();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(move || std::future::ready(metrics.render())))
+        .route("/metrics", get(metrics))
         .route("/scim/{tenant}/v2", any(scim::dispatch_root))
         .route("/scim/{tenant}/v2/", any(scim::dispatch_root))
         .route("/scim/{tenant}/v2/{*rest}", any(scim::dispatch))
@@ -247,6 +279,25 @@ fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
+/// The Prometheus text, with the gauges of this server's state.
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
+    // One recorder per process (tests run many servers): set and render
+    // together, so that a render shows one server's gauges.
+    static RENDER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let handle = prometheus();
+    let _one = RENDER.lock();
+    let sizes = state.limiter.sizes();
+    for (map, n) in [
+        ("tenant", sizes.tenants),
+        ("address", sizes.addresses),
+        ("prefix", sizes.prefixes),
+    ] {
+        metrics::gauge!("scimitar_throttle_entries", "map" => map).set(n as f64);
+    }
+    metrics::gauge!("scimitar_body_memory_bytes").set(state.body_budget.in_use() as f64);
+    handle.render()
+}
+
 /// Ready when the database answers and is fully migrated; otherwise a
 /// SCIM error (503), like every other error.
 async fn readyz(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::response::Response {
@@ -292,6 +343,7 @@ pub async fn serve_app(
         loop {
             tick.tick().await;
             bg_state.app.flush_reads().await;
+            bg_state.limiter.prune();
             // Retention once an hour (and at start).
             if n.is_multiple_of(360) {
                 bg_state.app.housekeeping().await;
@@ -299,12 +351,15 @@ pub async fn serve_app(
             n += 1;
         }
     });
+    let timeouts = conn::Timeouts {
+        idle: state.settings.idle_timeout,
+        header_read: state.settings.header_read_timeout,
+    };
     let result = match tls_files {
-        Some(files) => tls::serve_tls(listener, app, files, shutdown).await,
+        Some(files) => tls::serve_tls_with(listener, app, files, timeouts, shutdown).await,
         None => {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown)
-                .await
+            let plain = |tcp: tokio::net::TcpStream, _: SocketAddr| std::future::ready(Some(tcp));
+            conn::serve(listener, app, timeouts, plain, shutdown).await
         }
     };
     background.abort();

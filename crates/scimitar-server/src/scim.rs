@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
@@ -25,6 +25,7 @@ use scimitar_app::{Actor, Ops, Via};
 
 use crate::AppState;
 use crate::auth::authenticate;
+use crate::body::read_json;
 use crate::error::{ApiError, ApiResult, SCIM_JSON};
 
 /// One authenticated request to a tenant's SCIM base URL.
@@ -112,7 +113,7 @@ pub async fn dispatch(
 async fn handle(state: Arc<AppState>, req: Incoming) -> Response {
     let started = std::time::Instant::now();
     let endpoint = endpoint_label(&req.rest);
-    let method_label = req.method.to_string();
+    let method_label = method_label(&req.method);
     let timeout = state.settings.request_timeout;
     let work = route(state, req);
     let resp = match tokio::time::timeout(timeout, work).await {
@@ -131,13 +132,29 @@ async fn handle(state: Arc<AppState>, req: Incoming) -> Response {
     };
     let status = format!("{}xx", resp.status().as_u16() / 100);
     let labels = [
-        ("method", method_label),
+        ("method", method_label.to_string()),
         ("endpoint", endpoint.to_string()),
         ("status", status),
     ];
     metrics::counter!("scimitar_requests_total", &labels).increment(1);
     metrics::histogram!("scimitar_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     resp
+}
+
+/// A bounded label for metrics: the method if SCIM has a use for it, else
+/// `other` (hyper accepts any token as a method; each would be a new time
+/// series, kept for the life of the process).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// A bounded label for metrics: the endpoint, never ids or tenants.
@@ -203,8 +220,9 @@ async fn route(state: Arc<AppState>, incoming: Incoming) -> ApiResult<Response> 
         },
         (Some(".search"), [_]) => match method {
             Method::POST => {
-                let body = read_json(&state, &req.headers, body, state.settings.max_body_bytes).await?;
+                let (body, _charge) = read_json(&state, &req.headers, body, state.settings.max_body_bytes).await?;
                 let lr = ListRequest::from_search_body(&body, state.settings.filter_limits)?;
+                drop(body);
                 root_search(&req, lr).await
             }
             _ => Err(method_not_allowed(&["POST"])),
@@ -248,8 +266,14 @@ async fn route(state: Arc<AppState>, incoming: Incoming) -> ApiResult<Response> 
         (Some("bulk"), [_]) => match method {
             Method::POST => {
                 let limit = state.settings.bulk_max_payload_bytes;
-                let body = read_json(&state, &req.headers, body, limit).await?;
-                let out = crate::bulk::run(&req.ops, state.settings.bulk_max_operations, &body).await?;
+                let (bytes, mut charge) = crate::body::read(&state, &req.headers, body, limit).await?;
+                crate::body::scan(&bytes, &crate::body::Limits::default(), None)?;
+                let bulk = crate::bulk::parse(&bytes, state.settings.bulk_max_operations)?;
+                // Operations run one at a time: one operation's tree is
+                // in memory at once, beside the request's text.
+                let deadline = crate::body::queue_deadline(&state);
+                state.body_budget.take_tree(&mut charge, bulk.largest_tree, deadline).await?;
+                let out = crate::bulk::run(&req.ops, bulk).await;
                 Ok(scim_json(StatusCode::OK, &out))
             }
             _ => Err(method_not_allowed(&["POST"])),
@@ -313,33 +337,37 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
         }
         ([], Method::POST) => {
             let projection = projection_of(&req, &rt)?;
-            let body = read_json(&state, &req.headers, body, limit).await?;
+            let (body, _charge) = read_resource(&state, &req.headers, body, &rt).await?;
             let rec = req.ops.create(&rt, kind, &body, req.via()).await?;
+            drop(body);
             let out = req.ops.render_created(&rt, &rec, &projection).await?;
             let loc = output::location(&req.ops.base, &rt, &rec.id);
             Ok(resource_response(StatusCode::CREATED, &rec, out, Some(loc)))
         }
         ([], _) => Err(method_not_allowed(&["GET", "POST"])),
         ([s], Method::POST) if s.eq_ignore_ascii_case(".search") => {
-            let body = read_json(&state, &req.headers, body, limit).await?;
+            let (body, _charge) = read_json(&state, &req.headers, body, limit).await?;
             let lr = ListRequest::from_search_body(&body, state.settings.filter_limits)?;
+            drop(body);
             list(&req, rt, kind, lr).await
         }
         ([s], _) if s.eq_ignore_ascii_case(".search") => Err(method_not_allowed(&["POST"])),
         ([id], Method::GET) => get_one(&req, rt, kind, id).await,
         ([id], Method::PUT) => {
             let projection = projection_of(&req, &rt)?;
-            let body = read_json(&state, &req.headers, body, limit).await?;
+            let (body, _charge) = read_resource(&state, &req.headers, body, &rt).await?;
             let expected = if_match(&req.headers)?;
             let rec = req.ops.replace(&rt, kind, id, &body, expected, req.via()).await?;
+            drop(body);
             let out = req.ops.render(&rt, &rec, &projection).await?;
             Ok(resource_response(StatusCode::OK, &rec, out, None))
         }
         ([id], Method::PATCH) => {
             let projection = projection_of(&req, &rt)?;
-            let body = read_json(&state, &req.headers, body, limit).await?;
+            let (body, _charge) = read_json(&state, &req.headers, body, limit).await?;
             let expected = if_match(&req.headers)?;
             let rec = req.ops.patch(&rt, kind, id, &body, expected, req.via()).await?;
+            drop(body);
             // Entra prefers 204 for Group PATCH (a group's members can be
             // many); Users get the updated resource. A client asking for
             // attributes gets 200 with them.
@@ -364,40 +392,17 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
     }
 }
 
-/// Reads a JSON request body of at most `limit` bytes.
-pub async fn read_json(state: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Value> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        let json_like = ct.is_empty()
-            || ct == "application/json"
-            || ct == "application/scim+json"
-            || ct.ends_with("+json")
-            || ct == "text/json";
-        if !json_like {
-            return Err(ApiError(ScimError::new(
-                415,
-                None,
-                format!("unsupported Content-Type '{ct}'; send application/scim+json or application/json"),
-            )));
-        }
-    }
-    // A slow client gets a bounded time to send its body.
-    let wait = state.settings.body_timeout;
-    let bytes: Bytes = tokio::time::timeout(wait, axum::body::to_bytes(body, limit))
-        .await
-        .map_err(|_| {
-            ScimError::new(
-                408,
-                None,
-                format!("the request body did not arrive within {} seconds", wait.as_secs()),
-            )
-        })?
-        .map_err(|_| ScimError::payload_too_large(format!("the request body exceeds the maximum of {limit} bytes")))?;
-    if bytes.is_empty() {
-        return Err(ScimError::invalid_syntax("the request body is empty; a JSON object was expected").into());
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")).into())
+/// Reads a POST or PUT body of a resource: an attribute the resource
+/// type does not have is refused before anything is parsed.
+async fn read_resource(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    rt: &ResourceType,
+) -> ApiResult<(Value, crate::body::Charge)> {
+    let (bytes, charge) = crate::body::read(state, headers, body, state.settings.max_body_bytes).await?;
+    let keys = |k: &str| scimitar_protocol::resource::check_key(rt, k);
+    crate::body::parse(state, bytes, charge, Some(&keys)).await
 }
 
 fn param<'a>(req: &'a Req, name: &str) -> Option<&'a str> {

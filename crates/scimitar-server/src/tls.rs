@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -64,11 +62,29 @@ fn modified(p: &Path) -> Option<SystemTime> {
 
 /// Serves `app` over TLS until `shutdown` resolves, then lets in-flight
 /// requests finish. The peer address is given to handlers as
-/// `ConnectInfo<SocketAddr>`, as with plain `serve`.
+/// `ConnectInfo<SocketAddr>`, as with plain `serve`; connections have the
+/// default deadlines (`Settings::new`).
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     app: Router,
     files: TlsFiles,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let settings = crate::Settings::new("");
+    let timeouts = crate::conn::Timeouts {
+        idle: settings.idle_timeout,
+        header_read: settings.header_read_timeout,
+    };
+    serve_tls_with(listener, app, files, timeouts, shutdown).await
+}
+
+/// `serve_tls` with the connection deadlines of `conn.rs`, which run once
+/// the handshake is done.
+pub(crate) async fn serve_tls_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    files: TlsFiles,
+    timeouts: crate::conn::Timeouts,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = load(&files).map_err(std::io::Error::other)?;
@@ -98,49 +114,23 @@ pub async fn serve_tls(
             }
         })
     };
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let Ok(config) = current.read().map(|c| c.clone()) else {
-            continue;
-        };
-        let acceptor = TlsAcceptor::from(config);
-        let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
+    let handshake = move |tcp: tokio::net::TcpStream, peer: SocketAddr| {
+        let config = current.read().map(|c| c.clone()).ok();
+        async move {
+            let acceptor = TlsAcceptor::from(config?);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => Some(s),
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
+                    None
                 }
-                Err(_) => return,
-            };
-            let service = TowerToHyperService::new(app.layer(hsts()));
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                Err(_) => None,
             }
-        });
-    }
+        }
+    };
+    let result = crate::conn::serve(listener, app.layer(hsts()), timeouts, handshake, shutdown).await;
     reloader.abort();
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(30)) => {}
-    }
-    Ok(())
+    result
 }
 
 /// `Strict-Transport-Security` for every response served over TLS.

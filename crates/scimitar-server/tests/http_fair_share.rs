@@ -133,7 +133,7 @@ async fn an_abandoned_request_stops_its_query() {
         let a = srv.tenant("a").await;
         let b = srv.tenant("b").await;
         populate(&srv, &a, 1500).await;
-        let client = reqwest::Client::builder()
+        let client = scimitar_testkit::http()
             .timeout(std::time::Duration::from_millis(if client_leaves {
                 1000
             } else {

@@ -423,3 +423,391 @@ async fn date_times_are_stored_in_one_utc_form_and_compared_as_instants() {
         .await;
     assert_eq!(names(&r), ["u3", "u4", "u1", "patched", "u5", "u2"]);
 }
+
+/// Metric labels are a closed set (issue 12, item 4): a method nobody
+/// knows is counted as `other`, an id in the path as its endpoint, so that
+/// invented methods and paths cannot grow the metrics without bound.
+#[tokio::test]
+async fn metric_labels_are_a_closed_set() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    for (method, path) in [
+        ("FROBNICATEXYZ", "/Users"),
+        ("INVENTEDMETHOD42", "/Groups/some-id-1234"),
+        ("get", "/Users"),
+        ("GET", "/Users/an-id-98765"),
+        ("GET", "/Schemas/urn:made:up:schema-5678"),
+    ] {
+        let r = t
+            .raw(Method::from_bytes(method.as_bytes()).unwrap(), path, Vec::new(), &[])
+            .await;
+        assert!(r.status.as_u16() < 500, "{method} {path}: {}", r.text);
+    }
+    let metrics = reqwest::get(format!("{}/metrics", srv.public_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for leaked in [
+        "FROBNICATEXYZ",
+        "INVENTEDMETHOD42",
+        "method=\"get\"",
+        "1234",
+        "98765",
+        "5678",
+    ] {
+        assert!(!metrics.contains(leaked), "{leaked} in the metrics:\n{metrics}");
+    }
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+/// A bad token from `addr` (behind a trusted proxy), with a token whose
+/// public prefix is `prefix`; the status.
+async fn fail_from(t: &Tenant, addr: &str, prefix: &str) -> u16 {
+    let token = format!("{prefix}{}", "0".repeat(56 - prefix.len()));
+    let auth = format!("Bearer {token}");
+    t.raw(
+        Method::GET,
+        "/Users",
+        Vec::new(),
+        &[("authorization", auth.as_str()), ("x-forwarded-for", addr)],
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+/// A source over its failure budget records nothing more (issue 12, item
+/// 3): the token prefixes it sprays while blocked are not counted, so they
+/// cannot fill the prefix map, nor lock out a prefix for someone else.
+#[tokio::test]
+async fn a_blocked_source_records_no_token_prefixes() {
+    let srv = TestServer::start_with(|s| {
+        s.auth_failures_per_minute = 3;
+        s.trust_forwarded_for = true;
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    let a = "198.51.100.1";
+    let mut got = Vec::new();
+    for p in ["scim_aaaaaaa1", "scim_aaaaaaa2", "scim_aaaaaaa3"] {
+        got.push(fail_from(&t, a, p).await);
+    }
+    assert_eq!(got, [401, 401, 401]);
+    // Blocked: the same prefix four times, and 200 more prefixes.
+    for _ in 0..4 {
+        assert_eq!(fail_from(&t, a, "scim_pppppppp").await, 429);
+    }
+    for i in 0..200 {
+        assert_eq!(fail_from(&t, a, &format!("scim_q{i:07}")).await, 429);
+    }
+    // Another address with that prefix fails for the first time: 401.
+    assert_eq!(fail_from(&t, "198.51.100.2", "scim_pppppppp").await, 401);
+    let entries = throttle_entries(&srv).await;
+    assert_eq!(entries.get("prefix"), Some(&4.0), "{entries:?}");
+    assert_eq!(entries.get("address"), Some(&2.0), "{entries:?}");
+}
+
+/// The failure maps hold at most their capacity, whatever arrives.
+#[tokio::test]
+async fn failure_maps_never_exceed_their_capacity() {
+    let srv = TestServer::start_with(|s| {
+        s.auth_failures_per_minute = 3;
+        s.trust_forwarded_for = true;
+        s.failure_sources_max = 50;
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    for i in 0..400u32 {
+        let addr = format!("10.{}.{}.1", i / 250, i % 250);
+        let status = fail_from(&t, &addr, &format!("scim_r{i:07}")).await;
+        assert_eq!(status, 401);
+    }
+    let entries = throttle_entries(&srv).await;
+    for map in ["address", "prefix"] {
+        let n = entries.get(map).copied().unwrap_or(-1.0);
+        assert!((1.0..=50.0).contains(&n), "{map}: {n} entries; {entries:?}");
+    }
+}
+
+/// `scimitar_throttle_entries` by map, from `/metrics`.
+async fn throttle_entries(srv: &TestServer) -> std::collections::HashMap<String, f64> {
+    let metrics = reqwest::get(format!("{}/metrics", srv.public_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("scimitar_throttle_entries{map=\""))
+        .filter_map(|l| {
+            let (map, rest) = l.split_once("\"}")?;
+            Some((map.to_string(), rest.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Behind trusted proxies the client's address is the entry of
+/// `X-Forwarded-For` that the outermost trusted proxy appended, counted
+/// from the right (issue 12, item 10): what the client wrote to the left
+/// of it changes nothing, and different clients stay apart.
+#[tokio::test]
+async fn forwarded_for_is_read_from_the_right() {
+    type Headers = fn(u32) -> Vec<String>;
+    // (trusted hops, the X-Forwarded-For headers of attempt i, throttled)
+    let cases: [(usize, Headers, bool); 7] = [
+        (1, |i| vec![format!("10.9.0.{i}, 203.0.113.7")], true),
+        (1, |i| vec![format!("10.9.0.{i}"), "203.0.113.7".into()], true),
+        (1, |i| vec![format!("203.0.113.7, 10.9.0.{i}")], false),
+        (2, |i| vec![format!("10.9.0.{i}, 203.0.113.7, 198.51.100.{i}")], true),
+        (2, |i| vec![format!("203.0.113.7, 10.9.0.{i}, 198.51.100.9")], false),
+        (2, |_| vec!["203.0.113.7".into()], true),
+        (1, |i| vec![format!("10.9.0.{i}, [2001:db8:0:7::{i}]:443")], true),
+    ];
+    for (n, (hops, headers, throttled)) in cases.into_iter().enumerate() {
+        let srv = TestServer::start_with(|s| {
+            s.auth_failures_per_minute = 3;
+            s.trust_forwarded_for = true;
+            s.trusted_proxy_hops = hops;
+        })
+        .await;
+        let t = srv.tenant("acme").await;
+        let mut got = Vec::new();
+        for i in 1..=6u32 {
+            let token = format!("scim_f{n}{i:06}{}", "0".repeat(48));
+            let auth = format!("Bearer {token}");
+            let forwarded = headers(i);
+            let mut h: Vec<(&str, &str)> = vec![("authorization", auth.as_str())];
+            h.extend(forwarded.iter().map(|v| ("x-forwarded-for", v.as_str())));
+            got.push(t.raw(Method::GET, "/Users", Vec::new(), &h).await.status.as_u16());
+        }
+        let expected: &[u16] = if throttled {
+            &[401, 401, 401, 429, 429, 429]
+        } else {
+            &[401; 6]
+        };
+        assert_eq!(got, expected, "case {n}: hops {hops}, {:?}", headers(1));
+    }
+}
+
+/// Waits for the server to close `stream` (EOF or reset), at most `within`;
+/// the time it took, or `None` if it stayed open.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {} // a response: keep reading
+        }
+    }
+}
+
+/// Slow headers and idle connections are closed (issue 12, item 14): a
+/// connection that sends nothing, or nothing more after a response, is
+/// closed after the idle timeout; headers must be complete within the
+/// header timeout of their first byte, however they trickle in. A client
+/// that keeps sending requests is not disturbed.
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let srv = TestServer::start_with(|s| {
+        s.header_read_timeout = Duration::from_millis(600);
+        s.idle_timeout = Duration::from_millis(2000);
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    let get = format!(
+        "GET /scim/acme/v2/Users?count=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        t.token
+    );
+
+    // Nothing sent: closed after the idle timeout, not the header timeout.
+    let mut idle = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let took = closed_within(&mut idle, Duration::from_secs(10)).await;
+    let took = took.expect("an idle connection is closed");
+    assert!(took >= Duration::from_millis(1800), "closed after {took:?}");
+
+    // Headers one byte every 100 ms: closed 600 ms after the first byte.
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut cut = false;
+    for b in get.as_bytes() {
+        if slow.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    let took = if cut {
+        Some(started.elapsed())
+    } else {
+        closed_within(&mut slow, Duration::from_secs(5)).await
+    };
+    let took = took.expect("trickled headers are cut off");
+    assert!(took < Duration::from_secs(3), "cut off after {took:?}");
+
+    // Keep-alive: requests 1 s apart (longer than the header timeout, well
+    // within the idle timeout) are served on one connection; after
+    // the last one the connection is closed once idle.
+    let mut keep = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    for _ in 0..3 {
+        keep.write_all(get.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::io::AsyncReadExt::read(&mut keep, &mut buf).await.unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let took = closed_within(&mut keep, Duration::from_secs(10)).await;
+    let took = took.expect("an idle keep-alive connection is closed");
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+}
+
+/// Shutting down lets a request in progress finish (its body arrives
+/// after the signal) and accepts no new connections.
+#[tokio::test]
+async fn shutdown_finishes_requests_in_progress() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    let addr = srv.addr;
+    let body = br#"{"userName":"late"}"#;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /scim/acme/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n",
+        t.token,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(srv); // the shutdown signal
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    conn.write_all(&body[5..]).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections after shutdown"
+    );
+}
+
+/// JSON bodies are checked before they are parsed (issue 12, item 5):
+/// nesting depth, elements per array or object, the attributes of a
+/// resource, and the memory their parsed form would take.
+#[tokio::test]
+async fn body_shapes_are_checked_before_parsing() {
+    // A budget whose trees part (3/4) allows 96 KiB of estimated tree per
+    // request (it is counted twice).
+    let srv = TestServer::start_with(|s| s.body_memory = 256 * 1024).await;
+    let t = srv.tenant("acme").await;
+    let many = |unit: &str, n: usize| vec![unit; n].join(",");
+    let nested = |depth: usize| format!("{}0{}", "[".repeat(depth), "]".repeat(depth));
+    // (what, body, status, scimType, a word of the detail)
+    let cases: Vec<(&str, String, u16, &str, &str)> = vec![
+        (
+            "33 levels",
+            format!(r#"{{"userName":"a","emails":{}}}"#, nested(32)),
+            400,
+            "invalidSyntax",
+            "levels deep",
+        ),
+        (
+            "32 levels are fine for the scan",
+            format!(r#"{{"userName":"a","emails":{}}}"#, nested(31)),
+            400,
+            "invalidValue",
+            "emails",
+        ),
+        (
+            "100,001 array elements",
+            format!(r#"{{"userName":"a","emails":[{}]}}"#, many("0", 100_001)),
+            400,
+            "tooMany",
+            "100000 elements",
+        ),
+        (
+            "100,001 object members",
+            format!(r#"{{"userName":"a","name":{{{}}}}}"#, many(r#""a":0"#, 100_001)),
+            400,
+            "tooMany",
+            "100000 members",
+        ),
+        (
+            "an unknown attribute, refused before its value is built",
+            format!(r#"{{"userName":"a","bogus":[{}]}}"#, many("[0]", 100_000)),
+            400,
+            "invalidValue",
+            "unknown attribute 'bogus'",
+        ),
+        (
+            "a tree larger than a request may hold",
+            format!(
+                r#"{{"userName":"a","emails":[{}]}}"#,
+                many(r#"{"value":"a@b.c"}"#, 2_000)
+            ),
+            413,
+            "",
+            "of memory",
+        ),
+    ];
+    let auth = format!("Bearer {}", t.token);
+    let h = [
+        ("content-type", "application/scim+json"),
+        ("authorization", auth.as_str()),
+    ];
+    for (what, body, status, scim_type, word) in cases {
+        let r = t.raw(Method::POST, "/Users", body.into_bytes(), &h).await;
+        r.assert_error(status, (!scim_type.is_empty()).then_some(scim_type));
+        assert!(r.body["detail"].as_str().unwrap().contains(word), "{what}: {}", r.text);
+    }
+    // An ordinary body still fits.
+    assert_eq!(t.post("/Users", json!({"userName": "ok"})).await.status, 201);
+}
+
+/// Memory for bodies is shared by all requests: when the bodies in flight
+/// hold all of it, another request waits (within its body timeout) and
+/// is then answered 503 with `Retry-After`; once they are done there is
+/// room again.
+#[tokio::test]
+async fn body_memory_is_shared_and_exhaustion_is_a_503() {
+    use tokio::io::AsyncWriteExt;
+    let srv = TestServer::start_with(|s| {
+        s.max_body_bytes = 8192;
+        s.bulk_max_payload_bytes = 8192;
+        s.body_memory = 8192;
+        s.body_timeout = std::time::Duration::from_millis(1500);
+    })
+    .await;
+    let t = srv.tenant("acme").await;
+    // A client that announces the largest body allowed and sends little.
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /scim/acme/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: 8192\r\n\r\n{{\"userName\":",
+        t.token
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let r = t.post("/Users", json!({"userName": "waits"})).await;
+    r.assert_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(t.post("/Users", json!({"userName": "fits"})).await.status, 201);
+}

@@ -6,9 +6,24 @@ mod transfer;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many
 /// small JSON nodes on several threads, where glibc's malloc took about a
-/// fifth of the server's CPU (docs/benchmarks.md has the comparison).
+/// fifth of the server's CPU (docs/benchmarks.md has the comparison). Built
+/// without transparent huge pages (`no_thp`): with them the kernel refilled
+/// the memory mimalloc gave back after a burst, 2 MiB at a time.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc gives freed memory back to the OS lazily: when it next frees a
+/// page, once the memory has been unused for its purge delay (a second).
+/// A server that goes idle after a burst frees no page and would keep the
+/// burst's memory for good, so every 10 seconds this frees one (a block
+/// too large to share a page, never written to, so it costs no memory).
+async fn return_freed_memory() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        drop(std::hint::black_box(Vec::<u8>::with_capacity(2 << 20)));
+    }
+}
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -599,6 +614,9 @@ struct ServeLimits {
     /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "SCIMITAR_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// With --trust-forwarded-for: the proxies in front that each append to X-Forwarded-For; the client is the entry this many places from the right.
+    #[arg(long, env = "SCIMITAR_TRUSTED_PROXY_HOPS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    trusted_proxy_hops: u8,
     /// Days of provisioning activity to keep.
     #[arg(long, env = "SCIMITAR_ACTIVITY_RETENTION_DAYS", default_value_t = 30)]
     activity_retention_days: u32,
@@ -614,6 +632,15 @@ struct ServeLimits {
     /// more is 400 tooMany without running (0 = no budget).
     #[arg(long, env = "SCIMITAR_FILTER_COST_BUDGET", default_value_t = scimitar_app::DEFAULT_FILTER_COST_BUDGET)]
     filter_cost_budget: u64,
+    /// Seconds a client may take to send a request's headers, from their first byte.
+    #[arg(long, env = "SCIMITAR_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds a connection may stay open with no request in progress and no data moving.
+    #[arg(long, env = "SCIMITAR_IDLE_TIMEOUT", default_value_t = 75)]
+    idle_timeout: u64,
+    /// Bytes of memory for request bodies in flight, shared by all requests: a quarter for bodies as received, the rest for their parsed form; requests beyond it wait, then get 503.
+    #[arg(long, env = "SCIMITAR_MAX_BODY_MEMORY", default_value_t = 128 * 1024 * 1024)]
+    max_body_memory: usize,
     /// Maximum request body in bytes (Bulk has its own, 4x larger, limit).
     #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -633,11 +660,15 @@ impl ServeLimits {
         s.rate_limit_per_tenant = self.rate_limit;
         s.auth_failures_per_minute = self.auth_failures_per_minute;
         s.trust_forwarded_for = self.trust_forwarded_for;
+        s.trusted_proxy_hops = usize::from(self.trusted_proxy_hops);
         s.activity_retention_days = self.activity_retention_days;
         s.request_timeout = std::time::Duration::from_secs(self.request_timeout.max(1));
         s.scans_per_tenant = self.scans_per_tenant;
         s.filter_cost_budget = self.filter_cost_budget;
+        s.header_read_timeout = std::time::Duration::from_secs(self.header_read_timeout.max(1));
+        s.idle_timeout = std::time::Duration::from_secs(self.idle_timeout.max(1));
         s.max_body_bytes = self.max_body_bytes;
+        s.body_memory = self.max_body_memory;
         s.bulk_max_payload_bytes = self.max_body_bytes.saturating_mul(4);
     }
 }
@@ -728,6 +759,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         "Listening on {}://{local}",
         if tls.is_some() { "https" } else { "http" }
     );
+    tokio::spawn(return_freed_memory());
     // The admin console is served beside the SCIM API, at the root of the URL.
     let app = scimitar_server::router(state.clone()).merge(scimitar_console::router(state.app.clone()));
     scimitar_server::serve_app(listener, state, app, tls, shutdown_signal()).await?;
