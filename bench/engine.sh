@@ -10,8 +10,8 @@
 # and the engine's wall time and peak RSS (/usr/bin/time). With
 # TARGET=scim2 the same job runs into python scim2-server instead (SCIM2,
 # default target/scim2-server-venv/bin/scim2-server; .ci/run installs it).
-# PROFILE=1 records the initial cycle with `perf record -g` (perf.data in
-# the work directory) and prints the top of `perf report`.
+# PROFILE=1 records the initial cycle with `perf record --call-graph dwarf`
+# and prints where the engine's CPU goes (by library, by function).
 #
 #   bench/engine.sh            # into Scimitar
 #   TARGET=scim2 bench/engine.sh
@@ -87,7 +87,8 @@ APORT=$(port)
 if [ "$TARGET" = scim2 ]; then
   SCIM2="${SCIM2:-$ROOT/target/scim2-server-venv/bin/scim2-server}"
   "$SCIM2" --port "$APORT" --bearer-token bench >"$WORK/app.log" 2>&1 &
-  PIDS+=($!)
+  APP=$!
+  PIDS+=($APP)
   URL="http://127.0.0.1:$APORT"
   TOKEN=bench
   DIALECT=rfc
@@ -96,7 +97,8 @@ else
   DB="sqlite:$WORK/app.db"
   SCIMITAR_RATE_LIMIT=0 SCIMITAR_SCANS_PER_TENANT=0 SCIMITAR_LOG=warn "$BIN" serve --database "$DB" \
     --listen "127.0.0.1:$APORT" >"$WORK/app.log" 2>&1 &
-  PIDS+=($!)
+  APP=$!
+  PIDS+=($APP)
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$APORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   TOKEN=$("$BIN" token create --tenant default --database "$DB" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   URL="http://127.0.0.1:$APORT/scim/default/v2"
@@ -119,19 +121,30 @@ dialect = "$DIALECT"
 mode = "all"
 EOF
 
+# CPU seconds (user + system) a process has used.
+cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
+
 cycle() {
   local label=$1
   shift
-  /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" "$BIN" sync run --job "$WORK/job.toml" --once --json \
+  local app_before app_after
+  app_before=$(cpu "$APP")
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "$@" "$BIN" sync run --job "$WORK/job.toml" --once --json \
     --database "sqlite:$WORK/engine.db" >"$WORK/summary" 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
-  read -r wall rss <"$WORK/time"
-  printf '%-28s wall %6.2f s  peak RSS %4d MB  %s\n' "$label" "$wall" $((rss / 1024)) "$(cat "$WORK/summary")"
+  app_after=$(cpu "$APP")
+  read -r wall rss user sys <"$WORK/time"
+  printf '%-28s wall %6.2f s  peak RSS %4d MB  engine CPU %5.2f s  application CPU %5.2f s\n    %s\n' \
+    "$label" "$wall" $((rss / 1024)) "$(echo "$user + $sys" | bc)" "$(echo "$app_after - $app_before" | bc)" "$(cat "$WORK/summary")"
 }
 
 echo "engine benchmark: $USERS users, $GROUPS_N groups, $MEMBERS memberships, ldap -> $TARGET ($DIALECT)"
 if [ "${PROFILE:-0}" = 1 ]; then
-  cycle "initial (perf record)" perf record -g -o "$WORK/perf.data" --
-  perf report -i "$WORK/perf.data" --no-children --percent-limit 2 --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -30
+  cycle "initial (perf record)" perf record -F 499 --call-graph dwarf,16384 -o "$WORK/perf.data" --
+  echo "  where the engine's CPU goes, by library:"
+  perf report -i "$WORK/perf.data" --no-children --sort dso --percent-limit 1 --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+  echo "  and by function, including callees:"
+  perf report -i "$WORK/perf.data" --children --sort sym --percent-limit 3 --stdio -g none 2>/dev/null \
+    | grep -E '^ +[0-9]' | grep -E "scimitar_|ldap3|serde_json|reqwest|hyper|rusqlite|sqlite3|rustls|mimalloc|_mi_" | head -30
 else
   cycle "initial"
 fi

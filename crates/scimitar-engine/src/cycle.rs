@@ -69,6 +69,8 @@ pub struct Summary {
     pub failed: u64,
     pub requests: u64,
     pub duration_ms: u64,
+    /// Of `duration_ms`, the time spent reading the source.
+    pub read_ms: u64,
     pub dry_run: bool,
 }
 
@@ -412,7 +414,9 @@ pub async fn run_cycle(
     if initial {
         test_connection(job, client).await.map_err(CycleError::Connection)?;
     }
+    let read_started = Instant::now();
     let mut delta = source.read(record.watermark.as_ref()).await?;
+    let read_ms = u64::try_from(read_started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let cycle_id = uuid::Uuid::new_v4().to_string();
     let mut plan = Plan::load(store, tenant, job, &delta, initial).await?;
     let items = plan.items(job, std::mem::take(&mut delta.objects), initial);
@@ -491,6 +495,7 @@ pub async fn run_cycle(
     let mut summary = cx.summary.lock().map(|s| s.clone()).unwrap_or_default();
     summary.requests = client.requests();
     summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    summary.read_ms = read_ms;
     if opts.dry_run {
         return Ok(summary);
     }
