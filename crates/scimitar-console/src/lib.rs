@@ -138,8 +138,14 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
         )
         .route("/assets/{file}", get(asset))
         .layer(axum::middleware::from_fn(security_headers))
+        // Console forms are a few fields; the sign-in form is open to anyone,
+        // so its body is bounded well below axum's default 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .with_state(console)
 }
+
+/// The largest form body the console reads.
+pub const FORM_BODY_LIMIT: usize = 64 * 1024;
 
 /// Prints nothing and returns the one-time setup link when the
 /// installation has no console account yet (a fresh install); the link

@@ -58,7 +58,7 @@ async fn start(config: ConsoleConfig) -> Server {
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     let state = AppState::new(store.clone(), Settings::new(&base));
-    let app = scimitar_server::router(state.clone()).merge(scimitar_console::router_with(state.app.clone(), config));
+    let app = scimitar_server::router_with(state.clone(), scimitar_console::router_with(state.app.clone(), config));
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .await
@@ -448,6 +448,33 @@ async fn failed_sign_ins_are_throttled_per_account_and_address() {
     // Unknown emails get the same answer as wrong passwords.
     let r = s.post_login("nobody@acme.test", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn oversized_forms_are_refused_before_they_are_read() {
+    let s = start(config()).await;
+    s.account(None, "op@example.test", "operator").await;
+    // The sign-in form is open to anyone: a body far above a form's size is
+    // refused, and the console sits behind the server's layers (request ids,
+    // the concurrency limit, the header limit).
+    let page = s.client.get(format!("{}/login", s.base)).send().await.unwrap();
+    assert!(
+        page.headers().contains_key("x-request-id"),
+        "console behind the server's layers"
+    );
+    let big = "a".repeat(scimitar_console::FORM_BODY_LIMIT + 1);
+    let r = s
+        .client
+        .post(format!("{}/login", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("email", "op@example.test"), ("password", &big), ("csrf", "x")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A form of ordinary size still signs in.
+    let r = s.post_login("op@example.test", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

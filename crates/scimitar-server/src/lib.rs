@@ -193,6 +193,14 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The SCIM API with `extra` routes beside it (the admin console), all
+/// behind the same layers: panic catching, the header limit, the limit of
+/// concurrent requests (which bounds what unauthenticated form posts can
+/// hold in memory), tracing and request ids.
+pub fn router_with(state: Arc<AppState>, extra: Router) -> Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     // Installed now, so that what happens before the first scrape counts.
     prometheus();
@@ -206,6 +214,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/v1/tenants/{tenant}/schemas", any(admin::schemas))
         .route("/admin/v1/tenants/{tenant}/schemas/{urn}", any(admin::schema_one))
         .route("/admin/v1/tenants/{tenant}/activity", get(admin::activity))
+        .merge(extra.with_state::<Arc<AppState>>(()))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), header_limit))
         .layer(

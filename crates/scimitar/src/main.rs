@@ -761,7 +761,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     );
     tokio::spawn(return_freed_memory());
     // The admin console is served beside the SCIM API, at the root of the URL.
-    let app = scimitar_server::router(state.clone()).merge(scimitar_console::router(state.app.clone()));
+    let app = scimitar_server::router_with(state.clone(), scimitar_console::router(state.app.clone()));
     scimitar_server::serve_app(listener, state, app, tls, shutdown_signal()).await?;
     tracing::info!("shut down");
     Ok(())
