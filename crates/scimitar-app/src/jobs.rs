@@ -58,12 +58,61 @@ impl App {
                 tenant.name
             )));
         }
+        self.run_job_now(tenant, name).await?;
         let action = if reset_anchors {
             "job.restarted-reset-anchors"
         } else {
             "job.restarted"
         };
         self.audit(actor, Some(tenant.id), action, Some(name)).await;
+        Ok(())
+    }
+
+    /// Provisioning Status On (`on = true`: a cycle starts at once, then one
+    /// every interval) or Off (the cycle in progress finishes, no other
+    /// starts). Audited as `job.started` / `job.stopped` when it changes.
+    pub async fn set_job_on(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        name: &str,
+        on: bool,
+    ) -> Result<JobRecord, ScimError> {
+        let before = self.job(tenant, name).await?;
+        let status = if on { "on" } else { "off" };
+        if before.status == status {
+            return Ok(before);
+        }
+        self.store
+            .set_job_status(tenant.id, name, status)
+            .await
+            .map_err(scim_error)?;
+        if on {
+            self.run_job_now(tenant, name).await?;
+        }
+        self.audit(
+            actor,
+            Some(tenant.id),
+            if on { "job.started" } else { "job.stopped" },
+            Some(name),
+        )
+        .await;
+        self.job(tenant, name).await
+    }
+
+    /// Marks the job's next cycle as due now (`run_now` in its last cycle,
+    /// which the next cycle replaces).
+    async fn run_job_now(&self, tenant: &Tenant, name: &str) -> Result<(), ScimError> {
+        let job = self.job(tenant, name).await?;
+        let mut last = match job.last_cycle {
+            Some(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        last.insert("run_now".into(), Value::Bool(true));
+        self.store
+            .set_last_cycle(tenant.id, name, &Value::Object(last))
+            .await
+            .map_err(scim_error)?;
         Ok(())
     }
 

@@ -72,6 +72,10 @@ pub struct Summary {
     /// Of `duration_ms`, the time spent reading the source.
     pub read_ms: u64,
     pub dry_run: bool,
+    /// When the cycle started and ended (RFC 3339, UTC): the next cycle is
+    /// due an interval after `finished`.
+    pub started: String,
+    pub finished: String,
 }
 
 /// Why a cycle could not run; nothing of it was committed.
@@ -403,6 +407,7 @@ pub async fn run_cycle(
     opts: CycleOptions,
 ) -> Result<Summary, CycleError> {
     let started = Instant::now();
+    let started_at = scimitar_store::now_utc();
     let record = store
         .job(tenant, &job.name)
         .await?
@@ -496,6 +501,8 @@ pub async fn run_cycle(
     summary.requests = client.requests();
     summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     summary.read_ms = read_ms;
+    summary.started = started_at;
+    summary.finished = scimitar_store::now_utc();
     if opts.dry_run {
         return Ok(summary);
     }

@@ -19,6 +19,7 @@ pub mod job;
 pub mod log;
 pub mod mapping;
 pub mod model;
+pub mod schedule;
 pub mod scoping;
 pub mod source;
 pub mod template;

@@ -1773,6 +1773,16 @@ pub async fn engine_jobs(s: Arc<dyn Store>) {
     assert_eq!(j.watermark, Some(wm.clone()));
     assert_eq!(j.last_cycle, Some(json!({"created": 3})));
     assert!(j.updated >= created.updated);
+    // A failed attempt is recorded without touching the watermark.
+    let failed = json!({"error": "the target refused the token", "finished": "2030-01-01T00:00:00Z"});
+    assert!(s.set_last_cycle(t, "hr", &failed).await.unwrap());
+    assert!(!s.set_last_cycle(t, "nope", &failed).await.unwrap(), "unknown job");
+    let j2 = s.job(t, "hr").await.unwrap().unwrap();
+    assert_eq!((&j2.watermark, &j2.last_cycle), (&Some(wm.clone()), &Some(failed)));
+    s.finish_cycle(t, "hr", Some(&wm), &json!({"created": 3}))
+        .await
+        .unwrap();
+    let j = s.job(t, "hr").await.unwrap().unwrap();
 
     // A new configuration keeps status, watermark, last cycle, creation.
     let config2 = json!({"source": {"type": "csv", "path": "/srv/hr.csv"}});
@@ -2275,6 +2285,7 @@ pub async fn engine_tenant_isolation(s: Arc<dyn Store>) {
     s.put_job(a, "hr", &json!({"of": "a", "v": 2})).await.unwrap();
     assert!(s.set_job_status(a, "hr", "on").await.unwrap());
     s.finish_cycle(a, "hr", Some(&json!("wm")), &json!({})).await.unwrap();
+    assert!(s.set_last_cycle(a, "hr", &json!({"error": "x"})).await.unwrap());
     assert!(s.restart_job(a, "hr", true).await.unwrap());
     s.save_objects(
         a,

@@ -218,6 +218,19 @@ impl EngineStore for PostgresStore {
         })
     }
 
+    async fn set_last_cycle(&self, tenant: TenantId, name: &str, summary: &Value) -> StoreResult<bool> {
+        let now = now_utc();
+        in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE engine_jobs SET last_cycle = $1, updated = $2 WHERE tenant_id = $3 AND name = $4",
+                    &[summary, &now, &tenant, &name],
+                )
+                .await?;
+            n > 0
+        })
+    }
+
     async fn restart_job(&self, tenant: TenantId, name: &str, reset_anchors: bool) -> StoreResult<bool> {
         let now = now_utc();
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {

@@ -52,4 +52,16 @@ impl Leases for PostgresStore {
             }
         }
     }
+
+    async fn lease_holder(&self, name: &str) -> StoreResult<Option<(String, String)>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let row = client
+            .query_opt(
+                "SELECT holder, expires FROM leases WHERE name = $1 AND holder <> ''",
+                &[&name],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
 }

@@ -277,6 +277,21 @@ impl EngineStore for SqliteStore {
         .await
     }
 
+    async fn set_last_cycle(&self, tenant: TenantId, name: &str, summary: &Value) -> StoreResult<bool> {
+        let name = name.to_string();
+        let summary = to_json(summary)?;
+        self.write(move |tx| {
+            let n = exec(
+                tx,
+                "UPDATE engine_jobs SET last_cycle = ?, updated = ? WHERE tenant_id = ? AND name = ?",
+                params![summary, now_utc(), tenant, name],
+            )
+            .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn restart_job(&self, tenant: TenantId, name: &str, reset_anchors: bool) -> StoreResult<bool> {
         let name = name.to_string();
         self.write(move |tx| {

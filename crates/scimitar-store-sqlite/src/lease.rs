@@ -34,4 +34,19 @@ impl Leases for SqliteStore {
         })
         .await
     }
+
+    async fn lease_holder(&self, name: &str) -> StoreResult<Option<(String, String)>> {
+        use rusqlite::OptionalExtension;
+        let name = name.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT holder, expires FROM leases WHERE name = ? AND holder <> ''",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
 }

@@ -112,6 +112,10 @@ pub trait EngineStore: Send + Sync {
         watermark: Option<&Value>,
         summary: &Value,
     ) -> StoreResult<()>;
+    /// Records the last cycle's summary (or a failed attempt: its error
+    /// and time) without touching the watermark. False if there is no such
+    /// job.
+    async fn set_last_cycle(&self, tenant: TenantId, name: &str, summary: &Value) -> StoreResult<bool>;
     /// Forgets the watermark (the next cycle is a full one) and, with
     /// `reset_anchors`, the links to target objects too (every object's
     /// `target_id` and `exported` become null). False if there is no such job.

@@ -11,6 +11,7 @@
 //! roughly synchronised clocks (NTP); skew shorter than the lease margin is
 //! harmless.
 
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +27,9 @@ pub trait Leases: Send + Sync {
     /// `holder` (a renewal). Returns whether `holder` holds it now. Times
     /// are in the format of [`crate::now_utc`].
     async fn try_lease(&self, name: &str, holder: &str, now: &str, expires: &str) -> StoreResult<bool>;
+    /// Who holds the lease `name` and until when, if anyone ever took it
+    /// (expired leases included: compare `expires` with the time).
+    async fn lease_holder(&self, name: &str) -> StoreResult<Option<(String, String)>>;
 }
 
 /// The lease under which activity retention runs.
@@ -46,8 +50,40 @@ pub fn process_holder() -> &'static str {
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_nanos();
-        format!("{host}/{}/{started}", std::process::id())
+        let space = pid_space().unwrap_or_else(|| "-".into());
+        format!("{host}/{}/{started}/{space}", std::process::id())
     })
+}
+
+/// This process's PID namespace, named so that no other machine, boot or
+/// container shares the name: the kernel's boot id and the namespace's
+/// inode. `None` without `/proc`.
+fn pid_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let ns = ns.to_string_lossy();
+    let digits: String = ns.chars().filter(char::is_ascii_digit).collect();
+    Some(format!("{}-{digits}", boot.trim().replace('-', "")))
+}
+
+/// Whether `holder` (a [`process_holder`] name) is a process that has
+/// ended: one of this machine's boot and PID namespace whose process id no
+/// longer exists. Anything else (another node, a PID that exists again) is
+/// taken to be alive, and its lease is left to expire.
+pub fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.split('/');
+    let (Some(_host), Some(pid), Some(_started), Some(space)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    match pid_space() {
+        Some(mine) if mine == space && space != "-" => !Path::new(&format!("/proc/{pid}")).exists(),
+        _ => false,
+    }
 }
 
 /// `(now, now + duration)` in the format of [`crate::now_utc`].
@@ -70,5 +106,24 @@ mod tests {
         assert_eq!(now.len(), crate::now_utc().len());
         assert!(later > now);
         assert!(process_holder().contains(&std::process::id().to_string()));
+    }
+
+    #[test]
+    fn a_holder_is_dead_only_when_its_process_is_known_gone() {
+        let me = process_holder();
+        assert!(!holder_is_dead(me), "this process is alive");
+        let space = me.rsplit('/').next().unwrap_or_default();
+        if space == "-" {
+            return; // no /proc: nothing is known dead
+        }
+        // A process of this namespace that has ended.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id();
+        child.wait().expect("wait");
+        assert!(holder_is_dead(&format!("node/{pid}/1/{space}")));
+        // Another machine's, or a malformed name: alive as far as we know.
+        assert!(!holder_is_dead(&format!("node/{pid}/1/other-space")));
+        assert!(!holder_is_dead("node/not-a-pid/1/x"));
+        assert!(!holder_is_dead("old-format/1"));
     }
 }

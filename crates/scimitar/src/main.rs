@@ -653,6 +653,9 @@ struct ServeLimits {
     /// Log format: `text` or `json`.
     #[arg(long, env = "SCIMITAR_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// Seconds a provisioning job's cycle holds its lease without renewal (renewed every third): how long a job of a node that died waits before another node takes it.
+    #[arg(long, env = "SCIMITAR_JOB_LEASE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
+    job_lease: u64,
 }
 
 impl ServeLimits {
@@ -760,6 +763,16 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         if tls.is_some() { "https" } else { "http" }
     );
     tokio::spawn(return_freed_memory());
+    // Provisioning jobs switched on run here, on one node of a cluster at a time.
+    let scheduler = scimitar_engine::schedule::SchedulerConfig {
+        lease: std::time::Duration::from_secs(limits.job_lease),
+        ..Default::default()
+    };
+    tokio::spawn(scimitar_engine::schedule::run(
+        state.app.store.clone(),
+        scheduler,
+        shutdown_signal(),
+    ));
     // The admin console is served beside the SCIM API, at the root of the URL.
     let app = scimitar_server::router_with(state.clone(), scimitar_console::router(state.app.clone()));
     scimitar_server::serve_app(listener, state, app, tls, shutdown_signal()).await?;

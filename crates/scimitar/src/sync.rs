@@ -12,10 +12,15 @@ use scimitar_app::{Actor, App};
 use scimitar_engine::client::Client;
 use scimitar_engine::cycle::{self, CycleOptions};
 use scimitar_engine::job::{JobSpec, parse_job, seal_secrets};
+use scimitar_engine::schedule::{self, Leased};
 use scimitar_store::{EngineLogQuery, Tenant};
 use serde_json::{Value, json};
 
 use crate::app_err;
+
+/// How long `sync run` holds a job's lease without renewal (renewed every
+/// third of it), as the servers' default.
+const LEASE: Duration = Duration::from_secs(60);
 
 #[derive(Subcommand)]
 pub enum SyncCmd {
@@ -36,6 +41,30 @@ pub enum SyncCmd {
         /// Time between cycles (overrides the job's `interval`), e.g. 40m, 5s.
         #[arg(long)]
         interval: Option<String>,
+    },
+    /// Store (or update) a job from its file without running it; `sync start` switches it on in the running servers.
+    Save {
+        /// The job file (TOML; see docs/engine.md).
+        #[arg(long)]
+        job: PathBuf,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Provisioning Status On: the servers (`scimitar serve`) run a cycle at once, then one every interval.
+    Start {
+        /// The job's name.
+        #[arg(long)]
+        job: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Provisioning Status Off: the cycle in progress finishes, no other starts.
+    Stop {
+        /// The job's name.
+        #[arg(long)]
+        job: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
     },
     /// Test Connection: Entra's probe against the job's target; says whether the URL, the token or the answer is wrong.
     TestConnection {
@@ -61,7 +90,7 @@ pub enum SyncCmd {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Clear a job's watermark: its next cycle evaluates everything again.
+    /// Clear a job's watermark: its next cycle evaluates everything again (at once, if the job is on).
     Restart {
         #[arg(long)]
         job: String,
@@ -71,7 +100,7 @@ pub enum SyncCmd {
         #[arg(long)]
         reset_anchors: bool,
     },
-    /// The tenant's jobs with their last cycle.
+    /// The tenant's jobs: status, last cycle, next cycle, and the node running one now.
     Jobs {
         #[arg(long, default_value = "default")]
         tenant: String,
@@ -94,6 +123,21 @@ pub enum ExpressionCmd {
         #[arg(long)]
         default_domain: Option<String>,
     },
+}
+
+/// Stores a job file (secrets sealed; relative paths kept relative to the
+/// file's directory) in the tenant, audited.
+async fn save_job(app: &App, t: &Tenant, path: &Path, spec: &JobSpec, text: &str) -> Result<()> {
+    let sealed = seal_secrets(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    app.save_job(&Actor::Cli, t, &spec.name, &schedule::stored_config(&sealed, &base))
+        .await
+        .map_err(app_err)?;
+    Ok(())
 }
 
 /// A job file, parsed and checked (the error names the line and key).
@@ -134,10 +178,7 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
         } => {
             let (spec, text) = load_job(&job)?;
             let t = tenant(&app, &tenant_name).await?;
-            let sealed = seal_secrets(&text).map_err(|e| anyhow::anyhow!("{}: {e}", job.display()))?;
-            app.save_job(&Actor::Cli, &t, &spec.name, &json!({"toml": sealed}))
-                .await
-                .map_err(app_err)?;
+            save_job(&app, &t, &job, &spec, &text).await?;
             let interval = match interval {
                 Some(i) => scimitar_engine::job::parse_duration(&i)
                     .with_context(|| format!("--interval '{i}' is not a duration (e.g. 40m, 5s)"))?,
@@ -145,6 +186,7 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
             };
             let client = client_for(&spec)?;
             let mut source = scimitar_engine::source::open(&spec.source);
+            let holder = scimitar_store::lease::process_holder();
             loop {
                 let bar = progress(as_json);
                 let opts = CycleOptions {
@@ -157,12 +199,40 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                     }),
                     ..CycleOptions::default()
                 };
-                let result = cycle::run_cycle(&*app.store, t.id, &spec, source.as_mut(), &client, opts).await;
+                // A dry run stores nothing and needs no lease; a real cycle
+                // runs under the job's lease, as the servers' do.
+                let result = if dry_run {
+                    cycle::run_cycle(&*app.store, t.id, &spec, source.as_mut(), &client, opts)
+                        .await
+                        .map(|s| Some(Leased::Ran(s)))
+                } else {
+                    schedule::run_leased(&*app.store, t.id, &spec, &client, opts, holder, LEASE, |_| true).await
+                };
                 if let Some(b) = bar {
                     b.finish_and_clear();
                 }
+                if let Err(e) = &result
+                    && !dry_run
+                {
+                    let kind = match app.store.job(t.id, &spec.name).await {
+                        Ok(Some(j)) if j.watermark.is_some() => "incremental",
+                        _ => "initial",
+                    };
+                    schedule::record_failure(&*app.store, t.id, &spec.name, kind, &e.to_string()).await;
+                }
                 match result {
-                    Ok(s) => {
+                    Ok(Some(Leased::Busy { holder, until })) => {
+                        let msg = format!(
+                            "a cycle of '{}' is running elsewhere ({holder}, its lease runs until {until}); this one is skipped",
+                            spec.name
+                        );
+                        if once {
+                            bail!("{msg}");
+                        }
+                        eprintln!("{msg}");
+                    }
+                    Ok(None) => {}
+                    Ok(Some(Leased::Ran(s))) => {
                         if as_json {
                             println!("{}", serde_json::to_string(&s).unwrap_or_default());
                         } else {
@@ -194,6 +264,43 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                 }
             }
         }
+        SyncCmd::Save {
+            job,
+            tenant: tenant_name,
+        } => {
+            let (spec, text) = load_job(&job)?;
+            let t = tenant(&app, &tenant_name).await?;
+            save_job(&app, &t, &job, &spec, &text).await?;
+            let record = app.job(&t, &spec.name).await.map_err(app_err)?;
+            if as_json {
+                println!(
+                    "{}",
+                    json!({"job": spec.name, "tenant": t.name, "status": record.status})
+                );
+            } else {
+                println!(
+                    "Saved job '{}' in tenant '{}' (Provisioning Status: {}). Switch it on with: scimitar sync start --job {}{}",
+                    spec.name,
+                    t.name,
+                    record.status,
+                    spec.name,
+                    if t.name == "default" {
+                        String::new()
+                    } else {
+                        format!(" --tenant {}", t.name)
+                    }
+                );
+            }
+            Ok(())
+        }
+        SyncCmd::Start {
+            job,
+            tenant: tenant_name,
+        } => switch(&app, &job, &tenant_name, true, as_json).await,
+        SyncCmd::Stop {
+            job,
+            tenant: tenant_name,
+        } => switch(&app, &job, &tenant_name, false, as_json).await,
         SyncCmd::TestConnection { job } => {
             let (spec, _) = load_job(&job)?;
             let client = client_for(&spec)?;
@@ -283,28 +390,50 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
         SyncCmd::Jobs { tenant: tenant_name } => {
             let t = tenant(&app, &tenant_name).await?;
             let jobs = app.store.list_jobs(t.id).await.map_err(anyhow::Error::msg)?;
+            let now = time::OffsetDateTime::now_utc();
+            let mut list = Vec::new();
+            for j in &jobs {
+                let spec = schedule::stored_spec(j);
+                let next = spec
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| schedule::next_cycle(j, s.settings.interval))
+                    .map(|t| scimitar_store::format_utc(t.max(now)));
+                let running = app
+                    .store
+                    .lease_holder(&schedule::lease_name(t.id, &j.name))
+                    .await
+                    .map_err(anyhow::Error::msg)?
+                    .filter(|(_, until)| *until > scimitar_store::now_utc())
+                    .map(|(holder, until)| json!({"holder": holder, "until": until}));
+                list.push(json!({
+                    "name": j.name,
+                    "status": j.status,
+                    "interval_seconds": spec.as_ref().ok().map(|s| s.settings.interval.as_secs()),
+                    "last_cycle": j.last_cycle,
+                    "next_cycle": next,
+                    "running": running,
+                    "initial_next": j.watermark.is_none(),
+                    "updated": j.updated,
+                    "error": spec.err(),
+                }));
+            }
             if as_json {
-                let list: Vec<Value> = jobs
-                    .iter()
-                    .map(|j| {
-                        json!({"name": j.name, "status": j.status, "last_cycle": j.last_cycle,
-                               "initial_next": j.watermark.is_none(), "updated": j.updated})
-                    })
-                    .collect();
                 println!("{}", json!({"jobs": list}));
             } else {
-                for j in jobs {
-                    let n = |k: &str| {
-                        j.last_cycle
-                            .as_ref()
-                            .and_then(|c| c.get(k))
-                            .and_then(Value::as_u64)
-                            .unwrap_or(0)
-                    };
-                    let last = match &j.last_cycle {
-                        Some(c) => format!(
-                            "last cycle {}: {} created, {} updated, {} disabled, {} deleted, {} failed, {} requests in {} ms",
+                for j in list {
+                    let s = |p: &str| j.pointer(p).and_then(Value::as_str);
+                    let c = j.get("last_cycle").unwrap_or(&Value::Null);
+                    let n = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
+                    let last = if c.get("kind").is_none() {
+                        "never ran".to_string()
+                    } else if let Some(e) = c.get("error").and_then(Value::as_str) {
+                        format!("last cycle failed at {}: {e}", s("/last_cycle/finished").unwrap_or("?"))
+                    } else {
+                        format!(
+                            "last cycle {} at {}: {} created, {} updated, {} disabled, {} deleted, {} failed, {} requests in {} ms",
                             c.get("kind").and_then(Value::as_str).unwrap_or("?"),
+                            s("/last_cycle/finished").unwrap_or("?"),
                             n("created"),
                             n("updated"),
                             n("disabled"),
@@ -312,15 +441,42 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                             n("failed"),
                             n("requests"),
                             n("duration_ms")
-                        ),
-                        None => "never ran".into(),
+                        )
                     };
-                    println!("{}\t{}\t{}\t{last}", j.name, j.status, j.updated);
+                    let next = match (s("/running/holder"), s("/next_cycle")) {
+                        (Some(h), _) => format!("running now on {h}"),
+                        (None, Some(t)) => format!("next cycle {t}"),
+                        (None, None) => "no cycle scheduled".into(),
+                    };
+                    println!(
+                        "{}\t{}\t{last}; {next}",
+                        s("/name").unwrap_or_default(),
+                        s("/status").unwrap_or_default()
+                    );
                 }
             }
             Ok(())
         }
     }
+}
+
+/// `sync start` / `sync stop`.
+async fn switch(app: &App, job: &str, tenant_name: &str, on: bool, as_json: bool) -> Result<()> {
+    let t = tenant(app, tenant_name).await?;
+    let record = app.set_job_on(&Actor::Cli, &t, job, on).await.map_err(app_err)?;
+    if as_json {
+        println!("{}", json!({"job": job, "tenant": t.name, "status": record.status}));
+    } else if on {
+        println!(
+            "'{job}' is on: a running `scimitar serve` starts its cycle within seconds, then runs one every {}.",
+            schedule::stored_spec(&record)
+                .map(|s| human(s.settings.interval))
+                .unwrap_or_else(|_| "interval".into())
+        );
+    } else {
+        println!("'{job}' is off: a cycle in progress finishes; no other starts.");
+    }
+    Ok(())
 }
 
 fn progress(as_json: bool) -> Option<ProgressBar> {

@@ -623,10 +623,16 @@ async fn export_import_round_trip_between_backends() {
 async fn lease_is_exclusive(a: &dyn Leases, b: &dyn Leases) {
     let t = |m: u32| format!("2030-01-01T00:{m:02}:00.000Z");
     let name = scimitar_store::lease::ACTIVITY_RETENTION;
+    assert_eq!(b.lease_holder("never-taken").await.expect("holder"), None);
     assert!(a.try_lease(name, "node-a", &t(0), &t(10)).await.expect("lease"));
     assert!(
         !b.try_lease(name, "node-b", &t(1), &t(11)).await.expect("lease"),
         "held by a"
+    );
+    assert_eq!(
+        b.lease_holder(name).await.expect("holder"),
+        Some(("node-a".to_string(), t(10))),
+        "every node sees who holds it"
     );
     // The holder renews.
     assert!(a.try_lease(name, "node-a", &t(9), &t(19)).await.expect("lease"));
@@ -637,6 +643,22 @@ async fn lease_is_exclusive(a: &dyn Leases, b: &dyn Leases) {
     // Expired: b takes over, and a is out until b's lease expires.
     assert!(b.try_lease(name, "node-b", &t(20), &t(30)).await.expect("lease"));
     assert!(!a.try_lease(name, "node-a", &t(21), &t(31)).await.expect("lease"));
+    // A holder releases by expiring its lease now: the other takes it.
+    assert!(
+        a.try_lease("handed-over", "node-a", &t(21), &t(31))
+            .await
+            .expect("lease")
+    );
+    assert!(
+        a.try_lease("handed-over", "node-a", &t(22), &t(22))
+            .await
+            .expect("release")
+    );
+    assert!(
+        b.try_lease("handed-over", "node-b", &t(23), &t(33))
+            .await
+            .expect("lease")
+    );
     // Other leases are independent.
     assert!(a.try_lease("other-job", "node-a", &t(21), &t(31)).await.expect("lease"));
     // Racing at once for a free lease: exactly one wins.

@@ -1339,11 +1339,19 @@ async fn a_failed_cycle_does_not_advance_and_the_next_resumes() {
     let job = write_job(&s, &good, &app, &closed, "entra-compliant");
     let err = run_failing(&s, &job);
     assert!(err.contains("cannot be reached"), "{err}");
-    assert_eq!(
-        job_state(&s)["last_cycle"],
-        last,
-        "failed cycles leave the state as it was"
+    // The failure is the job's last cycle (what `sync jobs` and the next
+    // attempt's time go by); the watermark stays where it was (the next
+    // cycle below sends the change).
+    let state = job_state(&s);
+    assert!(
+        state["last_cycle"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot be reached"),
+        "{state}"
     );
+    assert_ne!(state["last_cycle"], last);
+    assert_eq!(state["initial_next"], false, "{state}");
 
     let job = write_job(&s, &good, &app, &target, "entra-compliant");
     let summary = run_cycle(&s, &job, &[]);

@@ -1,0 +1,393 @@
+//! Jobs that run by themselves, as Entra's provisioning service runs them:
+//! a job whose Provisioning Status is `on` runs a cycle at once (initial,
+//! or resuming from its watermark) and then one every `interval`; `off`
+//! lets the cycle in progress finish and starts no more.
+//!
+//! Every node of a cluster runs the scheduler; a job's cycle runs under a
+//! lease row named after the tenant and job (the same leases as activity
+//! retention: one conditional `UPDATE`, no advisory locks), renewed while
+//! the cycle runs and released when it ends. A node that dies mid-cycle
+//! stops renewing; once the lease expires another node takes the job and
+//! its cycle resumes from what the dead one saved (objects are saved a
+//! chunk at a time, the watermark last), so nothing is sent twice.
+//!
+//! When the next cycle is due is computed from the job's stored state
+//! alone ([`next_cycle`]), so that every node — and `scimitar sync jobs` —
+//! agrees on it.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use scimitar_store::lease::window;
+use scimitar_store::{JobRecord, Store, TenantId};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::client::Client;
+use crate::cycle::{self, CycleError, CycleOptions, Summary};
+use crate::job::{JobSpec, parse_job};
+
+/// How the scheduler runs.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// How often the stored jobs are looked at: a job switched on (by the
+    /// CLI, the API or another node) starts within this time.
+    pub poll: Duration,
+    /// How long a cycle's lease lasts without renewal: how long a dead
+    /// node's job waits before another node takes it.
+    pub lease: Duration,
+    /// This node's name as a lease holder.
+    pub holder: String,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            poll: Duration::from_secs(2),
+            lease: Duration::from_secs(60),
+            holder: scimitar_store::lease::process_holder().to_string(),
+        }
+    }
+}
+
+/// The lease a job's cycles run under.
+pub fn lease_name(tenant: TenantId, job: &str) -> String {
+    format!("engine-job/{tenant}/{job}")
+}
+
+/// A stored job's configuration, parsed: the job file's text (secrets
+/// sealed) and the directory its relative paths are relative to.
+pub fn stored_spec(record: &JobRecord) -> Result<JobSpec, String> {
+    let text = record
+        .config
+        .get("toml")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("job '{}' has no stored job file", record.name))?;
+    let base = record.config.get("base").and_then(Value::as_str).unwrap_or(".");
+    parse_job(text, Path::new(base)).map_err(|e| format!("job '{}': {e}", record.name))
+}
+
+/// The stored form of a job file: its text with secrets sealed, and the
+/// directory its relative paths start from.
+pub fn stored_config(sealed_toml: &str, base: &Path) -> Value {
+    json!({"toml": sealed_toml, "base": base.display().to_string()})
+}
+
+/// When the job's next cycle is due, if it is `on`: at once if it never
+/// ran, was just switched on or restarted (`run_now` in its last cycle),
+/// else `interval` after the last cycle (or failed attempt) finished.
+pub fn next_cycle(record: &JobRecord, interval: Duration) -> Option<OffsetDateTime> {
+    if record.status != "on" {
+        return None;
+    }
+    let last = record.last_cycle.as_ref();
+    let finished = last
+        .filter(|l| l.get("run_now").and_then(Value::as_bool) != Some(true))
+        .and_then(|l| l.get("finished"))
+        .and_then(Value::as_str)
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+    Some(match finished {
+        Some(f) => f + interval,
+        None => OffsetDateTime::UNIX_EPOCH,
+    })
+}
+
+/// What happened to a request for one cycle under the job's lease.
+#[derive(Debug)]
+pub enum Leased {
+    Ran(Summary),
+    /// Another process holds the job's lease: it is running a cycle.
+    Busy {
+        holder: String,
+        until: String,
+    },
+}
+
+/// Runs one cycle of `spec` under the job's lease: taken first (or
+/// `Busy`), renewed every third of its duration while the cycle runs,
+/// released at the end. If a renewal fails — another node took the job
+/// after this one stalled longer than the lease — the cycle is dropped
+/// where it stands, as if the process had died; what it saved stays saved.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_leased(
+    store: &dyn Store,
+    tenant: TenantId,
+    spec: &JobSpec,
+    client: &Client,
+    opts: CycleOptions,
+    holder: &str,
+    lease: Duration,
+    still_due: impl FnOnce(&JobRecord) -> bool,
+) -> Result<Option<Leased>, CycleError> {
+    let name = lease_name(tenant, &spec.name);
+    let taken_at = tokio::time::Instant::now();
+    let (now, until) = window(lease);
+    if !store.try_lease(&name, holder, &now, &until).await? && !take_from_the_dead(store, &name, holder, &until).await?
+    {
+        let (holder, until) = store.lease_holder(&name).await?.unwrap_or_default();
+        return Ok(Some(Leased::Busy { holder, until }));
+    }
+    // Another node may have finished a cycle between our look and the
+    // lease: look again under it.
+    let record = store.job(tenant, &spec.name).await?;
+    if !record.as_ref().is_some_and(still_due) {
+        release(store, &name, holder).await;
+        return Ok(None);
+    }
+    let mut source = crate::source::open(&spec.source);
+    let cycle = cycle::run_cycle(store, tenant, spec, source.as_mut(), client, opts);
+    // Renewed every third of the lease. The cycle must never outlive its
+    // lease, or another node could run the job at the same time: if no
+    // renewal has succeeded by a sixth of the lease before it expires (a
+    // stalled database, an overloaded node), the cycle is dropped first.
+    let renew = async {
+        let mut valid_until = taken_at + lease;
+        loop {
+            tokio::time::sleep_until(valid_until - lease * 2 / 3).await;
+            let deadline = valid_until - lease / 6;
+            let renewed = loop {
+                let attempt = tokio::time::Instant::now();
+                let (now, until) = window(lease);
+                match tokio::time::timeout_at(deadline, store.try_lease(&name, holder, &now, &until)).await {
+                    Ok(Ok(true)) => break attempt + lease,
+                    Ok(Ok(false)) => return "another node took the job's lease".to_string(),
+                    Ok(Err(e)) if tokio::time::Instant::now() + lease / 12 < deadline => {
+                        tracing::warn!(lease = %name, error = %e, "renewing a job's lease failed; retrying");
+                        tokio::time::sleep(lease / 12).await;
+                    }
+                    Ok(Err(e)) => return format!("the job's lease could not be renewed: {e}"),
+                    Err(_) => return "the job's lease could not be renewed before it expired".to_string(),
+                }
+            };
+            valid_until = renewed;
+        }
+    };
+    let out = tokio::select! {
+        r = cycle => r,
+        why = renew => Err(CycleError::Job(format!("the cycle was abandoned: {why}; what it saved is kept"))),
+    };
+    release(store, &name, holder).await;
+    out.map(|s| Some(Leased::Ran(s)))
+}
+
+/// Takes the lease from a holder known to be dead (a process of this
+/// machine that has ended: a `sync run` killed with Ctrl-C, a server that
+/// crashed and was restarted) without waiting for it to expire. The take
+/// is the usual conditional `UPDATE`, evaluated as of just after the dead
+/// holder's expiry: of several racers only the first succeeds, because its
+/// own expiry is later than that.
+async fn take_from_the_dead(store: &dyn Store, name: &str, holder: &str, until: &str) -> Result<bool, CycleError> {
+    let Some((dead, expires)) = store.lease_holder(name).await? else {
+        return Ok(false);
+    };
+    if !scimitar_store::lease::holder_is_dead(&dead) {
+        return Ok(false);
+    }
+    let Ok(expires) = OffsetDateTime::parse(&expires, &Rfc3339) else {
+        return Ok(false);
+    };
+    let just_after = scimitar_store::format_utc(expires + Duration::from_millis(1));
+    // Our expiry must be later than `just_after`, or a second racer could
+    // take the lease from us the same way.
+    let floor = expires + Duration::from_secs(1);
+    let until = match OffsetDateTime::parse(until, &Rfc3339) {
+        Ok(u) if u > floor => until.to_string(),
+        _ => scimitar_store::format_utc(floor),
+    };
+    let taken = store.try_lease(name, holder, &just_after, &until).await?;
+    if taken {
+        tracing::info!(lease = name, %dead, "took over the lease of a process that has ended");
+    }
+    Ok(taken)
+}
+
+/// Releases a lease by letting it expire now.
+async fn release(store: &dyn Store, name: &str, holder: &str) {
+    let (now, _) = window(Duration::ZERO);
+    if let Err(e) = store.try_lease(name, holder, &now, &now).await {
+        tracing::warn!(lease = name, error = %e, "could not release a job's lease; it expires by itself");
+    }
+}
+
+/// Records a failed attempt as the job's last cycle: its error and when
+/// it ended (the next attempt is an interval later); the watermark stays.
+pub async fn record_failure(store: &dyn Store, tenant: TenantId, job: &str, kind: &str, error: &str) {
+    let failed = json!({
+        "job": job,
+        "kind": kind,
+        "error": error,
+        "finished": scimitar_store::now_utc(),
+    });
+    if let Err(e) = store.set_last_cycle(tenant, job, &failed).await {
+        tracing::warn!(job, error = %e, "could not record a failed cycle");
+    }
+}
+
+/// The scheduler: runs until `shutdown` resolves. Cycles in progress are
+/// dropped then (their leases expire; another node, or this one after a
+/// restart, resumes them from what they saved).
+pub async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, shutdown: impl Future<Output = ()>) {
+    let running: Arc<Mutex<HashSet<(TenantId, String)>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(cfg.poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {}
+        }
+        while tasks.try_join_next().is_some() {}
+        let tenants = match store.list_tenants().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "the scheduler could not list tenants");
+                continue;
+            }
+        };
+        for tenant in tenants {
+            let jobs = match store.list_jobs(tenant.id).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.name, error = %e, "the scheduler could not list jobs");
+                    continue;
+                }
+            };
+            for record in jobs {
+                if record.status != "on" {
+                    continue;
+                }
+                let key = (tenant.id, record.name.clone());
+                if running.lock().map(|r| r.contains(&key)).unwrap_or(true) {
+                    continue;
+                }
+                let spec = match stored_spec(&record) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Said once per interval, not once per poll.
+                        if next_cycle(&record, Duration::from_secs(40 * 60))
+                            .is_some_and(|t| t <= OffsetDateTime::now_utc())
+                        {
+                            record_failure(&*store, tenant.id, &record.name, "initial", &e).await;
+                        }
+                        continue;
+                    }
+                };
+                let interval = spec.settings.interval;
+                if next_cycle(&record, interval).is_none_or(|t| t > OffsetDateTime::now_utc()) {
+                    continue;
+                }
+                if let Ok(mut r) = running.lock() {
+                    r.insert(key.clone());
+                }
+                let (store, running, cfg) = (store.clone(), running.clone(), cfg.clone());
+                let (tid, tname) = (tenant.id, tenant.name.clone());
+                tasks.spawn(async move {
+                    run_one(&*store, tid, &tname, spec, &cfg).await;
+                    if let Ok(mut r) = running.lock() {
+                        r.remove(&key);
+                    }
+                });
+            }
+        }
+    }
+    tasks.abort_all();
+}
+
+async fn run_one(store: &dyn Store, tenant: TenantId, tenant_name: &str, spec: JobSpec, cfg: &SchedulerConfig) {
+    let kind = match store.job(tenant, &spec.name).await {
+        Ok(Some(j)) if j.watermark.is_some() => "incremental",
+        _ => "initial",
+    };
+    let client = match spec
+        .target
+        .token
+        .reveal()
+        .map_err(|e| format!("the target's Secret Token: {e}"))
+        .and_then(|token| Client::new(&spec.target.url, &token, spec.settings.concurrency))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            record_failure(store, tenant, &spec.name, kind, &e).await;
+            return;
+        }
+    };
+    let interval = spec.settings.interval;
+    let due = |r: &JobRecord| next_cycle(r, interval).is_some_and(|t| t <= OffsetDateTime::now_utc());
+    let opts = CycleOptions::default();
+    match run_leased(store, tenant, &spec, &client, opts, &cfg.holder, cfg.lease, due).await {
+        Ok(Some(Leased::Ran(s))) => tracing::info!(
+            tenant = tenant_name,
+            job = %spec.name,
+            kind = %s.kind,
+            created = s.created,
+            updated = s.updated,
+            disabled = s.disabled,
+            deleted = s.deleted,
+            failed = s.failed,
+            requests = s.requests,
+            duration_ms = s.duration_ms,
+            "provisioning cycle finished"
+        ),
+        Ok(Some(Leased::Busy { holder, .. })) => {
+            tracing::debug!(tenant = tenant_name, job = %spec.name, %holder, "the job runs on another node")
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(tenant = tenant_name, job = %spec.name, error = %e, "provisioning cycle failed");
+            record_failure(store, tenant, &spec.name, kind, &e.to_string()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: &str, last: Option<Value>) -> JobRecord {
+        JobRecord {
+            name: "hr".into(),
+            config: Value::Null,
+            status: status.into(),
+            watermark: None,
+            last_cycle: last,
+            created: String::new(),
+            updated: String::new(),
+        }
+    }
+
+    #[test]
+    fn when_the_next_cycle_is_due() {
+        let at = |s: &str| OffsetDateTime::parse(s, &Rfc3339).unwrap();
+        let forty = Duration::from_secs(40 * 60);
+        let finished = json!({"finished": "2030-01-01T10:00:00.000Z", "created": 3});
+        let cases: Vec<(&str, Option<Value>, Option<OffsetDateTime>)> = vec![
+            ("off", Some(finished.clone()), None),
+            ("off", None, None),
+            ("on", None, Some(OffsetDateTime::UNIX_EPOCH)),
+            ("on", Some(finished.clone()), Some(at("2030-01-01T10:40:00Z"))),
+            (
+                "on",
+                Some(json!({"error": "refused", "finished": "2030-01-01T10:00:00Z"})),
+                Some(at("2030-01-01T10:40:00Z")),
+            ),
+            (
+                "on",
+                Some(json!({"finished": "2030-01-01T10:00:00Z", "run_now": true})),
+                Some(OffsetDateTime::UNIX_EPOCH),
+            ),
+            ("on", Some(json!({"created": 1})), Some(OffsetDateTime::UNIX_EPOCH)),
+            ("quarantined", Some(finished), None),
+        ];
+        for (status, last, want) in cases {
+            assert_eq!(
+                next_cycle(&record(status, last.clone()), forty),
+                want,
+                "{status} {last:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! Provisioning jobs run by `scimitar serve` (the real binary) by
+//! themselves: switched on with `scimitar sync start`, a cycle at once and
+//! then one every interval, off with `sync stop`, `sync restart`; and on
+//! several nodes sharing PostgreSQL, a job's cycles on one node at a time,
+//! handed to another when the node running one is killed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "../../scimitar-engine/tests/support/slapd.rs"]
+mod slapd;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
+
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("scimitar-sched-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env("SCIMITAR_KEY_FILE", self.dir.join("server.key"))
+            .env_remove("SCIMITAR_PUBLIC_URL")
+            .env_remove("SCIMITAR_CONFIG")
+            .env_remove("SCIMITAR_DATABASE_URL");
+        cmd
+    }
+
+    /// Runs the CLI with `--json` and returns its output. The wait moves
+    /// off the test's runtime, which serves the proxy.
+    fn cli(&self, db: &str, args: &[&str]) -> Value {
+        let out = tokio::task::block_in_place(|| {
+            self.command()
+                .args(args)
+                .args(["--database", db, "--json"])
+                .output()
+                .unwrap()
+        });
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn job(&self, db: &str, name: &str) -> Value {
+        let jobs = self.cli(db, &["sync", "jobs"]);
+        jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no job {name} in {jobs}"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `scimitar serve` process, killed when dropped.
+struct Node {
+    child: Child,
+    root: String,
+}
+
+impl Node {
+    fn start(s: &Scratch, db: &str, extra: &[&str]) -> Node {
+        let mut child = s
+            .command()
+            .args([
+                "--database",
+                db,
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "0",
+            ])
+            .args(extra)
+            .env("SCIMITAR_LOG", "warn")
+            .env("SCIMITAR_DB_POOL_SIZE", "4")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let root = rx.recv_timeout(Duration::from_secs(60)).expect("serve started");
+        Node { child, root }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `f` holds, or fails with `what`.
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for: {what}");
+}
+
+/// The userNames a SCIM tenant holds.
+async fn users(base: &str, token: &str) -> Vec<String> {
+    let body: Value = scimitar_testkit::client()
+        .get(format!("{base}/Users?count=1000"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["Resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn has_user(base: &str, token: &str, name: &str) -> bool {
+    users(base, token).await.iter().any(|u| u == name)
+}
+
+fn person(uid: &str, dept: &str) -> String {
+    format!(
+        "dn: uid={uid},ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Test\ngivenName: {uid}\nsn: Test\nmail: {uid}@example.org\ndepartmentNumber: {dept}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(has_slapd), ignore = "needs OpenLDAP's slapd: apt-get install slapd ldap-utils")]
+async fn a_job_switched_on_runs_by_itself_every_interval_until_switched_off() {
+    let s = Scratch::new("on-off");
+    let ldap = slapd::Slapd::start(slapd::Options {
+        ldif: format!("{}\n{}", person("alice", "42"), person("bob", "42")),
+        ..Default::default()
+    });
+    let db = format!("sqlite:{}/scimitar.db", s.dir.display());
+    let node = Node::start(&s, &db, &["--job-lease", "3"]);
+    // The application is another tenant of the same server.
+    s.cli(&db, &["tenant", "create", "airstack"]);
+    let token = s.cli(&db, &["token", "create", "--tenant", "airstack"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = format!("{}/scim/airstack/v2", node.root);
+    let job = s.dir.join("hr.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "hr"
+interval = "2s"
+
+[source]
+kind = "ldap"
+url = "{url}"
+bind_dn = "{admin}"
+bind_password = "{password}"
+base_dn = "{base}"
+
+[scope]
+mode = "all"
+
+[target]
+url = "{app}"
+token = "{token}"
+"#,
+            url = ldap.url,
+            admin = slapd::ADMIN,
+            password = slapd::PASSWORD,
+            base = slapd::BASE,
+        ),
+    )
+    .unwrap();
+
+    // Saved, the job is off: nothing runs.
+    let saved = s.cli(&db, &["sync", "save", "--job", job.to_str().unwrap()]);
+    assert_eq!(saved["status"], "off", "{saved}");
+    let j = s.job(&db, "hr");
+    assert_eq!(
+        (&j["status"], &j["next_cycle"]),
+        (&Value::from("off"), &Value::Null),
+        "{j}"
+    );
+    assert_eq!(j["interval_seconds"], 2, "{j}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(users(&app, &token).await.is_empty(), "an off job sends nothing");
+
+    // On: the server runs the initial cycle by itself, within seconds.
+    assert_eq!(s.cli(&db, &["sync", "start", "--job", "hr"])["status"], "on");
+    wait_until("the initial cycle", Duration::from_secs(30), || async {
+        users(&app, &token).await.len() == 2
+    })
+    .await;
+    let j = s.job(&db, "hr");
+    assert_eq!(j["status"], "on", "{j}");
+    assert!(j["next_cycle"].is_string(), "an on job has a next cycle: {j}");
+
+    // A change in the directory arrives with the next cycle, an interval later.
+    ldap.modify(&person("carol", "42").replacen('\n', "\nchangetype: add\n", 1));
+    wait_until("carol, on the next incremental cycle", Duration::from_secs(30), || {
+        has_user(&app, &token, "carol@example.org")
+    })
+    .await;
+    let j = s.job(&db, "hr");
+    assert_eq!(j["last_cycle"]["kind"], "incremental", "{j}");
+    assert_eq!(j["last_cycle"]["failed"], 0, "{j}");
+
+    // Off: the cycle in progress (if any) finishes and no other starts.
+    assert_eq!(s.cli(&db, &["sync", "stop", "--job", "hr"])["status"], "off");
+    wait_until("no cycle running", Duration::from_secs(30), || async {
+        s.job(&db, "hr")["running"].is_null()
+    })
+    .await;
+    ldap.modify(&person("dave", "42").replacen('\n', "\nchangetype: add\n", 1));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        !has_user(&app, &token, "dave@example.org").await,
+        "no cycle runs while the job is off"
+    );
+    let j = s.job(&db, "hr");
+    assert_eq!(
+        (&j["status"], &j["next_cycle"]),
+        (&Value::from("off"), &Value::Null),
+        "{j}"
+    );
+
+    // Restart while off: the next cycle will be initial, but nothing runs yet.
+    s.cli(&db, &["sync", "restart", "--job", "hr"]);
+    assert_eq!(s.job(&db, "hr")["initial_next"], true);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!has_user(&app, &token, "dave@example.org").await);
+    // On again: at once, an initial cycle that matches what exists and
+    // creates only dave.
+    let before = s.job(&db, "hr")["last_cycle"]["finished"].clone();
+    s.cli(&db, &["sync", "start", "--job", "hr"]);
+    let started = Instant::now();
+    let first = loop {
+        let j = s.job(&db, "hr");
+        if j["last_cycle"]["finished"].is_string() && j["last_cycle"]["finished"] != before {
+            break j["last_cycle"].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no cycle after the restart: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(first["kind"], "initial", "{first}");
+    assert_eq!(
+        (first["created"].as_u64(), first["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{first}"
+    );
+    assert_eq!(users(&app, &token).await.len(), 4);
+    drop(node);
+}
+
+/// A counting proxy in front of the target: requests in flight (at most,
+/// over the test), and every request with its answer.
+#[derive(Clone, Default)]
+struct Counter {
+    upstream: String,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<(String, String, u16)>>>,
+}
+
+async fn forward(State(p): State<Counter>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    // Counted down when the handler ends or is dropped (a killed client's
+    // connection drops it).
+    struct InFlight(Arc<AtomicUsize>);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = InFlight(p.in_flight.clone());
+    p.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    // Slow enough that two cycles at once would overlap for sure.
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let pq = uri.path_and_query().map(|x| x.as_str()).unwrap_or("/").to_string();
+    let http = scimitar_testkit::client();
+    let mut req = http
+        .request(method.clone(), format!("{}{pq}", p.upstream))
+        .body(body.to_vec());
+    for name in ["authorization", "content-type", "accept", "if-match"] {
+        if let Some(v) = headers.get(name) {
+            req = req.header(name, v.as_bytes());
+        }
+    }
+    match req.send().await {
+        Ok(r) => {
+            let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let bytes = r.bytes().await.unwrap_or_default();
+            p.seen
+                .lock()
+                .unwrap()
+                .push((method.to_string(), uri.path().to_string(), status.as_u16()));
+            (status, [("content-type", "application/scim+json")], bytes.to_vec()).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+async fn start_counter(upstream: &str) -> (String, Counter) {
+    let state = Counter {
+        upstream: upstream.trim_end_matches('/').to_string(),
+        ..Counter::default()
+    };
+    let app = axum::Router::new().fallback(forward).with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (format!("http://{addr}"), state)
+}
+
+fn write_users(path: &Path, n: usize) {
+    let mut csv = String::from("mailNickname,userPrincipalName,mail,givenName,surname,displayName\n");
+    for i in 0..n {
+        csv += &format!("u{i:04},u{i:04}@example.org,u{i:04}@example.org,U{i},Test,U{i} Test\n");
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_three_nodes_a_job_runs_on_one_at_a_time_and_a_killed_node_hands_it_over() {
+    let pg = match std::env::var("SCIMITAR_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            eprintln!("skipped: set SCIMITAR_TEST_POSTGRES_URL to run the multi-node scheduler test");
+            return;
+        }
+    };
+    let s = Scratch::new("nodes");
+    let db = scimitar_store_postgres::test_support::fresh_url(&pg).await.unwrap();
+    // The application: its own server, behind the counting proxy.
+    let app_db = format!("sqlite:{}/app.db", s.dir.display());
+    let app = Node::start(&s, &app_db, &[]);
+    let token = s.cli(&app_db, &["token", "create", "--tenant", "default"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (proxy, counter) = start_counter(&app.root).await;
+    let app_base = format!("{}/scim/default/v2", app.root);
+
+    const N: usize = 400;
+    write_users(&s.dir.join("users.csv"), N);
+    let job = s.dir.join("hr.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "hr"
+interval = "2s"
+concurrency = 1
+
+[source]
+kind = "file"
+users = "users.csv"
+key = "mailNickname"
+
+[scope]
+mode = "all"
+
+[target]
+url = "{proxy}/scim/default/v2"
+token = "{token}"
+"#
+        ),
+    )
+    .unwrap();
+    let mut nodes: Vec<Node> = (0..3).map(|_| Node::start(&s, &db, &["--job-lease", "3"])).collect();
+    s.cli(&db, &["sync", "save", "--job", job.to_str().unwrap()]);
+    s.cli(&db, &["sync", "start", "--job", "hr"]);
+
+    // Mid-cycle, kill the node that runs it.
+    let posts = || {
+        counter
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, p, _)| m == "POST" && p.ends_with("/Users"))
+            .count()
+    };
+    wait_until("the initial cycle under way", Duration::from_secs(60), || async {
+        posts() >= 100
+    })
+    .await;
+    let running = s.job(&db, "hr")["running"].clone();
+    let holder = running["holder"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{running}"))
+        .to_string();
+    let pid: u32 = holder.split('/').nth(1).unwrap().parse().unwrap();
+    let victim = nodes
+        .iter()
+        .position(|n| n.pid() == pid)
+        .unwrap_or_else(|| panic!("the holder {holder} is one of the nodes"));
+    let killed_at = posts();
+    drop(nodes.remove(victim));
+    assert!(killed_at < N, "killed mid-cycle ({killed_at} of {N} created)");
+
+    // Another node takes the job once the lease expires and finishes it.
+    wait_until("every user, from another node", Duration::from_secs(90), || async {
+        users(&app_base, &token).await.len() == N
+    })
+    .await;
+    wait_until("a clean cycle after the takeover", Duration::from_secs(60), || async {
+        let j = s.job(&db, "hr");
+        j["last_cycle"]["failed"] == 0 && j["last_cycle"]["kind"] == "incremental"
+    })
+    .await;
+    let j = s.job(&db, "hr");
+    let after = j["running"]["holder"].as_str().map(str::to_string);
+    assert_ne!(after.as_deref(), Some(holder.as_str()), "the dead node holds nothing");
+
+    let seen = counter.seen.lock().unwrap().clone();
+    assert_eq!(
+        counter.max_in_flight.load(Ordering::SeqCst),
+        1,
+        "with concurrency 1, more than one request in flight means two cycles at once"
+    );
+    let created = seen
+        .iter()
+        .filter(|(m, p, st)| m == "POST" && p.ends_with("/Users") && *st == 201)
+        .count();
+    assert_eq!(created, N, "each user created once");
+    assert!(
+        !seen.iter().any(|(_, _, st)| *st == 409),
+        "no duplicate create was attempted: {:?}",
+        seen.iter().filter(|x| x.2 >= 400).collect::<Vec<_>>()
+    );
+    let failures = tokio::task::block_in_place(|| {
+        s.command()
+            .args([
+                "sync",
+                "logs",
+                "--job",
+                "hr",
+                "--status",
+                "failure",
+                "--database",
+                &db,
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    });
+    assert!(failures.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&failures.stdout).trim(),
+        "",
+        "no failure logged"
+    );
+    drop(nodes);
+    drop(app);
+}
