@@ -58,6 +58,19 @@ impl App {
                 tenant.name
             )));
         }
+        let job = self.job(tenant, name).await?;
+        if job.status == "quarantined" {
+            let previous = job
+                .last_cycle
+                .as_ref()
+                .and_then(|l| l.pointer("/quarantine/previous_status"))
+                .and_then(Value::as_str)
+                .unwrap_or("on");
+            self.store
+                .set_job_status(tenant.id, name, previous)
+                .await
+                .map_err(scim_error)?;
+        }
         self.run_job_now(tenant, name).await?;
         let action = if reset_anchors {
             "job.restarted-reset-anchors"
@@ -97,6 +110,50 @@ impl App {
             Some(name),
         )
         .await;
+        self.job(tenant, name).await
+    }
+
+    /// Allow deletes: a job quarantined because a cycle exceeded its
+    /// deletion threshold returns to the status it had, and its next cycle
+    /// (at once, if that status is `on`) sends the disables and deletes.
+    /// 409 if the job is not held by its deletion threshold. Audited as
+    /// `job.deletes-allowed`.
+    pub async fn allow_deletes(&self, actor: &Actor, tenant: &Tenant, name: &str) -> Result<JobRecord, ScimError> {
+        let job = self.job(tenant, name).await?;
+        let quarantine = job.last_cycle.as_ref().and_then(|l| l.get("quarantine"));
+        let held = job.status == "quarantined"
+            && quarantine.and_then(|q| q.get("reason")).and_then(Value::as_str) == Some("deletionThreshold");
+        if !held {
+            return Err(ScimError::new(
+                409,
+                None,
+                format!(
+                    "job '{name}' is not held by its deletion threshold (status: {}); there is nothing to allow",
+                    job.status
+                ),
+            ));
+        }
+        let previous = quarantine
+            .and_then(|q| q.get("previous_status"))
+            .and_then(Value::as_str)
+            .unwrap_or("on")
+            .to_string();
+        let mut last = match job.last_cycle {
+            Some(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        last.insert("allow_deletes".into(), Value::Bool(true));
+        last.insert("run_now".into(), Value::Bool(true));
+        self.store
+            .set_last_cycle(tenant.id, name, &Value::Object(last))
+            .await
+            .map_err(scim_error)?;
+        self.store
+            .set_job_status(tenant.id, name, &previous)
+            .await
+            .map_err(scim_error)?;
+        self.audit(actor, Some(tenant.id), "job.deletes-allowed", Some(name))
+            .await;
         self.job(tenant, name).await
     }
 

@@ -42,6 +42,10 @@ pub struct CycleOptions {
     pub now: OffsetDateTime,
     /// Called as objects are processed: `(done, total)`.
     pub progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
+    /// Send disables and deletes beyond the job's `deletion_threshold`
+    /// (an administrator's Allow deletes; also set by `allow_deletes` in
+    /// the job's last cycle, which the next cycle consumes).
+    pub allow_deletes: bool,
 }
 
 impl Default for CycleOptions {
@@ -50,6 +54,7 @@ impl Default for CycleOptions {
             dry_run: false,
             now: OffsetDateTime::now_utc(),
             progress: None,
+            allow_deletes: false,
         }
     }
 }
@@ -89,6 +94,10 @@ pub enum CycleError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Job(String),
+    #[error(
+        "the cycle would disable or delete {count} objects, more than the job's deletion threshold of {threshold}: nothing was sent, the job is quarantined and the actions are logged as stagedDelete. If they are intended, allow them (`scimitar sync allow-deletes --job NAME`); if not, fix the source or the scope and restart the job"
+    )]
+    DeletionThreshold { count: u64, threshold: u64 },
 }
 
 /// Test Connection, as Entra does it: the matching attribute of users equal
@@ -454,6 +463,70 @@ pub async fn run_cycle(
                 .collect(),
         ),
     };
+    // Accidental-deletion prevention, as Entra's: a cycle that would
+    // disable or delete more objects than the threshold sends nothing (its
+    // creates and updates come from the same suspicious read), logs those
+    // actions as stagedDelete, quarantines the job and commits no
+    // watermark, so that the same changes are read again once an
+    // administrator allows the deletes or fixes the cause.
+    let allowed = opts.allow_deletes
+        || record
+            .last_cycle
+            .as_ref()
+            .and_then(|l| l.get("allow_deletes"))
+            .and_then(Value::as_bool)
+            == Some(true);
+    let threshold = job.settings.deletion_threshold;
+    if threshold > 0 && !allowed {
+        let staged: Vec<&Item> = items.iter().filter(|it| removes(&cx, it)).collect();
+        let count = staged.len() as u64;
+        if count > threshold {
+            let logs = staged
+                .iter()
+                .map(|it| log_record(&cx, &staged_record(it, threshold)))
+                .collect();
+            if !opts.dry_run {
+                store
+                    .save_objects(tenant, &job.name, Vec::new(), Vec::new(), logs)
+                    .await?;
+                let err = CycleError::DeletionThreshold { count, threshold };
+                let previous = if record.status == "quarantined" {
+                    record
+                        .last_cycle
+                        .as_ref()
+                        .and_then(|l| l.pointer("/quarantine/previous_status"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("on")
+                        .to_string()
+                } else {
+                    record.status.clone()
+                };
+                store
+                    .set_last_cycle(
+                        tenant,
+                        &job.name,
+                        &serde_json::json!({
+                            "job": job.name,
+                            "cycle_id": cycle_id,
+                            "kind": if initial { "initial" } else { "incremental" },
+                            "error": err.to_string(),
+                            "started": started_at,
+                            "finished": scimitar_store::now_utc(),
+                            "quarantine": {
+                                "reason": "deletionThreshold",
+                                "staged": count,
+                                "threshold": threshold,
+                                "previous_status": previous,
+                            },
+                        }),
+                    )
+                    .await?;
+                store.set_job_status(tenant, &job.name, "quarantined").await?;
+                return Err(err);
+            }
+            return Err(CycleError::DeletionThreshold { count, threshold });
+        }
+    }
     let (users, groups): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| i.kind == Kind::User);
 
     // Objects are saved (with their log records) a chunk at a time as they
@@ -511,6 +584,43 @@ pub async fn run_cycle(
         .finish_cycle(tenant, &job.name, Some(&delta.watermark), &summary_json)
         .await?;
     Ok(summary)
+}
+
+/// Whether processing `it` would disable or delete a target object: it is
+/// linked, and deleted in the source (with deletes on), or was in scope
+/// and no longer is (or is disabled in the source).
+fn removes(cx: &Cx<'_>, it: &Item) -> bool {
+    let Some(old) = it.old.as_ref().filter(|o| o.target_id.is_some()) else {
+        return false;
+    };
+    if it.deleted {
+        return cx.job.object(it.kind).actions.delete;
+    }
+    match &it.object {
+        Some(obj) => old.in_scope && (!cx.in_scope(obj) || obj.disabled),
+        None => false,
+    }
+}
+
+/// The log record of an action held back by the deletion threshold.
+fn staged_record(it: &Item, threshold: u64) -> Record {
+    let name = it
+        .object
+        .as_ref()
+        .map(SourceObject::display_name)
+        .unwrap_or_else(|| it.anchor.clone());
+    let mut r = Record::new(it.kind, &it.anchor, &name);
+    r.target_id = it.old.as_ref().and_then(|o| o.target_id.clone());
+    r.action = Action::StagedDelete;
+    r.skip(
+        StepType::Processing,
+        "EntrySynchronizationSkipped",
+        &format!(
+            "Not {}: the cycle exceeded the job's deletion threshold ({threshold}); allow deletes to apply it",
+            if it.deleted { "deleted" } else { "disabled" }
+        ),
+    );
+    r
 }
 
 /// Saves processed objects: their states, removals and log records in one

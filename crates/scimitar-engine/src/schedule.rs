@@ -336,6 +336,10 @@ async fn run_one(store: &dyn Store, tenant: TenantId, tenant_name: &str, spec: J
             tracing::debug!(tenant = tenant_name, job = %spec.name, %holder, "the job runs on another node")
         }
         Ok(None) => {}
+        Err(e @ CycleError::DeletionThreshold { .. }) => {
+            // The cycle quarantined the job and recorded why.
+            tracing::warn!(tenant = tenant_name, job = %spec.name, error = %e, "provisioning job quarantined");
+        }
         Err(e) => {
             tracing::warn!(tenant = tenant_name, job = %spec.name, error = %e, "provisioning cycle failed");
             record_failure(store, tenant, &spec.name, kind, &e.to_string()).await;

@@ -66,6 +66,14 @@ pub enum SyncCmd {
         #[arg(long, default_value = "default")]
         tenant: String,
     },
+    /// Allow deletes: a job quarantined by its deletion threshold goes back to its status, and its next cycle sends the disables and deletes.
+    AllowDeletes {
+        /// The job's name.
+        #[arg(long)]
+        job: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
     /// Test Connection: Entra's probe against the job's target; says whether the URL, the token or the answer is wrong.
     TestConnection {
         #[arg(long)]
@@ -213,6 +221,7 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                 }
                 if let Err(e) = &result
                     && !dry_run
+                    && !matches!(e, cycle::CycleError::DeletionThreshold { .. })
                 {
                     let kind = match app.store.job(t.id, &spec.name).await {
                         Ok(Some(j)) if j.watermark.is_some() => "incremental",
@@ -301,6 +310,24 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
             job,
             tenant: tenant_name,
         } => switch(&app, &job, &tenant_name, false, as_json).await,
+        SyncCmd::AllowDeletes {
+            job,
+            tenant: tenant_name,
+        } => {
+            let t = tenant(&app, &tenant_name).await?;
+            let record = app.allow_deletes(&Actor::Cli, &t, &job).await.map_err(app_err)?;
+            if as_json {
+                println!(
+                    "{}",
+                    json!({"job": job, "tenant": t.name, "status": record.status, "allow_deletes": true})
+                );
+            } else if record.status == "on" {
+                println!("Deletes allowed: '{job}' is on again and its next cycle, at once, sends them.");
+            } else {
+                println!("Deletes allowed: the next cycle of '{job}' (`scimitar sync run`) sends them.");
+            }
+            Ok(())
+        }
         SyncCmd::TestConnection { job } => {
             let (spec, _) = load_job(&job)?;
             let client = client_for(&spec)?;

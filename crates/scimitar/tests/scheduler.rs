@@ -510,3 +510,134 @@ token = "{token}"
     drop(nodes);
     drop(app);
 }
+
+/// Runs `sync run --once`, expecting it to fail; returns its error output.
+fn run_failing(s: &Scratch, db: &str, job: &Path) -> String {
+    let out = tokio::task::block_in_place(|| {
+        s.command()
+            .args([
+                "sync",
+                "run",
+                "--once",
+                "--job",
+                job.to_str().unwrap(),
+                "--database",
+                db,
+            ])
+            .output()
+            .unwrap()
+    });
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_over_the_deletion_threshold_sends_nothing_until_deletes_are_allowed() {
+    let s = Scratch::new("threshold");
+    let app_db = format!("sqlite:{}/app.db", s.dir.display());
+    let app = Node::start(&s, &app_db, &[]);
+    let token = s.cli(&app_db, &["token", "create", "--tenant", "default"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("{}/scim/default/v2", app.root);
+    let db = format!("sqlite:{}/engine.db", s.dir.display());
+    let csv = s.dir.join("users.csv");
+    let job = s.dir.join("hr.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "hr"
+deletion_threshold = 3
+
+[source]
+kind = "file"
+users = "users.csv"
+key = "mailNickname"
+
+[scope]
+mode = "all"
+
+[target]
+url = "{base}"
+token = "{token}"
+"#
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["sync", "run", "--once", "--job", job.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        s.cli(&db, &args)
+    };
+    write_users(&csv, 10);
+    assert_eq!(run(&[])["created"], 10);
+
+    // Three deletes: at the threshold, sent.
+    let lines: Vec<String> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    std::fs::write(&csv, lines[..8].join("\n") + "\n").unwrap();
+    let c = run(&[]);
+    assert_eq!((c["deleted"].as_u64(), c["failed"].as_u64()), (Some(3), Some(0)), "{c}");
+    assert_eq!(users(&base, &token).await.len(), 7);
+
+    // Five more: over it. Nothing is sent, not even the create that came
+    // with them; the job is quarantined; the actions are staged.
+    let mut kept = lines[..3].to_vec();
+    kept.push("new0001,new0001@example.org,new0001@example.org,New,One,New One".into());
+    std::fs::write(&csv, kept.join("\n") + "\n").unwrap();
+    let err = run_failing(&s, &db, &job);
+    assert!(err.contains("deletion threshold of 3"), "{err}");
+    assert!(err.contains("allow-deletes"), "{err}");
+    assert_eq!(users(&base, &token).await.len(), 7, "nothing deleted or created");
+    let j = s.job(&db, "hr");
+    assert_eq!(j["status"], "quarantined", "{j}");
+    assert_eq!(j["last_cycle"]["quarantine"]["reason"], "deletionThreshold", "{j}");
+    assert_eq!(j["last_cycle"]["quarantine"]["staged"], 5, "{j}");
+    assert_eq!(j["next_cycle"], Value::Null, "a quarantined job has no next cycle: {j}");
+    let staged = tokio::task::block_in_place(|| {
+        s.command()
+            .args([
+                "sync",
+                "logs",
+                "--job",
+                "hr",
+                "--action",
+                "stagedDelete",
+                "--database",
+                &db,
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    });
+    assert_eq!(String::from_utf8_lossy(&staged.stdout).lines().count(), 5);
+    // Still held on the next run; a job that is not held has nothing to allow.
+    run_failing(&s, &db, &job);
+    assert_eq!(users(&base, &token).await.len(), 7);
+
+    // Allow deletes: the job returns to its status (off: run by the CLI)
+    // and the next cycle sends everything it held back.
+    let allowed = s.cli(&db, &["sync", "allow-deletes", "--job", "hr"]);
+    assert_eq!(allowed["status"], "off", "{allowed}");
+    let c = run(&[]);
+    assert_eq!(
+        (c["deleted"].as_u64(), c["created"].as_u64(), c["failed"].as_u64()),
+        (Some(5), Some(1), Some(0)),
+        "{c}"
+    );
+    assert_eq!(users(&base, &token).await.len(), 3, "two kept and the new one");
+    // Allowing is for one cycle, and only for a held job.
+    let again = tokio::task::block_in_place(|| {
+        s.command()
+            .args(["sync", "allow-deletes", "--job", "hr", "--database", &db])
+            .output()
+            .unwrap()
+    });
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to allow"));
+    drop(app);
+}
