@@ -60,14 +60,9 @@ impl App {
         }
         let job = self.job(tenant, name).await?;
         if job.status == "quarantined" {
-            let previous = job
-                .last_cycle
-                .as_ref()
-                .and_then(|l| l.pointer("/quarantine/previous_status"))
-                .and_then(Value::as_str)
-                .unwrap_or("on");
+            let previous = status_before_quarantine(&job);
             self.store
-                .set_job_status(tenant.id, name, previous)
+                .set_job_status(tenant.id, name, &previous)
                 .await
                 .map_err(scim_error)?;
         }
@@ -133,11 +128,7 @@ impl App {
                 ),
             ));
         }
-        let previous = quarantine
-            .and_then(|q| q.get("previous_status"))
-            .and_then(Value::as_str)
-            .unwrap_or("on")
-            .to_string();
+        let previous = status_before_quarantine(&job);
         let mut last = match job.last_cycle {
             Some(Value::Object(m)) => m,
             _ => serde_json::Map::new(),
@@ -184,4 +175,14 @@ impl App {
         self.audit(actor, Some(tenant.id), "job.deleted", Some(name)).await;
         Ok(())
     }
+}
+
+/// The status a quarantined job had before (`on` if it is not recorded).
+fn status_before_quarantine(job: &JobRecord) -> String {
+    job.last_cycle
+        .as_ref()
+        .and_then(|l| l.pointer("/quarantine/previous_status"))
+        .and_then(Value::as_str)
+        .unwrap_or("on")
+        .to_string()
 }

@@ -639,5 +639,23 @@ token = "{token}"
     });
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to allow"));
+
+    // Held again by a broken export; the source is fixed and the job
+    // restarted: the quarantine is lifted and nothing is deleted.
+    let mut fixed = std::fs::read_to_string(&csv).unwrap();
+    fixed += "new0002,new0002@example.org,new0002@example.org,New,Two,New Two\nnew0003,new0003@example.org,new0003@example.org,New,Three,New Three\n";
+    std::fs::write(&csv, &fixed).unwrap();
+    assert_eq!(run(&[])["created"], 2);
+    let header = fixed.lines().next().unwrap().to_string();
+    std::fs::write(&csv, header + "\n").unwrap();
+    let err = run_failing(&s, &db, &job);
+    assert!(err.contains("deletion threshold"), "{err}");
+    assert_eq!(s.job(&db, "hr")["status"], "quarantined");
+    std::fs::write(&csv, fixed).unwrap();
+    s.cli(&db, &["sync", "restart", "--job", "hr"]);
+    assert_eq!(s.job(&db, "hr")["status"], "off", "restart lifts the quarantine");
+    let c = run(&[]);
+    assert_eq!((c["deleted"].as_u64(), c["failed"].as_u64()), (Some(0), Some(0)), "{c}");
+    assert_eq!(users(&base, &token).await.len(), 5);
     drop(app);
 }
