@@ -39,7 +39,9 @@ impl App {
     }
 
     /// Forgets the job's watermark (its next cycle evaluates everything)
-    /// and, with `reset_anchors`, its links to target objects too.
+    /// and, with `reset_anchors`, its links to target objects too; ends a
+    /// quarantine or a disable (the job returns to the status it had before
+    /// it), and makes the next cycle due at once.
     pub async fn restart_job(
         &self,
         actor: &Actor,
@@ -59,7 +61,9 @@ impl App {
             )));
         }
         let job = self.job(tenant, name).await?;
-        if job.status == "quarantined" {
+        // A restart ends a quarantine, and revives a job disabled after
+        // four weeks of one.
+        if job.status == "quarantined" || job.status == "disabled" {
             let previous = status_before_quarantine(&job);
             self.store
                 .set_job_status(tenant.id, name, &previous)
@@ -117,7 +121,7 @@ impl App {
         let job = self.job(tenant, name).await?;
         let quarantine = job.last_cycle.as_ref().and_then(|l| l.get("quarantine"));
         let held = job.status == "quarantined"
-            && quarantine.and_then(|q| q.get("reason")).and_then(Value::as_str) == Some("deletionThreshold");
+            && quarantine.and_then(|q| q.get("reason")).and_then(Value::as_str) == Some("TooManyDeletes");
         if !held {
             return Err(ScimError::new(
                 409,

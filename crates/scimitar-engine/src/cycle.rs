@@ -86,8 +86,8 @@ pub struct Summary {
 /// Why a cycle could not run; nothing of it was committed.
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
-    #[error("the target refused the connection test: {0}")]
-    Connection(String),
+    #[error("the target refused the connection test: {message}")]
+    Connection { failure: Failure, message: String },
     #[error("reading the source failed: {0}")]
     Source(#[from] SourceError),
     #[error("the engine's state store failed: {0}")]
@@ -100,9 +100,26 @@ pub enum CycleError {
     DeletionThreshold { count: u64, threshold: u64 },
 }
 
+/// How a target failed as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// It refused the Secret Token (401, 403).
+    Credentials,
+    /// It answered, but not as SCIM requires (404 on `/Users`, not a
+    /// ListResponse).
+    NonCompliant,
+    /// No connection could be made.
+    Unreachable,
+}
+
 /// Test Connection, as Entra does it: the matching attribute of users equal
 /// to a random GUID must answer 200 with no resources. Says what is wrong.
 pub async fn test_connection(job: &JobSpec, client: &Client) -> Result<(), String> {
+    probe(job, client).await.map_err(|(_, message)| message)
+}
+
+/// Test Connection, saying how it failed.
+pub async fn probe(job: &JobSpec, client: &Client) -> Result<(), (Failure, String)> {
     let attr = job
         .users
         .matching()
@@ -117,22 +134,42 @@ pub async fn test_connection(job: &JobSpec, client: &Client) -> Result<(), Strin
             if a.status == 200 && total == Some(0) && resources(&a.body).is_empty() {
                 Ok(())
             } else {
-                Err(format!(
-                    "GET {}{} answered {} but not an empty SCIM ListResponse; is the Tenant URL the SCIM base URL?",
-                    job.target.url, req.path, a.status
+                Err((
+                    Failure::NonCompliant,
+                    format!(
+                        "GET {}{} answered {} but not an empty SCIM ListResponse; is the Tenant URL the SCIM base URL?",
+                        job.target.url, req.path, a.status
+                    ),
                 ))
             }
         }
         Err(e) => Err(match e.status {
-            Some(401) | Some(403) => format!(
-                "the target refused the Secret Token ({}): generate a new token in the application",
-                e.status.unwrap_or_default()
+            Some(401) | Some(403) => (
+                Failure::Credentials,
+                format!(
+                    "the target refused the Secret Token ({}): generate a new token in the application",
+                    e.status.unwrap_or_default()
+                ),
             ),
-            Some(404) => format!(
-                "{}{} answered 404: the Tenant URL is not a SCIM base URL (it should end in e.g. /scim/v2)",
-                job.target.url, "/Users"
+            Some(404) => (
+                Failure::NonCompliant,
+                format!(
+                    "{}{} answered 404: the Tenant URL is not a SCIM base URL (it should end in e.g. /scim/v2)",
+                    job.target.url, "/Users"
+                ),
             ),
-            _ => e.info.details,
+            // A 5xx, a malformed answer, no connection: not the target's
+            // protocol as a whole; the next cycle tries again.
+            _ => (
+                if e.unreachable {
+                    Failure::Unreachable
+                } else if e.status.is_some_and(|s| (400..500).contains(&s)) {
+                    Failure::NonCompliant
+                } else {
+                    Failure::Unreachable
+                },
+                e.info.details,
+            ),
         }),
     }
 }
@@ -426,7 +463,9 @@ pub async fn run_cycle(
     // plainly before anything is read. Later cycles send nothing unless
     // something changed; a refused token there stops the cycle (`stop`).
     if initial {
-        test_connection(job, client).await.map_err(CycleError::Connection)?;
+        probe(job, client)
+            .await
+            .map_err(|(failure, message)| CycleError::Connection { failure, message })?;
     }
     let read_started = Instant::now();
     let mut delta = source.read(record.watermark.as_ref()).await?;
@@ -490,38 +529,17 @@ pub async fn run_cycle(
                     .save_objects(tenant, &job.name, Vec::new(), Vec::new(), logs)
                     .await?;
                 let err = CycleError::DeletionThreshold { count, threshold };
-                let previous = if record.status == "quarantined" {
-                    record
-                        .last_cycle
-                        .as_ref()
-                        .and_then(|l| l.pointer("/quarantine/previous_status"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("on")
-                        .to_string()
-                } else {
-                    record.status.clone()
-                };
-                store
-                    .set_last_cycle(
-                        tenant,
-                        &job.name,
-                        &serde_json::json!({
-                            "job": job.name,
-                            "cycle_id": cycle_id,
-                            "kind": if initial { "initial" } else { "incremental" },
-                            "error": err.to_string(),
-                            "started": started_at,
-                            "finished": scimitar_store::now_utc(),
-                            "quarantine": {
-                                "reason": "deletionThreshold",
-                                "staged": count,
-                                "threshold": threshold,
-                                "previous_status": previous,
-                            },
-                        }),
-                    )
-                    .await?;
-                store.set_job_status(tenant, &job.name, "quarantined").await?;
+                crate::quarantine::enter(
+                    store,
+                    tenant,
+                    &job.name,
+                    if initial { "initial" } else { "incremental" },
+                    crate::quarantine::Reason::TooManyDeletes,
+                    &err.to_string(),
+                    serde_json::json!({"staged": count, "threshold": threshold, "cycle_id": cycle_id}),
+                    OffsetDateTime::now_utc(),
+                )
+                .await?;
                 return Err(err);
             }
             return Err(CycleError::DeletionThreshold { count, threshold });
@@ -583,6 +601,12 @@ pub async fn run_cycle(
     store
         .finish_cycle(tenant, &job.name, Some(&delta.watermark), &summary_json)
         .await?;
+    // Any successful cycle ends a quarantine: the job returns to the status
+    // it had (its retries were this cycle).
+    if record.status == "quarantined" {
+        let previous = crate::quarantine::State::of(&record).map_or_else(|| "on".to_string(), |q| q.previous_status);
+        store.set_job_status(tenant, &job.name, &previous).await?;
+    }
     Ok(summary)
 }
 
@@ -644,9 +668,16 @@ impl Commit<'_, '_> {
                     e.info.details
                 )
             };
-            return Err(CycleError::Connection(format!(
-                "{why}. The cycle stopped; its watermark was not committed, so the next run reads these changes again (objects already exported are not sent twice)."
-            )));
+            return Err(CycleError::Connection {
+                failure: if e.unreachable {
+                    Failure::Unreachable
+                } else {
+                    Failure::Credentials
+                },
+                message: format!(
+                    "{why}. The cycle stopped; its watermark was not committed, so the next run reads these changes again (objects already exported are not sent twice)."
+                ),
+            });
         }
         if outcomes.is_empty() {
             return Ok(());

@@ -29,6 +29,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::client::Client;
 use crate::cycle::{self, CycleError, CycleOptions, Summary};
 use crate::job::{JobSpec, parse_job};
+use crate::quarantine;
 
 /// How the scheduler runs.
 #[derive(Debug, Clone)]
@@ -80,6 +81,9 @@ pub fn stored_config(sealed_toml: &str, base: &Path) -> Value {
 /// ran, was just switched on or restarted (`run_now` in its last cycle),
 /// else `interval` after the last cycle (or failed attempt) finished.
 pub fn next_cycle(record: &JobRecord, interval: Duration) -> Option<OffsetDateTime> {
+    if record.status == "quarantined" {
+        return quarantine::State::of(record).and_then(|q| q.next_retry());
+    }
     if record.status != "on" {
         return None;
     }
@@ -212,6 +216,60 @@ async fn release(store: &dyn Store, name: &str, holder: &str) {
     }
 }
 
+/// Records a failed cycle: a failure that quarantines the job (a refused
+/// token, a target that is not SCIM) puts it in quarantine or keeps it
+/// there a retry later; a cycle held by the deletion threshold has already
+/// quarantined it; any other failure is recorded as the last cycle, and the
+/// next attempt comes an interval later.
+pub async fn after_error(store: &dyn Store, tenant: TenantId, job: &str, kind: &str, error: &CycleError) {
+    match quarantine::reason_of(error) {
+        Some(quarantine::Reason::TooManyDeletes) => {}
+        Some(reason) => {
+            if let Err(e) = quarantine::enter(
+                store,
+                tenant,
+                job,
+                kind,
+                reason,
+                &error.to_string(),
+                Value::Null,
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            {
+                tracing::warn!(job, error = %e, "could not quarantine a job");
+            }
+        }
+        None => {
+            // A quarantined job's retry that failed some other way (the
+            // target went away) is still a failed retry.
+            let quarantined = match store.job(tenant, job).await {
+                Ok(Some(r)) => quarantine::State::of(&r).and_then(|q| quarantine::Reason::from_code(&q.reason)),
+                _ => None,
+            };
+            match quarantined {
+                Some(reason) => {
+                    if let Err(e) = quarantine::enter(
+                        store,
+                        tenant,
+                        job,
+                        kind,
+                        reason,
+                        &error.to_string(),
+                        Value::Null,
+                        OffsetDateTime::now_utc(),
+                    )
+                    .await
+                    {
+                        tracing::warn!(job, error = %e, "could not record a failed retry");
+                    }
+                }
+                None => record_failure(store, tenant, job, kind, &error.to_string()).await,
+            }
+        }
+    }
+}
+
 /// Records a failed attempt as the job's last cycle: its error and when
 /// it ended (the next attempt is an interval later); the watermark stays.
 pub async fn record_failure(store: &dyn Store, tenant: TenantId, job: &str, kind: &str, error: &str) {
@@ -257,7 +315,13 @@ pub async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, shutdown: impl Fut
                 }
             };
             for record in jobs {
-                if record.status != "on" {
+                if let Some(q) = quarantine::State::of(&record)
+                    && q.expired(OffsetDateTime::now_utc())
+                {
+                    disable(&*store, tenant.id, &record, &q).await;
+                    continue;
+                }
+                if record.status != "on" && record.status != "quarantined" {
                     continue;
                 }
                 let key = (tenant.id, record.name.clone());
@@ -295,6 +359,30 @@ pub async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, shutdown: impl Fut
         }
     }
     tasks.abort_all();
+}
+
+/// A job quarantined for 28 days is disabled, as Entra does: no more
+/// retries until an administrator restarts it.
+async fn disable(store: &dyn Store, tenant: TenantId, record: &JobRecord, q: &quarantine::State) {
+    let mut last = record.last_cycle.clone().unwrap_or(Value::Null);
+    if let Some(l) = last.as_object_mut() {
+        l.insert(
+            "disabled".into(),
+            json!({
+                "at": scimitar_store::now_utc(),
+                "why": format!(
+                    "quarantined since {} ({}) without a successful retry: disabled after 28 days; restart the job once the cause is fixed",
+                    scimitar_store::format_utc(q.since),
+                    q.reason
+                ),
+            }),
+        );
+    }
+    let done = store.set_last_cycle(tenant, &record.name, &last).await.is_ok()
+        && store.set_job_status(tenant, &record.name, "disabled").await.is_ok();
+    if done {
+        tracing::warn!(job = %record.name, "provisioning job disabled after 28 days in quarantine");
+    }
 }
 
 async fn run_one(store: &dyn Store, tenant: TenantId, tenant_name: &str, spec: JobSpec, cfg: &SchedulerConfig) {
@@ -336,13 +424,9 @@ async fn run_one(store: &dyn Store, tenant: TenantId, tenant_name: &str, spec: J
             tracing::debug!(tenant = tenant_name, job = %spec.name, %holder, "the job runs on another node")
         }
         Ok(None) => {}
-        Err(e @ CycleError::DeletionThreshold { .. }) => {
-            // The cycle quarantined the job and recorded why.
-            tracing::warn!(tenant = tenant_name, job = %spec.name, error = %e, "provisioning job quarantined");
-        }
         Err(e) => {
             tracing::warn!(tenant = tenant_name, job = %spec.name, error = %e, "provisioning cycle failed");
-            record_failure(store, tenant, &spec.name, kind, &e.to_string()).await;
+            after_error(store, tenant, &spec.name, kind, &e).await;
         }
     }
 }
@@ -385,6 +469,18 @@ mod tests {
             ),
             ("on", Some(json!({"created": 1})), Some(OffsetDateTime::UNIX_EPOCH)),
             ("quarantined", Some(finished), None),
+            (
+                "quarantined",
+                Some(json!({"finished": "2030-01-01T10:00:00Z", "quarantine": {
+                    "reason": "EncounteredQuarantineException", "since": "2030-01-01T09:00:00Z", "retries": 2}})),
+                Some(at("2030-01-02T09:00:00Z")),
+            ),
+            (
+                "quarantined",
+                Some(json!({"quarantine": {"reason": "TooManyDeletes", "since": "2030-01-01T09:00:00Z"}})),
+                None,
+            ),
+            ("disabled", Some(json!({"finished": "2030-01-01T10:00:00Z"})), None),
         ];
         for (status, last, want) in cases {
             assert_eq!(

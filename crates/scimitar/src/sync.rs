@@ -221,13 +221,12 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                 }
                 if let Err(e) = &result
                     && !dry_run
-                    && !matches!(e, cycle::CycleError::DeletionThreshold { .. })
                 {
                     let kind = match app.store.job(t.id, &spec.name).await {
                         Ok(Some(j)) if j.watermark.is_some() => "incremental",
                         _ => "initial",
                     };
-                    schedule::record_failure(&*app.store, t.id, &spec.name, kind, &e.to_string()).await;
+                    schedule::after_error(&*app.store, t.id, &spec.name, kind, e).await;
                 }
                 match result {
                     Ok(Some(Leased::Busy { holder, until })) => {

@@ -595,7 +595,7 @@ token = "{token}"
     assert_eq!(users(&base, &token).await.len(), 7, "nothing deleted or created");
     let j = s.job(&db, "hr");
     assert_eq!(j["status"], "quarantined", "{j}");
-    assert_eq!(j["last_cycle"]["quarantine"]["reason"], "deletionThreshold", "{j}");
+    assert_eq!(j["last_cycle"]["quarantine"]["reason"], "TooManyDeletes", "{j}");
     assert_eq!(j["last_cycle"]["quarantine"]["staged"], 5, "{j}");
     assert_eq!(j["next_cycle"], Value::Null, "a quarantined job has no next cycle: {j}");
     let staged = tokio::task::block_in_place(|| {
@@ -658,4 +658,50 @@ token = "{token}"
     assert_eq!((c["deleted"].as_u64(), c["failed"].as_u64()), (Some(0), Some(0)), "{c}");
     assert_eq!(users(&base, &token).await.len(), 5);
     drop(app);
+}
+
+/// A job quarantined 28 days ago without a successful retry is disabled by
+/// the server (the quarantine's start is written into the store directly,
+/// as if four weeks had passed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_quarantined_for_28_days_is_disabled() {
+    use scimitar_store::{EngineStore, TenantStore};
+    let s = Scratch::new("disabled");
+    let db_path = s.dir.join("scimitar.db");
+    let db = format!("sqlite:{}", db_path.display());
+    write_users(&s.dir.join("users.csv"), 1);
+    let job = s.dir.join("hr.toml");
+    std::fs::write(
+        &job,
+        "name = \"hr\"\n[source]\nkind = \"file\"\nusers = \"users.csv\"\nkey = \"mailNickname\"\n[scope]\nmode = \"all\"\n[target]\nurl = \"http://127.0.0.1:9/scim/v2\"\ntoken = \"t\"\n",
+    )
+    .unwrap();
+    s.cli(&db, &["sync", "save", "--job", job.to_str().unwrap()]);
+    {
+        let store = scimitar_store_sqlite::SqliteStore::open(&db_path).unwrap();
+        let t = store.tenant("default").await.unwrap().unwrap();
+        let since = scimitar_store::format_utc(time::OffsetDateTime::now_utc() - time::Duration::days(28));
+        let last = serde_json::json!({"kind": "initial", "error": "refused", "finished": since,
+            "quarantine": {"reason": "EncounteredQuarantineException", "since": since, "retries": 27, "previous_status": "on"}});
+        assert!(store.set_last_cycle(t.id, "hr", &last).await.unwrap());
+        assert!(store.set_job_status(t.id, "hr", "quarantined").await.unwrap());
+    }
+    let node = Node::start(&s, &db, &[]);
+    wait_until("the job disabled", Duration::from_secs(30), || async {
+        s.job(&db, "hr")["status"] == "disabled"
+    })
+    .await;
+    let j = s.job(&db, "hr");
+    assert!(
+        j["last_cycle"]["disabled"]["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("28 days"),
+        "{j}"
+    );
+    assert_eq!(j["next_cycle"], Value::Null, "{j}");
+    drop(node);
+    // A restart brings it back, to the status it had before the quarantine.
+    s.cli(&db, &["sync", "restart", "--job", "hr"]);
+    assert_eq!(s.job(&db, "hr")["status"], "on");
 }

@@ -1335,6 +1335,28 @@ async fn a_failed_cycle_does_not_advance_and_the_next_resumes() {
     let err = run_failing(&s, &job);
     assert!(err.contains("refused the Secret Token"), "{err}");
     assert!(err.contains("watermark was not committed"), "{err}");
+    // A refused token quarantines the job, as Entra does: retried 6 hours
+    // after the first failure rather than every interval.
+    let state = job_state(&s);
+    assert_eq!(state["status"], "quarantined", "{state}");
+    let q = &state["last_cycle"]["quarantine"];
+    assert_eq!(q["reason"], "EncounteredQuarantineException", "{state}");
+    assert_eq!(
+        (q["retries"].as_u64(), q["previous_status"].as_str()),
+        (Some(0), Some("off")),
+        "{state}"
+    );
+    let since = time::OffsetDateTime::parse(
+        q["since"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let retry = time::OffsetDateTime::parse(
+        q["next_retry"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(retry - since, time::Duration::hours(6), "{state}");
     let closed = format!("http://127.0.0.1:{}/scim/default/v2", free_port());
     let job = write_job(&s, &good, &app, &closed, "entra-compliant");
     let err = run_failing(&s, &job);
@@ -1352,6 +1374,9 @@ async fn a_failed_cycle_does_not_advance_and_the_next_resumes() {
     );
     assert_ne!(state["last_cycle"], last);
     assert_eq!(state["initial_next"], false, "{state}");
+    // Still quarantined: a failed retry (the next at +12 h).
+    assert_eq!(state["status"], "quarantined", "{state}");
+    assert_eq!(state["last_cycle"]["quarantine"]["retries"], 1, "{state}");
 
     let job = write_job(&s, &good, &app, &target, "entra-compliant");
     let summary = run_cycle(&s, &job, &[]);
@@ -1359,6 +1384,7 @@ async fn a_failed_cycle_does_not_advance_and_the_next_resumes() {
         summary["updated"], 1,
         "the change is sent once the target works: {summary}"
     );
+    assert_eq!(job_state(&s)["status"], "off", "a successful cycle ends the quarantine");
     app.assert_holds(&model, "after the failures").await;
 }
 
