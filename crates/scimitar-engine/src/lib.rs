@@ -19,6 +19,7 @@ pub mod job;
 pub mod log;
 pub mod mapping;
 pub mod model;
+pub mod notify;
 pub mod quarantine;
 pub mod schedule;
 pub mod scoping;

@@ -197,8 +197,10 @@ pub async fn enter(
         "previous_status": state.previous_status,
         "recommendation": reason.recommendation(),
     });
-    if let (Some(q), Value::Object(extra)) = (quarantine.as_object_mut(), extra) {
-        q.extend(extra);
+    if let Some(q) = quarantine.as_object_mut() {
+        if let Value::Object(extra) = extra {
+            q.extend(extra);
+        }
         if let Some(n) = notified {
             q.insert("notified".into(), n);
         }

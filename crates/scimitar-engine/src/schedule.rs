@@ -32,7 +32,7 @@ use crate::job::{JobSpec, parse_job};
 use crate::quarantine;
 
 /// How the scheduler runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SchedulerConfig {
     /// How often the stored jobs are looked at: a job switched on (by the
     /// CLI, the API or another node) starts within this time.
@@ -42,6 +42,8 @@ pub struct SchedulerConfig {
     pub lease: Duration,
     /// This node's name as a lease holder.
     pub holder: String,
+    /// Where notification email goes out, if configured.
+    pub mailer: Option<crate::notify::Mailer>,
 }
 
 impl Default for SchedulerConfig {
@@ -50,6 +52,7 @@ impl Default for SchedulerConfig {
             poll: Duration::from_secs(2),
             lease: Duration::from_secs(60),
             holder: scimitar_store::lease::process_holder().to_string(),
+            mailer: None,
         }
     }
 }
@@ -319,6 +322,9 @@ pub async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, shutdown: impl Fut
                     && q.expired(OffsetDateTime::now_utc())
                 {
                     disable(&*store, tenant.id, &record, &q).await;
+                    if let Ok(spec) = stored_spec(&record) {
+                        crate::notify::after_cycle(&*store, tenant.id, &tenant.name, &spec, cfg.mailer.as_ref()).await;
+                    }
                     continue;
                 }
                 if record.status != "on" && record.status != "quarantined" {
@@ -429,6 +435,7 @@ async fn run_one(store: &dyn Store, tenant: TenantId, tenant_name: &str, spec: J
             after_error(store, tenant, &spec.name, kind, &e).await;
         }
     }
+    crate::notify::after_cycle(store, tenant, tenant_name, &spec, cfg.mailer.as_ref()).await;
 }
 
 #[cfg(test)]

@@ -66,9 +66,15 @@ struct Common {
     /// The public base URL that clients use; Tenant URLs, `Location` and `meta.location` are built from it.
     #[arg(long, global = true, env = "SCIMITAR_PUBLIC_URL")]
     public_url: Option<String>,
-    /// A TOML file with `listen`, `database` and `public_url`; flags and environment variables override it.
+    /// A TOML file with `listen`, `database`, `public_url`, `smtp_url` and `smtp_from`; flags and environment variables override it.
     #[arg(long, global = true, env = "SCIMITAR_CONFIG")]
     config: Option<PathBuf>,
+    /// The SMTP server for provisioning jobs' notification email: smtp://host:port, smtp://user:pass@host:587?tls=required (STARTTLS) or smtps://user:pass@host (TLS).
+    #[arg(long, global = true, env = "SCIMITAR_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of notification email, e.g. "Scimitar <scimitar@example.com>".
+    #[arg(long, global = true, env = "SCIMITAR_SMTP_FROM")]
+    smtp_from: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -227,12 +233,32 @@ struct FileConfig {
     listen: Option<String>,
     database: Option<String>,
     public_url: Option<String>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
 }
 
 struct Resolved {
     listen: String,
     database: String,
     public_url: String,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+}
+
+impl Resolved {
+    /// The SMTP server for notification email, if one is configured.
+    fn mailer(&self) -> Result<Option<scimitar_engine::notify::Mailer>> {
+        let Some(url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let from = self
+            .smtp_from
+            .as_deref()
+            .context("--smtp-url needs --smtp-from (SCIMITAR_SMTP_FROM, or smtp_from in the config file): the sender of notification email")?;
+        scimitar_engine::notify::Mailer::new(url, from, &self.public_url)
+            .map(Some)
+            .map_err(anyhow::Error::msg)
+    }
 }
 
 fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
@@ -258,6 +284,8 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
         listen,
         database,
         public_url: public_url.trim_end_matches('/').to_string(),
+        smtp_url: common.smtp_url.clone().or(file.smtp_url),
+        smtp_from: common.smtp_from.clone().or(file.smtp_from),
     })
 }
 
@@ -545,8 +573,9 @@ async fn run() -> Result<()> {
         }
         Command::Sync(cmd) => {
             let cfg = resolve(&cli.common, None)?;
+            let mailer = cfg.mailer()?;
             let app = open_app(&cfg).await?;
-            sync::sync_cmd(app, cmd, cli.common.json).await
+            sync::sync_cmd(app, cmd, cli.common.json, mailer).await
         }
         Command::Expression(cmd) => sync::expression_cmd(cmd),
         Command::Activity {
@@ -766,6 +795,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     // Provisioning jobs switched on run here, on one node of a cluster at a time.
     let scheduler = scimitar_engine::schedule::SchedulerConfig {
         lease: std::time::Duration::from_secs(limits.job_lease),
+        mailer: cfg.mailer()?,
         ..Default::default()
     };
     tokio::spawn(scimitar_engine::schedule::run(

@@ -175,7 +175,12 @@ async fn tenant(app: &App, name: &str) -> Result<Tenant> {
     app.tenant(name).await.map_err(app_err)
 }
 
-pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> {
+pub async fn sync_cmd(
+    app: Arc<App>,
+    cmd: SyncCmd,
+    as_json: bool,
+    mailer: Option<scimitar_engine::notify::Mailer>,
+) -> Result<()> {
     match cmd {
         SyncCmd::Run {
             job,
@@ -227,6 +232,9 @@ pub async fn sync_cmd(app: Arc<App>, cmd: SyncCmd, as_json: bool) -> Result<()> 
                         _ => "initial",
                     };
                     schedule::after_error(&*app.store, t.id, &spec.name, kind, e).await;
+                }
+                if !dry_run {
+                    scimitar_engine::notify::after_cycle(&*app.store, t.id, &t.name, &spec, mailer.as_ref()).await;
                 }
                 match result {
                     Ok(Some(Leased::Busy { holder, until })) => {

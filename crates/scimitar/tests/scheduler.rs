@@ -705,3 +705,195 @@ async fn a_job_quarantined_for_28_days_is_disabled() {
     s.cli(&db, &["sync", "restart", "--job", "hr"]);
     assert_eq!(s.job(&db, "hr")["status"], "on");
 }
+
+/// An SMTP server on a loopback port that keeps every message, or refuses
+/// every sender (`reject`).
+async fn smtp_sink(reject: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mail = Arc::new(Mutex::new(Vec::new()));
+    let store = mail.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut r = TokioBufReader::new(r);
+                let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let cmd = line.trim_end().to_ascii_uppercase();
+                    let answer: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                        b"250-sink\r\n250 8BITMIME\r\n"
+                    } else if cmd.starts_with("MAIL") && reject {
+                        b"550 5.7.1 sender refused\r\n"
+                    } else if cmd.starts_with("DATA") {
+                        let _ = w.write_all(b"354 end with .\r\n").await;
+                        let mut body = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            body.push_str(&line);
+                        }
+                        store.lock().unwrap().push(body);
+                        b"250 queued\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = w.write_all(answer).await;
+                }
+            });
+        }
+    });
+    (port, mail)
+}
+
+/// The subject of a stored message.
+fn subject(message: &str) -> String {
+    let mut lines = message.lines().skip_while(|l| !l.starts_with("Subject: "));
+    let mut subject = lines
+        .next()
+        .and_then(|l| l.strip_prefix("Subject: "))
+        .unwrap_or_default()
+        .to_string();
+    // Long headers are folded onto lines that start with a space.
+    for l in lines.take_while(|l| l.starts_with(' ') || l.starts_with('\t')) {
+        subject += l;
+    }
+    subject
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_is_mailed_once_per_reason_and_a_refused_message_is_retried() {
+    let s = Scratch::new("mail");
+    let app_db = format!("sqlite:{}/app.db", s.dir.display());
+    let app = Node::start(&s, &app_db, &[]);
+    let token = s.cli(&app_db, &["token", "create", "--tenant", "default"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("{}/scim/default/v2", app.root);
+    let db = format!("sqlite:{}/engine.db", s.dir.display());
+    let csv = s.dir.join("users.csv");
+    write_users(&csv, 5);
+    let job = s.dir.join("hr.toml");
+    let write_job = |token: &str| {
+        std::fs::write(
+            &job,
+            format!(
+                r#"name = "hr"
+deletion_threshold = 3
+notification_email = "it-team@example.com"
+
+[source]
+kind = "file"
+users = "users.csv"
+key = "mailNickname"
+
+[scope]
+mode = "all"
+
+[target]
+url = "{base}"
+token = "{token}"
+"#
+            ),
+        )
+        .unwrap();
+    };
+    let (good_port, mail) = smtp_sink(false).await;
+    let (bad_port, refused) = smtp_sink(true).await;
+    let smtp = |port: u16| format!("smtp://127.0.0.1:{port}");
+    let run = |port: u16| {
+        tokio::task::block_in_place(|| {
+            s.command()
+                .args([
+                    "sync",
+                    "run",
+                    "--once",
+                    "--job",
+                    job.to_str().unwrap(),
+                    "--database",
+                    &db,
+                ])
+                .args([
+                    "--smtp-url",
+                    &smtp(port),
+                    "--smtp-from",
+                    "Scimitar <scimitar@example.com>",
+                ])
+                .output()
+                .unwrap()
+        })
+    };
+    write_job(&token);
+    assert!(run(good_port).status.success());
+    assert!(mail.lock().unwrap().is_empty(), "nothing to tell");
+
+    // A refused token (met by the next change) quarantines the job; the
+    // SMTP server refuses the message: the error is recorded, nothing is
+    // marked as told.
+    write_users(&csv, 6);
+    write_job("scim_not-a-real-token");
+    assert!(!run(bad_port).status.success());
+    assert!(refused.lock().unwrap().is_empty());
+    let j = s.job(&db, "hr");
+    assert_eq!(j["status"], "quarantined", "{j}");
+    let err = j["last_cycle"]["quarantine"]["notify_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(err.contains("did not accept"), "{j}");
+    assert!(
+        !err.contains("example.com>"),
+        "no addresses or URLs beyond what is needed: {err}"
+    );
+    // The next failed retry, with a working SMTP server: told now, once.
+    assert!(!run(good_port).status.success());
+    assert_eq!(mail.lock().unwrap().len(), 1);
+    let first = mail.lock().unwrap()[0].clone();
+    assert!(
+        subject(&first).contains("is in quarantine: EncounteredQuarantineException"),
+        "{first}"
+    );
+    for want in [
+        "To: it-team@example.com",
+        "Content-Type: text/plain",
+        "Content-Type: text/html",
+        "/console/t/default",
+    ] {
+        assert!(first.contains(want), "{want} in {first}");
+    }
+    assert!(!run(good_port).status.success());
+    assert_eq!(mail.lock().unwrap().len(), 1, "the same reason is not mailed twice");
+
+    // A new reason (the deletion threshold) is mailed again.
+    write_job(&token);
+    std::fs::write(
+        &csv,
+        "mailNickname,userPrincipalName,mail,givenName,surname,displayName\n",
+    )
+    .unwrap();
+    assert!(!run(good_port).status.success());
+    let j = s.job(&db, "hr");
+    assert_eq!(j["last_cycle"]["quarantine"]["reason"], "TooManyDeletes", "{j}");
+    assert_eq!(mail.lock().unwrap().len(), 2);
+    let second = mail.lock().unwrap()[1].clone();
+    assert!(subject(&second).contains("TooManyDeletes"), "{second}");
+    assert!(second.contains("allow-deletes"), "{second}");
+    assert_eq!(users(&base, &token).await.len(), 5, "nothing deleted or created");
+    drop(app);
+}
