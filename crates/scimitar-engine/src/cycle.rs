@@ -529,17 +529,15 @@ pub async fn run_cycle(
                     .save_objects(tenant, &job.name, Vec::new(), Vec::new(), logs)
                     .await?;
                 let err = CycleError::DeletionThreshold { count, threshold };
-                crate::quarantine::enter(
-                    store,
-                    tenant,
-                    &job.name,
-                    if initial { "initial" } else { "incremental" },
-                    crate::quarantine::Reason::TooManyDeletes,
-                    &err.to_string(),
-                    serde_json::json!({"staged": count, "threshold": threshold, "cycle_id": cycle_id}),
-                    OffsetDateTime::now_utc(),
-                )
-                .await?;
+                let error = err.to_string();
+                let failed = crate::quarantine::Failed {
+                    kind: if initial { "initial" } else { "incremental" },
+                    reason: crate::quarantine::Reason::TooManyDeletes,
+                    error: &error,
+                    extra: serde_json::json!({"staged": count, "threshold": threshold, "cycle_id": cycle_id}),
+                    now: OffsetDateTime::now_utc(),
+                };
+                crate::quarantine::enter(store, tenant, &job.name, failed).await?;
                 return Err(err);
             }
             return Err(CycleError::DeletionThreshold { count, threshold });

@@ -164,20 +164,34 @@ pub fn after_failure(record: &JobRecord, reason: Reason, now: OffsetDateTime) ->
     }
 }
 
-/// Puts the job in quarantine after `error` (or keeps it there a retry
+/// A failure that quarantines a job.
+pub struct Failed<'a> {
+    /// `initial` or `incremental`: the cycle that failed.
+    pub kind: &'a str,
+    pub reason: Reason,
+    /// What went wrong, as the administrator reads it.
+    pub error: &'a str,
+    /// More facts for `last_cycle.quarantine` (an object), or null.
+    pub extra: Value,
+    pub now: OffsetDateTime,
+}
+
+/// Puts the job in quarantine after a failure (or keeps it there a retry
 /// later), recording the failure as its last cycle. Returns the state and
 /// whether the reason is new; `None` if the job is gone.
-#[allow(clippy::too_many_arguments)]
 pub async fn enter(
     store: &dyn Store,
     tenant: TenantId,
     job: &str,
-    kind: &str,
-    reason: Reason,
-    error: &str,
-    extra: Value,
-    now: OffsetDateTime,
+    failed: Failed<'_>,
 ) -> Result<Option<(State, bool)>, scimitar_store::StoreError> {
+    let Failed {
+        kind,
+        reason,
+        error,
+        extra,
+        now,
+    } = failed;
     let Some(record) = store.job(tenant, job).await? else {
         return Ok(None);
     };

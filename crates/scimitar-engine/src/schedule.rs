@@ -102,6 +102,13 @@ pub fn next_cycle(record: &JobRecord, interval: Duration) -> Option<OffsetDateTi
     })
 }
 
+/// Who takes a job's lease, and for how long without renewal.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub holder: &'a str,
+    pub duration: Duration,
+}
+
 /// What happened to a request for one cycle under the job's lease.
 #[derive(Debug)]
 pub enum Leased {
@@ -118,17 +125,19 @@ pub enum Leased {
 /// released at the end. If a renewal fails — another node took the job
 /// after this one stalled longer than the lease — the cycle is dropped
 /// where it stands, as if the process had died; what it saved stays saved.
-#[allow(clippy::too_many_arguments)]
 pub async fn run_leased(
     store: &dyn Store,
     tenant: TenantId,
     spec: &JobSpec,
     client: &Client,
     opts: CycleOptions,
-    holder: &str,
-    lease: Duration,
+    lease: Lease<'_>,
     still_due: impl FnOnce(&JobRecord) -> bool,
 ) -> Result<Option<Leased>, CycleError> {
+    let Lease {
+        holder,
+        duration: lease,
+    } = lease;
     let name = lease_name(tenant, &spec.name);
     let taken_at = tokio::time::Instant::now();
     let (now, until) = window(lease);
@@ -228,18 +237,15 @@ pub async fn after_error(store: &dyn Store, tenant: TenantId, job: &str, kind: &
     match quarantine::reason_of(error) {
         Some(quarantine::Reason::TooManyDeletes) => {}
         Some(reason) => {
-            if let Err(e) = quarantine::enter(
-                store,
-                tenant,
-                job,
+            let error = error.to_string();
+            let failed = quarantine::Failed {
                 kind,
                 reason,
-                &error.to_string(),
-                Value::Null,
-                OffsetDateTime::now_utc(),
-            )
-            .await
-            {
+                error: &error,
+                extra: Value::Null,
+                now: OffsetDateTime::now_utc(),
+            };
+            if let Err(e) = quarantine::enter(store, tenant, job, failed).await {
                 tracing::warn!(job, error = %e, "could not quarantine a job");
             }
         }
@@ -252,18 +258,15 @@ pub async fn after_error(store: &dyn Store, tenant: TenantId, job: &str, kind: &
             };
             match quarantined {
                 Some(reason) => {
-                    if let Err(e) = quarantine::enter(
-                        store,
-                        tenant,
-                        job,
+                    let error = error.to_string();
+                    let failed = quarantine::Failed {
                         kind,
                         reason,
-                        &error.to_string(),
-                        Value::Null,
-                        OffsetDateTime::now_utc(),
-                    )
-                    .await
-                    {
+                        error: &error,
+                        extra: Value::Null,
+                        now: OffsetDateTime::now_utc(),
+                    };
+                    if let Err(e) = quarantine::enter(store, tenant, job, failed).await {
                         tracing::warn!(job, error = %e, "could not record a failed retry");
                     }
                 }
@@ -412,7 +415,20 @@ async fn run_one(store: &dyn Store, tenant: TenantId, tenant_name: &str, spec: J
     let interval = spec.settings.interval;
     let due = |r: &JobRecord| next_cycle(r, interval).is_some_and(|t| t <= OffsetDateTime::now_utc());
     let opts = CycleOptions::default();
-    match run_leased(store, tenant, &spec, &client, opts, &cfg.holder, cfg.lease, due).await {
+    match run_leased(
+        store,
+        tenant,
+        &spec,
+        &client,
+        opts,
+        Lease {
+            holder: &cfg.holder,
+            duration: cfg.lease,
+        },
+        due,
+    )
+    .await
+    {
         Ok(Some(Leased::Ran(s))) => tracing::info!(
             tenant = tenant_name,
             job = %spec.name,

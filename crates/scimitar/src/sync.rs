@@ -219,7 +219,13 @@ pub async fn sync_cmd(
                         .await
                         .map(|s| Some(Leased::Ran(s)))
                 } else {
-                    schedule::run_leased(&*app.store, t.id, &spec, &client, opts, holder, LEASE, |_| true).await
+                    {
+                        let lease = schedule::Lease {
+                            holder,
+                            duration: LEASE,
+                        };
+                        schedule::run_leased(&*app.store, t.id, &spec, &client, opts, lease, |_| true).await
+                    }
                 };
                 if let Some(b) = bar {
                     b.finish_and_clear();
