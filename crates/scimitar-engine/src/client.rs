@@ -74,10 +74,15 @@ impl Client {
     /// A client of the Tenant URL `base` with `token`, `concurrency`
     /// requests in flight at most.
     pub fn new(base: &str, token: &str, concurrency: usize) -> Result<Client, String> {
+        Client::with_timeout(base, token, concurrency, Duration::from_secs(30))
+    }
+
+    /// Like `new`, with `timeout` for each request.
+    pub fn with_timeout(base: &str, token: &str, concurrency: usize, timeout: Duration) -> Result<Client, String> {
         // One crypto provider in the process (ring, like the server's TLS).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(concurrency.max(1))
             .redirect(reqwest::redirect::Policy::none())

@@ -158,12 +158,11 @@ pub async fn probe(job: &JobSpec, client: &Client) -> Result<(), (Failure, Strin
                     job.target.url, "/Users"
                 ),
             ),
-            // A 5xx, a malformed answer, no connection: not the target's
-            // protocol as a whole; the next cycle tries again.
+            // Another answer below 500 (an error status, a 200 that is not
+            // JSON) is not SCIM; a 5xx or no connection is an outage, which
+            // the next cycle tries again.
             _ => (
-                if e.unreachable {
-                    Failure::Unreachable
-                } else if e.status.is_some_and(|s| (400..500).contains(&s)) {
+                if !e.unreachable && e.status.is_some_and(|s| s < 500) {
                     Failure::NonCompliant
                 } else {
                     Failure::Unreachable

@@ -222,6 +222,8 @@ impl ObjectSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub interval: Duration,
+    /// How long one request to the target may take (each retry anew).
+    pub request_timeout: Duration,
     /// Members per group PATCH (1 is Entra exactly).
     pub member_batch: usize,
     /// Requests in flight against the target.
@@ -270,6 +272,7 @@ struct RawJob {
     #[serde(default)]
     actions: RawActions,
     interval: Option<Spanned<String>>,
+    request_timeout: Option<Spanned<String>>,
     member_batch: Option<Spanned<i64>>,
     concurrency: Option<Spanned<i64>>,
     deletion_threshold: Option<Spanned<i64>>,
@@ -597,6 +600,17 @@ impl Checker<'_> {
                 )
             })?,
         };
+        let request_timeout = match &raw.request_timeout {
+            None => Duration::from_secs(30),
+            Some(s) => parse_duration(s.get_ref()).filter(|d| !d.is_zero()).ok_or_else(|| {
+                JobError::at(
+                    self.text,
+                    s.span(),
+                    "request_timeout",
+                    format!("'{}' is not a duration above zero (e.g. \"30s\")", s.get_ref()),
+                )
+            })?,
+        };
         let deletion_threshold = match &raw.deletion_threshold {
             None => 500,
             Some(s) if *s.get_ref() >= 0 => u64::try_from(*s.get_ref()).unwrap_or(0),
@@ -611,6 +625,7 @@ impl Checker<'_> {
             groups,
             settings: Settings {
                 interval,
+                request_timeout,
                 member_batch: usize::try_from(positive(&raw.member_batch, "member_batch", 100, 10_000)?).unwrap_or(100),
                 concurrency: usize::try_from(positive(&raw.concurrency, "concurrency", 8, 64)?).unwrap_or(8),
                 deletion_threshold,

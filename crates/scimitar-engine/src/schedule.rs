@@ -404,8 +404,14 @@ async fn run_one(store: &dyn Store, tenant: TenantId, tenant_name: &str, spec: J
         .token
         .reveal()
         .map_err(|e| format!("the target's Secret Token: {e}"))
-        .and_then(|token| Client::new(&spec.target.url, &token, spec.settings.concurrency))
-    {
+        .and_then(|token| {
+            Client::with_timeout(
+                &spec.target.url,
+                &token,
+                spec.settings.concurrency,
+                spec.settings.request_timeout,
+            )
+        }) {
         Ok(c) => c,
         Err(e) => {
             record_failure(store, tenant, &spec.name, kind, &e).await;

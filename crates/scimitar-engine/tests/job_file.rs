@@ -149,6 +149,13 @@ const CASES: &[Case] = &[
         "https://",
     ),
     ("not TOML", ("name = \"airstack\"", "name = \"airstack"), 1, "name", ""),
+    (
+        "a request timeout of zero",
+        ("name = \"airstack\"", "name = \"airstack\"\nrequest_timeout = \"0s\""),
+        2,
+        "request_timeout",
+        "above zero",
+    ),
 ];
 
 #[test]

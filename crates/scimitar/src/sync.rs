@@ -162,7 +162,13 @@ fn client_for(spec: &JobSpec) -> Result<Client> {
         .token
         .reveal()
         .map_err(|e| anyhow::anyhow!("the target's Secret Token: {e}"))?;
-    Client::new(&spec.target.url, &token, spec.settings.concurrency).map_err(anyhow::Error::msg)
+    Client::with_timeout(
+        &spec.target.url,
+        &token,
+        spec.settings.concurrency,
+        spec.settings.request_timeout,
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// The job's tenant. `default` is created on first use, as `serve` does on
