@@ -46,7 +46,15 @@ pub struct CycleOptions {
     /// (an administrator's Allow deletes; also set by `allow_deletes` in
     /// the job's last cycle, which the next cycle consumes).
     pub allow_deletes: bool,
+    /// Provision on demand: only this user or group (by anchor or source
+    /// reference; a group with its members, at most 5 as in Entra), now,
+    /// outside the cycle: the connection is tested, the source read whole,
+    /// nothing is deleted, and the watermark and last cycle stay.
+    pub on_demand: Option<(Kind, String)>,
 }
+
+/// Entra provisions a group on demand with at most this many members.
+pub const ON_DEMAND_MEMBERS: usize = 5;
 
 impl Default for CycleOptions {
     fn default() -> Self {
@@ -55,6 +63,7 @@ impl Default for CycleOptions {
             now: OffsetDateTime::now_utc(),
             progress: None,
             allow_deletes: false,
+            on_demand: None,
         }
     }
 }
@@ -457,7 +466,10 @@ pub async fn run_cycle(
         .job(tenant, &job.name)
         .await?
         .ok_or_else(|| CycleError::Job(format!("no job named '{}' is stored", job.name)))?;
-    let initial = record.watermark.is_none();
+    let on_demand = opts.on_demand.clone();
+    // On demand, the object is evaluated whatever changed (as in an
+    // initial cycle) and the connection is tested first.
+    let initial = record.watermark.is_none() || on_demand.is_some();
     // Entra's probe before the first cycle: a wrong URL or token is said
     // plainly before anything is read. Later cycles send nothing unless
     // something changed; a refused token there stops the cycle (`stop`).
@@ -467,11 +479,22 @@ pub async fn run_cycle(
             .map_err(|(failure, message)| CycleError::Connection { failure, message })?;
     }
     let read_started = Instant::now();
-    let mut delta = source.read(record.watermark.as_ref()).await?;
+    let mut delta = match &on_demand {
+        Some(_) => source.read(None).await?,
+        None => source.read(record.watermark.as_ref()).await?,
+    };
     let read_ms = u64::try_from(read_started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let wanted = match &on_demand {
+        Some((kind, name)) => Some(pick_on_demand(job, &mut delta, *kind, name)?),
+        None => None,
+    };
     let cycle_id = uuid::Uuid::new_v4().to_string();
     let mut plan = Plan::load(store, tenant, job, &delta, initial).await?;
-    let items = plan.items(job, std::mem::take(&mut delta.objects), initial);
+    let mut items = plan.items(job, std::mem::take(&mut delta.objects), initial);
+    if let Some(w) = &wanted {
+        // Not the pending objects or reassigned users a cycle would add.
+        items.retain(|i| w.contains(&(i.kind, i.anchor.clone())));
+    }
     let total =
         items.iter().filter(|i| i.kind == Kind::User).count() + items.iter().filter(|i| i.kind == Kind::Group).count();
     let cx = Cx {
@@ -485,7 +508,14 @@ pub async fn run_cycle(
         summary: Mutex::new(Summary {
             job: job.name.clone(),
             cycle_id: cycle_id.clone(),
-            kind: if initial { "initial" } else { "incremental" }.into(),
+            kind: if on_demand.is_some() {
+                "onDemand"
+            } else if initial {
+                "initial"
+            } else {
+                "incremental"
+            }
+            .into(),
             dry_run: opts.dry_run,
             ..Summary::default()
         }),
@@ -515,7 +545,7 @@ pub async fn run_cycle(
             .and_then(Value::as_bool)
             == Some(true);
     let threshold = job.settings.deletion_threshold;
-    if threshold > 0 && !allowed {
+    if threshold > 0 && !allowed && on_demand.is_none() {
         let staged: Vec<&Item> = items.iter().filter(|it| removes(&cx, it)).collect();
         let count = staged.len() as u64;
         if count > threshold {
@@ -591,7 +621,7 @@ pub async fn run_cycle(
     summary.read_ms = read_ms;
     summary.started = started_at;
     summary.finished = scimitar_store::now_utc();
-    if opts.dry_run {
+    if opts.dry_run || on_demand.is_some() {
         return Ok(summary);
     }
     let summary_json = serde_json::to_value(&summary).unwrap_or(Value::Null);
@@ -605,6 +635,53 @@ pub async fn run_cycle(
         store.set_job_status(tenant, &job.name, &previous).await?;
     }
     Ok(summary)
+}
+
+/// Narrows a whole read to the object asked for on demand (and a group's
+/// members, at most `ON_DEMAND_MEMBERS`); returns their kinds and anchors.
+/// The read then says nothing about deletions.
+fn pick_on_demand(
+    job: &JobSpec,
+    delta: &mut crate::model::Delta,
+    kind: Kind,
+    name: &str,
+) -> Result<HashSet<(Kind, String)>, CycleError> {
+    let ldap = matches!(job.source, crate::job::SourceSpec::Ldap(_));
+    let wanted_ref = if ldap {
+        crate::source::normalize_dn(name)
+    } else {
+        name.to_string()
+    };
+    let Some(object) = delta
+        .objects
+        .iter()
+        .find(|o| o.kind == kind && (o.anchor == name || o.source_ref == wanted_ref))
+        .cloned()
+    else {
+        return Err(CycleError::Job(format!(
+            "the source has no {} '{name}' (give its anchor or, for LDAP, its DN)",
+            kind.as_str().to_lowercase()
+        )));
+    };
+    if object.members.len() > ON_DEMAND_MEMBERS {
+        return Err(CycleError::Job(format!(
+            "group '{name}' has {} members; a group is provisioned on demand with at most {ON_DEMAND_MEMBERS} (as in Entra): its members are provisioned by the cycles",
+            object.members.len()
+        )));
+    }
+    let members: HashSet<&String> = object.members.iter().collect();
+    let mut keep: HashSet<(Kind, String)> = HashSet::new();
+    keep.insert((object.kind, object.anchor.clone()));
+    for o in &delta.objects {
+        if o.kind == Kind::User && members.contains(&o.source_ref) {
+            keep.insert((o.kind, o.anchor.clone()));
+        }
+    }
+    delta.objects.retain(|o| keep.contains(&(o.kind, o.anchor.clone())));
+    delta.full = false;
+    delta.present = None;
+    delta.deleted.clear();
+    Ok(keep)
 }
 
 /// Whether processing `it` would disable or delete a target object: it is

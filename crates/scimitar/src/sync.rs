@@ -74,6 +74,20 @@ pub enum SyncCmd {
         #[arg(long, default_value = "default")]
         tenant: String,
     },
+    /// Provision on demand: one user, or one group with at most 5 members, now, outside the cycle; prints each step and its result.
+    ProvisionOnDemand {
+        /// The job's name (a stored job).
+        #[arg(long)]
+        job: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// The user: its anchor (entryUUID, key column, SCIM id) or, for LDAP, its DN.
+        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+        user: Option<String>,
+        /// The group: its anchor or, for LDAP, its DN.
+        #[arg(long)]
+        group: Option<String>,
+    },
     /// Test Connection: Entra's probe against the job's target; says whether the URL, the token or the answer is wrong.
     TestConnection {
         #[arg(long)]
@@ -329,6 +343,22 @@ pub async fn sync_cmd(
             job,
             tenant: tenant_name,
         } => switch(&app, &job, &tenant_name, false, as_json).await,
+        SyncCmd::ProvisionOnDemand {
+            job,
+            tenant: tenant_name,
+            user,
+            group,
+        } => {
+            let t = tenant(&app, &tenant_name).await?;
+            let record = app.job(&t, &job).await.map_err(app_err)?;
+            let spec = schedule::stored_spec(&record).map_err(anyhow::Error::msg)?;
+            let (kind, name) = match (user, group) {
+                (Some(u), _) => (scimitar_protocol::schema::Kind::User, u),
+                (None, Some(g)) => (scimitar_protocol::schema::Kind::Group, g),
+                (None, None) => bail!("give --user or --group"),
+            };
+            on_demand(&app, &t, &spec, kind, &name, as_json).await
+        }
         SyncCmd::AllowDeletes {
             job,
             tenant: tenant_name,
@@ -504,6 +534,95 @@ pub async fn sync_cmd(
             Ok(())
         }
     }
+}
+
+/// `sync provision-on-demand`: the object's steps, as Entra's portal shows
+/// them. Runs under the job's lease (not beside a cycle of it); audited.
+async fn on_demand(
+    app: &App,
+    t: &Tenant,
+    spec: &JobSpec,
+    kind: scimitar_protocol::schema::Kind,
+    name: &str,
+    as_json: bool,
+) -> Result<()> {
+    let client = client_for(spec)?;
+    let opts = CycleOptions {
+        on_demand: Some((kind, name.to_string())),
+        allow_deletes: true,
+        ..CycleOptions::default()
+    };
+    let lease = schedule::Lease {
+        holder: scimitar_store::lease::process_holder(),
+        duration: LEASE,
+    };
+    app.audit(
+        &Actor::Cli,
+        Some(t.id),
+        "job.provisioned-on-demand",
+        Some(&format!("{} {} {name}", spec.name, kind.as_str())),
+    )
+    .await;
+    let summary = match schedule::run_leased(&*app.store, t.id, spec, &client, opts, lease, |_| true).await {
+        Ok(Some(Leased::Ran(s))) => s,
+        Ok(Some(Leased::Busy { holder, .. })) => {
+            bail!(
+                "a cycle of '{}' is running ({holder}); provision on demand once it ends",
+                spec.name
+            )
+        }
+        Ok(None) => bail!("the job '{}' is gone", spec.name),
+        Err(e) => bail!("Test connection / import failed: {e}"),
+    };
+    let query = EngineLogQuery {
+        cycle_id: Some(summary.cycle_id.clone()),
+        limit: 100,
+        ..EngineLogQuery::default()
+    };
+    let mut records = app
+        .store
+        .engine_log(t.id, &spec.name, query)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    records.reverse(); // oldest first: members before their group
+    if as_json {
+        let list: Vec<&Value> = records.iter().map(|r| &r.record).collect();
+        println!("{}", json!({"summary": summary, "records": list}));
+        return Ok(());
+    }
+    if records.is_empty() {
+        println!("Nothing to provision for {} '{name}'.", kind.as_str());
+    }
+    for r in &records {
+        let rec = &r.record;
+        let s = |p: &str| rec.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        println!(
+            "{} '{}': {} ({})",
+            s("/sourceIdentity/identityType"),
+            s("/sourceIdentity/displayName"),
+            r.action,
+            r.status
+        );
+        for step in rec
+            .get("provisioningSteps")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let g = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or_default();
+            println!("  [{}] {}: {}", g("status"), g("name"), g("description"));
+        }
+        for m in rec
+            .get("modifiedProperties")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let g = |k: &str| m.get(k).map(|v| v.to_string()).unwrap_or_default();
+            println!("    {}: {} -> {}", g("displayName"), g("oldValue"), g("newValue"));
+        }
+    }
+    Ok(())
 }
 
 /// `sync start` / `sync stop`.

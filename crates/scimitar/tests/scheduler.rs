@@ -897,3 +897,115 @@ token = "{token}"
     assert_eq!(users(&base, &token).await.len(), 5, "nothing deleted or created");
     drop(app);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_on_demand_sends_one_object_now_and_shows_its_steps() {
+    let s = Scratch::new("on-demand");
+    let app_db = format!("sqlite:{}/app.db", s.dir.display());
+    let app = Node::start(&s, &app_db, &[]);
+    let token = s.cli(&app_db, &["token", "create", "--tenant", "default"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("{}/scim/default/v2", app.root);
+    let db = format!("sqlite:{}/engine.db", s.dir.display());
+    write_users(&s.dir.join("users.csv"), 10);
+    std::fs::write(
+        s.dir.join("groups.csv"),
+        "objectId,displayName,members\nsmall,Small,u0001;u0002\nbig,Big,u0001;u0002;u0003;u0004;u0005;u0006\n",
+    )
+    .unwrap();
+    let job = s.dir.join("hr.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"hr\"\n[source]\nkind = \"file\"\nusers = \"users.csv\"\ngroups = \"groups.csv\"\nkey = \"mailNickname\"\ngroup_key = \"objectId\"\n[scope]\nmode = \"all\"\n[target]\nurl = \"{base}\"\ntoken = \"{token}\"\n"
+        ),
+    )
+    .unwrap();
+    s.cli(&db, &["sync", "save", "--job", job.to_str().unwrap()]);
+    let on_demand = |args: &[&str]| {
+        tokio::task::block_in_place(|| {
+            s.command()
+                .args([
+                    "sync",
+                    "provision-on-demand",
+                    "--job",
+                    "hr",
+                    "--database",
+                    &db,
+                    "--json",
+                ])
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+
+    // One user: created now, its steps shown; nothing else is sent, and
+    // the job's cycles are untouched (no watermark, no last cycle).
+    let out = on_demand(&["--user", "u0000"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["kind"], "onDemand", "{v}");
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{v}");
+    assert_eq!(records[0]["provisioningAction"], "create", "{v}");
+    let steps: Vec<&str> = records[0]["provisioningSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["provisioningStepType"].as_str().unwrap_or_default())
+        .collect();
+    for want in ["import", "scoping", "matching", "export"] {
+        assert!(steps.contains(&want), "{want} in {steps:?}");
+    }
+    assert!(
+        records[0]["modifiedProperties"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+    assert_eq!(users(&base, &token).await, ["u0000@example.org"]);
+    let j = s.job(&db, "hr");
+    assert_eq!(
+        (&j["initial_next"], &j["last_cycle"]),
+        (&Value::Bool(true), &Value::Null),
+        "{j}"
+    );
+
+    // A group with its two members; a group of six is refused as in Entra.
+    let out = on_demand(&["--group", "small"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["records"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(users(&base, &token).await.len(), 3);
+    let out = on_demand(&["--group", "big"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at most 5"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = on_demand(&["--user", "nobody"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user 'nobody'"));
+
+    // Audited; and the first cycle afterwards matches what on-demand made.
+    let audit = s.cli(&db, &["audit"]);
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"job.provisioned-on-demand"), "{actions:?}");
+    let c = s.cli(&db, &["sync", "run", "--once", "--job", job.to_str().unwrap()]);
+    assert_eq!(
+        (c["created"].as_u64(), c["failed"].as_u64()),
+        (Some(7 + 1), Some(0)),
+        "{c}"
+    );
+    assert_eq!(users(&base, &token).await.len(), 10);
+    drop(app);
+}
