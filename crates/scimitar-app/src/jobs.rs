@@ -68,16 +68,28 @@ pub struct JobSchedule {
     pub lease: String,
 }
 
+/// What a job file is compiled against.
+#[derive(Debug, Clone, Copy)]
+pub struct JobFileContext<'a> {
+    /// Where its relative paths start.
+    pub base: &'a Path,
+    /// The stored configuration of the job it replaces: a secret written
+    /// `"(sealed)"` (as a stored job is shown) keeps that job's sealed value.
+    pub previous: Option<&'a Value>,
+    /// Whether it may name the server's own files and environment (a file
+    /// source, `_file` and `_env` secrets). The operator on the server (the
+    /// CLI) may; a tenant's admin token may not, or a job could read the
+    /// server's key file or environment and send them to its target.
+    pub server_local: bool,
+}
+
 /// The engine's knowledge of job files, as the application layer needs it.
 /// Implemented by the binary over `scimitar-engine` and registered at
 /// start-up, so that the CLI and the admin API compile and describe jobs
 /// one way, while the server and this crate do not depend on the engine.
 pub trait JobFiles: Send + Sync {
-    /// Checks a job file and seals its inline secrets. Relative paths in it
-    /// resolve against `base`. `previous` is the stored configuration of
-    /// the job it replaces: a secret written `"(sealed)"` (as a stored job
-    /// is shown) keeps that job's sealed value.
-    fn compile(&self, file: JobFile<'_>, base: &Path, previous: Option<&Value>) -> Result<CompiledJob, JobFileError>;
+    /// Checks a job file and seals its inline secrets.
+    fn compile(&self, file: JobFile<'_>, cx: &JobFileContext<'_>) -> Result<CompiledJob, JobFileError>;
 
     /// The stored job's interval, next cycle and lease.
     fn schedule(&self, tenant: TenantId, record: &JobRecord) -> JobSchedule;
@@ -271,8 +283,10 @@ impl App {
         })
     }
 
-    /// Creates a job from its file; 409 if the tenant has a job of that
-    /// name, 400 `invalidValue` with the line and key of a mistake.
+    /// Creates a job from a file a tenant's administrator sent (so naming
+    /// none of the server's files or environment); 409 if the tenant has a
+    /// job of that name, 400 `invalidValue` with the line and key of a
+    /// mistake.
     pub async fn create_job(
         &self,
         actor: &Actor,
@@ -297,7 +311,8 @@ impl App {
     }
 
     /// Replaces the configuration of the job `name` (its status, watermark
-    /// and objects are kept). The file must name the same job.
+    /// and objects are kept) with a file a tenant's administrator sent. The
+    /// file must name the same job.
     pub async fn replace_job(
         &self,
         actor: &Actor,
@@ -318,8 +333,13 @@ impl App {
     }
 
     fn compile_job(&self, file: JobFile<'_>, base: &Path, previous: Option<&Value>) -> Result<CompiledJob, ScimError> {
+        let cx = JobFileContext {
+            base,
+            previous,
+            server_local: false,
+        };
         self.job_files()?
-            .compile(file, base, previous)
+            .compile(file, &cx)
             .map_err(|e| ScimError::invalid_value(e.to_string()))
     }
 

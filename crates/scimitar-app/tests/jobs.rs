@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use scimitar_app::jobs::{CompiledJob, JobFile, JobFileError, JobFiles, JobSchedule};
+use scimitar_app::jobs::{CompiledJob, JobFile, JobFileContext, JobFileError, JobFiles, JobSchedule};
 use scimitar_app::{Actor, App, Config};
 use scimitar_store::{JobRecord, TenantId};
 use serde_json::{Value, json};
@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 struct Fake;
 
 impl JobFiles for Fake {
-    fn compile(&self, file: JobFile<'_>, base: &Path, _: Option<&Value>) -> Result<CompiledJob, JobFileError> {
+    fn compile(&self, file: JobFile<'_>, cx: &JobFileContext<'_>) -> Result<CompiledJob, JobFileError> {
+        assert!(!cx.server_local, "the app compiles for tenant administrators");
         let JobFile::Toml(text) = file else {
             panic!("the fake reads TOML only")
         };
@@ -34,7 +35,7 @@ impl JobFiles for Fake {
             })?;
         Ok(CompiledJob {
             name: name.to_string(),
-            config: json!({"toml": text, "base": base.display().to_string()}),
+            config: json!({"toml": text, "base": cx.base.display().to_string()}),
         })
     }
 
@@ -48,7 +49,10 @@ impl JobFiles for Fake {
     }
 
     fn shown(&self, record: &JobRecord) -> Result<String, String> {
-        Ok(record.config["toml"].as_str().unwrap_or_default().replace("secret", "(sealed)"))
+        Ok(record.config["toml"]
+            .as_str()
+            .unwrap_or_default()
+            .replace("secret", "(sealed)"))
     }
 }
 

@@ -5,10 +5,9 @@
 //! `App`) share this one implementation.
 
 use std::borrow::Cow;
-use std::path::Path;
 
-use scimitar_app::jobs::{CompiledJob, JobFile, JobFileError, JobFiles, JobSchedule};
-use scimitar_engine::job::{JobError, parse_job, redact_sealed, seal_secrets_keeping};
+use scimitar_app::jobs::{CompiledJob, JobFile, JobFileContext, JobFileError, JobFiles, JobSchedule};
+use scimitar_engine::job::{JobError, JobSpec, Secret, SourceSpec, parse_job, redact_sealed, seal_secrets_keeping};
 use scimitar_engine::schedule;
 use scimitar_store::{JobRecord, TenantId};
 use serde_json::Value;
@@ -17,19 +16,33 @@ use serde_json::Value;
 pub struct EngineJobFiles;
 
 impl JobFiles for EngineJobFiles {
-    fn compile(&self, file: JobFile<'_>, base: &Path, previous: Option<&Value>) -> Result<CompiledJob, JobFileError> {
+    fn compile(&self, file: JobFile<'_>, cx: &JobFileContext<'_>) -> Result<CompiledJob, JobFileError> {
         let text: Cow<'_, str> = match file {
             JobFile::Toml(t) => Cow::Borrowed(t),
             JobFile::Json(v) => Cow::Owned(json_to_toml(v)?),
         };
+        if !cx.server_local {
+            // Before parsing: the parser itself reads a file source's header
+            // (and would show it in an error).
+            refuse_server_local(&text)?;
+        }
         // Parsed as written (a "(sealed)" secret parses as any string), so
         // that lines in errors are the sender's.
-        let spec = parse_job(&text, base).map_err(from_engine)?;
-        let previous = previous.and_then(|c| c.get("toml")).and_then(Value::as_str);
+        let spec = parse_job(&text, cx.base).map_err(from_engine)?;
+        if !cx.server_local && names_server_local(&spec) {
+            // The check above reads the keys; this one what they became, in
+            // case the parser learns another spelling.
+            return Err(JobFileError {
+                line: None,
+                key: None,
+                message: "the job reads files or environment variables on the server, which a job sent through the admin API may not".into(),
+            });
+        }
+        let previous = cx.previous.and_then(|c| c.get("toml")).and_then(Value::as_str);
         let sealed = seal_secrets_keeping(&text, previous).map_err(from_engine)?;
         Ok(CompiledJob {
             name: spec.name,
-            config: schedule::stored_config(&sealed, base),
+            config: schedule::stored_config(&sealed, cx.base),
         })
     }
 
@@ -56,6 +69,62 @@ impl JobFiles for EngineJobFiles {
             .ok_or_else(|| format!("job '{}' has no stored job file", record.name))?;
         redact_sealed(text).map_err(|e| e.to_string())
     }
+}
+
+/// Refuses what names the server's own files or environment: a file
+/// source, `_file` and `_env` secrets. A tenant's administrator could
+/// otherwise have the server read its key file, its database URL or any
+/// file it can read, and send them to a target of their choosing.
+fn refuse_server_local(text: &str) -> Result<(), JobFileError> {
+    // A file that does not parse has nothing to refuse; the parser says
+    // what is wrong with it.
+    let Ok(doc) = toml::from_str::<toml::Table>(text) else {
+        return Ok(());
+    };
+    let refuse = |table: &str, key: &str, what: &str| JobFileError {
+        line: text
+            .lines()
+            .position(|l| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+            })
+            .map(|i| i + 1),
+        key: Some(format!("{table}.{key}")),
+        message: format!(
+            "{what} on the server, which a job sent through the admin API may not; store such a job with `scimitar sync save` on the server"
+        ),
+    };
+    let source = doc.get("source").and_then(toml::Value::as_table);
+    if source.and_then(|s| s.get("kind")).and_then(toml::Value::as_str) == Some("file") {
+        return Err(refuse("source", "kind", "a file source reads files"));
+    }
+    for table in ["source", "target"] {
+        let Some(t) = doc.get(table).and_then(toml::Value::as_table) else {
+            continue;
+        };
+        for key in ["token_file", "bind_password_file"] {
+            if t.contains_key(key) {
+                return Err(refuse(table, key, "a secret in a file is read"));
+            }
+        }
+        for key in ["token_env", "bind_password_env"] {
+            if t.contains_key(key) {
+                return Err(refuse(table, key, "a secret in an environment variable is read"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn names_server_local(spec: &JobSpec) -> bool {
+    let local = |s: &Secret| matches!(s, Secret::File(_) | Secret::Env(_));
+    local(&spec.target.token)
+        || match &spec.source {
+            SourceSpec::File(_) => true,
+            SourceSpec::Ldap(l) => l.bind_password.as_ref().is_some_and(local),
+            SourceSpec::Scim(s) => local(&s.token),
+        }
 }
 
 fn from_engine(e: JobError) -> JobFileError {
@@ -130,7 +199,7 @@ mod tests {
             "scoping": {"user": [{"clauses": [{"attribute": "department", "operator": "EQUALS", "value": "42"}]}]},
         });
         let text = json_to_toml(&v).unwrap();
-        let spec = parse_job(&text, Path::new(".")).unwrap();
+        let spec = parse_job(&text, std::path::Path::new(".")).unwrap();
         assert_eq!(spec.name, "j");
         assert_eq!(spec.settings.interval.as_secs(), 300);
         let e = json_to_toml(&json!({"name": "j", "target": {"token": null}})).unwrap_err();

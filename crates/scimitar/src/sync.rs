@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use scimitar_app::jobs::JobFile;
+use scimitar_app::jobs::{JobFile, JobFileContext};
 use scimitar_app::{Actor, App};
 use scimitar_engine::client::Client;
 use scimitar_engine::cycle::{self, CycleOptions};
@@ -145,7 +145,14 @@ async fn save_job(app: &App, t: &Tenant, path: &Path, text: &str) -> Result<()> 
     let job = app
         .job_files()
         .map_err(app_err)?
-        .compile(JobFile::Toml(text), &base, None)
+        .compile(
+            JobFile::Toml(text),
+            &JobFileContext {
+                base: &base,
+                previous: None,
+                server_local: true,
+            },
+        )
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     app.save_job(&Actor::Cli, t, &job.name, &job.config)
         .await
