@@ -1,13 +1,102 @@
 //! Provisioning jobs as administrative objects: storing a job's
 //! configuration (its secrets already sealed by the caller), restarting and
 //! deleting it, each audited. Running jobs is the engine's business
-//! (`scimitar-engine`); this layer does not depend on it.
+//! (`scimitar-engine`); this layer does not depend on it. What it needs of
+//! the engine — compiling a job file, when a stored job runs next — comes
+//! through [`JobFiles`], which the binary implements and registers with
+//! [`App::set_job_files`].
+
+use std::path::Path;
+use std::sync::Arc;
 
 use scimitar_protocol::ScimError;
-use scimitar_store::{JobRecord, Tenant};
-use serde_json::Value;
+use scimitar_store::{JobRecord, Tenant, TenantId};
+use serde_json::{Value, json};
 
 use crate::{Actor, App, scim_error};
+
+/// A job file as a client sent it.
+#[derive(Debug, Clone, Copy)]
+pub enum JobFile<'a> {
+    /// The job file's TOML text.
+    Toml(&'a str),
+    /// The same keys as JSON; converted to TOML, then read by the same
+    /// parser, so that its mistakes are reported the same way.
+    Json(&'a Value),
+}
+
+/// A mistake in a job file: where (line, key) and what. Displayed as the
+/// engine's parser words it (`line 3, key `interval`: …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFileError {
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for JobFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}")?,
+            None => f.write_str("job")?,
+        }
+        if let Some(k) = &self.key {
+            write!(f, ", key `{k}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A job file, checked, with its secrets sealed: what [`App::save_job`]
+/// stores under `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledJob {
+    pub name: String,
+    pub config: Value,
+}
+
+/// What only the engine can say of a stored job.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobSchedule {
+    /// The job's `interval`, if its stored file still parses.
+    pub interval_seconds: Option<u64>,
+    /// When its next cycle is due (RFC 3339), if it is on.
+    pub next_cycle: Option<String>,
+    /// Why the stored job file no longer parses.
+    pub error: Option<String>,
+    /// The lease its cycles run under (who runs one now).
+    pub lease: String,
+}
+
+/// What a job file is compiled against.
+#[derive(Debug, Clone, Copy)]
+pub struct JobFileContext<'a> {
+    /// Where its relative paths start.
+    pub base: &'a Path,
+    /// The stored configuration of the job it replaces: a secret written
+    /// `"(sealed)"` (as a stored job is shown) keeps that job's sealed value.
+    pub previous: Option<&'a Value>,
+    /// Whether it may name the server's own files and environment (a file
+    /// source, `_file` and `_env` secrets). The operator on the server (the
+    /// CLI) may; a tenant's admin token may not, or a job could read the
+    /// server's key file or environment and send them to its target.
+    pub server_local: bool,
+}
+
+/// The engine's knowledge of job files, as the application layer needs it.
+/// Implemented by the binary over `scimitar-engine` and registered at
+/// start-up, so that the CLI and the admin API compile and describe jobs
+/// one way, while the server and this crate do not depend on the engine.
+pub trait JobFiles: Send + Sync {
+    /// Checks a job file and seals its inline secrets.
+    fn compile(&self, file: JobFile<'_>, cx: &JobFileContext<'_>) -> Result<CompiledJob, JobFileError>;
+
+    /// The stored job's interval, next cycle and lease.
+    fn schedule(&self, tenant: TenantId, record: &JobRecord) -> JobSchedule;
+
+    /// The stored job file with every sealed value shown as `"(sealed)"`.
+    fn shown(&self, record: &JobRecord) -> Result<String, String>;
+}
 
 impl App {
     /// Creates a job or replaces its configuration (its state is kept);
@@ -178,6 +267,135 @@ impl App {
         }
         self.audit(actor, Some(tenant.id), "job.deleted", Some(name)).await;
         Ok(())
+    }
+}
+
+impl App {
+    /// Registers how job files are compiled and stored jobs described
+    /// (once; later calls are ignored).
+    pub fn set_job_files(&self, files: Arc<dyn JobFiles>) {
+        let _ = self.job_files.set(files);
+    }
+
+    /// The registered [`JobFiles`], or 501: without them nothing here can
+    /// read a job file.
+    pub fn job_files(&self) -> Result<&dyn JobFiles, ScimError> {
+        self.job_files.get().map(|f| &**f).ok_or_else(|| {
+            ScimError::not_implemented(
+                "provisioning jobs are not available: this server was started without the provisioning engine",
+            )
+        })
+    }
+
+    /// Creates a job from a file a tenant's administrator sent (so naming
+    /// none of the server's files or environment); 409 if the tenant has a
+    /// job of that name, 400 `invalidValue` with the line and key of a
+    /// mistake.
+    pub async fn create_job(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        file: JobFile<'_>,
+        base: &Path,
+    ) -> Result<JobRecord, ScimError> {
+        let compiled = self.compile_job(file, base, None)?;
+        if self
+            .store
+            .job(tenant.id, &compiled.name)
+            .await
+            .map_err(scim_error)?
+            .is_some()
+        {
+            return Err(ScimError::uniqueness(format!(
+                "tenant '{}' already has a job named '{}'; replace it with PUT",
+                tenant.name, compiled.name
+            )));
+        }
+        self.save_job(actor, tenant, &compiled.name, &compiled.config).await
+    }
+
+    /// Replaces the configuration of the job `name` (its status, watermark
+    /// and objects are kept) with a file a tenant's administrator sent. The
+    /// file must name the same job.
+    pub async fn replace_job(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        name: &str,
+        file: JobFile<'_>,
+        base: &Path,
+    ) -> Result<JobRecord, ScimError> {
+        let before = self.job(tenant, name).await?;
+        let compiled = self.compile_job(file, base, Some(&before.config))?;
+        if compiled.name != name {
+            return Err(ScimError::invalid_value(format!(
+                "the job file names the job '{}', the request's path '{name}'; a job cannot be renamed",
+                compiled.name
+            )));
+        }
+        self.save_job(actor, tenant, name, &compiled.config).await
+    }
+
+    fn compile_job(&self, file: JobFile<'_>, base: &Path, previous: Option<&Value>) -> Result<CompiledJob, ScimError> {
+        let cx = JobFileContext {
+            base,
+            previous,
+            server_local: false,
+        };
+        self.job_files()?
+            .compile(file, &cx)
+            .map_err(|e| ScimError::invalid_value(e.to_string()))
+    }
+
+    /// A stored job as `scimitar sync jobs --json` and the admin API show
+    /// it: `name`, `status`, `interval_seconds`, `last_cycle`, `next_cycle`,
+    /// `running` (the lease's holder while a cycle runs), `initial_next`,
+    /// `updated`, `error`.
+    pub async fn job_view(&self, tenant: &Tenant, record: &JobRecord) -> Result<Value, ScimError> {
+        let s = self.job_files()?.schedule(tenant.id, record);
+        let now = scimitar_store::now_utc();
+        let running = self
+            .store
+            .lease_holder(&s.lease)
+            .await
+            .map_err(scim_error)?
+            .filter(|(_, until)| *until > now)
+            .map(|(holder, until)| json!({"holder": holder, "until": until}));
+        Ok(json!({
+            "name": record.name,
+            "status": record.status,
+            "interval_seconds": s.interval_seconds,
+            "last_cycle": record.last_cycle,
+            "next_cycle": s.next_cycle,
+            "running": running,
+            "initial_next": record.watermark.is_none(),
+            "updated": record.updated,
+            "error": s.error,
+        }))
+    }
+
+    /// The views of the tenant's jobs.
+    pub async fn job_views(&self, tenant: &Tenant) -> Result<Vec<Value>, ScimError> {
+        // 501 for a tenant without jobs too: the answer must not depend on them.
+        self.job_files()?;
+        let jobs = self.store.list_jobs(tenant.id).await.map_err(scim_error)?;
+        let mut views = Vec::with_capacity(jobs.len());
+        for j in &jobs {
+            views.push(self.job_view(tenant, j).await?);
+        }
+        Ok(views)
+    }
+
+    /// A job's view with its job file (`job_file`), secrets shown as
+    /// `"(sealed)"`.
+    pub async fn job_detail(&self, tenant: &Tenant, name: &str) -> Result<Value, ScimError> {
+        let record = self.job(tenant, name).await?;
+        let mut view = self.job_view(tenant, &record).await?;
+        let file = self.job_files()?.shown(&record).ok();
+        if let Some(m) = view.as_object_mut() {
+            m.insert("job_file".into(), file.map_or(Value::Null, Value::String));
+        }
+        Ok(view)
     }
 }
 

@@ -87,6 +87,10 @@ pub struct App {
     /// Bounds the password hashes running at once.
     hasher: passwords::Hasher,
     scans: fair::ScanSlots,
+    /// How job files are compiled and stored jobs described: the engine's
+    /// business, registered by the binary (`set_job_files`), since the
+    /// application layer and the server may not depend on the engine.
+    job_files: std::sync::OnceLock<Arc<dyn jobs::JobFiles>>,
 }
 
 impl App {
@@ -98,6 +102,7 @@ impl App {
             reads: activity::ReadCounter::default(),
             hasher: passwords::Hasher::default(),
             scans: fair::ScanSlots::new(config.scans_per_tenant),
+            job_files: std::sync::OnceLock::new(),
             config,
         })
     }

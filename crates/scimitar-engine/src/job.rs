@@ -1080,26 +1080,94 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     (num.is_empty() && total > 0).then(|| Duration::from_secs(total))
 }
 
+/// How a stored job shows a sealed secret (`redact_sealed`); given back in
+/// a job file, it stands for the secret the stored job already has.
+pub const SEALED_SHOWN: &str = "(sealed)";
+
+/// The keys whose inline values are secrets, by table.
+const SECRET_KEYS: [(&str, &str); 3] = [("target", "token"), ("source", "token"), ("source", "bind_password")];
+
 /// The job file as stored: its inline secrets sealed, so that the
 /// database holds none in clear. The text stays a job file (it parses the
 /// same way), which is what `sync jobs` and the console show.
 pub fn seal_secrets(text: &str) -> Result<String, JobError> {
+    seal_secrets_keeping(text, None)
+}
+
+/// [`seal_secrets`], where a secret written `"(sealed)"` — as a stored job
+/// is shown, so that one read, edited and sent back keeps its secrets —
+/// takes the sealed value of the same key in `previous` (the stored job
+/// file). Without one there, it is a mistake: storing the placeholder
+/// would replace the secret with it.
+pub fn seal_secrets_keeping(text: &str, previous: Option<&str>) -> Result<String, JobError> {
     let mut doc: toml::Table = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
-    for (table, key) in [("target", "token"), ("source", "token"), ("source", "bind_password")] {
+    let previous: Option<toml::Table> = previous.and_then(|p| toml::from_str(p).ok());
+    for (table, key) in SECRET_KEYS {
         let Some(t) = doc.get_mut(table).and_then(toml::Value::as_table_mut) else {
             continue;
         };
-        if let Some(toml::Value::String(v)) = t.get(key)
-            && !scimitar_auth::seal::is_sealed(v)
-        {
-            let sealed = scimitar_auth::seal::seal(v).map_err(|e| JobError {
-                line: None,
-                key: Some(format!("{table}.{key}")),
-                message: e.to_string(),
-            })?;
-            t.insert(key.to_string(), toml::Value::String(sealed));
+        let value = match t.get(key) {
+            Some(toml::Value::String(v)) if v == SEALED_SHOWN => {
+                let kept = previous
+                    .as_ref()
+                    .and_then(|p| p.get(table))
+                    .and_then(|p| p.get(key))
+                    .and_then(toml::Value::as_str)
+                    .filter(|v| scimitar_auth::seal::is_sealed(v));
+                match kept {
+                    Some(v) => v.to_string(),
+                    None => {
+                        return Err(JobError {
+                            line: line_of_value(text, key, SEALED_SHOWN),
+                            key: Some(format!("{table}.{key}")),
+                            message: format!(
+                                "\"{SEALED_SHOWN}\" stands for a stored secret, and the job has none there; give the secret"
+                            ),
+                        });
+                    }
+                }
+            }
+            Some(toml::Value::String(v)) if !scimitar_auth::seal::is_sealed(v) => scimitar_auth::seal::seal(v)
+                .map_err(|e| JobError {
+                    line: None,
+                    key: Some(format!("{table}.{key}")),
+                    message: e.to_string(),
+                })?,
+            _ => continue,
+        };
+        t.insert(key.to_string(), toml::Value::String(value));
+    }
+    toml::to_string(&doc).map_err(|e| JobError {
+        line: None,
+        key: None,
+        message: e.to_string(),
+    })
+}
+
+/// The line where `key` is given `value`, for an error about it.
+fn line_of_value(text: &str, key: &str, value: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('=') && rest.contains(value))
+        })
+        .map(|i| i + 1)
+}
+
+/// A stored job file as it may be shown: every sealed value, wherever it
+/// is, replaced by `"(sealed)"`.
+pub fn redact_sealed(text: &str) -> Result<String, JobError> {
+    fn redact(v: &mut toml::Value) {
+        match v {
+            toml::Value::String(s) if scimitar_auth::seal::is_sealed(s) => *s = SEALED_SHOWN.to_string(),
+            toml::Value::Array(a) => a.iter_mut().for_each(redact),
+            toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| redact(v)),
+            _ => {}
         }
     }
+    let mut doc: toml::Table = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+    doc.iter_mut().for_each(|(_, v)| redact(v));
     toml::to_string(&doc).map_err(|e| JobError {
         line: None,
         key: None,
@@ -1120,5 +1188,25 @@ mod tests {
         assert_eq!(parse_duration("5x"), None);
         assert_eq!(parse_duration(""), None);
         assert_eq!(parse_duration("m"), None);
+    }
+
+    #[test]
+    fn a_shown_job_sent_back_keeps_its_secrets() {
+        let file = "name = \"j\"\n[target]\nurl = \"https://a.example/scim\"\ntoken = \"t0ken\"\n";
+        let stored = seal_secrets(file).unwrap();
+        let sealed = |t: &str| t.lines().find(|l| l.starts_with("token")).unwrap().to_string();
+        assert!(sealed(&stored).contains("sealed:v1:"), "{stored}");
+        // Shown: no sealed value, no secret.
+        let shown = redact_sealed(&stored).unwrap();
+        assert_eq!(sealed(&shown), "token = \"(sealed)\"", "{shown}");
+        assert!(!shown.contains("t0ken") && !shown.contains("sealed:v1:"));
+        // Sent back: the stored sealed value is kept.
+        assert_eq!(
+            sealed(&seal_secrets_keeping(&shown, Some(&stored)).unwrap()),
+            sealed(&stored)
+        );
+        // With nothing stored, the placeholder is refused with its line and key.
+        let e = seal_secrets_keeping(&shown, None).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(4), Some("target.token")), "{e}");
     }
 }

@@ -2,16 +2,21 @@
 //! console and scripts. Authenticated by a token of scope `admin` for that
 //! tenant; provisioning tokens (scope `scim`) are refused here, so an
 //! identity provider cannot change a tenant's schema or read its log.
+//! Provisioning jobs are managed here too (`jobs`…), through the
+//! application layer's `JobFiles`, which the binary registers: this crate
+//! does not depend on the engine.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scimitar_app::Actor;
+use scimitar_app::jobs::JobFile;
 use scimitar_app::schemas::NewExtension;
 use scimitar_protocol::ScimError;
 use scimitar_protocol::schema::schema_to_json;
@@ -20,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::{authenticate, client_ip};
-use crate::body::read_json;
+use crate::body::{Charge, content_type, parse, queue_deadline, read_bytes, read_json};
 use crate::error::ApiResult;
 use crate::scim::scim_json;
 
@@ -134,4 +139,225 @@ pub async fn activity(
     };
     let r: ApiResult<Response> = run.await;
     r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A job file is a few kilobytes; this bounds what one request can make
+/// the TOML parser build.
+const JOB_FILE_MAX: usize = 256 * 1024;
+
+/// What a TOML job file's parsed tree is charged against the body budget,
+/// per byte of its text: a generous bound (the parser's tables, the
+/// engine's job, the sealed copy), since TOML gets no shape scan as JSON does.
+const TOML_TREE_FACTOR: usize = 16;
+
+/// A job file in a request body, as sent.
+enum JobBody {
+    Toml(String),
+    Json(Value),
+}
+
+impl JobBody {
+    fn file(&self) -> JobFile<'_> {
+        match self {
+            JobBody::Toml(t) => JobFile::Toml(t),
+            JobBody::Json(v) => JobFile::Json(v),
+        }
+    }
+}
+
+/// Reads a job file: TOML (`application/toml`, `text/plain`, or no
+/// Content-Type) or its keys as a JSON object (`application/json`).
+async fn read_job_file(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<(JobBody, Charge)> {
+    let limit = JOB_FILE_MAX.min(state.settings.max_body_bytes);
+    match content_type(headers).as_deref() {
+        Some(ct) if ct == "application/json" || ct == "text/json" || ct.ends_with("+json") => {
+            let (v, charge) = read_json(state, headers, body, limit).await?;
+            if !v.is_object() {
+                return Err(ScimError::invalid_syntax("a job file in JSON is an object of the job file's keys").into());
+            }
+            Ok((JobBody::Json(v), charge))
+        }
+        None | Some("" | "application/toml" | "text/plain" | "text/x-toml") => {
+            let (bytes, mut charge) = read_bytes(state, headers, body, limit).await?;
+            if bytes.is_empty() {
+                return Err(ScimError::invalid_syntax("the request body is empty; a job file was expected").into());
+            }
+            state
+                .body_budget
+                .take_tree(
+                    &mut charge,
+                    bytes.len().saturating_mul(TOML_TREE_FACTOR),
+                    queue_deadline(state),
+                )
+                .await?;
+            let text = String::from_utf8(bytes.to_vec())
+                .map_err(|_| ScimError::invalid_syntax("the job file is not UTF-8 text"))?;
+            Ok((JobBody::Toml(text), charge))
+        }
+        Some(ct) => Err(ScimError::new(
+            415,
+            None,
+            format!(
+                "unsupported Content-Type '{ct}'; send a job file as application/toml, or its keys as application/json"
+            ),
+        )
+        .into()),
+    }
+}
+
+/// Where relative paths of a job file sent over the API start: the
+/// server's working directory (there is no file to be relative to).
+fn api_base() -> PathBuf {
+    std::path::absolute(".").unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// `/admin/v1/tenants/{tenant}/jobs`: the tenant's jobs (GET), a new job
+/// from its file (POST).
+pub async fn jobs(
+    State(state): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, actor) = admin(&state, &headers, &tenant, peer).await?;
+        state.app.job_files()?;
+        match method {
+            axum::http::Method::GET => {
+                let list = state.app.job_views(&tenant).await?;
+                Ok(scim_json(StatusCode::OK, &json!({"jobs": list})))
+            }
+            axum::http::Method::POST => {
+                let (file, _charge) = read_job_file(&state, &headers, body).await?;
+                let record = state.app.create_job(&actor, &tenant, file.file(), &api_base()).await?;
+                let view = state.app.job_view(&tenant, &record).await?;
+                let mut resp = scim_json(StatusCode::CREATED, &view);
+                let location = format!(
+                    "{}/admin/v1/tenants/{}/jobs/{}",
+                    state.settings.public_url, tenant.name, record.name
+                );
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    resp.headers_mut().insert(header::LOCATION, v);
+                }
+                Ok(resp)
+            }
+            _ => Err(ScimError::new(405, None, "use GET or POST").into()),
+        }
+    };
+    let r: ApiResult<Response> = run.await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `/admin/v1/tenants/{tenant}/jobs/{name}`: the job with its file, secrets
+/// shown as `"(sealed)"` (GET); its configuration replaced, its state kept
+/// (PUT); deleted with its state and log (DELETE).
+pub async fn job_one(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, name)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, actor) = admin(&state, &headers, &tenant, peer).await?;
+        state.app.job_files()?;
+        match method {
+            axum::http::Method::GET => Ok(scim_json(StatusCode::OK, &state.app.job_detail(&tenant, &name).await?)),
+            axum::http::Method::PUT => {
+                let (file, _charge) = read_job_file(&state, &headers, body).await?;
+                let record = state
+                    .app
+                    .replace_job(&actor, &tenant, &name, file.file(), &api_base())
+                    .await?;
+                Ok(scim_json(StatusCode::OK, &state.app.job_view(&tenant, &record).await?))
+            }
+            axum::http::Method::DELETE => {
+                state.app.delete_job(&actor, &tenant, &name).await?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }
+            _ => Err(ScimError::new(405, None, "use GET, PUT or DELETE").into()),
+        }
+    };
+    let r: ApiResult<Response> = run.await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct JobActionParams {
+    reset_anchors: Option<bool>,
+}
+
+/// `POST /admin/v1/tenants/{tenant}/jobs/{name}/{start|stop|restart|allow-deletes}`:
+/// Provisioning Status On, Off, a restart (`reset_anchors` in the query or
+/// a JSON body), allowing held deletes; answered with the job.
+pub async fn job_action(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, name, action)): Path<(String, String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: axum::http::Method,
+    params: Result<Query<JobActionParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, actor) = admin(&state, &headers, &tenant, peer).await?;
+        state.app.job_files()?;
+        if method != axum::http::Method::POST {
+            return Err(ScimError::new(405, None, "use POST").into());
+        }
+        let Query(params) = params?;
+        let app = &state.app;
+        let record = match action.as_str() {
+            "start" => app.set_job_on(&actor, &tenant, &name, true).await?,
+            "stop" => app.set_job_on(&actor, &tenant, &name, false).await?,
+            "allow-deletes" => app.allow_deletes(&actor, &tenant, &name).await?,
+            "restart" => {
+                let reset = params.reset_anchors.unwrap_or(false) || reset_anchors(&state, &headers, body).await?;
+                app.restart_job(&actor, &tenant, &name, reset).await?;
+                app.job(&tenant, &name).await?
+            }
+            _ => {
+                return Err(ScimError::not_found(format!(
+                    "no job action '{action}'; use start, stop, restart or allow-deletes"
+                ))
+                .into());
+            }
+        };
+        Ok(scim_json(StatusCode::OK, &app.job_view(&tenant, &record).await?))
+    };
+    let r: ApiResult<Response> = run.await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `reset_anchors` from a restart's optional JSON body (`{"reset_anchors": true}`).
+async fn reset_anchors(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<bool> {
+    let (bytes, charge) = read_bytes(state, headers, body, 4096).await?;
+    if bytes.is_empty() {
+        return Ok(false);
+    }
+    if let Some(ct) = content_type(headers)
+        && !(ct == "application/json" || ct.ends_with("+json"))
+    {
+        return Err(ScimError::new(
+            415,
+            None,
+            format!("unsupported Content-Type '{ct}'; send application/json"),
+        )
+        .into());
+    }
+    let (v, _charge) = parse(state, bytes, charge, None).await?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("a restart's body is a JSON object: {\"reset_anchors\": true}"))?;
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "reset_anchors") {
+        return Err(ScimError::invalid_value(format!("unknown key '{k}'; a restart takes reset_anchors only")).into());
+    }
+    match obj.get("reset_anchors") {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ScimError::invalid_value("reset_anchors is true or false").into()),
+    }
 }

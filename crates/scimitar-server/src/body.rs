@@ -147,8 +147,7 @@ async fn acquire(sem: &Arc<Semaphore>, n: usize, deadline: Instant) -> ApiResult
 /// counted against the budget. The body must arrive, budget included,
 /// within the body timeout.
 pub async fn read(state: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<(Bytes, Charge)> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if let Some(ct) = content_type(headers) {
         let json_like = ct.is_empty()
             || ct == "application/json"
             || ct == "application/scim+json"
@@ -162,6 +161,24 @@ pub async fn read(state: &AppState, headers: &HeaderMap, body: Body, limit: usiz
             )));
         }
     }
+    let (bytes, charge) = read_bytes(state, headers, body, limit).await?;
+    if bytes.is_empty() {
+        return Err(ScimError::invalid_syntax("the request body is empty; a JSON object was expected").into());
+    }
+    Ok((bytes, charge))
+}
+
+/// The media type of the body (lower case, without parameters), if given.
+pub fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+}
+
+/// Reads a body of at most `limit` bytes, whatever its type, counted
+/// against the budget; it may be empty.
+pub async fn read_bytes(state: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<(Bytes, Charge)> {
     let too_large = || ScimError::payload_too_large(format!("the request body exceeds the maximum of {limit} bytes"));
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -195,9 +212,6 @@ pub async fn read(state: &AppState, headers: &HeaderMap, body: Body, limit: usiz
             )
         })?
         .map_err(|_| too_large())?;
-    if bytes.is_empty() {
-        return Err(ScimError::invalid_syntax("the request body is empty; a JSON object was expected").into());
-    }
     Ok((bytes, charge))
 }
 

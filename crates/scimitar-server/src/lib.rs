@@ -4,7 +4,8 @@
 //! `/scim/{tenant}/v2`, whose resource paths are matched case-insensitively
 //! and tolerate a trailing slash because Entra's Tenant URL is typed by hand
 //! (`scim.rs` dispatches them); and the tenant administration API under
-//! `/admin/v1/tenants/{tenant}` (`admin.rs`).
+//! `/admin/v1/tenants/{tenant}` (`admin.rs`: schemas, activity,
+//! provisioning jobs).
 
 mod admin;
 mod auth;
@@ -214,6 +215,12 @@ pub fn router_with(state: Arc<AppState>, extra: Router) -> Router {
         .route("/admin/v1/tenants/{tenant}/schemas", any(admin::schemas))
         .route("/admin/v1/tenants/{tenant}/schemas/{urn}", any(admin::schema_one))
         .route("/admin/v1/tenants/{tenant}/activity", get(admin::activity))
+        .route("/admin/v1/tenants/{tenant}/jobs", any(admin::jobs))
+        .route("/admin/v1/tenants/{tenant}/jobs/{name}", any(admin::job_one))
+        .route(
+            "/admin/v1/tenants/{tenant}/jobs/{name}/{action}",
+            any(admin::job_action),
+        )
         .merge(extra.with_state::<Arc<AppState>>(()))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), header_limit))

@@ -825,7 +825,12 @@ async fn tenant_isolation_on_every_endpoint() {
         }
     }
     // The administration API of A with B's tokens, and with A's SCIM token.
-    let admin_routes = ["/admin/v1/tenants/alpha/activity", "/admin/v1/tenants/alpha/schemas"];
+    let admin_routes = [
+        "/admin/v1/tenants/alpha/activity",
+        "/admin/v1/tenants/alpha/schemas",
+        "/admin/v1/tenants/alpha/jobs",
+        "/admin/v1/tenants/alpha/jobs/hr",
+    ];
     for route in admin_routes {
         let url = format!("{}{route}", srv.public_url);
         for (who, caller, status) in [
@@ -1038,6 +1043,30 @@ const VAULT: &str = "urn:ietf:params:scim:schemas:extension:vault:2.0:User";
 
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The job routes need the engine's `JobFiles`, which only the binary
+/// registers: a server without them says so (501) to an admin token, and
+/// still refuses other tokens first.
+#[tokio::test]
+async fn job_routes_answer_501_without_the_engine() {
+    let srv = TestServer::start().await;
+    let admin = srv.tenant_with_scope("acme", "admin").await;
+    let scim = srv.tenant("acme").await;
+    let base = format!("{}/admin/v1/tenants/acme/jobs", srv.public_url);
+    for (method, path) in [
+        (Method::GET, base.clone()),
+        (Method::POST, base.clone()),
+        (Method::GET, format!("{base}/hr")),
+        (Method::PUT, format!("{base}/hr")),
+        (Method::DELETE, format!("{base}/hr")),
+        (Method::POST, format!("{base}/hr/start")),
+    ] {
+        let r = admin.send(method.clone(), &path, None).await;
+        r.assert_error(501, None);
+        assert!(r.text.contains("provisioning engine"), "{method} {path}: {}", r.text);
+        scim.send(method.clone(), &path, None).await.assert_error(403, None);
+    }
 }
 
 /// A tenant whose users have a write-only `pin` and `keys` with a

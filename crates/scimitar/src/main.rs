@@ -1,5 +1,6 @@
 //! The `scimitar` command: the server and its administration.
 
+mod jobs;
 mod sync;
 mod terminal;
 mod transfer;
@@ -449,7 +450,9 @@ fn app_err(e: ScimError) -> anyhow::Error {
 /// The application layer over the configured database.
 async fn open_app(cfg: &Resolved) -> Result<Arc<App>> {
     let store = open_store(&cfg.database).await?;
-    Ok(App::new(store, scimitar_app::Config::new(&cfg.public_url)))
+    let app = App::new(store, scimitar_app::Config::new(&cfg.public_url));
+    app.set_job_files(Arc::new(jobs::EngineJobFiles));
+    Ok(app)
 }
 
 #[tokio::main]
@@ -733,6 +736,8 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     let mut settings = Settings::new(&cfg.public_url);
     limits.apply(&mut settings);
     let state = AppState::new(store, settings);
+    // The admin API's job routes compile and describe jobs with the engine.
+    state.app.set_job_files(Arc::new(jobs::EngineJobFiles));
     let fresh = state
         .app
         .store

@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use scimitar_app::jobs::{JobFile, JobFileContext};
 use scimitar_app::{Actor, App};
 use scimitar_engine::client::Client;
 use scimitar_engine::cycle::{self, CycleOptions};
-use scimitar_engine::job::{JobSpec, parse_job, seal_secrets};
+use scimitar_engine::job::{JobSpec, parse_job};
 use scimitar_engine::schedule::{self, Leased};
 use scimitar_store::{EngineLogQuery, Tenant};
 use serde_json::{Value, json};
@@ -149,14 +150,25 @@ pub enum ExpressionCmd {
 
 /// Stores a job file (secrets sealed; relative paths kept relative to the
 /// file's directory) in the tenant, audited.
-async fn save_job(app: &App, t: &Tenant, path: &Path, spec: &JobSpec, text: &str) -> Result<()> {
-    let sealed = seal_secrets(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+async fn save_job(app: &App, t: &Tenant, path: &Path, text: &str) -> Result<()> {
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
     let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-    app.save_job(&Actor::Cli, t, &spec.name, &schedule::stored_config(&sealed, &base))
+    let job = app
+        .job_files()
+        .map_err(app_err)?
+        .compile(
+            JobFile::Toml(text),
+            &JobFileContext {
+                base: &base,
+                previous: None,
+                server_local: true,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    app.save_job(&Actor::Cli, t, &job.name, &job.config)
         .await
         .map_err(app_err)?;
     Ok(())
@@ -211,7 +223,7 @@ pub async fn sync_cmd(
         } => {
             let (spec, text) = load_job(&job)?;
             let t = tenant(&app, &tenant_name).await?;
-            save_job(&app, &t, &job, &spec, &text).await?;
+            save_job(&app, &t, &job, &text).await?;
             let interval = match interval {
                 Some(i) => scimitar_engine::job::parse_duration(&i)
                     .with_context(|| format!("--interval '{i}' is not a duration (e.g. 40m, 5s)"))?,
@@ -312,7 +324,7 @@ pub async fn sync_cmd(
         } => {
             let (spec, text) = load_job(&job)?;
             let t = tenant(&app, &tenant_name).await?;
-            save_job(&app, &t, &job, &spec, &text).await?;
+            save_job(&app, &t, &job, &text).await?;
             let record = app.job(&t, &spec.name).await.map_err(app_err)?;
             if as_json {
                 println!(
@@ -465,35 +477,7 @@ pub async fn sync_cmd(
         }
         SyncCmd::Jobs { tenant: tenant_name } => {
             let t = tenant(&app, &tenant_name).await?;
-            let jobs = app.store.list_jobs(t.id).await.map_err(anyhow::Error::msg)?;
-            let now = time::OffsetDateTime::now_utc();
-            let mut list = Vec::new();
-            for j in &jobs {
-                let spec = schedule::stored_spec(j);
-                let next = spec
-                    .as_ref()
-                    .ok()
-                    .and_then(|s| schedule::next_cycle(j, s.settings.interval))
-                    .map(|t| scimitar_store::format_utc(t.max(now)));
-                let running = app
-                    .store
-                    .lease_holder(&schedule::lease_name(t.id, &j.name))
-                    .await
-                    .map_err(anyhow::Error::msg)?
-                    .filter(|(_, until)| *until > scimitar_store::now_utc())
-                    .map(|(holder, until)| json!({"holder": holder, "until": until}));
-                list.push(json!({
-                    "name": j.name,
-                    "status": j.status,
-                    "interval_seconds": spec.as_ref().ok().map(|s| s.settings.interval.as_secs()),
-                    "last_cycle": j.last_cycle,
-                    "next_cycle": next,
-                    "running": running,
-                    "initial_next": j.watermark.is_none(),
-                    "updated": j.updated,
-                    "error": spec.err(),
-                }));
-            }
+            let list = app.job_views(&t).await.map_err(app_err)?;
             if as_json {
                 println!("{}", json!({"jobs": list}));
             } else {
