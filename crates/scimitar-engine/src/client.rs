@@ -79,9 +79,25 @@ impl Client {
 
     /// Like `new`, with `timeout` for each request.
     pub fn with_timeout(base: &str, token: &str, concurrency: usize, timeout: Duration) -> Result<Client, String> {
+        Client::limited(base, token, concurrency, timeout, None)
+    }
+
+    /// Like `with_timeout`; with `egress`, every name is resolved to the
+    /// addresses the policy permits only (a job sent through the admin API).
+    pub fn limited(
+        base: &str,
+        token: &str,
+        concurrency: usize,
+        timeout: Duration,
+        egress: Option<Arc<crate::egress::Policy>>,
+    ) -> Result<Client, String> {
         // One crypto provider in the process (ring, like the server's TLS).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(policy) = egress {
+            builder = builder.dns_resolver(Arc::new(crate::egress::PublicOnly(policy)));
+        }
+        let http = builder
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(concurrency.max(1))

@@ -15,6 +15,7 @@ pub mod client;
 pub mod cycle;
 pub mod dialect;
 pub mod diff;
+pub mod egress;
 pub mod job;
 pub mod log;
 pub mod mapping;

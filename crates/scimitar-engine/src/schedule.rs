@@ -44,6 +44,8 @@ pub struct SchedulerConfig {
     pub holder: String,
     /// Where notification email goes out, if configured.
     pub mailer: Option<crate::notify::Mailer>,
+    /// Where jobs sent through the admin API may connect.
+    pub egress: Arc<crate::egress::Policy>,
 }
 
 impl Default for SchedulerConfig {
@@ -53,6 +55,7 @@ impl Default for SchedulerConfig {
             lease: Duration::from_secs(60),
             holder: scimitar_store::lease::process_holder().to_string(),
             mailer: None,
+            egress: Arc::default(),
         }
     }
 }
@@ -78,6 +81,31 @@ pub fn stored_spec(record: &JobRecord) -> Result<JobSpec, String> {
 /// directory its relative paths start from.
 pub fn stored_config(sealed_toml: &str, base: &Path) -> Value {
     json!({"toml": sealed_toml, "base": base.display().to_string()})
+}
+
+/// Whether a stored job came through the admin API (`origin: api`): it
+/// may connect where [`crate::egress::Policy`] permits only.
+pub fn limited(record: &JobRecord) -> bool {
+    record.config.get("origin").and_then(Value::as_str) == Some("api")
+}
+
+/// For a limited job: checks that its target and source resolve to
+/// permitted addresses (before each cycle; the SCIM client checks again at
+/// every connection).
+pub async fn check_egress(spec: &JobSpec, policy: &crate::egress::Policy) -> Result<(), String> {
+    policy
+        .check_url(&spec.target.url)
+        .await
+        .map_err(|e| format!("target.url: {e}"))?;
+    let source = match &spec.source {
+        crate::job::SourceSpec::Ldap(l) => Some(l.url.clone()),
+        crate::job::SourceSpec::Scim(s) => Some(s.url.clone()),
+        crate::job::SourceSpec::File(_) => None,
+    };
+    if let Some(url) = source {
+        policy.check_url(&url).await.map_err(|e| format!("source.url: {e}"))?;
+    }
+    Ok(())
 }
 
 /// When the job's next cycle is due, if it is `on`: at once if it never
@@ -358,8 +386,9 @@ pub async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, shutdown: impl Fut
                 }
                 let (store, running, cfg) = (store.clone(), running.clone(), cfg.clone());
                 let (tid, tname) = (tenant.id, tenant.name.clone());
+                let egress = limited(&record).then(|| cfg.egress.clone());
                 tasks.spawn(async move {
-                    run_one(&*store, tid, &tname, spec, &cfg).await;
+                    run_one(&*store, tid, &tname, spec, &cfg, egress).await;
                     if let Ok(mut r) = running.lock() {
                         r.remove(&key);
                     }
@@ -394,22 +423,39 @@ async fn disable(store: &dyn Store, tenant: TenantId, record: &JobRecord, q: &qu
     }
 }
 
-async fn run_one(store: &dyn Store, tenant: TenantId, tenant_name: &str, spec: JobSpec, cfg: &SchedulerConfig) {
+/// One cycle of a job on this node. `egress`: the job came through the
+/// admin API and may connect where the policy permits only.
+async fn run_one(
+    store: &dyn Store,
+    tenant: TenantId,
+    tenant_name: &str,
+    spec: JobSpec,
+    cfg: &SchedulerConfig,
+    egress: Option<Arc<crate::egress::Policy>>,
+) {
     let kind = match store.job(tenant, &spec.name).await {
         Ok(Some(j)) if j.watermark.is_some() => "incremental",
         _ => "initial",
     };
+    if let Some(policy) = &egress
+        && let Err(e) = check_egress(&spec, policy).await
+    {
+        tracing::warn!(tenant = tenant_name, job = %spec.name, error = %e, "provisioning job refused a destination");
+        record_failure(store, tenant, &spec.name, kind, &e).await;
+        return;
+    }
     let client = match spec
         .target
         .token
         .reveal()
         .map_err(|e| format!("the target's Secret Token: {e}"))
         .and_then(|token| {
-            Client::with_timeout(
+            Client::limited(
                 &spec.target.url,
                 &token,
                 spec.settings.concurrency,
                 spec.settings.request_timeout,
+                egress,
             )
         }) {
         Ok(c) => c,

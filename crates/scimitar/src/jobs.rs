@@ -13,7 +13,10 @@ use scimitar_store::{JobRecord, TenantId};
 use serde_json::Value;
 
 /// Job files read by `scimitar-engine`'s parser.
-pub struct EngineJobFiles;
+pub struct EngineJobFiles {
+    /// Where a job sent through the admin API may connect.
+    pub egress: std::sync::Arc<scimitar_engine::egress::Policy>,
+}
 
 impl JobFiles for EngineJobFiles {
     fn compile(&self, file: JobFile<'_>, cx: &JobFileContext<'_>) -> Result<CompiledJob, JobFileError> {
@@ -38,11 +41,21 @@ impl JobFiles for EngineJobFiles {
                 message: "the job reads files or environment variables on the server, which a job sent through the admin API may not".into(),
             });
         }
+        if !cx.server_local {
+            self.refuse_private_literals(&text, &spec)?;
+        }
         let previous = cx.previous.and_then(|c| c.get("toml")).and_then(Value::as_str);
         let sealed = seal_secrets_keeping(&text, previous).map_err(from_engine)?;
+        let mut config = schedule::stored_config(&sealed, cx.base);
+        if !cx.server_local
+            && let Some(c) = config.as_object_mut()
+        {
+            // Its cycles connect where the egress policy permits only.
+            c.insert("origin".into(), Value::String("api".into()));
+        }
         Ok(CompiledJob {
             name: spec.name,
-            config: schedule::stored_config(&sealed, cx.base),
+            config,
         })
     }
 
@@ -69,6 +82,51 @@ impl JobFiles for EngineJobFiles {
             .ok_or_else(|| format!("job '{}' has no stored job file", record.name))?;
         redact_sealed(text).map_err(|e| e.to_string())
     }
+}
+
+impl EngineJobFiles {
+    /// A job sent through the admin API whose target or source is written
+    /// as an address the egress policy does not permit (`127.0.0.1`,
+    /// `localhost`, `169.254.169.254`, …) is refused when it is stored;
+    /// names are resolved and checked again before each cycle.
+    fn refuse_private_literals(&self, text: &str, spec: &JobSpec) -> Result<(), JobFileError> {
+        let source = match &spec.source {
+            SourceSpec::Ldap(l) => Some(l.url.as_str()),
+            SourceSpec::Scim(s) => Some(s.url.as_str()),
+            SourceSpec::File(_) => None,
+        };
+        for (table, url) in [("target", Some(spec.target.url.as_str())), ("source", source)] {
+            let Some(host) = url.and_then(scimitar_engine::egress::host_of) else {
+                continue;
+            };
+            if let Some(ip) = scimitar_engine::egress::literal_address(&host)
+                && !self.egress.permits(ip)
+            {
+                return Err(JobFileError {
+                    line: line_of(text, table, "url"),
+                    key: Some(format!("{table}.url")),
+                    message: format!(
+                        "'{host}' is {ip}, not a public address: a job sent through the admin API may connect to public addresses only (the server's operator can allow a range with --job-egress-allow)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The line of `key` in `[table]` of a TOML text, if written there.
+fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if current == table && t.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('=')) {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// Refuses what names the server's own files or environment: a file

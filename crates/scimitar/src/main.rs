@@ -76,6 +76,9 @@ struct Common {
     /// The sender of notification email, e.g. "Scimitar <scimitar@example.com>".
     #[arg(long, global = true, env = "SCIMITAR_SMTP_FROM")]
     smtp_from: Option<String>,
+    /// Address ranges (CIDR, comma-separated) that provisioning jobs sent through the admin API may connect to besides public addresses, e.g. 10.20.0.0/16 for an internal LDAP server.
+    #[arg(long, global = true, env = "SCIMITAR_JOB_EGRESS_ALLOW", value_delimiter = ',')]
+    job_egress_allow: Vec<String>,
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -244,6 +247,22 @@ struct Resolved {
     public_url: String,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
+    /// Where jobs sent through the admin API may connect.
+    egress: Arc<scimitar_engine::egress::Policy>,
+}
+
+/// Where jobs sent through the admin API may connect.
+fn egress_policy(common: &Common) -> Result<Arc<scimitar_engine::egress::Policy>> {
+    let allow = common
+        .job_egress_allow
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|e: String| anyhow::anyhow!("--job-egress-allow: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(scimitar_engine::egress::Policy { allow }))
 }
 
 impl Resolved {
@@ -287,6 +306,7 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
         public_url: public_url.trim_end_matches('/').to_string(),
         smtp_url: common.smtp_url.clone().or(file.smtp_url),
         smtp_from: common.smtp_from.clone().or(file.smtp_from),
+        egress: egress_policy(common)?,
     })
 }
 
@@ -451,7 +471,9 @@ fn app_err(e: ScimError) -> anyhow::Error {
 async fn open_app(cfg: &Resolved) -> Result<Arc<App>> {
     let store = open_store(&cfg.database).await?;
     let app = App::new(store, scimitar_app::Config::new(&cfg.public_url));
-    app.set_job_files(Arc::new(jobs::EngineJobFiles));
+    app.set_job_files(Arc::new(jobs::EngineJobFiles {
+        egress: cfg.egress.clone(),
+    }));
     Ok(app)
 }
 
@@ -578,7 +600,7 @@ async fn run() -> Result<()> {
             let cfg = resolve(&cli.common, None)?;
             let mailer = cfg.mailer()?;
             let app = open_app(&cfg).await?;
-            sync::sync_cmd(app, cmd, cli.common.json, mailer).await
+            sync::sync_cmd(app, cmd, cli.common.json, mailer, cfg.egress.clone()).await
         }
         Command::Expression(cmd) => sync::expression_cmd(cmd),
         Command::Activity {
@@ -737,7 +759,9 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     limits.apply(&mut settings);
     let state = AppState::new(store, settings);
     // The admin API's job routes compile and describe jobs with the engine.
-    state.app.set_job_files(Arc::new(jobs::EngineJobFiles));
+    state.app.set_job_files(Arc::new(jobs::EngineJobFiles {
+        egress: cfg.egress.clone(),
+    }));
     let fresh = state
         .app
         .store
@@ -801,6 +825,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     let scheduler = scimitar_engine::schedule::SchedulerConfig {
         lease: std::time::Duration::from_secs(limits.job_lease),
         mailer: cfg.mailer()?,
+        egress: cfg.egress.clone(),
         ..Default::default()
     };
     tokio::spawn(scimitar_engine::schedule::run(

@@ -212,6 +212,7 @@ pub async fn sync_cmd(
     cmd: SyncCmd,
     as_json: bool,
     mailer: Option<scimitar_engine::notify::Mailer>,
+    egress: Arc<scimitar_engine::egress::Policy>,
 ) -> Result<()> {
     match cmd {
         SyncCmd::Run {
@@ -369,7 +370,8 @@ pub async fn sync_cmd(
                 (None, Some(g)) => (scimitar_protocol::schema::Kind::Group, g),
                 (None, None) => bail!("give --user or --group"),
             };
-            on_demand(&app, &t, &spec, kind, &name, as_json).await
+            let egress = schedule::limited(&record).then_some(egress);
+            on_demand(&app, &t, &spec, (kind, &name), egress, as_json).await
         }
         SyncCmd::AllowDeletes {
             job,
@@ -526,11 +528,27 @@ async fn on_demand(
     app: &App,
     t: &Tenant,
     spec: &JobSpec,
-    kind: scimitar_protocol::schema::Kind,
-    name: &str,
+    (kind, name): (scimitar_protocol::schema::Kind, &str),
+    egress: Option<Arc<scimitar_engine::egress::Policy>>,
     as_json: bool,
 ) -> Result<()> {
-    let client = client_for(spec)?;
+    // A job sent through the admin API connects where the policy permits.
+    if let Some(policy) = &egress {
+        schedule::check_egress(spec, policy).await.map_err(anyhow::Error::msg)?;
+    }
+    let token = spec
+        .target
+        .token
+        .reveal()
+        .map_err(|e| anyhow::anyhow!("the target's Secret Token: {e}"))?;
+    let client = Client::limited(
+        &spec.target.url,
+        &token,
+        spec.settings.concurrency,
+        spec.settings.request_timeout,
+        egress,
+    )
+    .map_err(anyhow::Error::msg)?;
     let opts = CycleOptions {
         on_demand: Some((kind, name.to_string())),
         allow_deletes: true,

@@ -87,6 +87,11 @@ impl Node {
                 "127.0.0.1:0",
                 "--rate-limit",
                 "0",
+                // The jobs here run between tenants of this server, on
+                // loopback: an operator's allowance (the default is public
+                // addresses only).
+                "--job-egress-allow",
+                "127.0.0.0/8",
             ])
             .env("SCIMITAR_LOG", "warn")
             .stdout(Stdio::piped())
@@ -245,6 +250,11 @@ async fn job_api_mistakes_are_scim_errors() {
         v["target"] = json!({"url": "https://app.example.com/scim/v2", "token_file": key_file});
     });
     let placeholder = with(&|v| v["target"]["token"] = json!("(sealed)"));
+    // Where the server must not be sent (SSRF): the metadata endpoint, the
+    // private network, beyond what the operator allowed (127.0.0.0/8).
+    let metadata = with(&|v| v["target"]["url"] = json!("http://169.254.169.254/latest/meta-data"));
+    let private_source = with(&|v| v["source"]["url"] = json!("http://10.0.0.7/scim/v2"));
+    let ipv6_loopback = with(&|v| v["target"]["url"] = json!("http://[::1]:8080/scim/v2"));
 
     // (who, method, path under …/jobs, body, status, scimType, words of the detail)
     #[allow(clippy::type_complexity)]
@@ -303,6 +313,39 @@ async fn job_api_mistakes_are_scim_errors() {
             415,
             None,
             vec!["application/toml"],
+        ),
+        // Addresses the egress policy does not permit.
+        (
+            Who::Admin,
+            Method::POST,
+            "",
+            json_body(&metadata),
+            400,
+            Some("invalidValue"),
+            vec![
+                "key `target.url`",
+                "169.254.169.254",
+                "not a public address",
+                "--job-egress-allow",
+            ],
+        ),
+        (
+            Who::Admin,
+            Method::POST,
+            "",
+            json_body(&private_source),
+            400,
+            Some("invalidValue"),
+            vec!["key `source.url`", "10.0.0.7"],
+        ),
+        (
+            Who::Admin,
+            Method::POST,
+            "",
+            json_body(&ipv6_loopback),
+            400,
+            Some("invalidValue"),
+            vec!["key `target.url`", "::1"],
         ),
         // The server's files and environment are the operator's.
         (
