@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use scimitar_store::{EngineLogRecord, ObjectState, Store, StoreError, TenantId};
+use scimitar_store::{EngineLogRecord, Escrow, ObjectState, Store, StoreError, TenantId};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -85,6 +85,8 @@ pub struct Summary {
     pub duration_ms: u64,
     /// Of `duration_ms`, the time spent reading the source.
     pub read_ms: u64,
+    /// Escrowed objects not tried in this cycle (their back-off is not over).
+    pub deferred: u64,
     pub dry_run: bool,
     /// When the cycle started and ended (RFC 3339, UTC): the next cycle is
     /// due an interval after `finished`.
@@ -436,6 +438,8 @@ fn new_state(
         exported,
         pending,
         updated: scimitar_store::now_utc(),
+        // Set by `Commit::save` for pending objects.
+        escrow: None,
     }
 }
 
@@ -490,7 +494,8 @@ pub async fn run_cycle(
     };
     let cycle_id = uuid::Uuid::new_v4().to_string();
     let mut plan = Plan::load(store, tenant, job, &delta, initial).await?;
-    let mut items = plan.items(job, std::mem::take(&mut delta.objects), initial);
+    let now = scimitar_store::now_utc();
+    let mut items = plan.items(job, std::mem::take(&mut delta.objects), initial, &now);
     if let Some(w) = &wanted {
         // Not the pending objects or reassigned users a cycle would add.
         items.retain(|i| w.contains(&(i.kind, i.anchor.clone())));
@@ -517,6 +522,7 @@ pub async fn run_cycle(
             }
             .into(),
             dry_run: opts.dry_run,
+            deferred: u64::try_from(plan.deferred).unwrap_or(u64::MAX),
             ..Summary::default()
         }),
         done: std::sync::atomic::AtomicUsize::new(0),
@@ -572,6 +578,13 @@ pub async fn run_cycle(
             return Err(CycleError::DeletionThreshold { count, threshold });
         }
     }
+    let escrowed: HashMap<(Kind, String), Escrow> = items
+        .iter()
+        .filter_map(|i| {
+            let e = i.old.as_ref()?.escrow.clone()?;
+            Some(((i.kind, i.anchor.clone()), e))
+        })
+        .collect();
     let (users, groups): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| i.kind == Kind::User);
 
     // Objects are saved (with their log records) a chunk at a time as they
@@ -579,7 +592,12 @@ pub async fn run_cycle(
     // saved state matches what the target holds. The watermark is committed
     // last: a cycle that stops re-reads its changes, and skips the objects
     // already saved.
-    let commit = Commit { cx: &cx, store, tenant };
+    let commit = Commit {
+        cx: &cx,
+        store,
+        tenant,
+        escrowed,
+    };
     // Users, in waves: managers before the users who report to them.
     let mut later: Vec<Outcome> = Vec::new();
     for wave in waves(users) {
@@ -633,6 +651,27 @@ pub async fn run_cycle(
     if record.status == "quarantined" {
         let previous = crate::quarantine::State::of(&record).map_or_else(|| "on".to_string(), |q| q.previous_status);
         store.set_job_status(tenant, &job.name, &previous).await?;
+    }
+    // The escrow thresholds: a cycle that ran, but in which (or after which)
+    // too much fails, quarantines the job.
+    if summary.failed > 0 {
+        let (failures, references) = store.escrow_counts(tenant, &job.name).await?;
+        let objects =
+            summary.created + summary.updated + summary.disabled + summary.deleted + summary.skipped + summary.failed;
+        if escrow_threshold_exceeded(failures, references, summary.failed, objects) {
+            let error = format!(
+                "{} of the cycle's {objects} objects failed; {failures} failed objects and {references} unresolved references are escrowed",
+                summary.failed
+            );
+            let failed = crate::quarantine::Failed {
+                kind: &summary.kind,
+                reason: crate::quarantine::Reason::EscrowThreshold,
+                error: &error,
+                extra: json!({"failures": failures, "references": references, "cycle_id": summary.cycle_id}),
+                now: OffsetDateTime::now_utc(),
+            };
+            crate::quarantine::enter(store, tenant, &job.name, failed).await?;
+        }
     }
     Ok(summary)
 }
@@ -728,6 +767,8 @@ struct Commit<'a, 'c> {
     cx: &'a Cx<'c>,
     store: &'a dyn Store,
     tenant: TenantId,
+    /// The escrow of the objects this cycle processes, as it was.
+    escrowed: HashMap<(Kind, String), Escrow>,
 }
 
 impl Commit<'_, '_> {
@@ -767,7 +808,18 @@ impl Commit<'_, '_> {
             if self.cx.opts.dry_run {
                 continue;
             }
-            if let Some(s) = o.state {
+            if let Some(mut s) = o.state {
+                s.escrow = if s.pending {
+                    let old = self.escrowed.get(&(s.kind, s.anchor.clone()));
+                    Some(escrow_after(
+                        old,
+                        o.record.as_ref(),
+                        OffsetDateTime::now_utc(),
+                        self.cx.job.settings.interval,
+                    ))
+                } else {
+                    None
+                };
                 states.push(s);
             }
             if let Some(r) = o.removed {
@@ -777,6 +829,52 @@ impl Commit<'_, '_> {
         self.store.save_objects(self.tenant, job, states, removed, logs).await?;
         Ok(())
     }
+}
+
+/// Escrow back-off: a failed object is tried again at the next cycle, then
+/// one, two, four… intervals later, at most a day apart.
+pub fn escrow_delay(attempts: u32, interval: std::time::Duration) -> std::time::Duration {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    if attempts <= 1 {
+        return std::time::Duration::ZERO;
+    }
+    let factor = 1u32.checked_shl(attempts - 2).unwrap_or(u32::MAX);
+    interval.checked_mul(factor).unwrap_or(DAY).min(DAY)
+}
+
+/// The escrow of an object left pending by this cycle: a failed export
+/// (its error, with back-off) or a reference not resolved yet (tried again
+/// every cycle: the object it waits for may appear at any time).
+fn escrow_after(
+    old: Option<&Escrow>,
+    record: Option<&Record>,
+    now: OffsetDateTime,
+    interval: std::time::Duration,
+) -> Escrow {
+    let failure = record.and_then(|r| r.error.as_ref().filter(|_| r.status == Status::Failure));
+    let attempts = old.map_or(0, |e| e.attempts).saturating_add(1);
+    let delay = if failure.is_some() {
+        escrow_delay(attempts, interval)
+    } else {
+        std::time::Duration::ZERO
+    };
+    Escrow {
+        attempts,
+        first_failed: old.map_or_else(|| scimitar_store::format_utc(now), |e| e.first_failed.clone()),
+        next_attempt: scimitar_store::format_utc(now + delay),
+        error: failure.map_or("ReferenceNotResolved", |e| e.code).to_string(),
+        reference: failure.is_none(),
+    }
+}
+
+/// Entra's escrow thresholds (entra-provisioning.md §3.5): evaluated from
+/// 5,000 escrowed failures, more than 40 % of a cycle's objects failing or
+/// more than 40,000 failures quarantine the job; so do more than 60,000
+/// escrowed objects, references included.
+pub fn escrow_threshold_exceeded(failures: u64, references: u64, cycle_failed: u64, cycle_objects: u64) -> bool {
+    failures + references > 60_000
+        || (failures >= 5_000
+            && (failures > 40_000 || cycle_failed.saturating_mul(10) > cycle_objects.saturating_mul(4)))
 }
 
 /// Splits users into waves: those whose manager is not among them (or is
@@ -815,6 +913,8 @@ fn waves(users: Vec<Item>) -> Vec<Vec<Item>> {
 
 /// What the cycle knows before it processes objects.
 struct Plan {
+    /// Escrowed objects this cycle leaves for later (their back-off).
+    deferred: usize,
     known: HashMap<(Kind, String), ObjectState>,
     links: HashMap<String, String>,
     assigned_users: HashSet<String>,
@@ -857,6 +957,7 @@ impl Plan {
             }
         }
         let mut plan = Plan {
+            deferred: 0,
             known,
             links: HashMap::new(),
             assigned_users: HashSet::new(),
@@ -930,7 +1031,7 @@ impl Plan {
     /// The objects to process: changed and new ones, pending ones, deleted
     /// ones, and users whose assignment changed (a member added to or
     /// removed from an assigned group).
-    fn items(&mut self, job: &JobSpec, objects: Vec<SourceObject>, initial: bool) -> Vec<Item> {
+    fn items(&mut self, job: &JobSpec, objects: Vec<SourceObject>, initial: bool, now: &str) -> Vec<Item> {
         let by_ref: HashMap<String, (Kind, String)> = self
             .known
             .values()
@@ -995,18 +1096,29 @@ impl Plan {
                 change: "Delete",
             });
         }
-        // Pending objects, and users whose assignment changed.
+        // Pending objects whose escrow back-off is over (one the source
+        // changed is tried at once, above), and users whose assignment
+        // changed.
         let changed_assignment: HashSet<&String> = old_assigned.symmetric_difference(&new_assigned).collect();
+        let due = |s: &ObjectState| s.escrow.as_ref().is_none_or(|e| e.next_attempt.as_str() <= now);
+        let reassigned = |s: &ObjectState| {
+            s.kind == Kind::User && s.source_ref.as_ref().is_some_and(|r| changed_assignment.contains(r))
+        };
+        let mut deferred = 0;
         let extra: Vec<ObjectState> = self
             .known
             .values()
             .filter(|s| !seen.contains(&(s.kind, s.anchor.clone())))
             .filter(|s| {
-                s.pending
-                    || (s.kind == Kind::User && s.source_ref.as_ref().is_some_and(|r| changed_assignment.contains(r)))
+                let waiting = s.pending && !due(s);
+                if waiting && !reassigned(s) {
+                    deferred += 1;
+                }
+                (s.pending && due(s)) || reassigned(s)
             })
             .cloned()
             .collect();
+        self.deferred = deferred;
         for s in extra {
             seen.insert((s.kind, s.anchor.clone()));
             items.push(Item {
@@ -1479,6 +1591,7 @@ async fn delete(cx: &Cx<'_>, kind: Kind, id: &str, mut r: Record, anchor: String
                 exported: Value::Null,
                 pending: true,
                 updated: scimitar_store::now_utc(),
+                escrow: None,
             });
             Outcome {
                 state,
@@ -1894,4 +2007,75 @@ async fn sync_members(cx: &Cx<'_>, o: &mut Outcome) {
         r.status = Status::Warning;
     }
     state.pending |= !ok || unresolved;
+}
+
+#[cfg(test)]
+mod escrow_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn back_off_grows_from_the_next_cycle_to_a_day() {
+        let forty = Duration::from_secs(40 * 60);
+        let table = [
+            (1, 0),
+            (2, 40),
+            (3, 80),
+            (4, 160),
+            (5, 320),
+            (6, 640),
+            (7, 1280),
+            (8, 1440),
+            (40, 1440),
+        ];
+        for (attempts, minutes) in table {
+            assert_eq!(
+                escrow_delay(attempts, forty),
+                Duration::from_secs(minutes * 60),
+                "{attempts}"
+            );
+        }
+    }
+
+    #[test]
+    fn escrow_thresholds_as_entra() {
+        // (failures, references, failed this cycle, objects this cycle, quarantined)
+        let table = [
+            (4_999, 0, 4_999, 5_000, false), // below 5,000: not evaluated
+            (5_000, 0, 2_001, 5_000, true),  // 40.02 % of the cycle
+            (5_000, 0, 2_000, 5_000, false), // exactly 40 %
+            (40_001, 0, 1, 1_000_000, true), // more than 40,000
+            (40_000, 0, 1, 1_000_000, false),
+            (1_000, 59_001, 1, 1_000_000, true), // references count towards 60,000
+            (1_000, 59_000, 1, 1_000_000, false),
+        ];
+        for (f, r, cf, co, want) in table {
+            assert_eq!(escrow_threshold_exceeded(f, r, cf, co), want, "{f} {r} {cf} {co}");
+        }
+    }
+
+    #[test]
+    fn a_failure_backs_off_a_reference_does_not() {
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = Duration::from_secs(3600);
+        let mut r = Record::new(Kind::User, "a", "A");
+        r.fail(
+            Action::Create,
+            StepType::Export,
+            "EntryExportAdd",
+            ErrorInfo::new("SystemForCrossDomainIdentityManagementServiceIncompatible", "x"),
+        );
+        let first = escrow_after(None, Some(&r), now, hour);
+        assert_eq!((first.attempts, first.reference), (1, false));
+        assert_eq!(first.next_attempt, scimitar_store::format_utc(now), "the next cycle");
+        let second = escrow_after(Some(&first), Some(&r), now + hour, hour);
+        assert_eq!(second.attempts, 2);
+        assert_eq!(second.first_failed, first.first_failed);
+        assert_eq!(second.next_attempt, scimitar_store::format_utc(now + hour + hour));
+        let waiting = Record::new(Kind::Group, "g", "G");
+        let reference = escrow_after(Some(&second), Some(&waiting), now, hour);
+        assert!(reference.reference);
+        assert_eq!(reference.next_attempt, scimitar_store::format_utc(now), "every cycle");
+        assert_eq!(reference.error, "ReferenceNotResolved");
+    }
 }

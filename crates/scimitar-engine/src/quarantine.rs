@@ -29,11 +29,13 @@ pub enum Reason {
     Exception,
     /// A cycle exceeded the deletion threshold (`TooManyDeletes`).
     TooManyDeletes,
+    /// Too many objects fail (`EncounteredEscrowProportionThreshold`).
+    EscrowThreshold,
 }
 
 impl Reason {
     pub fn from_code(code: &str) -> Option<Reason> {
-        [Reason::Exception, Reason::TooManyDeletes]
+        [Reason::Exception, Reason::TooManyDeletes, Reason::EscrowThreshold]
             .into_iter()
             .find(|r| r.code() == code)
     }
@@ -42,6 +44,7 @@ impl Reason {
         match self {
             Reason::Exception => "EncounteredQuarantineException",
             Reason::TooManyDeletes => "TooManyDeletes",
+            Reason::EscrowThreshold => "EncounteredEscrowProportionThreshold",
         }
     }
 
@@ -50,6 +53,9 @@ impl Reason {
         match self {
             Reason::Exception => {
                 "Check the Tenant URL and generate a new Secret Token in the application, update the job, and run Test Connection; the job is retried automatically, and any successful cycle ends the quarantine."
+            }
+            Reason::EscrowThreshold => {
+                "Most objects fail: look at the provisioning log's failures (the most frequent error says why: a mapping, a required attribute, a uniqueness conflict), fix it, then restart the job; it is also retried automatically."
             }
             Reason::TooManyDeletes => {
                 "Look at the staged deletions in the provisioning log. If they are intended, allow them (scimitar sync allow-deletes); if not, fix the source or the scope and restart the job."

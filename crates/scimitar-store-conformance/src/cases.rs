@@ -7,7 +7,7 @@ use scimitar_protocol::list::SortOrder::{Ascending, Descending};
 use scimitar_protocol::patch::MemberOp;
 use scimitar_protocol::resource::MemberRef;
 use scimitar_store::{
-    ActivityEvent, ActivityQuery, CursorPos, EngineLogQuery, EngineLogRecord, ExtensionRecord, JobRecord, Kind,
+    ActivityEvent, ActivityQuery, CursorPos, EngineLogQuery, EngineLogRecord, Escrow, ExtensionRecord, JobRecord, Kind,
     Mutation, NewResource, NewTokenRecord, ObjectKind, ObjectState, Store, StoreError,
 };
 use serde_json::{Value, json};
@@ -1690,6 +1690,7 @@ fn state(kind: ObjectKind, anchor: &str, source_ref: Option<&str>, target: Optio
         },
         pending,
         updated: "2024-01-01T00:00:00.000Z".into(),
+        escrow: None,
     }
 }
 
@@ -2421,6 +2422,14 @@ pub async fn engine_many_objects(s: Arc<dyn Store>) {
             exported: json!({"image": {"userName": format!("user{i}"), "active": true}}),
             pending: i.is_multiple_of(10),
             updated: "2024-01-01T00:00:00.000Z".into(),
+            // Some escrowed, one in ten of the pending ones a reference.
+            escrow: i.is_multiple_of(10).then(|| Escrow {
+                attempts: 2,
+                first_failed: "2024-01-01T00:00:00.000Z".into(),
+                next_attempt: "2024-01-01T01:00:00.000Z".into(),
+                error: "SystemForCrossDomainIdentityManagementServiceIncompatible".into(),
+                reference: i.is_multiple_of(100),
+            }),
         }
     };
     let objects: Vec<ObjectState> = (0..N).map(object).collect();
@@ -2468,6 +2477,14 @@ pub async fn engine_many_objects(s: Arc<dyn Store>) {
     let refs: Vec<String> = objects.iter().filter_map(|o| o.source_ref.clone()).collect();
     assert_eq!(s.objects_by_source_ref(t, "big", &refs).await.unwrap().len(), N);
     assert_eq!(s.pending_objects(t, "big").await.unwrap().len(), N / 10);
+    // Escrowed objects, failures and references apart.
+    assert_eq!(
+        s.escrow_counts(t, "big").await.unwrap(),
+        (
+            u64::try_from(N / 10 - N / 100).unwrap(),
+            u64::try_from(N / 100).unwrap()
+        )
+    );
     assert_eq!(
         s.engine_log(t, "big", log_query(Some("c1"), None, None))
             .await
@@ -2500,6 +2517,22 @@ pub async fn engine_many_objects(s: Arc<dyn Store>) {
     assert!(users.iter().all(|o| o.source_hash == "changed" && !o.pending));
     assert!(s.pending_objects(t, "big").await.unwrap().is_empty());
     assert_eq!(s.objects_by_source_ref(t, "big", &refs).await.unwrap().len(), N / 2);
+
+    // A restart tries escrowed objects again at once: their escrow goes,
+    // they stay pending.
+    let escrowed = ObjectState {
+        pending: true,
+        escrow: objects[0].escrow.clone(),
+        ..objects[0].clone()
+    };
+    assert!(escrowed.escrow.is_some());
+    s.save_objects(t, "big", vec![escrowed], vec![], vec![]).await.unwrap();
+    assert_eq!(s.escrow_counts(t, "big").await.unwrap(), (0, 1));
+    assert!(s.restart_job(t, "big", false).await.unwrap());
+    assert_eq!(s.escrow_counts(t, "big").await.unwrap(), (0, 0));
+    let pending = s.pending_objects(t, "big").await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].escrow, None);
 }
 
 /// The custom resource type of [`custom_typed_attributes`].

@@ -26,7 +26,7 @@ const CHUNK: usize = 1000;
 
 const JOB_COLS: &str = "name, config, status, watermark, last_cycle, created, updated";
 const OBJECT_COLS: &str =
-    "kind, anchor, source_ref, source_hash, source, in_scope, target_id, exported, pending, updated";
+    "kind, anchor, source_ref, source_hash, source, in_scope, target_id, exported, pending, updated, escrow";
 const LOG_COLS: &str = "id, job, cycle_id, change_id, time, action, status, source_id, target_id, record";
 
 fn job_from_row(r: &Row) -> Result<JobRecord, tokio_postgres::Error> {
@@ -60,9 +60,13 @@ fn object_from_row(r: &Row) -> StoreResult<ObjectState> {
             exported: r.try_get(7)?,
             pending: r.try_get(8)?,
             updated: r.try_get(9)?,
+            escrow: None,
         })
     };
-    get().map_err(db_error)
+    let mut state = get().map_err(db_error)?;
+    let escrow: Option<Value> = r.try_get(10).map_err(db_error)?;
+    state.escrow = escrow.map(serde_json::from_value).transpose().map_err(internal)?;
+    Ok(state)
 }
 
 fn log_from_row(r: &Row) -> Result<EngineLogRecord, tokio_postgres::Error> {
@@ -247,8 +251,30 @@ impl EngineStore for PostgresStore {
                 )
                 .await?;
             }
+            if n > 0 {
+                tx.execute(
+                    "UPDATE engine_objects SET escrow = NULL WHERE tenant_id = $1 AND job = $2 AND escrow IS NOT NULL",
+                    &[&tenant, &name],
+                )
+                .await?;
+            }
             n > 0
         })
+    }
+
+    async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE NOT coalesce((escrow->>'reference')::bool, false)), \
+                 count(*) FILTER (WHERE coalesce((escrow->>'reference')::bool, false)) \
+                 FROM engine_objects WHERE tenant_id = $1 AND job = $2 AND pending AND escrow IS NOT NULL",
+                &[&tenant, &job],
+            )
+            .await
+            .map_err(db_error)?;
+        let (f, r): (i64, i64) = (row.get(0), row.get(1));
+        Ok((u64::try_from(f).unwrap_or(0), u64::try_from(r).unwrap_or(0)))
     }
 
     async fn objects(&self, tenant: TenantId, job: &str, kind: ObjectKind) -> StoreResult<Vec<ObjectState>> {
@@ -333,13 +359,13 @@ impl EngineStore for PostgresStore {
             let upsert = tx
                 .prepare_cached(
                     "INSERT INTO engine_objects (tenant_id, job, kind, anchor, source_ref, source_hash, source, in_scope, \
-                     target_id, exported, pending, updated) \
+                     target_id, exported, pending, updated, escrow) \
                      SELECT $1, $2, u.* FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
-                     $8::bool[], $9::text[], $10::jsonb[], $11::bool[], $12::text[]) AS u \
+                     $8::bool[], $9::text[], $10::jsonb[], $11::bool[], $12::text[], $13::jsonb[]) AS u \
                      ON CONFLICT (tenant_id, job, kind, anchor) DO UPDATE SET source_ref = excluded.source_ref, \
                      source_hash = excluded.source_hash, source = excluded.source, in_scope = excluded.in_scope, \
                      target_id = excluded.target_id, exported = excluded.exported, pending = excluded.pending, \
-                     updated = excluded.updated",
+                     updated = excluded.updated, escrow = excluded.escrow",
                 )
                 .await?;
             for chunk in objects.chunks(CHUNK) {
@@ -353,11 +379,15 @@ impl EngineStore for PostgresStore {
                 let exported: Vec<&Value> = chunk.iter().map(|o| &o.exported).collect();
                 let pending: Vec<bool> = chunk.iter().map(|o| o.pending).collect();
                 let updated: Vec<&str> = chunk.iter().map(|o| o.updated.as_str()).collect();
+                let escrow: Vec<Option<Value>> = chunk
+                    .iter()
+                    .map(|o| o.escrow.as_ref().and_then(|e| serde_json::to_value(e).ok()))
+                    .collect();
                 tx.execute(
                     &upsert,
                     &[
                         &tenant, &job, &kinds, &anchors, &refs, &hashes, &sources, &in_scope, &targets, &exported,
-                        &pending, &updated,
+                        &pending, &updated, &escrow,
                     ],
                 )
                 .await?;

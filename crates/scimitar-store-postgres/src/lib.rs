@@ -50,7 +50,10 @@ const CORE_STEPS: &[Step] = &[
     ),
 ];
 
-const ENGINE_STEPS: &[Step] = &[("0001_state", include_str!("../migrations/engine/0001_state.sql"))];
+const ENGINE_STEPS: &[Step] = &[
+    ("0001_state", include_str!("../migrations/engine/0001_state.sql")),
+    ("0002_escrow", include_str!("../migrations/engine/0002_escrow.sql")),
+];
 
 /// The migration sets of this backend, applied in this order.
 const MIGRATION_SETS: &[MigrationSet] = &[

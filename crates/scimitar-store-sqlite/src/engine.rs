@@ -20,7 +20,7 @@ const NEW_JOB_STATUS: &str = "off";
 
 const JOB_COLS: &str = "name, config, status, watermark, last_cycle, created, updated";
 const OBJECT_COLS: &str =
-    "kind, anchor, source_ref, source_hash, source, in_scope, target_id, exported, pending, updated";
+    "kind, anchor, source_ref, source_hash, source, in_scope, target_id, exported, pending, updated, escrow";
 const LOG_COLS: &str = "id, job, cycle_id, change_id, time, action, status, source_id, target_id, record";
 
 fn to_json(v: &Value) -> StoreResult<String> {
@@ -78,6 +78,12 @@ fn object_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectState> {
         exported: json_col(r, 7)?,
         pending: r.get(8)?,
         updated: r.get(9)?,
+        escrow: match r.get_ref(10)?.as_str_or_null()? {
+            None => None,
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e))
+            })?),
+        },
     })
 }
 
@@ -120,6 +126,7 @@ struct ObjectRow {
     exported: String,
     pending: bool,
     updated: String,
+    escrow: Option<String>,
 }
 
 impl ObjectRow {
@@ -135,6 +142,12 @@ impl ObjectRow {
             target_id: o.target_id,
             pending: o.pending,
             updated: o.updated,
+            escrow: o
+                .escrow
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(internal)?,
         })
     }
 }
@@ -292,6 +305,22 @@ impl EngineStore for SqliteStore {
         .await
     }
 
+    async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)> {
+        let job = job.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT count(*) FILTER (WHERE NOT coalesce(json_extract(escrow, '$.reference'), 0)), \
+                 count(*) FILTER (WHERE coalesce(json_extract(escrow, '$.reference'), 0)) \
+                 FROM engine_objects WHERE tenant_id = ? AND job = ? AND pending AND escrow IS NOT NULL",
+                params![tenant, job],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map(|(f, r)| (u64::try_from(f).unwrap_or(0), u64::try_from(r).unwrap_or(0)))
+            .map_err(internal)
+        })
+        .await
+    }
+
     async fn restart_job(&self, tenant: TenantId, name: &str, reset_anchors: bool) -> StoreResult<bool> {
         let name = name.to_string();
         self.write(move |tx| {
@@ -305,6 +334,14 @@ impl EngineStore for SqliteStore {
                 exec(
                     tx,
                     "UPDATE engine_objects SET target_id = NULL, exported = 'null' WHERE tenant_id = ? AND job = ?",
+                    params![tenant, name],
+                )
+                .map_err(internal)?;
+            }
+            if n > 0 {
+                exec(
+                    tx,
+                    "UPDATE engine_objects SET escrow = NULL WHERE tenant_id = ? AND job = ? AND escrow IS NOT NULL",
                     params![tenant, name],
                 )
                 .map_err(internal)?;
@@ -423,11 +460,11 @@ impl EngineStore for SqliteStore {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO engine_objects (tenant_id, job, kind, anchor, source_ref, source_hash, source, in_scope, \
-                     target_id, exported, pending, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                     target_id, exported, pending, updated, escrow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                      ON CONFLICT (tenant_id, job, kind, anchor) DO UPDATE SET source_ref = excluded.source_ref, \
                      source_hash = excluded.source_hash, source = excluded.source, in_scope = excluded.in_scope, \
                      target_id = excluded.target_id, exported = excluded.exported, pending = excluded.pending, \
-                     updated = excluded.updated",
+                     updated = excluded.updated, escrow = excluded.escrow",
                 )
                 .map_err(internal)?;
             for o in &objects {
@@ -444,7 +481,8 @@ impl EngineStore for SqliteStore {
                         o.target_id,
                         o.exported,
                         o.pending,
-                        o.updated
+                        o.updated,
+                        o.escrow
                     ])
                     .map_err(internal)?;
             }

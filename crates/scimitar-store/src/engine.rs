@@ -57,6 +57,26 @@ pub struct ObjectState {
     /// failed export, a reference that could not be resolved yet).
     pub pending: bool,
     pub updated: String,
+    /// Why and since when it is pending, and when it is tried next.
+    #[serde(default)]
+    pub escrow: Option<Escrow>,
+}
+
+/// An object kept after a failure (Entra's escrow): retried on later cycles
+/// with growing back-off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escrow {
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When it first failed (format of `now_utc`).
+    pub first_failed: String,
+    /// Not tried again before this time, unless the source changes it.
+    pub next_attempt: String,
+    /// The last error's code (Entra's, e.g. `SystemForCrossDomainIdentityManagementServiceIncompatible`).
+    pub error: String,
+    /// A reference (manager, member) that could not be resolved yet, rather
+    /// than a failed export: kept apart in the escrow thresholds.
+    pub reference: bool,
 }
 
 /// One record of the provisioning log (the shape of Entra's
@@ -116,9 +136,13 @@ pub trait EngineStore: Send + Sync {
     /// and time) without touching the watermark. False if there is no such
     /// job.
     async fn set_last_cycle(&self, tenant: TenantId, name: &str, summary: &Value) -> StoreResult<bool>;
+    /// Counts the job's escrowed objects: `(failures, references)`.
+    async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)>;
     /// Forgets the watermark (the next cycle is a full one) and, with
     /// `reset_anchors`, the links to target objects too (every object's
-    /// `target_id` and `exported` become null). False if there is no such job.
+    /// `target_id` and `exported` become null). Escrowed objects are tried
+    /// again at once (their escrow is cleared; they stay pending). False if
+    /// there is no such job.
     async fn restart_job(&self, tenant: TenantId, name: &str, reset_anchors: bool) -> StoreResult<bool>;
 
     /// Every object of a kind the job knows. This and the other lookups

@@ -492,3 +492,55 @@ async fn a_source_that_goes_away_fails_the_cycle_without_quarantine() {
     );
     fake.task.abort();
 }
+
+/// Failed objects are escrowed: tried again at the next cycle, then with
+/// growing back-off (an interval, two, …), until a restart clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_objects_are_retried_with_growing_back_off() {
+    let s = Scratch::new("escrow");
+    let state: Shared = Arc::default();
+    let fake = Fake::start(state.clone()).await;
+    s.write_job(&fake.url);
+    state.lock().unwrap().fault = Some(Fault::Post(500));
+    let summary = |s: &Scratch| {
+        let (ok, out) = s.run();
+        assert!(ok, "{out}");
+        serde_json::from_str::<Value>(out.trim()).unwrap()
+    };
+    // First failure; the first retry is the next cycle.
+    let c = summary(&s);
+    assert_eq!(
+        (c["failed"].as_u64(), c["deferred"].as_u64()),
+        (Some(3), Some(0)),
+        "{c}"
+    );
+    let c = summary(&s);
+    assert_eq!(
+        (c["failed"].as_u64(), c["deferred"].as_u64()),
+        (Some(3), Some(0)),
+        "{c}"
+    );
+    // Failed twice: not before an interval (1 h) has passed.
+    state.lock().unwrap().fault = None;
+    let c = summary(&s);
+    assert_eq!(
+        (c["failed"].as_u64(), c["deferred"].as_u64(), c["requests"].as_u64()),
+        (Some(0), Some(3), Some(0)),
+        "{c}"
+    );
+    assert!(state.lock().unwrap().users.is_empty());
+    // A restart tries them at once.
+    let out = tokio::task::block_in_place(|| {
+        Command::new(BIN)
+            .env("SCIMITAR_KEY_FILE", s.dir.join("server.key"))
+            .args(["sync", "restart", "--job", "hr", "--database"])
+            .arg(format!("sqlite:{}/engine.db", s.dir.display()))
+            .output()
+            .unwrap()
+    });
+    assert!(out.status.success());
+    let c = summary(&s);
+    assert_eq!((c["created"].as_u64(), c["failed"].as_u64()), (Some(3), Some(0)), "{c}");
+    assert_eq!(state.lock().unwrap().users.len(), 3);
+    fake.task.abort();
+}
