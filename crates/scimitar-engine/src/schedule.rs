@@ -262,45 +262,30 @@ async fn release(store: &dyn Store, name: &str, holder: &str) {
 /// quarantined it; any other failure is recorded as the last cycle, and the
 /// next attempt comes an interval later.
 pub async fn after_error(store: &dyn Store, tenant: TenantId, job: &str, kind: &str, error: &CycleError) {
-    match quarantine::reason_of(error) {
-        Some(quarantine::Reason::TooManyDeletes) => {}
-        Some(reason) => {
-            let error = error.to_string();
-            let failed = quarantine::Failed {
-                kind,
-                reason,
-                error: &error,
-                extra: Value::Null,
-                now: OffsetDateTime::now_utc(),
-            };
-            if let Err(e) = quarantine::enter(store, tenant, job, failed).await {
-                tracing::warn!(job, error = %e, "could not quarantine a job");
-            }
-        }
-        None => {
-            // A quarantined job's retry that failed some other way (the
-            // target went away) is still a failed retry.
-            let quarantined = match store.job(tenant, job).await {
-                Ok(Some(r)) => quarantine::State::of(&r).and_then(|q| quarantine::Reason::from_code(&q.reason)),
-                _ => None,
-            };
-            match quarantined {
-                Some(reason) => {
-                    let error = error.to_string();
-                    let failed = quarantine::Failed {
-                        kind,
-                        reason,
-                        error: &error,
-                        extra: Value::Null,
-                        now: OffsetDateTime::now_utc(),
-                    };
-                    if let Err(e) = quarantine::enter(store, tenant, job, failed).await {
-                        tracing::warn!(job, error = %e, "could not record a failed retry");
-                    }
-                }
-                None => record_failure(store, tenant, job, kind, &error.to_string()).await,
-            }
-        }
+    let reason = match quarantine::reason_of(error) {
+        Some(quarantine::Reason::TooManyDeletes) => return,
+        Some(reason) => Some(reason),
+        // A quarantined job's retry that failed some other way (the target
+        // went away) is still a failed retry.
+        None => match store.job(tenant, job).await {
+            Ok(Some(r)) => quarantine::State::of(&r).and_then(|q| quarantine::Reason::from_code(&q.reason)),
+            _ => None,
+        },
+    };
+    let Some(reason) = reason else {
+        record_failure(store, tenant, job, kind, &error.to_string()).await;
+        return;
+    };
+    let error = error.to_string();
+    let failed = quarantine::Failed {
+        kind,
+        reason,
+        error: &error,
+        extra: Value::Null,
+        now: OffsetDateTime::now_utc(),
+    };
+    if let Err(e) = quarantine::enter(store, tenant, job, failed).await {
+        tracing::warn!(job, error = %e, "could not record the job's quarantine");
     }
 }
 
