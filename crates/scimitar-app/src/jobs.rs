@@ -257,6 +257,17 @@ impl App {
         Ok(())
     }
 
+    /// A job's provisioning log, newest first; 404 for an unknown job.
+    pub async fn job_log(
+        &self,
+        tenant: &Tenant,
+        name: &str,
+        query: scimitar_store::EngineLogQuery,
+    ) -> Result<Vec<scimitar_store::EngineLogRecord>, ScimError> {
+        self.job(tenant, name).await?;
+        self.store.engine_log(tenant.id, name, query).await.map_err(scim_error)
+    }
+
     /// Deletes a job with its state and provisioning log.
     pub async fn delete_job(&self, actor: &Actor, tenant: &Tenant, name: &str) -> Result<(), ScimError> {
         if !self.store.delete_job(tenant.id, name).await.map_err(scim_error)? {

@@ -290,25 +290,83 @@ pub struct JobActionParams {
     reset_anchors: Option<bool>,
 }
 
+/// `GET …/jobs/{name}/logs`: which provisioning-log records.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct JobLogParams {
+    cycle: Option<String>,
+    status: Option<String>,
+    action: Option<String>,
+    /// Records older than this id (the `next` of the previous page).
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+const LOG_STATUSES: &[&str] = &["success", "failure", "skipped", "warning"];
+const LOG_ACTIONS: &[&str] = &["create", "update", "disable", "delete", "stagedDelete", "other"];
+
+/// The job's provisioning log, newest first, a page at a time.
+async fn job_logs(state: &AppState, tenant: &Tenant, name: &str, uri: &axum::http::Uri) -> ApiResult<Response> {
+    let Query(p) = Query::<JobLogParams>::try_from_uri(uri).map_err(|e| {
+        ScimError::invalid_value(format!(
+            "{}; the parameters are cycle, status, action, before, limit",
+            e.body_text()
+        ))
+    })?;
+    let check = |v: &Option<String>, allowed: &[&str], what: &str| -> Result<(), ScimError> {
+        match v {
+            Some(x) if !allowed.contains(&x.as_str()) => Err(ScimError::invalid_value(format!(
+                "{what} '{x}' is not one of {}",
+                allowed.join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    };
+    check(&p.status, LOG_STATUSES, "status")?;
+    check(&p.action, LOG_ACTIONS, "action")?;
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ScimError::invalid_value("limit is 1 to 1000").into());
+    }
+    let query = scimitar_store::EngineLogQuery {
+        cycle_id: p.cycle,
+        status: p.status,
+        action: p.action,
+        before_id: p.before,
+        limit,
+    };
+    let records = state.app.job_log(tenant, name, query).await?;
+    let next = (records.len() == limit).then(|| records.last().map(|r| r.id)).flatten();
+    let list: Vec<&Value> = records.iter().map(|r| &r.record).collect();
+    Ok(scim_json(StatusCode::OK, &json!({"records": list, "next": next})))
+}
+
 /// `POST /admin/v1/tenants/{tenant}/jobs/{name}/{start|stop|restart|allow-deletes}`:
 /// Provisioning Status On, Off, a restart (`reset_anchors` in the query or
 /// a JSON body), allowing held deletes; answered with the job.
+/// `GET …/{name}/logs`: its provisioning log.
 pub async fn job_action(
     State(state): State<Arc<AppState>>,
     Path((tenant, name, action)): Path<(String, String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: axum::http::Method,
-    params: Result<Query<JobActionParams>, QueryRejection>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let run = async {
         let (tenant, actor) = admin(&state, &headers, &tenant, peer).await?;
         state.app.job_files()?;
+        if action == "logs" {
+            if method != axum::http::Method::GET {
+                return Err(ScimError::new(405, None, "use GET").into());
+            }
+            return job_logs(&state, &tenant, &name, &uri).await;
+        }
         if method != axum::http::Method::POST {
             return Err(ScimError::new(405, None, "use POST").into());
         }
-        let Query(params) = params?;
+        let Query(params) = Query::<JobActionParams>::try_from_uri(&uri)?;
         let app = &state.app;
         let record = match action.as_str() {
             "start" => app.set_job_on(&actor, &tenant, &name, true).await?,

@@ -623,6 +623,44 @@ async fn a_job_managed_through_the_admin_api_from_creation_to_deletion() {
         users.text
     );
 
+    // The provisioning log of that cycle, with its filters and pages.
+    let logs = w.admin(Method::GET, "/hr/logs", None).await;
+    assert_eq!(logs.status, 200, "{}", logs.text);
+    let records = logs.body["records"].as_array().cloned().unwrap_or_default();
+    let created: Vec<&Value> = records.iter().filter(|r| r["provisioningAction"] == "create").collect();
+    assert_eq!(created.len(), 1, "{}", logs.text);
+    assert_eq!(created[0]["sourceIdentity"]["identityType"], "User", "{}", logs.text);
+    assert!(
+        created[0]["provisioningSteps"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+    );
+    let failures = w.admin(Method::GET, "/hr/logs?status=failure", None).await;
+    assert_eq!(failures.body["records"], json!([]), "{}", failures.text);
+    let page = w.admin(Method::GET, "/hr/logs?action=create&limit=1", None).await;
+    assert_eq!(page.body["records"].as_array().map(Vec::len), Some(1), "{}", page.text);
+    let next = page.body["next"]
+        .as_i64()
+        .expect("a full page says where the next starts");
+    let rest = w
+        .admin(Method::GET, &format!("/hr/logs?action=create&before={next}"), None)
+        .await;
+    assert_eq!(rest.body["records"], json!([]), "{}", rest.text);
+    for (query, status, words) in [
+        ("?status=failed", 400, "status 'failed'"),
+        ("?action=remove", 400, "action 'remove'"),
+        ("?limit=0", 400, "limit"),
+        ("?colour=blue", 400, "parameters"),
+    ] {
+        let r = w.admin(Method::GET, &format!("/hr/logs{query}"), None).await;
+        assert_eq!(r.status, status, "{query}: {}", r.text);
+        assert!(r.text.contains(words), "{query}: {}", r.text);
+    }
+    assert_eq!(w.admin(Method::GET, "/nope/logs", None).await.status, 404);
+    assert_eq!(w.admin(Method::POST, "/hr/logs", None).await.status, 405);
+    let scim = send(Method::GET, &format!("{}/hr/logs", w.jobs()), &w.acme_scim, None).await;
+    assert_eq!(scim.status, 403, "{}", scim.text);
+
     // Off; restarted, with reset_anchors in the query or in a JSON body.
     let off = w.admin(Method::POST, "/hr/stop", None).await;
     assert_eq!(
