@@ -310,19 +310,22 @@ impl App {
         base: &Path,
     ) -> Result<JobRecord, ScimError> {
         let compiled = self.compile_job(file, base, None)?;
-        if self
+        // One conditional insert: of two creators racing for a name, one
+        // gets 409.
+        if !self
             .store
-            .job(tenant.id, &compiled.name)
+            .insert_job(tenant.id, &compiled.name, &compiled.config)
             .await
             .map_err(scim_error)?
-            .is_some()
         {
             return Err(ScimError::uniqueness(format!(
                 "tenant '{}' already has a job named '{}'; replace it with PUT",
                 tenant.name, compiled.name
             )));
         }
-        self.save_job(actor, tenant, &compiled.name, &compiled.config).await
+        self.audit(actor, Some(tenant.id), "job.created", Some(&compiled.name))
+            .await;
+        self.job(tenant, &compiled.name).await
     }
 
     /// Replaces the configuration of the job `name` (its status, watermark

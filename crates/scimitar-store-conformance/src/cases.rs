@@ -1759,6 +1759,14 @@ pub async fn engine_jobs(s: Arc<dyn Store>) {
     assert!(!created.created.is_empty());
     assert_eq!(created.created, created.updated);
     assert_eq!(s.job(t, "hr").await.unwrap(), Some(created.clone()), "round trip");
+    // Creating only creates: a taken name is refused and left as it was.
+    assert!(s.insert_job(t, "crm", &json!({"v": 1})).await.unwrap());
+    assert!(!s.insert_job(t, "crm", &json!({"v": 2})).await.unwrap(), "taken");
+    let crm = s.job(t, "crm").await.unwrap().unwrap();
+    assert_eq!(
+        (crm.config, crm.status.as_str(), crm.watermark),
+        (json!({"v": 1}), "off", None)
+    );
     s.put_job(t, "crm", &json!({})).await.unwrap();
     let names = |v: Vec<JobRecord>| v.into_iter().map(|j| j.name).collect::<Vec<_>>();
     assert_eq!(names(s.list_jobs(t).await.unwrap()), ["crm", "hr"], "by name");
@@ -2255,6 +2263,10 @@ pub async fn engine_tenant_isolation(s: Arc<dyn Store>) {
     let a = tenant(&s, "a").await;
     let b = tenant(&s, "b").await;
     let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    // A name is taken per tenant: both may create `hr`.
+    for (t, config) in [(a, json!({"of": "a"})), (b, json!({"of": "b"}))] {
+        assert!(s.insert_job(t, "hr", &config).await.unwrap());
+    }
     for (t, config) in [(a, json!({"of": "a"})), (b, json!({"of": "b"}))] {
         s.put_job(t, "hr", &config).await.unwrap();
         s.save_objects(

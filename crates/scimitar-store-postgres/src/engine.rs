@@ -118,6 +118,20 @@ impl PostgresStore {
 
 #[async_trait]
 impl EngineStore for PostgresStore {
+    async fn insert_job(&self, tenant: TenantId, name: &str, config: &Value) -> StoreResult<bool> {
+        let now = now_utc();
+        in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            let n = tx
+                .execute(
+                    "INSERT INTO engine_jobs (tenant_id, name, config, status, created, updated) \
+                     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (tenant_id, name) DO NOTHING",
+                    &[&tenant, &name, config, &NEW_JOB_STATUS, &now],
+                )
+                .await?;
+            n == 1
+        })
+    }
+
     async fn put_job(&self, tenant: TenantId, name: &str, config: &Value) -> StoreResult<JobRecord> {
         let now = now_utc();
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {

@@ -160,6 +160,22 @@ struct LogRow {
 
 #[async_trait]
 impl EngineStore for SqliteStore {
+    async fn insert_job(&self, tenant: TenantId, name: &str, config: &Value) -> StoreResult<bool> {
+        let (name, text) = (name.to_string(), to_json(config)?);
+        let now = now_utc();
+        self.write(move |tx| {
+            let n = exec(
+                tx,
+                "INSERT INTO engine_jobs (tenant_id, name, config, status, created, updated) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (tenant_id, name) DO NOTHING",
+                params![tenant, name, text, NEW_JOB_STATUS, now, now],
+            )
+            .map_err(internal)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn put_job(&self, tenant: TenantId, name: &str, config: &Value) -> StoreResult<JobRecord> {
         let (name, text) = (name.to_string(), to_json(config)?);
         let now = now_utc();

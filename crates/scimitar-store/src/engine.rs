@@ -117,6 +117,10 @@ pub trait EngineStore: Send + Sync {
     /// Creates the job or replaces its configuration (state kept). A new
     /// job is `off`, without watermark or last cycle.
     async fn put_job(&self, tenant: TenantId, name: &str, config: &Value) -> StoreResult<JobRecord>;
+    /// Creates the job (`off`) if the tenant has none of that name; false,
+    /// and nothing written, if it has: one statement, so that two creators
+    /// racing for a name cannot both succeed.
+    async fn insert_job(&self, tenant: TenantId, name: &str, config: &Value) -> StoreResult<bool>;
     async fn job(&self, tenant: TenantId, name: &str) -> StoreResult<Option<JobRecord>>;
     async fn list_jobs(&self, tenant: TenantId) -> StoreResult<Vec<JobRecord>>;
     /// Deletes a job with its objects and log.

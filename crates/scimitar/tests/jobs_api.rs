@@ -537,6 +537,19 @@ async fn job_api_mistakes_are_scim_errors() {
     let saved =
         w.s.cli(&["sync", "save", "--tenant", "acme", "--job", path.to_str().unwrap()]);
     assert_eq!(saved["job"], "files", "{saved}");
+
+    // Two administrators creating the same name at once: one wins, the
+    // other is told the name is taken.
+    for round in 0..5 {
+        let name = format!("race{round}");
+        let (x, y) = tokio::join!(
+            w.admin(Method::POST, "", toml_body(w.job_toml(&name))),
+            w.admin(Method::POST, "", toml_body(w.job_toml(&name)))
+        );
+        let mut statuses = [x.status, y.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "{} / {}", x.text, y.text);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
