@@ -115,17 +115,26 @@ impl JobFiles for EngineJobFiles {
         let (a, b) = (table(before), table(after));
         let mut out = Vec::new();
         let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        let empty = toml::Table::new();
+        // A table on either side is compared key by key (a missing one as
+        // empty), so that the entry says `mappings.user`, not `mappings`.
+        let as_table = |v: Option<&toml::Value>| match v {
+            Some(toml::Value::Table(t)) => Some(t.clone()),
+            None => Some(empty.clone()),
+            Some(_) => None,
+        };
         for k in keys {
-            match (a.get(k), b.get(k)) {
-                (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
-                    let sub: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            let (x, y) = (a.get(k), b.get(k));
+            match (as_table(x), as_table(y)) {
+                (Some(tx), Some(ty)) => {
+                    let sub: std::collections::BTreeSet<&String> = tx.keys().chain(ty.keys()).collect();
                     out.extend(
                         sub.into_iter()
-                            .filter(|s| x.get(*s) != y.get(*s))
+                            .filter(|s| tx.get(*s) != ty.get(*s))
                             .map(|s| format!("{k}.{s}")),
                     );
                 }
-                (x, y) if x != y => out.push(k.clone()),
+                _ if x != y => out.push(k.clone()),
                 _ => {}
             }
         }
