@@ -83,10 +83,187 @@ pub struct JobFileContext<'a> {
     pub server_local: bool,
 }
 
+/// A job as the console's Provisioning page shows it: what each setting
+/// is, the effective mappings (the template's with the job's changes) and
+/// the scoping filters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobOutline {
+    /// `ldap`, `file` or `scim`.
+    pub source_kind: String,
+    /// The source's URL (LDAP or SCIM), if it has one.
+    pub source_url: Option<String>,
+    /// The Tenant URL.
+    pub target_url: String,
+    pub dialect: String,
+    /// `assigned` or `all`.
+    pub scope_mode: String,
+    pub scope_groups: Vec<String>,
+    pub scope_users: Vec<String>,
+    /// The job file's `interval`, as written (`40m`).
+    pub interval: String,
+    pub deletion_threshold: u64,
+    pub notification_email: Option<String>,
+    pub users: ObjectOutline,
+    pub groups: ObjectOutline,
+    /// The source attributes a mapping or filter can name.
+    pub source_attributes: Vec<String>,
+}
+
+/// One object type's part of a [`JobOutline`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectOutline {
+    /// Whether this object type is provisioned at all.
+    pub enabled: bool,
+    pub create: bool,
+    pub update: bool,
+    pub delete: bool,
+    pub mappings: Vec<MappingOutline>,
+    /// Scoping filters (ORed), each a list of clauses (ANDed).
+    pub scoping: Vec<Vec<ClauseOutline>>,
+}
+
+/// One attribute mapping, as Entra's mapping editor shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MappingOutline {
+    /// The target attribute (`userName`, `emails[type eq "work"].value`).
+    pub target: String,
+    /// `direct`, `constant`, `expression` or `none`.
+    pub kind: String,
+    /// The source attribute, the constant or the expression's text.
+    pub source: String,
+    /// Default value if null (create only).
+    pub default: Option<String>,
+    /// `always` or `create`.
+    pub apply: String,
+    /// Matching precedence (1 is tried first).
+    pub matching: Option<u32>,
+}
+
+/// One scoping clause.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClauseOutline {
+    pub attribute: String,
+    /// Entra's operator name (`EQUALS`, `IS TRUE`, `REGEX MATCH`, …).
+    pub operator: String,
+    pub value: String,
+}
+
+/// `user` or `group`: which object type of a job an edit is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobObject {
+    User,
+    Group,
+}
+
+impl JobObject {
+    pub fn parse(s: &str) -> Option<JobObject> {
+        match s {
+            "user" | "users" => Some(JobObject::User),
+            "group" | "groups" => Some(JobObject::Group),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobObject::User => "user",
+            JobObject::Group => "group",
+        }
+    }
+}
+
+/// Provisioning settings, as the console's Settings form sends them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettingsEdit {
+    /// `assigned` or `all`.
+    pub scope_mode: String,
+    pub interval: String,
+    pub deletion_threshold: u64,
+    /// Empty: no notification email.
+    pub notification_email: String,
+    /// Target object actions: create, update, delete for users, then groups.
+    pub user_actions: [bool; 3],
+    pub group_actions: [bool; 3],
+}
+
+/// A change to one part of a job file, made by the console's forms. It is
+/// applied to the job file as shown (secrets `"(sealed)"`) and stored
+/// through the same checks as a whole file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEdit {
+    /// Admin Credentials: the Tenant URL, and a new Secret Token if given
+    /// (`None` keeps the stored one; it is never shown back).
+    Credentials {
+        url: String,
+        token: Option<String>,
+    },
+    Settings(JobSettingsEdit),
+    /// Adds or replaces the mapping of `mapping.target`.
+    Mapping {
+        object: JobObject,
+        mapping: MappingOutline,
+    },
+    /// Removes the mapping of a target (the template's too).
+    RemoveMapping {
+        object: JobObject,
+        target: String,
+    },
+    /// Adds a clause to scoping filter `filter` (a new filter if `None` or
+    /// past the last).
+    AddClause {
+        object: JobObject,
+        filter: Option<usize>,
+        clause: ClauseOutline,
+    },
+    /// Removes clause `clause` of filter `filter` (the filter too, if it
+    /// was its last).
+    RemoveClause {
+        object: JobObject,
+        filter: usize,
+        clause: usize,
+    },
+}
+
+impl JobEdit {
+    /// What the audit log says changed.
+    pub fn describe(&self) -> String {
+        match self {
+            JobEdit::Credentials { token: Some(_), .. } => "admin credentials (Tenant URL, Secret Token)".into(),
+            JobEdit::Credentials { token: None, .. } => "admin credentials (Tenant URL)".into(),
+            JobEdit::Settings(_) => "settings".into(),
+            JobEdit::Mapping { object, mapping } => format!("{} mapping of {}", object.as_str(), mapping.target),
+            JobEdit::RemoveMapping { object, target } => format!("{} mapping of {} removed", object.as_str(), target),
+            JobEdit::AddClause { object, .. } | JobEdit::RemoveClause { object, .. } => {
+                format!("{} scoping filters", object.as_str())
+            }
+        }
+    }
+}
+
+/// A mistake in an expression: where and what (line and column from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpressionError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// Which object to provision on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDemandObject<'a> {
+    /// A user, by anchor or source reference (an LDAP DN, a file's key).
+    User(&'a str),
+    /// A group with its members (at most 5, as in Entra).
+    Group(&'a str),
+}
+
+/// A boxed future: [`JobFiles`] is used as a trait object.
+pub type JobFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// The engine's knowledge of job files, as the application layer needs it.
 /// Implemented by the binary over `scimitar-engine` and registered at
-/// start-up, so that the CLI and the admin API compile and describe jobs
-/// one way, while the server and this crate do not depend on the engine.
+/// start-up, so that the CLI, the admin API and the console compile,
+/// describe and run jobs one way, while the server, the console and this
+/// crate do not depend on the engine.
 pub trait JobFiles: Send + Sync {
     /// Checks a job file and seals its inline secrets.
     fn compile(&self, file: JobFile<'_>, cx: &JobFileContext<'_>) -> Result<CompiledJob, JobFileError>;
@@ -96,6 +273,34 @@ pub trait JobFiles: Send + Sync {
 
     /// The stored job file with every sealed value shown as `"(sealed)"`.
     fn shown(&self, record: &JobRecord) -> Result<String, String>;
+
+    /// The stored job, outlined for the console.
+    fn outline(&self, record: &JobRecord) -> Result<JobOutline, String>;
+
+    /// `text` (a job file as shown) with one change made.
+    fn edit(&self, text: &str, edit: &JobEdit) -> Result<String, JobFileError>;
+
+    /// Which settings differ between two stored configurations
+    /// (`target.url`, `mappings.user`, `interval`, …), for the audit log.
+    fn changes(&self, before: &Value, after: &Value) -> Vec<String>;
+
+    /// Evaluates an expression against a source object (a JSON object of
+    /// source attributes) as a cycle of the job would.
+    fn preview(&self, record: &JobRecord, expression: &str, object: &Value) -> Result<Value, ExpressionError>;
+
+    /// Entra's Test Connection against the stored job's target.
+    fn test_connection<'a>(&'a self, record: &'a JobRecord) -> JobFuture<'a, Result<(), String>>;
+
+    /// Provisions one object now, outside the cycle (under the job's
+    /// lease); returns the run's summary (its `cycle_id` names the log
+    /// records that hold the steps).
+    fn provision_on_demand<'a>(
+        &'a self,
+        store: &'a dyn scimitar_store::Store,
+        tenant: TenantId,
+        record: &'a JobRecord,
+        object: OnDemandObject<'a>,
+    ) -> JobFuture<'a, Result<Value, String>>;
 }
 
 impl App {
@@ -112,7 +317,16 @@ impl App {
         let record = self.store.put_job(tenant.id, name, config).await.map_err(scim_error)?;
         match before {
             None => self.audit(actor, Some(tenant.id), "job.created", Some(name)).await,
-            Some(b) if b.config != *config => self.audit(actor, Some(tenant.id), "job.changed", Some(name)).await,
+            Some(b) if b.config != *config => {
+                let changed = self
+                    .job_files
+                    .get()
+                    .map(|f| f.changes(&b.config, config))
+                    .unwrap_or_default();
+                let detail = (!changed.is_empty()).then(|| format!("changed: {}", changed.join(", ")));
+                self.audit_detail(actor, Some(tenant.id), "job.changed", Some(name), detail)
+                    .await;
+            }
             Some(_) => {}
         }
         Ok(record)
@@ -398,6 +612,130 @@ impl App {
             views.push(self.job_view(tenant, j).await?);
         }
         Ok(views)
+    }
+
+    /// A stored job, outlined for the console's Provisioning page.
+    pub async fn job_outline(&self, tenant: &Tenant, name: &str) -> Result<(JobRecord, JobOutline), ScimError> {
+        let record = self.job(tenant, name).await?;
+        let outline = self
+            .job_files()?
+            .outline(&record)
+            .map_err(|e| ScimError::invalid_value(format!("the stored job file no longer reads: {e}")))?;
+        Ok((record, outline))
+    }
+
+    /// Makes one change to a job's file (the console's forms) and stores
+    /// it through the same checks as a whole file sent by a tenant's
+    /// administrator; audited as `job.changed` with what changed.
+    pub async fn edit_job(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        name: &str,
+        edit: &JobEdit,
+    ) -> Result<JobRecord, ScimError> {
+        let before = self.job(tenant, name).await?;
+        let files = self.job_files()?;
+        let shown = files.shown(&before).map_err(ScimError::invalid_value)?;
+        let text = files
+            .edit(&shown, edit)
+            .map_err(|e| ScimError::invalid_value(e.to_string()))?;
+        let base = before
+            .config
+            .get("base")
+            .and_then(Value::as_str)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        let compiled = self.compile_job(JobFile::Toml(&text), &base, Some(&before.config))?;
+        self.save_job(actor, tenant, name, &compiled.config).await
+    }
+
+    /// Evaluates an expression against a source object as the job would.
+    pub async fn preview_expression(
+        &self,
+        tenant: &Tenant,
+        name: &str,
+        expression: &str,
+        object: &Value,
+    ) -> Result<Result<Value, ExpressionError>, ScimError> {
+        let record = self.job(tenant, name).await?;
+        Ok(self.job_files()?.preview(&record, expression, object))
+    }
+
+    /// Entra's Test Connection against the job's target: `Ok(Err(why))`
+    /// when the target fails it. Audited as `job.connection-tested`.
+    pub async fn test_job_connection(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        name: &str,
+    ) -> Result<Result<(), String>, ScimError> {
+        let record = self.job(tenant, name).await?;
+        let out = self.job_files()?.test_connection(&record).await;
+        self.audit(actor, Some(tenant.id), "job.connection-tested", Some(name))
+            .await;
+        Ok(out)
+    }
+
+    /// Provisions one user, or one group with at most 5 members, now,
+    /// outside the cycle: `{"job", "summary", "records"}` with the provisioning
+    /// log's records of the run, oldest first (members before their group),
+    /// each with its steps. The watermark and last cycle stay. 409 while a
+    /// cycle of the job runs; 400 when the run fails before any object
+    /// (connection, source). Audited as `job.provisioned-on-demand`.
+    pub async fn provision_on_demand(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        name: &str,
+        object: OnDemandObject<'_>,
+    ) -> Result<Value, ScimError> {
+        let record = self.job(tenant, name).await?;
+        let (kind, id) = match object {
+            OnDemandObject::User(id) => ("user", id),
+            OnDemandObject::Group(id) => ("group", id),
+        };
+        if id.trim().is_empty() {
+            return Err(ScimError::invalid_value(format!(
+                "name the {kind} to provision (its anchor or source reference)"
+            )));
+        }
+        self.audit(
+            actor,
+            Some(tenant.id),
+            "job.provisioned-on-demand",
+            Some(&format!("{name} {kind} {id}")),
+        )
+        .await;
+        let summary = self
+            .job_files()?
+            .provision_on_demand(&*self.store, tenant.id, &record, object)
+            .await
+            .map_err(|e| {
+                if e.starts_with("a cycle of") {
+                    ScimError::new(409, None, e)
+                } else {
+                    ScimError::invalid_value(e)
+                }
+            })?;
+        let cycle_id = summary
+            .get("cycle_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let query = scimitar_store::EngineLogQuery {
+            cycle_id: Some(cycle_id),
+            limit: 100,
+            ..Default::default()
+        };
+        let mut records = self
+            .store
+            .engine_log(tenant.id, name, query)
+            .await
+            .map_err(scim_error)?;
+        records.reverse();
+        let records: Vec<Value> = records.into_iter().map(|r| r.record).collect();
+        Ok(json!({"job": name, "summary": summary, "records": records}))
     }
 
     /// A job's view with its job file (`job_file`), secrets shown as

@@ -190,6 +190,18 @@ impl App {
     /// failure to record it is reported (logged), not returned as the
     /// action's failure.
     pub async fn audit(&self, actor: &Actor, tenant: Option<TenantId>, action: &str, target: Option<&str>) {
+        self.audit_detail(actor, tenant, action, target, None).await;
+    }
+
+    /// [`App::audit`] with a detail (what changed).
+    pub async fn audit_detail(
+        &self,
+        actor: &Actor,
+        tenant: Option<TenantId>,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<String>,
+    ) {
         let event = scimitar_store::AuditEvent {
             id: 0,
             time: scimitar_store::now_utc(),
@@ -197,7 +209,7 @@ impl App {
             actor: actor.audit_actor(),
             action: action.to_string(),
             target: target.map(str::to_string),
-            detail: None,
+            detail,
             source: Some(actor.audit_source()),
         };
         if let Err(e) = self.store.record_audit(event).await {

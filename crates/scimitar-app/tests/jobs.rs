@@ -8,7 +8,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use scimitar_app::jobs::{CompiledJob, JobFile, JobFileContext, JobFileError, JobFiles, JobSchedule};
+use scimitar_app::jobs::{
+    CompiledJob, ExpressionError, JobEdit, JobFile, JobFileContext, JobFileError, JobFiles, JobFuture, JobOutline,
+    JobSchedule, OnDemandObject,
+};
 use scimitar_app::{Actor, App, Config};
 use scimitar_store::{JobRecord, TenantId};
 use serde_json::{Value, json};
@@ -53,6 +56,62 @@ impl JobFiles for Fake {
             .as_str()
             .unwrap_or_default()
             .replace("secret", "(sealed)"))
+    }
+
+    fn outline(&self, _: &JobRecord) -> Result<JobOutline, String> {
+        Ok(JobOutline::default())
+    }
+
+    /// Appends the edit as a line; `Credentials` with an empty URL is a
+    /// mistake on line 2.
+    fn edit(&self, text: &str, edit: &JobEdit) -> Result<String, JobFileError> {
+        if matches!(edit, JobEdit::Credentials { url, .. } if url.is_empty()) {
+            return Err(JobFileError {
+                line: Some(2),
+                key: Some("target.url".into()),
+                message: "empty".into(),
+            });
+        }
+        Ok(format!("{text}\n# {}", edit.describe()))
+    }
+
+    fn changes(&self, before: &Value, after: &Value) -> Vec<String> {
+        if before == after {
+            vec![]
+        } else {
+            vec!["target.url".into()]
+        }
+    }
+
+    fn preview(&self, _: &JobRecord, expression: &str, object: &Value) -> Result<Value, ExpressionError> {
+        if expression.starts_with('(') {
+            return Err(ExpressionError {
+                line: Some(1),
+                column: Some(1),
+                message: "expected a function".into(),
+            });
+        }
+        Ok(object.clone())
+    }
+
+    fn test_connection<'a>(&'a self, _: &'a JobRecord) -> JobFuture<'a, Result<(), String>> {
+        Box::pin(async { Err("the target refused the token".to_string()) })
+    }
+
+    /// A user runs; a group meets a running cycle.
+    fn provision_on_demand<'a>(
+        &'a self,
+        _: &'a dyn scimitar_store::Store,
+        _: TenantId,
+        record: &'a JobRecord,
+        object: OnDemandObject<'a>,
+    ) -> JobFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            match object {
+                OnDemandObject::User(_) => Ok(json!({"cycle_id": "c-1", "kind": "onDemand"})),
+                OnDemandObject::Group(_) => Err(format!("a cycle of '{}' is running (node-2)", record.name)),
+            }
+        })
     }
 }
 
@@ -174,5 +233,90 @@ async fn create_replace_and_their_mistakes() {
         .collect();
     for want in ["job.created", "job.started", "job.changed"] {
         assert!(actions.contains(&(want, "token:tok1")), "{want} in {actions:?}");
+    }
+}
+
+/// What the console's forms call: an edit goes through the same checks as
+/// a whole file and is audited with what changed; a preview, Test
+/// Connection and provisioning on demand come back as values or as SCIM
+/// errors with the status each deserves.
+#[tokio::test]
+async fn edits_previews_tests_and_on_demand_runs() {
+    let app = app("edits");
+    app.set_job_files(Arc::new(Fake));
+    let t = app.create_tenant(&Actor::Cli, "acme").await.unwrap();
+    let who = Actor::Console {
+        email: "admin@example.com".into(),
+        ip: None,
+    };
+    app.create_job(
+        &who,
+        &t,
+        JobFile::Toml("name = \"crm\"\nx = \"secret\""),
+        Path::new("/srv"),
+    )
+    .await
+    .unwrap();
+
+    let edit = JobEdit::Credentials {
+        url: "https://crm.example.com/scim/v2".into(),
+        token: Some("new".into()),
+    };
+    let edited = app.edit_job(&who, &t, "crm", &edit).await.unwrap();
+    let text = edited.config["toml"].as_str().unwrap();
+    assert!(
+        text.ends_with("# admin credentials (Tenant URL, Secret Token)"),
+        "{text}"
+    );
+    assert!(text.contains("x = \"(sealed)\""), "edited as shown: {text}");
+    let bad = JobEdit::Credentials {
+        url: String::new(),
+        token: None,
+    };
+    let e = app.edit_job(&who, &t, "crm", &bad).await.unwrap_err();
+    assert_eq!((e.status, e.detail.as_str()), (400, "line 2, key `target.url`: empty"));
+    assert_eq!(app.edit_job(&who, &t, "nope", &edit).await.unwrap_err().status, 404);
+
+    let ok = app
+        .preview_expression(&t, "crm", "[mail]", &json!({"mail": "a@b"}))
+        .await
+        .unwrap();
+    assert_eq!(ok.unwrap(), json!({"mail": "a@b"}));
+    let err = app
+        .preview_expression(&t, "crm", "(", &json!({}))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((err.line, err.column), (Some(1), Some(1)));
+
+    let tested = app.test_job_connection(&who, &t, "crm").await.unwrap();
+    assert_eq!(tested, Err("the target refused the token".to_string()));
+
+    let run = app
+        .provision_on_demand(&who, &t, "crm", OnDemandObject::User("uid=ada"))
+        .await
+        .unwrap();
+    assert_eq!(run["summary"]["kind"], "onDemand");
+    assert_eq!(run["records"], json!([]), "the fake logged nothing");
+    let busy = app
+        .provision_on_demand(&who, &t, "crm", OnDemandObject::Group("cn=eng"))
+        .await
+        .unwrap_err();
+    assert_eq!(busy.status, 409, "{}", busy.detail);
+    let empty = app
+        .provision_on_demand(&who, &t, "crm", OnDemandObject::User(" "))
+        .await
+        .unwrap_err();
+    assert_eq!(empty.status, 400);
+
+    let audit = app.store.list_audit(Some(t.id), 50).await.unwrap();
+    let changed = audit
+        .iter()
+        .find(|e| e.action == "job.changed")
+        .expect("the edit is audited");
+    assert_eq!(changed.detail.as_deref(), Some("changed: target.url"));
+    assert_eq!(changed.actor, "admin@example.com");
+    for want in ["job.connection-tested", "job.provisioned-on-demand"] {
+        assert!(audit.iter().any(|e| e.action == want), "{want} audited");
     }
 }

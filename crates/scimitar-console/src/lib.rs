@@ -20,7 +20,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use scimitar_app::App;
 
 pub use auth::{random_token, sha256};
@@ -135,6 +135,64 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
         .route(
             "/console/t/{tenant}/settings/accounts",
             get(pages::accounts::accounts).post(pages::accounts::create_account),
+        )
+        .route(
+            "/console/t/{tenant}/applications",
+            get(pages::jobs::jobs).post(pages::jobs::create_job),
+        )
+        .route("/console/t/{tenant}/applications/{job}", get(pages::jobs::job))
+        .route(
+            "/console/t/{tenant}/applications/{job}/credentials",
+            post(pages::jobs::credentials),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/settings",
+            post(pages::jobs::settings),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/restart",
+            post(pages::jobs::restart),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/allow-deletes",
+            post(pages::jobs::allow_deletes),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/file",
+            post(pages::jobs::job_file),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/scoping/{object}",
+            post(pages::jobs::scoping),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/mappings/{object}",
+            get(pages::jobs::mapping).post(pages::jobs::save_mapping),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/details",
+            get(pages::jobs::details),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/progress.json",
+            get(pages::jobs::progress),
+        )
+        .route("/console/t/{tenant}/applications/{job}/logs", get(pages::jobs::logs))
+        .route(
+            "/console/t/{tenant}/applications/{job}/logs.csv",
+            get(pages::jobs::logs_csv),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/logs.json",
+            get(pages::jobs::logs_json),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/logs/{id}",
+            get(pages::jobs::log_record),
+        )
+        .route(
+            "/console/t/{tenant}/applications/{job}/provision",
+            get(pages::jobs::on_demand).post(pages::jobs::run_on_demand),
         )
         .route("/assets/{file}", get(asset))
         .layer(axum::middleware::from_fn(security_headers))

@@ -17,6 +17,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -158,7 +159,7 @@ pub async fn run_leased(
     tenant: TenantId,
     spec: &JobSpec,
     client: &Client,
-    opts: CycleOptions,
+    mut opts: CycleOptions,
     lease: Lease<'_>,
     still_due: impl FnOnce(&JobRecord) -> bool,
 ) -> Result<Option<Leased>, CycleError> {
@@ -181,8 +182,28 @@ pub async fn run_leased(
         release(store, &name, holder).await;
         return Ok(None);
     }
+    let progress = Progress::default();
+    let report = !opts.dry_run;
+    if report {
+        let (done, total) = (progress.done.clone(), progress.total.clone());
+        let chained = opts.progress.take();
+        opts.progress = Some(Arc::new(move |d, t| {
+            done.store(d, Ordering::Relaxed);
+            total.store(t, Ordering::Relaxed);
+            if let Some(c) = &chained {
+                c(d, t);
+            }
+        }));
+    }
     let mut source = crate::source::open(&spec.source);
     let cycle = cycle::run_cycle(store, tenant, spec, source.as_mut(), client, opts);
+    let reporter = async {
+        if report {
+            progress.report(store, tenant, &spec.name, holder).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     // Renewed every third of the lease. The cycle must never outlive its
     // lease, or another node could run the job at the same time: if no
     // renewal has succeeded by a sixth of the lease before it expires (a
@@ -212,9 +233,52 @@ pub async fn run_leased(
     let out = tokio::select! {
         r = cycle => r,
         why = renew => Err(CycleError::Job(format!("the cycle was abandoned: {why}; what it saved is kept"))),
+        () = reporter => Err(CycleError::Job("the progress reporter stopped".into())),
     };
+    if report && let Err(e) = store.set_job_progress(tenant, &spec.name, None).await {
+        tracing::warn!(job = %spec.name, error = %e, "could not clear a finished cycle's progress");
+    }
     release(store, &name, holder).await;
     out.map(|s| Some(Leased::Ran(s)))
+}
+
+/// How far a cycle has got, shared by the cycle (which counts) and the
+/// reporter (which writes it for the console, on any node, to read).
+#[derive(Default)]
+struct Progress {
+    done: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+}
+
+/// How often a running cycle's progress is written (only when it moved).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+impl Progress {
+    /// Writes `{done, total, started, updated, holder}` at once (0 of 0
+    /// while the source is read), then whenever it moved, every
+    /// [`PROGRESS_EVERY`]; never returns. A failed write is only logged:
+    /// the progress bar is advice, the cycle goes on.
+    async fn report(&self, store: &dyn Store, tenant: TenantId, job: &str, holder: &str) {
+        let started = scimitar_store::now_utc();
+        let mut last = None;
+        loop {
+            let now = (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed));
+            if last != Some(now) {
+                let value = json!({
+                    "done": now.0,
+                    "total": now.1,
+                    "started": started,
+                    "updated": scimitar_store::now_utc(),
+                    "holder": holder,
+                });
+                if let Err(e) = store.set_job_progress(tenant, job, Some(&value)).await {
+                    tracing::warn!(job, error = %e, "could not record a cycle's progress");
+                }
+                last = Some(now);
+            }
+            tokio::time::sleep(PROGRESS_EVERY).await;
+        }
+    }
 }
 
 /// Takes the lease from a holder known to be dead (a process of this

@@ -45,6 +45,27 @@ impl Operator {
         "!&",
     ];
 
+    /// The operator's name as Entra's portal (and [`Operator::NAMES`])
+    /// writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operator::Equals => "EQUALS",
+            Operator::NotEquals => "NOT EQUALS",
+            Operator::IsTrue => "IS TRUE",
+            Operator::IsFalse => "IS FALSE",
+            Operator::IsNull => "IS NULL",
+            Operator::IsNotNull => "IS NOT NULL",
+            Operator::RegexMatch => "REGEX MATCH",
+            Operator::NotRegexMatch => "NOT REGEX MATCH",
+            Operator::GreaterThan => "Greater_Than",
+            Operator::GreaterThanOrEquals => "Greater_Than_OR_EQUALS",
+            Operator::Includes => "Includes",
+            Operator::EndsWith => "ENDS_WITH",
+            Operator::In => "&",
+            Operator::NotIn => "!&",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Operator> {
         let norm: String = s
             .trim()

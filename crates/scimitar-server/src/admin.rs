@@ -366,8 +366,28 @@ pub async fn job_action(
         if method != axum::http::Method::POST {
             return Err(ScimError::new(405, None, "use POST").into());
         }
-        let Query(params) = Query::<JobActionParams>::try_from_uri(&uri)?;
         let app = &state.app;
+        match action.as_str() {
+            "provision-on-demand" => {
+                let (kind, id) = on_demand_object(&state, &headers, body).await?;
+                let object = match kind {
+                    "user" => scimitar_app::jobs::OnDemandObject::User(&id),
+                    _ => scimitar_app::jobs::OnDemandObject::Group(&id),
+                };
+                let run = app.provision_on_demand(&actor, &tenant, &name, object).await?;
+                return Ok(scim_json(StatusCode::OK, &run));
+            }
+            "test-connection" => {
+                let out = app.test_job_connection(&actor, &tenant, &name).await?;
+                let body = match out {
+                    Ok(()) => json!({"job": name, "ok": true}),
+                    Err(e) => json!({"job": name, "ok": false, "error": e}),
+                };
+                return Ok(scim_json(StatusCode::OK, &body));
+            }
+            _ => {}
+        }
+        let Query(params) = Query::<JobActionParams>::try_from_uri(&uri)?;
         let record = match action.as_str() {
             "start" => app.set_job_on(&actor, &tenant, &name, true).await?,
             "stop" => app.set_job_on(&actor, &tenant, &name, false).await?,
@@ -379,7 +399,7 @@ pub async fn job_action(
             }
             _ => {
                 return Err(ScimError::not_found(format!(
-                    "no job action '{action}'; use start, stop, restart or allow-deletes"
+                    "no job action '{action}'; use start, stop, restart, allow-deletes, test-connection or provision-on-demand"
                 ))
                 .into());
             }
@@ -388,6 +408,47 @@ pub async fn job_action(
     };
     let r: ApiResult<Response> = run.await;
     r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The object of a provision-on-demand request: `{"user": "ID"}` or
+/// `{"group": "ID"}` (an anchor or source reference, e.g. an LDAP DN).
+async fn on_demand_object(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<(&'static str, String)> {
+    let usage = "send {\"user\": \"ID\"} or {\"group\": \"ID\"} (an anchor or source reference)";
+    let (bytes, charge) = read_bytes(state, headers, body, 4096).await?;
+    if let Some(ct) = content_type(headers)
+        && !(ct == "application/json" || ct.ends_with("+json"))
+    {
+        return Err(ScimError::new(
+            415,
+            None,
+            format!("unsupported Content-Type '{ct}'; send application/json"),
+        )
+        .into());
+    }
+    if bytes.is_empty() {
+        return Err(ScimError::invalid_value(format!("no object to provision: {usage}")).into());
+    }
+    let (v, _charge) = parse(state, bytes, charge, None).await?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax(format!("the body is a JSON object: {usage}")))?;
+    let mut found = None;
+    for (k, v) in obj {
+        let kind = match k.as_str() {
+            "user" => "user",
+            "group" => "group",
+            other => return Err(ScimError::invalid_value(format!("unknown key '{other}': {usage}")).into()),
+        };
+        let id = v
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ScimError::invalid_value(format!("'{k}' is a non-empty string: {usage}")))?;
+        if found.is_some() {
+            return Err(ScimError::invalid_value(format!("one object at a time: {usage}")).into());
+        }
+        found = Some((kind, id.to_string()));
+    }
+    found.ok_or_else(|| ScimError::invalid_value(format!("no object to provision: {usage}")).into())
 }
 
 /// `reset_anchors` from a restart's optional JSON body (`{"reset_anchors": true}`).

@@ -1856,6 +1856,34 @@ pub async fn engine_jobs(s: Arc<dyn Store>) {
     );
 }
 
+/// A running cycle's progress: written, read back, cleared; per job and
+/// per tenant; untouched by the job's other writes.
+pub async fn engine_progress(s: Arc<dyn Store>) {
+    let t = tenant(&s, "t").await;
+    let other = tenant(&s, "u").await;
+    s.put_job(t, "hr", &json!({})).await.unwrap();
+    s.put_job(other, "hr", &json!({})).await.unwrap();
+    assert_eq!(s.job_progress(t, "hr").await.unwrap(), None, "no cycle yet");
+    let p = json!({"done": 1500, "total": 10200, "started": "2030-01-01T00:00:00.000Z"});
+    assert!(s.set_job_progress(t, "hr", Some(&p)).await.unwrap());
+    assert!(!s.set_job_progress(t, "nope", Some(&p)).await.unwrap(), "unknown job");
+    assert_eq!(s.job_progress(t, "hr").await.unwrap(), Some(p.clone()));
+    assert_eq!(s.job_progress(other, "hr").await.unwrap(), None, "another tenant's job");
+    assert_eq!(s.job_progress(t, "nope").await.unwrap(), None);
+    // The cycle's own writes and an administrator's leave it alone.
+    s.finish_cycle(t, "hr", None, &json!({"created": 1})).await.unwrap();
+    s.set_last_cycle(t, "hr", &json!({"run_now": true})).await.unwrap();
+    s.set_job_status(t, "hr", "on").await.unwrap();
+    s.put_job(t, "hr", &json!({"v": 2})).await.unwrap();
+    assert_eq!(s.job_progress(t, "hr").await.unwrap(), Some(p));
+    assert!(s.set_job_progress(t, "hr", None).await.unwrap());
+    assert_eq!(
+        s.job_progress(t, "hr").await.unwrap(),
+        None,
+        "cleared when the cycle ends"
+    );
+}
+
 /// `restart_job` forgets the watermark; with `reset_anchors` also every
 /// link (target id) and export of the job, and nothing else.
 pub async fn engine_restart(s: Arc<dyn Store>) {

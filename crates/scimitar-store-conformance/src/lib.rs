@@ -47,6 +47,7 @@ pub const CASES: &[&str] = &[
     "custom_typed_attributes",
     "engine_jobs",
     "engine_restart",
+    "engine_progress",
     "engine_objects",
     "engine_log",
     "engine_log_purge",
@@ -69,7 +70,7 @@ macro_rules! store_conformance {
             member_ops, member_access_in_modify, delete_leaves_groups, filter_operators,
             filter_differential_users, filter_differential_groups, filter_errors, sorting, sort_by_resource_type, pagination,
             cursor_paging, concurrent_modify, concurrent_member_adds, secrets, extensions, activity, activity_with_modification, totals_follow_writes, custom_typed_attributes,
-            engine_jobs, engine_restart, engine_objects, engine_log, engine_log_purge, engine_tenant_isolation,
+            engine_jobs, engine_restart, engine_progress, engine_objects, engine_log, engine_log_purge, engine_tenant_isolation,
             engine_many_objects, exact_numbers_and_instants, cleartext_passwords, unique_values,
             resource_counts, query_time_limit);
     };

@@ -276,6 +276,32 @@ impl EngineStore for PostgresStore {
         })
     }
 
+    async fn set_job_progress(&self, tenant: TenantId, name: &str, progress: Option<&Value>) -> StoreResult<bool> {
+        // One statement, outside the write transactions of the cycle: it is
+        // advisory, and must not wait behind them.
+        let client = self.pool.get().await.map_err(internal)?;
+        let n = client
+            .execute(
+                "UPDATE engine_jobs SET progress = $1 WHERE tenant_id = $2 AND name = $3",
+                &[&progress, &tenant, &name],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n > 0)
+    }
+
+    async fn job_progress(&self, tenant: TenantId, name: &str) -> StoreResult<Option<Value>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let row = client
+            .query_opt(
+                "SELECT progress FROM engine_jobs WHERE tenant_id = $1 AND name = $2",
+                &[&tenant, &name],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.and_then(|r| r.get::<_, Option<Value>>(0)))
+    }
+
     async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)> {
         let client = self.pool.get().await.map_err(internal)?;
         let row = client

@@ -53,6 +53,7 @@ const CORE_STEPS: &[Step] = &[
 const ENGINE_STEPS: &[Step] = &[
     ("0001_state", include_str!("../migrations/engine/0001_state.sql")),
     ("0002_escrow", include_str!("../migrations/engine/0002_escrow.sql")),
+    ("0003_progress", include_str!("../migrations/engine/0003_progress.sql")),
 ];
 
 /// The migration sets of this backend, applied in this order.

@@ -321,6 +321,37 @@ impl EngineStore for SqliteStore {
         .await
     }
 
+    async fn set_job_progress(&self, tenant: TenantId, name: &str, progress: Option<&Value>) -> StoreResult<bool> {
+        let name = name.to_string();
+        let progress = progress.map(to_json).transpose()?;
+        self.write(move |tx| {
+            let n = exec(
+                tx,
+                "UPDATE engine_jobs SET progress = ? WHERE tenant_id = ? AND name = ?",
+                params![progress, tenant, name],
+            )
+            .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn job_progress(&self, tenant: TenantId, name: &str) -> StoreResult<Option<Value>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            let found = row(
+                c,
+                "SELECT progress FROM engine_jobs WHERE tenant_id = ? AND name = ?",
+                params![tenant, name],
+                |r| json_col_opt(r, 0),
+            )
+            .optional()
+            .map_err(internal)?;
+            Ok(found.flatten())
+        })
+        .await
+    }
+
     async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)> {
         let job = job.to_string();
         self.read(move |c| {

@@ -140,6 +140,13 @@ pub trait EngineStore: Send + Sync {
     /// and time) without touching the watermark. False if there is no such
     /// job.
     async fn set_last_cycle(&self, tenant: TenantId, name: &str, summary: &Value) -> StoreResult<bool>;
+    /// Records how far the cycle running now has got (`None` when it ends),
+    /// for the console's progress bar on any node. Kept apart from the last
+    /// cycle, which administrators' actions also write. False if there is
+    /// no such job.
+    async fn set_job_progress(&self, tenant: TenantId, name: &str, progress: Option<&Value>) -> StoreResult<bool>;
+    /// What [`EngineStore::set_job_progress`] recorded last.
+    async fn job_progress(&self, tenant: TenantId, name: &str) -> StoreResult<Option<Value>>;
     /// Counts the job's escrowed objects: `(failures, references)`.
     async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)>;
     /// Forgets the watermark (the next cycle is a full one) and, with

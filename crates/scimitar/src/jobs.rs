@@ -6,11 +6,24 @@
 
 use std::borrow::Cow;
 
-use scimitar_app::jobs::{CompiledJob, JobFile, JobFileContext, JobFileError, JobFiles, JobSchedule};
-use scimitar_engine::job::{JobError, JobSpec, Secret, SourceSpec, parse_job, redact_sealed, seal_secrets_keeping};
-use scimitar_engine::schedule;
-use scimitar_store::{JobRecord, TenantId};
+use std::time::Duration;
+
+use scimitar_app::jobs::{
+    ClauseOutline, CompiledJob, ExpressionError, JobEdit, JobFile, JobFileContext, JobFileError, JobFiles, JobFuture,
+    JobOutline, JobSchedule, MappingOutline, ObjectOutline, OnDemandObject,
+};
+use scimitar_engine::client::Client;
+use scimitar_engine::cycle::{self, CycleOptions};
+use scimitar_engine::job::{
+    JobError, JobSpec, ObjectSpec, ScopeMode, Secret, SourceSpec, parse_job, redact_sealed, seal_secrets_keeping,
+};
+use scimitar_engine::mapping::{Apply, MappingSource};
+use scimitar_engine::schedule::{self, Leased};
+use scimitar_store::{JobRecord, Store, TenantId};
 use serde_json::Value;
+
+/// How long the lease of an on-demand run lasts without renewal.
+const ON_DEMAND_LEASE: Duration = Duration::from_secs(60);
 
 /// Job files read by `scimitar-engine`'s parser.
 pub struct EngineJobFiles {
@@ -81,6 +94,214 @@ impl JobFiles for EngineJobFiles {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("job '{}' has no stored job file", record.name))?;
         redact_sealed(text).map_err(|e| e.to_string())
+    }
+
+    fn outline(&self, record: &JobRecord) -> Result<JobOutline, String> {
+        let spec = schedule::stored_spec(record)?;
+        Ok(outline(&spec))
+    }
+
+    fn edit(&self, text: &str, edit: &JobEdit) -> Result<String, JobFileError> {
+        crate::job_edit::apply(text, edit)
+    }
+
+    fn changes(&self, before: &Value, after: &Value) -> Vec<String> {
+        let table = |c: &Value| {
+            c.get("toml")
+                .and_then(Value::as_str)
+                .and_then(|t| toml::from_str::<toml::Table>(t).ok())
+                .unwrap_or_default()
+        };
+        let (a, b) = (table(before), table(after));
+        let mut out = Vec::new();
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        let empty = toml::Table::new();
+        // A table on either side is compared key by key (a missing one as
+        // empty), so that the entry says `mappings.user`, not `mappings`.
+        let as_table = |v: Option<&toml::Value>| match v {
+            Some(toml::Value::Table(t)) => Some(t.clone()),
+            None => Some(empty.clone()),
+            Some(_) => None,
+        };
+        for k in keys {
+            let (x, y) = (a.get(k), b.get(k));
+            match (as_table(x), as_table(y)) {
+                (Some(tx), Some(ty)) => {
+                    let sub: std::collections::BTreeSet<&String> = tx.keys().chain(ty.keys()).collect();
+                    out.extend(
+                        sub.into_iter()
+                            .filter(|s| tx.get(*s) != ty.get(*s))
+                            .map(|s| format!("{k}.{s}")),
+                    );
+                }
+                _ if x != y => out.push(k.clone()),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn preview(&self, record: &JobRecord, expression: &str, object: &Value) -> Result<Value, ExpressionError> {
+        let default_domain = schedule::stored_spec(record)
+            .ok()
+            .and_then(|s| s.settings.default_domain);
+        let mut rng = || {
+            let mut b = [0u8; 8];
+            let _ = getrandom::fill(&mut b);
+            u64::from_le_bytes(b)
+        };
+        let mut env = scimitar_expression::Env {
+            now: time::OffsetDateTime::now_utc(),
+            rng: &mut rng,
+            default_domain: default_domain.as_deref(),
+        };
+        scimitar_expression::eval_json(expression, object, &mut env).map_err(|e| match e {
+            scimitar_expression::Error::Parse(p) => ExpressionError {
+                line: Some(p.line),
+                column: Some(p.column),
+                message: format!("expected {}, found {}", p.expected, p.found),
+            },
+            other => ExpressionError {
+                line: None,
+                column: None,
+                message: other.to_string(),
+            },
+        })
+    }
+
+    fn test_connection<'a>(&'a self, record: &'a JobRecord) -> JobFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let spec = schedule::stored_spec(record)?;
+            let client = self.client(record, &spec).await?;
+            cycle::test_connection(&spec, &client).await
+        })
+    }
+
+    fn provision_on_demand<'a>(
+        &'a self,
+        store: &'a dyn Store,
+        tenant: TenantId,
+        record: &'a JobRecord,
+        object: OnDemandObject<'a>,
+    ) -> JobFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let spec = schedule::stored_spec(record)?;
+            let client = self.client(record, &spec).await?;
+            let (kind, id) = match object {
+                OnDemandObject::User(id) => (scimitar_protocol::schema::Kind::User, id),
+                OnDemandObject::Group(id) => (scimitar_protocol::schema::Kind::Group, id),
+            };
+            let opts = CycleOptions {
+                on_demand: Some((kind, id.to_string())),
+                allow_deletes: true,
+                ..CycleOptions::default()
+            };
+            let lease = schedule::Lease {
+                holder: scimitar_store::lease::process_holder(),
+                duration: ON_DEMAND_LEASE,
+            };
+            match schedule::run_leased(store, tenant, &spec, &client, opts, lease, |_| true).await {
+                Ok(Some(Leased::Ran(s))) => serde_json::to_value(&s).map_err(|e| e.to_string()),
+                Ok(Some(Leased::Busy { holder, .. })) => Err(format!(
+                    "a cycle of '{}' is running ({holder}); provision on demand once it ends",
+                    spec.name
+                )),
+                Ok(None) => Err(format!("the job '{}' is gone", spec.name)),
+                Err(e) => Err(format!("test connection / import failed: {e}")),
+            }
+        })
+    }
+}
+
+impl EngineJobFiles {
+    /// The SCIM client of a stored job's target; a job sent through the
+    /// admin API or the console connects where the egress policy permits.
+    async fn client(&self, record: &JobRecord, spec: &JobSpec) -> Result<Client, String> {
+        let egress = schedule::limited(record).then(|| self.egress.clone());
+        if let Some(policy) = &egress {
+            schedule::check_egress(spec, policy).await?;
+        }
+        let token = spec
+            .target
+            .token
+            .reveal()
+            .map_err(|e| format!("the target's Secret Token: {e}"))?;
+        Client::limited(
+            &spec.target.url,
+            &token,
+            spec.settings.concurrency,
+            spec.settings.request_timeout,
+            egress,
+        )
+    }
+}
+
+/// A parsed job as the console shows it.
+fn outline(spec: &JobSpec) -> JobOutline {
+    let object = |o: &ObjectSpec| ObjectOutline {
+        enabled: o.enabled,
+        create: o.actions.create,
+        update: o.actions.update,
+        delete: o.actions.delete,
+        mappings: o
+            .mappings
+            .iter()
+            .map(|m| {
+                let (kind, source) = match &m.source {
+                    MappingSource::Direct(a) => ("direct", a.clone()),
+                    MappingSource::Constant(c) => ("constant", c.clone()),
+                    MappingSource::Expression(e) => ("expression", e.to_string()),
+                    MappingSource::None => ("none", String::new()),
+                };
+                MappingOutline {
+                    target: m.target.key(),
+                    kind: kind.into(),
+                    source,
+                    default: m.default.clone(),
+                    apply: match m.apply {
+                        Apply::Always => "always".into(),
+                        Apply::CreateOnly => "create".into(),
+                    },
+                    matching: m.matching,
+                }
+            })
+            .collect(),
+        scoping: o
+            .scoping
+            .iter()
+            .map(|f| {
+                f.clauses
+                    .iter()
+                    .map(|c| ClauseOutline {
+                        attribute: c.attribute.clone(),
+                        operator: c.operator.name().into(),
+                        value: c.value.clone(),
+                    })
+                    .collect()
+            })
+            .collect(),
+    };
+    JobOutline {
+        source_kind: spec.source.kind().into(),
+        source_url: match &spec.source {
+            SourceSpec::Ldap(l) => Some(l.url.clone()),
+            SourceSpec::Scim(s) => Some(s.url.clone()),
+            SourceSpec::File(_) => None,
+        },
+        target_url: spec.target.url.clone(),
+        dialect: spec.target.dialect.as_str().into(),
+        scope_mode: match spec.scope.mode {
+            ScopeMode::Assigned => "assigned".into(),
+            ScopeMode::All => "all".into(),
+        },
+        scope_groups: spec.scope.groups.clone(),
+        scope_users: spec.scope.users.clone(),
+        interval: crate::sync::human(spec.settings.interval),
+        deletion_threshold: spec.settings.deletion_threshold,
+        notification_email: spec.settings.notification_email.clone(),
+        users: object(&spec.users),
+        groups: object(&spec.groups),
+        source_attributes: scimitar_engine::template::source_attributes(&spec.source),
     }
 }
 

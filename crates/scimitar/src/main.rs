@@ -1,5 +1,6 @@
 //! The `scimitar` command: the server and its administration.
 
+mod job_edit;
 mod jobs;
 mod sync;
 mod terminal;
@@ -600,7 +601,7 @@ async fn run() -> Result<()> {
             let cfg = resolve(&cli.common, None)?;
             let mailer = cfg.mailer()?;
             let app = open_app(&cfg).await?;
-            sync::sync_cmd(app, cmd, cli.common.json, mailer, cfg.egress.clone()).await
+            sync::sync_cmd(app, cmd, cli.common.json, mailer).await
         }
         Command::Expression(cmd) => sync::expression_cmd(cmd),
         Command::Activity {

@@ -1,5 +1,6 @@
 //! `scimitar sync …` (the provisioning engine) and `scimitar expression eval`.
 
+use scimitar_app::jobs::OnDemandObject;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -212,7 +213,6 @@ pub async fn sync_cmd(
     cmd: SyncCmd,
     as_json: bool,
     mailer: Option<scimitar_engine::notify::Mailer>,
-    egress: Arc<scimitar_engine::egress::Policy>,
 ) -> Result<()> {
     match cmd {
         SyncCmd::Run {
@@ -363,15 +363,12 @@ pub async fn sync_cmd(
             group,
         } => {
             let t = tenant(&app, &tenant_name).await?;
-            let record = app.job(&t, &job).await.map_err(app_err)?;
-            let spec = schedule::stored_spec(&record).map_err(anyhow::Error::msg)?;
-            let (kind, name) = match (user, group) {
-                (Some(u), _) => (scimitar_protocol::schema::Kind::User, u),
-                (None, Some(g)) => (scimitar_protocol::schema::Kind::Group, g),
+            let object = match (&user, &group) {
+                (Some(u), _) => OnDemandObject::User(u),
+                (None, Some(g)) => OnDemandObject::Group(g),
                 (None, None) => bail!("give --user or --group"),
             };
-            let egress = schedule::limited(&record).then_some(egress);
-            on_demand(&app, &t, &spec, (kind, &name), egress, as_json).await
+            on_demand(&app, &t, &job, object, as_json).await
         }
         SyncCmd::AllowDeletes {
             job,
@@ -524,86 +521,35 @@ pub async fn sync_cmd(
 
 /// `sync provision-on-demand`: the object's steps, as Entra's portal shows
 /// them. Runs under the job's lease (not beside a cycle of it); audited.
-async fn on_demand(
-    app: &App,
-    t: &Tenant,
-    spec: &JobSpec,
-    (kind, name): (scimitar_protocol::schema::Kind, &str),
-    egress: Option<Arc<scimitar_engine::egress::Policy>>,
-    as_json: bool,
-) -> Result<()> {
-    // A job sent through the admin API connects where the policy permits.
-    if let Some(policy) = &egress {
-        schedule::check_egress(spec, policy).await.map_err(anyhow::Error::msg)?;
-    }
-    let token = spec
-        .target
-        .token
-        .reveal()
-        .map_err(|e| anyhow::anyhow!("the target's Secret Token: {e}"))?;
-    let client = Client::limited(
-        &spec.target.url,
-        &token,
-        spec.settings.concurrency,
-        spec.settings.request_timeout,
-        egress,
-    )
-    .map_err(anyhow::Error::msg)?;
-    let opts = CycleOptions {
-        on_demand: Some((kind, name.to_string())),
-        allow_deletes: true,
-        ..CycleOptions::default()
-    };
-    let lease = schedule::Lease {
-        holder: scimitar_store::lease::process_holder(),
-        duration: LEASE,
-    };
-    app.audit(
-        &Actor::Cli,
-        Some(t.id),
-        "job.provisioned-on-demand",
-        Some(&format!("{} {} {name}", spec.name, kind.as_str())),
-    )
-    .await;
-    let summary = match schedule::run_leased(&*app.store, t.id, spec, &client, opts, lease, |_| true).await {
-        Ok(Some(Leased::Ran(s))) => s,
-        Ok(Some(Leased::Busy { holder, .. })) => {
-            bail!(
-                "a cycle of '{}' is running ({holder}); provision on demand once it ends",
-                spec.name
-            )
-        }
-        Ok(None) => bail!("the job '{}' is gone", spec.name),
-        Err(e) => bail!("Test connection / import failed: {e}"),
-    };
-    let query = EngineLogQuery {
-        cycle_id: Some(summary.cycle_id.clone()),
-        limit: 100,
-        ..EngineLogQuery::default()
-    };
-    let mut records = app
-        .store
-        .engine_log(t.id, &spec.name, query)
+async fn on_demand(app: &App, t: &Tenant, job: &str, object: OnDemandObject<'_>, as_json: bool) -> Result<()> {
+    let run = app
+        .provision_on_demand(&Actor::Cli, t, job, object)
         .await
-        .map_err(anyhow::Error::msg)?;
-    records.reverse(); // oldest first: members before their group
+        .map_err(app_err)?;
+    let records: Vec<Value> = run
+        .get("records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if as_json {
-        let list: Vec<&Value> = records.iter().map(|r| &r.record).collect();
-        println!("{}", json!({"summary": summary, "records": list}));
+        println!("{run}");
         return Ok(());
     }
     if records.is_empty() {
-        println!("Nothing to provision for {} '{name}'.", kind.as_str());
+        let (kind, name) = match object {
+            OnDemandObject::User(n) => ("user", n),
+            OnDemandObject::Group(n) => ("group", n),
+        };
+        println!("Nothing to provision for {kind} '{name}'.");
     }
-    for r in &records {
-        let rec = &r.record;
+    for rec in &records {
         let s = |p: &str| rec.pointer(p).and_then(Value::as_str).unwrap_or_default();
         println!(
             "{} '{}': {} ({})",
             s("/sourceIdentity/identityType"),
             s("/sourceIdentity/displayName"),
-            r.action,
-            r.status
+            s("/provisioningAction"),
+            s("/provisioningStatusInfo/status")
         );
         for step in rec
             .get("provisioningSteps")
@@ -659,7 +605,7 @@ fn progress(as_json: bool) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn human(d: Duration) -> String {
+pub fn human(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)

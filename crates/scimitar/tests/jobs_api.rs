@@ -3,7 +3,8 @@
 //! mistakes, one table; then a job's life — created from JSON, read with
 //! its secrets shown as "(sealed)", replaced from what was read (the
 //! secrets kept: its cycle still reaches the target), started, stopped,
-//! restarted, deleted — each step audited with the admin token as actor.
+//! restarted, deleted — each step audited with the admin token as actor;
+//! then the same job through the console's Applications pages.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -724,6 +725,417 @@ async fn a_job_managed_through_the_admin_api_from_creation_to_deletion() {
             "job.restarted",
             "job.deleted"
         ],
+        "{audit}"
+    );
+}
+
+/// A signed-in console session of the real binary: its cookie and CSRF token.
+struct Console {
+    root: String,
+    cookie: String,
+    csrf: String,
+}
+
+/// A console answer: status, `Location`, page.
+struct Page {
+    status: u16,
+    location: String,
+    html: String,
+}
+
+/// A client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    scimitar_testkit::http()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn cookie_of(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
+
+fn csrf_in(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                percent_encoding::utf8_percent_encode(k, percent_encoding::NON_ALPHANUMERIC),
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Console {
+    /// Creates an Admin of `tenant` with the CLI and signs it in.
+    async fn sign_in(w: &World, tenant: &str, email: &str) -> Console {
+        let password = "correct horse battery staple";
+        let mut child =
+            w.s.command()
+                .args(["--database", &w.s.db, "admin", "create", "--tenant", tenant])
+                .args(["--email", email, "--role", "admin"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+        {
+            use std::io::Write;
+            writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        }
+        assert!(child.wait().unwrap().success(), "admin create");
+        let client = browser();
+        let login = client.get(format!("{}/login", w.root)).send().await.unwrap();
+        let login_cookie = cookie_of(&login, "scimitar_login").expect("a login cookie");
+        let csrf = csrf_in(&login.text().await.unwrap());
+        let r = client
+            .post(format!("{}/login", w.root))
+            .header("cookie", format!("scimitar_login={login_cookie}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("email", email), ("password", password), ("csrf", &csrf)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "sign-in");
+        let mut c = Console {
+            root: w.root.clone(),
+            cookie: cookie_of(&r, "scimitar_session").expect("a session"),
+            csrf: String::new(),
+        };
+        let page = c.get(&format!("/console/t/{tenant}/applications")).await;
+        c.csrf = csrf_in(&page.html);
+        c
+    }
+
+    async fn answer(r: reqwest::Response) -> Page {
+        Page {
+            status: r.status().as_u16(),
+            location: r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            html: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let r = browser()
+            .get(format!("{}{path}", self.root))
+            .header("cookie", format!("scimitar_session={}", self.cookie))
+            .send()
+            .await
+            .unwrap();
+        Self::answer(r).await
+    }
+
+    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Page {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(pairs);
+        let r = browser()
+            .post(format!("{}{path}", self.root))
+            .header("cookie", format!("scimitar_session={}", self.cookie))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&all))
+            .send()
+            .await
+            .unwrap();
+        Self::answer(r).await
+    }
+}
+
+/// The console's Applications pages against the real binary: a job
+/// created from its file, Test Connection (refused and accepted), the
+/// mapping editor's expression preview (a result, and a parse error with
+/// its position), a mapping and a scoping clause saved into the job file,
+/// Provisioning Status On, the cycle's details and logs (filters, CSV,
+/// JSON, a record's tabs), provisioning on demand in the console and the
+/// admin API; every change audited with the console account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_runs_a_job_from_creation_to_provision_on_demand() {
+    let w = World::start("console");
+    let user = |name: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name,
+               "name": {"givenName": "Ada", "familyName": "Lovelace"}})
+        .to_string()
+    };
+    let scim = |path: &str| format!("{}/scim/{path}", w.root);
+    let ada = send(
+        Method::POST,
+        &scim("acme/v2/Users"),
+        &w.acme_scim,
+        Some(("application/scim+json", user("ada@example.org"))),
+    )
+    .await;
+    assert_eq!(ada.status, 201, "{}", ada.text);
+    let c = Console::sign_in(&w, "acme", "admin@acme.example").await;
+    let base = "/console/t/acme/applications";
+
+    let list = c.get(base).await;
+    assert!(list.html.contains("No applications yet."), "{}", list.html);
+    let made = c.post(base, &[("job_file", &w.job_toml("crm"))]).await;
+    assert_eq!(
+        (made.status, made.location.as_str()),
+        (303, "/console/t/acme/applications/crm?notice=created")
+    );
+    let bad = c.post(base, &[("job_file", "name = \"x\"\ncolour = 1")]).await;
+    assert_eq!(bad.status, 200, "the form comes back");
+    assert!(bad.html.contains("role=\"alert\""), "{}", bad.html);
+
+    let job = format!("{base}/crm");
+    let page = c.get(&job).await;
+    assert_eq!(page.status, 200);
+    for words in [
+        "Admin Credentials",
+        "Provisioning Status: <strong class=\"status-off\">off",
+        "<code>userName</code>",
+        "Scoping filters",
+        "Restart provisioning",
+    ] {
+        assert!(page.html.contains(words), "{words}: {}", page.html);
+    }
+    assert!(!page.html.contains(&w.app_scim), "the Secret Token is never shown");
+
+    // Test Connection: a wrong Secret Token, then the right one.
+    let target = format!("{}/scim/app/v2", w.root);
+    let refused = c
+        .post(
+            &format!("{job}/credentials"),
+            &[("url", &target), ("token", "scim_wrong"), ("test", "1")],
+        )
+        .await;
+    assert!(refused.html.contains("Test Connection failed"), "{}", refused.html);
+    let accepted = c
+        .post(
+            &format!("{job}/credentials"),
+            &[("url", &target), ("token", &w.app_scim), ("test", "1")],
+        )
+        .await;
+    assert!(accepted.html.contains("Test Connection succeeded"), "{}", accepted.html);
+
+    // The mapping editor: a preview, a parse error with its position.
+    let editor = c.get(&format!("{job}/mappings/user?target=displayName")).await;
+    assert_eq!(editor.status, 200);
+    assert!(editor.html.contains("Expression preview"), "{}", editor.html);
+    let mapping = |op: &'static str, expression: &'static str| {
+        [
+            ("op", op),
+            ("target", "nickName"),
+            ("kind", "expression"),
+            ("expression", expression),
+            ("apply", "always"),
+            ("sample", "{\"givenName\": \"Ada\", \"surname\": \"Lovelace\"}"),
+        ]
+    };
+    let preview = c
+        .post(
+            &format!("{job}/mappings/user"),
+            &mapping("preview", "Join(\" \", [givenName], [surname])"),
+        )
+        .await;
+    assert!(
+        preview.html.contains("Result: <code>&#34;Ada Lovelace&#34;</code>") || preview.html.contains("Ada Lovelace"),
+        "{}",
+        preview.html
+    );
+    let broken = c
+        .post(
+            &format!("{job}/mappings/user"),
+            &mapping("preview", "Join(\" \", [givenName]"),
+        )
+        .await;
+    assert!(broken.html.contains("id=\"preview-error\""), "{}", broken.html);
+    assert!(broken.html.contains("line 1, column"), "{}", broken.html);
+    let saved = c
+        .post(
+            &format!("{job}/mappings/user"),
+            &mapping("save", "Join(\".\", ToLower([givenName]), ToLower([surname]))"),
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let clause = c
+        .post(
+            &format!("{job}/scoping/user"),
+            &[
+                ("filter", "new"),
+                ("attribute", "userPrincipalName"),
+                ("operator", "IS NOT NULL"),
+            ],
+        )
+        .await;
+    assert_eq!(clause.status, 303, "{}", clause.html);
+    let page = c.get(&job).await;
+    assert!(page.html.contains("<code>nickName</code>"), "{}", page.html);
+    assert!(page.html.contains("userPrincipalName IS NOT NULL"), "{}", page.html);
+    let file = w.admin(Method::GET, "/crm", None).await.body["job_file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(file.contains("target = \"nickName\""), "{file}");
+
+    // On: the cycle provisions ada with the new mapping.
+    let on = c
+        .post(
+            &format!("{job}/settings"),
+            &[
+                ("scope_mode", "all"),
+                ("interval", "1h"),
+                ("deletion_threshold", "500"),
+                ("notification_email", ""),
+                ("status", "on"),
+                ("user_create", "on"),
+                ("user_update", "on"),
+                ("user_delete", "on"),
+                ("group_create", "on"),
+                ("group_update", "on"),
+                ("group_delete", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (on.status, on.location.as_str()),
+        (303, "/console/t/acme/applications/crm?notice=on")
+    );
+    let started = Instant::now();
+    loop {
+        let j = w.admin(Method::GET, "/crm", None).await.body;
+        if j["last_cycle"]["finished"].is_string() && j["running"].is_null() {
+            assert_eq!(j["last_cycle"]["created"], 1, "{j}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no cycle ran: {j}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let app_users = send(Method::GET, &scim("app/v2/Users"), &w.app_scim, None).await;
+    assert_eq!(
+        app_users.body["Resources"][0]["nickName"], "ada.lovelace",
+        "{}",
+        app_users.text
+    );
+
+    let details = c.get(&format!("{job}/details")).await;
+    assert!(details.html.contains("No cycle is running."), "{}", details.html);
+    assert!(
+        details.html.contains("<th scope=\"col\">created</th>"),
+        "{}",
+        details.html
+    );
+    let progress = c.get(&format!("{job}/progress.json")).await;
+    let progress: Value = serde_json::from_str(&progress.html).unwrap();
+    assert_eq!(
+        (progress["status"].as_str(), &progress["running"]),
+        (Some("on"), &json!(false))
+    );
+
+    // Logs: the create, its CSV and JSON, its record's tabs.
+    let logs = c.get(&format!("{job}/logs?action=create")).await;
+    let href = format!("href=\"{job}/logs/");
+    let i = logs.html.find(&href).expect("a record link") + href.len();
+    let id: String = logs.html[i..].chars().take_while(char::is_ascii_digit).collect();
+    let none = c.get(&format!("{job}/logs?status=failure")).await;
+    assert!(none.html.contains("No records match."), "{}", none.html);
+    let csv = c.get(&format!("{job}/logs.csv?action=create")).await;
+    assert_eq!(csv.html.lines().count(), 2, "{}", csv.html);
+    assert!(csv.html.contains("\"create\",\"success\",\"User\""), "{}", csv.html);
+    let json_logs: Value = serde_json::from_str(&c.get(&format!("{job}/logs.json")).await.html).unwrap();
+    assert!(
+        json_logs
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["provisioningAction"] == "create"))
+    );
+    let steps = c.get(&format!("{job}/logs/{id}?view=steps")).await;
+    assert!(steps.html.contains("EntryImport"), "{}", steps.html);
+    let props = c.get(&format!("{job}/logs/{id}?view=properties")).await;
+    assert!(props.html.contains("ada.lovelace"), "{}", props.html);
+    let summary = c.get(&format!("{job}/logs/{id}?view=summary")).await;
+    assert!(summary.html.contains("Source identity"), "{}", summary.html);
+    assert_eq!(c.get(&format!("{job}/logs/999999")).await.status, 404);
+
+    // Provision on demand: a new user, now, in the console …
+    let bob = send(
+        Method::POST,
+        &scim("acme/v2/Users"),
+        &w.acme_scim,
+        Some(("application/scim+json", user("bob@example.org"))),
+    )
+    .await;
+    let bob_id = bob.body["id"].as_str().unwrap().to_string();
+    let run = c
+        .post(&format!("{job}/provision"), &[("kind", "user"), ("id", &bob_id)])
+        .await;
+    assert_eq!(run.status, 200);
+    assert!(run.html.contains("id=\"ondemand-result\""), "{}", run.html);
+    assert!(run.html.contains("bob@example.org: create (success)"), "{}", run.html);
+    let nobody = c
+        .post(&format!("{job}/provision"), &[("kind", "user"), ("id", " ")])
+        .await;
+    assert!(nobody.html.contains("id=\"ondemand-error\""), "{}", nobody.html);
+    // … and through the admin API, with its mistakes.
+    let api = w
+        .admin(
+            Method::POST,
+            "/crm/provision-on-demand",
+            json_body(&json!({"user": ada.body["id"]})),
+        )
+        .await;
+    assert_eq!(api.status, 200, "{}", api.text);
+    assert_eq!(api.body["summary"]["kind"], "onDemand", "{}", api.text);
+    for (body, status) in [
+        (json!({}), 400),
+        (json!({"user": ""}), 400),
+        (json!({"user": "a", "group": "b"}), 400),
+        (json!({"colour": "blue"}), 400),
+        (json!(["user"]), 400),
+    ] {
+        let r = w
+            .admin(Method::POST, "/crm/provision-on-demand", json_body(&body))
+            .await;
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+        assert!(r.body["scimType"].is_string() || r.status == 400, "{}", r.text);
+    }
+    let tested = w.admin(Method::POST, "/crm/test-connection", None).await;
+    assert_eq!(
+        (tested.status, &tested.body["ok"]),
+        (200, &json!(true)),
+        "{}",
+        tested.text
+    );
+
+    // Audited with the console account and what changed.
+    let audit = w.s.cli(&["audit", "--tenant", "acme"]);
+    let events = audit["events"].as_array().unwrap();
+    let by_console: Vec<&str> = events
+        .iter()
+        .filter(|e| e["actor"] == "admin@acme.example")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "job.created",
+        "job.changed",
+        "job.connection-tested",
+        "job.started",
+        "job.provisioned-on-demand",
+    ] {
+        assert!(by_console.contains(&want), "{want} in {by_console:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "job.changed" && e["detail"].as_str().is_some_and(|d| d.contains("mappings.user"))),
         "{audit}"
     );
 }

@@ -265,7 +265,7 @@ pub async fn activity(
 
 /// A CSV cell: quoted, and with a leading quote when a spreadsheet would
 /// read it as a formula.
-fn cell(s: &str) -> String {
+pub(crate) fn cell(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
