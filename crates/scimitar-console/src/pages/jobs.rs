@@ -1303,6 +1303,40 @@ struct LogRecordPage {
     summary: Vec<(String, String)>,
 }
 
+/// A log record's steps, as Entra's Steps tab lists them.
+fn steps_of(rec: &Value) -> Vec<StepRow> {
+    rec.get("provisioningSteps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|st| StepRow {
+            name: st.get("name").map(text).unwrap_or_default(),
+            kind: st.get("provisioningStepType").map(text).unwrap_or_default(),
+            status: st.get("status").map(text).unwrap_or_default(),
+            description: st.get("description").map(text).unwrap_or_default(),
+            details: st
+                .get("details")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// A log record's modified properties: old and new value per attribute.
+fn properties_of(rec: &Value) -> Vec<PropertyRow> {
+    rec.get("modifiedProperties")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|m| PropertyRow {
+            name: m.get("displayName").map(text).unwrap_or_default(),
+            old: m.get("oldValue").map(text).unwrap_or_default(),
+            new: m.get("newValue").map(text).unwrap_or_default(),
+        })
+        .collect()
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -1340,34 +1374,8 @@ pub async fn log_record(
         .ok_or_else(|| ConsoleError::not_found("There is no such provisioning log record."))?;
     let rec = &r.record;
     let s = |p: &str| rec.pointer(p).map(text).unwrap_or_default();
-    let steps = rec
-        .get("provisioningSteps")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|st| StepRow {
-            name: st.get("name").map(text).unwrap_or_default(),
-            kind: st.get("provisioningStepType").map(text).unwrap_or_default(),
-            status: st.get("status").map(text).unwrap_or_default(),
-            description: st.get("description").map(text).unwrap_or_default(),
-            details: st
-                .get("details")
-                .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).collect())
-                .unwrap_or_default(),
-        })
-        .collect();
-    let properties = rec
-        .get("modifiedProperties")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|m| PropertyRow {
-            name: m.get("displayName").map(text).unwrap_or_default(),
-            old: m.get("oldValue").map(text).unwrap_or_default(),
-            new: m.get("newValue").map(text).unwrap_or_default(),
-        })
-        .collect();
+    let steps = steps_of(rec);
+    let properties = properties_of(rec);
     let summary = [
         ("Activity date", when(&r.time)),
         ("Cycle", r.cycle_id.clone()),
@@ -1514,30 +1522,8 @@ pub async fn run_on_demand(
                     };
                     OnDemandRecord {
                         row: log_row(&r),
-                        steps: rec
-                            .get("provisioningSteps")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .map(|st| StepRow {
-                                name: st.get("name").map(text).unwrap_or_default(),
-                                kind: st.get("provisioningStepType").map(text).unwrap_or_default(),
-                                status: st.get("status").map(text).unwrap_or_default(),
-                                description: st.get("description").map(text).unwrap_or_default(),
-                                details: Vec::new(),
-                            })
-                            .collect(),
-                        properties: rec
-                            .get("modifiedProperties")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .map(|m| PropertyRow {
-                                name: m.get("displayName").map(text).unwrap_or_default(),
-                                old: m.get("oldValue").map(text).unwrap_or_default(),
-                                new: m.get("newValue").map(text).unwrap_or_default(),
-                            })
-                            .collect(),
+                        steps: steps_of(&rec),
+                        properties: properties_of(&rec),
                     }
                 })
                 .collect();
