@@ -1114,7 +1114,8 @@ fn cycle_chart(records: &[EngineLogRecord]) -> (Vec<CycleBar>, Vec<(String, Vec<
         .unwrap_or(0)
         .max(1);
     let (width, height) = (720u32, 140u32);
-    let slot = width / u32::try_from(order.len().max(1)).unwrap_or(1);
+    // A few cycles get narrow bars, not the whole width.
+    let slot = (width / u32::try_from(order.len().max(1)).unwrap_or(1)).min(48);
     let mut bars = Vec::new();
     let mut rows = Vec::new();
     for (i, c) in order.iter().enumerate() {
