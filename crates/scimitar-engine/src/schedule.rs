@@ -451,6 +451,15 @@ pub async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, shutdown: impl Fut
 /// A job quarantined for 28 days is disabled, as Entra does: no more
 /// retries until an administrator restarts it.
 async fn disable(store: &dyn Store, tenant: TenantId, record: &JobRecord, q: &quarantine::State) {
+    // As Entra: the escrow goes with the job (a restart evaluates every
+    // object again).
+    let dropped = match store.drop_escrow(tenant, &record.name).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(job = %record.name, error = %e, "could not drop a disabled job's escrow");
+            0
+        }
+    };
     let mut last = record.last_cycle.clone().unwrap_or(Value::Null);
     if let Some(l) = last.as_object_mut() {
         l.insert(
@@ -462,6 +471,7 @@ async fn disable(store: &dyn Store, tenant: TenantId, record: &JobRecord, q: &qu
                     scimitar_store::format_utc(q.since),
                     q.reason
                 ),
+                "escrow_dropped": dropped,
             }),
         );
     }

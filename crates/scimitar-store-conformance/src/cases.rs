@@ -2573,6 +2573,26 @@ pub async fn engine_many_objects(s: Arc<dyn Store>) {
     let pending = s.pending_objects(t, "big").await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].escrow, None);
+
+    // Dropping the escrow (a job disabled after 28 days): escrowed objects
+    // are neither escrowed nor pending; others stay as they were.
+    let failed = ObjectState {
+        pending: true,
+        escrow: objects[0].escrow.clone(),
+        ..objects[0].clone()
+    };
+    s.save_objects(t, "big", vec![failed], vec![], vec![]).await.unwrap();
+    let other = tenant(&s, "other-big").await;
+    s.put_job(other, "big", &json!({})).await.unwrap();
+    assert_eq!(s.drop_escrow(other, "big").await.unwrap(), 0, "another tenant's job");
+    assert_eq!(s.drop_escrow(t, "big").await.unwrap(), 1);
+    assert_eq!(s.escrow_counts(t, "big").await.unwrap(), (0, 0));
+    assert!(s.pending_objects(t, "big").await.unwrap().is_empty());
+    assert_eq!(
+        s.objects(t, "big", ObjectKind::User).await.unwrap().len(),
+        N / 4,
+        "kept"
+    );
 }
 
 /// The custom resource type of [`custom_typed_attributes`].

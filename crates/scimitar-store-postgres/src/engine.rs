@@ -302,6 +302,18 @@ impl EngineStore for PostgresStore {
         Ok(row.and_then(|r| r.get::<_, Option<Value>>(0)))
     }
 
+    async fn drop_escrow(&self, tenant: TenantId, job: &str) -> StoreResult<u64> {
+        let client = self.pool.get().await.map_err(internal)?;
+        client
+            .execute(
+                "UPDATE engine_objects SET escrow = NULL, pending = false \
+                 WHERE tenant_id = $1 AND job = $2 AND escrow IS NOT NULL",
+                &[&tenant, &job],
+            )
+            .await
+            .map_err(db_error)
+    }
+
     async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)> {
         let client = self.pool.get().await.map_err(internal)?;
         let row = client

@@ -352,6 +352,21 @@ impl EngineStore for SqliteStore {
         .await
     }
 
+    async fn drop_escrow(&self, tenant: TenantId, job: &str) -> StoreResult<u64> {
+        let job = job.to_string();
+        self.write(move |tx| {
+            let n = exec(
+                tx,
+                "UPDATE engine_objects SET escrow = NULL, pending = 0 \
+                 WHERE tenant_id = ? AND job = ? AND escrow IS NOT NULL",
+                params![tenant, job],
+            )
+            .map_err(internal)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)> {
         let job = job.to_string();
         self.read(move |c| {

@@ -147,6 +147,10 @@ pub trait EngineStore: Send + Sync {
     async fn set_job_progress(&self, tenant: TenantId, name: &str, progress: Option<&Value>) -> StoreResult<bool>;
     /// What [`EngineStore::set_job_progress`] recorded last.
     async fn job_progress(&self, tenant: TenantId, name: &str) -> StoreResult<Option<Value>>;
+    /// Drops the job's escrow (a job disabled after 28 days in quarantine,
+    /// as Entra does): escrowed objects are no longer pending nor retried;
+    /// a restart evaluates them again. Returns how many were dropped.
+    async fn drop_escrow(&self, tenant: TenantId, job: &str) -> StoreResult<u64>;
     /// Counts the job's escrowed objects: `(failures, references)`.
     async fn escrow_counts(&self, tenant: TenantId, job: &str) -> StoreResult<(u64, u64)>;
     /// Forgets the watermark (the next cycle is a full one) and, with

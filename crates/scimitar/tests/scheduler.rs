@@ -685,6 +685,31 @@ async fn a_job_quarantined_for_28_days_is_disabled() {
             "quarantine": {"reason": "EncounteredQuarantineException", "since": since, "retries": 27, "previous_status": "on"}});
         assert!(store.set_last_cycle(t.id, "hr", &last).await.unwrap());
         assert!(store.set_job_status(t.id, "hr", "quarantined").await.unwrap());
+        // An object in escrow since then: dropped with the disable.
+        let escrowed = scimitar_store::ObjectState {
+            kind: scimitar_store::ObjectKind::User,
+            anchor: "u0".into(),
+            source_ref: None,
+            source_hash: "h".into(),
+            source: serde_json::json!({}),
+            in_scope: true,
+            target_id: None,
+            exported: Value::Null,
+            pending: true,
+            updated: since.clone(),
+            escrow: Some(scimitar_store::Escrow {
+                attempts: 27,
+                first_failed: since.clone(),
+                next_attempt: since.clone(),
+                error: "Unauthorized".into(),
+                reference: false,
+            }),
+        };
+        store
+            .save_objects(t.id, "hr", vec![escrowed], vec![], vec![])
+            .await
+            .unwrap();
+        assert_eq!(store.escrow_counts(t.id, "hr").await.unwrap(), (1, 0));
     }
     let node = Node::start(&s, &db, &[]);
     wait_until("the job disabled", Duration::from_secs(30), || async {
@@ -700,7 +725,18 @@ async fn a_job_quarantined_for_28_days_is_disabled() {
         "{j}"
     );
     assert_eq!(j["next_cycle"], Value::Null, "{j}");
+    assert_eq!(j["last_cycle"]["disabled"]["escrow_dropped"], 1, "{j}");
     drop(node);
+    {
+        let store = scimitar_store_sqlite::SqliteStore::open(&db_path).unwrap();
+        let t = store.tenant("default").await.unwrap().unwrap();
+        assert_eq!(
+            store.escrow_counts(t.id, "hr").await.unwrap(),
+            (0, 0),
+            "the escrow is dropped"
+        );
+        assert!(store.pending_objects(t.id, "hr").await.unwrap().is_empty());
+    }
     // A restart brings it back, to the status it had before the quarantine.
     s.cli(&db, &["sync", "restart", "--job", "hr"]);
     assert_eq!(s.job(&db, "hr")["status"], "on");
