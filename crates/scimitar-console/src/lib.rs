@@ -158,6 +158,10 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
             post(pages::jobs::allow_deletes),
         )
         .route(
+            "/console/t/{tenant}/applications/{job}/delete",
+            post(pages::jobs::delete_job),
+        )
+        .route(
             "/console/t/{tenant}/applications/{job}/file",
             post(pages::jobs::job_file),
         )

@@ -1115,6 +1115,24 @@ async fn the_console_runs_a_job_from_creation_to_provision_on_demand() {
         tested.text
     );
 
+    // Deleted once confirmed; the target's accounts stay.
+    let unconfirmed = c.post(&format!("{job}/delete"), &[]).await;
+    assert!(
+        unconfirmed.html.contains("Tick the box to confirm"),
+        "{} {}",
+        unconfirmed.status,
+        unconfirmed.html
+    );
+    let deleted = c.post(&format!("{job}/delete"), &[("confirm", "on")]).await;
+    assert_eq!(
+        (deleted.status, deleted.location.as_str()),
+        (303, "/console/t/acme/applications?notice=deleted")
+    );
+    assert_eq!(w.admin(Method::GET, "/crm", None).await.status, 404);
+    assert!(c.get(base).await.html.contains("No applications yet."));
+    let kept = send(Method::GET, &scim("app/v2/Users"), &w.app_scim, None).await;
+    assert_eq!(kept.body["totalResults"], 2, "{}", kept.text);
+
     // Audited with the console account and what changed.
     let audit = w.s.cli(&["audit", "--tenant", "acme"]);
     let events = audit["events"].as_array().unwrap();

@@ -91,10 +91,18 @@ struct JobsPage {
     c: Chrome,
     rows: Vec<JobRow>,
     job_file: String,
+    notice: Option<String>,
     error: Option<String>,
 }
 
-async fn jobs_page(console: &Console, a: &Authed, t: &Tenant, job_file: String, error: Option<String>) -> PageResult {
+async fn jobs_page(
+    console: &Console,
+    a: &Authed,
+    t: &Tenant,
+    job_file: String,
+    notice: Option<String>,
+    error: Option<String>,
+) -> PageResult {
     let views = console.app.job_views(t).await?;
     let rows = views
         .iter()
@@ -123,13 +131,45 @@ async fn jobs_page(console: &Console, a: &Authed, t: &Tenant, job_file: String, 
         c: chrome(a, &t.name, "applications"),
         rows,
         job_file,
+        notice,
         error,
     }))
 }
 
-pub async fn jobs(State(console): Shared, a: Authed, Path(tenant): Path<String>) -> PageResult {
+pub async fn jobs(
+    State(console): Shared,
+    a: Authed,
+    Path(tenant): Path<String>,
+    Query(p): Query<NoticeParams>,
+) -> PageResult {
     let t = tenant_for(&console, &a, &tenant).await?;
-    jobs_page(&console, &a, &t, NEW_JOB.into(), None).await
+    let notice =
+        (p.notice == "deleted").then(|| "The application is deleted, with its state and provisioning log.".to_string());
+    jobs_page(&console, &a, &t, NEW_JOB.into(), notice, None).await
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    confirm: Option<String>,
+}
+
+/// Deletes the job with its state and provisioning log, once confirmed.
+pub async fn delete_job(
+    State(console): Shared,
+    ClientIp(ip): ClientIp,
+    a: Authed,
+    Path((tenant, job)): Path<(String, String)>,
+    Form(f): Form<DeleteForm>,
+) -> PageResult {
+    let t = writable_tenant(&console, &a, &tenant, Some(&f.csrf)).await?;
+    if f.confirm.is_none() {
+        let msg = "Tick the box to confirm: the job's state and provisioning log are deleted with it.";
+        return job_page(&console, &a, &t, &job, None, Some(msg.into())).await;
+    }
+    console.app.delete_job(&actor(&a, ip), &t, &job).await?;
+    Ok(Redirect::to(&format!("/console/t/{}/applications?notice=deleted", t.name)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -155,7 +195,7 @@ pub async fn create_job(
     {
         Ok(record) => Ok(Redirect::to(&format!("{}?notice=created", base(&t, &record.name))).into_response()),
         // The form comes back with the text and what is wrong with it.
-        Err(e) if e.status < 500 => jobs_page(&console, &a, &t, f.job_file, Some(sentence(&e.detail))).await,
+        Err(e) if e.status < 500 => jobs_page(&console, &a, &t, f.job_file, None, Some(sentence(&e.detail))).await,
         Err(e) => Err(e.into()),
     }
 }
