@@ -59,6 +59,9 @@ struct Target {
     /// userName → id.
     users: BTreeMap<String, String>,
     posts: usize,
+    /// As a source: list pages from this `startIndex` on answer 503 (the
+    /// directory goes away in the middle of a paged read).
+    gone_from: Option<usize>,
 }
 
 type Shared = Arc<Mutex<Target>>;
@@ -72,13 +75,17 @@ fn scim_error(status: u16, detail: &str) -> Response {
     (code, [("content-type", "application/scim+json")], body.to_string()).into_response()
 }
 
-fn list(users: &[(String, String)]) -> Response {
+/// A page of `users` (`startIndex` from 1; all of them without `count`).
+fn list(users: &[(String, String)], start: usize, count: Option<usize>) -> Response {
+    let total = users.len();
     let resources: Vec<Value> = users
         .iter()
+        .skip(start.saturating_sub(1))
+        .take(count.unwrap_or(usize::MAX))
         .map(|(name, id)| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": name, "active": true}))
         .collect();
     let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": resources.len(), "Resources": resources, "startIndex": 1, "itemsPerPage": resources.len()});
+        "totalResults": total, "Resources": resources, "startIndex": start, "itemsPerPage": resources.len()});
     (
         StatusCode::OK,
         [("content-type", "application/scim+json")],
@@ -142,6 +149,16 @@ async fn handle(State(t): State<Shared>, method: Method, uri: Uri, body: Bytes) 
         )
             .into_response();
     }
+    let param = |k: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let start = param("startIndex").unwrap_or(1);
+    if method == Method::GET && path.ends_with("/Users") && g.gone_from.is_some_and(|from| start >= from) {
+        return scim_error(503, "the directory is gone");
+    }
     if method == Method::GET && path.ends_with("/Users") {
         // `userName eq "x"` (matching, and the probe): the user, or nothing.
         let wanted = query
@@ -155,7 +172,11 @@ async fn handle(State(t): State<Shared>, method: Method, uri: Uri, body: Bytes) 
             .filter(|(n, _)| wanted.as_deref().is_none_or(|w| n.to_lowercase() == w))
             .map(|(n, i)| (n.clone(), i.clone()))
             .collect();
-        return list(&hits);
+        return list(&hits, start, param("count"));
+    }
+    if method == Method::GET && path.ends_with("/Groups") {
+        // As a source: a directory without groups.
+        return list(&[], start, param("count"));
     }
     if method == Method::PATCH || method == Method::PUT {
         return (StatusCode::OK, [("content-type", "application/scim+json")], "{}").into_response();
@@ -491,6 +512,61 @@ async fn a_source_that_goes_away_fails_the_cycle_without_quarantine() {
         "nothing deleted because the directory is gone"
     );
     fake.task.abort();
+}
+
+/// A SCIM directory that goes away in the middle of a paged read: the
+/// cycle fails, saying so, without quarantine; nothing is deleted in the
+/// target (the objects not read are not taken for deleted) and the
+/// watermark stays; once the directory is back, the next run converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_goes_away_mid_read_fails_the_cycle_and_deletes_nothing() {
+    let s = Scratch::new("source-mid-read");
+    let source: Shared = Arc::default();
+    {
+        let mut g = source.lock().unwrap();
+        for i in 0..10 {
+            g.users.insert(format!("u{i}@example.org"), format!("src-{i}"));
+        }
+    }
+    let directory = Fake::start(source.clone()).await;
+    let target: Shared = Arc::default();
+    let app = Fake::start(target.clone()).await;
+    std::fs::write(
+        s.dir.join("job.toml"),
+        format!(
+            "name = \"hr\"\nrequest_timeout = \"1s\"\n[source]\nkind = \"scim\"\nurl = \"{}\"\ntoken = \"s0urce\"\npage_size = 3\n[scope]\nmode = \"all\"\n[target]\nurl = \"{}\"\ntoken = \"t0ken\"\n",
+            directory.url, app.url
+        ),
+    )
+    .unwrap();
+    let (ok, out) = s.run();
+    assert!(ok, "{out}");
+    assert_eq!(target.lock().unwrap().users.len(), 10);
+
+    // Pages from the second on fail: the read stops in the middle.
+    source.lock().unwrap().gone_from = Some(4);
+    let (ok, out) = s.run();
+    assert!(!ok, "{out}");
+    assert!(out.contains("reading the source failed"), "{out}");
+    let job = s.job();
+    assert_eq!(job["status"], "off", "not quarantined: {job}");
+    assert_eq!(job["initial_next"], false, "the watermark stays: {job}");
+    assert_eq!(target.lock().unwrap().users.len(), 10, "nothing deleted");
+
+    // Back, with one more person: one create, nothing else.
+    {
+        let mut g = source.lock().unwrap();
+        g.gone_from = None;
+        g.users.insert("u10@example.org".into(), "src-10".into());
+    }
+    let posts = target.lock().unwrap().posts;
+    let (ok, out) = s.run();
+    assert!(ok, "{out}");
+    let g = target.lock().unwrap();
+    assert_eq!((g.users.len(), g.posts - posts), (11, 1), "{out}");
+    drop(g);
+    directory.task.abort();
+    app.task.abort();
 }
 
 /// Failed objects are escrowed: tried again at the next cycle, then with
