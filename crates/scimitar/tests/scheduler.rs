@@ -657,7 +657,47 @@ token = "{token}"
     let c = run(&[]);
     assert_eq!((c["deleted"].as_u64(), c["failed"].as_u64()), (Some(0), Some(0)), "{c}");
     assert_eq!(users(&base, &token).await.len(), 5);
+
+    // Disables count too: a scoping filter that leaves one of the five in
+    // scope would disable four, more than the threshold.
+    let mut scoped = std::fs::read_to_string(&job).unwrap();
+    scoped += "\n[[scoping.user]]\nclauses = [{ attribute = \"mailNickname\", operator = \"EQUALS\", value = \"new0002\" }]\n";
+    std::fs::write(&job, scoped).unwrap();
+    s.cli(&db, &["sync", "save", "--job", job.to_str().unwrap()]);
+    s.cli(&db, &["sync", "restart", "--job", "hr"]);
+    let err = run_failing(&s, &db, &job);
+    assert!(err.contains("would disable or delete 4 objects"), "{err}");
+    let j = s.job(&db, "hr");
+    assert_eq!(
+        (&j["status"], &j["last_cycle"]["quarantine"]["staged"]),
+        (&serde_json::json!("quarantined"), &serde_json::json!(4)),
+        "{j}"
+    );
+    assert_eq!(active_users(&base, &token).await, 5, "nothing disabled yet");
+    s.cli(&db, &["sync", "allow-deletes", "--job", "hr"]);
+    let c = run(&[]);
+    assert_eq!(
+        (c["disabled"].as_u64(), c["failed"].as_u64()),
+        (Some(4), Some(0)),
+        "{c}"
+    );
+    assert_eq!(users(&base, &token).await.len(), 5, "disabled, not deleted");
+    assert_eq!(active_users(&base, &token).await, 1);
     drop(app);
+}
+
+/// How many users of the target are active.
+async fn active_users(base: &str, token: &str) -> usize {
+    let body: Value = scimitar_testkit::client()
+        .get(format!("{base}/Users?count=1000&filter=active%20eq%20true"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["Resources"].as_array().map_or(0, Vec::len)
 }
 
 /// A job quarantined 28 days ago without a successful retry is disabled by
