@@ -371,6 +371,11 @@ pub async fn record_failure(store: &dyn Store, tenant: TenantId, job: &str, kind
 /// dropped then (their leases expire; another node, or this one after a
 /// restart, resumes them from what they saved).
 pub async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, shutdown: impl Future<Output = ()>) {
+    /// The tenant a job belongs to.
+    struct Owner {
+        id: TenantId,
+        name: String,
+    }
     let running: Arc<Mutex<HashSet<(TenantId, String)>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(cfg.poll);
@@ -382,67 +387,62 @@ pub async fn run(store: Arc<dyn Store>, cfg: SchedulerConfig, shutdown: impl Fut
             _ = tick.tick() => {}
         }
         while tasks.try_join_next().is_some() {}
-        let tenants = match store.list_tenants().await {
-            Ok(t) => t,
+        // One query for every tenant's jobs that are on or quarantined.
+        let jobs = match store.active_jobs().await {
+            Ok(j) => j,
             Err(e) => {
-                tracing::warn!(error = %e, "the scheduler could not list tenants");
+                tracing::warn!(error = %e, "the scheduler could not list the jobs that are on");
                 continue;
             }
         };
-        for tenant in tenants {
-            let jobs = match store.list_jobs(tenant.id).await {
-                Ok(j) => j,
+        for (tenant_id, tenant_name, record) in jobs {
+            let tenant = Owner {
+                id: tenant_id,
+                name: tenant_name,
+            };
+            if let Some(q) = quarantine::State::of(&record)
+                && q.expired(OffsetDateTime::now_utc())
+            {
+                disable(&*store, tenant.id, &record, &q).await;
+                if let Ok(spec) = stored_spec(&record) {
+                    crate::notify::after_cycle(&*store, tenant.id, &tenant.name, &spec, cfg.mailer.as_ref()).await;
+                }
+                continue;
+            }
+            if record.status != "on" && record.status != "quarantined" {
+                continue;
+            }
+            let key = (tenant.id, record.name.clone());
+            if running.lock().map(|r| r.contains(&key)).unwrap_or(true) {
+                continue;
+            }
+            let spec = match stored_spec(&record) {
+                Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(tenant = %tenant.name, error = %e, "the scheduler could not list jobs");
+                    // Said once per interval, not once per poll.
+                    if next_cycle(&record, Duration::from_secs(40 * 60)).is_some_and(|t| t <= OffsetDateTime::now_utc())
+                    {
+                        record_failure(&*store, tenant.id, &record.name, "initial", &e).await;
+                    }
                     continue;
                 }
             };
-            for record in jobs {
-                if let Some(q) = quarantine::State::of(&record)
-                    && q.expired(OffsetDateTime::now_utc())
-                {
-                    disable(&*store, tenant.id, &record, &q).await;
-                    if let Ok(spec) = stored_spec(&record) {
-                        crate::notify::after_cycle(&*store, tenant.id, &tenant.name, &spec, cfg.mailer.as_ref()).await;
-                    }
-                    continue;
-                }
-                if record.status != "on" && record.status != "quarantined" {
-                    continue;
-                }
-                let key = (tenant.id, record.name.clone());
-                if running.lock().map(|r| r.contains(&key)).unwrap_or(true) {
-                    continue;
-                }
-                let spec = match stored_spec(&record) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Said once per interval, not once per poll.
-                        if next_cycle(&record, Duration::from_secs(40 * 60))
-                            .is_some_and(|t| t <= OffsetDateTime::now_utc())
-                        {
-                            record_failure(&*store, tenant.id, &record.name, "initial", &e).await;
-                        }
-                        continue;
-                    }
-                };
-                let interval = spec.settings.interval;
-                if next_cycle(&record, interval).is_none_or(|t| t > OffsetDateTime::now_utc()) {
-                    continue;
-                }
-                if let Ok(mut r) = running.lock() {
-                    r.insert(key.clone());
-                }
-                let (store, running, cfg) = (store.clone(), running.clone(), cfg.clone());
-                let (tid, tname) = (tenant.id, tenant.name.clone());
-                let egress = limited(&record).then(|| cfg.egress.clone());
-                tasks.spawn(async move {
-                    run_one(&*store, tid, &tname, spec, &cfg, egress).await;
-                    if let Ok(mut r) = running.lock() {
-                        r.remove(&key);
-                    }
-                });
+            let interval = spec.settings.interval;
+            if next_cycle(&record, interval).is_none_or(|t| t > OffsetDateTime::now_utc()) {
+                continue;
             }
+            if let Ok(mut r) = running.lock() {
+                r.insert(key.clone());
+            }
+            let (store, running, cfg) = (store.clone(), running.clone(), cfg.clone());
+            let (tid, tname) = (tenant.id, tenant.name.clone());
+            let egress = limited(&record).then(|| cfg.egress.clone());
+            tasks.spawn(async move {
+                run_one(&*store, tid, &tname, spec, &cfg, egress).await;
+                if let Ok(mut r) = running.lock() {
+                    r.remove(&key);
+                }
+            });
         }
     }
     tasks.abort_all();

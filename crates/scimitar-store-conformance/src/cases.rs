@@ -1882,6 +1882,26 @@ pub async fn engine_progress(s: Arc<dyn Store>) {
         None,
         "cleared when the cycle ends"
     );
+
+    // The scheduler's view: jobs that are on or quarantined, every tenant.
+    s.put_job(other, "crm", &json!({})).await.unwrap();
+    s.set_job_status(other, "crm", "quarantined").await.unwrap();
+    s.put_job(other, "off", &json!({})).await.unwrap();
+    let active: Vec<(i64, String, String, String)> = s
+        .active_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(tid, tname, j)| (tid, tname, j.name, j.status))
+        .collect();
+    let want = [
+        (t, "t".to_string(), "hr".to_string(), "on".to_string()),
+        (other, "u".to_string(), "crm".to_string(), "quarantined".to_string()),
+    ];
+    for w in &want {
+        assert!(active.contains(w), "{w:?} in {active:?}");
+    }
+    assert_eq!(active.len(), 2, "{active:?}");
 }
 
 /// `restart_job` forgets the watermark; with `reset_anchors` also every

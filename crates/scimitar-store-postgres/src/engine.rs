@@ -177,6 +177,23 @@ impl EngineStore for PostgresStore {
             .map_err(db_error)
     }
 
+    async fn active_jobs(&self) -> StoreResult<Vec<(TenantId, String, JobRecord)>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let rows = client
+            .query(
+                "SELECT j.name, j.config, j.status, j.watermark, j.last_cycle, j.created, j.updated, j.tenant_id, t.name \
+                 FROM engine_jobs j JOIN tenants t ON t.id = j.tenant_id \
+                 WHERE j.status IN ('on', 'quarantined') ORDER BY j.tenant_id, j.name",
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(7)?, r.try_get(8)?, job_from_row(r)?)))
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(db_error)
+    }
+
     async fn delete_job(&self, tenant: TenantId, name: &str) -> StoreResult<bool> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
             // The job's row first: a concurrent `save_objects` holds it

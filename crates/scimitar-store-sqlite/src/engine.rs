@@ -241,6 +241,23 @@ impl EngineStore for SqliteStore {
         .await
     }
 
+    async fn active_jobs(&self) -> StoreResult<Vec<(TenantId, String, JobRecord)>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT j.name, j.config, j.status, j.watermark, j.last_cycle, j.created, j.updated, j.tenant_id, t.name \
+                 FROM engine_jobs j JOIN tenants t ON t.id = j.tenant_id \
+                 WHERE j.status IN ('on', 'quarantined') ORDER BY j.tenant_id, j.name",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(7)?, r.get(8)?, job_from_row(r)?)))
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
     async fn delete_job(&self, tenant: TenantId, name: &str) -> StoreResult<bool> {
         let name = name.to_string();
         self.write(move |tx| {

@@ -123,6 +123,10 @@ pub trait EngineStore: Send + Sync {
     async fn insert_job(&self, tenant: TenantId, name: &str, config: &Value) -> StoreResult<bool>;
     async fn job(&self, tenant: TenantId, name: &str) -> StoreResult<Option<JobRecord>>;
     async fn list_jobs(&self, tenant: TenantId) -> StoreResult<Vec<JobRecord>>;
+    /// The jobs of every tenant whose status is `on` or `quarantined`,
+    /// with their tenant's id and name: what the scheduler looks at on each
+    /// poll, in one query whatever the number of tenants.
+    async fn active_jobs(&self) -> StoreResult<Vec<(TenantId, String, JobRecord)>>;
     /// Deletes a job with its objects and log.
     async fn delete_job(&self, tenant: TenantId, name: &str) -> StoreResult<bool>;
     async fn set_job_status(&self, tenant: TenantId, name: &str, status: &str) -> StoreResult<bool>;

@@ -50,6 +50,10 @@ const UNSCOPED: &[(&str, &str)] = &[
         "purge_engine_log: provisioning log retention runs across tenants",
     ),
     (
+        "FROM engine_jobs j JOIN tenants t ON t.id = j.tenant_id WHERE j.status IN",
+        "active_jobs: the scheduler looks at the jobs that are on in every tenant, in one query",
+    ),
+    (
         "SELECT tenant_id, kind FROM unique_backfill",
         "the unique-value indexes still to build are a job of the server, across tenants",
     ),
