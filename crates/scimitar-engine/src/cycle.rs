@@ -51,6 +51,9 @@ pub struct CycleOptions {
     /// outside the cycle: the connection is tested, the source read whole,
     /// nothing is deleted, and the watermark and last cycle stay.
     pub on_demand: Option<(Kind, String)>,
+    /// A job sent through the admin API or the console: where its source
+    /// may connect (the target's client carries the same policy).
+    pub egress: Option<Arc<crate::egress::Policy>>,
 }
 
 /// Entra provisions a group on demand with at most this many members.
@@ -64,6 +67,7 @@ impl Default for CycleOptions {
             progress: None,
             allow_deletes: false,
             on_demand: None,
+            egress: None,
         }
     }
 }

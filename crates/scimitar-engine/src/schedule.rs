@@ -195,7 +195,9 @@ pub async fn run_leased(
             }
         }));
     }
-    let mut source = crate::source::open(&spec.source);
+    // A limited job's source connects where its target may (a SCIM source
+    // through the same resolver; see source::open_limited).
+    let mut source = crate::source::open_limited(&spec.source, opts.egress.clone());
     let cycle = cycle::run_cycle(store, tenant, spec, source.as_mut(), client, opts);
     let reporter = async {
         if report {
@@ -514,7 +516,7 @@ async fn run_one(
                 &token,
                 spec.settings.concurrency,
                 spec.settings.request_timeout,
-                egress,
+                egress.clone(),
             )
         }) {
         Ok(c) => c,
@@ -525,7 +527,10 @@ async fn run_one(
     };
     let interval = spec.settings.interval;
     let due = |r: &JobRecord| next_cycle(r, interval).is_some_and(|t| t <= OffsetDateTime::now_utc());
-    let opts = CycleOptions::default();
+    let opts = CycleOptions {
+        egress,
+        ..CycleOptions::default()
+    };
     match run_leased(
         store,
         tenant,

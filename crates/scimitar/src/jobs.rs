@@ -194,6 +194,7 @@ impl JobFiles for EngineJobFiles {
             let opts = CycleOptions {
                 on_demand: Some((kind, id.to_string())),
                 allow_deletes: true,
+                egress: schedule::limited(record).then(|| self.egress.clone()),
                 ..CycleOptions::default()
             };
             let lease = schedule::Lease {

@@ -29,9 +29,20 @@ impl SourceError {
 
 /// The source a job names.
 pub fn open(spec: &crate::job::SourceSpec) -> Box<dyn Source> {
+    open_limited(spec, None)
+}
+
+/// The source a job names; with `egress`, a SCIM source resolves names
+/// through the policy at every connection (no DNS rebinding between the
+/// check before the cycle and the reads). An LDAP source's address is
+/// checked before the cycle only.
+pub fn open_limited(
+    spec: &crate::job::SourceSpec,
+    egress: Option<std::sync::Arc<crate::egress::Policy>>,
+) -> Box<dyn Source> {
     match spec {
         crate::job::SourceSpec::File(f) => Box::new(file::FileSource::new(f)),
-        crate::job::SourceSpec::Scim(s) => Box::new(scim::ScimSource::new(s)),
+        crate::job::SourceSpec::Scim(s) => Box::new(scim::ScimSource::limited(s, egress)),
         crate::job::SourceSpec::Ldap(l) => Box::new(ldap::LdapSource::new(l)),
     }
 }

@@ -28,20 +28,36 @@ const OVERLAP_SECS: i64 = 120;
 pub struct ScimSource {
     spec: ScimSourceSpec,
     client: Option<Client>,
+    egress: Option<std::sync::Arc<crate::egress::Policy>>,
 }
 
 impl ScimSource {
     pub fn new(spec: &ScimSourceSpec) -> Self {
+        ScimSource::limited(spec, None)
+    }
+
+    /// With `egress`, names resolve to the addresses the policy permits
+    /// only (a job sent through the admin API or the console).
+    pub fn limited(spec: &ScimSourceSpec, egress: Option<std::sync::Arc<crate::egress::Policy>>) -> Self {
         ScimSource {
             spec: spec.clone(),
             client: None,
+            egress,
         }
     }
 
     fn client(&mut self) -> Result<&Client, SourceError> {
         if self.client.is_none() {
             let token = self.spec.token.reveal().map_err(SourceError::new)?;
-            self.client = Some(Client::new(&self.spec.url, &token, 4).map_err(SourceError::new)?);
+            let client = Client::limited(
+                &self.spec.url,
+                &token,
+                4,
+                std::time::Duration::from_secs(30),
+                self.egress.clone(),
+            )
+            .map_err(SourceError::new)?;
+            self.client = Some(client);
         }
         self.client
             .as_ref()
@@ -269,5 +285,33 @@ impl Source for ScimSource {
             present: None,
             watermark: json!({"mode": "lastModified", "since": stamp, "cycle": 0}),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::job::Secret;
+
+    /// A limited SCIM source resolves names through the egress policy at
+    /// connection time: `localhost` (checked as public or not when the
+    /// cycle starts) cannot turn into a loopback connection during the
+    /// read, and nothing reaches the listener.
+    #[tokio::test]
+    async fn a_limited_source_never_connects_to_a_refused_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spec = ScimSourceSpec {
+            url: format!("http://localhost:{port}/scim/v2"),
+            token: Secret::Inline("t".into()),
+            page_size: 10,
+        };
+        let mut source = ScimSource::limited(&spec, Some(Arc::new(crate::egress::Policy::default())));
+        let err = source.read(None).await.unwrap_err();
+        assert!(err.message.contains("no public address"), "{err}");
+        assert!(listener.accept().is_err(), "nothing connected");
     }
 }
