@@ -93,7 +93,23 @@ pub fn notice(tenant: &str, job: &str, last_cycle: &Value, disabled: bool, publi
     let q = last_cycle.get("quarantine").unwrap_or(&Value::Null);
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     let reason = s(q, "reason");
-    let link = format!("{public_url}/console/t/{tenant}");
+    // The job's Provisioning page in the console.
+    let segment = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    let link = format!(
+        "{public_url}/console/t/{}/applications/{}",
+        segment(tenant),
+        segment(job)
+    );
     let (subject, headline, action) = if disabled {
         (
             format!("Provisioning job '{job}' of tenant '{tenant}' was disabled"),
@@ -217,7 +233,7 @@ mod tests {
             "Error: the target refused the Secret Token (401) <b>",
             "Next retry: 2030-01-01T06:00:00.000Z",
             "What to do: Generate a new token.",
-            "Console: https://scim.example.com/console/t/acme",
+            "Console: https://scim.example.com/console/t/acme/applications/hr",
         ] {
             assert!(n.text.contains(want), "{want} in {}", n.text);
         }
