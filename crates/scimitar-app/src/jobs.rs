@@ -107,6 +107,8 @@ pub struct JobOutline {
     pub groups: ObjectOutline,
     /// The source attributes a mapping or filter can name.
     pub source_attributes: Vec<String>,
+    /// The scoping operators (Entra's names).
+    pub operators: Vec<String>,
 }
 
 /// One object type's part of a [`JobOutline`].

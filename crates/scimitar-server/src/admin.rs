@@ -410,11 +410,19 @@ pub async fn job_action(
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The object of a provision-on-demand request: `{"user": "ID"}` or
-/// `{"group": "ID"}` (an anchor or source reference, e.g. an LDAP DN).
-async fn on_demand_object(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<(&'static str, String)> {
-    let usage = "send {\"user\": \"ID\"} or {\"group\": \"ID\"} (an anchor or source reference)";
+/// A small optional JSON object body of a job action (at most 4 KiB):
+/// `None` when empty; 415 for another content type; 400 (`shape` says
+/// what is expected) when it is not an object.
+async fn action_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    shape: &str,
+) -> ApiResult<Option<serde_json::Map<String, Value>>> {
     let (bytes, charge) = read_bytes(state, headers, body, 4096).await?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
     if let Some(ct) = content_type(headers)
         && !(ct == "application/json" || ct.ends_with("+json"))
     {
@@ -425,15 +433,22 @@ async fn on_demand_object(state: &AppState, headers: &HeaderMap, body: Body) -> 
         )
         .into());
     }
-    if bytes.is_empty() {
-        return Err(ScimError::invalid_value(format!("no object to provision: {usage}")).into());
-    }
     let (v, _charge) = parse(state, bytes, charge, None).await?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax(format!("the body is a JSON object: {usage}")))?;
+    match v {
+        Value::Object(m) => Ok(Some(m)),
+        _ => Err(ScimError::invalid_syntax(format!("the body is a JSON object: {shape}")).into()),
+    }
+}
+
+/// The object of a provision-on-demand request: `{"user": "ID"}` or
+/// `{"group": "ID"}` (an anchor or source reference, e.g. an LDAP DN).
+async fn on_demand_object(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<(&'static str, String)> {
+    let usage = "send {\"user\": \"ID\"} or {\"group\": \"ID\"} (an anchor or source reference)";
+    let obj = action_body(state, headers, body, usage)
+        .await?
+        .ok_or_else(|| ScimError::invalid_value(format!("no object to provision: {usage}")))?;
     let mut found = None;
-    for (k, v) in obj {
+    for (k, v) in &obj {
         let kind = match k.as_str() {
             "user" => "user",
             "group" => "group",
@@ -453,24 +468,9 @@ async fn on_demand_object(state: &AppState, headers: &HeaderMap, body: Body) -> 
 
 /// `reset_anchors` from a restart's optional JSON body (`{"reset_anchors": true}`).
 async fn reset_anchors(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<bool> {
-    let (bytes, charge) = read_bytes(state, headers, body, 4096).await?;
-    if bytes.is_empty() {
+    let Some(obj) = action_body(state, headers, body, "{\"reset_anchors\": true}").await? else {
         return Ok(false);
-    }
-    if let Some(ct) = content_type(headers)
-        && !(ct == "application/json" || ct.ends_with("+json"))
-    {
-        return Err(ScimError::new(
-            415,
-            None,
-            format!("unsupported Content-Type '{ct}'; send application/json"),
-        )
-        .into());
-    }
-    let (v, _charge) = parse(state, bytes, charge, None).await?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("a restart's body is a JSON object: {\"reset_anchors\": true}"))?;
+    };
     if let Some(k) = obj.keys().find(|k| k.as_str() != "reset_anchors") {
         return Err(ScimError::invalid_value(format!("unknown key '{k}'; a restart takes reset_anchors only")).into());
     }

@@ -303,6 +303,10 @@ fn outline(spec: &JobSpec) -> JobOutline {
         users: object(&spec.users),
         groups: object(&spec.groups),
         source_attributes: scimitar_engine::template::source_attributes(&spec.source),
+        operators: scimitar_engine::scoping::Operator::NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     }
 }
 

@@ -28,23 +28,6 @@ use crate::auth::{Authed, ClientIp};
 use crate::error::{ConsoleError, PageResult, sentence};
 use crate::{Console, render};
 
-/// The scoping operators the editor offers (Entra's names).
-const OPERATORS: &[&str] = &[
-    "EQUALS",
-    "NOT EQUALS",
-    "IS TRUE",
-    "IS FALSE",
-    "IS NULL",
-    "IS NOT NULL",
-    "REGEX MATCH",
-    "NOT REGEX MATCH",
-    "Greater_Than",
-    "Greater_Than_OR_EQUALS",
-    "Includes",
-    "ENDS_WITH",
-    "&",
-    "!&",
-];
 const LOG_ACTIONS: &[&str] = &["create", "update", "disable", "delete", "stagedDelete", "other"];
 const LOG_STATUSES: &[&str] = &["success", "failure", "skipped", "warning"];
 
@@ -297,7 +280,6 @@ struct JobPage {
     job_file: String,
     notice: Option<String>,
     error: Option<String>,
-    operators: &'static [&'static str],
 }
 
 #[derive(Deserialize, Default)]
@@ -344,7 +326,6 @@ async fn job_page(
         job_file,
         notice,
         error,
-        operators: OPERATORS,
     }))
 }
 
