@@ -389,8 +389,13 @@ impl ResourceStore for PostgresStore {
     async fn list(&self, tenant: TenantId, q: ListQuery) -> StoreResult<Page> {
         let mut b = sql::Builder::default();
         let t = b.bind(tenant, "bigint");
-        let k = b.bind(q.kind.as_str().to_string(), "text");
-        b.push(&format!(" FROM resources r WHERE r.tenant_id = {t} AND r.kind = {k}"));
+        // The kind as a literal, not a parameter: a generic plan can then
+        // use the partial indexes (`users_user_name … WHERE kind = 'User'`).
+        // `as_str` is one of two fixed words.
+        b.push(&format!(
+            " FROM resources r WHERE r.tenant_id = {t} AND r.kind = '{}'",
+            q.kind.as_str()
+        ));
         if let Some(f) = &q.filter {
             b.push(" AND ");
             sql::lower_filter(&mut b, &q.rt, q.kind, f)?;
@@ -433,24 +438,38 @@ impl ResourceStore for PostgresStore {
         let limit = self.query_time_ms.load(std::sync::atomic::Ordering::Relaxed);
         let conn = crate::Abandonable::new(self.pool.get().await.map_err(internal)?);
         let c = conn.client()?;
-        c.batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = {limit}"
-        ))
-        .await
-        .map_err(db_error)?;
         let page = async {
-            let total: i64 = c
-                .query_one(&count_sql, params.get(..n_where).unwrap_or(&params))
-                .await?
-                .try_get(0)?;
-            let total = u64::try_from(total).unwrap_or(0);
-            let mut records = Vec::new();
-            let mut has_more = false;
-            if q.cursor.is_some() || (q.count > 0 && (q.start_index as u64) <= total) {
-                for row in c.query(&select, &params).await? {
-                    records.push(record_from_row(&row)?);
+            // The transaction's start and the page go out together
+            // (tokio-postgres pipelines requests polled together): one
+            // round trip. A first page that is not full is its own total,
+            // as on SQLite: the count runs only when it is needed, in the
+            // same snapshot.
+            let begin =
+                format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = {limit}");
+            let wants_rows = q.cursor.is_some() || q.count > 0;
+            let (_, rows) = tokio::try_join!(c.batch_execute(&begin), async {
+                if wants_rows {
+                    c.query(&select, &params).await
+                } else {
+                    Ok(Vec::new())
                 }
+            })?;
+            let mut records = Vec::with_capacity(rows.len());
+            for row in &rows {
+                records.push(record_from_row(row)?);
             }
+            let first_page_not_full =
+                q.cursor.is_none() && q.start_index <= 1 && q.count > 0 && records.len() < q.count;
+            let total = if first_page_not_full {
+                u64::try_from(records.len()).unwrap_or(u64::MAX)
+            } else {
+                let (count, _) = tokio::try_join!(
+                    c.query_one(&count_sql, params.get(..n_where).unwrap_or(&params)),
+                    c.batch_execute("COMMIT")
+                )?;
+                u64::try_from(count.try_get::<_, i64>(0)?).unwrap_or(0)
+            };
+            let mut has_more = false;
             if q.cursor.is_some() {
                 if records.len() > q.count {
                     has_more = true;
@@ -460,7 +479,9 @@ impl ResourceStore for PostgresStore {
                     records.reverse();
                 }
             }
-            c.batch_execute("COMMIT").await?;
+            if first_page_not_full {
+                c.batch_execute("COMMIT").await?;
+            }
             Ok::<_, TxError>(Page {
                 total,
                 records,
@@ -489,6 +510,14 @@ impl ResourceStore for PostgresStore {
             .map_err(db_error)?;
         let n: i64 = row.try_get(0).map_err(db_error)?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(internal)?;
+        client
+            .batch_execute("ANALYZE resources; ANALYZE members; ANALYZE unique_values")
+            .await
+            .map_err(db_error)
     }
 
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {

@@ -620,6 +620,12 @@ impl ResourceStore for SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0).min(at_most))
     }
 
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        // ANALYZE of the tables whose statistics are stale (SQLite decides).
+        self.write(|tx| tx.execute_batch("PRAGMA optimize").map_err(internal))
+            .await
+    }
+
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
         let group = group.to_string();
         self.read(move |c| list_members(c, tenant, &group)).await

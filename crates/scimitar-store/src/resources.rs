@@ -142,6 +142,11 @@ pub trait ResourceStore: Send + Sync {
     /// How many resources of `kind` the tenant has, counted no further than
     /// `at_most` (the filter cost budget needs no more).
     async fn resource_count(&self, tenant: TenantId, kind: Kind, at_most: u64) -> StoreResult<u64>;
+    /// Brings the query planner's statistics up to date after a bulk load
+    /// (`scimitar import`): PostgreSQL `ANALYZE`, SQLite `PRAGMA optimize`.
+    /// Plans chosen from the statistics of an empty table scan a tenant
+    /// where an index would do.
+    async fn refresh_statistics(&self) -> StoreResult<()>;
 
     // Derived values for output.
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>>;

@@ -446,6 +446,11 @@ pub async fn import_cmd(app: &Arc<App>, tenant: &str, input: Option<PathBuf>, as
             import(app, &actor, &t, &mut reader, None, true).await?
         }
     };
+    // A bulk load leaves the planner's statistics behind (PostgreSQL would
+    // scan a tenant for a lookup); a failure here loses nothing.
+    if let Err(e) = app.store.refresh_statistics().await {
+        tracing::warn!(error = %e, "could not refresh the database's statistics after the import");
+    }
     if as_json {
         println!(
             "{}",
