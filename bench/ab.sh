@@ -9,7 +9,8 @@
 #
 # DIR is a directory prepared by bench/run-scimitar.sh (database, token, url;
 # populated by an earlier scimitar-bench run with the same POPULATE, default
-# 100000, and GROUP_SIZE, default 1000). Port from DIR/url.
+# 100000, and GROUP_SIZE, default 1000). Port from DIR/url. DATABASE (as for
+# run-scimitar.sh) names a PostgreSQL database instead of DIR's SQLite file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR="${1:?usage: bench/ab.sh DIR SCENARIO BIN_A BIN_B [BIN...]}"
@@ -18,11 +19,12 @@ shift 2
 URL="$(cat "$DIR/url")"
 HOSTPORT="$(echo "$URL" | sed -E 's#^https?://([^/]+)/.*#\1#')"
 BENCH="${SCIMITAR_BENCH:-$(pwd)/target/release/scimitar-bench}"
+DB="${DATABASE:-sqlite:$DIR/scimitar.db}"
 stop() { [ -f "$DIR/pid" ] && kill "$(cat "$DIR/pid")" 2>/dev/null || true; sleep 0.5; }
 for round in 1 2; do
   for BIN in "$@"; do
     stop
-    SCIMITAR_RATE_LIMIT=0 SCIMITAR_SCANS_PER_TENANT=0 SCIMITAR_LOG=warn "$BIN" serve --database "sqlite:$DIR/scimitar.db" \
+    SCIMITAR_RATE_LIMIT=0 SCIMITAR_SCANS_PER_TENANT=0 SCIMITAR_LOG=warn "$BIN" serve --database "$DB" \
       --listen "$HOSTPORT" >"$DIR/serve.log" 2>&1 &
     echo $! >"$DIR/pid"
     for _ in $(seq 1 100); do curl -fsS "http://$HOSTPORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -4,13 +4,15 @@
 # bench needs into DIR: token, pid, url.
 #
 #   bench/run-scimitar.sh DIR [PORT]      # default port 38080; DIR keeps the database
+#   DATABASE=postgres://postgres@127.0.0.1:5432/bench bench/run-scimitar.sh DIR [PORT]
+#                                         # the same on PostgreSQL (the database must exist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR="${1:?usage: bench/run-scimitar.sh DIR [PORT]}"
 PORT="${2:-38080}"
 BIN="${SCIMITAR_BIN:-$(pwd)/target/release/scimitar}"
 mkdir -p "$DIR"
-DB="sqlite:$DIR/scimitar.db"
+DB="${DATABASE:-sqlite:$DIR/scimitar.db}"
 SCIMITAR_RATE_LIMIT=0 SCIMITAR_SCANS_PER_TENANT=0 SCIMITAR_LOG=warn nohup "$BIN" serve --database "$DB" --listen "127.0.0.1:$PORT" >"$DIR/serve.log" 2>&1 &
 echo $! >"$DIR/pid"
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done

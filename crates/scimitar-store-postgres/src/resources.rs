@@ -431,44 +431,64 @@ impl ResourceStore for PostgresStore {
             }
         }
         select.push_str(&b.sql);
-        let params = sql::refs(&b.params);
-        // One snapshot for the total and the page, so they agree; read-only,
-        // so it never fails to serialise. Each statement may run for the
-        // query time limit, and stops when this future is dropped.
+        // Sent with their types: no statement to prepare, one round trip each.
+        let typed = sql::typed(&b.params, &b.types);
+        let count_params = typed.get(..n_where).unwrap_or(&typed);
+        // Read-only, so it never fails to serialise. Each statement may run
+        // for the query time limit, and stops when this future is dropped.
         let limit = self.query_time_ms.load(std::sync::atomic::Ordering::Relaxed);
         let conn = crate::Abandonable::new(self.pool.get().await.map_err(internal)?);
         let c = conn.client()?;
+        let begin = format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = {limit}");
+        let first_page = q.cursor.is_none() && q.start_index <= 1 && q.count > 0;
         let page = async {
-            // The transaction's start and the page go out together
-            // (tokio-postgres pipelines requests polled together): one
-            // round trip. A first page that is not full is its own total,
-            // as on SQLite: the count runs only when it is needed, in the
-            // same snapshot.
-            let begin =
-                format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = {limit}");
-            let wants_rows = q.cursor.is_some() || q.count > 0;
-            let (_, rows) = tokio::try_join!(c.batch_execute(&begin), async {
-                if wants_rows {
-                    c.query(&select, &params).await
+            // Requests polled together are pipelined by tokio-postgres: the
+            // transaction's start, its statements and its end go out at once.
+            let (rows, total) = if first_page {
+                // The first page alone, in one round trip: one that is not
+                // full is its own total (as on SQLite; a lookup by userName
+                // is such a page); a full one is counted in a second round
+                // trip, a moment later, and never below what it shows.
+                let (_, rows, _) = tokio::try_join!(
+                    c.batch_execute(&begin),
+                    c.query_typed(&select, &typed),
+                    c.batch_execute("COMMIT")
+                )?;
+                let total = if rows.len() < q.count {
+                    rows.len() as u64
                 } else {
-                    Ok(Vec::new())
-                }
-            })?;
+                    let (_, n, _) = tokio::try_join!(
+                        c.batch_execute(&begin),
+                        c.query_typed_one(&count_sql, count_params),
+                        c.batch_execute("COMMIT")
+                    )?;
+                    u64::try_from(n.try_get::<_, i64>(0)?)
+                        .unwrap_or(0)
+                        .max(rows.len() as u64)
+                };
+                (rows, total)
+            } else {
+                // Other pages, cursors and counts: the page and the total
+                // from one snapshot, so that they agree.
+                let wants_rows = q.cursor.is_some() || q.count > 0;
+                let (_, rows, n, _) = tokio::try_join!(
+                    c.batch_execute(&begin),
+                    async {
+                        if wants_rows {
+                            c.query_typed(&select, &typed).await
+                        } else {
+                            Ok(Vec::new())
+                        }
+                    },
+                    c.query_typed_one(&count_sql, count_params),
+                    c.batch_execute("COMMIT")
+                )?;
+                (rows, u64::try_from(n.try_get::<_, i64>(0)?).unwrap_or(0))
+            };
             let mut records = Vec::with_capacity(rows.len());
             for row in &rows {
                 records.push(record_from_row(row)?);
             }
-            let first_page_not_full =
-                q.cursor.is_none() && q.start_index <= 1 && q.count > 0 && records.len() < q.count;
-            let total = if first_page_not_full {
-                u64::try_from(records.len()).unwrap_or(u64::MAX)
-            } else {
-                let (count, _) = tokio::try_join!(
-                    c.query_one(&count_sql, params.get(..n_where).unwrap_or(&params)),
-                    c.batch_execute("COMMIT")
-                )?;
-                u64::try_from(count.try_get::<_, i64>(0)?).unwrap_or(0)
-            };
             let mut has_more = false;
             if q.cursor.is_some() {
                 if records.len() > q.count {
@@ -478,9 +498,6 @@ impl ResourceStore for PostgresStore {
                 if matches!(q.cursor, Some(CursorPos::Before(_))) {
                     records.reverse();
                 }
-            }
-            if first_page_not_full {
-                c.batch_execute("COMMIT").await?;
             }
             Ok::<_, TxError>(Page {
                 total,
