@@ -37,58 +37,59 @@ impl ConsoleStore for PostgresStore {
         password_hash: &str,
     ) -> StoreResult<ConsoleAdmin> {
         let client = self.pool.get().await.map_err(internal)?;
-        let row = client
-            .query_one(
-                "INSERT INTO console_admins (tenant_id, email, email_ci, role, password_hash, created) \
+        let row = crate::pg_query_one(
+            &client,
+            "INSERT INTO console_admins (tenant_id, email, email_ci, role, password_hash, created) \
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                &[
-                    &tenant,
-                    &email,
-                    &email.to_lowercase(),
-                    &role,
-                    &password_hash,
-                    &now_utc(),
-                ],
-            )
-            .await
-            .map_err(|e| {
-                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                    StoreError::Conflict("email".into())
-                } else {
-                    db_error(e)
-                }
-            })?;
+            &[
+                &tenant,
+                &email,
+                &email.to_lowercase(),
+                &role,
+                &password_hash,
+                &now_utc(),
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                StoreError::Conflict("email".into())
+            } else {
+                db_error(e)
+            }
+        })?;
         let id: i64 = row.try_get(0).map_err(db_error)?;
-        let row = client
-            .query_one(&format!("SELECT {ADMIN_COLS} {ADMIN_FROM} WHERE a.id = $1"), &[&id])
-            .await
-            .map_err(db_error)?;
+        let row = crate::pg_query_one(
+            &client,
+            &format!("SELECT {ADMIN_COLS} {ADMIN_FROM} WHERE a.id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(db_error)?;
         admin_from_row(&row).map_err(db_error)
     }
 
     async fn admin_by_email(&self, email: &str) -> StoreResult<Option<ConsoleAdmin>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {ADMIN_COLS} {ADMIN_FROM} WHERE a.email_ci = $1"),
-                &[&email.to_lowercase()],
-            )
-            .await
-            .map_err(db_error)?;
+        let row = crate::pg_query_opt(
+            &client,
+            &format!("SELECT {ADMIN_COLS} {ADMIN_FROM} WHERE a.email_ci = $1"),
+            &[&email.to_lowercase()],
+        )
+        .await
+        .map_err(db_error)?;
         row.map(|r| admin_from_row(&r)).transpose().map_err(db_error)
     }
 
     async fn list_admins(&self, tenant: Option<TenantId>) -> StoreResult<Vec<ConsoleAdmin>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {ADMIN_COLS} {ADMIN_FROM} WHERE a.tenant_id IS NOT DISTINCT FROM $1 ORDER BY a.email_ci"
-                ),
-                &[&tenant],
-            )
-            .await
-            .map_err(db_error)?;
+        let rows = crate::pg_query(
+            &client,
+            &format!("SELECT {ADMIN_COLS} {ADMIN_FROM} WHERE a.tenant_id IS NOT DISTINCT FROM $1 ORDER BY a.email_ci"),
+            &[&tenant],
+        )
+        .await
+        .map_err(db_error)?;
         rows.iter()
             .map(admin_from_row)
             .collect::<Result<_, _>>()
@@ -97,8 +98,7 @@ impl ConsoleStore for PostgresStore {
 
     async fn count_admins(&self) -> StoreResult<u64> {
         let client = self.pool.get().await.map_err(internal)?;
-        let row = client
-            .query_one("SELECT count(*) FROM console_admins", &[])
+        let row = crate::pg_query_one(&client, "SELECT count(*) FROM console_admins", &[])
             .await
             .map_err(db_error)?;
         Ok(u64::try_from(row.try_get::<_, i64>(0).map_err(db_error)?).unwrap_or(0))
@@ -107,15 +107,15 @@ impl ConsoleStore for PostgresStore {
     async fn set_admin_password(&self, id: i64, password_hash: &str) -> StoreResult<bool> {
         let mut client = self.pool.get().await.map_err(internal)?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let n = tx
-            .execute(
-                "UPDATE console_admins SET password_hash = $1 WHERE id = $2",
-                &[&password_hash, &id],
-            )
-            .await
-            .map_err(db_error)?;
+        let n = crate::pg_execute(
+            &tx,
+            "UPDATE console_admins SET password_hash = $1 WHERE id = $2",
+            &[&password_hash, &id],
+        )
+        .await
+        .map_err(db_error)?;
         // A new password ends every session of the account.
-        tx.execute("DELETE FROM console_sessions WHERE admin_id = $1", &[&id])
+        crate::pg_execute(&tx, "DELETE FROM console_sessions WHERE admin_id = $1", &[&id])
             .await
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
@@ -124,28 +124,28 @@ impl ConsoleStore for PostgresStore {
 
     async fn create_session(&self, hash: &[u8; 32], admin: i64, csrf: &str, now: &str) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "INSERT INTO console_sessions (hash, admin_id, csrf, created, last_seen) VALUES ($1, $2, $3, $4, $4)",
-                &[&hash.as_slice(), &admin, &csrf, &now],
-            )
-            .await
-            .map_err(db_error)?;
+        crate::pg_execute(
+            &client,
+            "INSERT INTO console_sessions (hash, admin_id, csrf, created, last_seen) VALUES ($1, $2, $3, $4, $4)",
+            &[&hash.as_slice(), &admin, &csrf, &now],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn session(&self, hash: &[u8; 32]) -> StoreResult<Option<ConsoleSession>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {ADMIN_COLS}, s.csrf, s.created, s.last_seen {ADMIN_FROM} \
+        let row = crate::pg_query_opt(
+            &client,
+            &format!(
+                "SELECT {ADMIN_COLS}, s.csrf, s.created, s.last_seen {ADMIN_FROM} \
                      JOIN console_sessions s ON s.admin_id = a.id WHERE s.hash = $1"
-                ),
-                &[&hash.as_slice()],
-            )
-            .await
-            .map_err(db_error)?;
+            ),
+            &[&hash.as_slice()],
+        )
+        .await
+        .map_err(db_error)?;
         row.map(|r| {
             Ok(ConsoleSession {
                 admin: admin_from_row(&r)?,
@@ -160,63 +160,69 @@ impl ConsoleStore for PostgresStore {
 
     async fn touch_session(&self, hash: &[u8; 32], now: &str) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "UPDATE console_sessions SET last_seen = $1 WHERE hash = $2",
-                &[&now, &hash.as_slice()],
-            )
-            .await
-            .map_err(db_error)?;
+        crate::pg_execute(
+            &client,
+            "UPDATE console_sessions SET last_seen = $1 WHERE hash = $2",
+            &[&now, &hash.as_slice()],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute("DELETE FROM console_sessions WHERE hash = $1", &[&hash.as_slice()])
-            .await
-            .map_err(db_error)?;
+        crate::pg_execute(
+            &client,
+            "DELETE FROM console_sessions WHERE hash = $1",
+            &[&hash.as_slice()],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn purge_sessions(&self, idle_before: &str, created_before: &str) -> StoreResult<u64> {
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "DELETE FROM console_sessions WHERE last_seen < $1 OR created < $2",
-                &[&idle_before, &created_before],
-            )
-            .await
-            .map_err(db_error)
+        crate::pg_execute(
+            &client,
+            "DELETE FROM console_sessions WHERE last_seen < $1 OR created < $2",
+            &[&idle_before, &created_before],
+        )
+        .await
+        .map_err(db_error)
     }
 
     async fn put_setup_code(&self, hash: &[u8; 32], expires: &str) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "INSERT INTO console_setup (id, hash, expires) VALUES (1, $1, $2) \
+        crate::pg_execute(
+            &client,
+            "INSERT INTO console_setup (id, hash, expires) VALUES (1, $1, $2) \
                  ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, expires = excluded.expires",
-                &[&hash.as_slice(), &expires],
-            )
-            .await
-            .map_err(db_error)?;
+            &[&hash.as_slice(), &expires],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn take_setup_code(&self, hash: &[u8; 32], now: &str) -> StoreResult<bool> {
         let mut client = self.pool.get().await.map_err(internal)?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let row = tx
-            .query_opt("SELECT hash, expires FROM console_setup WHERE id = 1 FOR UPDATE", &[])
-            .await
-            .map_err(db_error)?;
+        let row = crate::pg_query_opt(
+            &tx,
+            "SELECT hash, expires FROM console_setup WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
         let Some(row) = row else { return Ok(false) };
         let stored: Vec<u8> = row.try_get(0).map_err(db_error)?;
         let expires: String = row.try_get(1).map_err(db_error)?;
         if expires.as_str() < now || !same(&stored, hash) {
             return Ok(false);
         }
-        tx.execute("DELETE FROM console_setup WHERE id = 1", &[])
+        crate::pg_execute(&tx, "DELETE FROM console_setup WHERE id = 1", &[])
             .await
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;

@@ -28,7 +28,7 @@ use scimitar_protocol::ScimError;
 use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult, now_utc};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, NoTls};
+use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 const CORE_STEPS: &[Step] = &[
     ("0001_initial", include_str!("../migrations/0001_initial.sql")),
@@ -203,10 +203,46 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((5u64 << attempt.min(6)) + jitter)
 }
 
-/// Runs `$body` in a transaction on `$tx`, committing if it yields a value
-/// and retrying the whole transaction on serialisation failures. `$body`
-/// may use `?` on database, store and SCIM errors; an early `return`
-/// rolls back.
+// Statements of fixed text run prepared, once per connection and then kept:
+// sent as plain text, PostgreSQL parses and plans every one again, which
+// was most of its CPU per request (a lookup, a PATCH, a create).
+
+pub(crate) async fn pg_execute(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let stmt = c.prepare_cached(sql).await?;
+    c.execute(&stmt, params).await
+}
+
+pub(crate) async fn pg_query(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let stmt = c.prepare_cached(sql).await?;
+    c.query(&stmt, params).await
+}
+
+pub(crate) async fn pg_query_one(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Row, tokio_postgres::Error> {
+    let stmt = c.prepare_cached(sql).await?;
+    c.query_one(&stmt, params).await
+}
+
+pub(crate) async fn pg_query_opt(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<Row>, tokio_postgres::Error> {
+    let stmt = c.prepare_cached(sql).await?;
+    c.query_opt(&stmt, params).await
+}
+
 /// One activity log entry, on a connection or inside a transaction.
 pub(crate) async fn insert_activity(
     c: &impl deadpool_postgres::GenericClient,
@@ -214,7 +250,8 @@ pub(crate) async fn insert_activity(
 ) -> Result<(), tokio_postgres::Error> {
     let changes = e.changes.to_string();
     let status = i32::from(e.status);
-    c.execute(
+    pg_execute(
+        c,
         "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
          name, changes, outcome, status, error, method, path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         &[
@@ -238,6 +275,10 @@ pub(crate) async fn insert_activity(
     .map(|_| ())
 }
 
+/// Runs `$body` in a transaction on `$tx`, committing if it yields a value
+/// and retrying the whole transaction on serialisation failures. `$body`
+/// may use `?` on database, store and SCIM errors; an early `return`
+/// rolls back.
 macro_rules! in_tx {
     ($self:expr, $iso:expr, |$tx:ident| $body:block) => {{
         let mut attempt = 0u32;

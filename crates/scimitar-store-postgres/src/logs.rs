@@ -80,7 +80,8 @@ impl ActivityStore for PostgresStore {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
             // An upsert adds atomically, whichever node counts.
-            tx.execute(
+            crate::pg_execute(
+                &tx,
                 "INSERT INTO read_counts (tenant_id, hour, count) VALUES ($1, $2, $3) \
                  ON CONFLICT (tenant_id, hour) DO UPDATE SET count = read_counts.count + excluded.count",
                 &[&tenant, &hour, &n],
@@ -91,13 +92,13 @@ impl ActivityStore for PostgresStore {
 
     async fn read_counts(&self, tenant: TenantId, since_hour: &str) -> StoreResult<Vec<ReadCount>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                "SELECT hour, count FROM read_counts WHERE tenant_id = $1 AND hour >= $2 ORDER BY hour COLLATE \"C\"",
-                &[&tenant, &since_hour],
-            )
-            .await
-            .map_err(db_error)?;
+        let rows = crate::pg_query(
+            &client,
+            "SELECT hour, count FROM read_counts WHERE tenant_id = $1 AND hour >= $2 ORDER BY hour COLLATE \"C\"",
+            &[&tenant, &since_hour],
+        )
+        .await
+        .map_err(db_error)?;
         rows.iter()
             .map(|r| {
                 Ok(ReadCount {
@@ -112,8 +113,8 @@ impl ActivityStore for PostgresStore {
     async fn purge_activity(&self, before: &str) -> StoreResult<u64> {
         let hour: String = before.chars().take(13).collect();
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let n = tx.execute("DELETE FROM activity WHERE time < $1", &[&before]).await?;
-            tx.execute("DELETE FROM read_counts WHERE hour < $1", &[&hour]).await?;
+            let n = crate::pg_execute(&tx, "DELETE FROM activity WHERE time < $1", &[&before]).await?;
+            crate::pg_execute(&tx, "DELETE FROM read_counts WHERE hour < $1", &[&hour]).await?;
             n
         })
     }
@@ -123,9 +124,7 @@ impl ActivityStore for PostgresStore {
 impl AuditStore for PostgresStore {
     async fn record_audit(&self, e: AuditEvent) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "INSERT INTO audit (time, tenant_id, actor, action, target, detail, source) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        crate::pg_execute(&client, "INSERT INTO audit (time, tenant_id, actor, action, target, detail, source) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[&e.time, &e.tenant_id, &e.actor, &e.action, &e.target, &e.detail, &e.source],
             )
             .await
@@ -138,15 +137,14 @@ impl AuditStore for PostgresStore {
         let limit = i64::try_from(limit.clamp(1, 10_000)).unwrap_or(100);
         let cols = "SELECT id, time, tenant_id, actor, action, target, detail, source FROM audit";
         let rows = match tenant {
-            Some(t) => client
-                .query(
-                    &format!("{cols} WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2"),
-                    &[&t, &limit],
-                )
-                .await
-                .map_err(db_error)?,
-            None => client
-                .query(&format!("{cols} ORDER BY id DESC LIMIT $1"), &[&limit])
+            Some(t) => crate::pg_query(
+                &client,
+                &format!("{cols} WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2"),
+                &[&t, &limit],
+            )
+            .await
+            .map_err(db_error)?,
+            None => crate::pg_query(&client, &format!("{cols} ORDER BY id DESC LIMIT $1"), &[&limit])
                 .await
                 .map_err(db_error)?,
         };

@@ -83,12 +83,12 @@ async fn apply_member_ops(
         .prepare_cached("DELETE FROM members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
         .await?;
     if net.replace_all {
-        let rows = tx
-            .query(
-                "SELECT member_id FROM members WHERE tenant_id = $1 AND group_id = $2",
-                &[&tenant, &group],
-            )
-            .await?;
+        let rows = crate::pg_query(
+            tx,
+            "SELECT member_id FROM members WHERE tenant_id = $1 AND group_id = $2",
+            &[&tenant, &group],
+        )
+        .await?;
         for row in rows {
             let id: String = row.try_get(0)?;
             if !net.add.iter().any(|a| a.value == id) {
@@ -211,6 +211,10 @@ impl MemberAccess for Preloaded {
         }
     }
 }
+/// Statements a connection keeps prepared for lists (one per filter
+/// shape); past this, the cache starts again.
+const STATEMENT_CACHE_MAX: usize = 256;
+
 #[async_trait]
 impl ResourceStore for PostgresStore {
     async fn create(&self, tenant: TenantId, new: NewResource) -> StoreResult<Record> {
@@ -236,9 +240,7 @@ impl ResourceStore for PostgresStore {
             vec![MemberOp::Add(members)]
         };
         let seq = in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let row = tx
-                .query_one(
-                    "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
+            let row = crate::pg_query_one(&tx, "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
                      VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING seq",
                     &[&tenant, &kind.as_str(), &id, &un, &dn, &ext, &now, &json],
                 )
@@ -291,8 +293,7 @@ impl ResourceStore for PostgresStore {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
             // The row lock makes concurrent writers of this resource (in any
             // process) queue here and each see the previous one's result.
-            let row = tx
-                .query_opt(&format!("SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3 FOR UPDATE"), &[
+            let row = crate::pg_query_opt(&tx, &format!("SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3 FOR UPDATE"), &[
                     &tenant,
                     &kind.as_str(),
                     &id,
@@ -308,7 +309,7 @@ impl ResourceStore for PostgresStore {
             };
             let mut result = f(&current, &mut access);
             if access.asked {
-                let rows = tx.query(LIST_MEMBERS, &[&tenant, &id]).await?;
+                let rows = crate::pg_query(&tx, LIST_MEMBERS, &[&tenant, &id]).await?;
                 let list = rows
                     .iter()
                     .map(|r| {
@@ -331,8 +332,7 @@ impl ResourceStore for PostgresStore {
                 let (un, dn, ext) = indexed_columns(kind, &mutation.doc);
                 let version = current.version + 1;
                 let json = Json(&mutation.doc);
-                tx.execute(
-                    "UPDATE resources SET user_name_ci = $1, display_name_ci = $2, external_id = $3, version = $4, modified = $5, doc = $6 \
+                crate::pg_execute(&tx, "UPDATE resources SET user_name_ci = $1, display_name_ci = $2, external_id = $3, version = $4, modified = $5, doc = $6 \
                      WHERE tenant_id = $7 AND id = $8",
                     &[&un, &dn, &ext, &version_param(version), &now, &json, &tenant, &id],
                 )
@@ -356,29 +356,32 @@ impl ResourceStore for PostgresStore {
 
     async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let row = tx
-                .query_opt(
-                    "SELECT version FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3 FOR UPDATE",
-                    &[&tenant, &kind.as_str(), &id],
-                )
-                .await?;
+            let row = crate::pg_query_opt(
+                &tx,
+                "SELECT version FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3 FOR UPDATE",
+                &[&tenant, &kind.as_str(), &id],
+            )
+            .await?;
             let version: i64 = row.ok_or(StoreError::NotFound)?.try_get(0)?;
             if if_match.is_some_and(|v| Some(v) != u64::try_from(version).ok()) {
                 return Err(StoreError::PreconditionFailed.into());
             }
-            tx.execute(
+            crate::pg_execute(
+                &tx,
                 "DELETE FROM resources WHERE tenant_id = $1 AND id = $2",
                 &[&tenant, &id],
             )
             .await?;
             // A deleted user or group leaves every group; a deleted group's
             // membership list goes with it.
-            tx.execute(
+            crate::pg_execute(
+                &tx,
                 "DELETE FROM members WHERE tenant_id = $1 AND (member_id = $2 OR group_id = $2)",
                 &[&tenant, &id],
             )
             .await?;
-            tx.execute(
+            crate::pg_execute(
+                &tx,
                 "DELETE FROM unique_values WHERE tenant_id = $1 AND resource_id = $2",
                 &[&tenant, &id],
             )
@@ -431,9 +434,8 @@ impl ResourceStore for PostgresStore {
             }
         }
         select.push_str(&b.sql);
-        // Sent with their types: no statement to prepare, one round trip each.
-        let typed = sql::typed(&b.params, &b.types);
-        let count_params = typed.get(..n_where).unwrap_or(&typed);
+        let params = sql::refs(&b.params);
+        let count_params = params.get(..n_where).unwrap_or(&params);
         // Read-only, so it never fails to serialise. Each statement may run
         // for the query time limit, and stops when this future is dropped.
         let limit = self.query_time_ms.load(std::sync::atomic::Ordering::Relaxed);
@@ -441,25 +443,57 @@ impl ResourceStore for PostgresStore {
         let c = conn.client()?;
         let begin = format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = {limit}");
         let first_page = q.cursor.is_none() && q.start_index <= 1 && q.count > 0;
+        // A lookup through a unique or selective index (`userName eq`,
+        // `id eq`, …, alone or ANDed with other terms) is bounded work: it
+        // needs neither the statement timeout nor a transaction, and goes
+        // out as one statement (PostgreSQL's cost per lookup was mostly the
+        // messages around it).
+        let lookup = matches!(
+            scimitar_protocol::plan::work(&q.rt, q.kind, q.filter.as_ref(), q.sort.is_some()),
+            scimitar_protocol::plan::Work::Lookup
+        );
+        // Prepared once per connection and kept: PostgreSQL plans a new
+        // statement on every execution (half a millisecond for a lookup,
+        // ten times its execution), a kept one settles on a generic plan
+        // (the kind is a literal, so it can use the partial indexes). The
+        // cache is bounded: filters come in endless shapes.
+        if c.statement_cache.size() >= STATEMENT_CACHE_MAX {
+            c.statement_cache.clear();
+        }
         let page = async {
             // Requests polled together are pipelined by tokio-postgres: the
             // transaction's start, its statements and its end go out at once.
-            let (rows, total) = if first_page {
+            let (rows, total) = if first_page && lookup {
+                let stmt = c.prepare_cached(&select).await?;
+                let rows = c.query(&stmt, &params).await?;
+                let total = if rows.len() < q.count {
+                    rows.len() as u64
+                } else {
+                    let count = c.prepare_cached(&count_sql).await?;
+                    let n = c.query_one(&count, count_params).await?;
+                    u64::try_from(n.try_get::<_, i64>(0)?)
+                        .unwrap_or(0)
+                        .max(rows.len() as u64)
+                };
+                (rows, total)
+            } else if first_page {
                 // The first page alone, in one round trip: one that is not
                 // full is its own total (as on SQLite; a lookup by userName
                 // is such a page); a full one is counted in a second round
                 // trip, a moment later, and never below what it shows.
+                let stmt = c.prepare_cached(&select).await?;
                 let (_, rows, _) = tokio::try_join!(
                     c.batch_execute(&begin),
-                    c.query_typed(&select, &typed),
+                    c.query(&stmt, &params),
                     c.batch_execute("COMMIT")
                 )?;
                 let total = if rows.len() < q.count {
                     rows.len() as u64
                 } else {
+                    let count = c.prepare_cached(&count_sql).await?;
                     let (_, n, _) = tokio::try_join!(
                         c.batch_execute(&begin),
-                        c.query_typed_one(&count_sql, count_params),
+                        c.query_one(&count, count_params),
                         c.batch_execute("COMMIT")
                     )?;
                     u64::try_from(n.try_get::<_, i64>(0)?)
@@ -471,16 +505,21 @@ impl ResourceStore for PostgresStore {
                 // Other pages, cursors and counts: the page and the total
                 // from one snapshot, so that they agree.
                 let wants_rows = q.cursor.is_some() || q.count > 0;
+                let stmt = if wants_rows {
+                    Some(c.prepare_cached(&select).await?)
+                } else {
+                    None
+                };
+                let count = c.prepare_cached(&count_sql).await?;
                 let (_, rows, n, _) = tokio::try_join!(
                     c.batch_execute(&begin),
                     async {
-                        if wants_rows {
-                            c.query_typed(&select, &typed).await
-                        } else {
-                            Ok(Vec::new())
+                        match &stmt {
+                            Some(stmt) => c.query(stmt, &params).await,
+                            None => Ok(Vec::new()),
                         }
                     },
-                    c.query_typed_one(&count_sql, count_params),
+                    c.query_one(&count, count_params),
                     c.batch_execute("COMMIT")
                 )?;
                 (rows, u64::try_from(n.try_get::<_, i64>(0)?).unwrap_or(0))
@@ -518,13 +557,13 @@ impl ResourceStore for PostgresStore {
         // the budget it is checked against needs.
         let client = self.pool.get().await.map_err(internal)?;
         let limit = i64::try_from(at_most).unwrap_or(i64::MAX);
-        let row = client
-            .query_one(
-                "SELECT count(*) FROM (SELECT 1 FROM resources WHERE tenant_id = $1 AND kind = $2 LIMIT $3) t",
-                &[&tenant, &kind.as_str(), &limit],
-            )
-            .await
-            .map_err(db_error)?;
+        let row = crate::pg_query_one(
+            &client,
+            "SELECT count(*) FROM (SELECT 1 FROM resources WHERE tenant_id = $1 AND kind = $2 LIMIT $3) t",
+            &[&tenant, &kind.as_str(), &limit],
+        )
+        .await
+        .map_err(db_error)?;
         let n: i64 = row.try_get(0).map_err(db_error)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -539,7 +578,9 @@ impl ResourceStore for PostgresStore {
 
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client.query(LIST_MEMBERS, &[&tenant, &group]).await.map_err(db_error)?;
+        let rows = crate::pg_query(&client, LIST_MEMBERS, &[&tenant, &group])
+            .await
+            .map_err(db_error)?;
         rows.iter()
             .map(reference_from_row)
             .collect::<Result<_, _>>()
@@ -548,15 +589,15 @@ impl ResourceStore for PostgresStore {
 
     async fn groups_of(&self, tenant: TenantId, user: &str) -> StoreResult<Vec<Reference>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                "SELECT m.group_id, 'Group', g.doc ->> 'displayName' FROM members m \
+        let rows = crate::pg_query(
+            &client,
+            "SELECT m.group_id, 'Group', g.doc ->> 'displayName' FROM members m \
                  JOIN resources g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
                  WHERE m.tenant_id = $1 AND m.member_id = $2 ORDER BY g.seq",
-                &[&tenant, &user],
-            )
-            .await
-            .map_err(db_error)?;
+            &[&tenant, &user],
+        )
+        .await
+        .map_err(db_error)?;
         rows.iter()
             .map(reference_from_row)
             .collect::<Result<_, _>>()
@@ -565,13 +606,13 @@ impl ResourceStore for PostgresStore {
 
     async fn display_name(&self, tenant: TenantId, id: &str) -> StoreResult<Option<String>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let row = client
-            .query_opt(
-                "SELECT doc ->> 'displayName' FROM resources WHERE tenant_id = $1 AND id = $2",
-                &[&tenant, &id],
-            )
-            .await
-            .map_err(db_error)?;
+        let row = crate::pg_query_opt(
+            &client,
+            "SELECT doc ->> 'displayName' FROM resources WHERE tenant_id = $1 AND id = $2",
+            &[&tenant, &id],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
@@ -580,13 +621,13 @@ impl ResourceStore for PostgresStore {
             return Ok(Vec::new());
         }
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                "SELECT group_id, count(*) FROM members WHERE tenant_id = $1 AND group_id = ANY($2) GROUP BY group_id",
-                &[&tenant, &groups],
-            )
-            .await
-            .map_err(db_error)?;
+        let rows = crate::pg_query(
+            &client,
+            "SELECT group_id, count(*) FROM members WHERE tenant_id = $1 AND group_id = ANY($2) GROUP BY group_id",
+            &[&tenant, &groups],
+        )
+        .await
+        .map_err(db_error)?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, u64::try_from(r.try_get::<_, i64>(1)?).unwrap_or(0))))
             .collect::<Result<_, tokio_postgres::Error>>()
@@ -596,17 +637,17 @@ impl ResourceStore for PostgresStore {
     async fn cleartext_passwords(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<Record>> {
         let client = self.pool.get().await.map_err(internal)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = 'User' AND r.seq > $2 \
+        let rows = crate::pg_query(
+            &client,
+            &format!(
+                "SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = 'User' AND r.seq > $2 \
                      AND r.doc -> 'password' IS NOT NULL \
                      AND left(r.doc ->> 'password', 7) IS DISTINCT FROM '$argon2' ORDER BY r.seq LIMIT $3"
-                ),
-                &[&tenant, &after, &limit],
-            )
-            .await
-            .map_err(db_error)?;
+            ),
+            &[&tenant, &after, &limit],
+        )
+        .await
+        .map_err(db_error)?;
         rows.iter()
             .map(record_from_row)
             .collect::<Result<Vec<_>, _>>()
@@ -629,13 +670,13 @@ impl ResourceStore for PostgresStore {
         let prefix = format!("{urn}:");
         let len = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "DELETE FROM unique_values WHERE tenant_id = $1 AND left(attribute, $2) = $3",
-                &[&tenant, &len, &prefix],
-            )
-            .await
-            .map_err(db_error)?;
+        crate::pg_execute(
+            &client,
+            "DELETE FROM unique_values WHERE tenant_id = $1 AND left(attribute, $2) = $3",
+            &[&tenant, &len, &prefix],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
@@ -655,13 +696,13 @@ impl ResourceStore for PostgresStore {
 
     async fn unique_backfills(&self) -> StoreResult<Vec<(TenantId, Kind)>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                "SELECT tenant_id, kind FROM unique_backfill ORDER BY tenant_id, kind",
-                &[],
-            )
-            .await
-            .map_err(db_error)?;
+        let rows = crate::pg_query(
+            &client,
+            "SELECT tenant_id, kind FROM unique_backfill ORDER BY tenant_id, kind",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
         rows.iter()
             .map(|r| {
                 let kind: String = r.try_get(1)?;
@@ -680,9 +721,7 @@ impl ResourceStore for PostgresStore {
     ) -> StoreResult<Vec<Reference>> {
         let client = self.pool.get().await.map_err(internal)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                "SELECT member_id, member_type, display FROM members \
+        let rows = crate::pg_query(&client, "SELECT member_id, member_type, display FROM members \
                  WHERE tenant_id = $1 AND group_id = $2 AND member_id COLLATE \"C\" > $3 ORDER BY member_id COLLATE \"C\" LIMIT $4",
                 &[&tenant, &group, &after.unwrap_or_default(), &limit],
             )

@@ -21,7 +21,7 @@ use scimitar_protocol::plan::{
 use scimitar_protocol::schema::ResourceType;
 use scimitar_store::Kind;
 use time::format_description::well_known::Rfc3339;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 
 pub type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -29,9 +29,6 @@ pub type Param = Box<dyn ToSql + Sync + Send>;
 pub struct Builder {
     pub sql: String,
     pub params: Vec<Param>,
-    /// The type of each parameter, so that a statement can be sent with
-    /// its values in one round trip (`query_typed`), without preparing it.
-    pub types: Vec<Type>,
 }
 
 impl Builder {
@@ -42,14 +39,6 @@ impl Builder {
     /// PostgreSQL never has to guess parameter types.
     pub fn bind<T: ToSql + Sync + Send + 'static>(&mut self, v: T, ty: &str) -> String {
         self.params.push(Box::new(v));
-        self.types.push(match ty {
-            "bigint" => Type::INT8,
-            "text" => Type::TEXT,
-            "text[]" => Type::TEXT_ARRAY,
-            "boolean" => Type::BOOL,
-            // The cast in the text decides.
-            _ => Type::UNKNOWN,
-        });
         format!("${}::{ty}", self.params.len())
     }
     fn path(&mut self, p: &DocPath) -> String {
@@ -63,15 +52,6 @@ impl Builder {
 /// References to the parameters, as tokio-postgres takes them.
 pub fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
-}
-
-/// The parameters with their types, for `query_typed`.
-pub fn typed<'a>(params: &'a [Param], types: &[Type]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
-    params
-        .iter()
-        .zip(types)
-        .map(|(p, t)| (&**p as &(dyn ToSql + Sync), t.clone()))
-        .collect()
 }
 
 const DIALECT: Dialect = Dialect {

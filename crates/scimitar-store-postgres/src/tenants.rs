@@ -20,25 +20,25 @@ fn tenant_from_row(r: &Row) -> Result<Tenant, tokio_postgres::Error> {
 impl TenantStore for PostgresStore {
     async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let row = tx
-                .query_one(
-                    "INSERT INTO tenants (name, created) VALUES ($1, $2) RETURNING id, name, created, schema_version",
-                    &[&name, &now_utc()],
-                )
-                .await?;
+            let row = crate::pg_query_one(
+                &tx,
+                "INSERT INTO tenants (name, created) VALUES ($1, $2) RETURNING id, name, created, schema_version",
+                &[&name, &now_utc()],
+            )
+            .await?;
             tenant_from_row(&row)?
         })
     }
 
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                "SELECT id, name, created, schema_version FROM tenants ORDER BY name COLLATE \"C\"",
-                &[],
-            )
-            .await
-            .map_err(db_error)?;
+        let rows = crate::pg_query(
+            &client,
+            "SELECT id, name, created, schema_version FROM tenants ORDER BY name COLLATE \"C\"",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
         rows.iter()
             .map(tenant_from_row)
             .collect::<Result<_, _>>()
@@ -47,35 +47,30 @@ impl TenantStore for PostgresStore {
 
     async fn tenant(&self, name: &str) -> StoreResult<Option<Tenant>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let row = client
-            .query_opt(
-                "SELECT id, name, created, schema_version FROM tenants WHERE name = $1",
-                &[&name],
-            )
-            .await
-            .map_err(db_error)?;
+        let row = crate::pg_query_opt(
+            &client,
+            "SELECT id, name, created, schema_version FROM tenants WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .map_err(db_error)?;
         row.as_ref().map(tenant_from_row).transpose().map_err(db_error)
     }
 
     async fn delete_tenant(&self, name: &str) -> StoreResult<bool> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let row = tx
-                .query_opt("SELECT id FROM tenants WHERE name = $1 FOR UPDATE", &[&name])
-                .await?;
+            let row = crate::pg_query_opt(&tx, "SELECT id FROM tenants WHERE name = $1 FOR UPDATE", &[&name]).await?;
             match row {
                 None => false,
                 Some(row) => {
                     let id: i64 = row.try_get(0)?;
-                    tx.execute("DELETE FROM members WHERE tenant_id = $1", &[&id]).await?;
-                    tx.execute("DELETE FROM resources WHERE tenant_id = $1", &[&id]).await?;
-                    tx.execute("DELETE FROM tokens WHERE tenant_id = $1", &[&id]).await?;
-                    tx.execute("DELETE FROM engine_objects WHERE tenant_id = $1", &[&id])
-                        .await?;
-                    tx.execute("DELETE FROM engine_log WHERE tenant_id = $1", &[&id])
-                        .await?;
-                    tx.execute("DELETE FROM engine_jobs WHERE tenant_id = $1", &[&id])
-                        .await?;
-                    tx.execute("DELETE FROM tenants WHERE id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM members WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM resources WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM tokens WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM engine_objects WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM engine_log WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM engine_jobs WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM tenants WHERE id = $1", &[&id]).await?;
                     true
                 }
             }

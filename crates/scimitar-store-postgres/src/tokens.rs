@@ -30,14 +30,11 @@ impl TokenStore for PostgresStore {
     async fn create_token(&self, tenant: TenantId, t: NewTokenRecord) -> StoreResult<TokenInfo> {
         let hash = t.hash.as_slice();
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            tx.execute(
-                "INSERT INTO tokens (id, tenant_id, label, hint, hash, created, scope, expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            crate::pg_execute(&tx, "INSERT INTO tokens (id, tenant_id, label, hint, hash, created, scope, expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[&t.id, &tenant, &t.label, &t.hint, &hash, &now_utc(), &t.scope, &t.expires],
             )
             .await?;
-            let row = tx
-                .query_one(
-                    &format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.tenant_id = $1 AND t.id = $2"),
+            let row = crate::pg_query_one(&tx, &format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.tenant_id = $1 AND t.id = $2"),
                     &[&tenant, &t.id],
                 )
                 .await?;
@@ -47,9 +44,7 @@ impl TokenStore for PostgresStore {
 
     async fn list_tokens(&self, tenant: TenantId) -> StoreResult<Vec<TokenInfo>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                &format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.tenant_id = $1 ORDER BY t.created, t.id COLLATE \"C\""),
+        let rows = crate::pg_query(&client, &format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.tenant_id = $1 ORDER BY t.created, t.id COLLATE \"C\""),
                 &[&tenant],
             )
             .await
@@ -62,7 +57,8 @@ impl TokenStore for PostgresStore {
 
     async fn revoke_token(&self, tenant: TenantId, id: &str) -> StoreResult<bool> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            tx.execute(
+            crate::pg_execute(
+                &tx,
                 "UPDATE tokens SET revoked = $1 WHERE tenant_id = $2 AND id = $3 AND revoked IS NULL",
                 &[&now_utc(), &tenant, &id],
             )
@@ -73,37 +69,37 @@ impl TokenStore for PostgresStore {
 
     async fn set_token_expiry(&self, tenant: TenantId, id: &str, expires: Option<&str>) -> StoreResult<bool> {
         let client = self.pool.get().await.map_err(internal)?;
-        let n = client
-            .execute(
-                "UPDATE tokens SET expires = $1 WHERE tenant_id = $2 AND id = $3",
-                &[&expires, &tenant, &id],
-            )
-            .await
-            .map_err(db_error)?;
+        let n = crate::pg_execute(
+            &client,
+            "UPDATE tokens SET expires = $1 WHERE tenant_id = $2 AND id = $3",
+            &[&expires, &tenant, &id],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(n > 0)
     }
 
     async fn touch_token(&self, tenant: TenantId, id: &str, now: &str) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "UPDATE tokens SET last_used = $1 WHERE tenant_id = $2 AND id = $3",
-                &[&now, &tenant, &id],
-            )
-            .await
-            .map_err(db_error)?;
+        crate::pg_execute(
+            &client,
+            "UPDATE tokens SET last_used = $1 WHERE tenant_id = $2 AND id = $3",
+            &[&now, &tenant, &id],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn find_token(&self, id: &str) -> StoreResult<Option<TokenInfo>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.id = $1"),
-                &[&id],
-            )
-            .await
-            .map_err(db_error)?;
+        let row = crate::pg_query_opt(
+            &client,
+            &format!("SELECT {TOKEN_COLS} FROM tokens t JOIN tenants n ON n.id = t.tenant_id WHERE t.id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(db_error)?;
         row.as_ref().map(token_from_row).transpose().map_err(db_error)
     }
 
@@ -130,26 +126,26 @@ impl TokenStore for PostgresStore {
 
     async fn set_token_creator(&self, tenant: TenantId, token_id: &str, created_by: &str) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(internal)?;
-        client
-            .execute(
-                "INSERT INTO console_token_creators (token_id, tenant_id, created_by) VALUES ($1, $2, $3) \
+        crate::pg_execute(
+            &client,
+            "INSERT INTO console_token_creators (token_id, tenant_id, created_by) VALUES ($1, $2, $3) \
                  ON CONFLICT (token_id) DO UPDATE SET created_by = excluded.created_by",
-                &[&token_id, &tenant, &created_by],
-            )
-            .await
-            .map_err(db_error)?;
+            &[&token_id, &tenant, &created_by],
+        )
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn token_creators(&self, tenant: TenantId) -> StoreResult<Vec<(String, String)>> {
         let client = self.pool.get().await.map_err(internal)?;
-        let rows = client
-            .query(
-                "SELECT token_id, created_by FROM console_token_creators WHERE tenant_id = $1",
-                &[&tenant],
-            )
-            .await
-            .map_err(db_error)?;
+        let rows = crate::pg_query(
+            &client,
+            "SELECT token_id, created_by FROM console_token_creators WHERE tenant_id = $1",
+            &[&tenant],
+        )
+        .await
+        .map_err(db_error)?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<Result<_, tokio_postgres::Error>>()
