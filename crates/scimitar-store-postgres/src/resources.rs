@@ -240,16 +240,31 @@ impl ResourceStore for PostgresStore {
             vec![MemberOp::Add(members)]
         };
         let seq = in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let row = crate::pg_query_one(&tx, "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
+            // The row, its unique values and its activity entry go out
+            // together (pipelined); a group's members follow.
+            let insert = async {
+                crate::pg_query_one(&tx, "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
                      VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING seq",
                     &[&tenant, &kind.as_str(), &id, &un, &dn, &ext, &now, &json],
                 )
-                .await?;
-            apply_unique(&tx, tenant, kind, id, &unique).await?;
+                .await
+                .map_err(TxError::from)
+            };
+            let entry = async {
+                match &activity {
+                    Some(e) => insert_activity(&tx, e).await.map_err(TxError::from),
+                    None => Ok(()),
+                }
+            };
+            // All three answered, the first failure in the order sent is the
+            // cause (a taken userName); later ones only say the transaction
+            // was aborted.
+            let (row, unique_done, entry_done) =
+                tokio::join!(insert, apply_unique(&tx, tenant, kind, id, &unique), entry);
+            let row = row?;
+            unique_done?;
+            entry_done?;
             apply_member_ops(&tx, tenant, id, &ops).await?;
-            if let Some(e) = &activity {
-                insert_activity(&tx, e).await?;
-            }
             row.try_get::<_, i64>(0)?
         })?;
         Ok(Record {
@@ -332,15 +347,30 @@ impl ResourceStore for PostgresStore {
                 let (un, dn, ext) = indexed_columns(kind, &mutation.doc);
                 let version = current.version + 1;
                 let json = Json(&mutation.doc);
-                crate::pg_execute(&tx, "UPDATE resources SET user_name_ci = $1, display_name_ci = $2, external_id = $3, version = $4, modified = $5, doc = $6 \
-                     WHERE tenant_id = $7 AND id = $8",
-                    &[&un, &dn, &ext, &version_param(version), &now, &json, &tenant, &id],
-                )
-                .await?;
-                apply_unique(&tx, tenant, kind, id, &mutation.unique).await?;
-                if let Some(e) = &mutation.activity {
-                    insert_activity(&tx, e).await?;
-                }
+                // The update, its unique values and its activity entry go
+                // out together (tokio-postgres pipelines requests polled
+                // together): one round trip where there were three.
+                let version_p = version_param(version);
+                let update = async {
+                    crate::pg_execute(&tx, "UPDATE resources SET user_name_ci = $1, display_name_ci = $2, external_id = $3, version = $4, modified = $5, doc = $6 \
+                         WHERE tenant_id = $7 AND id = $8",
+                        &[&un, &dn, &ext, &version_p, &now, &json, &tenant, &id],
+                    )
+                    .await
+                    .map_err(TxError::from)
+                };
+                let activity = async {
+                    match &mutation.activity {
+                        Some(e) => insert_activity(&tx, e).await.map_err(TxError::from),
+                        None => Ok(()),
+                    }
+                };
+                // The first failure in the order sent is the cause.
+                let (updated, unique_done, activity_done) =
+                    tokio::join!(update, apply_unique(&tx, tenant, kind, id, &mutation.unique), activity);
+                updated?;
+                unique_done?;
+                activity_done?;
                 Record {
                     seq: current.seq,
                     id: id.to_string(),
@@ -463,6 +493,7 @@ impl ResourceStore for PostgresStore {
         let page = async {
             // Requests polled together are pipelined by tokio-postgres: the
             // transaction's start, its statements and its end go out at once.
+            // An index lookup is one statement alone.
             let (rows, total) = if first_page && lookup {
                 let stmt = c.prepare_cached(&select).await?;
                 let rows = c.query(&stmt, &params).await?;
@@ -482,20 +513,28 @@ impl ResourceStore for PostgresStore {
                 // is such a page); a full one is counted in a second round
                 // trip, a moment later, and never below what it shows.
                 let stmt = c.prepare_cached(&select).await?;
-                let (_, rows, _) = tokio::try_join!(
+                // Every answer awaited; the first failure in the order sent is
+                // the cause (later statements only see an aborted transaction).
+                let (began, rows, ended) = tokio::join!(
                     c.batch_execute(&begin),
                     c.query(&stmt, &params),
                     c.batch_execute("COMMIT")
-                )?;
+                );
+                began?;
+                let rows = rows?;
+                ended?;
                 let total = if rows.len() < q.count {
                     rows.len() as u64
                 } else {
                     let count = c.prepare_cached(&count_sql).await?;
-                    let (_, n, _) = tokio::try_join!(
+                    let (began, n, ended) = tokio::join!(
                         c.batch_execute(&begin),
                         c.query_one(&count, count_params),
                         c.batch_execute("COMMIT")
-                    )?;
+                    );
+                    began?;
+                    let n = n?;
+                    ended?;
                     u64::try_from(n.try_get::<_, i64>(0)?)
                         .unwrap_or(0)
                         .max(rows.len() as u64)
@@ -511,7 +550,7 @@ impl ResourceStore for PostgresStore {
                     None
                 };
                 let count = c.prepare_cached(&count_sql).await?;
-                let (_, rows, n, _) = tokio::try_join!(
+                let (began, rows, n, ended) = tokio::join!(
                     c.batch_execute(&begin),
                     async {
                         match &stmt {
@@ -521,7 +560,11 @@ impl ResourceStore for PostgresStore {
                     },
                     c.query_one(&count, count_params),
                     c.batch_execute("COMMIT")
-                )?;
+                );
+                began?;
+                let rows = rows?;
+                let n = n?;
+                ended?;
                 (rows, u64::try_from(n.try_get::<_, i64>(0)?).unwrap_or(0))
             };
             let mut records = Vec::with_capacity(rows.len());
