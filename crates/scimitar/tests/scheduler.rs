@@ -346,16 +346,23 @@ async fn forward(State(p): State<Counter>, method: Method, uri: Uri, headers: He
             req = req.header(name, v.as_bytes());
         }
     }
-    match req.send().await {
-        Ok(r) => {
-            let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let bytes = r.bytes().await.unwrap_or_default();
-            p.seen
-                .lock()
-                .unwrap()
-                .push((method.to_string(), uri.path().to_string(), status.as_u16()));
+    // The upstream exchange runs in its own task and is recorded even when
+    // the client is killed while it waits: the target still did what it
+    // was asked (a create a killed node sent counts as a create).
+    let seen = p.seen.clone();
+    let path = uri.path().to_string();
+    let exchange = tokio::spawn(async move {
+        let r = req.send().await?;
+        let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let bytes = r.bytes().await.unwrap_or_default();
+        seen.lock().unwrap().push((method.to_string(), path, status.as_u16()));
+        Ok::<_, reqwest::Error>((status, bytes))
+    });
+    match exchange.await {
+        Ok(Ok((status, bytes))) => {
             (status, [("content-type", "application/scim+json")], bytes.to_vec()).into_response()
         }
+        Ok(Err(e)) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
 }
