@@ -421,6 +421,8 @@ impl Ops {
                 {
                     d.groups = Some(if created {
                         Vec::new()
+                    } else if let Some(g) = &rec.groups {
+                        g.clone()
                     } else {
                         store.groups_of(tenant, &rec.id).await.map_err(scim_error)?
                     });

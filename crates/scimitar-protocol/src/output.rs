@@ -21,7 +21,7 @@ pub fn etag(version: u64) -> String {
 }
 
 /// A member or group reference for output.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
     pub value: String,
     /// `User` or `Group`.

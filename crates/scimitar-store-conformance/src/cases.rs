@@ -672,6 +672,42 @@ pub async fn member_ops(s: Arc<dyn Store>) {
         member_ids(&s.groups_of(t, "u3").await.unwrap()),
         [m3("g1", "Group", Some("Admins")), m3("g2", "Group", Some("Zeta"))]
     );
+    // A backend may read a User's groups with the record (PostgreSQL does,
+    // to save a statement); what it carries is then what groups_of says.
+    let expect = s.groups_of(t, "u3").await.unwrap();
+    let got = s.get(t, Kind::User, "u3").await.unwrap().unwrap();
+    let found = list(
+        &s,
+        t,
+        Kind::User,
+        Q {
+            filter: Some("userName eq \"CAROL\""),
+            ..Q::default()
+        },
+    )
+    .await
+    .unwrap();
+    let modified = s
+        .modify(
+            t,
+            Kind::User,
+            "u3",
+            None,
+            &ts(9),
+            set_doc(json!({"userName": "carol", "title": "z"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.records.len(), 1);
+    for (what, carried) in [
+        ("get", got.groups),
+        ("a lookup", found.records[0].groups.clone()),
+        ("modify", modified.groups),
+    ] {
+        if let Some(groups) = carried {
+            assert_eq!(groups, expect, "the groups {what} carries");
+        }
+    }
     // A doc change and a member change in one modify: one version.
     let f: scimitar_store::ModifyFn = Arc::new(|_, _| {
         Ok(Mutation {

@@ -243,17 +243,27 @@ pub(crate) async fn pg_query_opt(
     c.query_opt(&stmt, params).await
 }
 
-/// One activity log entry, on a connection or inside a transaction.
-pub(crate) async fn insert_activity(
+const INSERT_ACTIVITY: &str = "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
+     name, changes, outcome, status, error, method, path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// The activity insert, prepared once per connection (for pipelining:
+/// see [`PipelinedTx`]).
+pub(crate) async fn prepare_activity(
     c: &impl deadpool_postgres::GenericClient,
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    c.prepare_cached(INSERT_ACTIVITY).await
+}
+
+/// Runs the prepared activity insert for `e`.
+pub(crate) async fn run_activity(
+    c: &impl deadpool_postgres::GenericClient,
+    stmt: &tokio_postgres::Statement,
     e: &ActivityEvent,
 ) -> Result<(), tokio_postgres::Error> {
     let changes = e.changes.to_string();
     let status = i32::from(e.status);
-    pg_execute(
-        c,
-        "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
-         name, changes, outcome, status, error, method, path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    c.execute(
+        stmt,
         &[
             &e.tenant_id,
             &e.time,
@@ -274,6 +284,120 @@ pub(crate) async fn insert_activity(
     .await
     .map(|_| ())
 }
+
+/// One activity log entry, on a connection or inside a transaction.
+pub(crate) async fn insert_activity(
+    c: &impl deadpool_postgres::GenericClient,
+    e: &ActivityEvent,
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = prepare_activity(c).await?;
+    run_activity(c, &stmt, e).await
+}
+
+/// A READ COMMITTED transaction whose `BEGIN` goes out with its first
+/// statement and whose `COMMIT` with its last writes: tokio-postgres
+/// pipelines requests polled together, so a PATCH is two round trips where
+/// `Transaction` needs four, and a create one.
+///
+/// Statements pipelined with `BEGIN`/`COMMIT` must be prepared first
+/// (`prepare_cached`): preparing is a round trip of its own, and a statement
+/// still being prepared would be sent after the `COMMIT`. After a failed
+/// statement PostgreSQL answers the pipelined `COMMIT` with a rollback, so
+/// the statements' own results decide success, in the order sent.
+///
+/// Dropped while open (an early error return, or its caller gone) it rolls
+/// back in the background and the connection returns to the pool after.
+pub(crate) struct PipelinedTx {
+    client: Option<deadpool_postgres::Object>,
+    // Atomic only so that the statements' futures can borrow the client
+    // while the state changes; one task uses it.
+    open: std::sync::atomic::AtomicBool,
+}
+
+impl PipelinedTx {
+    pub(crate) async fn connect(pool: &Pool) -> Result<Self, TxError> {
+        let client = pool.get().await.map_err(|e| TxError::Store(internal(e)))?;
+        Ok(PipelinedTx {
+            client: Some(client),
+            open: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn client(&self) -> Result<&deadpool_postgres::Object, TxError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| TxError::Store(internal("the connection is gone")))
+    }
+
+    /// Marks the transaction open; call right before polling the `BEGIN`
+    /// (so that a drop in between still rolls back: a `ROLLBACK` outside a
+    /// transaction is only a warning).
+    pub(crate) fn opening(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The `COMMIT` (or, after a failure, the rollback PostgreSQL made of it)
+    /// was answered: the transaction is over.
+    pub(crate) fn closed(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Commits on its own round trip (when the last statements could not be
+    /// pipelined with it).
+    pub(crate) async fn commit(&self) -> Result<(), TxError> {
+        let r = self.client()?.batch_execute("COMMIT").await;
+        self.closed();
+        Ok(r?)
+    }
+}
+
+/// The `BEGIN` of a [`PipelinedTx`].
+pub(crate) const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+impl Drop for PipelinedTx {
+    fn drop(&mut self) {
+        if !self.open.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Some(client) = self.client.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    // Queued behind whatever is still running on the
+                    // connection; the pool gets it back after.
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        drop(deadpool_postgres::Object::take(client));
+                    }
+                });
+            }
+            // No runtime: close the connection, which ends the transaction.
+            Err(_) => drop(deadpool_postgres::Object::take(client)),
+        }
+    }
+}
+
+/// Runs `$body` (an async block over a fresh [`PipelinedTx`] named `$tx`)
+/// and retries it on serialisation failures and deadlocks, like `in_tx!`.
+macro_rules! in_pipelined_tx {
+    ($self:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let r: Result<_, $crate::TxError> = async {
+                let $tx = $crate::PipelinedTx::connect(&$self.pool).await?;
+                $body
+            }
+            .await;
+            match r {
+                Err($crate::TxError::Db(e)) if attempt < $crate::MAX_ATTEMPTS && $crate::retryable(&e) => {
+                    tokio::time::sleep($crate::backoff(attempt)).await
+                }
+                other => break other.map_err($crate::TxError::into_store),
+            }
+        }
+    }};
+}
+pub(crate) use in_pipelined_tx;
 
 /// Runs `$body` in a transaction on `$tx`, committing if it yields a value
 /// and retrying the whole transaction on serialisation failures. `$body`

@@ -22,6 +22,7 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?;
     let version: i64 = r.get(5)?;
     Ok(Record {
+        groups: None,
         seq: r.get(6)?,
         id: r.get(0)?,
         kind: if kind == "Group" { Kind::Group } else { Kind::User },
@@ -437,7 +438,7 @@ impl ResourceStore for SqliteStore {
             if let Some((e, changes)) = &log {
                 insert_activity(tx, e, changes).map_err(internal)?;
             }
-            Ok(Record { seq, id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
+            Ok(Record { groups: None, seq, id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
         })
         .await
     }

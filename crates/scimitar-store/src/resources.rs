@@ -44,6 +44,10 @@ pub struct Record {
     pub created: String,
     pub last_modified: String,
     pub version: u64,
+    /// A User's groups when the store read them with the record (on
+    /// PostgreSQL, in the same statement: one round trip fewer for a lookup
+    /// or a PATCH); `None` means ask `groups_of`.
+    pub groups: Option<Vec<Reference>>,
 }
 
 /// A resource to create.
@@ -147,6 +151,14 @@ pub trait ResourceStore: Send + Sync {
     /// Plans chosen from the statistics of an empty table scan a tenant
     /// where an index would do.
     async fn refresh_statistics(&self) -> StoreResult<()>;
+    /// The same for tables changed much since their statistics were taken
+    /// (bulk loads through SCIM, an initial Entra cycle), cheap when none
+    /// are: the server calls it every minute, so that plans stay right where
+    /// autovacuum is off or slow to notice. Returns the tables analysed.
+    /// SQLite needs none.
+    async fn refresh_stale_statistics(&self) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
 
     // Derived values for output.
     async fn members(&self, tenant: TenantId, group: &str) -> StoreResult<Vec<Reference>>;
