@@ -33,6 +33,11 @@ struct Cli {
     /// Tenant URL (SCIM base URL), e.g. http://127.0.0.1:8080/scim/default/v2
     #[arg(long)]
     url: String,
+    /// More nodes serving the same tenant (the same database): the
+    /// connections are spread over --url and these, in turn. Populating and
+    /// reading ids go through --url.
+    #[arg(long)]
+    also_url: Vec<String>,
     /// Bearer token.
     #[arg(long, env = "SCIM_TOKEN", hide_env_values = true)]
     token: String,
@@ -690,7 +695,13 @@ async fn run(cli: Cli) -> Result<()> {
         cli.threads,
         load_start.as_deref().unwrap_or("?")
     );
-    let mut conns: Vec<Conn> = (0..cli.connections.max(1)).map(|_| Conn::new(target.clone())).collect();
+    let mut targets = vec![target.clone()];
+    for u in &cli.also_url {
+        targets.push(Arc::new(Target::parse(u, &cli.token)?));
+    }
+    let mut conns: Vec<Conn> = (0..cli.connections.max(1))
+        .map(|i| Conn::new(targets[i % targets.len()].clone()))
+        .collect();
     let mut outcomes = Vec::new();
     let needs_users = ["lookup", "patch", "members", "group-get", "page", "cycle"]
         .iter()
@@ -815,6 +826,7 @@ async fn run(cli: Cli) -> Result<()> {
             "version": env!("CARGO_PKG_VERSION"),
             "label": cli.label,
             "url": cli.url,
+            "also_url": cli.also_url,
             "connections": cli.connections,
             "client_threads": cli.threads,
             "seconds_per_scenario": cli.seconds,

@@ -27,13 +27,18 @@ macro_rules! groups_col {
     };
 }
 const GROUPS_COL: &str = groups_col!();
+// Rows are read by tenant and id alone (ids are unique across kinds, the
+// `resources_id` index) and their kind checked after: with `kind = …` in
+// the condition, a table without statistics yet (a bulk load, autovacuum
+// off) was read through `resources_kind_seq`, every User of the tenant for
+// one PATCH.
 const SELECT_FOR_UPDATE: &str = "SELECT r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq FROM resources r \
-     WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3 FOR UPDATE";
+     WHERE r.tenant_id = $1 AND r.id = $2 FOR UPDATE";
 /// The same for a User, with its groups (for the answer).
 const SELECT_USER_FOR_UPDATE: &str = concat!(
     "SELECT r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq, ",
     groups_col!(),
-    " FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3 FOR UPDATE OF r"
+    " FROM resources r WHERE r.tenant_id = $1 AND r.id = $2 FOR UPDATE OF r"
 );
 const INSERT_RESOURCE: &str = "INSERT INTO resources (tenant_id, kind, id, user_name_ci, display_name_ci, external_id, version, created, modified, doc) \
      VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING seq";
@@ -345,32 +350,23 @@ impl ResourceStore for PostgresStore {
 
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> StoreResult<Option<Record>> {
         let client = self.pool.get().await.map_err(internal)?;
-        // A User comes with its groups (see `GROUPS_COL`).
-        let row = match kind {
+        // A User comes with its groups (see `GROUPS_COL`); the kind is
+        // checked here (see `SELECT_FOR_UPDATE`).
+        let sql = match kind {
             Kind::User => {
-                let stmt = client
-                    .prepare_cached(&format!(
-                        "SELECT {RECORD_COLS}, {GROUPS_COL} FROM resources r WHERE r.tenant_id = $1 AND r.kind = 'User' AND r.id = $2"
-                    ))
-                    .await
-                    .map_err(db_error)?;
-                client.query_opt(&stmt, &[&tenant, &id]).await
+                format!("SELECT {RECORD_COLS}, {GROUPS_COL} FROM resources r WHERE r.tenant_id = $1 AND r.id = $2")
             }
-            Kind::Group => {
-                let stmt = client
-                    .prepare_cached(&format!(
-                        "SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = 'Group' AND r.id = $2"
-                    ))
-                    .await
-                    .map_err(db_error)?;
-                client.query_opt(&stmt, &[&tenant, &id]).await
-            }
-        }
-        .map_err(db_error)?;
-        row.as_ref()
+            Kind::Group => format!("SELECT {RECORD_COLS} FROM resources r WHERE r.tenant_id = $1 AND r.id = $2"),
+        };
+        let row = crate::pg_query_opt(&client, &sql, &[&tenant, &id])
+            .await
+            .map_err(db_error)?;
+        let rec = row
+            .as_ref()
             .map(record_from_row)
             .transpose()
-            .map_err(TxError::into_store)
+            .map_err(TxError::into_store)?;
+        Ok(rec.filter(|r| r.kind == kind))
     }
 
     async fn modify(
@@ -395,12 +391,14 @@ impl ResourceStore for PostgresStore {
                 // The row lock makes concurrent writers of this resource (in
                 // any process) queue here and each see the previous one's
                 // result. BEGIN goes out with it.
-                let kind_s = kind.as_str();
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&tenant, &kind_s, &id];
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant, &id];
                 tx.opening();
                 let (begun, row) = tokio::join!(c.batch_execute(crate::BEGIN), c.query_opt(&select, &params));
                 begun?;
                 let current = record_from_row(&row?.ok_or(StoreError::NotFound)?)?;
+                if current.kind != kind {
+                    return Err(StoreError::NotFound.into());
+                }
                 if if_match.is_some_and(|v| v != current.version) {
                     return Err(StoreError::PreconditionFailed.into());
                 }
@@ -483,11 +481,16 @@ impl ResourceStore for PostgresStore {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
             let row = crate::pg_query_opt(
                 &tx,
-                "SELECT version FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3 FOR UPDATE",
-                &[&tenant, &kind.as_str(), &id],
+                "SELECT version, kind FROM resources WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                &[&tenant, &id],
             )
             .await?;
-            let version: i64 = row.ok_or(StoreError::NotFound)?.try_get(0)?;
+            // The kind checked here, as in `modify`.
+            let row = row.ok_or(StoreError::NotFound)?;
+            if row.try_get::<_, &str>(1)? != kind.as_str() {
+                return Err(StoreError::NotFound.into());
+            }
+            let version: i64 = row.try_get(0)?;
             if if_match.is_some_and(|v| Some(v) != u64::try_from(version).ok()) {
                 return Err(StoreError::PreconditionFailed.into());
             }
@@ -728,12 +731,12 @@ impl ResourceStore for PostgresStore {
 
     async fn refresh_stale_statistics(&self) -> StoreResult<Vec<String>> {
         // Autovacuum's own rule (50 rows + 10 %), with a floor that keeps
-        // small tenants' churn from analysing every minute.
+        // small tenants' churn from analysing again and again.
         let client = self.pool.get().await.map_err(internal)?;
         let rows = crate::pg_query(
             &client,
             "SELECT relname FROM pg_stat_user_tables \
-             WHERE relname IN ('resources', 'members', 'unique_values') \
+             WHERE schemaname = current_schema() AND relname IN ('resources', 'members', 'unique_values') \
              AND n_mod_since_analyze > 1000 + 0.1 * GREATEST(n_live_tup, 0)",
             &[],
         )

@@ -106,3 +106,51 @@ async fn two_processes_share_a_database() {
 async fn bad_url_is_an_error_not_a_panic() {
     assert!(PostgresStore::connect("not a url", 1).await.is_err());
 }
+
+/// After a bulk load the planner's statistics are refreshed by the check
+/// the server runs every 10 seconds, and only then: autovacuum may be off
+/// (it is on this project's CI machine), and plans made without statistics
+/// read every User of a tenant for one lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_statistics_are_refreshed_after_a_bulk_load() {
+    use scimitar_store::{ResourceStore, TenantStore};
+    let Some(url) = url() else { return };
+    let url = fresh_url(&url).await.unwrap();
+    let store = PostgresStore::connect(&url, 2).await.unwrap();
+    assert_eq!(store.refresh_stale_statistics().await.unwrap(), Vec::<String>::new());
+    let tenant = store.create_tenant("bulk").await.unwrap();
+    // A bulk load on a connection of its own, whose statistics are flushed
+    // at once (PostgreSQL otherwise reports them within seconds).
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.execute(
+        "INSERT INTO resources (tenant_id, kind, id, user_name_ci, version, created, modified, doc) \
+         SELECT $1, 'User', 'u' || n, 'user' || n, 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '{}'::jsonb \
+         FROM generate_series(1, 3000) n",
+        &[&tenant.id],
+    )
+    .await
+    .unwrap();
+    c.batch_execute("SELECT pg_stat_force_next_flush()").await.unwrap();
+    c.batch_execute("SELECT 1").await.unwrap();
+    let mut analysed = Vec::new();
+    for _ in 0..50 {
+        analysed = store.refresh_stale_statistics().await.unwrap();
+        if !analysed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(analysed, ["resources"]);
+    let last: Option<std::time::SystemTime> = c
+        .query_one(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'resources'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(last.is_some(), "resources was analysed");
+    // Fresh statistics: nothing to do until the next bulk change.
+    assert_eq!(store.refresh_stale_statistics().await.unwrap(), Vec::<String>::new());
+}

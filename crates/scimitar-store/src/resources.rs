@@ -153,7 +153,7 @@ pub trait ResourceStore: Send + Sync {
     async fn refresh_statistics(&self) -> StoreResult<()>;
     /// The same for tables changed much since their statistics were taken
     /// (bulk loads through SCIM, an initial Entra cycle), cheap when none
-    /// are: the server calls it every minute, so that plans stay right where
+    /// are: the server calls it every 10 seconds, so that plans stay right where
     /// autovacuum is off or slow to notice. Returns the tables analysed.
     /// SQLite needs none.
     async fn refresh_stale_statistics(&self) -> StoreResult<Vec<String>> {
