@@ -27,6 +27,26 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// An answer as it came, from [`Client::exchange`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Raw {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub retry_after: Option<Duration>,
+    /// The body, unread.
+    pub bytes: Vec<u8>,
+    /// From sending the request to the end of the answer.
+    pub elapsed: Duration,
+}
+
+impl Raw {
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.bytes).ok()
+    }
+}
+
 /// A request that failed, as Entra would log it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetError {
@@ -115,6 +135,11 @@ impl Client {
         })
     }
 
+    /// The Tenant URL (without a trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Requests sent so far (retries included).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
@@ -142,22 +167,22 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, req: &Request, on_resource: bool) -> Result<Answer, (TargetError, Option<Duration>)> {
-        let _permit = self.gate.acquire().await.map_err(|_| {
-            (
-                TargetError {
-                    info: ErrorInfo::new("InternalError", "the client is shutting down"),
-                    status: None,
-                    transient: false,
-                    unreachable: false,
-                },
-                None,
-            )
+    /// Sends a request once and returns the answer as it came, whatever
+    /// its status: no retry, no interpretation (the validator reports what
+    /// a target answered). Fails only when no answer arrived (connection,
+    /// TLS, timeout) or the answer could not be read.
+    pub async fn exchange(&self, req: &Request) -> Result<Raw, TargetError> {
+        let _permit = self.gate.acquire().await.map_err(|_| TargetError {
+            info: ErrorInfo::new("InternalError", "the client is shutting down"),
+            status: None,
+            transient: false,
+            unreachable: false,
         })?;
         self.requests.fetch_add(1, Ordering::Relaxed);
         if req.is_write() {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
+        let started = std::time::Instant::now();
         let url = format!("{}{}", self.base, req.path);
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self
@@ -180,45 +205,57 @@ impl Client {
                 };
                 let detail = if e.is_connect() {
                     format!("cannot connect to {}: {}", self.base, root_cause(&e))
+                } else if e.is_timeout() {
+                    format!("{} {}: no answer in time ({})", req.method, req.path, root_cause(&e))
                 } else {
                     format!("{} {}: {}", req.method, req.path, root_cause(&e))
                 };
-                return Err((
-                    TargetError {
-                        info: ErrorInfo::new(code, detail),
-                        status: None,
-                        transient: true,
-                        unreachable: e.is_connect(),
-                    },
-                    None,
-                ));
+                return Err(TargetError {
+                    info: ErrorInfo::new(code, detail),
+                    status: None,
+                    transient: true,
+                    unreachable: e.is_connect(),
+                });
             }
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await.map_err(|e| {
-            (
-                TargetError {
-                    info: ErrorInfo::new(
-                        "Timeout",
-                        format!("{} {}: reading the answer: {e}", req.method, req.path),
-                    ),
-                    status: Some(status),
-                    transient: true,
-                    unreachable: false,
-                },
-                None,
-            )
+        let content_type = header("content-type");
+        let location = header("location");
+        let bytes = resp.bytes().await.map_err(|e| TargetError {
+            info: ErrorInfo::new(
+                "Timeout",
+                format!("{} {}: reading the answer: {e}", req.method, req.path),
+            ),
+            status: Some(status),
+            transient: true,
+            unreachable: false,
         })?;
-        let body: Value = if bytes.is_empty() {
+        Ok(Raw {
+            status,
+            content_type,
+            location,
+            retry_after,
+            bytes: bytes.to_vec(),
+            elapsed: started.elapsed(),
+        })
+    }
+
+    async fn send_once(&self, req: &Request, on_resource: bool) -> Result<Answer, (TargetError, Option<Duration>)> {
+        let raw = self.exchange(req).await.map_err(|e| (e, None))?;
+        let status = raw.status;
+        let body: Value = if raw.bytes.is_empty() {
             Value::Null
         } else {
-            match serde_json::from_slice(&bytes) {
+            match serde_json::from_slice(&raw.bytes) {
                 Ok(v) => v,
                 Err(_) if (200..300).contains(&status) && req.method != "GET" => Value::Null,
                 Err(_) if (200..300).contains(&status) => {
@@ -266,9 +303,9 @@ impl Client {
                 unreachable: false,
             },
             if status == 429 {
-                retry_after.or(Some(Duration::from_secs(1)))
+                raw.retry_after.or(Some(Duration::from_secs(1)))
             } else {
-                retry_after
+                raw.retry_after
             },
         ))
     }
