@@ -1,0 +1,256 @@
+//! `scimitar validate`, the command: its exit codes (0 pass, 1 failures,
+//! 2 when the endpoint cannot be validated, 130 interrupted), one clear
+//! message for each kind of bad input and no test table, its report files,
+//! Ctrl-C cleaning up; and the console's "Validate this tenant".
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "../../scimitar-validate/tests/support/mod.rs"]
+mod support;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::proxy::{self, Defect};
+
+const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
+
+fn command() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("SCIMITAR_VALIDATE_TOKEN")
+        .env_remove("SCIMITAR_CONFIG")
+        .env_remove("SCIMITAR_DATABASE_URL");
+    cmd
+}
+
+async fn run(args: Vec<String>, env_token: Option<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = command();
+        cmd.arg("validate").args(&args);
+        if let Some(t) = env_token {
+            cmd.env("SCIMITAR_VALIDATE_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn args(url: &str, token: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["--url", url, "--token", token, "--load-seconds", "0", "--timeout", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// A server that answers every request with this status, type and body.
+async fn fixed(status: u16, content_type: &'static str, body: &'static str) -> String {
+    let app = axum::Router::new().fallback(move || async move {
+        (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            [("content-type", content_type)],
+            body,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/scim/v2")
+}
+
+/// A server that accepts connections and never answers.
+async fn hanging() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    format!("http://{addr}/scim/v2")
+}
+
+/// Each kind of bad input: exit code 2, one line on stderr that says what
+/// is wrong, no test table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_one_clear_message_and_exit_code_2() {
+    let server = scimitar_testkit::TestServer::start().await;
+    let tenant = server.tenant("acme").await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/scim/v2", l.local_addr().unwrap())
+    };
+    let tls = tenant.base.replace("http://", "https://");
+    let html = fixed(
+        200,
+        "text/html; charset=utf-8",
+        "<!DOCTYPE html><html><body>Sign in</body></html>",
+    )
+    .await;
+    let not_found = fixed(404, "text/plain", "Not Found").await;
+    let not_json = fixed(200, "text/plain", "OK").await;
+    let hang = hanging().await;
+    let table: Vec<(&str, String, &str, &str)> = vec![
+        ("unreachable", closed, "t", "cannot connect to"),
+        ("TLS error", tls, "t", "TLS connection"),
+        (
+            "wrong token",
+            tenant.base.clone(),
+            "scim_wrong",
+            "refused the token (401)",
+        ),
+        ("HTML", html, "t", "HTML page"),
+        (
+            "404 on /Users",
+            not_found,
+            "t",
+            "answered 404: this is not a SCIM base URL",
+        ),
+        ("hangs", hang, "t", "did not answer within 1 s"),
+        ("not JSON", not_json, "t", "not JSON"),
+        (
+            "not a URL",
+            "app.example.com/scim".into(),
+            "t",
+            "is not an http:// or https:// URL",
+        ),
+    ];
+    for (case, url, token, says) in table {
+        let started = std::time::Instant::now();
+        let out = run(args(&url, token, &[]), None).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{case}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{case}: no table: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(stderr.lines().count(), 1, "{case}: one message: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says),
+            "{case}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{case}: took {:?}",
+            started.elapsed()
+        );
+    }
+    // --json: the same, as one object.
+    let out = run(args(&tenant.base, "scim_wrong", &["--json"]), None).await;
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "unauthorized");
+    // An --only that names no test.
+    let out = run(args(&tenant.base, &tenant.token, &["--only", "nonsense"]), None).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no test is named 'nonsense'"));
+}
+
+/// A passing run (the token from the environment) writes its JUnit and
+/// HTML reports and exits 0; a failing one prints the failure with what
+/// Entra logs and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_and_report_files() {
+    let server = scimitar_testkit::TestServer::start().await;
+    let tenant = server.tenant("acme").await;
+    let dir = server.dir.join("reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let junit = dir.join("junit.xml");
+    let html = dir.join("report.html");
+    let mut a: Vec<String> = ["--url", &tenant.base, "--groups", "--load-seconds", "0.5"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.extend([
+        "--junit".into(),
+        junit.display().to_string(),
+        "--html".into(),
+        html.display().to_string(),
+    ]);
+    let out = run(a, Some(tenant.token.clone())).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("PASS  POST /Users - Create a new User"), "{stdout}");
+    assert!(!stdout.contains("\x1b["), "no colour when not on a terminal");
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    let x = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        x.starts_with("<?xml") && x.contains("failures=\"0\"") && x.contains("Create a new User"),
+        "{x}"
+    );
+    let h = std::fs::read_to_string(&html).unwrap();
+    assert!(h.starts_with("<!DOCTYPE html>") && h.contains("0 failed") && !h.contains("<script"));
+
+    let p = proxy::start(&tenant.base, Defect::StartIndexIgnored).await;
+    let out = run(
+        args(&p.url, &tenant.token, &["--junit", &junit.display().to_string()]),
+        None,
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  User pagination"), "{stdout}");
+    assert!(
+        stdout.contains("Entra logs: SystemForCrossDomainIdentityManagementServiceIncompatible"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sent:     GET ") && stdout.contains("startIndex=6&count=5"),
+        "{stdout}"
+    );
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure message="));
+    let out = run(args(&p.url, &tenant.token, &["--json"]), None).await;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["failed"], 1);
+}
+
+/// Ctrl-C in the middle of a run: what it created is deleted, exit 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cleans_up() {
+    let server = scimitar_testkit::TestServer::start().await;
+    let tenant = server.tenant("acme").await;
+    tenant.create_user("dave@example.com").await;
+    let before = support::snapshot(&tenant.base, &tenant.token).await;
+    let p = proxy::start(&tenant.base, Defect::HangOnSecondPage).await;
+    let child = command()
+        .arg("validate")
+        .args(["--url", &p.url, "--token", &tenant.token, "--load-seconds", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), p.hung.notified())
+        .await
+        .expect("the run reached the pagination check");
+    // The users of the pagination check exist now.
+    assert_ne!(support::snapshot(&tenant.base, &tenant.token).await, before);
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Interrupted"), "{stdout}");
+    assert_eq!(support::snapshot(&tenant.base, &tenant.token).await, before);
+}
