@@ -770,6 +770,10 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     state.app.set_job_files(Arc::new(jobs::EngineJobFiles {
         egress: cfg.egress.clone(),
     }));
+    // The console's "Validate this tenant".
+    state
+        .app
+        .set_validator(Arc::new(validate::ConsoleValidator { load_seconds: 2.0 }));
     let fresh = state
         .app
         .store

@@ -110,3 +110,73 @@ pub async fn validate_cmd(args: ValidateArgs, as_json: bool) -> i32 {
     }
     r.exit_code()
 }
+
+/// The validator of the console's "Validate this tenant" (registered on
+/// the `App` of `serve`): users and groups, Entra's compliant dialect,
+/// the load check shortened to `load_seconds` so that the page answers
+/// within about 20 seconds.
+pub struct ConsoleValidator {
+    pub load_seconds: f64,
+}
+
+impl scimitar_app::validate::TenantValidator for ConsoleValidator {
+    fn validate<'a>(
+        &'a self,
+        url: &'a str,
+        token: &'a str,
+    ) -> scimitar_app::jobs::JobFuture<'a, scimitar_app::validate::ValidationReport> {
+        Box::pin(async move {
+            let mut opts = Options::new(url, token);
+            opts.groups = true;
+            opts.load_seconds = self.load_seconds;
+            match scimitar_validate::validate(&opts, std::future::pending()).await {
+                Ok(r) => console_report(&r),
+                Err(e) => scimitar_app::validate::ValidationReport {
+                    url: url.to_string(),
+                    error: Some(e.message),
+                    ..Default::default()
+                },
+            }
+        })
+    }
+}
+
+fn console_report(r: &report::Report) -> scimitar_app::validate::ValidationReport {
+    use scimitar_app::validate::{ValidationReport, ValidationRow};
+    let rows = r
+        .tests
+        .iter()
+        .map(|t| {
+            let mut row = ValidationRow {
+                name: t.name.clone(),
+                status: t.status.as_str().to_string(),
+                detail: t.skipped.clone().or_else(|| t.note.clone()).unwrap_or_default(),
+                ..Default::default()
+            };
+            if let Some(f) = &t.failure {
+                row.detail = f.message.clone();
+                if let Some(x) = &f.exchange {
+                    (row.request, row.response) = report::exchange_text(x);
+                }
+                row.entra = format!("{} — {}", f.entra_error, f.entra_reason);
+                row.fix = f.fix.clone();
+            }
+            row
+        })
+        .collect();
+    ValidationReport {
+        url: r.url.clone(),
+        error: None,
+        passed: r.summary.passed,
+        failed: r.summary.failed,
+        skipped: r.summary.skipped,
+        rows,
+        load: r.load.as_ref().map(|l| {
+            format!(
+                "{} requests in {:.1} s ({:.1}/s), p99 {:.1} ms",
+                l.requests, l.seconds, l.per_second, l.p99_ms
+            )
+        }),
+        seconds: format!("{:.1}", r.duration_ms as f64 / 1000.0),
+    }
+}

@@ -254,3 +254,226 @@ async fn ctrl_c_cleans_up() {
     assert!(stdout.contains("Interrupted"), "{stdout}");
     assert_eq!(support::snapshot(&tenant.base, &tenant.token).await, before);
 }
+
+// ---------------------------------------------------------------------------
+// The console's "Validate this tenant", on the real binary.
+
+/// A `scimitar serve` process with its database, killed when dropped.
+struct Node {
+    child: std::process::Child,
+    root: String,
+    dir: std::path::PathBuf,
+    db: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Node {
+    fn command(&self) -> Command {
+        let mut cmd = command();
+        cmd.env("SCIMITAR_KEY_FILE", self.dir.join("server.key"))
+            .env_remove("SCIMITAR_PUBLIC_URL");
+        cmd
+    }
+
+    fn cli(&self, args: &[&str]) -> Value {
+        let out = self
+            .command()
+            .args(args)
+            .args(["--database", &self.db, "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn start() -> Node {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("scimitar-validate-console-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = format!("sqlite:{}/scimitar.db", dir.display());
+        // A known port: the Tenant URL the console validates is built from
+        // the listen address (no --public-url).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = command();
+        let mut child = cmd
+            .env("SCIMITAR_KEY_FILE", dir.join("server.key"))
+            .env_remove("SCIMITAR_PUBLIC_URL")
+            .env("SCIMITAR_LOG", "warn")
+            .args(["--database", &db, "serve", "--listen", &listen, "--rate-limit", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let root = rx.recv_timeout(Duration::from_secs(60)).expect("serve started");
+        Node { child, root, dir, db }
+    }
+}
+
+fn browser() -> reqwest::Client {
+    scimitar_testkit::http()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn cookie_of(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
+
+fn csrf_in(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Settings → Provisioning → "Validate this tenant": every test passes
+/// against the tenant's own Tenant URL; the run's token is labelled
+/// "validator", expires within minutes and is revoked afterwards; the
+/// tenant holds what it held before; the run is audited; a form without
+/// the CSRF token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_validates_its_tenant() {
+    let node = Node::start();
+    node.cli(&["tenant", "create", "acme"]);
+    let token = node.cli(&["token", "create", "--tenant", "acme"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("{}/scim/acme/v2", node.root);
+    let before = support::snapshot(&base, &token).await;
+    let password = "correct horse battery staple";
+    let mut child = node
+        .command()
+        .args(["--database", &node.db, "admin", "create", "--tenant", "acme"])
+        .args(["--email", "admin@acme.test", "--role", "admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    let client = browser();
+    let login = client.get(format!("{}/login", node.root)).send().await.unwrap();
+    let login_cookie = cookie_of(&login, "scimitar_login").unwrap();
+    let csrf = csrf_in(&login.text().await.unwrap());
+    let r = client
+        .post(format!("{}/login", node.root))
+        .header("cookie", format!("scimitar_login={login_cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("email", "admin@acme.test"),
+            ("password", password),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let session = format!("scimitar_session={}", cookie_of(&r, "scimitar_session").unwrap());
+    let page = client
+        .get(format!("{}/console/t/acme/settings/provisioning", node.root))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Validate this tenant"), "the button");
+    let csrf = csrf_in(&page);
+    let url = format!("{}/console/t/acme/settings/provisioning/validate", node.root);
+    let post = |body: String| {
+        client
+            .post(&url)
+            .header("cookie", &session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let refused = post(form(&[("csrf", "wrong")])).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let r = post(form(&[("csrf", &csrf)])).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.text().await.unwrap();
+    let passed = html.matches("data-status=\"pass\"").count();
+    assert!(html.contains(" 0 failed, 0 skipped</strong>"), "{html}");
+    assert_eq!(passed, scimitar_validate::catalogue::TESTS.len(), "{html}");
+    assert!(!html.contains("data-status=\"fail\""));
+    assert!(html.contains("Patch Group - Add Member") && html.contains("Load check:"));
+    // The run's token: labelled validator, scope scim, short-lived, revoked.
+    let tokens = node.cli(&["token", "list", "--tenant", "acme"]);
+    let v: Vec<&Value> = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["label"] == "validator")
+        .collect();
+    assert_eq!(v.len(), 1, "{tokens}");
+    assert_eq!(v[0]["scope"], "scim");
+    assert!(v[0]["revoked"].is_string(), "{tokens}");
+    assert!(
+        v[0]["expires"]
+            .as_str()
+            .is_some_and(|e| e > v[0]["created"].as_str().unwrap())
+    );
+    assert_eq!(
+        support::snapshot(&base, &token).await,
+        before,
+        "the tenant is as it was"
+    );
+    let audit = node.cli(&["audit", "--tenant", "acme"]);
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"tenant.validated"), "{actions:?}");
+}
