@@ -18,6 +18,9 @@ use crate::log::{ErrorInfo, code_of_status};
 const ATTEMPTS: u32 = 3;
 /// The longest `Retry-After` honoured inside a cycle.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The largest answer read by default (a page of large groups fits many
+/// times over); a bigger one is refused unread rather than held in memory.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// A target's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +83,8 @@ pub struct Client {
     gate: Arc<Semaphore>,
     requests: AtomicU64,
     writes: AtomicU64,
+    /// The largest answer body read.
+    max_answer: usize,
 }
 
 impl std::fmt::Debug for Client {
@@ -132,7 +137,16 @@ impl Client {
             gate: Arc::new(Semaphore::new(concurrency.max(1))),
             requests: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            max_answer: MAX_ANSWER_BYTES,
         })
+    }
+
+    /// The same client reading answers of at most `bytes` (a larger one
+    /// fails with `SystemForCrossDomainIdentityManagementServiceIncompatible`
+    /// without being read to its end).
+    pub fn answer_limit(mut self, bytes: usize) -> Client {
+        self.max_answer = bytes;
+        self
     }
 
     /// The Tenant URL (without a trailing slash).
@@ -230,21 +244,58 @@ impl Client {
             .map(Duration::from_secs);
         let content_type = header("content-type");
         let location = header("location");
-        let bytes = resp.bytes().await.map_err(|e| TargetError {
+        let too_large = || TargetError {
             info: ErrorInfo::new(
-                "Timeout",
-                format!("{} {}: reading the answer: {e}", req.method, req.path),
+                "SystemForCrossDomainIdentityManagementServiceIncompatible",
+                format!(
+                    "{} {}: the answer ({status}) is larger than {} bytes; it was not read",
+                    req.method, req.path, self.max_answer
+                ),
             ),
             status: Some(status),
-            transient: true,
+            transient: false,
             unreachable: false,
-        })?;
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(self.max_answer).unwrap_or(u64::MAX))
+        {
+            return Err(too_large());
+        }
+        let mut resp = resp;
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len().saturating_add(chunk.len()) > self.max_answer {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(TargetError {
+                        info: ErrorInfo::new(
+                            if e.is_timeout() {
+                                "Timeout"
+                            } else {
+                                "WebExceptionProtocolError"
+                            },
+                            format!("{} {}: reading the answer: {}", req.method, req.path, root_cause(&e)),
+                        ),
+                        status: Some(status),
+                        transient: true,
+                        unreachable: false,
+                    });
+                }
+            }
+        }
         Ok(Raw {
             status,
             content_type,
             location,
             retry_after,
-            bytes: bytes.to_vec(),
+            bytes,
             elapsed: started.elapsed(),
         })
     }

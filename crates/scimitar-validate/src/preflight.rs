@@ -89,6 +89,35 @@ pub fn transport(base: &str, e: &TargetError, timeout_secs: f64) -> PreflightErr
             ),
         );
     }
+    if let Some(status) = e.status {
+        // An answer came, but could not be read (too large, cut off).
+        return PreflightError::new(
+            PreflightKind::NotScim,
+            format!(
+                "{base}/Users answered {status}, but the answer could not be read: {}. Is this the SCIM base URL?",
+                after_path(&detail)
+            ),
+        );
+    }
+    // A plain-HTTP port spoken to with https://: its first bytes are no
+    // TLS record.
+    let plain = [
+        "invalidcontenttype",
+        "corrupt message",
+        "wrong version number",
+        "invalid message",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    if plain {
+        return PreflightError::new(
+            PreflightKind::Tls,
+            format!(
+                "the TLS connection to {base} failed: the server at this address does not speak TLS ({}). Is it plain HTTP? Then use http:// (Entra itself only connects with https://), or the port where TLS is served.",
+                root(&detail)
+            ),
+        );
+    }
     let tls = [
         "certificate",
         "tls",
@@ -115,6 +144,11 @@ pub fn transport(base: &str, e: &TargetError, timeout_secs: f64) -> PreflightErr
             root(&detail)
         ),
     )
+}
+
+/// A request's error without its `METHOD /path: ` prefix.
+fn after_path(detail: &str) -> &str {
+    detail.split_once(": ").map_or(detail, |(_, rest)| rest)
 }
 
 /// The last part of an error's chain ("… : connection refused").

@@ -22,6 +22,9 @@ use crate::preflight::{self, PreflightError, PreflightKind};
 use crate::report::{BODY_LIMIT, Cleanup, Exchange, Failure, Load, Report, Status, Summary, TestResult, cut};
 
 const INCOMPATIBLE: &str = "SystemForCrossDomainIdentityManagementServiceIncompatible";
+/// The largest answer the validator reads (its own resources and pages of
+/// 5 are far smaller); a larger one fails the test that asked for it.
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 /// Pages walked at most by the pagination checks (5 per page).
 const MAX_PAGES: u64 = 400;
 
@@ -1383,7 +1386,8 @@ pub async fn validate(opts: &Options, cancel: impl Future<Output = ()>) -> Resul
         ));
     }
     let client = Client::with_timeout(&base, opts.token.trim(), 32, opts.timeout)
-        .map_err(|e| PreflightError::new(PreflightKind::BadInput, e))?;
+        .map_err(|e| PreflightError::new(PreflightKind::BadInput, e))?
+        .answer_limit(MAX_ANSWER_BYTES);
     let started = Instant::now();
     let started_at = now();
     let mut cancel = std::pin::pin!(cancel);

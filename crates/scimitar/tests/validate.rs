@@ -76,6 +76,31 @@ async fn hanging() -> String {
     format!("http://{addr}/scim/v2")
 }
 
+/// A server whose answer never ends (`{"totalResults":1,"Resources":[{"id":"aaaa…`),
+/// as fast as it can be read.
+async fn endless() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/scim+json\r\nconnection: close\r\n\r\n";
+                if s.write_all(head.as_bytes()).await.is_err()
+                    || s.write_all(br#"{"totalResults":1,"Resources":[{"id":""#).await.is_err()
+                {
+                    return;
+                }
+                let chunk = vec![b'a'; 1 << 20];
+                while s.write_all(&chunk).await.is_ok() {}
+            });
+        }
+    });
+    format!("http://{addr}/scim/v2")
+}
+
 /// Each kind of bad input: exit code 2, one line on stderr that says what
 /// is wrong, no test table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,9 +121,10 @@ async fn bad_input_is_one_clear_message_and_exit_code_2() {
     let not_found = fixed(404, "text/plain", "Not Found").await;
     let not_json = fixed(200, "text/plain", "OK").await;
     let hang = hanging().await;
+    let huge = endless().await;
     let table: Vec<(&str, String, &str, &str)> = vec![
         ("unreachable", closed, "t", "cannot connect to"),
-        ("TLS error", tls, "t", "TLS connection"),
+        ("TLS to a plain port", tls, "t", "does not speak TLS"),
         (
             "wrong token",
             tenant.base.clone(),
@@ -114,6 +140,12 @@ async fn bad_input_is_one_clear_message_and_exit_code_2() {
         ),
         ("hangs", hang, "t", "did not answer within 1 s"),
         ("not JSON", not_json, "t", "not JSON"),
+        (
+            "an answer without end",
+            huge,
+            "t",
+            "answered 200, but the answer could not be read: the answer (200) is larger than 8388608 bytes",
+        ),
         (
             "not a URL",
             "app.example.com/scim".into(),
