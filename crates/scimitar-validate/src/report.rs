@@ -202,7 +202,23 @@ pub fn exchange_text(e: &Exchange) -> (String, String) {
     (req, resp)
 }
 
+/// Text from an endpoint made safe for a terminal: control characters
+/// (escape sequences, carriage returns) become `\u{FFFD}`; lines and tabs
+/// stay.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// The terminal table: one line per test, then each failure in detail.
+/// What the endpoint answered is shown without its control characters.
 pub fn terminal(r: &Report, colour: bool) -> String {
     let paint = |code: &str, s: &str| {
         if colour {
@@ -230,7 +246,7 @@ pub fn terminal(r: &Report, colour: bool) -> String {
             Status::Skip => t.skipped.clone().unwrap_or_default(),
             Status::Pass => t.note.clone().unwrap_or_default(),
         };
-        let note = cut(note.lines().next().unwrap_or_default(), 100);
+        let note = printable(&cut(note.lines().next().unwrap_or_default(), 100));
         out.push_str(&format!(
             "{}  {:<width$}  {}\n",
             paint(code, label),
@@ -242,9 +258,10 @@ pub fn terminal(r: &Report, colour: bool) -> String {
     for t in &failures {
         let Some(f) = &t.failure else { continue };
         out.push_str(&format!("\n{} {}\n", paint("31;1", "✗"), paint("1", &t.name)));
-        out.push_str(&format!("  {}\n", f.message.replace('\n', "\n  ")));
+        out.push_str(&format!("  {}\n", printable(&f.message).replace('\n', "\n  ")));
         if let Some(e) = &f.exchange {
             let (req, resp) = exchange_text(e);
+            let (req, resp) = (printable(&req), printable(&resp));
             out.push_str(&format!(
                 "  sent:     {}\n",
                 cut(&req, 1500).replace('\n', "\n            ")
@@ -273,7 +290,10 @@ pub fn terminal(r: &Report, colour: bool) -> String {
     } else if !r.cleanup.left.is_empty() {
         out.push_str(&paint(
             "31",
-            &format!("Could not delete what the run created: {}\n", r.cleanup.left.join(", ")),
+            &format!(
+                "Could not delete what the run created: {}\n",
+                printable(&r.cleanup.left.join(", "))
+            ),
         ));
     }
     if r.interrupted {

@@ -40,6 +40,9 @@ pub enum Defect {
     StartIndexIgnored,
     /// 500 on a manager replaced with `{"value":""}`.
     ManagerClearFails,
+    /// 200 instead of 204 for a DELETE (no defect for Entra, which takes
+    /// any 2xx).
+    DeleteAnswers200,
     /// The first request for a second page of users never gets an answer
     /// (the run can be interrupted there); the `hung` notify fires.
     HangOnSecondPage,
@@ -220,6 +223,9 @@ async fn forward(State(p): State<Proxy>, method: Method, uri: Uri, headers: Head
                 answer["Resources"] = Value::Array(kept);
                 return scim(status, answer);
             }
+        }
+        Defect::DeleteAnswers200 if method == Method::DELETE && status == StatusCode::NO_CONTENT => {
+            return StatusCode::OK.into_response();
         }
         Defect::SchemasWithoutTitle if method == Method::GET && path.eq_ignore_ascii_case("/Schemas") => {
             if let Some(rs) = answer["Resources"].as_array_mut() {
