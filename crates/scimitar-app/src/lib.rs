@@ -95,6 +95,8 @@ pub struct App {
     /// `scimitar validate` for the console's "Validate this tenant":
     /// registered by the binary, like `job_files`.
     validator: std::sync::OnceLock<Arc<dyn validate::TenantValidator>>,
+    /// The validations going on (bounded, one per tenant).
+    validations: validate::Runs,
 }
 
 impl App {
@@ -108,6 +110,7 @@ impl App {
             scans: fair::ScanSlots::new(config.scans_per_tenant),
             job_files: std::sync::OnceLock::new(),
             validator: std::sync::OnceLock::new(),
+            validations: validate::Runs::default(),
             config,
         })
     }
