@@ -78,8 +78,19 @@ pub async fn validate_cmd(args: ValidateArgs, as_json: bool) -> i32 {
     if !as_json && std::io::stderr().is_terminal() {
         eprintln!("Validating {} ({}) …", args.url, args.dialect);
     }
+    // Ctrl-C stops the tests and deletes what the run created; a second
+    // one (an endpoint that stopped answering makes the cleanup slow)
+    // stops that too, leaving the rest behind.
     let cancel = async {
         let _ = tokio::signal::ctrl_c().await;
+        eprintln!("Interrupted: deleting what the run created (Ctrl-C again to stop and leave it) …");
+        tokio::spawn(async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!(
+                "error: interrupted again: what the run created is left behind (its names start with the prefix scv…)"
+            );
+            std::process::exit(130);
+        });
     };
     let r = match scimitar_validate::validate(&opts, cancel).await {
         Ok(r) => r,
