@@ -216,6 +216,29 @@ test('Revoke (confirmed) makes the next SCIM request fail with 401', async () =>
   assert.equal(r.status, 401);
 });
 
+test('Validate this tenant runs Entra\'s SCIM Validator against the tenant and shows the report', async () => {
+  await admin.goto(`${BASE}${T}/settings/provisioning`);
+  await admin.getByRole('button', { name: 'Validate this tenant' }).click();
+  // The whole suite with a short load check: seconds, more on a busy machine.
+  await admin.locator('#validate-summary').waitFor({ timeout: 180_000 });
+  const summary = await admin.locator('#validate-summary').innerText();
+  assert.match(summary, /^\d+ passed, 0 failed, 0 skipped in [\d.]+ s\. Entra can provision this tenant\.$/);
+  const rows = admin.locator('#validate-report tbody tr');
+  assert.ok((await rows.count()) >= 39, `${await rows.count()} tests`);
+  assert.equal(await admin.locator('#validate-report tr[data-status="fail"]').count(), 0);
+  await admin.locator('#validate-report tr', { hasText: 'Patch Group - Add Member' }).waitFor();
+  assert.match(await admin.getByText(/^Load check:/).innerText(), /p99 [\d.]+ ms/);
+  await shot(admin, '11b-validate-report');
+  // The run's own token is revoked; the tenant holds what it held.
+  await admin.getByRole('link', { name: 'Back to Provisioning' }).click();
+  const row = admin.locator('#tokens tbody tr', { hasText: 'validator' });
+  assert.equal(await row.count(), 1);
+  assert.match(await row.innerText(), /Revoked/);
+  await admin.goto(`${BASE}${T}`);
+  assert.equal(await admin.locator('#count-users').innerText(), '1');
+  assert.equal(await admin.locator('#count-groups').innerText(), '1');
+});
+
 test('a Viewer sees everything but cannot generate or revoke', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   ctx.setDefaultTimeout(10_000);
@@ -227,6 +250,7 @@ test('a Viewer sees everything but cannot generate or revoke', async () => {
     await page.locator('#viewer-note').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Generate' }).count(), 0);
     assert.equal(await page.locator('#tokens a', { hasText: 'Revoke' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Validate this tenant' }).count(), 0);
     await shot(page, '12-viewer-provisioning');
     // The server refuses too, whatever the page shows.
     const csrf = await page.locator('form[action="/logout"] input[name=csrf]').inputValue();
@@ -235,6 +259,11 @@ test('a Viewer sees everything but cannot generate or revoke', async () => {
       headers: { origin: BASE },
     });
     assert.equal(gen.status(), 403);
+    const validate = await page.request.post(`${BASE}${T}/settings/provisioning/validate`, {
+      form: { csrf },
+      headers: { origin: BASE },
+    });
+    assert.equal(validate.status(), 403);
     const confirm = await page.goto(`${BASE}${T}/settings/provisioning/tokens/${tokenId}/revoke`);
     assert.equal(confirm.status(), 403);
     await shot(page, '13-viewer-forbidden');

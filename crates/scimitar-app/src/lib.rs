@@ -21,6 +21,7 @@ pub mod resources;
 pub mod schemas;
 pub mod tenants;
 pub mod tokens;
+pub mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +92,11 @@ pub struct App {
     /// business, registered by the binary (`set_job_files`), since the
     /// application layer and the server may not depend on the engine.
     job_files: std::sync::OnceLock<Arc<dyn jobs::JobFiles>>,
+    /// `scimitar validate` for the console's "Validate this tenant":
+    /// registered by the binary, like `job_files`.
+    validator: std::sync::OnceLock<Arc<dyn validate::TenantValidator>>,
+    /// The validations going on (bounded, one per tenant).
+    validations: validate::Runs,
 }
 
 impl App {
@@ -103,6 +109,8 @@ impl App {
             hasher: passwords::Hasher::default(),
             scans: fair::ScanSlots::new(config.scans_per_tenant),
             job_files: std::sync::OnceLock::new(),
+            validator: std::sync::OnceLock::new(),
+            validations: validate::Runs::default(),
             config,
         })
     }

@@ -50,19 +50,32 @@ impl App {
                 "a token's expiry must be at least 1 day; leave it out for a token that never expires",
             ));
         }
-        let new = scimitar_auth::generate().map_err(|e| ScimError::internal(e.to_string()))?;
         let expires = req
             .expires_in_days
             .map(|d| scimitar_store::utc_in(i64::from(d) * 86_400));
+        self.store_new_token(actor, tenant, req.label, req.scope, expires).await
+    }
+
+    /// Generates and stores a token expiring at `expires` (RFC 3339), records
+    /// who created it and audits it (`token.generated`).
+    pub(crate) async fn store_new_token(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        label: String,
+        scope: String,
+        expires: Option<String>,
+    ) -> Result<GeneratedToken, ScimError> {
+        let new = scimitar_auth::generate().map_err(|e| ScimError::internal(e.to_string()))?;
         let info = self
             .store
             .create_token(
                 tenant.id,
                 NewTokenRecord {
                     id: new.id.clone(),
-                    label: req.label,
+                    label,
                     hint: new.hint.clone(),
-                    scope: req.scope,
+                    scope,
                     hash: new.hash,
                     expires,
                 },

@@ -125,6 +125,10 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
             get(pages::settings::provisioning),
         )
         .route(
+            "/console/t/{tenant}/settings/provisioning/validate",
+            axum::routing::post(pages::settings::validate),
+        )
+        .route(
             "/console/t/{tenant}/settings/provisioning/tokens",
             axum::routing::post(pages::settings::generate_token),
         )

@@ -18,6 +18,9 @@ use crate::log::{ErrorInfo, code_of_status};
 const ATTEMPTS: u32 = 3;
 /// The longest `Retry-After` honoured inside a cycle.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The largest answer read by default (a page of large groups fits many
+/// times over); a bigger one is refused unread rather than held in memory.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// A target's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +28,26 @@ pub struct Answer {
     pub status: u16,
     /// The JSON body (`Null` when empty).
     pub body: Value,
+}
+
+/// An answer as it came, from [`Client::exchange`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Raw {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub retry_after: Option<Duration>,
+    /// The body, unread.
+    pub bytes: Vec<u8>,
+    /// From sending the request to the end of the answer.
+    pub elapsed: Duration,
+}
+
+impl Raw {
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.bytes).ok()
+    }
 }
 
 /// A request that failed, as Entra would log it.
@@ -60,6 +83,8 @@ pub struct Client {
     gate: Arc<Semaphore>,
     requests: AtomicU64,
     writes: AtomicU64,
+    /// The largest answer body read.
+    max_answer: usize,
 }
 
 impl std::fmt::Debug for Client {
@@ -112,7 +137,21 @@ impl Client {
             gate: Arc::new(Semaphore::new(concurrency.max(1))),
             requests: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            max_answer: MAX_ANSWER_BYTES,
         })
+    }
+
+    /// The same client reading answers of at most `bytes` (a larger one
+    /// fails with `SystemForCrossDomainIdentityManagementServiceIncompatible`
+    /// without being read to its end).
+    pub fn answer_limit(mut self, bytes: usize) -> Client {
+        self.max_answer = bytes;
+        self
+    }
+
+    /// The Tenant URL (without a trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// Requests sent so far (retries included).
@@ -142,22 +181,22 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, req: &Request, on_resource: bool) -> Result<Answer, (TargetError, Option<Duration>)> {
-        let _permit = self.gate.acquire().await.map_err(|_| {
-            (
-                TargetError {
-                    info: ErrorInfo::new("InternalError", "the client is shutting down"),
-                    status: None,
-                    transient: false,
-                    unreachable: false,
-                },
-                None,
-            )
+    /// Sends a request once and returns the answer as it came, whatever
+    /// its status: no retry, no interpretation (the validator reports what
+    /// a target answered). Fails only when no answer arrived (connection,
+    /// TLS, timeout) or the answer could not be read.
+    pub async fn exchange(&self, req: &Request) -> Result<Raw, TargetError> {
+        let _permit = self.gate.acquire().await.map_err(|_| TargetError {
+            info: ErrorInfo::new("InternalError", "the client is shutting down"),
+            status: None,
+            transient: false,
+            unreachable: false,
         })?;
         self.requests.fetch_add(1, Ordering::Relaxed);
         if req.is_write() {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
+        let started = std::time::Instant::now();
         let url = format!("{}{}", self.base, req.path);
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self
@@ -180,45 +219,94 @@ impl Client {
                 };
                 let detail = if e.is_connect() {
                     format!("cannot connect to {}: {}", self.base, root_cause(&e))
+                } else if e.is_timeout() {
+                    format!("{} {}: no answer in time ({})", req.method, req.path, root_cause(&e))
                 } else {
                     format!("{} {}: {}", req.method, req.path, root_cause(&e))
                 };
-                return Err((
-                    TargetError {
-                        info: ErrorInfo::new(code, detail),
-                        status: None,
-                        transient: true,
-                        unreachable: e.is_connect(),
-                    },
-                    None,
-                ));
+                return Err(TargetError {
+                    info: ErrorInfo::new(code, detail),
+                    status: None,
+                    transient: true,
+                    unreachable: e.is_connect(),
+                });
             }
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await.map_err(|e| {
-            (
-                TargetError {
-                    info: ErrorInfo::new(
-                        "Timeout",
-                        format!("{} {}: reading the answer: {e}", req.method, req.path),
-                    ),
-                    status: Some(status),
-                    transient: true,
-                    unreachable: false,
-                },
-                None,
-            )
-        })?;
-        let body: Value = if bytes.is_empty() {
+        let content_type = header("content-type");
+        let location = header("location");
+        let too_large = || TargetError {
+            info: ErrorInfo::new(
+                "SystemForCrossDomainIdentityManagementServiceIncompatible",
+                format!(
+                    "{} {}: the answer ({status}) is larger than {} bytes; it was not read",
+                    req.method, req.path, self.max_answer
+                ),
+            ),
+            status: Some(status),
+            transient: false,
+            unreachable: false,
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(self.max_answer).unwrap_or(u64::MAX))
+        {
+            return Err(too_large());
+        }
+        let mut resp = resp;
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len().saturating_add(chunk.len()) > self.max_answer {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(TargetError {
+                        info: ErrorInfo::new(
+                            if e.is_timeout() {
+                                "Timeout"
+                            } else {
+                                "WebExceptionProtocolError"
+                            },
+                            format!("{} {}: reading the answer: {}", req.method, req.path, root_cause(&e)),
+                        ),
+                        status: Some(status),
+                        transient: true,
+                        unreachable: false,
+                    });
+                }
+            }
+        }
+        Ok(Raw {
+            status,
+            content_type,
+            location,
+            retry_after,
+            bytes,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    async fn send_once(&self, req: &Request, on_resource: bool) -> Result<Answer, (TargetError, Option<Duration>)> {
+        let raw = self.exchange(req).await.map_err(|e| (e, None))?;
+        let status = raw.status;
+        let body: Value = if raw.bytes.is_empty() {
             Value::Null
         } else {
-            match serde_json::from_slice(&bytes) {
+            match serde_json::from_slice(&raw.bytes) {
                 Ok(v) => v,
                 Err(_) if (200..300).contains(&status) && req.method != "GET" => Value::Null,
                 Err(_) if (200..300).contains(&status) => {
@@ -266,9 +354,9 @@ impl Client {
                 unreachable: false,
             },
             if status == 429 {
-                retry_after.or(Some(Duration::from_secs(1)))
+                raw.retry_after.or(Some(Duration::from_secs(1)))
             } else {
-                retry_after
+                raw.retry_after
             },
         ))
     }

@@ -131,6 +131,10 @@ pub fn describe(code: &str) -> (&'static str, &'static str) {
             "The source object has no value for any matching attribute.",
             "Fill in the matching attribute in the source, or map another matching attribute.",
         ),
+        "SchemaAttributeNotFound" => (
+            "A mapped attribute is not in the target's schema.",
+            "Add the attribute to the application's /Schemas, or remove its mapping.",
+        ),
         "SchemaPropertyCanOnlyAcceptValue" => (
             "The target refused a value.",
             "Check the mapping's expression and the target's schema for this attribute.",

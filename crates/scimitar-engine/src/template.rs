@@ -235,6 +235,17 @@ pub fn source_attributes(source: &SourceSpec) -> Vec<String> {
     out
 }
 
+/// Entra's default "scim" mappings of `kind` as `(target, source)` text:
+/// a source starting with `=` is an expression, `&` a reference. The first
+/// row is the matching attribute. (`scimitar validate` builds its test
+/// users from these targets.)
+pub fn entra_default_rows(kind: Kind) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        Kind::User => SCIM_USER,
+        Kind::Group => SCIM_GROUP,
+    }
+}
+
 /// The default `active` mapping's expression (for docs and tests).
 pub fn active_expression() -> &'static str {
     ACTIVE

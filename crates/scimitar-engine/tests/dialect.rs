@@ -367,3 +367,49 @@ fn rfc_adds_new_elements_whole_and_the_manager_as_a_complex_value() {
           {"op":"add","path":"emails[type eq \"work\"].value","value":"alice@contoso.com"}])
     );
 }
+
+/// The shapes `scimitar validate` sends besides Entra's own (Microsoft's
+/// SCIM Validator's member add and manager removal, pages, discovery,
+/// several operations in one PATCH).
+#[test]
+fn validator_shapes() {
+    assert_eq!(dialect::discovery("Schemas").path, "/Schemas");
+    assert_eq!(dialect::page(Kind::User, 6, 5).path, "/Users?startIndex=6&count=5");
+    assert_eq!(
+        decoded(&dialect::filter_all(Kind::Group, "displayName", "Eng").path),
+        r#"/Groups?filter=displayName eq "Eng""#
+    );
+    assert_eq!(dialect::read_all(Kind::Group, "g 1").path, "/Groups/g%201");
+    let add = dialect::replace_members(Dialect::EntraLegacy, "g1", &["u1".into()]);
+    assert_eq!(
+        add.body.unwrap()["Operations"],
+        json!([{"op": "Replace", "path": "members", "value": [{"value": "u1"}]}])
+    );
+    let m = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
+    assert_eq!(
+        dialect::clear_manager(Dialect::EntraCompliant, "u1").body.unwrap()["Operations"],
+        json!([{"op": "replace", "path": m, "value": {"value": ""}}])
+    );
+    assert_eq!(
+        dialect::clear_manager(Dialect::Rfc, "u1").body.unwrap()["Operations"],
+        json!([{"op": "remove", "path": m}])
+    );
+    let both = dialect::combine(
+        &dialect::add_members(Dialect::EntraCompliant, "g1", &["a".into(), "b".into()]),
+        &dialect::remove_members(Dialect::EntraCompliant, "g1", &["b".into()]),
+    )
+    .unwrap();
+    assert_eq!(both.path, "/Groups/g1");
+    assert_eq!(
+        both.body.unwrap()["Operations"],
+        json!([{"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}]},
+               {"op": "remove", "path": "members[value eq \"b\"]"}])
+    );
+    assert!(
+        dialect::combine(
+            &dialect::add_members(Dialect::Rfc, "g1", &[]),
+            &dialect::add_members(Dialect::Rfc, "g2", &[])
+        )
+        .is_none()
+    );
+}

@@ -265,6 +265,7 @@ fn crates_depend_only_downwards() {
                 "scimitar-store",
             ][..],
         ),
+        ("scimitar-validate", &["scimitar-protocol", "scimitar-engine"][..]),
         (
             "scimitar-server",
             &["scimitar-protocol", "scimitar-auth", "scimitar-store", "scimitar-app"][..],
@@ -291,6 +292,7 @@ fn crates_depend_only_downwards() {
                 "scimitar-store",
                 "scimitar-app",
                 "scimitar-engine",
+                "scimitar-validate",
                 "scimitar-expression",
                 "scimitar-server",
                 "scimitar-console",

@@ -5,6 +5,7 @@ mod jobs;
 mod sync;
 mod terminal;
 mod transfer;
+mod validate;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many
 /// small JSON nodes on several threads, where glibc's malloc took about a
@@ -139,6 +140,8 @@ enum Command {
     /// Entra's attribute-mapping expressions.
     #[command(subcommand)]
     Expression(sync::ExpressionCmd),
+    /// Check that a SCIM endpoint (any, not only Scimitar) is ready for Microsoft Entra ID: runs the tests of Microsoft's SCIM Validator and the gallery's onboarding checks, offline. Exit code 0: no test failed; 1: tests failed; 2: the endpoint could not be validated (URL, token, not SCIM, no answer).
+    Validate(validate::ValidateArgs),
     /// Show the provisioning activity log of a tenant.
     Activity {
         #[arg(long)]
@@ -604,6 +607,10 @@ async fn run() -> Result<()> {
             sync::sync_cmd(app, cmd, cli.common.json, mailer).await
         }
         Command::Expression(cmd) => sync::expression_cmd(cmd),
+        Command::Validate(args) => {
+            let code = validate::validate_cmd(args, cli.common.json).await;
+            std::process::exit(code)
+        }
         Command::Activity {
             tenant,
             since,
@@ -763,6 +770,10 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     state.app.set_job_files(Arc::new(jobs::EngineJobFiles {
         egress: cfg.egress.clone(),
     }));
+    // The console's "Validate this tenant".
+    state
+        .app
+        .set_validator(Arc::new(validate::ConsoleValidator { load_seconds: 2.0 }));
     let fresh = state
         .app
         .store

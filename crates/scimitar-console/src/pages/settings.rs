@@ -138,6 +138,32 @@ pub async fn generate_token(
 }
 
 #[derive(Template)]
+#[template(path = "validate.html")]
+struct ValidatePage {
+    c: Chrome,
+    r: scimitar_app::validate::ValidationReport,
+}
+
+/// "Validate this tenant": Entra's SCIM Validator against the tenant's own
+/// Tenant URL (a token made for the run, revoked after it), then its
+/// report. Admins only, like generating a token.
+pub async fn validate(
+    State(console): Shared,
+    ClientIp(ip): ClientIp,
+    a: Authed,
+    Path(tenant): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    let t = writable_tenant(&console, &a, &tenant, Some(&f.csrf)).await?;
+    let r = console.app.validate_tenant(&actor(&a, ip), &t).await?;
+    tracing::info!(tenant = %t.name, account = a.session.admin.id, failed = r.failed, "console validated the tenant");
+    Ok(render(&ValidatePage {
+        c: chrome(&a, &t.name, "settings"),
+        r,
+    }))
+}
+
+#[derive(Template)]
 #[template(path = "revoke.html")]
 struct RevokePage {
     c: Chrome,
