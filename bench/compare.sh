@@ -6,7 +6,7 @@
 #
 #   bench/compare.sh [OUT_DIR]          # default target/bench-compare
 #
-# Environment: USERS (10000), CONNECTIONS (16), SECONDS (10), SCENARIOS
+# Environment: USERS (10000), CONNECTIONS (16), SECONDS_PER (10), SCENARIOS
 # (lookup,patch,create), PG (postgres://postgres@127.0.0.1:5432; databases
 # scimitar_compare and scimitar_pgbench are dropped and created), PEER=0 to
 # leave the peer out, NODES3=0 to leave the three-node run out.
@@ -18,7 +18,7 @@ ROOT=$(pwd)
 OUT="${1:-$ROOT/target/bench-compare}"
 USERS="${USERS:-10000}"
 CONNS="${CONNECTIONS:-16}"
-SECS="${SECONDS_PER:-${SECONDS:-10}}"
+SECS="${SECONDS_PER:-10}"
 SCEN="${SCENARIOS:-lookup,patch,create}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
 PGHOST=$(echo "$PG" | sed -E 's#^postgres(ql)?://([^@/]*@)?([^:/]+).*#\3#')
@@ -86,14 +86,22 @@ serve 38602 "$DB" "$OUT/pg1.log"
 P1=$LAST_PID
 TOK=$(token "$DB")
 bench postgres-1-node "http://127.0.0.1:38602/scim/default/v2" "$TOK" "$P1" "$SCEN"
+cleanup; PIDS=()
+sleep 0.5
+# Three nodes start from a fresh database too: the one-node run's creates
+# and PATCHes (dead rows, with autovacuum off) would weigh on them.
 if [ "${NODES3:-1}" != 0 ]; then
+  dropdb scimitar_compare && createdb scimitar_compare
+  serve 38602 "$DB" "$OUT/pg1.log"
+  P1=$LAST_PID
+  TOK=$(token "$DB")
   serve 38603 "$DB" "$OUT/pg2.log"
   serve 38604 "$DB" "$OUT/pg3.log"
   bench postgres-3-nodes "http://127.0.0.1:38602/scim/default/v2" "$TOK" "$P1" "$SCEN" \
     --also-url "http://127.0.0.1:38603/scim/default/v2" --also-url "http://127.0.0.1:38604/scim/default/v2"
+  cleanup; PIDS=()
+  sleep 0.5
 fi
-cleanup; PIDS=()
-sleep 0.5
 dropdb scimitar_compare
 
 # 4. The peer: python scim2-server (in memory, gunicorn, 16 threads).

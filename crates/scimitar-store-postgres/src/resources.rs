@@ -574,12 +574,22 @@ impl ResourceStore for PostgresStore {
                     None if lookup => b.push(" ORDER BY r.seq + 0"),
                     None => b.push(" ORDER BY r.seq"),
                 }
-                let lim = b.bind(limit, "bigint");
-                let offset = b.bind(
-                    i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX),
-                    "bigint",
-                );
-                b.push(&format!(" LIMIT {lim} OFFSET {offset}"));
+                if lookup && q.start_index <= 1 {
+                    // The first page of a lookup with its limit written out
+                    // (a number, not input text): with `LIMIT $n` the
+                    // generic plan was costed for an unknown limit, looked
+                    // dearer than a custom one, and PostgreSQL planned the
+                    // statement anew on every execution (0.3-0.9 ms each;
+                    // lookups at 60 % of the rate on a fresh table).
+                    b.push(&format!(" LIMIT {limit}"));
+                } else {
+                    let lim = b.bind(limit, "bigint");
+                    let offset = b.bind(
+                        i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX),
+                        "bigint",
+                    );
+                    b.push(&format!(" LIMIT {lim} OFFSET {offset}"));
+                }
             }
         }
         select.push_str(&b.sql);
