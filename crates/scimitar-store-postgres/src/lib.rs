@@ -166,6 +166,12 @@ pub(crate) fn retryable(e: &tokio_postgres::Error) -> bool {
 /// `Conflict` on the attribute their index guards.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
     let Some(code) = e.code() else { return internal(e) };
+    // tokio-postgres says only "db error"; the server's message and code
+    // say what went wrong.
+    let internal = |e: tokio_postgres::Error| match e.as_db_error() {
+        Some(d) => StoreError::Internal(format!("{} (SQLSTATE {})", d.message(), d.code().code())),
+        None => internal(e),
+    };
     if *code == SqlState::UNIQUE_VIOLATION {
         let constraint = e.as_db_error().and_then(|d| d.constraint()).unwrap_or_default();
         let attr = match constraint {
@@ -442,8 +448,15 @@ async fn migrate(pool: &Pool) -> StoreResult<()> {
             Err(TxError::Db(e))
                 if attempt < MAX_ATTEMPTS
                     && (retryable(&e)
-                        || e.code()
-                            .is_some_and(|c| *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_TABLE)) =>
+                        || e.code().is_some_and(|c| {
+                            *c == SqlState::UNIQUE_VIOLATION
+                                || *c == SqlState::DUPLICATE_TABLE
+                                || *c == SqlState::DUPLICATE_OBJECT
+                        })
+                        // Two sessions changing one catalog row at once.
+                        || e.as_db_error().is_some_and(|d| {
+                            *d.code() == SqlState::INTERNAL_ERROR && d.message().contains("concurrently")
+                        })) =>
             {
                 tokio::time::sleep(backoff(attempt)).await;
             }
