@@ -1,9 +1,10 @@
 //! The `scimitar` command: the server and its administration.
 
+#[macro_use]
+mod terminal;
 mod job_edit;
 mod jobs;
 mod sync;
-mod terminal;
 mod transfer;
 mod validate;
 
@@ -484,6 +485,10 @@ async fn open_app(cfg: &Resolved) -> Result<Arc<App>> {
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
+        // `scimitar export | head`: the reader went away, nothing is wrong.
+        if terminal::is_broken_pipe(&e) {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -510,7 +515,7 @@ async fn run() -> Result<()> {
             if cli.common.json {
                 print_json(json!({"email": a.email, "role": a.role, "tenant": a.tenant, "created": a.created}));
             } else {
-                println!("Created {} ({}). Sign in at {}/login", a.email, a.role, cfg.public_url);
+                out!("Created {} ({}). Sign in at {}/login", a.email, a.role, cfg.public_url);
             }
             Ok(())
         }
@@ -557,7 +562,7 @@ async fn run() -> Result<()> {
                 print_json(json!({"events": events}));
             } else {
                 for e in events {
-                    println!(
+                    out!(
                         "{}\t{}\t{}\t{}\t{}",
                         e.time,
                         e.actor,
@@ -579,15 +584,15 @@ async fn run() -> Result<()> {
                 print_json(json!({"database": redact_url(&cfg.database), "migrated": true,
                     "passwords_hashed": done.passwords_hashed, "unique_duplicates": done.unique_duplicates}));
             } else {
-                println!("Database {} is migrated.", redact_url(&cfg.database));
+                out!("Database {} is migrated.", redact_url(&cfg.database));
                 if done.passwords_hashed > 0 {
-                    println!(
+                    out!(
                         "Hashed {} SCIM passwords that were stored in clear.",
                         done.passwords_hashed
                     );
                 }
                 if done.unique_duplicates > 0 {
-                    println!(
+                    out!(
                         "{} values that must be unique were already another resource's; they are left as they are (see the log).",
                         done.unique_duplicates
                     );
@@ -646,7 +651,7 @@ async fn run() -> Result<()> {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    println!(
+                    out!(
                         "{}\t{}\t{}\t{} {}\t{}\t{}{}",
                         e.time,
                         e.outcome,
@@ -787,13 +792,13 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
             Err(e) => return Err(app_err(e)),
         };
     if fresh {
-        println!("Created the first tenant, 'default'.");
-        println!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
-        println!(
+        out!("Created the first tenant, 'default'.");
+        out!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
+        out!(
             "  Secret Token: run `scimitar token create --tenant default --database {}`",
             cfg.database
         );
-        println!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
+        out!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
     }
     // Data an older version left (passwords in clear, values of unique
     // attributes not yet indexed) is brought up to date in the background:
@@ -816,7 +821,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         .await
         .map_err(anyhow::Error::msg)?
     {
-        println!("Set up the admin console (one-time link, valid 24 hours): {link}");
+        out!("Set up the admin console (one-time link, valid 24 hours): {link}");
     }
     let tls = match (&limits.tls_cert, &limits.tls_key) {
         (Some(cert), Some(key)) => {
@@ -828,7 +833,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
-    println!(
+    out!(
         "Listening on {}://{local}",
         if tls.is_some() { "https" } else { "http" }
     );
@@ -871,7 +876,7 @@ pub(crate) async fn shutdown_signal() {
 }
 
 fn print_json(v: serde_json::Value) {
-    println!("{v}");
+    out!("{v}");
 }
 
 async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
@@ -883,9 +888,10 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"name": t.name, "scim_url": url, "created": t.created}));
             } else {
-                println!(
+                out!(
                     "Created tenant '{}'.\n  Tenant URL: {url}\n  Next: scimitar token create --tenant {}",
-                    t.name, t.name
+                    t.name,
+                    t.name
                 );
             }
         }
@@ -899,7 +905,7 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
                 print_json(json!({"tenants": list}));
             } else {
                 for t in tenants {
-                    println!("{}\t{}\t{}", t.name, app.tenant_url(&t.name), t.created);
+                    out!("{}\t{}\t{}", t.name, app.tenant_url(&t.name), t.created);
                 }
             }
         }
@@ -908,7 +914,7 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"name": name, "deleted": true}));
             } else {
-                println!("Deleted tenant '{name}' with all its data and tokens.");
+                out!("Deleted tenant '{name}' with all its data and tokens.");
             }
         }
     }
@@ -938,11 +944,11 @@ async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
                     "label": info.label, "scope": info.scope, "created": info.created, "expires": info.expires
                 }));
             } else {
-                println!(
+                out!(
                     "Secret Token (shown once; it cannot be recovered):\n\n  {}\n",
                     new.secret
                 );
-                println!("Tenant URL: {url}\nToken id:   {} (use it to revoke)", info.id);
+                out!("Tenant URL: {url}\nToken id:   {} (use it to revoke)", info.id);
             }
         }
         TokenCmd::List { tenant } => {
@@ -953,7 +959,7 @@ async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
             } else {
                 for k in tokens {
                     let state = if k.revoked.is_some() { "revoked" } else { "active" };
-                    println!(
+                    out!(
                         "{}\t{}\t{}\tcreated {}\tlast used {}\t{state}",
                         k.id,
                         k.hint,
@@ -969,7 +975,7 @@ async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"id": id, "revoked": true}));
             } else {
-                println!("Revoked {id}; requests with it are refused from now on.");
+                out!("Revoked {id}; requests with it are refused from now on.");
             }
         }
     }
@@ -1001,7 +1007,7 @@ async fn schema_cmd(app: &App, cmd: SchemaCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"urn": s.id, "resourceType": resource_type, "attributes": s.attributes.len()}));
             } else {
-                println!(
+                out!(
                     "Registered {} on {resource_type} ({} attributes).",
                     s.id,
                     s.attributes.len()
@@ -1016,7 +1022,7 @@ async fn schema_cmd(app: &App, cmd: SchemaCmd, as_json: bool) -> Result<()> {
                 print_json(json!({"extensions": list}));
             } else {
                 for e in exts {
-                    println!(
+                    out!(
                         "{}\t{}\t{}",
                         e.urn,
                         e.resource_type,
@@ -1031,7 +1037,7 @@ async fn schema_cmd(app: &App, cmd: SchemaCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"urn": urn, "removed": true}));
             } else {
-                println!("Removed {urn}.");
+                out!("Removed {urn}.");
             }
         }
     }

@@ -637,3 +637,52 @@ fn migrate_indexes_unique_values_stored_before() {
     assert_eq!(again["unique_duplicates"], 0, "done once: {again}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `scimitar activity … | head`: a reader that stops early ends the
+/// command quietly (exit code 0, nothing on stderr), for commands that
+/// print line by line and for `export`, which writes through a buffer.
+#[test]
+fn commands_exit_quietly_when_the_reader_goes_away() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-pipe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    // More output than a pipe holds (64 KiB), so the command is still
+    // writing when the reader goes away.
+    let lines: String = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u{i}","userName":"user-number-{i}@example.com","displayName":"User number {i} of the pipe test","meta":{{"resourceType":"User","created":"2026-01-01T00:00:00.000Z","lastModified":"2026-01-01T00:00:00.000Z"}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    let input = dir.join("users.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    let r = run(&db, &["import", "--tenant", "acme", "--input", input.to_str().unwrap()]);
+    assert_eq!(r["created"], 3000, "{r}");
+    let commands: &[&[&str]] = &[
+        &["activity", "--tenant", "acme", "--limit", "3000"],
+        &["export", "--tenant", "acme"],
+    ];
+    for args in commands {
+        let mut child = Command::new(BIN)
+            .args(*args)
+            .args(["--database", &db])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+        drop(reader);
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} said something on a closed pipe: {err}");
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
