@@ -64,7 +64,7 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// Database: `sqlite:PATH` (the embedded default) or `postgres://user@host/db`.
+    /// Database: `sqlite:PATH` (the embedded default; `sqlite://PATH` or a bare file path too) or `postgres://user@host/db` (`postgresql://` too).
     #[arg(long, global = true, env = "SCIMITAR_DATABASE_URL")]
     database: Option<String>,
     /// The public base URL that clients use; Tenant URLs, `Location` and `meta.location` are built from it.
@@ -305,6 +305,8 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
         .clone()
         .or(file.public_url)
         .unwrap_or_else(|| format!("http://{listen}"));
+    // Checked before anything is created or connected.
+    self::database(&database)?;
     Ok(Resolved {
         listen,
         database,
@@ -316,33 +318,96 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
 }
 
 async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
-    load_key(url)?;
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(16);
-        let store = PostgresStore::connect(url, pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
-        return Ok(Arc::new(store));
+    match database(url)? {
+        Database::Postgres(url) => {
+            let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(16);
+            let store = PostgresStore::connect(url, pool).await.map_err(|e| match e {
+                // Says what failed and where (no database, role or server).
+                scimitar_store::StoreError::Internal(m) => anyhow::anyhow!("PostgreSQL: {m}"),
+                e => anyhow::anyhow!("connecting to PostgreSQL: {e}"),
+            })?;
+            // Only once the database answered: a failed connection leaves
+            // no key file behind.
+            load_key(url)?;
+            Ok(Arc::new(store))
+        }
+        Database::Sqlite(path) => {
+            load_key(url)?;
+            let store =
+                SqliteStore::open(path).map_err(|e| anyhow::anyhow!("opening database {}: {e}", path.display()))?;
+            // The directory's data is the tenant directory: owner-only.
+            restrict_permissions(path)?;
+            Ok(Arc::new(store))
+        }
     }
-    let path = sqlite_path(url)?;
-    let store = SqliteStore::open(path).map_err(|e| anyhow::anyhow!("opening database {}: {e}", path.display()))?;
-    // The directory's data is the tenant directory: owner-only.
-    restrict_permissions(path)?;
-    Ok(Arc::new(store))
 }
 
-fn sqlite_path(url: &str) -> Result<&Path> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    if path.is_empty() {
-        bail!("empty database path in '{url}'");
+/// A mistake in the command line or the configuration: exit code 2, as
+/// for the mistakes clap finds itself.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    Ok(Path::new(path))
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+/// What `--database` accepts, for its error messages.
+const DATABASE_FORMS: &str = "sqlite:PATH, sqlite://PATH, a file path without a scheme (SQLite), \
+     postgres://USER@HOST:PORT/DATABASE or postgresql://USER@HOST:PORT/DATABASE";
+
+/// The database a `--database` value names.
+#[derive(Debug, PartialEq)]
+enum Database<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a str),
+}
+
+/// Parses `--database`: `sqlite:PATH`, `sqlite://PATH`, a bare file path
+/// (SQLite), `postgres://…` or `postgresql://…`; any other scheme is a
+/// mistake (`mysql://x` must not become a SQLite file named `mysql:/x`).
+fn database(url: &str) -> Result<Database<'_>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Database::Postgres(url));
+    }
+    let path = match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Some(path) => path,
+        None => {
+            if let Some(scheme) = scheme_of(url) {
+                return Err(usage(format!(
+                    "--database: unknown scheme '{scheme}:' in '{}'; accepted: {DATABASE_FORMS}",
+                    redact_url(url)
+                )));
+            }
+            url
+        }
+    };
+    if path.is_empty() {
+        return Err(usage(format!(
+            "--database: empty database path in '{url}'; accepted: {DATABASE_FORMS}"
+        )));
+    }
+    Ok(Database::Sqlite(Path::new(path)))
+}
+
+/// The scheme of a URL (`mysql` of `mysql://x`); none for a file path
+/// (one letter before the colon is a Windows drive).
+fn scheme_of(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let starts = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (starts && scheme.len() > 1 && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .then_some(scheme)
 }
 
 /// The token-hashing key: `SCIMITAR_KEY_FILE`, or `scimitar.key` beside the
@@ -352,8 +417,8 @@ fn key_path(url: &str) -> PathBuf {
     if let Ok(p) = std::env::var("SCIMITAR_KEY_FILE") {
         return PathBuf::from(p);
     }
-    match sqlite_path(url) {
-        Ok(p) if !url.starts_with("postgres") => p
+    match database(url) {
+        Ok(Database::Sqlite(p)) => p
             .parent()
             .map(|d| d.join("scimitar.key"))
             .unwrap_or_else(|| PathBuf::from("scimitar.key")),
@@ -490,6 +555,9 @@ async fn main() {
             std::process::exit(0);
         }
         eprintln!("error: {e:#}");
+        if e.downcast_ref::<UsageError>().is_some() {
+            std::process::exit(2);
+        }
         std::process::exit(1);
     }
 }
@@ -745,8 +813,7 @@ impl ServeLimits {
 
 async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     // Refuse to serve a directory that other users can read.
-    if let Ok(path) = sqlite_path(&cfg.database)
-        && !cfg.database.starts_with("postgres")
+    if let Ok(Database::Sqlite(path)) = database(&cfg.database)
         && path.exists()
     {
         refuse_if_readable_by_others(path, "database", 0o004)?;
@@ -1055,5 +1122,52 @@ fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_values() {
+        let cases: &[(&str, Option<Database<'_>>)] = &[
+            (
+                "sqlite:data/scimitar.db",
+                Some(Database::Sqlite(Path::new("data/scimitar.db"))),
+            ),
+            (
+                "sqlite:///var/lib/s.db",
+                Some(Database::Sqlite(Path::new("/var/lib/s.db"))),
+            ),
+            ("sqlite://rel/s.db", Some(Database::Sqlite(Path::new("rel/s.db")))),
+            (
+                "data/scimitar.db",
+                Some(Database::Sqlite(Path::new("data/scimitar.db"))),
+            ),
+            ("/tmp/x:y/s.db", Some(Database::Sqlite(Path::new("/tmp/x:y/s.db")))),
+            ("C:/data/s.db", Some(Database::Sqlite(Path::new("C:/data/s.db")))),
+            ("postgres://u@h/db", Some(Database::Postgres("postgres://u@h/db"))),
+            (
+                "postgresql://u@h:5433/db",
+                Some(Database::Postgres("postgresql://u@h:5433/db")),
+            ),
+            ("mysql://x", None),
+            ("mysql:x", None),
+            ("postgre://u@h/db", None),
+            ("http://h/db", None),
+            ("sqlite:", None),
+            ("", None),
+        ];
+        for (value, want) in cases {
+            match (database(value), want) {
+                (Ok(got), Some(want)) => assert_eq!(&got, want, "{value}"),
+                (Err(e), None) => {
+                    assert!(e.downcast_ref::<UsageError>().is_some(), "{value}: {e}");
+                    assert!(e.to_string().contains("sqlite:PATH"), "{value}: {e}");
+                }
+                (got, want) => panic!("{value}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }

@@ -686,3 +686,98 @@ fn commands_exit_quietly_when_the_reader_goes_away() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A command in an empty working directory: its exit code, stderr, and
+/// the files it left there.
+fn run_in_empty_dir(name: &str, args: &[&str]) -> (Option<i32>, String, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(&dir)
+        .env_remove("SCIMITAR_KEY_FILE")
+        .env_remove("SCIMITAR_DATABASE_URL")
+        .env_remove("SCIMITAR_CONFIG")
+        .output()
+        .unwrap();
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        files,
+    )
+}
+
+/// `--database mysql://x` is refused with the accepted forms (exit code
+/// 2), before anything is created: no SQLite file named `mysql:/x`, no key.
+#[test]
+fn unknown_database_schemes_are_refused() {
+    for db in ["mysql://x", "postgre://u@h/db", "mariadb:x"] {
+        let (code, err, files) = run_in_empty_dir("scheme", &["tenant", "list", "--database", db]);
+        assert_eq!(code, Some(2), "{db}: {err}");
+        assert!(err.contains("unknown scheme"), "{db}: {err}");
+        for form in [
+            "sqlite:PATH",
+            "sqlite://PATH",
+            "postgres://",
+            "postgresql://",
+            "file path",
+        ] {
+            assert!(err.contains(form), "{db}: {form} missing from {err}");
+        }
+        assert!(files.is_empty(), "{db} created {files:?}");
+    }
+}
+
+/// A connection that fails says why, where and what to do, and leaves no
+/// `scimitar.key` behind. Nothing listens on port 1.
+#[test]
+fn a_refused_postgres_connection_says_where() {
+    let (code, err, files) = run_in_empty_dir(
+        "refused",
+        &["tenant", "list", "--database", "postgres://postgres@127.0.0.1:1/scim"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "cannot connect to PostgreSQL on 127.0.0.1:1 (database \"scim\"): connection refused — is the server running"
+        ),
+        "{err}"
+    );
+    assert!(files.is_empty(), "created {files:?}");
+}
+
+/// A missing database is named with the command that creates it (needs
+/// the PostgreSQL server of `SCIMITAR_TEST_POSTGRES_URL`).
+#[test]
+fn a_missing_postgres_database_says_how_to_create_it() {
+    let Ok(url) = std::env::var("SCIMITAR_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: SCIMITAR_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    // The same server and role, a database that does not exist.
+    let base = url.split('?').next().unwrap();
+    let Some(scheme_end) = base.find("://") else {
+        panic!("SCIMITAR_TEST_POSTGRES_URL is not a URL: {url}")
+    };
+    let authority = match base[scheme_end + 3..].find('/') {
+        Some(slash) => &base[..scheme_end + 3 + slash],
+        None => base,
+    };
+    let missing = format!("scimitar_missing_{}", std::process::id());
+    let db = format!("{authority}/{missing}");
+    let (code, err, files) = run_in_empty_dir("missingdb", &["tenant", "list", "--database", &db]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("database \"{missing}\" does not exist on ")),
+        "{err}"
+    );
+    assert!(err.contains("— create it with: createdb -h "), "{err}");
+    assert!(err.trim_end().ends_with(&format!(" {missing}")), "{err}");
+    assert!(files.is_empty(), "created {files:?}");
+}
