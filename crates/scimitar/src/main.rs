@@ -250,6 +250,8 @@ struct Resolved {
     listen: String,
     database: String,
     public_url: String,
+    /// Where `public_url` came from, for messages.
+    public_url_source: String,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     /// Where jobs sent through the admin API may connect.
@@ -286,6 +288,65 @@ impl Resolved {
     }
 }
 
+/// Checks a public base URL (`--public-url`): `http` or `https` with a
+/// host, an optional port and path, no query, fragment or credentials.
+/// Returns it without a trailing `/`.
+fn check_public_url(url: &str) -> std::result::Result<String, String> {
+    let example = "e.g. https://scim.example.com";
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = ["https://", "http://"]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+        .and_then(|p| url.get(p.len()..))
+    else {
+        return Err(format!(
+            "--public-url '{url}' must start with https:// or http:// ({example})"
+        ));
+    };
+    if url.contains(['?', '#']) {
+        return Err(format!(
+            "--public-url '{url}' must not have a query or fragment ({example})"
+        ));
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err(format!("--public-url '{url}' must not contain spaces ({example})"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!("--public-url '{url}' must not contain credentials ({example})"));
+    }
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':')),
+            None => ("", None),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    if !host_ok {
+        return Err(format!("--public-url '{url}' has no valid host ({example})"));
+    }
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(format!("--public-url '{url}' has an invalid port ({example})"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Whether clients elsewhere cannot use the public URL: it was not set,
+/// and the listen address is a wildcard (0.0.0.0, [::]), which is where
+/// the server listens but no address to connect to.
+fn unreachable_public_url(cfg: &Resolved) -> bool {
+    cfg.public_url_source.starts_with("the listen address")
+        && cfg.listen.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_unspecified())
+}
+
 fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
     let file: FileConfig = match &common.config {
         Some(p) => {
@@ -294,23 +355,39 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
         }
         None => FileConfig::default(),
     };
-    let listen = listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    // Commands other than `serve` have no --listen, but SCIMITAR_LISTEN
+    // still decides the default public URL, as it does for the server.
+    let listen = listen
+        .or_else(|| std::env::var("SCIMITAR_LISTEN").ok().filter(|l| !l.is_empty()))
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let database = common
         .database
         .clone()
         .or(file.database)
         .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
-    let public_url = common
-        .public_url
-        .clone()
-        .or(file.public_url)
-        .unwrap_or_else(|| format!("http://{listen}"));
+    let (public_url, public_url_source) = match (common.public_url.clone(), file.public_url) {
+        (Some(url), _) => {
+            let flag = std::env::args().any(|a| a == "--public-url" || a.starts_with("--public-url="));
+            (url, if flag { "--public-url" } else { "SCIMITAR_PUBLIC_URL" }.to_string())
+        }
+        (None, Some(url)) => {
+            let file = common.config.as_deref().unwrap_or(Path::new("")).display();
+            (url, format!("public_url in {file}"))
+        }
+        (None, None) => (
+            format!("http://{listen}"),
+            "the listen address; set --public-url, SCIMITAR_PUBLIC_URL or public_url in the config file to the address clients use".to_string(),
+        ),
+    };
+    let public_url = check_public_url(&public_url).map_err(|e| usage(format!("{e} (from {public_url_source})")))?;
     // Checked before anything is created or connected.
     self::database(&database)?;
     Ok(Resolved {
         listen,
         database,
-        public_url: public_url.trim_end_matches('/').to_string(),
+        public_url,
+        public_url_source,
         smtp_url: common.smtp_url.clone().or(file.smtp_url),
         smtp_from: common.smtp_from.clone().or(file.smtp_from),
         egress: egress_policy(common)?,
@@ -583,7 +660,13 @@ async fn run() -> Result<()> {
             if cli.common.json {
                 print_json(json!({"email": a.email, "role": a.role, "tenant": a.tenant, "created": a.created}));
             } else {
-                out!("Created {} ({}). Sign in at {}/login", a.email, a.role, cfg.public_url);
+                out!(
+                    "Created {} ({}). Sign in at {}/login (public URL from {})",
+                    a.email,
+                    a.role,
+                    cfg.public_url,
+                    cfg.public_url_source
+                );
             }
             Ok(())
         }
@@ -594,12 +677,12 @@ async fn run() -> Result<()> {
         Command::Tenant(cmd) => {
             let cfg = resolve(&cli.common, None)?;
             let app = open_app(&cfg).await?;
-            tenant_cmd(&app, cmd, cli.common.json).await
+            tenant_cmd(&app, cmd, cli.common.json, &cfg.public_url_source).await
         }
         Command::Token(cmd) => {
             let cfg = resolve(&cli.common, None)?;
             let app = open_app(&cfg).await?;
-            token_cmd(&app, cmd, cli.common.json).await
+            token_cmd(&app, cmd, cli.common.json, &cfg.public_url_source).await
         }
         Command::Export { tenant, output } => {
             let cfg = resolve(&cli.common, None)?;
@@ -858,6 +941,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
             Err(e) if e.status == 409 => false,
             Err(e) => return Err(app_err(e)),
         };
+    let unreachable = unreachable_public_url(&cfg);
     if fresh {
         out!("Created the first tenant, 'default'.");
         out!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
@@ -866,6 +950,13 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
             cfg.database
         );
         out!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
+    }
+    out!("Public URL: {} (from {})", cfg.public_url, cfg.public_url_source);
+    if unreachable {
+        out!(
+            "WARNING: {} is not an address clients can reach: Tenant URLs, links and Location headers built from it will not work from another machine. Start with --public-url https://scim.example.com (the address Entra or Okta reach this server at).",
+            cfg.public_url
+        );
     }
     // Data an older version left (passwords in clear, values of unique
     // attributes not yet indexed) is brought up to date in the background:
@@ -946,7 +1037,8 @@ fn print_json(v: serde_json::Value) {
     out!("{v}");
 }
 
-async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
+/// `source`: where the public URL came from, said beside Tenant URLs.
+async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool, source: &str) -> Result<()> {
     let err = anyhow::Error::msg;
     match cmd {
         TenantCmd::Create { name } => {
@@ -956,7 +1048,7 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
                 print_json(json!({"name": t.name, "scim_url": url, "created": t.created}));
             } else {
                 out!(
-                    "Created tenant '{}'.\n  Tenant URL: {url}\n  Next: scimitar token create --tenant {}",
+                    "Created tenant '{}'.\n  Tenant URL: {url} (public URL from {source})\n  Next: scimitar token create --tenant {}",
                     t.name,
                     t.name
                 );
@@ -988,7 +1080,8 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
+/// `source`: where the public URL came from, said beside Tenant URLs.
+async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool, source: &str) -> Result<()> {
     let err = anyhow::Error::msg;
     match cmd {
         TokenCmd::Create {
@@ -1015,7 +1108,10 @@ async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
                     "Secret Token (shown once; it cannot be recovered):\n\n  {}\n",
                     new.secret
                 );
-                out!("Tenant URL: {url}\nToken id:   {} (use it to revoke)", info.id);
+                out!(
+                    "Tenant URL: {url} (public URL from {source})\nToken id:   {} (use it to revoke)",
+                    info.id
+                );
             }
         }
         TokenCmd::List { tenant } => {
@@ -1128,6 +1224,37 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_urls() {
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("https://scim.example.com", Ok("https://scim.example.com")),
+            ("https://scim.example.com/", Ok("https://scim.example.com")),
+            ("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080")),
+            (
+                "HTTPS://Scim.Example.com/prefix/",
+                Ok("HTTPS://Scim.Example.com/prefix"),
+            ),
+            ("http://[::1]:8080", Ok("http://[::1]:8080")),
+            ("scim.example.com", Err("must start with https:// or http://")),
+            ("ftp://scim.example.com", Err("must start with https:// or http://")),
+            ("https://", Err("no valid host")),
+            ("https:///path", Err("no valid host")),
+            ("https://scim.example.com?x=1", Err("query or fragment")),
+            ("https://scim.example.com/#top", Err("query or fragment")),
+            ("https://u:p@scim.example.com", Err("credentials")),
+            ("https://scim.example.com:99999", Err("invalid port")),
+            ("https://scim.example.com:", Err("invalid port")),
+            ("https://scim example.com", Err("spaces")),
+        ];
+        for (url, want) in cases {
+            match (check_public_url(url), want) {
+                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{url}"),
+                (Err(e), Err(words)) => assert!(e.contains(words), "{url}: {e}"),
+                (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 
     #[test]
     fn database_values() {

@@ -781,3 +781,162 @@ fn a_missing_postgres_database_says_how_to_create_it() {
     assert!(err.trim_end().ends_with(&format!(" {missing}")), "{err}");
     assert!(files.is_empty(), "created {files:?}");
 }
+
+/// A public URL clients cannot use is refused (exit code 2) before
+/// anything is created.
+#[test]
+fn public_urls_are_checked() {
+    let cases = [
+        ("scim.example.com", "must start with https:// or http://"),
+        (
+            "https://scim.example.com/?tenant=a",
+            "must not have a query or fragment",
+        ),
+        ("https://", "has no valid host"),
+    ];
+    for (url, message) in cases {
+        let (code, err, files) = run_in_empty_dir(
+            "publicurl",
+            &["tenant", "list", "--database", "sqlite:db/s.db", "--public-url", url],
+        );
+        assert_eq!(code, Some(2), "{url}: {err}");
+        assert!(
+            err.contains(&format!("--public-url '{url}' {message}")) && err.contains("(from --public-url)"),
+            "{url}: {err}"
+        );
+        assert!(files.is_empty(), "{url} created {files:?}");
+    }
+}
+
+/// The URLs the CLI prints come from the same configuration as the
+/// server's (flag, environment, config file, listen address) and say
+/// where they came from.
+#[test]
+fn printed_urls_say_where_the_public_url_came_from() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-source-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/s.db", dir.display());
+    let cfg = dir.join("scimitar.toml");
+    std::fs::write(&cfg, "public_url = \"https://from-file.example\"\n").unwrap();
+    let cfg = cfg.to_str().unwrap();
+    // tenant, arguments, environment, what the Tenant URL line says
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
+        (
+            "a",
+            &["--public-url", "https://flag.example"],
+            &[],
+            "https://flag.example/scim/a/v2 (public URL from --public-url)",
+        ),
+        (
+            "b",
+            &[],
+            &[("SCIMITAR_PUBLIC_URL", "https://env.example")],
+            "https://env.example/scim/b/v2 (public URL from SCIMITAR_PUBLIC_URL)",
+        ),
+        (
+            "c",
+            &["--config", cfg],
+            &[],
+            "https://from-file.example/scim/c/v2 (public URL from public_url in ",
+        ),
+        (
+            "d",
+            &[],
+            &[("SCIMITAR_LISTEN", "127.0.0.1:9999")],
+            "http://127.0.0.1:9999/scim/d/v2 (public URL from the listen address; set --public-url",
+        ),
+    ];
+    for (tenant, args, env, want) in cases {
+        let mut c = Command::new(BIN);
+        c.args(["tenant", "create", tenant, "--database", &db])
+            .args(*args)
+            .env_remove("SCIMITAR_PUBLIC_URL")
+            .env_remove("SCIMITAR_LISTEN")
+            .env_remove("SCIMITAR_CONFIG");
+        for (k, v) in *env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{tenant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(want), "{tenant}: {text}");
+    }
+    // `admin create`'s sign-in link too.
+    let out = Command::new(BIN)
+        .args([
+            "admin",
+            "create",
+            "--role",
+            "operator",
+            "--email",
+            "op@example.com",
+            "--database",
+            &db,
+        ])
+        .env("SCIMITAR_PUBLIC_URL", "https://env.example")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"a long enough password 1\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Sign in at https://env.example/login (public URL from SCIMITAR_PUBLIC_URL)"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `serve --listen 0.0.0.0:…` with no public URL warns that the Tenant
+/// URL it prints cannot be reached from elsewhere.
+#[test]
+fn serve_on_a_wildcard_address_warns_about_the_tenant_url() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-wildcard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = format!("sqlite:{}/db/s.db", dir.display());
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}"), "--database", &db])
+        .env_remove("SCIMITAR_PUBLIC_URL")
+        .env_remove("SCIMITAR_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let stdout = server.0.stdout.take().unwrap();
+    let mut banner = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Listening on") {
+            break;
+        }
+    }
+    assert!(
+        banner.contains(&format!("Tenant URL:   http://0.0.0.0:{port}/scim/default/v2")),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "WARNING: http://0.0.0.0:{port} is not an address clients can reach"
+        )) && banner.contains("--public-url"),
+        "{banner}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
