@@ -147,10 +147,10 @@ enum Command {
     Activity {
         #[arg(long)]
         tenant: String,
-        /// Only entries at or after this time (RFC 3339, e.g. 2026-11-26T00:00:00Z).
+        /// Only entries at or after this time: a duration before now (30m, 1h, 7d) or an RFC 3339 timestamp (e.g. 2026-11-26T00:00:00Z).
         #[arg(long)]
         since: Option<String>,
-        /// Only this action: create, update, disable, enable, delete, add-member, remove-member.
+        /// Only this action: create, update, update-members, add-member, remove-member, disable, enable, delete.
         #[arg(long)]
         action: Option<String>,
         /// Only `success` or `failure`.
@@ -774,6 +774,15 @@ async fn run() -> Result<()> {
             outcome,
             limit,
         } => {
+            // The same checks as the admin API's; a mistake is exit code 2.
+            use scimitar_protocol::activity as filter;
+            let now = time::OffsetDateTime::now_utc();
+            let checked = |r: Result<String, ScimError>| r.map_err(|e| usage(format!("--{}", e.detail)));
+            let since = since
+                .map(|v| checked(filter::parse_time("since", &v, now)))
+                .transpose()?;
+            let action = action.map(|v| checked(filter::parse_action(&v))).transpose()?;
+            let outcome = outcome.map(|v| checked(filter::parse_outcome(&v))).transpose()?;
             let cfg = resolve(&cli.common, None)?;
             let store = open_store(&cfg.database).await?;
             let t = store

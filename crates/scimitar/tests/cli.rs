@@ -782,6 +782,63 @@ fn a_missing_postgres_database_says_how_to_create_it() {
     assert!(files.is_empty(), "created {files:?}");
 }
 
+/// `activity --since/--action/--outcome` are checked like the admin API's:
+/// durations and timestamps work, a mistake is exit code 2 with the valid
+/// values.
+#[test]
+fn activity_filters_are_checked() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-filters-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    let input = dir.join("u.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u1","userName":"u1@example.com","meta":{"resourceType":"User","created":"2026-01-01T00:00:00.000Z","lastModified":"2026-01-01T00:00:00.000Z"}}"#,
+    )
+    .unwrap();
+    run(&db, &["import", "--tenant", "acme", "--input", input.to_str().unwrap()]);
+    let found: &[(&[&str], usize)] = &[
+        (&["--since", "1h"], 1),
+        (&["--since", "7d", "--outcome", "success", "--action", "create"], 1),
+        (&["--since", "2000-01-01T00:00:00Z"], 1),
+        // From now on: nothing yet.
+        (&["--since", "0s"], 0),
+        (&["--outcome", "failure"], 0),
+    ];
+    for (args, n) in found {
+        let mut all = vec!["activity", "--tenant", "acme"];
+        all.extend_from_slice(args);
+        let log = run(&db, &all);
+        assert_eq!(log["events"].as_array().unwrap().len(), *n, "{args:?}: {log}");
+    }
+    let refused: &[(&[&str], &str)] = &[
+        (
+            &["--since", "garbage"],
+            "--since 'garbage' is neither a duration (a number and s, m, h, d or w, e.g. 30m, 1h, 7d) nor an RFC 3339 timestamp",
+        ),
+        (
+            &["--outcome", "bogus"],
+            "--outcome 'bogus' is not one of: success, failure",
+        ),
+        (
+            &["--action", "patch"],
+            "--action 'patch' is not one of: create, update, update-members, add-member, remove-member, disable, enable, delete",
+        ),
+    ];
+    for (args, message) in refused {
+        let out = Command::new(BIN)
+            .args(["activity", "--tenant", "acme", "--database", &db])
+            .args(*args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A public URL clients cannot use is refused (exit code 2) before
 /// anything is created.
 #[test]
