@@ -5,6 +5,7 @@
 //! function of its inputs, which is what makes it table-testable and
 //! fuzzable. Statuses are plain numbers; the HTTP layer maps them.
 
+pub mod activity;
 pub mod datetime;
 pub mod diff;
 pub mod discovery;

@@ -19,6 +19,7 @@ use scimitar_app::Actor;
 use scimitar_app::jobs::JobFile;
 use scimitar_app::schemas::NewExtension;
 use scimitar_protocol::ScimError;
+use scimitar_protocol::activity as activity_filter;
 use scimitar_protocol::schema::schema_to_json;
 use scimitar_store::{ActivityQuery, Tenant};
 use serde_json::{Value, json};
@@ -117,11 +118,15 @@ pub async fn activity(
         let (tenant, _) = admin(&state, &headers, &tenant, peer).await?;
         let Query(p) = params?;
         state.app.flush_reads().await;
+        // Checked, so that a mistake is 400 with the valid forms rather
+        // than an empty (or unfiltered) answer.
+        let now = time::OffsetDateTime::now_utc();
+        let time = |name: &str, v: Option<String>| v.map(|v| activity_filter::parse_time(name, &v, now)).transpose();
         let query = ActivityQuery {
-            since: p.since,
-            until: p.until,
-            action: p.action,
-            outcome: p.outcome,
+            since: time("since", p.since)?,
+            until: time("until", p.until)?,
+            action: p.action.map(|v| activity_filter::parse_action(&v)).transpose()?,
+            outcome: p.outcome.map(|v| activity_filter::parse_outcome(&v)).transpose()?,
             text: p.q,
             before_id: p.before,
             limit: p.limit.unwrap_or(100).min(1000),

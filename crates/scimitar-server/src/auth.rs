@@ -95,7 +95,9 @@ pub async fn authenticate(
         .token_by_hash(&hash)
         .await?
         .ok_or_else(|| fail(denied()))?;
-    if info.tenant != tenant_name {
+    // Tenant names are stored lower case; the path's name is matched
+    // case-insensitively like the rest of the path (`/scim/Contoso/v2`).
+    if !info.tenant.eq_ignore_ascii_case(tenant_name) {
         return Err(fail(denied()));
     }
     if info.scope != scope {

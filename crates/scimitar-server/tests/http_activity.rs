@@ -183,3 +183,45 @@ async fn a_malformed_admin_query_is_a_scim_error() {
         );
     }
 }
+
+/// The filters are checked: a mistake is 400 invalidValue naming the valid
+/// forms, instead of 200 with nothing (or everything) in it.
+#[tokio::test]
+async fn activity_filters_are_checked() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("acme").await;
+    let admin = srv.tenant_with_scope("acme", "admin").await;
+    t.create_user("ann@x.test").await;
+    let cases: &[(&str, Option<&str>)] = &[
+        ("since=garbage", Some("RFC 3339")),
+        ("since=1y", Some("7d")),
+        ("until=tomorrow", Some("RFC 3339")),
+        ("outcome=bogus", Some("success, failure")),
+        ("action=patch", Some("create, update, update-members")),
+        ("since=1h", None),
+        ("since=2026-01-01T00:00:00Z&outcome=success&action=create", None),
+    ];
+    for (query, error) in cases {
+        let url = format!("{}/admin/v1/tenants/acme/activity?{query}", srv.public_url);
+        let r = admin.send(Method::GET, &url, None).await;
+        match error {
+            Some(words) => {
+                r.assert_error(400, Some("invalidValue"));
+                assert!(
+                    r.body["detail"].as_str().unwrap().contains(words),
+                    "{query}: {}",
+                    r.text
+                );
+            }
+            None => {
+                assert_eq!(r.status, 200, "{query}: {}", r.text);
+                assert_eq!(r.body["events"].as_array().unwrap().len(), 1, "{query}: {}", r.text);
+            }
+        }
+    }
+    // A duration counts back from now: nothing happened in the future.
+    let future = format!("{}/admin/v1/tenants/acme/activity?since=0s", srv.public_url);
+    let r = admin.send(Method::GET, &future, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["events"].as_array().unwrap().len(), 0, "{}", r.text);
+}

@@ -1479,3 +1479,25 @@ async fn making_an_attribute_unique_keeps_existing_duplicates_and_refuses_new_on
     let r = t.post("/Users", json!({"userName": "c", IDS: {"code": "same"}})).await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+/// Tenant names are stored lower case; a path that spells one in another
+/// case (`/scim/Contoso/v2`, `/admin/v1/tenants/CONTOSO/…`) reaches the
+/// same tenant with its token instead of answering 401.
+#[tokio::test]
+async fn tenant_names_in_paths_match_case_insensitively() {
+    let srv = TestServer::start().await;
+    let t = srv.tenant("contoso").await;
+    let admin = srv.tenant_with_scope("contoso", "admin").await;
+    for spelling in ["Contoso", "CONTOSO", "contoso"] {
+        let url = format!("{}/scim/{spelling}/v2/Users", srv.public_url);
+        let r = t.get(&url).await;
+        assert_eq!(r.status, 200, "{spelling}: {}", r.text);
+        let url = format!("{}/admin/v1/tenants/{spelling}/activity", srv.public_url);
+        let r = admin.get(&url).await;
+        assert_eq!(r.status, 200, "{spelling}: {}", r.text);
+    }
+    // Another tenant's token still gets the same 401 as before.
+    let other = srv.tenant("fabrikam").await;
+    let r = other.get(&format!("{}/scim/Contoso/v2/Users", srv.public_url)).await;
+    r.assert_error(401, None);
+}

@@ -9,6 +9,7 @@
 //! extensions, advisory locks and LISTEN/NOTIFY to stay portable to
 //! CockroachDB and YugabyteDB.
 
+mod connect;
 mod console;
 mod engine;
 mod lease;
@@ -493,6 +494,7 @@ impl PostgresStore {
     /// Connects (`postgres://user@host:port/db`, libpq-style options such
     /// as `?options=-csearch_path%3Dscim` allowed) and migrates.
     pub async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
+        probe(url).await?;
         let store = Self::pool(url, pool_size)?;
         migrate(&store.pool).await?;
         store.check_lower().await?;
@@ -501,6 +503,7 @@ impl PostgresStore {
 
     /// Applies pending migrations and returns.
     pub async fn migrate_only(url: &str) -> StoreResult<()> {
+        probe(url).await?;
         let store = Self::pool(url, 1)?;
         migrate(&store.pool).await
     }
@@ -543,6 +546,25 @@ impl PostgresStore {
                 "the database's LC_CTYPE does not lower-case non-ASCII letters; create it with a UTF-8 locale (e.g. C.UTF-8)".into(),
             ))
         }
+    }
+}
+
+/// Connects once before the pool does, so that a failed connection says
+/// which failure (no such database or role, a wrong password, nothing
+/// listening), where (host, port, database) and what to do.
+async fn probe(url: &str) -> StoreResult<()> {
+    let config = parse_url(url)?;
+    match config.connect(NoTls).await {
+        // The connection closes when both halves are dropped.
+        Ok((client, connection)) => {
+            drop(client);
+            let _ = connection.await;
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Internal(connect::message(
+            &connect::Target::of(&config),
+            &connect::Failure::of(&e),
+        ))),
     }
 }
 

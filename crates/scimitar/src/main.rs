@@ -1,9 +1,10 @@
 //! The `scimitar` command: the server and its administration.
 
+#[macro_use]
+mod terminal;
 mod job_edit;
 mod jobs;
 mod sync;
-mod terminal;
 mod transfer;
 mod validate;
 
@@ -63,7 +64,7 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// Database: `sqlite:PATH` (the embedded default) or `postgres://user@host/db`.
+    /// Database: `sqlite:PATH` (the embedded default; `sqlite://PATH` or a bare file path too) or `postgres://user@host/db` (`postgresql://` too).
     #[arg(long, global = true, env = "SCIMITAR_DATABASE_URL")]
     database: Option<String>,
     /// The public base URL that clients use; Tenant URLs, `Location` and `meta.location` are built from it.
@@ -146,10 +147,10 @@ enum Command {
     Activity {
         #[arg(long)]
         tenant: String,
-        /// Only entries at or after this time (RFC 3339, e.g. 2026-11-26T00:00:00Z).
+        /// Only entries at or after this time: a duration before now (30m, 1h, 7d) or an RFC 3339 timestamp (e.g. 2026-11-26T00:00:00Z).
         #[arg(long)]
         since: Option<String>,
-        /// Only this action: create, update, disable, enable, delete, add-member, remove-member.
+        /// Only this action: create, update, update-members, add-member, remove-member, disable, enable, delete.
         #[arg(long)]
         action: Option<String>,
         /// Only `success` or `failure`.
@@ -249,6 +250,8 @@ struct Resolved {
     listen: String,
     database: String,
     public_url: String,
+    /// Where `public_url` came from, for messages.
+    public_url_source: String,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     /// Where jobs sent through the admin API may connect.
@@ -285,6 +288,65 @@ impl Resolved {
     }
 }
 
+/// Checks a public base URL (`--public-url`): `http` or `https` with a
+/// host, an optional port and path, no query, fragment or credentials.
+/// Returns it without a trailing `/`.
+fn check_public_url(url: &str) -> std::result::Result<String, String> {
+    let example = "e.g. https://scim.example.com";
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = ["https://", "http://"]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+        .and_then(|p| url.get(p.len()..))
+    else {
+        return Err(format!(
+            "--public-url '{url}' must start with https:// or http:// ({example})"
+        ));
+    };
+    if url.contains(['?', '#']) {
+        return Err(format!(
+            "--public-url '{url}' must not have a query or fragment ({example})"
+        ));
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err(format!("--public-url '{url}' must not contain spaces ({example})"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!("--public-url '{url}' must not contain credentials ({example})"));
+    }
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':')),
+            None => ("", None),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    if !host_ok {
+        return Err(format!("--public-url '{url}' has no valid host ({example})"));
+    }
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(format!("--public-url '{url}' has an invalid port ({example})"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Whether clients elsewhere cannot use the public URL: it was not set,
+/// and the listen address is a wildcard (0.0.0.0, [::]), which is where
+/// the server listens but no address to connect to.
+fn unreachable_public_url(cfg: &Resolved) -> bool {
+    cfg.public_url_source.starts_with("the listen address")
+        && cfg.listen.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_unspecified())
+}
+
 fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
     let file: FileConfig = match &common.config {
         Some(p) => {
@@ -293,21 +355,39 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
         }
         None => FileConfig::default(),
     };
-    let listen = listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    // Commands other than `serve` have no --listen, but SCIMITAR_LISTEN
+    // still decides the default public URL, as it does for the server.
+    let listen = listen
+        .or_else(|| std::env::var("SCIMITAR_LISTEN").ok().filter(|l| !l.is_empty()))
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let database = common
         .database
         .clone()
         .or(file.database)
         .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
-    let public_url = common
-        .public_url
-        .clone()
-        .or(file.public_url)
-        .unwrap_or_else(|| format!("http://{listen}"));
+    let (public_url, public_url_source) = match (common.public_url.clone(), file.public_url) {
+        (Some(url), _) => {
+            let flag = std::env::args().any(|a| a == "--public-url" || a.starts_with("--public-url="));
+            (url, if flag { "--public-url" } else { "SCIMITAR_PUBLIC_URL" }.to_string())
+        }
+        (None, Some(url)) => {
+            let file = common.config.as_deref().unwrap_or(Path::new("")).display();
+            (url, format!("public_url in {file}"))
+        }
+        (None, None) => (
+            format!("http://{listen}"),
+            "the listen address; set --public-url, SCIMITAR_PUBLIC_URL or public_url in the config file to the address clients use".to_string(),
+        ),
+    };
+    let public_url = check_public_url(&public_url).map_err(|e| usage(format!("{e} (from {public_url_source})")))?;
+    // Checked before anything is created or connected.
+    self::database(&database)?;
     Ok(Resolved {
         listen,
         database,
-        public_url: public_url.trim_end_matches('/').to_string(),
+        public_url,
+        public_url_source,
         smtp_url: common.smtp_url.clone().or(file.smtp_url),
         smtp_from: common.smtp_from.clone().or(file.smtp_from),
         egress: egress_policy(common)?,
@@ -315,33 +395,96 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
 }
 
 async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
-    load_key(url)?;
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(16);
-        let store = PostgresStore::connect(url, pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
-        return Ok(Arc::new(store));
+    match database(url)? {
+        Database::Postgres(url) => {
+            let pool: usize = std::env::var("SCIMITAR_DB_POOL_SIZE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(16);
+            let store = PostgresStore::connect(url, pool).await.map_err(|e| match e {
+                // Says what failed and where (no database, role or server).
+                scimitar_store::StoreError::Internal(m) => anyhow::anyhow!("PostgreSQL: {m}"),
+                e => anyhow::anyhow!("connecting to PostgreSQL: {e}"),
+            })?;
+            // Only once the database answered: a failed connection leaves
+            // no key file behind.
+            load_key(url)?;
+            Ok(Arc::new(store))
+        }
+        Database::Sqlite(path) => {
+            load_key(url)?;
+            let store =
+                SqliteStore::open(path).map_err(|e| anyhow::anyhow!("opening database {}: {e}", path.display()))?;
+            // The directory's data is the tenant directory: owner-only.
+            restrict_permissions(path)?;
+            Ok(Arc::new(store))
+        }
     }
-    let path = sqlite_path(url)?;
-    let store = SqliteStore::open(path).map_err(|e| anyhow::anyhow!("opening database {}: {e}", path.display()))?;
-    // The directory's data is the tenant directory: owner-only.
-    restrict_permissions(path)?;
-    Ok(Arc::new(store))
 }
 
-fn sqlite_path(url: &str) -> Result<&Path> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    if path.is_empty() {
-        bail!("empty database path in '{url}'");
+/// A mistake in the command line or the configuration: exit code 2, as
+/// for the mistakes clap finds itself.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    Ok(Path::new(path))
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+/// What `--database` accepts, for its error messages.
+const DATABASE_FORMS: &str = "sqlite:PATH, sqlite://PATH, a file path without a scheme (SQLite), \
+     postgres://USER@HOST:PORT/DATABASE or postgresql://USER@HOST:PORT/DATABASE";
+
+/// The database a `--database` value names.
+#[derive(Debug, PartialEq)]
+enum Database<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a str),
+}
+
+/// Parses `--database`: `sqlite:PATH`, `sqlite://PATH`, a bare file path
+/// (SQLite), `postgres://…` or `postgresql://…`; any other scheme is a
+/// mistake (`mysql://x` must not become a SQLite file named `mysql:/x`).
+fn database(url: &str) -> Result<Database<'_>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Database::Postgres(url));
+    }
+    let path = match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Some(path) => path,
+        None => {
+            if let Some(scheme) = scheme_of(url) {
+                return Err(usage(format!(
+                    "--database: unknown scheme '{scheme}:' in '{}'; accepted: {DATABASE_FORMS}",
+                    redact_url(url)
+                )));
+            }
+            url
+        }
+    };
+    if path.is_empty() {
+        return Err(usage(format!(
+            "--database: empty database path in '{url}'; accepted: {DATABASE_FORMS}"
+        )));
+    }
+    Ok(Database::Sqlite(Path::new(path)))
+}
+
+/// The scheme of a URL (`mysql` of `mysql://x`); none for a file path
+/// (one letter before the colon is a Windows drive).
+fn scheme_of(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let starts = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (starts && scheme.len() > 1 && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .then_some(scheme)
 }
 
 /// The token-hashing key: `SCIMITAR_KEY_FILE`, or `scimitar.key` beside the
@@ -351,8 +494,8 @@ fn key_path(url: &str) -> PathBuf {
     if let Ok(p) = std::env::var("SCIMITAR_KEY_FILE") {
         return PathBuf::from(p);
     }
-    match sqlite_path(url) {
-        Ok(p) if !url.starts_with("postgres") => p
+    match database(url) {
+        Ok(Database::Sqlite(p)) => p
             .parent()
             .map(|d| d.join("scimitar.key"))
             .unwrap_or_else(|| PathBuf::from("scimitar.key")),
@@ -484,7 +627,14 @@ async fn open_app(cfg: &Resolved) -> Result<Arc<App>> {
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
+        // `scimitar export | head`: the reader went away, nothing is wrong.
+        if terminal::is_broken_pipe(&e) {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
+        if e.downcast_ref::<UsageError>().is_some() {
+            std::process::exit(2);
+        }
         std::process::exit(1);
     }
 }
@@ -510,7 +660,13 @@ async fn run() -> Result<()> {
             if cli.common.json {
                 print_json(json!({"email": a.email, "role": a.role, "tenant": a.tenant, "created": a.created}));
             } else {
-                println!("Created {} ({}). Sign in at {}/login", a.email, a.role, cfg.public_url);
+                out!(
+                    "Created {} ({}). Sign in at {}/login (public URL from {})",
+                    a.email,
+                    a.role,
+                    cfg.public_url,
+                    cfg.public_url_source
+                );
             }
             Ok(())
         }
@@ -521,12 +677,12 @@ async fn run() -> Result<()> {
         Command::Tenant(cmd) => {
             let cfg = resolve(&cli.common, None)?;
             let app = open_app(&cfg).await?;
-            tenant_cmd(&app, cmd, cli.common.json).await
+            tenant_cmd(&app, cmd, cli.common.json, &cfg.public_url_source).await
         }
         Command::Token(cmd) => {
             let cfg = resolve(&cli.common, None)?;
             let app = open_app(&cfg).await?;
-            token_cmd(&app, cmd, cli.common.json).await
+            token_cmd(&app, cmd, cli.common.json, &cfg.public_url_source).await
         }
         Command::Export { tenant, output } => {
             let cfg = resolve(&cli.common, None)?;
@@ -557,7 +713,7 @@ async fn run() -> Result<()> {
                 print_json(json!({"events": events}));
             } else {
                 for e in events {
-                    println!(
+                    out!(
                         "{}\t{}\t{}\t{}\t{}",
                         e.time,
                         e.actor,
@@ -579,15 +735,15 @@ async fn run() -> Result<()> {
                 print_json(json!({"database": redact_url(&cfg.database), "migrated": true,
                     "passwords_hashed": done.passwords_hashed, "unique_duplicates": done.unique_duplicates}));
             } else {
-                println!("Database {} is migrated.", redact_url(&cfg.database));
+                out!("Database {} is migrated.", redact_url(&cfg.database));
                 if done.passwords_hashed > 0 {
-                    println!(
+                    out!(
                         "Hashed {} SCIM passwords that were stored in clear.",
                         done.passwords_hashed
                     );
                 }
                 if done.unique_duplicates > 0 {
-                    println!(
+                    out!(
                         "{} values that must be unique were already another resource's; they are left as they are (see the log).",
                         done.unique_duplicates
                     );
@@ -618,6 +774,15 @@ async fn run() -> Result<()> {
             outcome,
             limit,
         } => {
+            // The same checks as the admin API's; a mistake is exit code 2.
+            use scimitar_protocol::activity as filter;
+            let now = time::OffsetDateTime::now_utc();
+            let checked = |r: Result<String, ScimError>| r.map_err(|e| usage(format!("--{}", e.detail)));
+            let since = since
+                .map(|v| checked(filter::parse_time("since", &v, now)))
+                .transpose()?;
+            let action = action.map(|v| checked(filter::parse_action(&v))).transpose()?;
+            let outcome = outcome.map(|v| checked(filter::parse_outcome(&v))).transpose()?;
             let cfg = resolve(&cli.common, None)?;
             let store = open_store(&cfg.database).await?;
             let t = store
@@ -646,7 +811,7 @@ async fn run() -> Result<()> {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    println!(
+                    out!(
                         "{}\t{}\t{}\t{} {}\t{}\t{}{}",
                         e.time,
                         e.outcome,
@@ -740,8 +905,7 @@ impl ServeLimits {
 
 async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     // Refuse to serve a directory that other users can read.
-    if let Ok(path) = sqlite_path(&cfg.database)
-        && !cfg.database.starts_with("postgres")
+    if let Ok(Database::Sqlite(path)) = database(&cfg.database)
         && path.exists()
     {
         refuse_if_readable_by_others(path, "database", 0o004)?;
@@ -786,14 +950,22 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
             Err(e) if e.status == 409 => false,
             Err(e) => return Err(app_err(e)),
         };
+    let unreachable = unreachable_public_url(&cfg);
     if fresh {
-        println!("Created the first tenant, 'default'.");
-        println!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
-        println!(
+        out!("Created the first tenant, 'default'.");
+        out!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
+        out!(
             "  Secret Token: run `scimitar token create --tenant default --database {}`",
             cfg.database
         );
-        println!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
+        out!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
+    }
+    out!("Public URL: {} (from {})", cfg.public_url, cfg.public_url_source);
+    if unreachable {
+        out!(
+            "WARNING: {} is not an address clients can reach: Tenant URLs, links and Location headers built from it will not work from another machine. Start with --public-url https://scim.example.com (the address Entra or Okta reach this server at).",
+            cfg.public_url
+        );
     }
     // Data an older version left (passwords in clear, values of unique
     // attributes not yet indexed) is brought up to date in the background:
@@ -816,7 +988,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         .await
         .map_err(anyhow::Error::msg)?
     {
-        println!("Set up the admin console (one-time link, valid 24 hours): {link}");
+        out!("Set up the admin console (one-time link, valid 24 hours): {link}");
     }
     let tls = match (&limits.tls_cert, &limits.tls_key) {
         (Some(cert), Some(key)) => {
@@ -828,7 +1000,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
-    println!(
+    out!(
         "Listening on {}://{local}",
         if tls.is_some() { "https" } else { "http" }
     );
@@ -871,10 +1043,11 @@ pub(crate) async fn shutdown_signal() {
 }
 
 fn print_json(v: serde_json::Value) {
-    println!("{v}");
+    out!("{v}");
 }
 
-async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
+/// `source`: where the public URL came from, said beside Tenant URLs.
+async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool, source: &str) -> Result<()> {
     let err = anyhow::Error::msg;
     match cmd {
         TenantCmd::Create { name } => {
@@ -883,9 +1056,10 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"name": t.name, "scim_url": url, "created": t.created}));
             } else {
-                println!(
-                    "Created tenant '{}'.\n  Tenant URL: {url}\n  Next: scimitar token create --tenant {}",
-                    t.name, t.name
+                out!(
+                    "Created tenant '{}'.\n  Tenant URL: {url} (public URL from {source})\n  Next: scimitar token create --tenant {}",
+                    t.name,
+                    t.name
                 );
             }
         }
@@ -899,7 +1073,7 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
                 print_json(json!({"tenants": list}));
             } else {
                 for t in tenants {
-                    println!("{}\t{}\t{}", t.name, app.tenant_url(&t.name), t.created);
+                    out!("{}\t{}\t{}", t.name, app.tenant_url(&t.name), t.created);
                 }
             }
         }
@@ -908,14 +1082,15 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"name": name, "deleted": true}));
             } else {
-                println!("Deleted tenant '{name}' with all its data and tokens.");
+                out!("Deleted tenant '{name}' with all its data and tokens.");
             }
         }
     }
     Ok(())
 }
 
-async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
+/// `source`: where the public URL came from, said beside Tenant URLs.
+async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool, source: &str) -> Result<()> {
     let err = anyhow::Error::msg;
     match cmd {
         TokenCmd::Create {
@@ -938,11 +1113,14 @@ async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
                     "label": info.label, "scope": info.scope, "created": info.created, "expires": info.expires
                 }));
             } else {
-                println!(
+                out!(
                     "Secret Token (shown once; it cannot be recovered):\n\n  {}\n",
                     new.secret
                 );
-                println!("Tenant URL: {url}\nToken id:   {} (use it to revoke)", info.id);
+                out!(
+                    "Tenant URL: {url} (public URL from {source})\nToken id:   {} (use it to revoke)",
+                    info.id
+                );
             }
         }
         TokenCmd::List { tenant } => {
@@ -953,7 +1131,7 @@ async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
             } else {
                 for k in tokens {
                     let state = if k.revoked.is_some() { "revoked" } else { "active" };
-                    println!(
+                    out!(
                         "{}\t{}\t{}\tcreated {}\tlast used {}\t{state}",
                         k.id,
                         k.hint,
@@ -969,7 +1147,7 @@ async fn token_cmd(app: &App, cmd: TokenCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"id": id, "revoked": true}));
             } else {
-                println!("Revoked {id}; requests with it are refused from now on.");
+                out!("Revoked {id}; requests with it are refused from now on.");
             }
         }
     }
@@ -1001,7 +1179,7 @@ async fn schema_cmd(app: &App, cmd: SchemaCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"urn": s.id, "resourceType": resource_type, "attributes": s.attributes.len()}));
             } else {
-                println!(
+                out!(
                     "Registered {} on {resource_type} ({} attributes).",
                     s.id,
                     s.attributes.len()
@@ -1016,7 +1194,7 @@ async fn schema_cmd(app: &App, cmd: SchemaCmd, as_json: bool) -> Result<()> {
                 print_json(json!({"extensions": list}));
             } else {
                 for e in exts {
-                    println!(
+                    out!(
                         "{}\t{}\t{}",
                         e.urn,
                         e.resource_type,
@@ -1031,7 +1209,7 @@ async fn schema_cmd(app: &App, cmd: SchemaCmd, as_json: bool) -> Result<()> {
             if as_json {
                 print_json(json!({"urn": urn, "removed": true}));
             } else {
-                println!("Removed {urn}.");
+                out!("Removed {urn}.");
             }
         }
     }
@@ -1049,5 +1227,83 @@ fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls() {
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("https://scim.example.com", Ok("https://scim.example.com")),
+            ("https://scim.example.com/", Ok("https://scim.example.com")),
+            ("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080")),
+            (
+                "HTTPS://Scim.Example.com/prefix/",
+                Ok("HTTPS://Scim.Example.com/prefix"),
+            ),
+            ("http://[::1]:8080", Ok("http://[::1]:8080")),
+            ("scim.example.com", Err("must start with https:// or http://")),
+            ("ftp://scim.example.com", Err("must start with https:// or http://")),
+            ("https://", Err("no valid host")),
+            ("https:///path", Err("no valid host")),
+            ("https://scim.example.com?x=1", Err("query or fragment")),
+            ("https://scim.example.com/#top", Err("query or fragment")),
+            ("https://u:p@scim.example.com", Err("credentials")),
+            ("https://scim.example.com:99999", Err("invalid port")),
+            ("https://scim.example.com:", Err("invalid port")),
+            ("https://scim example.com", Err("spaces")),
+        ];
+        for (url, want) in cases {
+            match (check_public_url(url), want) {
+                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{url}"),
+                (Err(e), Err(words)) => assert!(e.contains(words), "{url}: {e}"),
+                (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn database_values() {
+        let cases: &[(&str, Option<Database<'_>>)] = &[
+            (
+                "sqlite:data/scimitar.db",
+                Some(Database::Sqlite(Path::new("data/scimitar.db"))),
+            ),
+            (
+                "sqlite:///var/lib/s.db",
+                Some(Database::Sqlite(Path::new("/var/lib/s.db"))),
+            ),
+            ("sqlite://rel/s.db", Some(Database::Sqlite(Path::new("rel/s.db")))),
+            (
+                "data/scimitar.db",
+                Some(Database::Sqlite(Path::new("data/scimitar.db"))),
+            ),
+            ("/tmp/x:y/s.db", Some(Database::Sqlite(Path::new("/tmp/x:y/s.db")))),
+            ("C:/data/s.db", Some(Database::Sqlite(Path::new("C:/data/s.db")))),
+            ("postgres://u@h/db", Some(Database::Postgres("postgres://u@h/db"))),
+            (
+                "postgresql://u@h:5433/db",
+                Some(Database::Postgres("postgresql://u@h:5433/db")),
+            ),
+            ("mysql://x", None),
+            ("mysql:x", None),
+            ("postgre://u@h/db", None),
+            ("http://h/db", None),
+            ("sqlite:", None),
+            ("", None),
+        ];
+        for (value, want) in cases {
+            match (database(value), want) {
+                (Ok(got), Some(want)) => assert_eq!(&got, want, "{value}"),
+                (Err(e), None) => {
+                    assert!(e.downcast_ref::<UsageError>().is_some(), "{value}: {e}");
+                    assert!(e.to_string().contains("sqlite:PATH"), "{value}: {e}");
+                }
+                (got, want) => panic!("{value}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }

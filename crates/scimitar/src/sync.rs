@@ -289,9 +289,9 @@ pub async fn sync_cmd(
                     Ok(None) => {}
                     Ok(Some(Leased::Ran(s))) => {
                         if as_json {
-                            println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                            out!("{}", serde_json::to_string(&s).unwrap_or_default());
                         } else {
-                            println!(
+                            out!(
                                 "{} cycle of '{}'{}: {} created, {} updated, {} disabled, {} deleted, {} skipped, {} failed; {} requests in {:.1} s",
                                 s.kind,
                                 s.job,
@@ -328,12 +328,12 @@ pub async fn sync_cmd(
             save_job(&app, &t, &job, &text).await?;
             let record = app.job(&t, &spec.name).await.map_err(app_err)?;
             if as_json {
-                println!(
+                out!(
                     "{}",
                     json!({"job": spec.name, "tenant": t.name, "status": record.status})
                 );
             } else {
-                println!(
+                out!(
                     "Saved job '{}' in tenant '{}' (Provisioning Status: {}). Switch it on with: scimitar sync start --job {}{}",
                     spec.name,
                     t.name,
@@ -377,14 +377,14 @@ pub async fn sync_cmd(
             let t = tenant(&app, &tenant_name).await?;
             let record = app.allow_deletes(&Actor::Cli, &t, &job).await.map_err(app_err)?;
             if as_json {
-                println!(
+                out!(
                     "{}",
                     json!({"job": job, "tenant": t.name, "status": record.status, "allow_deletes": true})
                 );
             } else if record.status == "on" {
-                println!("Deletes allowed: '{job}' is on again and its next cycle, at once, sends them.");
+                out!("Deletes allowed: '{job}' is on again and its next cycle, at once, sends them.");
             } else {
-                println!("Deletes allowed: the next cycle of '{job}' (`scimitar sync run`) sends them.");
+                out!("Deletes allowed: the next cycle of '{job}' (`scimitar sync run`) sends them.");
             }
             Ok(())
         }
@@ -394,9 +394,9 @@ pub async fn sync_cmd(
             match cycle::test_connection(&spec, &client).await {
                 Ok(()) => {
                     if as_json {
-                        println!("{}", json!({"job": spec.name, "target": spec.target.url, "ok": true}));
+                        out!("{}", json!({"job": spec.name, "target": spec.target.url, "ok": true}));
                     } else {
-                        println!(
+                        out!(
                             "The connection to {} works: the token is accepted and the SCIM answers are right.",
                             spec.target.url
                         );
@@ -430,7 +430,7 @@ pub async fn sync_cmd(
                 .map_err(anyhow::Error::msg)?;
             for r in records {
                 if as_json {
-                    println!("{}", r.record);
+                    out!("{}", r.record);
                 } else {
                     let err = r
                         .record
@@ -443,7 +443,7 @@ pub async fn sync_cmd(
                         .pointer("/sourceIdentity/displayName")
                         .and_then(Value::as_str)
                         .unwrap_or_default();
-                    println!("{}\t{}\t{}\t{name}{err}", r.time, r.action, r.status);
+                    out!("{}\t{}\t{}\t{name}{err}", r.time, r.action, r.status);
                 }
             }
             Ok(())
@@ -458,12 +458,12 @@ pub async fn sync_cmd(
                 .await
                 .map_err(app_err)?;
             if as_json {
-                println!(
+                out!(
                     "{}",
                     json!({"job": job, "restarted": true, "reset_anchors": reset_anchors})
                 );
             } else {
-                println!(
+                out!(
                     "Restarted '{job}': its next cycle evaluates everything{}.",
                     if reset_anchors {
                         " and matches every object again"
@@ -478,7 +478,7 @@ pub async fn sync_cmd(
             let t = tenant(&app, &tenant_name).await?;
             let list = app.job_views(&t).await.map_err(app_err)?;
             if as_json {
-                println!("{}", json!({"jobs": list}));
+                out!("{}", json!({"jobs": list}));
             } else {
                 for j in list {
                     let s = |p: &str| j.pointer(p).and_then(Value::as_str);
@@ -507,7 +507,7 @@ pub async fn sync_cmd(
                         (None, Some(t)) => format!("next cycle {t}"),
                         (None, None) => "no cycle scheduled".into(),
                     };
-                    println!(
+                    out!(
                         "{}\t{}\t{last}; {next}",
                         s("/name").unwrap_or_default(),
                         s("/status").unwrap_or_default()
@@ -532,7 +532,7 @@ async fn on_demand(app: &App, t: &Tenant, job: &str, object: OnDemandObject<'_>,
         .cloned()
         .unwrap_or_default();
     if as_json {
-        println!("{run}");
+        out!("{run}");
         return Ok(());
     }
     if records.is_empty() {
@@ -540,11 +540,11 @@ async fn on_demand(app: &App, t: &Tenant, job: &str, object: OnDemandObject<'_>,
             OnDemandObject::User(n) => ("user", n),
             OnDemandObject::Group(n) => ("group", n),
         };
-        println!("Nothing to provision for {kind} '{name}'.");
+        out!("Nothing to provision for {kind} '{name}'.");
     }
     for rec in &records {
         let s = |p: &str| rec.pointer(p).and_then(Value::as_str).unwrap_or_default();
-        println!(
+        out!(
             "{} '{}': {} ({})",
             s("/sourceIdentity/identityType"),
             s("/sourceIdentity/displayName"),
@@ -558,7 +558,7 @@ async fn on_demand(app: &App, t: &Tenant, job: &str, object: OnDemandObject<'_>,
             .flatten()
         {
             let g = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or_default();
-            println!("  [{}] {}: {}", g("status"), g("name"), g("description"));
+            out!("  [{}] {}: {}", g("status"), g("name"), g("description"));
         }
         for m in rec
             .get("modifiedProperties")
@@ -567,7 +567,7 @@ async fn on_demand(app: &App, t: &Tenant, job: &str, object: OnDemandObject<'_>,
             .flatten()
         {
             let g = |k: &str| m.get(k).map(|v| v.to_string()).unwrap_or_default();
-            println!("    {}: {} -> {}", g("displayName"), g("oldValue"), g("newValue"));
+            out!("    {}: {} -> {}", g("displayName"), g("oldValue"), g("newValue"));
         }
     }
     Ok(())
@@ -578,16 +578,16 @@ async fn switch(app: &App, job: &str, tenant_name: &str, on: bool, as_json: bool
     let t = tenant(app, tenant_name).await?;
     let record = app.set_job_on(&Actor::Cli, &t, job, on).await.map_err(app_err)?;
     if as_json {
-        println!("{}", json!({"job": job, "tenant": t.name, "status": record.status}));
+        out!("{}", json!({"job": job, "tenant": t.name, "status": record.status}));
     } else if on {
-        println!(
+        out!(
             "'{job}' is on: a running `scimitar serve` starts its cycle within seconds, then runs one every {}.",
             schedule::stored_spec(&record)
                 .map(|s| human(s.settings.interval))
                 .unwrap_or_else(|_| "interval".into())
         );
     } else {
-        println!("'{job}' is off: a cycle in progress finishes; no other starts.");
+        out!("'{job}' is off: a cycle in progress finishes; no other starts.");
     }
     Ok(())
 }
@@ -646,7 +646,7 @@ pub fn expression_cmd(cmd: ExpressionCmd) -> Result<()> {
     };
     match scimitar_expression::eval_json(&expression, &object, &mut env) {
         Ok(v) => {
-            println!("{v}");
+            out!("{v}");
             Ok(())
         }
         Err(e) => bail!("{e}"),

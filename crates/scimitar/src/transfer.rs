@@ -417,7 +417,7 @@ pub async fn export_cmd(store: &dyn Store, tenant: &str, output: Option<PathBuf>
     });
     // With no --output the lines go to stdout, so the summary goes to stderr.
     if as_json && output.is_some() {
-        println!("{summary}");
+        out!("{summary}");
     } else if as_json {
         eprintln!("{summary}");
     } else {
@@ -452,7 +452,7 @@ pub async fn import_cmd(app: &Arc<App>, tenant: &str, input: Option<PathBuf>, as
         tracing::warn!(error = %e, "could not refresh the database's statistics after the import");
     }
     if as_json {
-        println!(
+        out!(
             "{}",
             json!({
                 "tenant": t.name, "schemas": counts.schemas, "users": counts.users, "groups": counts.groups,
@@ -460,9 +460,15 @@ pub async fn import_cmd(app: &Arc<App>, tenant: &str, input: Option<PathBuf>, as
             })
         );
     } else {
-        println!(
+        out!(
             "Imported into tenant '{}': {} users, {} groups ({} created, {} updated, {} unchanged), {} schema extensions.",
-            t.name, counts.users, counts.groups, counts.created, counts.updated, counts.unchanged, counts.schemas
+            t.name,
+            counts.users,
+            counts.groups,
+            counts.created,
+            counts.updated,
+            counts.unchanged,
+            counts.schemas
         );
     }
     Ok(())

@@ -56,7 +56,7 @@ fn preflight_exit(kind: PreflightKind) -> i32 {
 pub async fn validate_cmd(args: ValidateArgs, as_json: bool) -> i32 {
     let bad = |message: String| {
         if as_json {
-            println!("{}", json!({"error": {"kind": "bad-input", "message": message}}));
+            out!("{}", json!({"error": {"kind": "bad-input", "message": message}}));
         } else {
             eprintln!("error: {message}");
         }
@@ -96,7 +96,7 @@ pub async fn validate_cmd(args: ValidateArgs, as_json: bool) -> i32 {
         Ok(r) => r,
         Err(e) => {
             if as_json {
-                println!("{}", json!({"error": e}));
+                out!("{}", json!({"error": e}));
             } else {
                 eprintln!("error: {}", e.message);
             }
@@ -115,9 +115,9 @@ pub async fn validate_cmd(args: ValidateArgs, as_json: bool) -> i32 {
         }
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&r.to_json()).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&r.to_json()).unwrap_or_default());
     } else {
-        print!("{}", report::terminal(&r, std::io::stdout().is_terminal()));
+        out_raw!("{}", report::terminal(&r, std::io::stdout().is_terminal()));
     }
     r.exit_code()
 }

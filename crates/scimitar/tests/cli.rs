@@ -637,3 +637,363 @@ fn migrate_indexes_unique_values_stored_before() {
     assert_eq!(again["unique_duplicates"], 0, "done once: {again}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `scimitar activity … | head`: a reader that stops early ends the
+/// command quietly (exit code 0, nothing on stderr), for commands that
+/// print line by line and for `export`, which writes through a buffer.
+#[test]
+fn commands_exit_quietly_when_the_reader_goes_away() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-pipe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    // More output than a pipe holds (64 KiB), so the command is still
+    // writing when the reader goes away.
+    let lines: String = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u{i}","userName":"user-number-{i}@example.com","displayName":"User number {i} of the pipe test","meta":{{"resourceType":"User","created":"2026-01-01T00:00:00.000Z","lastModified":"2026-01-01T00:00:00.000Z"}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    let input = dir.join("users.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    let r = run(&db, &["import", "--tenant", "acme", "--input", input.to_str().unwrap()]);
+    assert_eq!(r["created"], 3000, "{r}");
+    let commands: &[&[&str]] = &[
+        &["activity", "--tenant", "acme", "--limit", "3000"],
+        &["export", "--tenant", "acme"],
+    ];
+    for args in commands {
+        let mut child = Command::new(BIN)
+            .args(*args)
+            .args(["--database", &db])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+        drop(reader);
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} said something on a closed pipe: {err}");
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A command in an empty working directory: its exit code, stderr, and
+/// the files it left there.
+fn run_in_empty_dir(name: &str, args: &[&str]) -> (Option<i32>, String, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(&dir)
+        .env_remove("SCIMITAR_KEY_FILE")
+        .env_remove("SCIMITAR_DATABASE_URL")
+        .env_remove("SCIMITAR_CONFIG")
+        .output()
+        .unwrap();
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        files,
+    )
+}
+
+/// `--database mysql://x` is refused with the accepted forms (exit code
+/// 2), before anything is created: no SQLite file named `mysql:/x`, no key.
+#[test]
+fn unknown_database_schemes_are_refused() {
+    for db in ["mysql://x", "postgre://u@h/db", "mariadb:x"] {
+        let (code, err, files) = run_in_empty_dir("scheme", &["tenant", "list", "--database", db]);
+        assert_eq!(code, Some(2), "{db}: {err}");
+        assert!(err.contains("unknown scheme"), "{db}: {err}");
+        for form in [
+            "sqlite:PATH",
+            "sqlite://PATH",
+            "postgres://",
+            "postgresql://",
+            "file path",
+        ] {
+            assert!(err.contains(form), "{db}: {form} missing from {err}");
+        }
+        assert!(files.is_empty(), "{db} created {files:?}");
+    }
+}
+
+/// A connection that fails says why, where and what to do, and leaves no
+/// `scimitar.key` behind. Nothing listens on port 1.
+#[test]
+fn a_refused_postgres_connection_says_where() {
+    let (code, err, files) = run_in_empty_dir(
+        "refused",
+        &["tenant", "list", "--database", "postgres://postgres@127.0.0.1:1/scim"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "cannot connect to PostgreSQL on 127.0.0.1:1 (database \"scim\"): connection refused — is the server running"
+        ),
+        "{err}"
+    );
+    assert!(files.is_empty(), "created {files:?}");
+}
+
+/// A missing database is named with the command that creates it (needs
+/// the PostgreSQL server of `SCIMITAR_TEST_POSTGRES_URL`).
+#[test]
+fn a_missing_postgres_database_says_how_to_create_it() {
+    let Ok(url) = std::env::var("SCIMITAR_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: SCIMITAR_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    // The same server and role, a database that does not exist.
+    let base = url.split('?').next().unwrap();
+    let Some(scheme_end) = base.find("://") else {
+        panic!("SCIMITAR_TEST_POSTGRES_URL is not a URL: {url}")
+    };
+    let authority = match base[scheme_end + 3..].find('/') {
+        Some(slash) => &base[..scheme_end + 3 + slash],
+        None => base,
+    };
+    let missing = format!("scimitar_missing_{}", std::process::id());
+    let db = format!("{authority}/{missing}");
+    let (code, err, files) = run_in_empty_dir("missingdb", &["tenant", "list", "--database", &db]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("database \"{missing}\" does not exist on ")),
+        "{err}"
+    );
+    assert!(err.contains("— create it with: createdb -h "), "{err}");
+    assert!(err.trim_end().ends_with(&format!(" {missing}")), "{err}");
+    assert!(files.is_empty(), "created {files:?}");
+}
+
+/// `activity --since/--action/--outcome` are checked like the admin API's:
+/// durations and timestamps work, a mistake is exit code 2 with the valid
+/// values.
+#[test]
+fn activity_filters_are_checked() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-filters-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    let input = dir.join("u.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u1","userName":"u1@example.com","meta":{"resourceType":"User","created":"2026-01-01T00:00:00.000Z","lastModified":"2026-01-01T00:00:00.000Z"}}"#,
+    )
+    .unwrap();
+    run(&db, &["import", "--tenant", "acme", "--input", input.to_str().unwrap()]);
+    let found: &[(&[&str], usize)] = &[
+        (&["--since", "1h"], 1),
+        (&["--since", "7d", "--outcome", "success", "--action", "create"], 1),
+        (&["--since", "2000-01-01T00:00:00Z"], 1),
+        // From now on: nothing yet.
+        (&["--since", "0s"], 0),
+        (&["--outcome", "failure"], 0),
+    ];
+    for (args, n) in found {
+        let mut all = vec!["activity", "--tenant", "acme"];
+        all.extend_from_slice(args);
+        let log = run(&db, &all);
+        assert_eq!(log["events"].as_array().unwrap().len(), *n, "{args:?}: {log}");
+    }
+    let refused: &[(&[&str], &str)] = &[
+        (
+            &["--since", "garbage"],
+            "--since 'garbage' is neither a duration (a number and s, m, h, d or w, e.g. 30m, 1h, 7d) nor an RFC 3339 timestamp",
+        ),
+        (
+            &["--outcome", "bogus"],
+            "--outcome 'bogus' is not one of: success, failure",
+        ),
+        (
+            &["--action", "patch"],
+            "--action 'patch' is not one of: create, update, update-members, add-member, remove-member, disable, enable, delete",
+        ),
+    ];
+    for (args, message) in refused {
+        let out = Command::new(BIN)
+            .args(["activity", "--tenant", "acme", "--database", &db])
+            .args(*args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A public URL clients cannot use is refused (exit code 2) before
+/// anything is created.
+#[test]
+fn public_urls_are_checked() {
+    let cases = [
+        ("scim.example.com", "must start with https:// or http://"),
+        (
+            "https://scim.example.com/?tenant=a",
+            "must not have a query or fragment",
+        ),
+        ("https://", "has no valid host"),
+    ];
+    for (url, message) in cases {
+        let (code, err, files) = run_in_empty_dir(
+            "publicurl",
+            &["tenant", "list", "--database", "sqlite:db/s.db", "--public-url", url],
+        );
+        assert_eq!(code, Some(2), "{url}: {err}");
+        assert!(
+            err.contains(&format!("--public-url '{url}' {message}")) && err.contains("(from --public-url)"),
+            "{url}: {err}"
+        );
+        assert!(files.is_empty(), "{url} created {files:?}");
+    }
+}
+
+/// The URLs the CLI prints come from the same configuration as the
+/// server's (flag, environment, config file, listen address) and say
+/// where they came from.
+#[test]
+fn printed_urls_say_where_the_public_url_came_from() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-source-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/s.db", dir.display());
+    let cfg = dir.join("scimitar.toml");
+    std::fs::write(&cfg, "public_url = \"https://from-file.example\"\n").unwrap();
+    let cfg = cfg.to_str().unwrap();
+    // tenant, arguments, environment, what the Tenant URL line says
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
+        (
+            "a",
+            &["--public-url", "https://flag.example"],
+            &[],
+            "https://flag.example/scim/a/v2 (public URL from --public-url)",
+        ),
+        (
+            "b",
+            &[],
+            &[("SCIMITAR_PUBLIC_URL", "https://env.example")],
+            "https://env.example/scim/b/v2 (public URL from SCIMITAR_PUBLIC_URL)",
+        ),
+        (
+            "c",
+            &["--config", cfg],
+            &[],
+            "https://from-file.example/scim/c/v2 (public URL from public_url in ",
+        ),
+        (
+            "d",
+            &[],
+            &[("SCIMITAR_LISTEN", "127.0.0.1:9999")],
+            "http://127.0.0.1:9999/scim/d/v2 (public URL from the listen address; set --public-url",
+        ),
+    ];
+    for (tenant, args, env, want) in cases {
+        let mut c = Command::new(BIN);
+        c.args(["tenant", "create", tenant, "--database", &db])
+            .args(*args)
+            .env_remove("SCIMITAR_PUBLIC_URL")
+            .env_remove("SCIMITAR_LISTEN")
+            .env_remove("SCIMITAR_CONFIG");
+        for (k, v) in *env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{tenant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(want), "{tenant}: {text}");
+    }
+    // `admin create`'s sign-in link too.
+    let out = Command::new(BIN)
+        .args([
+            "admin",
+            "create",
+            "--role",
+            "operator",
+            "--email",
+            "op@example.com",
+            "--database",
+            &db,
+        ])
+        .env("SCIMITAR_PUBLIC_URL", "https://env.example")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"a long enough password 1\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Sign in at https://env.example/login (public URL from SCIMITAR_PUBLIC_URL)"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `serve --listen 0.0.0.0:…` with no public URL warns that the Tenant
+/// URL it prints cannot be reached from elsewhere.
+#[test]
+fn serve_on_a_wildcard_address_warns_about_the_tenant_url() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-wildcard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = format!("sqlite:{}/db/s.db", dir.display());
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}"), "--database", &db])
+        .env_remove("SCIMITAR_PUBLIC_URL")
+        .env_remove("SCIMITAR_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let stdout = server.0.stdout.take().unwrap();
+    let mut banner = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Listening on") {
+            break;
+        }
+    }
+    assert!(
+        banner.contains(&format!("Tenant URL:   http://0.0.0.0:{port}/scim/default/v2")),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "WARNING: http://0.0.0.0:{port} is not an address clients can reach"
+        )) && banner.contains("--public-url"),
+        "{banner}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
