@@ -366,3 +366,34 @@ fn the_code_map_names_every_crate() {
     assert!(missing.is_empty(), "ARCHITECTURE.md's code map lacks {missing:?}");
     assert!(Path::new(&workspace_root().join("crates")).is_dir());
 }
+
+/// The container build's context leaves out build output, databases and
+/// keys (`COPY . .` in deploy/Containerfile took target/, 5 GB, and a
+/// `data/` with the database and `scimitar.key`), and keeps what the build
+/// needs.
+#[test]
+fn the_container_context_leaves_out_data_and_build_output() {
+    let ignore = std::fs::read_to_string(workspace_root().join(".dockerignore")).unwrap();
+    let entries: BTreeSet<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for needed in ["target/", "data/", "*.db", "*.db-wal", "*.key", ".git/"] {
+        assert!(entries.contains(needed), ".dockerignore lacks {needed}");
+    }
+    for kept in ["Cargo.toml", "Cargo.lock", "crates", "rust-toolchain.toml", ".cargo"] {
+        assert!(
+            !entries.iter().any(|e| e.trim_end_matches('/') == kept),
+            ".dockerignore must not leave out {kept}"
+        );
+        assert!(workspace_root().join(kept).exists(), "{kept} is gone from the tree");
+    }
+    // A negation could bring a left-out path back.
+    assert!(!entries.iter().any(|e| e.starts_with('!')), "no negated entries");
+    let containerfile = std::fs::read_to_string(workspace_root().join("deploy/Containerfile")).unwrap();
+    assert!(
+        containerfile.contains("COPY . ."),
+        "the Containerfile's context is the tree"
+    );
+}
