@@ -203,6 +203,11 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
             get(pages::jobs::on_demand).post(pages::jobs::run_on_demand),
         )
         .route("/assets/{file}", get(asset))
+        // Browsers ask for it whatever the page links.
+        .route(
+            "/favicon.ico",
+            get(|| asset(axum::extract::Path("favicon.svg".to_string()))),
+        )
         .layer(axum::middleware::from_fn(security_headers))
         // Console forms are a few fields; the sign-in form is open to anyone,
         // so its body is bounded well below axum's default 2 MB.
@@ -257,11 +262,13 @@ async fn security_headers(req: Request<Body>, next: Next) -> Response {
 
 const CSS: &str = include_str!("../assets/console.css");
 const JS: &str = include_str!("../assets/console.js");
+const ICON: &str = include_str!("../assets/favicon.svg");
 
 async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let (body, ty) = match file.as_str() {
         "console.css" => (CSS, "text/css; charset=utf-8"),
         "console.js" => (JS, "text/javascript; charset=utf-8"),
+        "favicon.svg" => (ICON, "image/svg+xml"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

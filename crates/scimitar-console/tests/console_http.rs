@@ -682,6 +682,19 @@ async fn every_page_shows_what_the_identity_provider_sent() {
     assert!(csv.1.starts_with("time,action,outcome") && csv.1.contains("\"grace@acme.test\""));
     let overview = s.get(&b, "/console/t/acme").await;
     assert!(overview.1.contains("id=\"count-users\">1<") && overview.1.contains("id=\"count-groups\">1<"));
+    // One of a thing is singular.
+    assert!(
+        overview.1.contains(">1</span> user</li>") && overview.1.contains(">1</span> group</li>"),
+        "{}",
+        overview.1
+    );
+    s.account(None, "ops@example.test", "operator").await;
+    let ops = s.login("ops@example.test").await;
+    let tenants = s.get(&ops, "/console/tenants").await;
+    assert_eq!(tenants.0, StatusCode::OK);
+    let n = tenants.1.matches("/console/t/").count();
+    assert!(tenants.1.contains(&format!("<caption>{n} tenant")), "{}", tenants.1);
+    assert!(!tenants.1.contains("<caption>1 tenants<"), "{}", tenants.1);
     assert_eq!(s.get(&b, "/console/t/acme/users/nope").await.0, StatusCode::NOT_FOUND);
 }
 
@@ -753,5 +766,26 @@ async fn user_pages_show_whether_a_password_is_set_never_what_it_is() {
         }
         let (_, other) = s.get(&b, &format!("/console/t/acme/users/{}", ids[1])).await;
         assert!(other.contains("<dt>Password</dt><dd>not set</dd>"), "{other}");
+    }
+}
+
+/// Every page links the console's icon, and browsers that ask for
+/// `/favicon.ico` anyway get it instead of a 404.
+#[tokio::test]
+async fn the_icon_is_served() {
+    let s = start(config()).await;
+    let login = s.client.get(format!("{}/login", s.base)).send().await.unwrap();
+    assert!(
+        login
+            .text()
+            .await
+            .unwrap()
+            .contains("<link rel=\"icon\" href=\"/assets/favicon.svg\"")
+    );
+    for path in ["/favicon.ico", "/assets/favicon.svg"] {
+        let r = s.client.get(format!("{}{path}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(r.text().await.unwrap().starts_with("<svg"), "{path}");
     }
 }
