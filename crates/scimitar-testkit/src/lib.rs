@@ -28,6 +28,49 @@ pub fn client() -> reqwest::Client {
     http().build().expect("an HTTP client")
 }
 
+/// Driving the admin console like a browser: a client that shows redirects
+/// instead of following them, and the cookie, CSRF field and form body a
+/// sign-in or console form needs.
+pub mod browser {
+    /// A client that shows redirects instead of following them.
+    pub fn client() -> reqwest::Client {
+        super::http()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client")
+    }
+
+    /// The value of the cookie `name` an answer sets.
+    pub fn cookie_of(r: &reqwest::Response, name: &str) -> Option<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string)
+    }
+
+    /// The CSRF token of a console page's form.
+    pub fn csrf_in(html: &str) -> String {
+        let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+        html.get(i..)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a csrf value")
+            .to_string()
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub fn form(pairs: &[(&str, &str)]) -> String {
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub store: Arc<dyn Store>,

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use scimitar_testkit::browser::{client as browser, cookie_of, csrf_in, form};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -741,43 +742,6 @@ struct Page {
     status: u16,
     location: String,
     html: String,
-}
-
-/// A client that shows redirects instead of following them.
-fn browser() -> reqwest::Client {
-    scimitar_testkit::http()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn cookie_of(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-}
-
-fn csrf_in(html: &str) -> String {
-    let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[i..].split('"').next().unwrap().to_string()
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                percent_encoding::utf8_percent_encode(k, percent_encoding::NON_ALPHANUMERIC),
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 impl Console {

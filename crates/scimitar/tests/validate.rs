@@ -8,6 +8,7 @@
 #[path = "../../scimitar-validate/tests/support/mod.rs"]
 mod support;
 
+use scimitar_testkit::browser::{client as browser, cookie_of, csrf_in, form};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -365,41 +366,6 @@ impl Node {
         let root = rx.recv_timeout(Duration::from_secs(60)).expect("serve started");
         Node { child, root, dir, db }
     }
-}
-
-fn browser() -> reqwest::Client {
-    scimitar_testkit::http()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn cookie_of(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-}
-
-fn csrf_in(html: &str) -> String {
-    let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[i..].split('"').next().unwrap().to_string()
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// Settings → Provisioning → "Validate this tenant": every test passes
