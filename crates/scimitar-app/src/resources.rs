@@ -13,8 +13,9 @@ use scimitar_protocol::project::Projection;
 use scimitar_protocol::resource::{MemberRef, merge_for_replace, normalize_input};
 use scimitar_protocol::schema::{ResourceType, urn};
 use scimitar_protocol::unique::{unique_change, unique_values};
+use scimitar_protocol::events::{self, EventDraft};
 use scimitar_store::{
-    ActivityEvent, Kind, ListQuery, ModifyFn, Mutation, NewResource, Page, Record, StoreError, Tenant,
+    ActivityEvent, ChangeEvents, DeleteEventsFn, Kind, MemberEvents, NewEvent, ListQuery, ModifyFn, Mutation, NewResource, Page, Record, StoreError, Tenant,
 };
 use serde_json::{Map, Value};
 
@@ -38,6 +39,27 @@ pub struct Ops {
     /// The Tenant URL.
     pub base: String,
     pub rts: ResourceTypes,
+}
+
+/// Drafts of events with ids and times, about `subject`.
+fn stamp(drafts: Vec<EventDraft>, subject: &str) -> Vec<NewEvent> {
+    drafts
+        .into_iter()
+        .map(|d| NewEvent::new(d.event_type, Some(subject), d.data))
+        .collect()
+}
+
+/// The events of a write: `drafts` from the documents, and for a Group the
+/// member events the store makes for the members it actually adds or
+/// removes.
+fn change_events(kind: Kind, drafts: Vec<EventDraft>, after: &events::Snapshot<'_>) -> ChangeEvents {
+    ChangeEvents {
+        events: stamp(drafts, after.meta.id),
+        members: (kind == Kind::Group).then(|| MemberEvents {
+            group: after.meta.id.to_string(),
+            data: events::member_payload(after),
+        }),
+    }
 }
 
 fn not_found(kind: Kind, id: &str) -> ScimError {
@@ -158,13 +180,29 @@ impl Ops {
                 error: None,
             },
         );
+        let created = created.unwrap_or_else(scimitar_store::now_utc);
+        let events = {
+            let snap = events::Snapshot {
+                rt,
+                base: &self.base,
+                doc: &input.doc,
+                meta: Meta {
+                    id,
+                    created: &created,
+                    last_modified: &created,
+                    version: 1,
+                },
+            };
+            change_events(kind, events::created(kind, &snap), &snap)
+        };
         let new = NewResource {
             kind,
             id: id.to_string(),
+            events,
             unique: unique_values(rt, &input.doc)?,
             doc: input.doc,
             members,
-            created: created.unwrap_or_else(scimitar_store::now_utc),
+            created,
             activity: Some(entry),
         };
         timed("create", self.app.store.create(self.tenant.id, new))
@@ -180,6 +218,7 @@ impl Ops {
         let seen: Observed = Arc::new(Mutex::new(None));
         let seen2 = seen.clone();
         let (rt2, method, kind) = (c.rt.clone(), c.via.method.to_string(), c.kind);
+        let (base, at) = (self.base.clone(), c.at.clone());
         let template = activity::event(
             &self.request(c.via),
             Outcome {
@@ -197,6 +236,18 @@ impl Ops {
             let mut m = f(current, members)?;
             crate::passwords::check_hashed(&current.doc, &m.doc)?;
             m.unique = unique_change(&rt2, &current.doc, &m.doc)?;
+            let snap = events::Snapshot {
+                rt: &rt2,
+                base: &base,
+                doc: &m.doc,
+                meta: Meta {
+                    id: &current.id,
+                    created: &current.created,
+                    last_modified: &at,
+                    version: current.version + 1,
+                },
+            };
+            m.events = change_events(kind, events::updated(kind, &current.doc, &snap), &snap);
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
@@ -262,6 +313,7 @@ impl Ops {
                 member_ops,
                 activity: None,
                 unique: Default::default(),
+                events: Default::default(),
             })
         });
         self.modify(Change::now(rt, kind, id, if_match, via), f).await
@@ -294,6 +346,7 @@ impl Ops {
                 member_ops,
                 activity: None,
                 unique: Default::default(),
+                events: Default::default(),
             })
         });
         self.modify(Change::now(rt, kind, id, if_match, via), f).await
@@ -302,7 +355,29 @@ impl Ops {
     /// Deletes a resource (it leaves every group; a group's memberships go).
     pub async fn delete(&self, kind: Kind, id: &str, if_match: Option<u64>, via: Via<'_>) -> Result<(), ScimError> {
         let before = self.app.store.get(self.tenant.id, kind, id).await.map_err(scim_error)?;
-        let result = timed("delete", self.app.store.delete(self.tenant.id, kind, id, if_match))
+        let (rt, base) = (self.rt(kind.as_str()), self.base.clone());
+        let on_delete: Option<DeleteEventsFn> = rt.map(|rt| {
+            let f: DeleteEventsFn = Arc::new(move |current: &Record| {
+                let snap = events::Snapshot {
+                    rt: &rt,
+                    base: &base,
+                    doc: &current.doc,
+                    meta: Meta {
+                        id: &current.id,
+                        created: &current.created,
+                        last_modified: &current.last_modified,
+                        version: current.version,
+                    },
+                };
+                stamp(events::deleted(kind, &snap), &current.id)
+            });
+            f
+        });
+        let deleting = self
+            .app
+            .store
+            .delete_with_events(self.tenant.id, kind, id, if_match, on_delete);
+        let result = timed("delete", deleting)
             .await
             .map_err(|e| store_err(e, kind, id));
         let name = before
@@ -606,6 +681,7 @@ impl Ops {
                 member_ops: ops.clone(),
                 activity: None,
                 unique: Default::default(),
+                events: Default::default(),
             })
         });
         let change = Change {
@@ -637,6 +713,7 @@ impl Ops {
                 member_ops: member_ops.clone(),
                 activity: None,
                 unique: Default::default(),
+                events: Default::default(),
             })
         });
         let change = Change {

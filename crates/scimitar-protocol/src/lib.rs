@@ -10,6 +10,7 @@ pub mod datetime;
 pub mod diff;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod eval;
 pub mod filter;
 pub mod list;

@@ -181,6 +181,7 @@ pub async fn create_get_delete(s: Arc<dyn Store>) {
             s.create(
                 t,
                 NewResource {
+                    events: Default::default(),
                     kind: Kind::Group,
                     id: "u2".into(),
                     doc: obj(json!({"displayName": "x"})),
@@ -317,6 +318,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: "u2".into(),
                 doc: obj(json!({"userName": "aLICE"})),
@@ -335,6 +337,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: "u2".into(),
                 doc: obj(json!({"userName": "ÀLICE"})),
@@ -351,6 +354,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: "u4".into(),
                 doc: obj(json!({"userName": "émile"})),
@@ -374,6 +378,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::Group,
                 id: "g2".into(),
                 doc: obj(json!({"displayName": "ADMINS"})),
@@ -508,6 +513,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::Group,
                 id: "g1".into(),
                 doc: obj(json!({"displayName": "Admins"})),
@@ -657,6 +663,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
     s.create(
         t,
         NewResource {
+            events: Default::default(),
             kind: Kind::Group,
             id: "g2".into(),
             doc: obj(json!({"displayName": "Zeta"})),
@@ -711,6 +718,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
     // A doc change and a member change in one modify: one version.
     let f: scimitar_store::ModifyFn = Arc::new(|_, _| {
         Ok(Mutation {
+            events: Default::default(),
             doc: obj(json!({"displayName": "Admins2"})),
             member_ops: vec![MemberOp::Add(vec![member("u1")])],
             activity: None,
@@ -744,6 +752,7 @@ pub async fn member_access_in_modify(s: Arc<dyn Store>) {
             "{list:?}"
         );
         Ok(Mutation {
+            events: Default::default(),
             doc: cur.doc.clone(),
             member_ops: vec![MemberOp::Remove(drop), MemberOp::Add(vec![member("u4")])],
             activity: None,
@@ -1226,6 +1235,7 @@ pub async fn concurrent_modify(s: Arc<dyn Store>) {
                 let v: u64 = doc["nickName"].as_str().unwrap_or("0").parse().unwrap_or(0);
                 doc.insert("nickName".into(), Value::String((v + 1).to_string()));
                 Ok(Mutation {
+                    events: Default::default(),
                     doc,
                     member_ops: vec![],
                     activity: None,
@@ -1397,6 +1407,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
         let doc = obj(doc);
         Arc::new(move |cur: &scimitar_store::Record, _| {
             Ok(Mutation {
+                events: Default::default(),
                 doc: if doc.is_empty() { cur.doc.clone() } else { doc.clone() },
                 member_ops: ops.clone(),
                 activity: Some(event(t, "2024-01-01T10:00:00.000Z", "update", "success", name)),
@@ -1458,6 +1469,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
     s.create(
         t,
         NewResource {
+            events: Default::default(),
             kind: Kind::User,
             id: "u3".into(),
             doc: obj(json!({"userName": "carol"})),
@@ -1473,6 +1485,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: "u4".into(),
                 doc: obj(json!({"userName": "CAROL"})),
@@ -2840,6 +2853,7 @@ fn take(add: Vec<scimitar_store::UniqueValue>, remove: Vec<scimitar_store::Uniqu
         let n = doc.get("n").and_then(Value::as_i64).unwrap_or(0);
         doc.insert("n".into(), json!(n + 1));
         Ok(Mutation {
+            events: Default::default(),
             doc,
             member_ops: vec![],
             activity: None,
@@ -2859,6 +2873,7 @@ async fn create_unique(
     s.create(
         t,
         NewResource {
+            events: Default::default(),
             kind,
             id: id.into(),
             doc: obj(json!({key: id})),

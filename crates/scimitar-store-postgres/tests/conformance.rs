@@ -64,6 +64,7 @@ async fn two_processes_share_a_database() {
     a.create(
         t,
         NewResource {
+            events: Default::default(),
             kind: Kind::User,
             id: "u".into(),
             doc: doc.as_object().unwrap().clone(),
@@ -84,6 +85,7 @@ async fn two_processes_share_a_database() {
                 let v: u64 = doc["nickName"].as_str().unwrap_or("0").parse().unwrap_or(0);
                 doc.insert("nickName".into(), (v + 1).to_string().into());
                 Ok(Mutation {
+                    events: Default::default(),
                     doc,
                     member_ops: vec![],
                     activity: None,
