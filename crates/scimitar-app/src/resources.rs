@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use scimitar_protocol::ScimError;
+use scimitar_protocol::events::{self, EventDraft};
 use scimitar_protocol::output::{self, Derived, Meta};
 use scimitar_protocol::patch::{MemberOp, apply_patch, parse_patch_request};
 use scimitar_protocol::plan::Work;
@@ -13,9 +14,9 @@ use scimitar_protocol::project::Projection;
 use scimitar_protocol::resource::{MemberRef, merge_for_replace, normalize_input};
 use scimitar_protocol::schema::{ResourceType, urn};
 use scimitar_protocol::unique::{unique_change, unique_values};
-use scimitar_protocol::events::{self, EventDraft};
 use scimitar_store::{
-    ActivityEvent, ChangeEvents, DeleteEventsFn, Kind, MemberEvents, NewEvent, ListQuery, ModifyFn, Mutation, NewResource, Page, Record, StoreError, Tenant,
+    ActivityEvent, ChangeEvents, DeleteEventsFn, Kind, ListQuery, MemberEvents, ModifyFn, Mutation, NewEvent,
+    NewResource, Page, Record, StoreError, Tenant,
 };
 use serde_json::{Map, Value};
 
@@ -205,9 +206,11 @@ impl Ops {
             created,
             activity: Some(entry),
         };
-        timed("create", self.app.store.create(self.tenant.id, new))
+        let created = timed("create", self.app.store.create(self.tenant.id, new))
             .await
-            .map_err(scim_error)
+            .map_err(scim_error)?;
+        self.app.events_committed();
+        Ok(created)
     }
 
     /// Runs a modification and logs it; `f` computes the mutation.
@@ -267,6 +270,9 @@ impl Ops {
         )
         .await
         .map_err(|e| store_err(e, kind, c.id));
+        if result.is_ok() {
+            self.app.events_committed();
+        }
         if let Err(e) = &result
             && !c.quiet
         {
@@ -377,14 +383,13 @@ impl Ops {
             .app
             .store
             .delete_with_events(self.tenant.id, kind, id, if_match, on_delete);
-        let result = timed("delete", deleting)
-            .await
-            .map_err(|e| store_err(e, kind, id));
+        let result = timed("delete", deleting).await.map_err(|e| store_err(e, kind, id));
         let name = before
             .as_ref()
             .and_then(|r| activity::name_of(&r.doc).map(str::to_string));
         match &result {
             Ok(()) => {
+                self.app.events_committed();
                 let outcome = Outcome {
                     action: "delete",
                     kind: Some(kind),

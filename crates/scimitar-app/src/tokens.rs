@@ -48,9 +48,9 @@ impl App {
         tenant: &Tenant,
         req: TokenRequest,
     ) -> Result<GeneratedToken, ScimError> {
-        if !matches!(req.scope.as_str(), "scim" | "admin") {
+        if !matches!(req.scope.as_str(), "scim" | "admin" | "events") {
             return Err(ScimError::invalid_value(format!(
-                "unknown token scope '{}' (scim or admin)",
+                "unknown token scope '{}' (scim, admin or events)",
                 req.scope
             )));
         }
@@ -100,6 +100,7 @@ impl App {
                 .await
                 .map_err(scim_error)?;
         }
+        self.events_committed();
         self.audit(actor, Some(tenant.id), "token.generated", Some(&info.id))
             .await;
         Ok(GeneratedToken {
@@ -126,6 +127,7 @@ impl App {
         if !revoked {
             return Err(ScimError::not_found(format!("no active token with id '{id}'")));
         }
+        self.events_committed();
         self.audit(actor, Some(tenant.id), "token.revoked", Some(id)).await;
         Ok(())
     }

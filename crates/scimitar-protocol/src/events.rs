@@ -55,7 +55,10 @@ pub fn payload(kind: Kind, s: &Snapshot<'_>) -> Map<String, Value> {
     match kind {
         Kind::User => {
             data.insert("userName".into(), get("userName"));
-            data.insert("emails".into(), s.doc.get("emails").cloned().unwrap_or_else(|| json!([])));
+            data.insert(
+                "emails".into(),
+                s.doc.get("emails").cloned().unwrap_or_else(|| json!([])),
+            );
             data.insert("name".into(), get("name"));
             data.insert("displayName".into(), get("displayName"));
             data.insert("active".into(), Value::Bool(is_active(s.doc)));
@@ -207,7 +210,12 @@ mod tests {
         // (before, after, expected types, expected `changed` of the update)
         let cases: Vec<(Value, Value, Vec<&str>, Vec<&str>)> = vec![
             (json!({"userName": "a"}), json!({"userName": "a"}), vec![], vec![]),
-            (json!({"userName": "a"}), json!({"userName": "b"}), vec!["user.updated"], vec!["userName"]),
+            (
+                json!({"userName": "a"}),
+                json!({"userName": "b"}),
+                vec!["user.updated"],
+                vec!["userName"],
+            ),
             (
                 json!({"userName": "a", "active": true}),
                 json!({"userName": "a", "active": false}),
@@ -263,8 +271,10 @@ mod tests {
     #[test]
     fn payloads_have_the_normalised_view_and_never_the_password() {
         let rt = rt_named("User");
-        let d = doc(json!({"userName": "ann", "externalId": "e1", "password": "secret-value",
-            "emails": [{"value": "ann@x", "primary": true}], "name": {"givenName": "Ann"}}));
+        let d = doc(
+            json!({"userName": "ann", "externalId": "e1", "password": "secret-value",
+            "emails": [{"value": "ann@x", "primary": true}], "name": {"givenName": "Ann"}}),
+        );
         let e = created(Kind::User, &snap(&rt, &d));
         assert_eq!(e.len(), 1);
         let data = &e[0].data;

@@ -5,8 +5,8 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_store::{
-    CursorPos, DeleteEventsFn, Kind, MemberDelta, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError, StoreResult, TenantId,
-    UniqueChange, UniqueValue, indexed_columns,
+    CursorPos, DeleteEventsFn, Kind, ListQuery, MemberDelta, ModifyFn, NewResource, Page, Record, ResourceStore,
+    StoreError, StoreResult, TenantId, UniqueChange, UniqueValue, indexed_columns,
 };
 use serde_json::Value;
 use tokio_postgres::types::Json;
@@ -134,7 +134,9 @@ async fn apply_member_ops(
         resolved.push((m, kind));
     }
     let delete = tx
-        .prepare_cached("DELETE FROM members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3 RETURNING member_type")
+        .prepare_cached(
+            "DELETE FROM members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3 RETURNING member_type",
+        )
         .await?;
     let mut to_remove: Vec<String> = Vec::new();
     if net.replace_all {
@@ -513,12 +515,7 @@ impl ResourceStore for PostgresStore {
         events: Option<DeleteEventsFn>,
     ) -> StoreResult<()> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let row = crate::pg_query_opt(
-                &tx,
-                SELECT_FOR_UPDATE,
-                &[&tenant, &id],
-            )
-            .await?;
+            let row = crate::pg_query_opt(&tx, SELECT_FOR_UPDATE, &[&tenant, &id]).await?;
             // The kind checked here, as in `modify`.
             let current = record_from_row(&row.ok_or(StoreError::NotFound)?)?;
             if current.kind != kind {

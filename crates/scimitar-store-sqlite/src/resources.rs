@@ -6,8 +6,8 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_store::{
-    CursorPos, DeleteEventsFn, IndexedColumns, MemberDelta, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError,
-    StoreResult, TenantId, UniqueChange, UniqueValue, indexed_columns,
+    CursorPos, DeleteEventsFn, IndexedColumns, Kind, ListQuery, MemberDelta, ModifyFn, NewResource, Page, Record,
+    ResourceStore, StoreError, StoreResult, TenantId, UniqueChange, UniqueValue, indexed_columns,
 };
 use serde_json::{Map, Value};
 
@@ -161,7 +161,9 @@ fn apply_member_ops(
         resolved.push((m, kind));
     }
     let mut delete = tx
-        .prepare_cached("DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ? RETURNING member_type")
+        .prepare_cached(
+            "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ? RETURNING member_type",
+        )
         .map_err(internal)?;
     let mut remove = |id: &str| -> StoreResult<()> {
         let kind: Option<String> = delete
@@ -210,9 +212,7 @@ fn apply_member_ops(
         .prepare_cached("SELECT 1 FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?")
         .map_err(internal)?;
     for (m, kind) in resolved {
-        let was = exists
-            .exists(params![tenant, group, m.value])
-            .map_err(internal)?;
+        let was = exists.exists(params![tenant, group, m.value]).map_err(internal)?;
         changed += insert
             .execute(params![tenant, group, m.value, kind, m.display])
             .map_err(internal)?;

@@ -127,8 +127,13 @@ pub trait EventStore: Send + Sync {
     async fn record_events(&self, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()>;
     /// The tenant's events with `seq` above `after`, in `seq` order, at most
     /// `limit`, of the given types (all when empty).
-    async fn list_events(&self, tenant: TenantId, after: i64, limit: usize, types: &[String])
-    -> StoreResult<Vec<Event>>;
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: usize,
+        types: &[String],
+    ) -> StoreResult<Vec<Event>>;
     /// Deletes events older than `before` in every tenant (retention runs
     /// across tenants by design); returns how many.
     async fn purge_events(&self, before: &str) -> StoreResult<u64>;

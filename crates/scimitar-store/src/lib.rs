@@ -100,8 +100,8 @@ pub trait Store:
 /// The per-concern traits, for `use scimitar_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        ActivityStore, AuditStore, ConsoleStore, EngineStore, EventStore, Leases, ResourceStore, SchemaStore, SecretStore, Store,
-        TenantStore, TokenStore,
+        ActivityStore, AuditStore, ConsoleStore, EngineStore, EventStore, Leases, ResourceStore, SchemaStore,
+        SecretStore, Store, TenantStore, TokenStore,
     };
 }
 
