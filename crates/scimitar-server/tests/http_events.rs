@@ -145,7 +145,10 @@ async fn scripted_changes_make_exactly_these_events_in_order() {
         scope: "scim".into(),
         expires_in_days: None,
     };
-    let token = app.generate_token(&scimitar_app::Actor::Cli, &tenant, req).await.unwrap();
+    let token = app
+        .generate_token(&scimitar_app::Actor::Cli, &tenant, req)
+        .await
+        .unwrap();
     app.revoke_token(&scimitar_app::Actor::Cli, &tenant, &token.info.id)
         .await
         .unwrap();
@@ -201,7 +204,12 @@ async fn scripted_changes_make_exactly_these_events_in_order() {
     assert_eq!(created["emails"][0]["value"], "ann@x.test");
     assert_eq!(created["resource"]["id"], ann.as_str());
     assert_eq!(created["resource"]["meta"]["resourceType"], "User");
-    assert!(created["resource"]["meta"]["location"].as_str().unwrap().ends_with(&ann));
+    assert!(
+        created["resource"]["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&ann)
+    );
     assert_eq!(all[2]["data"]["active"], false);
     let added = &all[8]["data"];
     assert_eq!(added["group"], json!({"id": g, "displayName": "Team"}));
@@ -252,7 +260,12 @@ async fn a_member_patch_with_1000_values_gives_1000_user_added() {
     let mut rest = Vec::new();
     let mut after = next;
     loop {
-        let body = events(&srv, &reader, &format!("after={after}&limit=1000&types=group.user_added")).await;
+        let body = events(
+            &srv,
+            &reader,
+            &format!("after={after}&limit=1000&types=group.user_added"),
+        )
+        .await;
         let batch = body["events"].as_array().unwrap().clone();
         after = body["next"].as_str().unwrap().to_string();
         if batch.is_empty() {
@@ -273,7 +286,12 @@ async fn a_member_patch_with_1000_values_gives_1000_user_added() {
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
-    let removed = events(&srv, &reader, &format!("after={after}&limit=1000&types=group.user_removed")).await;
+    let removed = events(
+        &srv,
+        &reader,
+        &format!("after={after}&limit=1000&types=group.user_removed"),
+    )
+    .await;
     assert_eq!(removed["events"].as_array().unwrap().len(), 1000);
 }
 
@@ -296,7 +314,11 @@ async fn after_and_wait_return_the_same_sequence() {
     let next = whole["next"].as_str().unwrap().to_string();
     let started = Instant::now();
     let empty = events(&srv, &reader, &format!("after={next}&wait=1")).await;
-    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(empty["events"].as_array().unwrap().is_empty());
     assert_eq!(empty["next"], next.as_str());
     // A long poll answers within a second of a commit.

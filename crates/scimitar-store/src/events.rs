@@ -87,16 +87,34 @@ pub type MemberDelta = Vec<(bool, String, String)>;
 impl ChangeEvents {
     /// Every event of the change, given the members actually added and
     /// removed: the document's first, then one per User member.
+    /// Nested groups added or removed are no member event (those are about
+    /// users): the group's `group.updated` says `members` changed instead
+    /// (one is made if the document did not change).
     pub fn all(self, delta: &MemberDelta) -> Vec<NewEvent> {
         let mut out = self.events;
-        if let Some(m) = &self.members {
-            out.extend(
-                delta
-                    .iter()
-                    .filter(|(_, _, kind)| kind == "User")
-                    .map(|(added, id, _)| m.event(*added, id)),
-            );
+        let Some(m) = &self.members else { return out };
+        if delta.iter().any(|(_, _, kind)| kind != "User") {
+            let members = Value::String("members".into());
+            match out.iter_mut().find(|e| e.event_type == "group.updated") {
+                Some(e) => {
+                    if let Some(Value::Array(changed)) = e.data.get_mut("changed") {
+                        changed.push(members);
+                    }
+                }
+                None => {
+                    let mut data = m.data.clone();
+                    data.remove("group");
+                    data.insert("changed".into(), Value::Array(vec![members]));
+                    out.push(NewEvent::new("group.updated", Some(&m.group), Value::Object(data)));
+                }
+            }
         }
+        out.extend(
+            delta
+                .iter()
+                .filter(|(_, _, kind)| kind == "User")
+                .map(|(added, id, _)| m.event(*added, id)),
+        );
         out
     }
 
@@ -137,4 +155,75 @@ pub trait EventStore: Send + Sync {
     /// Deletes events older than `before` in every tenant (retention runs
     /// across tenants by design); returns how many.
     async fn purge_events(&self, before: &str) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(events: Vec<NewEvent>) -> ChangeEvents {
+        ChangeEvents {
+            events,
+            members: Some(MemberEvents {
+                group: "g".into(),
+                data: match json!({"id": "g", "group": {"id": "g"}}) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                },
+            }),
+        }
+    }
+
+    fn delta(rows: &[(bool, &str, &str)]) -> MemberDelta {
+        rows.iter()
+            .map(|(a, i, k)| (*a, i.to_string(), k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn member_deltas_become_these_events() {
+        // (document events, delta, expected (type, user or changed))
+        let updated = || NewEvent::new("group.updated", Some("g"), json!({"changed": ["displayName"]}));
+        let cases: Vec<(Vec<NewEvent>, MemberDelta, Vec<(&str, Value)>)> = vec![
+            (vec![], delta(&[]), vec![]),
+            (
+                vec![],
+                delta(&[(true, "u1", "User"), (false, "u2", "User")]),
+                vec![("group.user_added", json!("u1")), ("group.user_removed", json!("u2"))],
+            ),
+            (
+                vec![],
+                delta(&[(true, "g2", "Group")]),
+                vec![("group.updated", json!(["members"]))],
+            ),
+            (
+                vec![updated()],
+                delta(&[(true, "g2", "Group"), (true, "u1", "User")]),
+                vec![
+                    ("group.updated", json!(["displayName", "members"])),
+                    ("group.user_added", json!("u1")),
+                ],
+            ),
+        ];
+        for (events, d, want) in cases {
+            let got: Vec<(String, Value)> = change(events)
+                .all(&d)
+                .into_iter()
+                .map(|e| {
+                    let v = if e.event_type == "group.updated" {
+                        e.data["changed"].clone()
+                    } else {
+                        e.data["user"]["id"].clone()
+                    };
+                    (e.event_type, v)
+                })
+                .collect();
+            let want: Vec<(String, Value)> = want.into_iter().map(|(t, v)| (t.to_string(), v)).collect();
+            assert_eq!(got, want, "{d:?}");
+        }
+        // Without member events (a User), the delta is ignored.
+        let user = ChangeEvents::default();
+        assert!(user.all(&delta(&[(true, "u1", "User")])).is_empty());
+    }
 }
