@@ -181,11 +181,14 @@ mod tests {
             .collect()
     }
 
+    /// Document events, the delta, and the expected (type, member or `changed`).
+    type Case = (Vec<NewEvent>, MemberDelta, Vec<(&'static str, Value)>);
+
     #[test]
     fn member_deltas_become_these_events() {
         // (document events, delta, expected (type, user or changed))
         let updated = || NewEvent::new("group.updated", Some("g"), json!({"changed": ["displayName"]}));
-        let cases: Vec<(Vec<NewEvent>, MemberDelta, Vec<(&str, Value)>)> = vec![
+        let cases: Vec<Case> = vec![
             (vec![], delta(&[]), vec![]),
             (
                 vec![],

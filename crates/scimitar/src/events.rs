@@ -97,7 +97,9 @@ pub async fn run(app: &App, args: EventsArgs) -> Result<()> {
             if args.json {
                 // One event per line, with the cursor to resume after it.
                 let mut v = ev::event_json(&tenant.name, e);
-                v["cursor"] = Value::String(ev::cursor(e.seq));
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("cursor".into(), Value::String(ev::cursor(e.seq)));
+                }
                 out!("{v}");
             } else {
                 out!("{}", text_line(e));

@@ -878,7 +878,10 @@ fn events_command_reads_the_feed() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().next().unwrap().contains("user.created\tu1@example.com"), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("user.created\tu1@example.com"),
+        "{text}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("next: {next}")));
     let refused: &[(&[&str], &str)] = &[
         (&["--after", "garbage"], "not an events cursor"),
