@@ -107,6 +107,8 @@ pub fn event_json(tenant: &str, e: &Event) -> Value {
 pub(crate) struct Signal {
     tx: tokio::sync::watch::Sender<u64>,
     waiters: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The server is shutting down: long polls answer at once.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Signal {
@@ -114,6 +116,7 @@ impl Default for Signal {
         Signal {
             tx: tokio::sync::watch::channel(0).0,
             waiters: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_WAITERS)),
+            closing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -122,6 +125,14 @@ impl App {
     /// Says that events may have been committed (after a write).
     pub(crate) fn events_committed(&self) {
         self.events.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Ends the long polls waiting now and to come (their answers say what
+    /// there is, often nothing): a server shutting down need not wait for
+    /// them.
+    pub fn end_long_polls(&self) {
+        self.events.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.events_committed();
     }
 
     /// A page of the tenant's events after `q.after`; with `q.wait`, waits
@@ -147,7 +158,8 @@ impl App {
                 .await
                 .map_err(scim_error)?;
             let now = tokio::time::Instant::now();
-            if !events.is_empty() || now >= deadline {
+            let closing = self.events.closing.load(std::sync::atomic::Ordering::SeqCst);
+            if !events.is_empty() || now >= deadline || closing {
                 let next_seq = events.last().map_or(q.after, |e| e.seq);
                 return Ok(EventPage {
                     events,

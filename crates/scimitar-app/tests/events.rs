@@ -34,3 +34,38 @@ async fn housekeeping_purges_events_past_their_retention() {
     assert_eq!(ages, [1, 0]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server shutting down ends its long polls at once instead of holding
+/// its shutdown for their `wait`.
+#[tokio::test]
+async fn ending_long_polls_answers_waiters_at_once() {
+    let dir = std::env::temp_dir().join(format!("scimitar-app-events-end-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = scimitar_store_sqlite::SqliteStore::open(&dir.join("a.db")).unwrap();
+    let app = App::new(Arc::new(store), Config::new("http://127.0.0.1:1"));
+    let t = app.store.create_tenant("acme").await.unwrap();
+    let waiting = {
+        let (app, t) = (app.clone(), t.clone());
+        tokio::spawn(async move {
+            let q = scimitar_app::events::EventQuery {
+                after: 0,
+                limit: 10,
+                types: vec![],
+                wait: std::time::Duration::from_secs(50),
+            };
+            app.read_events(&t, q).await.unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let asked = std::time::Instant::now();
+    app.end_long_polls();
+    let page = tokio::time::timeout(std::time::Duration::from_secs(2), waiting)
+        .await
+        .expect("the long poll ended")
+        .unwrap();
+    assert!(asked.elapsed() < std::time::Duration::from_secs(1));
+    assert!(page.events.is_empty());
+    assert_eq!(page.next_seq, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

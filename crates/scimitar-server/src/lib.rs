@@ -385,6 +385,13 @@ pub async fn serve_app(
         idle: state.settings.idle_timeout,
         header_read: state.settings.header_read_timeout,
     };
+    // Long polls of the events API end when shutdown begins, rather than
+    // holding it for up to their `wait`.
+    let closing = state.app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.end_long_polls();
+    };
     let result = match tls_files {
         Some(files) => tls::serve_tls_with(listener, app, files, timeouts, shutdown).await,
         None => {
