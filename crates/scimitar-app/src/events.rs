@@ -150,23 +150,41 @@ impl App {
         let deadline = tokio::time::Instant::now() + q.wait;
         let mut woken = self.events.tx.subscribe();
         let mut permit = None;
+        // Where the scan starts: moves past events that did not match
+        // `types`, so that a filtered long poll does not read them again.
+        let mut scan_from = q.after;
         loop {
             woken.borrow_and_update();
-            let events = self
+            // Read first: every event numbered up to `high` is visible now,
+            // so once those up to it are read, `next` may move to it.
+            let high = self.store.last_event_seq(tenant.id).await.map_err(scim_error)?;
+            let mut events = self
                 .store
-                .list_events(tenant.id, q.after, q.limit, &q.types)
+                .list_events(tenant.id, scan_from, q.limit, &q.types)
                 .await
                 .map_err(scim_error)?;
+            let numbered_since = events.iter().any(|e| e.seq > high);
+            events.retain(|e| e.seq <= high);
+            // Every match up to `high` is in `events`.
+            let complete = numbered_since || events.len() < q.limit;
+            let next_seq = match events.last() {
+                Some(last) if !complete => last.seq,
+                _ if complete => high.max(scan_from),
+                _ => scan_from,
+            };
+            if numbered_since && events.is_empty() {
+                continue; // numbered while this read: read again at once
+            }
             let now = tokio::time::Instant::now();
             let closing = self.events.closing.load(std::sync::atomic::Ordering::SeqCst);
             if !events.is_empty() || now >= deadline || closing {
-                let next_seq = events.last().map_or(q.after, |e| e.seq);
                 return Ok(EventPage {
                     events,
                     next: cursor(next_seq),
                     next_seq,
                 });
             }
+            scan_from = next_seq;
             if permit.is_none() {
                 permit = Some(self.events.waiters.clone().try_acquire_owned().map_err(|_| ScimError {
                     retry_after: Some(1),

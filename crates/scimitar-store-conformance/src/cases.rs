@@ -3334,11 +3334,14 @@ pub async fn events(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(only.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 8, 10]);
     assert!(s.list_events(other, 0, 100, &[]).await.unwrap().is_empty());
+    assert_eq!(s.last_event_seq(t).await.unwrap(), expected.len() as i64);
+    assert_eq!(s.last_event_seq(other).await.unwrap(), 0);
     // Another tenant numbers its own events from 1.
     s.record_events(other, vec![ev("tenant.token_created", "x")])
         .await
         .unwrap();
     assert_eq!(s.list_events(other, 0, 100, &[]).await.unwrap()[0].seq, 1);
+    assert_eq!(s.last_event_seq(other).await.unwrap(), 1);
 }
 
 pub async fn events_purge(s: Arc<dyn Store>) {

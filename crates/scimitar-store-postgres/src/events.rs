@@ -173,6 +173,25 @@ impl EventStore for PostgresStore {
             .map_err(crate::db_error)
     }
 
+    async fn last_event_seq(&self, tenant: TenantId) -> StoreResult<i64> {
+        // Committed events are numbered first, so that the answer covers
+        // every change committed before the call. The counter moves in the
+        // numbering transaction, with the numbers.
+        self.sequence(tenant).await?;
+        let client = self.pool.get().await.map_err(internal)?;
+        let row = crate::pg_query_opt(
+            &client,
+            "SELECT last FROM event_counters WHERE tenant_id = $1",
+            &[&tenant],
+        )
+        .await
+        .map_err(crate::db_error)?;
+        row.map(|r| r.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(crate::db_error)
+            .map(Option::unwrap_or_default)
+    }
+
     async fn purge_events(&self, before: &str) -> StoreResult<u64> {
         // Numbered events only: the sequencer's numbers must stay unique.
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {

@@ -2,7 +2,7 @@
 //! numbered there (one writer, so numbers are visible in order).
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scimitar_store::{Event, EventStore, NewEvent, StoreResult, TenantId};
 
 use crate::{SqliteStore, internal};
@@ -104,6 +104,19 @@ impl EventStore for SqliteStore {
                 })
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn last_event_seq(&self, tenant: TenantId) -> StoreResult<i64> {
+        self.read(move |c| {
+            let last: Option<i64> = c
+                .prepare_cached("SELECT last FROM event_counters WHERE tenant_id = ?")
+                .map_err(internal)?
+                .query_row(params![tenant], |r| r.get(0))
+                .optional()
+                .map_err(internal)?;
+            Ok(last.unwrap_or(0))
         })
         .await
     }

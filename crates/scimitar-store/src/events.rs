@@ -152,6 +152,10 @@ pub trait EventStore: Send + Sync {
         limit: usize,
         types: &[String],
     ) -> StoreResult<Vec<Event>>;
+    /// The highest sequence number the tenant's readers can see (0 before
+    /// any event). Every event numbered up to it is visible once it is:
+    /// numbers become visible in order.
+    async fn last_event_seq(&self, tenant: TenantId) -> StoreResult<i64>;
     /// Deletes events older than `before` in every tenant (retention runs
     /// across tenants by design); returns how many.
     async fn purge_events(&self, before: &str) -> StoreResult<u64>;
