@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod actor;
+pub mod events;
 mod fair;
 pub mod jobs;
 mod passwords;
@@ -41,6 +42,8 @@ pub struct Config {
     pub max_patch_operations: usize,
     /// Provisioning activity older than this is deleted.
     pub activity_retention_days: u32,
+    /// Change events older than this are deleted.
+    pub event_retention_days: u32,
     /// Scanning list queries (not index lookups) one tenant may run at
     /// once; more are answered 429. 0: no cap.
     pub scans_per_tenant: usize,
@@ -56,6 +59,7 @@ impl Config {
             public_url: public_url.trim_end_matches('/').to_string(),
             max_patch_operations: 1000,
             activity_retention_days: 30,
+            event_retention_days: 30,
             scans_per_tenant: DEFAULT_SCANS_PER_TENANT,
             filter_cost_budget: DEFAULT_FILTER_COST_BUDGET,
         }
@@ -97,6 +101,8 @@ pub struct App {
     validator: std::sync::OnceLock<Arc<dyn validate::TenantValidator>>,
     /// The validations going on (bounded, one per tenant).
     validations: validate::Runs,
+    /// Wakes long polls of the events API when writes commit.
+    events: events::Signal,
 }
 
 impl App {
@@ -111,6 +117,7 @@ impl App {
             job_files: std::sync::OnceLock::new(),
             validator: std::sync::OnceLock::new(),
             validations: validate::Runs::default(),
+            events: events::Signal::default(),
             config,
         })
     }
@@ -151,7 +158,7 @@ impl App {
         self.reads.flush(&*self.store).await;
     }
 
-    /// Writes pending read counts and applies the activity retention, once
+    /// Writes pending read counts and applies the activity and event retention, once
     /// per cluster: only the holder of the retention lease purges. Nodes
     /// try hourly and a lease lasts 90 minutes, so the holder renews it
     /// while it lives and another node takes over within 90 minutes of its
@@ -181,6 +188,7 @@ impl App {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not apply activity retention"),
         }
+        self.purge_events().await;
     }
 
     /// The data migrations that need the application layer (its hashing

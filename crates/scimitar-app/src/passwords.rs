@@ -210,6 +210,7 @@ impl App {
                         member_ops: vec![],
                         activity: None,
                         unique: Default::default(),
+                        events: Default::default(),
                     })
                 });
                 match self

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use scimitar_protocol::ScimError;
+use scimitar_protocol::events::{self, EventDraft};
 use scimitar_protocol::output::{self, Derived, Meta};
 use scimitar_protocol::patch::{MemberOp, apply_patch, parse_patch_request};
 use scimitar_protocol::plan::Work;
@@ -14,7 +15,8 @@ use scimitar_protocol::resource::{MemberRef, merge_for_replace, normalize_input}
 use scimitar_protocol::schema::{ResourceType, urn};
 use scimitar_protocol::unique::{unique_change, unique_values};
 use scimitar_store::{
-    ActivityEvent, Kind, ListQuery, ModifyFn, Mutation, NewResource, Page, Record, StoreError, Tenant,
+    ActivityEvent, ChangeEvents, DeleteEventsFn, Kind, ListQuery, MemberEvents, ModifyFn, Mutation, NewEvent,
+    NewResource, Page, Record, StoreError, Tenant,
 };
 use serde_json::{Map, Value};
 
@@ -38,6 +40,27 @@ pub struct Ops {
     /// The Tenant URL.
     pub base: String,
     pub rts: ResourceTypes,
+}
+
+/// Drafts of events with ids and times, about `subject`.
+fn stamp(drafts: Vec<EventDraft>, subject: &str) -> Vec<NewEvent> {
+    drafts
+        .into_iter()
+        .map(|d| NewEvent::new(d.event_type, Some(subject), d.data))
+        .collect()
+}
+
+/// The events of a write: `drafts` from the documents, and for a Group the
+/// member events the store makes for the members it actually adds or
+/// removes.
+fn change_events(kind: Kind, drafts: Vec<EventDraft>, after: &events::Snapshot<'_>) -> ChangeEvents {
+    ChangeEvents {
+        events: stamp(drafts, after.meta.id),
+        members: (kind == Kind::Group).then(|| MemberEvents {
+            group: after.meta.id.to_string(),
+            data: events::member_payload(after),
+        }),
+    }
 }
 
 fn not_found(kind: Kind, id: &str) -> ScimError {
@@ -158,18 +181,36 @@ impl Ops {
                 error: None,
             },
         );
+        let created = created.unwrap_or_else(scimitar_store::now_utc);
+        let events = {
+            let snap = events::Snapshot {
+                rt,
+                base: &self.base,
+                doc: &input.doc,
+                meta: Meta {
+                    id,
+                    created: &created,
+                    last_modified: &created,
+                    version: 1,
+                },
+            };
+            change_events(kind, events::created(kind, &snap), &snap)
+        };
         let new = NewResource {
             kind,
             id: id.to_string(),
+            events,
             unique: unique_values(rt, &input.doc)?,
             doc: input.doc,
             members,
-            created: created.unwrap_or_else(scimitar_store::now_utc),
+            created,
             activity: Some(entry),
         };
-        timed("create", self.app.store.create(self.tenant.id, new))
+        let created = timed("create", self.app.store.create(self.tenant.id, new))
             .await
-            .map_err(scim_error)
+            .map_err(scim_error)?;
+        self.app.events_committed();
+        Ok(created)
     }
 
     /// Runs a modification and logs it; `f` computes the mutation.
@@ -180,6 +221,7 @@ impl Ops {
         let seen: Observed = Arc::new(Mutex::new(None));
         let seen2 = seen.clone();
         let (rt2, method, kind) = (c.rt.clone(), c.via.method.to_string(), c.kind);
+        let (base, at) = (self.base.clone(), c.at.clone());
         let template = activity::event(
             &self.request(c.via),
             Outcome {
@@ -197,6 +239,18 @@ impl Ops {
             let mut m = f(current, members)?;
             crate::passwords::check_hashed(&current.doc, &m.doc)?;
             m.unique = unique_change(&rt2, &current.doc, &m.doc)?;
+            let snap = events::Snapshot {
+                rt: &rt2,
+                base: &base,
+                doc: &m.doc,
+                meta: Meta {
+                    id: &current.id,
+                    created: &current.created,
+                    last_modified: &at,
+                    version: current.version + 1,
+                },
+            };
+            m.events = change_events(kind, events::updated(kind, &current.doc, &snap), &snap);
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
@@ -216,6 +270,9 @@ impl Ops {
         )
         .await
         .map_err(|e| store_err(e, kind, c.id));
+        if result.is_ok() {
+            self.app.events_committed();
+        }
         if let Err(e) = &result
             && !c.quiet
         {
@@ -262,6 +319,7 @@ impl Ops {
                 member_ops,
                 activity: None,
                 unique: Default::default(),
+                events: Default::default(),
             })
         });
         self.modify(Change::now(rt, kind, id, if_match, via), f).await
@@ -294,6 +352,7 @@ impl Ops {
                 member_ops,
                 activity: None,
                 unique: Default::default(),
+                events: Default::default(),
             })
         });
         self.modify(Change::now(rt, kind, id, if_match, via), f).await
@@ -302,14 +361,35 @@ impl Ops {
     /// Deletes a resource (it leaves every group; a group's memberships go).
     pub async fn delete(&self, kind: Kind, id: &str, if_match: Option<u64>, via: Via<'_>) -> Result<(), ScimError> {
         let before = self.app.store.get(self.tenant.id, kind, id).await.map_err(scim_error)?;
-        let result = timed("delete", self.app.store.delete(self.tenant.id, kind, id, if_match))
-            .await
-            .map_err(|e| store_err(e, kind, id));
+        let (rt, base) = (self.rt(kind.as_str()), self.base.clone());
+        let on_delete: Option<DeleteEventsFn> = rt.map(|rt| {
+            let f: DeleteEventsFn = Arc::new(move |current: &Record| {
+                let snap = events::Snapshot {
+                    rt: &rt,
+                    base: &base,
+                    doc: &current.doc,
+                    meta: Meta {
+                        id: &current.id,
+                        created: &current.created,
+                        last_modified: &current.last_modified,
+                        version: current.version,
+                    },
+                };
+                stamp(events::deleted(kind, &snap), &current.id)
+            });
+            f
+        });
+        let deleting = self
+            .app
+            .store
+            .delete_with_events(self.tenant.id, kind, id, if_match, on_delete);
+        let result = timed("delete", deleting).await.map_err(|e| store_err(e, kind, id));
         let name = before
             .as_ref()
             .and_then(|r| activity::name_of(&r.doc).map(str::to_string));
         match &result {
             Ok(()) => {
+                self.app.events_committed();
                 let outcome = Outcome {
                     action: "delete",
                     kind: Some(kind),
@@ -606,6 +686,7 @@ impl Ops {
                 member_ops: ops.clone(),
                 activity: None,
                 unique: Default::default(),
+                events: Default::default(),
             })
         });
         let change = Change {
@@ -637,6 +718,7 @@ impl Ops {
                 member_ops: member_ops.clone(),
                 activity: None,
                 unique: Default::default(),
+                events: Default::default(),
             })
         });
         let change = Change {

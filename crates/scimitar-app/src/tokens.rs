@@ -1,7 +1,7 @@
 //! Secret Tokens: generation (shown once), revocation, expiry.
 
 use scimitar_protocol::ScimError;
-use scimitar_store::{NewTokenRecord, Tenant, TokenInfo};
+use scimitar_store::{NewEvent, NewTokenRecord, Tenant, TokenInfo};
 
 use crate::{Actor, App, scim_error};
 
@@ -29,6 +29,16 @@ impl std::fmt::Debug for GeneratedToken {
     }
 }
 
+/// The event of a token created or revoked: its id, label and scope,
+/// never its secret.
+fn token_event(event_type: &str, id: &str, label: &str, scope: &str) -> NewEvent {
+    NewEvent::new(
+        event_type,
+        Some(id),
+        serde_json::json!({"token": {"id": id, "label": label, "scope": scope}}),
+    )
+}
+
 impl App {
     /// Generates a token for the tenant, stores its keyed hash, records who
     /// created it and audits it.
@@ -38,9 +48,9 @@ impl App {
         tenant: &Tenant,
         req: TokenRequest,
     ) -> Result<GeneratedToken, ScimError> {
-        if !matches!(req.scope.as_str(), "scim" | "admin") {
+        if !matches!(req.scope.as_str(), "scim" | "admin" | "events") {
             return Err(ScimError::invalid_value(format!(
-                "unknown token scope '{}' (scim or admin)",
+                "unknown token scope '{}' (scim, admin or events)",
                 req.scope
             )));
         }
@@ -67,9 +77,10 @@ impl App {
         expires: Option<String>,
     ) -> Result<GeneratedToken, ScimError> {
         let new = scimitar_auth::generate().map_err(|e| ScimError::internal(e.to_string()))?;
+        let event = token_event("tenant.token_created", &new.id, &label, &scope);
         let info = self
             .store
-            .create_token(
+            .create_token_with_events(
                 tenant.id,
                 NewTokenRecord {
                     id: new.id.clone(),
@@ -79,6 +90,7 @@ impl App {
                     hash: new.hash,
                     expires,
                 },
+                vec![event],
             )
             .await
             .map_err(scim_error)?;
@@ -88,6 +100,7 @@ impl App {
                 .await
                 .map_err(scim_error)?;
         }
+        self.events_committed();
         self.audit(actor, Some(tenant.id), "token.generated", Some(&info.id))
             .await;
         Ok(GeneratedToken {
@@ -99,9 +112,22 @@ impl App {
     /// Revokes a live token of the tenant (404 if it has none with this id);
     /// requests with it are refused from the next one on, on every node.
     pub async fn revoke_token(&self, actor: &Actor, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
-        if !self.store.revoke_token(tenant.id, id).await.map_err(scim_error)? {
+        let known = self.store.list_tokens(tenant.id).await.map_err(scim_error)?;
+        let (label, scope) = known
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| (t.label.as_str(), t.scope.as_str()))
+            .unwrap_or_default();
+        let event = token_event("tenant.token_revoked", id, label, scope);
+        let revoked = self
+            .store
+            .revoke_token_with_events(tenant.id, id, vec![event])
+            .await
+            .map_err(scim_error)?;
+        if !revoked {
             return Err(ScimError::not_found(format!("no active token with id '{id}'")));
         }
+        self.events_committed();
         self.audit(actor, Some(tenant.id), "token.revoked", Some(id)).await;
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod discovery;
 pub mod error;
 pub mod eval;
+pub mod events;
 pub mod filter;
 pub mod list;
 pub mod output;

@@ -146,6 +146,48 @@ pub async fn activity(
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
+#[derive(serde::Deserialize, Default)]
+pub struct EventParams {
+    after: Option<String>,
+    limit: Option<usize>,
+    types: Option<String>,
+    wait: Option<u64>,
+}
+
+/// `GET /admin/v1/tenants/{tenant}/events`: the tenant's change events in
+/// order after a cursor, with a token of scope `events` (see
+/// `docs/events.md`).
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    params: Result<Query<EventParams>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    use scimitar_app::events as ev;
+    let run = async {
+        let (tenant, _) = authenticate(&state, &headers, &tenant, "events", Some(peer)).await?;
+        let Query(p) = params?;
+        let wait = p.wait.unwrap_or(0);
+        if wait > ev::MAX_WAIT.as_secs() {
+            return Err(
+                ScimError::invalid_value(format!("wait must be at most {} seconds", ev::MAX_WAIT.as_secs())).into(),
+            );
+        }
+        let query = ev::EventQuery {
+            after: p.after.as_deref().map(ev::parse_cursor).transpose()?.unwrap_or(0),
+            limit: p.limit.unwrap_or(100),
+            types: p.types.as_deref().map(ev::parse_types).transpose()?.unwrap_or_default(),
+            wait: std::time::Duration::from_secs(wait),
+        };
+        let page = state.app.read_events(&tenant, query).await?;
+        let events: Vec<Value> = page.events.iter().map(|e| ev::event_json(&tenant.name, e)).collect();
+        Ok(scim_json(StatusCode::OK, &json!({"events": events, "next": page.next})))
+    };
+    let r: ApiResult<Response> = run.await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
 /// A job file is a few kilobytes; this bounds what one request can make
 /// the TOML parser build.
 const JOB_FILE_MAX: usize = 256 * 1024;

@@ -48,6 +48,8 @@ pub struct Settings {
     pub bulk_max_payload_bytes: usize,
     /// Provisioning activity older than this is deleted.
     pub activity_retention_days: u32,
+    /// Change events older than this are deleted.
+    pub event_retention_days: u32,
     /// SCIM requests per second per tenant (token bucket, burst of twice
     /// that); 0 turns the limit off.
     pub rate_limit_per_tenant: u32,
@@ -98,6 +100,7 @@ impl Settings {
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             activity_retention_days: 30,
+            event_retention_days: 30,
             rate_limit_per_tenant: 2000,
             auth_failures_per_minute: 30,
             failure_sources_max: limits::FAILURE_SOURCES_MAX,
@@ -126,6 +129,7 @@ impl Settings {
             public_url: self.public_url.clone(),
             max_patch_operations: self.max_patch_operations,
             activity_retention_days: self.activity_retention_days,
+            event_retention_days: self.event_retention_days,
             scans_per_tenant: self.scans_per_tenant,
             filter_cost_budget: self.filter_cost_budget,
         }
@@ -215,6 +219,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router) -> Router {
         .route("/admin/v1/tenants/{tenant}/schemas", any(admin::schemas))
         .route("/admin/v1/tenants/{tenant}/schemas/{urn}", any(admin::schema_one))
         .route("/admin/v1/tenants/{tenant}/activity", get(admin::activity))
+        .route("/admin/v1/tenants/{tenant}/events", get(admin::events))
         .route("/admin/v1/tenants/{tenant}/jobs", any(admin::jobs))
         .route("/admin/v1/tenants/{tenant}/jobs/{name}", any(admin::job_one))
         .route(
@@ -379,6 +384,13 @@ pub async fn serve_app(
     let timeouts = conn::Timeouts {
         idle: state.settings.idle_timeout,
         header_read: state.settings.header_read_timeout,
+    };
+    // Long polls of the events API end when shutdown begins, rather than
+    // holding it for up to their `wait`.
+    let closing = state.app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.end_long_polls();
     };
     let result = match tls_files {
         Some(files) => tls::serve_tls_with(listener, app, files, timeouts, shutdown).await,

@@ -46,6 +46,7 @@ async fn populate(srv: &TestServer, tenant: &Tenant, n: usize) -> Vec<String> {
                 let doc = json!({"userName": format!("user{i}@example.com"), "displayName": format!("User {i}"),
                     "emails": [{"value": format!("user{i}@example.com"), "type": "work"}]});
                 let new = scimitar_store::NewResource {
+                    events: Default::default(),
                     kind: scimitar_store::Kind::User,
                     id: id.clone(),
                     doc: doc.as_object().unwrap().clone(),

@@ -88,6 +88,7 @@ async fn populate(srv: &TestServer, tenant: &Tenant, n: usize) -> Vec<String> {
                     .collect();
                 let doc = json!({"userName": format!("user{i}@example.com"), "displayName": format!("User {i}"), "emails": emails});
                 let new = scimitar_store::NewResource {
+                    events: Default::default(),
                     kind: scimitar_store::Kind::User,
                     id: id.clone(),
                     doc: doc.as_object().unwrap().clone(),
@@ -272,6 +273,7 @@ async fn filters_over_the_cost_budget_fail_fast() {
 async fn big_group(srv: &TestServer, tenant: &Tenant, name: &str, members: &[String]) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     let new = scimitar_store::NewResource {
+        events: Default::default(),
         kind: scimitar_store::Kind::Group,
         id: id.clone(),
         doc: json!({"displayName": name}).as_object().unwrap().clone(),

@@ -181,6 +181,7 @@ pub async fn create_get_delete(s: Arc<dyn Store>) {
             s.create(
                 t,
                 NewResource {
+                    events: Default::default(),
                     kind: Kind::Group,
                     id: "u2".into(),
                     doc: obj(json!({"displayName": "x"})),
@@ -317,6 +318,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: "u2".into(),
                 doc: obj(json!({"userName": "aLICE"})),
@@ -335,6 +337,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: "u2".into(),
                 doc: obj(json!({"userName": "ÀLICE"})),
@@ -351,6 +354,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: "u4".into(),
                 doc: obj(json!({"userName": "émile"})),
@@ -374,6 +378,7 @@ pub async fn uniqueness(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::Group,
                 id: "g2".into(),
                 doc: obj(json!({"displayName": "ADMINS"})),
@@ -508,6 +513,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::Group,
                 id: "g1".into(),
                 doc: obj(json!({"displayName": "Admins"})),
@@ -657,6 +663,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
     s.create(
         t,
         NewResource {
+            events: Default::default(),
             kind: Kind::Group,
             id: "g2".into(),
             doc: obj(json!({"displayName": "Zeta"})),
@@ -711,6 +718,7 @@ pub async fn member_ops(s: Arc<dyn Store>) {
     // A doc change and a member change in one modify: one version.
     let f: scimitar_store::ModifyFn = Arc::new(|_, _| {
         Ok(Mutation {
+            events: Default::default(),
             doc: obj(json!({"displayName": "Admins2"})),
             member_ops: vec![MemberOp::Add(vec![member("u1")])],
             activity: None,
@@ -744,6 +752,7 @@ pub async fn member_access_in_modify(s: Arc<dyn Store>) {
             "{list:?}"
         );
         Ok(Mutation {
+            events: Default::default(),
             doc: cur.doc.clone(),
             member_ops: vec![MemberOp::Remove(drop), MemberOp::Add(vec![member("u4")])],
             activity: None,
@@ -1226,6 +1235,7 @@ pub async fn concurrent_modify(s: Arc<dyn Store>) {
                 let v: u64 = doc["nickName"].as_str().unwrap_or("0").parse().unwrap_or(0);
                 doc.insert("nickName".into(), Value::String((v + 1).to_string()));
                 Ok(Mutation {
+                    events: Default::default(),
                     doc,
                     member_ops: vec![],
                     activity: None,
@@ -1397,6 +1407,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
         let doc = obj(doc);
         Arc::new(move |cur: &scimitar_store::Record, _| {
             Ok(Mutation {
+                events: Default::default(),
                 doc: if doc.is_empty() { cur.doc.clone() } else { doc.clone() },
                 member_ops: ops.clone(),
                 activity: Some(event(t, "2024-01-01T10:00:00.000Z", "update", "success", name)),
@@ -1458,6 +1469,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
     s.create(
         t,
         NewResource {
+            events: Default::default(),
             kind: Kind::User,
             id: "u3".into(),
             doc: obj(json!({"userName": "carol"})),
@@ -1473,6 +1485,7 @@ pub async fn activity_with_modification(s: Arc<dyn Store>) {
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: "u4".into(),
                 doc: obj(json!({"userName": "CAROL"})),
@@ -2840,6 +2853,7 @@ fn take(add: Vec<scimitar_store::UniqueValue>, remove: Vec<scimitar_store::Uniqu
         let n = doc.get("n").and_then(Value::as_i64).unwrap_or(0);
         doc.insert("n".into(), json!(n + 1));
         Ok(Mutation {
+            events: Default::default(),
             doc,
             member_ops: vec![],
             activity: None,
@@ -2859,6 +2873,7 @@ async fn create_unique(
     s.create(
         t,
         NewResource {
+            events: Default::default(),
             kind,
             id: id.into(),
             doc: obj(json!({key: id})),
@@ -3082,4 +3097,344 @@ pub async fn query_time_limit(s: Arc<dyn Store>) {
     .await
     .unwrap();
     assert_eq!(page.total, 111);
+}
+
+fn ev(kind: &str, subject: &str) -> scimitar_store::NewEvent {
+    scimitar_store::NewEvent::new(kind, Some(subject), json!({"id": subject}))
+}
+
+fn change_events(events: Vec<scimitar_store::NewEvent>, group: Option<&str>) -> scimitar_store::ChangeEvents {
+    scimitar_store::ChangeEvents {
+        events,
+        members: group.map(|g| scimitar_store::MemberEvents {
+            group: g.to_string(),
+            data: obj(json!({"id": g, "group": {"id": g}})),
+        }),
+    }
+}
+
+/// A modification that sets `doc` (or keeps it), applies `ops` and
+/// carries `events` (member events for group `g`).
+fn evented(
+    doc: Option<Value>,
+    ops: Vec<MemberOp>,
+    events: Vec<scimitar_store::NewEvent>,
+    group: Option<&str>,
+) -> scimitar_store::ModifyFn {
+    let doc = doc.map(obj);
+    let events = change_events(events, group);
+    Arc::new(move |cur: &scimitar_store::Record, _| {
+        Ok(Mutation {
+            doc: doc.clone().unwrap_or_else(|| cur.doc.clone()),
+            member_ops: ops.clone(),
+            activity: None,
+            unique: Default::default(),
+            events: events.clone(),
+        })
+    })
+}
+
+/// `(type, subject or member)` of every event of the tenant, in order.
+async fn event_list(s: &Arc<dyn Store>, t: scimitar_store::TenantId) -> Vec<(i64, String, String)> {
+    s.list_events(t, 0, 1000, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let who = e.data["user"]["id"]
+                .as_str()
+                .or(e.data["id"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            (e.seq, e.event_type, who)
+        })
+        .collect()
+}
+
+pub async fn events(s: Arc<dyn Store>) {
+    let t = tenant(&s, "ev").await;
+    let other = tenant(&s, "other").await;
+    let create = |id: &str, doc: Value, kind: Kind, members: Vec<&str>, events, group: Option<&str>| NewResource {
+        kind,
+        id: id.into(),
+        doc: obj(doc),
+        members: members.into_iter().map(member).collect(),
+        created: ts(1),
+        activity: None,
+        unique: vec![],
+        events: change_events(events, group),
+    };
+    s.create(
+        t,
+        create(
+            "u1",
+            json!({"userName": "a"}),
+            Kind::User,
+            vec![],
+            vec![ev("user.created", "u1")],
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    s.create(
+        t,
+        create(
+            "u2",
+            json!({"userName": "b"}),
+            Kind::User,
+            vec![],
+            vec![ev("user.created", "u2")],
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    // A create that fails stores no event.
+    let dup = create(
+        "u1",
+        json!({"userName": "z"}),
+        Kind::User,
+        vec![],
+        vec![ev("user.created", "dup")],
+        None,
+    );
+    assert!(s.create(t, dup).await.is_err());
+    let taken = create(
+        "u9",
+        json!({"userName": "a"}),
+        Kind::User,
+        vec![],
+        vec![ev("user.created", "u9")],
+        None,
+    );
+    assert!(matches!(s.create(t, taken).await, Err(StoreError::Conflict(_))));
+    // A change stores its events; a no-op and a failed precondition none.
+    let f = evented(
+        Some(json!({"userName": "a2"})),
+        vec![],
+        vec![ev("user.updated", "u1")],
+        None,
+    );
+    s.modify(t, Kind::User, "u1", None, &ts(2), f).await.unwrap();
+    let f = evented(None, vec![], vec![ev("user.updated", "noop")], None);
+    s.modify(t, Kind::User, "u1", None, &ts(2), f).await.unwrap();
+    let f = evented(
+        Some(json!({"userName": "a3"})),
+        vec![],
+        vec![ev("user.updated", "stale")],
+        None,
+    );
+    assert!(matches!(
+        s.modify(t, Kind::User, "u1", Some(1), &ts(2), f).await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    // Member events: one per member actually added or removed.
+    let g = create(
+        "g1",
+        json!({"displayName": "G"}),
+        Kind::Group,
+        vec!["u1"],
+        vec![ev("group.created", "g1")],
+        Some("g1"),
+    );
+    s.create(t, g).await.unwrap();
+    let add = |ids: &[&str]| MemberOp::Add(ids.iter().map(|i| member(i)).collect());
+    let f = evented(None, vec![add(&["u1", "u2"])], vec![], Some("g1"));
+    s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.unwrap();
+    let f = evented(None, vec![add(&["u1", "u2"])], vec![], Some("g1"));
+    s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.unwrap();
+    let f = evented(
+        None,
+        vec![MemberOp::Remove(vec!["u2".into(), "nobody".into()])],
+        vec![],
+        Some("g1"),
+    );
+    s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.unwrap();
+    // A replace: u1 leaves, u2 comes.
+    let f = evented(None, vec![MemberOp::Clear, add(&["u2"])], vec![], Some("g1"));
+    s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.unwrap();
+    // An unknown member fails the whole change: no event.
+    let f = evented(
+        Some(json!({"displayName": "G2"})),
+        vec![add(&["u1", "ghost"])],
+        vec![ev("group.updated", "g1-failed")],
+        Some("g1"),
+    );
+    assert!(s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.is_err());
+    // A delete's events are computed from the record as stored.
+    let f: scimitar_store::DeleteEventsFn = Arc::new(|r: &scimitar_store::Record| {
+        vec![scimitar_store::NewEvent::new(
+            "user.deleted",
+            Some(&r.id),
+            json!({"id": r.id, "userName": r.doc["userName"]}),
+        )]
+    });
+    assert!(matches!(
+        s.delete_with_events(t, Kind::User, "u2", Some(99), Some(f.clone()))
+            .await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    s.delete_with_events(t, Kind::User, "u2", None, Some(f)).await.unwrap();
+    // Token events, in the token's transaction.
+    s.create_token_with_events(
+        t,
+        tok("tk", "ci", "scim_XXXX", "scim", 9),
+        vec![ev("tenant.token_created", "tk")],
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.revoke_token_with_events(t, "tk", vec![ev("tenant.token_revoked", "tk")])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.revoke_token_with_events(t, "tk", vec![ev("tenant.token_revoked", "again")])
+            .await
+            .unwrap()
+    );
+
+    let got = event_list(&s, t).await;
+    let expected = [
+        ("user.created", "u1"),
+        ("user.created", "u2"),
+        ("user.updated", "u1"),
+        ("group.created", "g1"),
+        ("group.user_added", "u1"),
+        ("group.user_added", "u2"),
+        ("group.user_removed", "u2"),
+        ("group.user_removed", "u1"),
+        ("group.user_added", "u2"),
+        ("user.deleted", "u2"),
+        ("tenant.token_created", "tk"),
+        ("tenant.token_revoked", "tk"),
+    ];
+    let types: Vec<(&str, &str)> = got.iter().map(|(_, t, w)| (t.as_str(), w.as_str())).collect();
+    assert_eq!(types, expected);
+    let seqs: Vec<i64> = got.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(seqs, (1..=expected.len() as i64).collect::<Vec<_>>());
+    let all = s.list_events(t, 0, 1000, &[]).await.unwrap();
+    assert_eq!(all[9].data["userName"], "b", "the deleted user's last state");
+    let mut ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "event ids are unique");
+    // Paging, types, and tenant isolation.
+    let page = s.list_events(t, 3, 2, &[]).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+    let only = s
+        .list_events(
+            t,
+            0,
+            100,
+            &["group.user_removed".to_string(), "user.deleted".to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(only.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 8, 10]);
+    assert!(s.list_events(other, 0, 100, &[]).await.unwrap().is_empty());
+    assert_eq!(s.last_event_seq(t).await.unwrap(), expected.len() as i64);
+    assert_eq!(s.last_event_seq(other).await.unwrap(), 0);
+    // Another tenant numbers its own events from 1.
+    s.record_events(other, vec![ev("tenant.token_created", "x")])
+        .await
+        .unwrap();
+    assert_eq!(s.list_events(other, 0, 100, &[]).await.unwrap()[0].seq, 1);
+    assert_eq!(s.last_event_seq(other).await.unwrap(), 1);
+}
+
+pub async fn events_purge(s: Arc<dyn Store>) {
+    let t = tenant(&s, "ev").await;
+    let mut old = ev("user.created", "old");
+    old.time = ts(1);
+    s.record_events(t, vec![old, ev("user.created", "new")]).await.unwrap();
+    assert_eq!(s.list_events(t, 0, 10, &[]).await.unwrap().len(), 2);
+    assert_eq!(s.purge_events(&ts(6)).await.unwrap(), 1);
+    let left = s.list_events(t, 0, 10, &[]).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].seq, 2);
+    // Numbers go on after a purge, never back.
+    s.purge_events("9999").await.unwrap();
+    s.record_events(t, vec![ev("user.created", "later")]).await.unwrap();
+    assert_eq!(s.list_events(t, 0, 10, &[]).await.unwrap()[0].seq, 3);
+    // A deleted tenant's events go with it.
+    assert!(s.delete_tenant("ev").await.unwrap());
+    assert!(s.list_events(t, 0, 10, &[]).await.unwrap().is_empty());
+}
+
+/// Many writers at once while a reader follows the cursor: the reader
+/// never skips an event (one committed later with a number below one it
+/// read), so what it saw is exactly what the table holds at the end, and
+/// each resource's events are in the order of its changes.
+pub async fn events_concurrent_readers_skip_nothing(s: Arc<dyn Store>) {
+    let t = tenant(&s, "ev").await;
+    let writers = 8;
+    let per = 25;
+    for w in 0..writers {
+        user(&s, t, &format!("w{w}"), json!({"userName": format!("w{w}")}), &ts(1)).await;
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (s, done) = (s.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut after = 0;
+            let mut seen: Vec<(i64, String, String)> = Vec::new();
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = s.list_events(t, after, 50, &[]).await.unwrap();
+                for e in &page {
+                    assert!(e.seq > after, "seq {} after {after}", e.seq);
+                    after = e.seq;
+                    seen.push((e.seq, e.id.clone(), e.data["v"].to_string()));
+                }
+                if finished && page.is_empty() {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("w{w}");
+            for i in 0..per {
+                let e = scimitar_store::NewEvent::new("user.updated", Some(&id), json!({"id": id, "v": i}));
+                let f = evented(
+                    Some(json!({"userName": format!("w{w}"), "title": format!("{i}")})),
+                    vec![],
+                    vec![e],
+                    None,
+                );
+                s.modify(t, Kind::User, &id, None, &ts(2), f).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+    let table: Vec<(i64, String, String)> = s
+        .list_events(t, 0, 10_000, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.id, e.data["v"].to_string()))
+        .collect();
+    assert_eq!(table.len(), writers * per);
+    assert_eq!(seen, table, "the reader saw exactly the table's events, in order");
+    // Per resource, in the order of its changes.
+    let all = s.list_events(t, 0, 10_000, &[]).await.unwrap();
+    for w in 0..writers {
+        let id = format!("w{w}");
+        let vs: Vec<i64> = all
+            .iter()
+            .filter(|e| e.data["id"] == id.as_str())
+            .filter_map(|e| e.data["v"].as_i64())
+            .collect();
+        assert_eq!(vs, (0..per as i64).collect::<Vec<_>>(), "{id}");
+    }
 }

@@ -49,6 +49,7 @@ pub async fn user(store: &Arc<dyn Store>, t: TenantId, id: &str, doc: Value, now
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::User,
                 id: id.into(),
                 doc: obj(doc),
@@ -68,6 +69,7 @@ pub async fn group(store: &Arc<dyn Store>, t: TenantId, id: &str, name: &str, me
         .create(
             t,
             NewResource {
+                events: Default::default(),
                 kind: Kind::Group,
                 id: id.into(),
                 doc: obj(json!({"displayName": name})),
@@ -86,6 +88,7 @@ pub fn set_doc(doc: Value) -> scimitar_store::ModifyFn {
     let doc = obj(doc);
     Arc::new(move |_, _| {
         Ok(Mutation {
+            events: Default::default(),
             doc: doc.clone(),
             member_ops: vec![],
             activity: None,
@@ -98,6 +101,7 @@ pub fn set_doc(doc: Value) -> scimitar_store::ModifyFn {
 pub fn with_member_ops(ops: Vec<MemberOp>) -> scimitar_store::ModifyFn {
     Arc::new(move |cur: &Record, _| {
         Ok(Mutation {
+            events: Default::default(),
             doc: cur.doc.clone(),
             member_ops: ops.clone(),
             activity: None,

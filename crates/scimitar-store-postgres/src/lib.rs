@@ -12,6 +12,7 @@
 mod connect;
 mod console;
 mod engine;
+mod events;
 mod lease;
 mod logs;
 mod resources;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use scimitar_protocol::ScimError;
-use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, total_steps};
+use scimitar_store::migrations::{CORE, ENGINE, EVENTS, MigrationSet, Step, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult, now_utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
@@ -57,6 +58,8 @@ const ENGINE_STEPS: &[Step] = &[
     ("0003_progress", include_str!("../migrations/engine/0003_progress.sql")),
 ];
 
+const EVENTS_STEPS: &[Step] = &[("0001_events", include_str!("../migrations/events/0001_events.sql"))];
+
 /// The migration sets of this backend, applied in this order.
 const MIGRATION_SETS: &[MigrationSet] = &[
     MigrationSet {
@@ -66,6 +69,10 @@ const MIGRATION_SETS: &[MigrationSet] = &[
     MigrationSet {
         name: ENGINE,
         steps: ENGINE_STEPS,
+    },
+    MigrationSet {
+        name: EVENTS,
+        steps: EVENTS_STEPS,
     },
 ];
 

@@ -5,13 +5,14 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_store::{
-    CursorPos, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError, StoreResult, TenantId,
-    UniqueChange, UniqueValue, indexed_columns,
+    CursorPos, DeleteEventsFn, Kind, ListQuery, MemberDelta, ModifyFn, NewResource, Page, Record, ResourceStore,
+    StoreError, StoreResult, TenantId, UniqueChange, UniqueValue, indexed_columns,
 };
 use serde_json::Value;
 use tokio_postgres::types::Json;
 use tokio_postgres::{IsolationLevel, Row};
 
+use crate::events::EventRows;
 use crate::{PostgresStore, TxError, db_error, in_pipelined_tx, in_tx, internal, sql};
 
 const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
@@ -97,9 +98,10 @@ async fn apply_member_ops(
     tenant: TenantId,
     group: &str,
     ops: &[MemberOp],
-) -> Result<u64, TxError> {
+) -> Result<(u64, MemberDelta), TxError> {
+    let mut delta = MemberDelta::new();
     if ops.is_empty() {
-        return Ok(0);
+        return Ok((0, delta));
     }
     // The net effect, so that a PATCH or PUT leaving the members as they
     // were changes nothing (and no version).
@@ -132,8 +134,11 @@ async fn apply_member_ops(
         resolved.push((m, kind));
     }
     let delete = tx
-        .prepare_cached("DELETE FROM members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
+        .prepare_cached(
+            "DELETE FROM members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3 RETURNING member_type",
+        )
         .await?;
+    let mut to_remove: Vec<String> = Vec::new();
     if net.replace_all {
         let rows = crate::pg_query(
             tx,
@@ -144,32 +149,44 @@ async fn apply_member_ops(
         for row in rows {
             let id: String = row.try_get(0)?;
             if !net.add.iter().any(|a| a.value == id) {
-                changed += tx.execute(&delete, &[&tenant, &group, &id]).await?;
+                to_remove.push(id);
             }
         }
     } else {
-        for id in &net.remove {
-            changed += tx.execute(&delete, &[&tenant, &group, id]).await?;
+        to_remove.extend(net.remove.iter().cloned());
+    }
+    for id in to_remove {
+        if let Some(row) = tx.query_opt(&delete, &[&tenant, &group, &id]).await? {
+            changed += 1;
+            delta.push((false, id, row.try_get(0)?));
         }
     }
     // An add keeps a display name given earlier unless it brings one; a
     // replace sets exactly what it was given.
+    // `xmax = 0`: the row was inserted, not updated (a member added, not
+    // one whose display changed).
     let upsert = if net.replace_all {
         "INSERT INTO members (tenant_id, group_id, member_id, member_type, display) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET display = excluded.display \
-         WHERE excluded.display IS DISTINCT FROM members.display"
+         WHERE excluded.display IS DISTINCT FROM members.display RETURNING (xmax = 0)"
     } else {
         "INSERT INTO members (tenant_id, group_id, member_id, member_type, display) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET display = excluded.display \
-         WHERE excluded.display IS NOT NULL AND excluded.display IS DISTINCT FROM members.display"
+         WHERE excluded.display IS NOT NULL AND excluded.display IS DISTINCT FROM members.display RETURNING (xmax = 0)"
     };
     let insert = tx.prepare_cached(upsert).await?;
     for (m, kind) in resolved {
-        changed += tx
-            .execute(&insert, &[&tenant, &group, &m.value, &kind, &m.display])
-            .await?;
+        if let Some(row) = tx
+            .query_opt(&insert, &[&tenant, &group, &m.value, &kind, &m.display])
+            .await?
+        {
+            changed += 1;
+            if row.try_get::<_, bool>(0)? {
+                delta.push((true, m.value.clone(), kind));
+            }
+        }
     }
-    Ok(changed)
+    Ok((changed, delta))
 }
 
 /// Takes `values` for the resource `id` (or keeps them, if it has them);
@@ -278,6 +295,7 @@ impl ResourceStore for PostgresStore {
             created: now,
             activity,
             unique,
+            events,
         } = new;
         let unique = UniqueChange {
             add: unique,
@@ -300,6 +318,11 @@ impl ResourceStore for PostgresStore {
                 // trip: BEGIN, the row, its activity entry, COMMIT. Unique
                 // values and members need their results before the COMMIT.
                 let last = unique.is_empty() && ops.is_empty();
+                let rows = if last {
+                    EventRows::new(events.clone().all(&MemberDelta::new()))
+                } else {
+                    EventRows::new(Vec::new())
+                };
                 let insert = async {
                     c.query_one(
                         &insert_stmt,
@@ -313,10 +336,11 @@ impl ResourceStore for PostgresStore {
                         None => Ok(()),
                     }
                 };
+                let stored = rows.insert(c, tenant);
                 let commit = async { if last { c.batch_execute("COMMIT").await } else { Ok(()) } };
                 tx.opening();
-                let (begun, row, entry_done, committed) =
-                    tokio::join!(c.batch_execute(crate::BEGIN), insert, entry, commit);
+                let (begun, row, entry_done, stored, committed) =
+                    tokio::join!(c.batch_execute(crate::BEGIN), insert, entry, stored, commit);
                 if last {
                     tx.closed();
                 }
@@ -325,10 +349,12 @@ impl ResourceStore for PostgresStore {
                 begun?;
                 let seq = row?.try_get::<_, i64>(0)?;
                 entry_done?;
+                stored?;
                 committed?;
                 if !last {
                     apply_unique(c, tenant, kind, id, &unique).await?;
-                    apply_member_ops(c, tenant, id, &ops).await?;
+                    let (_, delta) = apply_member_ops(c, tenant, id, &ops).await?;
+                    EventRows::new(events.clone().all(&delta)).insert(c, tenant).await?;
                     tx.commit().await?;
                 }
                 Ok(seq)
@@ -420,10 +446,10 @@ impl ResourceStore for PostgresStore {
                     result = f(&current, &mut access);
                 }
                 let mutation = result?;
-                let changed_members = if kind == Kind::Group {
+                let (changed_members, delta) = if kind == Kind::Group {
                     apply_member_ops(c, tenant, id, &mutation.member_ops).await?
                 } else {
-                    0
+                    (0, MemberDelta::new())
                 };
                 if mutation.doc == current.doc && changed_members == 0 {
                     tx.commit().await?;
@@ -449,14 +475,17 @@ impl ResourceStore for PostgresStore {
                         None => Ok(()),
                     }
                 };
+                let rows = EventRows::new(mutation.events.clone().all(&delta));
+                let stored = rows.insert(c, tenant);
                 let commit = async { if last { c.batch_execute("COMMIT").await } else { Ok(()) } };
-                let (updated, activity_done, committed) = tokio::join!(update, activity, commit);
+                let (updated, activity_done, stored, committed) = tokio::join!(update, activity, stored, commit);
                 if last {
                     tx.closed();
                 }
                 // The first failure in the order sent is the cause.
                 updated?;
                 activity_done?;
+                stored?;
                 committed?;
                 if !last {
                     apply_unique(c, tenant, kind, id, &mutation.unique).await?;
@@ -477,22 +506,26 @@ impl ResourceStore for PostgresStore {
         })
     }
 
-    async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()> {
+    async fn delete_with_events(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        events: Option<DeleteEventsFn>,
+    ) -> StoreResult<()> {
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            let row = crate::pg_query_opt(
-                &tx,
-                "SELECT version, kind FROM resources WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                &[&tenant, &id],
-            )
-            .await?;
+            let row = crate::pg_query_opt(&tx, SELECT_FOR_UPDATE, &[&tenant, &id]).await?;
             // The kind checked here, as in `modify`.
-            let row = row.ok_or(StoreError::NotFound)?;
-            if row.try_get::<_, &str>(1)? != kind.as_str() {
+            let current = record_from_row(&row.ok_or(StoreError::NotFound)?)?;
+            if current.kind != kind {
                 return Err(StoreError::NotFound.into());
             }
-            let version: i64 = row.try_get(0)?;
-            if if_match.is_some_and(|v| Some(v) != u64::try_from(version).ok()) {
+            if if_match.is_some_and(|v| v != current.version) {
                 return Err(StoreError::PreconditionFailed.into());
+            }
+            if let Some(f) = &events {
+                EventRows::new(f(&current)).insert(&tx, tenant).await?;
             }
             crate::pg_execute(
                 &tx,

@@ -70,6 +70,8 @@ impl TenantStore for PostgresStore {
                     crate::pg_execute(&tx, "DELETE FROM engine_objects WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM engine_log WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM engine_jobs WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM events WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM event_counters WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM tenants WHERE id = $1", &[&id]).await?;
                     true
                 }

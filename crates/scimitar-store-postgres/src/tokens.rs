@@ -1,7 +1,7 @@
 //! Secret Tokens (their keyed hashes) and who created them.
 
 use async_trait::async_trait;
-use scimitar_store::{NewTokenRecord, StoreResult, TenantId, TokenInfo, TokenStore, now_utc};
+use scimitar_store::{NewEvent, NewTokenRecord, StoreResult, TenantId, TokenInfo, TokenStore, now_utc};
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::Row;
 
@@ -27,9 +27,16 @@ fn token_from_row(r: &Row) -> Result<TokenInfo, tokio_postgres::Error> {
 
 #[async_trait]
 impl TokenStore for PostgresStore {
-    async fn create_token(&self, tenant: TenantId, t: NewTokenRecord) -> StoreResult<TokenInfo> {
+    async fn create_token_with_events(
+        &self,
+        tenant: TenantId,
+        t: NewTokenRecord,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<TokenInfo> {
         let hash = t.hash.as_slice();
+        let rows = crate::events::EventRows::new(events);
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
+            rows.insert(&tx, tenant).await?;
             crate::pg_execute(&tx, "INSERT INTO tokens (id, tenant_id, label, hint, hash, created, scope, expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[&t.id, &tenant, &t.label, &t.hint, &hash, &now_utc(), &t.scope, &t.expires],
             )
@@ -55,15 +62,19 @@ impl TokenStore for PostgresStore {
             .map_err(db_error)
     }
 
-    async fn revoke_token(&self, tenant: TenantId, id: &str) -> StoreResult<bool> {
+    async fn revoke_token_with_events(&self, tenant: TenantId, id: &str, events: Vec<NewEvent>) -> StoreResult<bool> {
+        let rows = crate::events::EventRows::new(events);
         in_tx!(self, IsolationLevel::ReadCommitted, |tx| {
-            crate::pg_execute(
+            let n = crate::pg_execute(
                 &tx,
                 "UPDATE tokens SET revoked = $1 WHERE tenant_id = $2 AND id = $3 AND revoked IS NULL",
                 &[&now_utc(), &tenant, &id],
             )
-            .await?
-                > 0
+            .await?;
+            if n > 0 {
+                rows.insert(&tx, tenant).await?;
+            }
+            n > 0
         })
     }
 

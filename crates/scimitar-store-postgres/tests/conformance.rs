@@ -64,6 +64,7 @@ async fn two_processes_share_a_database() {
     a.create(
         t,
         NewResource {
+            events: Default::default(),
             kind: Kind::User,
             id: "u".into(),
             doc: doc.as_object().unwrap().clone(),
@@ -84,6 +85,7 @@ async fn two_processes_share_a_database() {
                 let v: u64 = doc["nickName"].as_str().unwrap_or("0").parse().unwrap_or(0);
                 doc.insert("nickName".into(), (v + 1).to_string().into());
                 Ok(Mutation {
+                    events: Default::default(),
                     doc,
                     member_ops: vec![],
                     activity: None,
@@ -153,4 +155,115 @@ async fn stale_statistics_are_refreshed_after_a_bulk_load() {
     assert!(last.is_some(), "resources was analysed");
     // Fresh statistics: nothing to do until the next bulk change.
     assert_eq!(store.refresh_stale_statistics().await.unwrap(), Vec::<String>::new());
+}
+
+/// Three stores with their own pools stand for three nodes: writers on all
+/// of them, and a reader on two of them following the cursor while the
+/// writers commit (each reader's numbering pass races the other's). Every
+/// reader ends with exactly the table's events, numbered once, and each
+/// resource's events in the order of its changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_across_nodes_are_numbered_once_and_skip_nothing() {
+    use scimitar_store::NewEvent;
+    let Some(base) = url() else { return };
+    let url = fresh_url(&base).await.unwrap();
+    PostgresStore::migrate_only(&url).await.unwrap();
+    let mut nodes: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(PostgresStore::connect(&url, 4).await.unwrap()));
+    }
+    let t = nodes[0].create_tenant("t").await.unwrap().id;
+    let (writers, per) = (12usize, 15i64);
+    for w in 0..writers {
+        let doc = serde_json::json!({"userName": format!("w{w}")});
+        nodes[w % 3]
+            .create(
+                t,
+                NewResource {
+                    events: Default::default(),
+                    kind: Kind::User,
+                    id: format!("w{w}"),
+                    doc: doc.as_object().unwrap().clone(),
+                    members: vec![],
+                    created: "2024-01-01T00:00:00.000Z".into(),
+                    activity: None,
+                    unique: vec![],
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for r in [1usize, 2] {
+        let (s, done) = (nodes[r].clone(), done.clone());
+        readers.push(tokio::spawn(async move {
+            let (mut after, mut seen) = (0i64, Vec::new());
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = s.list_events(t, after, 13, &[]).await.unwrap();
+                for e in &page {
+                    assert!(e.seq > after);
+                    after = e.seq;
+                    seen.push((e.seq, e.id.clone()));
+                }
+                if finished && page.is_empty() {
+                    return seen;
+                }
+            }
+        }));
+    }
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let s = nodes[w % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("w{w}");
+            for i in 0..per {
+                let event = NewEvent::new("user.updated", Some(&id), serde_json::json!({"id": id, "v": i}));
+                let events = scimitar_store::ChangeEvents {
+                    events: vec![event],
+                    members: None,
+                };
+                let f: scimitar_store::ModifyFn = Arc::new(move |cur, _| {
+                    let mut doc = cur.doc.clone();
+                    doc.insert("title".into(), i.to_string().into());
+                    Ok(Mutation {
+                        events: events.clone(),
+                        doc,
+                        member_ops: vec![],
+                        activity: None,
+                        unique: Default::default(),
+                    })
+                });
+                s.modify(t, Kind::User, &id, None, "2024-01-02T00:00:00.000Z", f)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let table: Vec<(i64, String)> = nodes[0]
+        .list_events(t, 0, 10_000, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.id))
+        .collect();
+    assert_eq!(table.len(), writers * per as usize);
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), table);
+    }
+    let all = nodes[0].list_events(t, 0, 10_000, &[]).await.unwrap();
+    for w in 0..writers {
+        let id = format!("w{w}");
+        let vs: Vec<i64> = all
+            .iter()
+            .filter(|e| e.data["id"] == id.as_str())
+            .filter_map(|e| e.data["v"].as_i64())
+            .collect();
+        assert_eq!(vs, (0..per).collect::<Vec<_>>(), "{id}");
+    }
 }

@@ -7,6 +7,7 @@
 
 mod console;
 mod engine;
+mod events;
 mod lease;
 mod logs;
 mod resources;
@@ -21,7 +22,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, params};
-use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, total_steps};
+use scimitar_store::migrations::{CORE, ENGINE, EVENTS, MigrationSet, Step, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult};
 
 const CORE_STEPS: &[Step] = &[
@@ -54,6 +55,8 @@ const ENGINE_STEPS: &[Step] = &[
     ("0003_progress", include_str!("../migrations/engine/0003_progress.sql")),
 ];
 
+const EVENTS_STEPS: &[Step] = &[("0001_events", include_str!("../migrations/events/0001_events.sql"))];
+
 /// The migration sets of this backend, applied in this order.
 const MIGRATION_SETS: &[MigrationSet] = &[
     MigrationSet {
@@ -63,6 +66,10 @@ const MIGRATION_SETS: &[MigrationSet] = &[
     MigrationSet {
         name: ENGINE,
         steps: ENGINE_STEPS,
+    },
+    MigrationSet {
+        name: EVENTS,
+        steps: EVENTS_STEPS,
     },
 ];
 

@@ -6,11 +6,12 @@ use scimitar_protocol::ScimError;
 use scimitar_protocol::output::Reference;
 use scimitar_protocol::patch::{MemberAccess, MemberOp};
 use scimitar_store::{
-    CursorPos, IndexedColumns, Kind, ListQuery, ModifyFn, NewResource, Page, Record, ResourceStore, StoreError,
-    StoreResult, TenantId, UniqueChange, UniqueValue, indexed_columns,
+    CursorPos, DeleteEventsFn, IndexedColumns, Kind, ListQuery, MemberDelta, ModifyFn, NewResource, Page, Record,
+    ResourceStore, StoreError, StoreResult, TenantId, UniqueChange, UniqueValue, indexed_columns,
 };
 use serde_json::{Map, Value};
 
+use crate::events::insert_events;
 use crate::{SqliteStore, exec, insert_activity, internal, row, serialise_changes, sql};
 
 const RECORD_COLS: &str = "r.id, r.kind, r.doc, r.created, r.modified, r.version, r.seq";
@@ -121,9 +122,15 @@ fn get_record(c: &Connection, tenant: TenantId, kind: Kind, id: &str) -> StoreRe
 
 /// Applies membership changes; returns how many memberships changed (so a
 /// PATCH or PUT that leaves the members as they were changes no version).
-fn apply_member_ops(tx: &Connection, tenant: TenantId, group: &str, ops: &[MemberOp]) -> StoreResult<usize> {
+fn apply_member_ops(
+    tx: &Connection,
+    tenant: TenantId,
+    group: &str,
+    ops: &[MemberOp],
+) -> StoreResult<(usize, MemberDelta)> {
+    let mut delta = MemberDelta::new();
     if ops.is_empty() {
-        return Ok(0);
+        return Ok((0, delta));
     }
     let net = scimitar_protocol::patch::net_member_changes(ops);
     let mut changed = 0;
@@ -154,8 +161,21 @@ fn apply_member_ops(tx: &Connection, tenant: TenantId, group: &str, ops: &[Membe
         resolved.push((m, kind));
     }
     let mut delete = tx
-        .prepare_cached("DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?")
+        .prepare_cached(
+            "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ? RETURNING member_type",
+        )
         .map_err(internal)?;
+    let mut remove = |id: &str| -> StoreResult<()> {
+        let kind: Option<String> = delete
+            .query_row(params![tenant, group, id], |r| r.get(0))
+            .optional()
+            .map_err(internal)?;
+        if let Some(kind) = kind {
+            changed += 1;
+            delta.push((false, id.to_string(), kind));
+        }
+        Ok(())
+    };
     if net.replace_all {
         // Replace: remove exactly the current members that are not kept.
         let mut current = tx
@@ -168,12 +188,12 @@ fn apply_member_ops(tx: &Connection, tenant: TenantId, group: &str, ops: &[Membe
             .map_err(internal)?;
         for id in ids {
             if !net.add.iter().any(|a| a.value == id) {
-                changed += delete.execute(params![tenant, group, id]).map_err(internal)?;
+                remove(&id)?;
             }
         }
     } else {
         for id in &net.remove {
-            changed += delete.execute(params![tenant, group, id]).map_err(internal)?;
+            remove(id)?;
         }
     }
     // An add keeps a display name given earlier unless it brings one; a
@@ -188,12 +208,19 @@ fn apply_member_ops(tx: &Connection, tenant: TenantId, group: &str, ops: &[Membe
          WHERE excluded.display IS NOT NULL AND excluded.display IS NOT members.display"
     };
     let mut insert = tx.prepare_cached(upsert).map_err(internal)?;
+    let mut exists = tx
+        .prepare_cached("SELECT 1 FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?")
+        .map_err(internal)?;
     for (m, kind) in resolved {
+        let was = exists.exists(params![tenant, group, m.value]).map_err(internal)?;
         changed += insert
             .execute(params![tenant, group, m.value, kind, m.display])
             .map_err(internal)?;
+        if !was {
+            delta.push((true, m.value.clone(), kind));
+        }
     }
-    Ok(changed)
+    Ok((changed, delta))
 }
 
 /// Takes `values` for the resource `id` (or keeps them, if it has them);
@@ -308,10 +335,10 @@ fn store_mutation(
     now: &str,
 ) -> StoreResult<Record> {
     let kind = current.kind;
-    let changed_members = if kind == Kind::Group {
+    let (changed_members, delta) = if kind == Kind::Group {
         apply_member_ops(tx, tenant, &current.id, &mutation.member_ops)?
     } else {
-        0
+        (0, MemberDelta::new())
     };
     if mutation.doc == current.doc && changed_members == 0 {
         return Ok(current); // nothing changed: same version
@@ -333,6 +360,7 @@ fn store_mutation(
         let changes = serde_json::to_string(&e.changes).map_err(internal)?;
         insert_activity(tx, e, &changes).map_err(internal)?;
     }
+    insert_events(tx, tenant, mutation.events.all(&delta))?;
     Ok(Record {
         version,
         last_modified: now.to_string(),
@@ -416,11 +444,19 @@ impl ResourceStore for SqliteStore {
             created: now,
             activity,
             unique,
+            events,
         } = new;
         // Serialised here, not on the writer thread that every write waits for.
         let (un, dn, ext) = indexed_columns(kind, &doc);
         let text = serde_json::to_string(&doc).map_err(internal)?;
         let log = activity.map(serialise_changes).transpose()?;
+        // A User's events are serialised here; a Group's member events are
+        // known only once its members are in, inside the writer.
+        let (ready, events) = if members.is_empty() {
+            (crate::events::prepare(events.all(&MemberDelta::new()))?, None)
+        } else {
+            (Vec::new(), Some(events))
+        };
         self.write(move |tx| {
             exec(
                 tx,
@@ -432,11 +468,17 @@ impl ResourceStore for SqliteStore {
             let seq = tx.last_insert_rowid();
             let change = UniqueChange { add: unique, remove: vec![] };
             apply_unique(tx, tenant, kind, &id, &change)?;
-            if !members.is_empty() {
-                apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?;
-            }
+            let delta = if members.is_empty() {
+                MemberDelta::new()
+            } else {
+                apply_member_ops(tx, tenant, &id, &[MemberOp::Add(members)])?.1
+            };
             if let Some((e, changes)) = &log {
                 insert_activity(tx, e, changes).map_err(internal)?;
+            }
+            crate::events::insert_prepared(tx, tenant, ready)?;
+            if let Some(events) = events {
+                insert_events(tx, tenant, events.all(&delta))?;
             }
             Ok(Record { groups: None, seq, id, kind, doc, created: now.clone(), last_modified: now, version: 1 })
         })
@@ -476,6 +518,7 @@ impl ResourceStore for SqliteStore {
                 }
                 let log = mutation.activity.take().map(serialise_changes).transpose()?;
                 let unique = std::mem::take(&mut mutation.unique);
+                let events = crate::events::prepare(std::mem::take(&mut mutation.events).all(&MemberDelta::new()))?;
                 let cols = changed_columns(kind, &current.doc, &mutation.doc);
                 let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
                 let (read, version) = (current.version, current.version + 1);
@@ -496,6 +539,7 @@ impl ResourceStore for SqliteStore {
                             if let Some((e, changes)) = &log {
                                 insert_activity(tx, e, changes).map_err(internal)?;
                             }
+                            crate::events::insert_prepared(tx, tenant, events)?;
                         }
                         Ok(n == 1)
                     })
@@ -535,25 +579,24 @@ impl ResourceStore for SqliteStore {
         }
     }
 
-    async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()> {
+    async fn delete_with_events(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        events: Option<DeleteEventsFn>,
+    ) -> StoreResult<()> {
         let id = id.to_string();
         self.write(move |tx| {
-            let version: Option<i64> = row(
-                tx,
-                &format!(
-                    "SELECT version FROM resources WHERE tenant_id = ? AND kind = '{}' AND id = ?",
-                    kind.as_str()
-                ),
-                params![tenant, id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(internal)?;
-            let Some(version) = version else {
+            let Some(current) = get_record(tx, tenant, kind, &id)? else {
                 return Err(StoreError::NotFound);
             };
-            if if_match.is_some_and(|v| Some(v) != u64::try_from(version).ok()) {
+            if if_match.is_some_and(|v| v != current.version) {
                 return Err(StoreError::PreconditionFailed);
+            }
+            if let Some(f) = &events {
+                insert_events(tx, tenant, f(&current))?;
             }
             exec(
                 tx,
@@ -944,6 +987,7 @@ mod tests {
             .expect("tenant")
             .id;
         let user = |id: &str| NewResource {
+            events: Default::default(),
             kind: Kind::User,
             id: id.into(),
             doc: serde_json::json!({"userName": id})
@@ -980,6 +1024,7 @@ mod tests {
             seen.lock().expect("lock").push(name);
             let first = list.first().and_then(|m| m["value"].as_str()).unwrap_or_default();
             Ok(scimitar_store::Mutation {
+                events: Default::default(),
                 doc: current.doc.clone(),
                 member_ops: vec![MemberOp::Remove(vec![first.to_string()])],
                 activity: None,

@@ -88,6 +88,8 @@ impl TenantStore for SqliteStore {
             exec(tx, "DELETE FROM engine_objects WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM engine_log WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM engine_jobs WHERE tenant_id = ?", [id]).map_err(internal)?;
+            exec(tx, "DELETE FROM events WHERE tenant_id = ?", [id]).map_err(internal)?;
+            exec(tx, "DELETE FROM event_counters WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM tenants WHERE id = ?", [id]).map_err(internal)?;
             Ok(true)
         })

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
-use scimitar_store::{NewTokenRecord, StoreResult, TenantId, TokenInfo, TokenStore, now_utc};
+use scimitar_store::{NewEvent, NewTokenRecord, StoreResult, TenantId, TokenInfo, TokenStore, now_utc};
 
 use crate::{SqliteStore, exec, internal, row};
 
@@ -26,8 +26,15 @@ const TOKEN_COLS: &str = "t.id, t.tenant_id, n.name, t.label, t.hint, t.created,
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn create_token(&self, tenant: TenantId, t: NewTokenRecord) -> StoreResult<TokenInfo> {
+    async fn create_token_with_events(
+        &self,
+        tenant: TenantId,
+        t: NewTokenRecord,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<TokenInfo> {
+        let events = crate::events::prepare(events)?;
         self.write(move |tx| {
+            crate::events::insert_prepared(tx, tenant, events)?;
             let now = now_utc();
             exec(
                 tx,
@@ -57,8 +64,9 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn revoke_token(&self, tenant: TenantId, id: &str) -> StoreResult<bool> {
+    async fn revoke_token_with_events(&self, tenant: TenantId, id: &str, events: Vec<NewEvent>) -> StoreResult<bool> {
         let id = id.to_string();
+        let events = crate::events::prepare(events)?;
         self.write(move |tx| {
             let n = exec(
                 tx,
@@ -66,6 +74,9 @@ impl TokenStore for SqliteStore {
                 params![now_utc(), tenant, id],
             )
             .map_err(internal)?;
+            if n > 0 {
+                crate::events::insert_prepared(tx, tenant, events)?;
+            }
             Ok(n > 0)
         })
         .await

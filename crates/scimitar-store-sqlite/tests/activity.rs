@@ -98,6 +98,7 @@ async fn concurrent_writes_commit_together_and_fail_alone() {
                 .create(
                     t.id,
                     NewResource {
+                        events: Default::default(),
                         kind: Kind::User,
                         id: format!("id{i}"),
                         doc,

@@ -19,6 +19,7 @@ pub mod activity;
 pub mod audit;
 pub mod console;
 pub mod engine;
+pub mod events;
 pub mod lease;
 pub mod migrations;
 pub mod resources;
@@ -31,6 +32,7 @@ pub use activity::*;
 pub use audit::*;
 pub use console::*;
 pub use engine::*;
+pub use events::*;
 pub use lease::Leases;
 pub use resources::*;
 pub use schemas::*;
@@ -79,6 +81,7 @@ pub trait Store:
     + SecretStore
     + ConsoleStore
     + EngineStore
+    + EventStore
     + Leases
     + Send
     + Sync
@@ -97,8 +100,8 @@ pub trait Store:
 /// The per-concern traits, for `use scimitar_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        ActivityStore, AuditStore, ConsoleStore, EngineStore, Leases, ResourceStore, SchemaStore, SecretStore, Store,
-        TenantStore, TokenStore,
+        ActivityStore, AuditStore, ConsoleStore, EngineStore, EventStore, Leases, ResourceStore, SchemaStore,
+        SecretStore, Store, TenantStore, TokenStore,
     };
 }
 

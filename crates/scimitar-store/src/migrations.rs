@@ -21,6 +21,9 @@ pub const CORE: &str = "core";
 /// The provisioning engine's set: jobs, object states, its log.
 pub const ENGINE: &str = "engine";
 
+/// The change events' set: the outbox and its per-tenant counters.
+pub const EVENTS: &str = "events";
+
 impl MigrationSet {
     /// The name under which `step` is recorded as applied.
     pub fn key(&self, step: &str) -> String {

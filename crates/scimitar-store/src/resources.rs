@@ -12,7 +12,7 @@ use scimitar_protocol::resource::MemberRef;
 use scimitar_protocol::schema::ResourceType;
 use serde_json::{Map, Value};
 
-use crate::{ActivityEvent, StoreResult, TenantId};
+use crate::{ActivityEvent, ChangeEvents, DeleteEventsFn, StoreResult, TenantId};
 
 pub use scimitar_protocol::schema::Kind;
 pub use scimitar_protocol::unique::{UniqueChange, UniqueValue};
@@ -66,6 +66,8 @@ pub struct NewResource {
     /// (`scimitar_protocol::unique`), taken in the same transaction: if
     /// another resource has one, the create fails with `Conflict`.
     pub unique: Vec<UniqueValue>,
+    /// The change events of the create, stored in the same transaction.
+    pub events: ChangeEvents,
 }
 
 /// The outcome of a modification computed from the current record.
@@ -80,6 +82,10 @@ pub struct Mutation {
     /// The unique values the change takes and gives up, in the same
     /// transaction: if another resource has one it takes, `Conflict`.
     pub unique: UniqueChange,
+    /// The change events, stored in the same transaction (and only if
+    /// something changed); member events for the members actually added or
+    /// removed.
+    pub events: ChangeEvents,
 }
 
 /// Computes a [`Mutation`] from the current record, inside the store's
@@ -141,7 +147,19 @@ pub trait ResourceStore: Send + Sync {
         now: &str,
         f: ModifyFn,
     ) -> StoreResult<Record>;
-    async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()>;
+    async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, if_match: Option<u64>) -> StoreResult<()> {
+        self.delete_with_events(tenant, kind, id, if_match, None).await
+    }
+    /// Deletes a resource and stores the events `events` computes from it
+    /// as stored, in one transaction.
+    async fn delete_with_events(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        if_match: Option<u64>,
+        events: Option<DeleteEventsFn>,
+    ) -> StoreResult<()>;
     async fn list(&self, tenant: TenantId, query: ListQuery) -> StoreResult<Page>;
     /// How many resources of `kind` the tenant has, counted no further than
     /// `at_most` (the filter cost budget needs no more).

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::{StoreResult, TenantId};
+use crate::{NewEvent, StoreResult, TenantId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
@@ -50,10 +50,24 @@ impl std::fmt::Debug for NewTokenRecord {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    async fn create_token(&self, tenant: TenantId, token: NewTokenRecord) -> StoreResult<TokenInfo>;
+    async fn create_token(&self, tenant: TenantId, token: NewTokenRecord) -> StoreResult<TokenInfo> {
+        self.create_token_with_events(tenant, token, Vec::new()).await
+    }
+    /// Creates a token and stores `events` in the same transaction.
+    async fn create_token_with_events(
+        &self,
+        tenant: TenantId,
+        token: NewTokenRecord,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<TokenInfo>;
     async fn list_tokens(&self, tenant: TenantId) -> StoreResult<Vec<TokenInfo>>;
     /// Revokes a live token of the tenant; false if there is none with this id.
-    async fn revoke_token(&self, tenant: TenantId, id: &str) -> StoreResult<bool>;
+    async fn revoke_token(&self, tenant: TenantId, id: &str) -> StoreResult<bool> {
+        self.revoke_token_with_events(tenant, id, Vec::new()).await
+    }
+    /// Revokes a live token and, if it did, stores `events` in the same
+    /// transaction.
+    async fn revoke_token_with_events(&self, tenant: TenantId, id: &str, events: Vec<NewEvent>) -> StoreResult<bool>;
     /// Sets (or clears) when a token of the tenant expires.
     async fn set_token_expiry(&self, tenant: TenantId, id: &str, expires: Option<&str>) -> StoreResult<bool>;
     /// Records when a token of the tenant was last used.

@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod terminal;
+mod events;
 mod job_edit;
 mod jobs;
 mod sync;
@@ -143,6 +144,23 @@ enum Command {
     Expression(sync::ExpressionCmd),
     /// Check that a SCIM endpoint (any, not only Scimitar) is ready for Microsoft Entra ID: runs the tests of Microsoft's SCIM Validator and the gallery's onboarding checks, offline. Exit code 0: no test failed; 1: tests failed; 2: the endpoint could not be validated (URL, token, not SCIM, no answer).
     Validate(validate::ValidateArgs),
+    /// Show a tenant's change events (user.created, group.user_added, …) in order, as the events API gives them; see docs/events.md.
+    Events {
+        #[arg(long)]
+        tenant: String,
+        /// Only events after this cursor (the `next` of an earlier run, or an event's `cursor` with --json --follow).
+        #[arg(long)]
+        after: Option<String>,
+        /// Only these types, comma-separated (e.g. user.created,user.deactivated).
+        #[arg(long)]
+        types: Option<String>,
+        /// At most this many (1 to 1000); with --follow, per batch.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Keep running and print events as they are committed.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Show the provisioning activity log of a tenant.
     Activity {
         #[arg(long)]
@@ -220,8 +238,8 @@ enum TokenCmd {
         tenant: String,
         #[arg(long, default_value = "")]
         label: String,
-        /// `scim` for an identity provider; `admin` for the tenant administration API.
-        #[arg(long, default_value = "scim", value_parser = ["scim", "admin"])]
+        /// `scim` for an identity provider; `admin` for the tenant administration API; `events` for the events API.
+        #[arg(long, default_value = "scim", value_parser = ["scim", "admin", "events"])]
         scope: String,
         /// The token stops working after this many days (default: never).
         #[arg(long)]
@@ -767,6 +785,25 @@ async fn run() -> Result<()> {
             let code = validate::validate_cmd(args, cli.common.json).await;
             std::process::exit(code)
         }
+        Command::Events {
+            tenant,
+            after,
+            types,
+            limit,
+            follow,
+        } => {
+            let cfg = resolve(&cli.common, None)?;
+            let app = open_app(&cfg).await?;
+            let args = events::EventsArgs {
+                tenant,
+                after,
+                types,
+                limit,
+                follow,
+                json: cli.common.json,
+            };
+            events::run(&app, args).await
+        }
         Command::Activity {
             tenant,
             since,
@@ -847,6 +884,9 @@ struct ServeLimits {
     /// Days of provisioning activity to keep.
     #[arg(long, env = "SCIMITAR_ACTIVITY_RETENTION_DAYS", default_value_t = 30)]
     activity_retention_days: u32,
+    /// Days of change events (the events API's feed) to keep.
+    #[arg(long, env = "SCIMITAR_EVENT_RETENTION_DAYS", default_value_t = 30)]
+    event_retention_days: u32,
     /// Seconds a request may take before it is answered 503 (its query is
     /// stopped then too).
     #[arg(long, env = "SCIMITAR_REQUEST_TIMEOUT", default_value_t = 30)]
@@ -892,6 +932,7 @@ impl ServeLimits {
         s.trust_forwarded_for = self.trust_forwarded_for;
         s.trusted_proxy_hops = usize::from(self.trusted_proxy_hops);
         s.activity_retention_days = self.activity_retention_days;
+        s.event_retention_days = self.event_retention_days;
         s.request_timeout = std::time::Duration::from_secs(self.request_timeout.max(1));
         s.scans_per_tenant = self.scans_per_tenant;
         s.filter_cost_budget = self.filter_cost_budget;

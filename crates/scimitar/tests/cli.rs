@@ -664,6 +664,8 @@ fn commands_exit_quietly_when_the_reader_goes_away() {
     let commands: &[&[&str]] = &[
         &["activity", "--tenant", "acme", "--limit", "3000"],
         &["export", "--tenant", "acme"],
+        // One JSON line per event; --follow would otherwise run forever.
+        &["events", "--tenant", "acme", "--limit", "1000", "--follow", "--json"],
     ];
     for args in commands {
         let mut child = Command::new(BIN)
@@ -829,6 +831,66 @@ fn activity_filters_are_checked() {
     for (args, message) in refused {
         let out = Command::new(BIN)
             .args(["activity", "--tenant", "acme", "--database", &db])
+            .args(*args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `scimitar events` reads the change events of what `import` and
+/// `token create` did, in order, with the cursor; mistakes are exit code 2.
+#[test]
+fn events_command_reads_the_feed() {
+    let dir = std::env::temp_dir().join(format!("scimitar-cli-events-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    let input = dir.join("u.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u1","userName":"u1@example.com","meta":{"resourceType":"User","created":"2026-01-01T00:00:00.000Z","lastModified":"2026-01-01T00:00:00.000Z"}}"#,
+    )
+    .unwrap();
+    run(&db, &["import", "--tenant", "acme", "--input", input.to_str().unwrap()]);
+    let tok = run(&db, &["token", "create", "--tenant", "acme", "--label", "entra"]);
+    let feed = run(&db, &["events", "--tenant", "acme"]);
+    let events = feed["events"].as_array().unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["user.created", "tenant.token_created"], "{feed}");
+    assert_eq!(events[0]["tenant"], "acme");
+    assert_eq!(events[0]["data"]["id"], "u1");
+    assert_eq!(events[1]["data"]["token"]["id"], tok["id"]);
+    assert!(!feed.to_string().contains(tok["token"].as_str().unwrap()));
+    let next = feed["next"].as_str().unwrap();
+    let after = run(&db, &["events", "--tenant", "acme", "--after", next]);
+    assert!(after["events"].as_array().unwrap().is_empty(), "{after}");
+    assert_eq!(after["next"], next);
+    let only = run(&db, &["events", "--tenant", "acme", "--types", "tenant.token_created"]);
+    assert_eq!(only["events"].as_array().unwrap().len(), 1);
+    // Text: one line per event, the cursor on stderr.
+    let out = Command::new(BIN)
+        .args(["events", "--tenant", "acme", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().next().unwrap().contains("user.created\tu1@example.com"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("next: {next}")));
+    let refused: &[(&[&str], &str)] = &[
+        (&["--after", "garbage"], "not an events cursor"),
+        (&["--types", "user.exploded"], "unknown event type 'user.exploded'"),
+        (&["--limit", "0"], "--limit must be 1 to 1000"),
+    ];
+    for (args, message) in refused {
+        let out = Command::new(BIN)
+            .args(["events", "--tenant", "acme", "--database", &db])
             .args(*args)
             .output()
             .unwrap();

@@ -1,0 +1,134 @@
+//! Change events: stored in the writer's transaction of their change and
+//! numbered there (one writer, so numbers are visible in order).
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use scimitar_store::{Event, EventStore, NewEvent, StoreResult, TenantId};
+
+use crate::{SqliteStore, internal};
+
+/// An event with its payload serialised, so that the writer thread, which
+/// every write waits for, does not serialise it.
+pub(crate) struct Prepared {
+    event: NewEvent,
+    data: String,
+}
+
+/// Serialises events' payloads (before a job reaches the writer).
+pub(crate) fn prepare(events: Vec<NewEvent>) -> StoreResult<Vec<Prepared>> {
+    events
+        .into_iter()
+        .map(|mut event| {
+            let data = serde_json::to_string(&event.data).map_err(internal)?;
+            event.data = serde_json::Value::Null;
+            Ok(Prepared { event, data })
+        })
+        .collect()
+}
+
+/// Stores events of a tenant with the next sequence numbers, inside the
+/// writer's transaction (serialising them there: for the events only known
+/// inside it, such as a group's member events).
+pub(crate) fn insert_events(tx: &Connection, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()> {
+    insert_prepared(tx, tenant, prepare(events)?)
+}
+
+/// Stores prepared events with the next sequence numbers, inside the
+/// writer's transaction.
+pub(crate) fn insert_prepared(tx: &Connection, tenant: TenantId, events: Vec<Prepared>) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(events.len()).map_err(internal)?;
+    let last: i64 = tx
+        .prepare_cached(
+            "INSERT INTO event_counters (tenant_id, last) VALUES (?, ?) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last = last + excluded.last RETURNING last",
+        )
+        .map_err(internal)?
+        .query_row(params![tenant, n], |r| r.get(0))
+        .map_err(internal)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO events (tenant_id, seq, id, time, type, subject, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(internal)?;
+    for (i, Prepared { event: e, data }) in (last - n + 1..).zip(events) {
+        insert
+            .execute(params![tenant, i, e.id, e.time, e.event_type, e.subject, data])
+            .map_err(internal)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn record_events(&self, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()> {
+        let events = prepare(events)?;
+        self.write(move |tx| insert_prepared(tx, tenant, events)).await
+    }
+
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: usize,
+        types: &[String],
+    ) -> StoreResult<Vec<Event>> {
+        let types = types.to_vec();
+        let limit = i64::try_from(limit).map_err(internal)?;
+        self.read(move |c| {
+            let marks = vec!["?"; types.len()].join(", ");
+            let filter = if types.is_empty() {
+                String::new()
+            } else {
+                format!(" AND type IN ({marks})")
+            };
+            let sql = format!(
+                "SELECT id, seq, time, type, data FROM events WHERE tenant_id = ? AND seq > ?{filter} ORDER BY seq LIMIT ?"
+            );
+            let mut p: Vec<rusqlite::types::Value> = vec![tenant.into(), after.into()];
+            p.extend(types.into_iter().map(rusqlite::types::Value::from));
+            p.push(limit.into());
+            let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+            let rows = stmt
+                .query_map(params_from_iter(p), |r| {
+                    let data: String = r.get(4)?;
+                    Ok(Event {
+                        id: r.get(0)?,
+                        seq: r.get(1)?,
+                        time: r.get(2)?,
+                        event_type: r.get(3)?,
+                        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn last_event_seq(&self, tenant: TenantId) -> StoreResult<i64> {
+        self.read(move |c| {
+            let last: Option<i64> = c
+                .prepare_cached("SELECT last FROM event_counters WHERE tenant_id = ?")
+                .map_err(internal)?
+                .query_row(params![tenant], |r| r.get(0))
+                .optional()
+                .map_err(internal)?;
+            Ok(last.unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn purge_events(&self, before: &str) -> StoreResult<u64> {
+        let before = before.to_string();
+        self.write(move |tx| {
+            let n = tx
+                .execute("DELETE FROM events WHERE time < ?", [&before])
+                .map_err(internal)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}

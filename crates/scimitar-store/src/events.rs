@@ -1,0 +1,236 @@
+//! Change events: the outbox the host application reads (`docs/events.md`).
+//!
+//! A write's events are stored in the write's own transaction (on
+//! [`crate::NewResource`] and [`crate::Mutation`], or given to
+//! [`crate::ResourceStore::delete_with_events`]), so an event exists if and
+//! only if its change committed. Each event gets a per-tenant sequence
+//! number, the cursor of readers, which never makes an event visible below
+//! one already read: SQLite assigns it in the single writer's transaction;
+//! PostgreSQL stores events unsequenced and assigns numbers to committed
+//! ones when they are read (see ARCHITECTURE.md).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::{Record, StoreResult, TenantId};
+
+/// An event to store with a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// UUID v4, the event's id forever.
+    pub id: String,
+    /// `user.created`, …
+    pub event_type: String,
+    /// RFC 3339 UTC.
+    pub time: String,
+    /// The resource (or token) the event is about.
+    pub subject: Option<String>,
+    pub data: Value,
+}
+
+impl NewEvent {
+    /// An event with a fresh id, now.
+    pub fn new(event_type: &str, subject: Option<&str>, data: Value) -> Self {
+        NewEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            event_type: event_type.to_string(),
+            time: crate::now_utc(),
+            subject: subject.map(str::to_string),
+            data,
+        }
+    }
+}
+
+/// What the store needs to make the `group.user_added` and
+/// `group.user_removed` events of a change: one per User member actually
+/// added or removed (adding a member twice or removing a non-member is no
+/// event; the store alone knows which).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberEvents {
+    pub group: String,
+    /// The payload without `user` (`scimitar_protocol::events::member_payload`).
+    pub data: Map<String, Value>,
+}
+
+impl MemberEvents {
+    /// The event of one member added (or removed).
+    pub fn event(&self, added: bool, user: &str) -> NewEvent {
+        let mut data = self.data.clone();
+        data.insert("user".into(), serde_json::json!({ "id": user }));
+        NewEvent::new(
+            if added {
+                "group.user_added"
+            } else {
+                "group.user_removed"
+            },
+            Some(&self.group),
+            Value::Object(data),
+        )
+    }
+}
+
+/// The events of one change: those computed from the documents, then the
+/// member events the store makes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeEvents {
+    pub events: Vec<NewEvent>,
+    pub members: Option<MemberEvents>,
+}
+
+/// A member added to (`true`) or removed from a group by a change, with
+/// the member's kind (`User` or `Group`).
+pub type MemberDelta = Vec<(bool, String, String)>;
+
+impl ChangeEvents {
+    /// Every event of the change, given the members actually added and
+    /// removed: the document's first, then one per User member.
+    /// Nested groups added or removed are no member event (those are about
+    /// users): the group's `group.updated` says `members` changed instead
+    /// (one is made if the document did not change).
+    pub fn all(self, delta: &MemberDelta) -> Vec<NewEvent> {
+        let mut out = self.events;
+        let Some(m) = &self.members else { return out };
+        if delta.iter().any(|(_, _, kind)| kind != "User") {
+            let members = Value::String("members".into());
+            match out.iter_mut().find(|e| e.event_type == "group.updated") {
+                Some(e) => {
+                    if let Some(Value::Array(changed)) = e.data.get_mut("changed") {
+                        changed.push(members);
+                    }
+                }
+                None => {
+                    let mut data = m.data.clone();
+                    data.remove("group");
+                    data.insert("changed".into(), Value::Array(vec![members]));
+                    out.push(NewEvent::new("group.updated", Some(&m.group), Value::Object(data)));
+                }
+            }
+        }
+        out.extend(
+            delta
+                .iter()
+                .filter(|(_, _, kind)| kind == "User")
+                .map(|(added, id, _)| m.event(*added, id)),
+        );
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.members.is_none()
+    }
+}
+
+/// Computes the events of a delete from the record as stored, inside the
+/// delete's transaction.
+pub type DeleteEventsFn = Arc<dyn Fn(&Record) -> Vec<NewEvent> + Send + Sync>;
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: String,
+    pub seq: i64,
+    pub time: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: Value,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores events that belong to no resource write (tokens), in one
+    /// transaction.
+    async fn record_events(&self, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()>;
+    /// The tenant's events with `seq` above `after`, in `seq` order, at most
+    /// `limit`, of the given types (all when empty).
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: usize,
+        types: &[String],
+    ) -> StoreResult<Vec<Event>>;
+    /// The highest sequence number the tenant's readers can see (0 before
+    /// any event). Every event numbered up to it is visible once it is:
+    /// numbers become visible in order.
+    async fn last_event_seq(&self, tenant: TenantId) -> StoreResult<i64>;
+    /// Deletes events older than `before` in every tenant (retention runs
+    /// across tenants by design); returns how many.
+    async fn purge_events(&self, before: &str) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(events: Vec<NewEvent>) -> ChangeEvents {
+        ChangeEvents {
+            events,
+            members: Some(MemberEvents {
+                group: "g".into(),
+                data: match json!({"id": "g", "group": {"id": "g"}}) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                },
+            }),
+        }
+    }
+
+    fn delta(rows: &[(bool, &str, &str)]) -> MemberDelta {
+        rows.iter()
+            .map(|(a, i, k)| (*a, i.to_string(), k.to_string()))
+            .collect()
+    }
+
+    /// Document events, the delta, and the expected (type, member or `changed`).
+    type Case = (Vec<NewEvent>, MemberDelta, Vec<(&'static str, Value)>);
+
+    #[test]
+    fn member_deltas_become_these_events() {
+        // (document events, delta, expected (type, user or changed))
+        let updated = || NewEvent::new("group.updated", Some("g"), json!({"changed": ["displayName"]}));
+        let cases: Vec<Case> = vec![
+            (vec![], delta(&[]), vec![]),
+            (
+                vec![],
+                delta(&[(true, "u1", "User"), (false, "u2", "User")]),
+                vec![("group.user_added", json!("u1")), ("group.user_removed", json!("u2"))],
+            ),
+            (
+                vec![],
+                delta(&[(true, "g2", "Group")]),
+                vec![("group.updated", json!(["members"]))],
+            ),
+            (
+                vec![updated()],
+                delta(&[(true, "g2", "Group"), (true, "u1", "User")]),
+                vec![
+                    ("group.updated", json!(["displayName", "members"])),
+                    ("group.user_added", json!("u1")),
+                ],
+            ),
+        ];
+        for (events, d, want) in cases {
+            let got: Vec<(String, Value)> = change(events)
+                .all(&d)
+                .into_iter()
+                .map(|e| {
+                    let v = if e.event_type == "group.updated" {
+                        e.data["changed"].clone()
+                    } else {
+                        e.data["user"]["id"].clone()
+                    };
+                    (e.event_type, v)
+                })
+                .collect();
+            let want: Vec<(String, Value)> = want.into_iter().map(|(t, v)| (t.to_string(), v)).collect();
+            assert_eq!(got, want, "{d:?}");
+        }
+        // Without member events (a User), the delta is ignored.
+        let user = ChangeEvents::default();
+        assert!(user.all(&delta(&[(true, "u1", "User")])).is_empty());
+    }
+}
