@@ -266,6 +266,7 @@ fn crates_depend_only_downwards() {
             ][..],
         ),
         ("scimitar-validate", &["scimitar-protocol", "scimitar-engine"][..]),
+        ("scimitar-webhooks", &["scimitar-auth", "scimitar-store"][..]),
         (
             "scimitar-server",
             &["scimitar-protocol", "scimitar-auth", "scimitar-store", "scimitar-app"][..],
