@@ -283,6 +283,7 @@ fn crates_depend_only_downwards() {
                 "scimitar-server",
                 "scimitar-store-sqlite",
                 "scimitar-store-postgres",
+                "scimitar-webhooks",
             ][..],
         ),
         (
