@@ -20,13 +20,14 @@ mod sql;
 mod tenants;
 pub mod test_support;
 mod tokens;
+mod webhooks;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use scimitar_protocol::ScimError;
-use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, total_steps};
+use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, WEBHOOKS, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult, now_utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
@@ -67,7 +68,13 @@ const MIGRATION_SETS: &[MigrationSet] = &[
         name: ENGINE,
         steps: ENGINE_STEPS,
     },
+    MigrationSet {
+        name: WEBHOOKS,
+        steps: WEBHOOK_STEPS,
+    },
 ];
+
+const WEBHOOK_STEPS: &[Step] = &[("0001_webhooks", include_str!("../migrations/webhooks/0001_webhooks.sql"))];
 
 /// Attempts of a transaction that fails with a retryable error.
 pub(crate) const MAX_ATTEMPTS: u32 = 6;

@@ -70,6 +70,9 @@ impl TenantStore for PostgresStore {
                     crate::pg_execute(&tx, "DELETE FROM engine_objects WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM engine_log WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM engine_jobs WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM webhook_log WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM webhook_failed WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM webhook_endpoints WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM tenants WHERE id = $1", &[&id]).await?;
                     true
                 }

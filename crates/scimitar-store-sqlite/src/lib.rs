@@ -15,13 +15,14 @@ mod sql;
 mod tenants;
 mod threads;
 mod tokens;
+mod webhooks;
 
 use std::path::Path;
 
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, params};
-use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, total_steps};
+use scimitar_store::migrations::{CORE, ENGINE, MigrationSet, Step, WEBHOOKS, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult};
 
 const CORE_STEPS: &[Step] = &[
@@ -64,7 +65,13 @@ const MIGRATION_SETS: &[MigrationSet] = &[
         name: ENGINE,
         steps: ENGINE_STEPS,
     },
+    MigrationSet {
+        name: WEBHOOKS,
+        steps: WEBHOOK_STEPS,
+    },
 ];
+
+const WEBHOOK_STEPS: &[Step] = &[("0001_webhooks", include_str!("../migrations/webhooks/0001_webhooks.sql"))];
 
 pub struct SqliteStore {
     /// Write jobs for the writer thread (see `writer_loop`).

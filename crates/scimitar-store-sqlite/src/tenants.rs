@@ -88,6 +88,9 @@ impl TenantStore for SqliteStore {
             exec(tx, "DELETE FROM engine_objects WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM engine_log WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM engine_jobs WHERE tenant_id = ?", [id]).map_err(internal)?;
+            exec(tx, "DELETE FROM webhook_log WHERE tenant_id = ?", [id]).map_err(internal)?;
+            exec(tx, "DELETE FROM webhook_failed WHERE tenant_id = ?", [id]).map_err(internal)?;
+            exec(tx, "DELETE FROM webhook_endpoints WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM tenants WHERE id = ?", [id]).map_err(internal)?;
             Ok(true)
         })

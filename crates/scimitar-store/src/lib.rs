@@ -26,6 +26,7 @@ pub mod schemas;
 pub mod secrets;
 pub mod tenants;
 pub mod tokens;
+pub mod webhooks;
 
 pub use activity::*;
 pub use audit::*;
@@ -37,6 +38,7 @@ pub use schemas::*;
 pub use secrets::*;
 pub use tenants::*;
 pub use tokens::*;
+pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;
 use scimitar_protocol::ScimError;
@@ -80,6 +82,7 @@ pub trait Store:
     + ConsoleStore
     + EngineStore
     + Leases
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -98,7 +101,7 @@ pub trait Store:
 pub mod prelude {
     pub use crate::{
         ActivityStore, AuditStore, ConsoleStore, EngineStore, Leases, ResourceStore, SchemaStore, SecretStore, Store,
-        TenantStore, TokenStore,
+        TenantStore, TokenStore, WebhookStore,
     };
 }
 

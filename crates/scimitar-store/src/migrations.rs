@@ -21,6 +21,9 @@ pub const CORE: &str = "core";
 /// The provisioning engine's set: jobs, object states, its log.
 pub const ENGINE: &str = "engine";
 
+/// Webhook endpoints, their delivery state and log.
+pub const WEBHOOKS: &str = "webhooks";
+
 impl MigrationSet {
     /// The name under which `step` is recorded as applied.
     pub fn key(&self, step: &str) -> String {

@@ -24,6 +24,9 @@ const TENANT_TABLES: &[&str] = &[
     "engine_log",
     "unique_values",
     "unique_backfill",
+    "webhook_endpoints",
+    "webhook_log",
+    "webhook_failed",
 ];
 
 /// Statements on tenant tables that are not scoped by tenant, by design.
@@ -56,6 +59,10 @@ const UNSCOPED: &[(&str, &str)] = &[
     (
         "SELECT tenant_id, kind FROM unique_backfill",
         "the unique-value indexes still to build are a job of the server, across tenants",
+    ),
+    (
+        "SELECT e.tenant_id, e.id FROM webhook_endpoints e WHERE e.enabled",
+        "enabled_webhooks: the delivery workers look at the enabled endpoints of every tenant, in one query",
     ),
 ];
 
