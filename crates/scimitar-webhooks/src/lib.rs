@@ -17,3 +17,4 @@ pub mod policy;
 pub mod retry;
 pub mod send;
 pub mod sign;
+pub mod worker;
