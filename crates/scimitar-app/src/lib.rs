@@ -22,6 +22,7 @@ pub mod schemas;
 pub mod tenants;
 pub mod tokens;
 pub mod validate;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,8 @@ pub struct Config {
     /// the cost of testing one (see `plan::Work`); more is answered 400
     /// `tooMany` without running. 0: no budget.
     pub filter_cost_budget: u64,
+    /// Address ranges webhooks may be sent to besides public addresses.
+    pub webhook_allow: Vec<webhooks::Cidr>,
 }
 
 impl Config {
@@ -58,6 +61,7 @@ impl Config {
             activity_retention_days: 30,
             scans_per_tenant: DEFAULT_SCANS_PER_TENANT,
             filter_cost_budget: DEFAULT_FILTER_COST_BUDGET,
+            webhook_allow: Vec::new(),
         }
     }
 }

@@ -261,7 +261,7 @@ fn crates_depend_only_downwards() {
         ),
         (
             "scimitar-app",
-            &["scimitar-protocol", "scimitar-auth", "scimitar-store"][..],
+            &["scimitar-protocol", "scimitar-auth", "scimitar-store", "scimitar-webhooks"][..],
         ),
         (
             "scimitar-engine",
