@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod activity;
 pub mod actor;
 mod fair;
+pub mod invites;
 pub mod jobs;
 mod passwords;
 pub mod resources;

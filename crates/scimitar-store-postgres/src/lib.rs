@@ -50,6 +50,10 @@ const CORE_STEPS: &[Step] = &[
         "0008_unique_values",
         include_str!("../migrations/0008_unique_values.sql"),
     ),
+    (
+        "0009_console_invites",
+        include_str!("../migrations/0009_console_invites.sql"),
+    ),
 ];
 
 const ENGINE_STEPS: &[Step] = &[

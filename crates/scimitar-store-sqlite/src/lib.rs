@@ -47,6 +47,10 @@ const CORE_STEPS: &[Step] = &[
         "0009_unique_values",
         include_str!("../migrations/0009_unique_values.sql"),
     ),
+    (
+        "0010_console_invites",
+        include_str!("../migrations/0010_console_invites.sql"),
+    ),
 ];
 
 const ENGINE_STEPS: &[Step] = &[

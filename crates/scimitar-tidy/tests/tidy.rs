@@ -27,6 +27,7 @@ const TENANT_TABLES: &[&str] = &[
     "webhook_endpoints",
     "webhook_log",
     "webhook_failed",
+    "console_invites",
 ];
 
 /// Statements on tenant tables that are not scoped by tenant, by design.
@@ -59,6 +60,10 @@ const UNSCOPED: &[(&str, &str)] = &[
     (
         "SELECT tenant_id, kind FROM unique_backfill",
         "the unique-value indexes still to build are a job of the server, across tenants",
+    ),
+    (
+        "FROM console_invites WHERE hash = ",
+        "invite links: the link's holder finds its tenant through the code (like token_by_hash)",
     ),
     (
         "SELECT e.tenant_id, e.id FROM webhook_endpoints e WHERE e.enabled",

@@ -203,6 +203,13 @@ enum TenantCmd {
     List,
     /// Delete a tenant with all its users, groups and tokens.
     Delete { name: String },
+    /// A one-time link that lets the customer's IT admin create their own Admin account for the tenant (shown once).
+    Invite {
+        name: String,
+        /// How long the link works: 30m, 12h, 7d (at most 30d).
+        #[arg(long, default_value = "7d")]
+        expires: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1114,6 +1121,22 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool, source: &str) -> R
                 print_json(json!({"name": name, "deleted": true}));
             } else {
                 out!("Deleted tenant '{name}' with all its data and tokens.");
+            }
+        }
+        TenantCmd::Invite { name, expires } => {
+            let ttl = scimitar_app::invites::parse_ttl(&expires).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+            let t = app.tenant(&name).await.map_err(app_err)?;
+            let invite = app.create_invite(&Actor::Cli, &t, ttl).await.map_err(app_err)?;
+            if as_json {
+                print_json(json!({"tenant": t.name, "link": invite.link, "expires": invite.expires}));
+            } else {
+                out!(
+                    "Invite link for the IT admin of '{}' (works once, until {}; shown once):\n\n  {}\n",
+                    t.name,
+                    invite.expires,
+                    invite.link
+                );
+                out!("Opening it, they create their own Admin account and land on Settings → Provisioning.");
             }
         }
     }

@@ -1,6 +1,7 @@
-//! `scimitar webhook …` as scripts use it: `add --json` prints `{id,
-//! secret}` once, nothing else ever shows the secret, URLs to private
-//! addresses are refused unless allowed, and every change is audited.
+//! `scimitar webhook …` and `scimitar tenant invite` as scripts use them:
+//! `webhook add --json` prints `{id, secret}` once, nothing else ever shows
+//! the secret, URLs to private addresses are refused unless allowed; an
+//! invite link is made within its bounds; every change is audited.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -114,5 +115,37 @@ fn webhooks_from_the_command_line() {
             "cli webhook.deleted"
         ]
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `scimitar tenant invite T --json`: a one-time link (its code stored as
+/// a hash only), `--expires` within 30 days, audited.
+#[test]
+fn tenant_invite_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("scimitar-invite-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = format!("sqlite:{}/db/scimitar.db", dir.display());
+    ok(&db, &["tenant", "create", "acme"]);
+    let invite = ok(&db, &["tenant", "invite", "acme", "--expires", "2d", "--public-url", "https://scim.example.com"]);
+    let link = invite["link"].as_str().unwrap();
+    assert!(link.starts_with("https://scim.example.com/invite?code="), "{link}");
+    assert_eq!(invite["tenant"], "acme");
+    assert!(invite["expires"].as_str().unwrap() > scimitar_store::now_utc().as_str());
+    let code = link.split("code=").nth(1).unwrap();
+    assert_eq!(code.len(), 64);
+    for (args, needle) in [
+        (vec!["tenant", "invite", "acme", "--expires", "31d"], "30 days"),
+        (vec!["tenant", "invite", "acme", "--expires", "soon"], "not a duration"),
+        (vec!["tenant", "invite", "nope"], "no tenant named 'nope'"),
+    ] {
+        let (success, _, stderr) = run(&db, &args);
+        assert!(!success && stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    let audit = ok(&db, &["audit", "--tenant", "acme"]).to_string();
+    assert!(audit.contains("tenant.invite-created"), "{audit}");
+    assert!(!audit.contains(code));
+    // The database holds no code in the clear.
+    let bytes = std::fs::read(dir.join("db/scimitar.db")).unwrap();
+    assert!(!bytes.windows(code.len()).any(|w| w == code.as_bytes()));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod directory;
+pub mod invite;
 pub mod jobs;
 pub mod overview;
 pub mod settings;
