@@ -25,7 +25,9 @@ pub struct Invite {
 
 impl std::fmt::Debug for Invite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Invite").field("expires", &self.expires).finish_non_exhaustive()
+        f.debug_struct("Invite")
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
     }
 }
 
@@ -35,7 +37,11 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let bad = || format!("'{t}' is not a duration like 7d, 12h or 30m");
     let unit = t.chars().last().ok_or_else(bad)?;
-    let n: u64 = t.get(..t.len() - unit.len_utf8()).unwrap_or("").parse().map_err(|_| bad())?;
+    let n: u64 = t
+        .get(..t.len() - unit.len_utf8())
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| bad())?;
     let secs = match unit {
         'd' => n.checked_mul(86_400),
         'h' => n.checked_mul(3600),
@@ -134,7 +140,11 @@ impl App {
         check_account(&account).map_err(InviteError::Invalid)?;
         let now = scimitar_store::now_utc();
         let h = hash(code);
-        let Some((_, expires)) = self.store.take_invite(&h, &now).await.map_err(|e| InviteError::Failed(scim_error(e)))?
+        let Some((_, expires)) = self
+            .store
+            .take_invite(&h, &now)
+            .await
+            .map_err(|e| InviteError::Failed(scim_error(e)))?
         else {
             return Err(InviteError::Dead);
         };
@@ -147,7 +157,11 @@ impl App {
             Err(e) => {
                 // Not used after all: the link works again.
                 let _ = self.store.put_invite(tenant.id, &h, &expires).await;
-                Err(if e.status == 409 { InviteError::Taken } else { InviteError::Failed(e) })
+                Err(if e.status == 409 {
+                    InviteError::Taken
+                } else {
+                    InviteError::Failed(e)
+                })
             }
         }
     }

@@ -198,8 +198,14 @@ impl App {
             secret_sealed: sealed,
         };
         let w = self.store.create_webhook(tenant.id, &new).await.map_err(scim_error)?;
-        self.audit_detail(actor, Some(tenant.id), "webhook.created", Some(&w.id), Some(w.url.clone()))
-            .await;
+        self.audit_detail(
+            actor,
+            Some(tenant.id),
+            "webhook.created",
+            Some(&w.id),
+            Some(w.url.clone()),
+        )
+        .await;
         Ok((w, secret))
     }
 

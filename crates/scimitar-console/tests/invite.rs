@@ -132,7 +132,12 @@ impl Server {
             .post(format!("{}/invite", self.base))
             .header(COOKIE, format!("scimitar_login={login}"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("code", code), ("email", email), ("password", password), ("csrf", &csrf)]))
+            .body(form(&[
+                ("code", code),
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf),
+            ]))
             .send()
             .await
             .unwrap()
@@ -140,7 +145,10 @@ impl Server {
 }
 
 fn link_in(html: &str) -> String {
-    let i = html.find("id=\"invite-link\" readonly value=\"").expect("the invite link") + 33;
+    let i = html
+        .find("id=\"invite-link\" readonly value=\"")
+        .expect("the invite link")
+        + 33;
     html[i..].split('"').next().unwrap().replace("&amp;", "&")
 }
 
@@ -152,11 +160,24 @@ async fn an_invite_link_works_once_and_lands_on_provisioning() {
 
     // Viewers have no button, and cannot make one.
     let (viewer, viewer_csrf) = s.login("viewer@vendor.test").await;
-    assert!(!s.get(&viewer, "/console/t/acme/settings/provisioning").await.1.contains("Create invite link"));
-    assert_eq!(s.make_invite(&viewer, &viewer_csrf).await.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !s.get(&viewer, "/console/t/acme/settings/provisioning")
+            .await
+            .1
+            .contains("Create invite link")
+    );
+    assert_eq!(
+        s.make_invite(&viewer, &viewer_csrf).await.status(),
+        StatusCode::FORBIDDEN
+    );
     // Without the CSRF token, nobody can.
     let (admin, csrf) = s.login("admin@vendor.test").await;
-    assert!(s.get(&admin, "/console/t/acme/settings/provisioning").await.1.contains("Create invite link"));
+    assert!(
+        s.get(&admin, "/console/t/acme/settings/provisioning")
+            .await
+            .1
+            .contains("Create invite link")
+    );
     assert_eq!(s.make_invite(&admin, "nope").await.status(), StatusCode::FORBIDDEN);
 
     let r = s.make_invite(&admin, &csrf).await;
@@ -164,7 +185,12 @@ async fn an_invite_link_works_once_and_lands_on_provisioning() {
     let link = link_in(&r.text().await.unwrap());
     assert!(link.starts_with(&format!("{}/invite?code=", s.base)), "{link}");
     // Shown once: the page does not show it again.
-    assert!(!s.get(&admin, "/console/t/acme/settings/provisioning").await.1.contains(&link));
+    assert!(
+        !s.get(&admin, "/console/t/acme/settings/provisioning")
+            .await
+            .1
+            .contains(&link)
+    );
 
     // The form names the tenant; a short password is refused and the link still works.
     let page = s.client.get(&link).send().await.unwrap().text().await.unwrap();
@@ -183,7 +209,10 @@ async fn an_invite_link_works_once_and_lands_on_provisioning() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Connect Microsoft Entra ID"), "the Entra steps");
     let account = s.store.admin_by_email("it@customer.test").await.unwrap().unwrap();
-    assert_eq!((account.role.as_str(), account.tenant.as_deref()), ("admin", Some("acme")));
+    assert_eq!(
+        (account.role.as_str(), account.tenant.as_deref()),
+        ("admin", Some("acme"))
+    );
 
     // Second use: refused with a clear page, on GET and on POST.
     let again = s.client.get(&link).send().await.unwrap();
@@ -194,7 +223,12 @@ async fn an_invite_link_works_once_and_lands_on_provisioning() {
         .client
         .post(format!("{}/invite", s.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("code", code), ("email", "x@customer.test"), ("password", PASSWORD), ("csrf", "x")]))
+        .body(form(&[
+            ("code", code),
+            ("email", "x@customer.test"),
+            ("password", PASSWORD),
+            ("csrf", "x"),
+        ]))
         .send()
         .await
         .unwrap();
@@ -202,7 +236,12 @@ async fn an_invite_link_works_once_and_lands_on_provisioning() {
     assert!(s.store.admin_by_email("x@customer.test").await.unwrap().is_none());
     // A made-up code likewise.
     assert_eq!(
-        s.client.get(format!("{}/invite?code=abc", s.base)).send().await.unwrap().status(),
+        s.client
+            .get(format!("{}/invite?code=abc", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::GONE
     );
 
@@ -215,7 +254,10 @@ async fn an_invite_link_works_once_and_lands_on_provisioning() {
         .collect();
     assert_eq!(
         actions,
-        [("tenant.invite-used", "it@customer.test"), ("tenant.invite-created", "admin@vendor.test")]
+        [
+            ("tenant.invite-used", "it@customer.test"),
+            ("tenant.invite-created", "admin@vendor.test")
+        ]
     );
     assert!(!format!("{audit:?}").contains(code), "the code is not in the audit log");
 }
@@ -229,7 +271,10 @@ async fn an_expired_invite_link_is_refused() {
         .create_invite(&scimitar_app::Actor::Cli, &t, std::time::Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(s.client.get(&invite.link).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        s.client.get(&invite.link).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     // The same code, stored as expired a second ago.
     let code = invite.link.split("code=").nth(1).unwrap();
     s.store

@@ -488,9 +488,11 @@ async fn reset_anchors(state: &AppState, headers: &HeaderMap, body: Body) -> Api
 
 /// The body of `POST …/webhooks`: `{"url": "https://…", "types": [...]}`.
 fn webhook_request(body: &Value) -> Result<(String, Vec<String>), ScimError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("a webhook is a JSON object: {\"url\": \"https://…\", \"types\": [\"user.created\", …]}"))?;
+    let obj = body.as_object().ok_or_else(|| {
+        ScimError::invalid_syntax(
+            "a webhook is a JSON object: {\"url\": \"https://…\", \"types\": [\"user.created\", …]}",
+        )
+    })?;
     if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "url" | "types")) {
         let shown: String = k.chars().take(64).collect();
         return Err(ScimError::invalid_value(format!(
@@ -575,7 +577,10 @@ pub async fn webhook_one(
     let run = async {
         let (tenant, actor) = admin(&state, &headers, &tenant, peer).await?;
         match method {
-            axum::http::Method::GET => Ok(scim_json(StatusCode::OK, &state.app.webhook_detail(&tenant, &id).await?)),
+            axum::http::Method::GET => Ok(scim_json(
+                StatusCode::OK,
+                &state.app.webhook_detail(&tenant, &id).await?,
+            )),
             axum::http::Method::DELETE => {
                 state.app.remove_webhook(&actor, &tenant, &id).await?;
                 Ok(StatusCode::NO_CONTENT.into_response())
@@ -605,7 +610,9 @@ pub async fn webhook_action(
         let app = &state.app;
         let body = match action.as_str() {
             "enable" | "disable" => {
-                let w = app.set_webhook_enabled(&actor, &tenant, &id, action == "enable").await?;
+                let w = app
+                    .set_webhook_enabled(&actor, &tenant, &id, action == "enable")
+                    .await?;
                 scimitar_app::webhooks::webhook_json(&w)
             }
             "rotate" => {

@@ -21,21 +21,61 @@ async fn mistakes_in_a_new_webhook() {
         (json!([]), "invalidSyntax", "JSON object"),
         (json!({}), "invalidValue", "needs a url"),
         (json!({"url": 7}), "invalidValue", "needs a url"),
-        (json!({"url": "https://8.8.8.8/h", "secret": "x"}), "invalidValue", "unknown key 'secret'"),
-        (json!({"url": "https://8.8.8.8/h", "types": "user.created"}), "invalidValue", "list of event type"),
-        (json!({"url": "https://8.8.8.8/h", "types": [1]}), "invalidValue", "list of event type"),
-        (json!({"url": "https://8.8.8.8/h", "types": ["user.exploded"]}), "invalidValue", "not an event type"),
+        (
+            json!({"url": "https://8.8.8.8/h", "secret": "x"}),
+            "invalidValue",
+            "unknown key 'secret'",
+        ),
+        (
+            json!({"url": "https://8.8.8.8/h", "types": "user.created"}),
+            "invalidValue",
+            "list of event type",
+        ),
+        (
+            json!({"url": "https://8.8.8.8/h", "types": [1]}),
+            "invalidValue",
+            "list of event type",
+        ),
+        (
+            json!({"url": "https://8.8.8.8/h", "types": ["user.exploded"]}),
+            "invalidValue",
+            "not an event type",
+        ),
         (json!({"url": "not a url"}), "invalidValue", "not an absolute"),
         (json!({"url": "ftp://8.8.8.8/h"}), "invalidValue", "not an absolute"),
         (json!({"url": "https://u:p@8.8.8.8/h"}), "invalidValue", "user name"),
         (json!({"url": "http://8.8.8.8/h"}), "invalidValue", "must be https"),
         // Without --webhook-allow-private: no loopback, private or metadata address.
-        (json!({"url": "http://127.0.0.1:9/h"}), "invalidValue", "not a public address"),
-        (json!({"url": "https://localhost/h"}), "invalidValue", "not a public address"),
-        (json!({"url": "https://10.1.2.3/h"}), "invalidValue", "not a public address"),
-        (json!({"url": "https://169.254.169.254/latest"}), "invalidValue", "not a public address"),
-        (json!({"url": "https://[::ffff:192.168.1.1]/h"}), "invalidValue", "not a public address"),
-        (json!({"url": format!("https://8.8.8.8/{}", "a".repeat(3000))}), "invalidValue", "at most 2048"),
+        (
+            json!({"url": "http://127.0.0.1:9/h"}),
+            "invalidValue",
+            "not a public address",
+        ),
+        (
+            json!({"url": "https://localhost/h"}),
+            "invalidValue",
+            "not a public address",
+        ),
+        (
+            json!({"url": "https://10.1.2.3/h"}),
+            "invalidValue",
+            "not a public address",
+        ),
+        (
+            json!({"url": "https://169.254.169.254/latest"}),
+            "invalidValue",
+            "not a public address",
+        ),
+        (
+            json!({"url": "https://[::ffff:192.168.1.1]/h"}),
+            "invalidValue",
+            "not a public address",
+        ),
+        (
+            json!({"url": format!("https://8.8.8.8/{}", "a".repeat(3000))}),
+            "invalidValue",
+            "at most 2048",
+        ),
     ];
     for (body, scim_type, needle) in table {
         let r = admin.send(Method::POST, &url, Some(body.clone())).await;
@@ -88,7 +128,11 @@ async fn a_webhooks_life_and_its_secret_shown_once() {
     assert_eq!(one.body["deliveries"], json!([]));
     assert_eq!(one.body["failedEvents"], json!([]));
     for r in [&list, &one] {
-        assert!(!r.text.contains(&secret) && !r.text.contains("sealed:") && !r.text.contains("secret\""), "{}", r.text);
+        assert!(
+            !r.text.contains(&secret) && !r.text.contains("sealed:") && !r.text.contains("secret\""),
+            "{}",
+            r.text
+        );
     }
 
     let act = |a: &str| format!("{base}/{id}/{a}");
@@ -105,14 +149,29 @@ async fn a_webhooks_life_and_its_secret_shown_once() {
     assert!(one.body["previousSecretValidUntil"].is_string(), "{}", one.text);
     let r = admin.send(Method::POST, &act("replay"), None).await;
     assert_eq!((r.status.as_u16(), &r.body["replayed"]), (200, &json!(0)));
-    admin.send(Method::POST, &act("explode"), None).await.assert_error(404, None);
-    admin.send(Method::GET, &act("enable"), None).await.assert_error(405, None);
-    admin.send(Method::PUT, &base, Some(json!({}))).await.assert_error(405, None);
+    admin
+        .send(Method::POST, &act("explode"), None)
+        .await
+        .assert_error(404, None);
+    admin
+        .send(Method::GET, &act("enable"), None)
+        .await
+        .assert_error(405, None);
+    admin
+        .send(Method::PUT, &base, Some(json!({})))
+        .await
+        .assert_error(405, None);
 
     let r = admin.send(Method::DELETE, &format!("{base}/{id}"), None).await;
     assert_eq!(r.status, 204);
-    admin.send(Method::GET, &format!("{base}/{id}"), None).await.assert_error(404, None);
-    admin.send(Method::DELETE, &format!("{base}/{id}"), None).await.assert_error(404, None);
+    admin
+        .send(Method::GET, &format!("{base}/{id}"), None)
+        .await
+        .assert_error(404, None);
+    admin
+        .send(Method::DELETE, &format!("{base}/{id}"), None)
+        .await
+        .assert_error(404, None);
     for a in ["enable", "disable", "rotate", "replay"] {
         admin.send(Method::POST, &act(a), None).await.assert_error(404, None);
     }
@@ -147,11 +206,17 @@ async fn a_tenant_has_at_most_twenty_webhooks() {
     let base = format!("{}/admin/v1/tenants/acme/webhooks", srv.public_url);
     for i in 0..20 {
         let r = admin
-            .send(Method::POST, &base, Some(json!({"url": format!("http://127.0.0.1:9/{i}")})))
+            .send(
+                Method::POST,
+                &base,
+                Some(json!({"url": format!("http://127.0.0.1:9/{i}")})),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
-    let r = admin.send(Method::POST, &base, Some(json!({"url": "http://127.0.0.1:9/x"}))).await;
+    let r = admin
+        .send(Method::POST, &base, Some(json!({"url": "http://127.0.0.1:9/x"})))
+        .await;
     r.assert_error(409, None);
     assert!(r.text.contains("at most") || r.text.contains("the most"), "{}", r.text);
 }
@@ -163,7 +228,9 @@ async fn another_tenant_cannot_reach_a_tenants_webhooks() {
     let a_scim = srv.tenant("alpha").await;
     let b = srv.tenant_with_scope("beta", "admin").await;
     let base_a = format!("{}/admin/v1/tenants/alpha/webhooks", srv.public_url);
-    let r = a.send(Method::POST, &base_a, Some(json!({"url": "http://127.0.0.1:9/a"}))).await;
+    let r = a
+        .send(Method::POST, &base_a, Some(json!({"url": "http://127.0.0.1:9/a"})))
+        .await;
     let id = r.body["id"].as_str().unwrap().to_string();
     let routes = [
         (Method::GET, base_a.clone()),
@@ -176,15 +243,23 @@ async fn another_tenant_cannot_reach_a_tenants_webhooks() {
     ];
     for (method, url) in &routes {
         for (who, caller, status) in [("B's admin", &b, 401), ("A's SCIM token", &a_scim, 403)] {
-            let r = caller.send(method.clone(), url, Some(json!({"url": "http://127.0.0.1:9/b"}))).await;
+            let r = caller
+                .send(method.clone(), url, Some(json!({"url": "http://127.0.0.1:9/b"})))
+                .await;
             assert_eq!(r.status.as_u16(), status, "{who}: {method} {url}: {}", r.text);
         }
     }
     // Through its own tenant's path, B does not find A's endpoint.
     let base_b = format!("{}/admin/v1/tenants/beta/webhooks", srv.public_url);
-    b.send(Method::GET, &format!("{base_b}/{id}"), None).await.assert_error(404, None);
-    b.send(Method::POST, &format!("{base_b}/{id}/rotate"), None).await.assert_error(404, None);
-    b.send(Method::DELETE, &format!("{base_b}/{id}"), None).await.assert_error(404, None);
+    b.send(Method::GET, &format!("{base_b}/{id}"), None)
+        .await
+        .assert_error(404, None);
+    b.send(Method::POST, &format!("{base_b}/{id}/rotate"), None)
+        .await
+        .assert_error(404, None);
+    b.send(Method::DELETE, &format!("{base_b}/{id}"), None)
+        .await
+        .assert_error(404, None);
     assert_eq!(b.send(Method::GET, &base_b, None).await.body["webhooks"], json!([]));
     let still = srv.store.webhook(a.id, &id).await.unwrap().unwrap();
     assert!(still.enabled && still.previous_sealed.is_none());

@@ -3100,10 +3100,16 @@ pub async fn webhooks(s: Arc<dyn Store>) {
         secret_sealed: "sealed:v1:AAAA".into(),
     };
     let w = s.create_webhook(t, &new).await.unwrap();
-    assert_eq!((w.id.as_str(), w.url.as_str(), w.enabled), ("wh_1", "https://app.example/hook", true));
+    assert_eq!(
+        (w.id.as_str(), w.url.as_str(), w.enabled),
+        ("wh_1", "https://app.example/hook", true)
+    );
     assert_eq!(w.types, new.types);
     assert_eq!(w.secret_sealed, "sealed:v1:AAAA");
-    assert_eq!((w.previous_sealed.as_deref(), w.state.cursor, w.failed), (None, None, 0));
+    assert_eq!(
+        (w.previous_sealed.as_deref(), w.state.cursor, w.failed),
+        (None, None, 0)
+    );
     assert!(!format!("{w:?}").contains("sealed:v1"), "Debug leaves the secret out");
     assert!(matches!(s.create_webhook(t, &new).await, Err(StoreError::Conflict(_))));
     // The same id in another tenant is another endpoint.
@@ -3119,10 +3125,17 @@ pub async fn webhooks(s: Arc<dyn Store>) {
     assert!(s.set_webhook_enabled(other, "wh_1", false).await.unwrap());
     assert!(!s.set_webhook_enabled(other, "nope", false).await.unwrap());
     assert_eq!(s.enabled_webhooks().await.unwrap(), vec![(t, "wh_1".to_string())]);
-    assert!(s.webhook(t, "wh_1").await.unwrap().unwrap().enabled, "the other tenant's is untouched");
+    assert!(
+        s.webhook(t, "wh_1").await.unwrap().unwrap().enabled,
+        "the other tenant's is untouched"
+    );
 
     // Rotation keeps the previous secret until a time.
-    assert!(s.rotate_webhook_secret(t, "wh_1", "sealed:v1:BBBB", "2030-01-01T00:00:00.000Z").await.unwrap());
+    assert!(
+        s.rotate_webhook_secret(t, "wh_1", "sealed:v1:BBBB", "2030-01-01T00:00:00.000Z")
+            .await
+            .unwrap()
+    );
     let r = s.webhook(t, "wh_1").await.unwrap().unwrap();
     assert_eq!(r.secret_sealed, "sealed:v1:BBBB");
     assert_eq!(r.previous_sealed.as_deref(), Some("sealed:v1:AAAA"));

@@ -78,7 +78,10 @@ const MIGRATION_SETS: &[MigrationSet] = &[
     },
 ];
 
-const WEBHOOK_STEPS: &[Step] = &[("0001_webhooks", include_str!("../migrations/webhooks/0001_webhooks.sql"))];
+const WEBHOOK_STEPS: &[Step] = &[(
+    "0001_webhooks",
+    include_str!("../migrations/webhooks/0001_webhooks.sql"),
+)];
 
 /// Attempts of a transaction that fails with a retryable error.
 pub(crate) const MAX_ATTEMPTS: u32 = 6;

@@ -248,7 +248,10 @@ impl WebhookStore for PostgresStore {
         )
         .await
         .map_err(db_error)?;
-        rows.iter().map(log_from_row).collect::<Result<_, _>>().map_err(db_error)
+        rows.iter()
+            .map(log_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_error)
     }
 
     async fn failed_events(&self, tenant: TenantId, id: &str, limit: i64) -> StoreResult<Vec<FailedEvent>> {

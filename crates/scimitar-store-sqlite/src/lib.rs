@@ -75,7 +75,10 @@ const MIGRATION_SETS: &[MigrationSet] = &[
     },
 ];
 
-const WEBHOOK_STEPS: &[Step] = &[("0001_webhooks", include_str!("../migrations/webhooks/0001_webhooks.sql"))];
+const WEBHOOK_STEPS: &[Step] = &[(
+    "0001_webhooks",
+    include_str!("../migrations/webhooks/0001_webhooks.sql"),
+)];
 
 pub struct SqliteStore {
     /// Write jobs for the writer thread (see `writer_loop`).

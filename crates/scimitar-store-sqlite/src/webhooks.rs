@@ -233,7 +233,16 @@ impl WebhookStore for SqliteStore {
                     "INSERT INTO webhook_failed (tenant_id, endpoint_id, seq, event_id, event_type, body, failed_at, \
                      error, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) \
                      ON CONFLICT (tenant_id, endpoint_id, seq) DO NOTHING",
-                    params![tenant, id, f.seq, f.event_id, f.event_type, f.body, f.failed_at, f.error],
+                    params![
+                        tenant,
+                        id,
+                        f.seq,
+                        f.event_id,
+                        f.event_type,
+                        f.body,
+                        f.failed_at,
+                        f.error
+                    ],
                 )
                 .map_err(internal)?;
             }

@@ -98,7 +98,10 @@ impl Receiver {
 
     /// The secrets it verifies with from now on.
     pub fn set_secrets(&self, secrets: &[&str]) {
-        let keys = secrets.iter().map(|s| Key::parse(s).expect("a webhook secret")).collect();
+        let keys = secrets
+            .iter()
+            .map(|s| Key::parse(s).expect("a webhook secret"))
+            .collect();
         self.state.lock().unwrap().keys = keys;
     }
 
@@ -218,7 +221,11 @@ async fn connection(mut stream: TcpStream, state: Arc<Mutex<State>>) {
                 k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
             })
         };
-        let (id, ts, sig) = (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"));
+        let (id, ts, sig) = (
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+        );
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let verdict = {
             let st = state.lock().unwrap();
@@ -246,7 +253,11 @@ async fn connection(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         }
         let behaviour = {
             let mut st = state.lock().unwrap();
-            let b = st.script.pop_front().or_else(|| st.otherwise.clone()).unwrap_or(Behaviour::Ok);
+            let b = st
+                .script
+                .pop_front()
+                .or_else(|| st.otherwise.clone())
+                .unwrap_or(Behaviour::Ok);
             st.received.push(Delivery {
                 id: id.unwrap_or_default(),
                 timestamp: ts.and_then(|t| t.parse().ok()).unwrap_or_default(),
@@ -301,7 +312,9 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Stri
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                    k.trim()
+                        .eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
                 })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {

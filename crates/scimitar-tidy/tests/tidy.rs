@@ -266,7 +266,12 @@ fn crates_depend_only_downwards() {
         ),
         (
             "scimitar-app",
-            &["scimitar-protocol", "scimitar-auth", "scimitar-store", "scimitar-webhooks"][..],
+            &[
+                "scimitar-protocol",
+                "scimitar-auth",
+                "scimitar-store",
+                "scimitar-webhooks",
+            ][..],
         ),
         (
             "scimitar-engine",

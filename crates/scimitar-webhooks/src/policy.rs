@@ -126,7 +126,9 @@ pub fn is_public(ip: IpAddr) -> bool {
 pub enum PolicyError {
     #[error("'{0}' is not an absolute http(s) URL")]
     NotUrl(String),
-    #[error("a webhook URL must be https:// (plain http is allowed only to a loopback address the server's operator allows)")]
+    #[error(
+        "a webhook URL must be https:// (plain http is allowed only to a loopback address the server's operator allows)"
+    )]
     NotHttps,
     #[error("a webhook URL may not carry a user name or password")]
     Credentials,
@@ -308,14 +310,25 @@ mod tests {
             allow: vec!["10.0.0.0/8".parse().unwrap()],
         };
         // (policy, scheme, resolved addresses, accepted)
+        #[allow(clippy::type_complexity)]
         let table: Vec<(&Policy, &str, Vec<SocketAddr>, Result<(), &str>)> = vec![
             (&strict, "https", addrs(&["8.8.8.8"]), Ok(())),
             (&strict, "http", addrs(&["8.8.8.8"]), Err("https")),
             (&strict, "https", addrs(&["127.0.0.1"]), Err("not a public address")),
             (&strict, "http", addrs(&["127.0.0.1"]), Err("not a public address")),
             (&strict, "https", addrs(&["8.8.8.8", "10.0.0.1"]), Err("10.0.0.1")),
-            (&strict, "https", addrs(&["169.254.169.254"]), Err("not a public address")),
-            (&strict, "https", addrs(&["::ffff:192.168.0.1"]), Err("not a public address")),
+            (
+                &strict,
+                "https",
+                addrs(&["169.254.169.254"]),
+                Err("not a public address"),
+            ),
+            (
+                &strict,
+                "https",
+                addrs(&["::ffff:192.168.0.1"]),
+                Err("not a public address"),
+            ),
             (&strict, "https", addrs(&["100.64.1.1"]), Err("not a public address")),
             (&strict, "https", addrs(&["fd00::1"]), Err("not a public address")),
             (&strict, "https", vec![], Err("cannot resolve")),
@@ -352,7 +365,11 @@ mod tests {
             (&strict, "https://localhost/hook", Err("not a public address")),
             (&strict, "https://[::1]/hook", Err("not a public address")),
             (&strict, "https://[::ffff:7f00:1]/hook", Err("not a public address")),
-            (&strict, "https://169.254.169.254/latest/meta-data", Err("not a public address")),
+            (
+                &strict,
+                "https://169.254.169.254/latest/meta-data",
+                Err("not a public address"),
+            ),
             (&loopback, "http://127.0.0.1:8080/hook", Ok(())),
             (&loopback, "http://localhost:8080/hook", Ok(())),
         ];

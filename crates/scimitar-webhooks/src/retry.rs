@@ -53,7 +53,11 @@ pub fn base_delay(failed: u32) -> Duration {
 /// `delay` scaled by a factor between 0.8 and 1.2 picked by `random`
 /// (`0.0 ..= 1.0`).
 pub fn jittered(delay: Duration, random: f64) -> Duration {
-    let r = if random.is_finite() { random.clamp(0.0, 1.0) } else { 0.5 };
+    let r = if random.is_finite() {
+        random.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
     delay.mul_f64(0.8 + 0.4 * r)
 }
 
@@ -144,7 +148,10 @@ mod tests {
                 }
             }
             assert!(elapsed >= GIVE_UP_AFTER, "{random}: {elapsed:?}");
-            assert!(elapsed < GIVE_UP_AFTER + Duration::from_secs(3 * HOUR), "{random}: {elapsed:?}");
+            assert!(
+                elapsed < GIVE_UP_AFTER + Duration::from_secs(3 * HOUR),
+                "{random}: {elapsed:?}"
+            );
             assert!((14..=22).contains(&failed), "{random}: {failed} attempts");
         }
     }

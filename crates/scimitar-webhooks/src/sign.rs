@@ -170,7 +170,12 @@ mod tests {
         let ts = TS.to_string();
         assert_eq!(verify(&[key], headers(ID, &ts, SIGNATURE), BODY, TS, 300), Ok(()));
         // The prefix may be left out.
-        assert_eq!(Key::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap().sign(ID, TS, BODY), SIGNATURE);
+        assert_eq!(
+            Key::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap()
+                .sign(ID, TS, BODY),
+            SIGNATURE
+        );
     }
 
     #[test]
@@ -181,31 +186,98 @@ mod tests {
         let other = Key::parse(&new_secret().unwrap()).unwrap();
         let wrong_key_sig = other.sign(ID, TS, BODY);
         let both = format!("{wrong_key_sig} {SIGNATURE}");
+        #[allow(clippy::type_complexity)]
         let table: Vec<(&str, Headers<'_>, &[u8], i64, Result<(), VerifyError>)> = vec![
             ("as sent", headers(ID, &ts, SIGNATURE), BODY, TS, Ok(())),
-            ("body changed", headers(ID, &ts, SIGNATURE), br#"{"test": 2432232315}"#, TS, Err(VerifyError::NoMatch)),
-            ("id changed", headers("msg_other", &ts, SIGNATURE), BODY, TS, Err(VerifyError::NoMatch)),
-            ("timestamp changed", headers(ID, "1614265331", SIGNATURE), BODY, TS, Err(VerifyError::NoMatch)),
-            ("other key", headers(ID, &ts, &wrong_key_sig), BODY, TS, Err(VerifyError::NoMatch)),
-            ("v2 only", headers(ID, &ts, "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="), BODY, TS, Err(VerifyError::NoMatch)),
-            ("not base64", headers(ID, &ts, "v1,!!!"), BODY, TS, Err(VerifyError::NoMatch)),
-            ("truncated", headers(ID, &ts, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1O"), BODY, TS, Err(VerifyError::NoMatch)),
+            (
+                "body changed",
+                headers(ID, &ts, SIGNATURE),
+                br#"{"test": 2432232315}"#,
+                TS,
+                Err(VerifyError::NoMatch),
+            ),
+            (
+                "id changed",
+                headers("msg_other", &ts, SIGNATURE),
+                BODY,
+                TS,
+                Err(VerifyError::NoMatch),
+            ),
+            (
+                "timestamp changed",
+                headers(ID, "1614265331", SIGNATURE),
+                BODY,
+                TS,
+                Err(VerifyError::NoMatch),
+            ),
+            (
+                "other key",
+                headers(ID, &ts, &wrong_key_sig),
+                BODY,
+                TS,
+                Err(VerifyError::NoMatch),
+            ),
+            (
+                "v2 only",
+                headers(ID, &ts, "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+                BODY,
+                TS,
+                Err(VerifyError::NoMatch),
+            ),
+            (
+                "not base64",
+                headers(ID, &ts, "v1,!!!"),
+                BODY,
+                TS,
+                Err(VerifyError::NoMatch),
+            ),
+            (
+                "truncated",
+                headers(ID, &ts, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1O"),
+                BODY,
+                TS,
+                Err(VerifyError::NoMatch),
+            ),
             ("empty", headers(ID, &ts, ""), BODY, TS, Err(VerifyError::NoMatch)),
             ("one of several", headers(ID, &ts, &both), BODY, TS, Ok(())),
-            ("too old", headers(ID, &ts, SIGNATURE), BODY, TS + 301, Err(VerifyError::Stale)),
-            ("too new", headers(ID, &ts, SIGNATURE), BODY, TS - 301, Err(VerifyError::Stale)),
+            (
+                "too old",
+                headers(ID, &ts, SIGNATURE),
+                BODY,
+                TS + 301,
+                Err(VerifyError::Stale),
+            ),
+            (
+                "too new",
+                headers(ID, &ts, SIGNATURE),
+                BODY,
+                TS - 301,
+                Err(VerifyError::Stale),
+            ),
             ("at the edge", headers(ID, &ts, SIGNATURE), BODY, TS + 300, Ok(())),
-            ("bad timestamp", headers(ID, "soon", SIGNATURE), BODY, TS, Err(VerifyError::BadTimestamp)),
+            (
+                "bad timestamp",
+                headers(ID, "soon", SIGNATURE),
+                BODY,
+                TS,
+                Err(VerifyError::BadTimestamp),
+            ),
             (
                 "no id",
-                Headers { id: None, ..headers(ID, &ts, SIGNATURE) },
+                Headers {
+                    id: None,
+                    ..headers(ID, &ts, SIGNATURE)
+                },
                 BODY,
                 TS,
                 Err(VerifyError::Missing("webhook-id")),
             ),
             (
                 "no signature",
-                Headers { signature: None, ..headers(ID, &ts, SIGNATURE) },
+                Headers {
+                    signature: None,
+                    ..headers(ID, &ts, SIGNATURE)
+                },
                 BODY,
                 TS,
                 Err(VerifyError::Missing("webhook-signature")),

@@ -154,11 +154,14 @@ pub fn lease_name(tenant: TenantId, id: &str) -> String {
     format!("webhook:{tenant}:{id}")
 }
 
+/// The running worker of each endpoint, by tenant and id.
+type Workers = Arc<Mutex<HashMap<(TenantId, String), JoinHandle<()>>>>;
+
 /// The delivery workers of one process: started with [`Dispatcher::start`],
 /// stopped when dropped.
 pub struct Dispatcher {
     main: JoinHandle<()>,
-    tasks: Arc<Mutex<HashMap<(TenantId, String), JoinHandle<()>>>>,
+    tasks: Workers,
 }
 
 struct Shared {
@@ -169,14 +172,19 @@ struct Shared {
 }
 
 impl Dispatcher {
-    pub fn start(store: Arc<dyn Store>, source: Arc<dyn EventSource>, sender: Sender, settings: Settings) -> Dispatcher {
+    pub fn start(
+        store: Arc<dyn Store>,
+        source: Arc<dyn EventSource>,
+        sender: Sender,
+        settings: Settings,
+    ) -> Dispatcher {
         let shared = Arc::new(Shared {
             store,
             source,
             sender,
             settings,
         });
-        let tasks: Arc<Mutex<HashMap<(TenantId, String), JoinHandle<()>>>> = Arc::default();
+        let tasks: Workers = Arc::default();
         let main = tokio::spawn(supervise(shared, tasks.clone()));
         Dispatcher { main, tasks }
     }
@@ -199,7 +207,7 @@ impl Drop for Dispatcher {
 }
 
 /// Starts a worker for each enabled endpoint that has none running.
-async fn supervise(shared: Arc<Shared>, tasks: Arc<Mutex<HashMap<(TenantId, String), JoinHandle<()>>>>) {
+async fn supervise(shared: Arc<Shared>, tasks: Workers) {
     let mut wake = shared.source.subscribe();
     loop {
         match shared.store.enabled_webhooks().await {
@@ -335,7 +343,10 @@ async fn round(shared: &Shared, tenant: TenantId, id: &str, lease: &str) -> Resu
                 event_type: f.event_type.clone(),
                 body: f.body.clone(),
             };
-            let out = shared.sender.send(&w.url, &event.id, event.body.as_bytes(), &keys).await;
+            let out = shared
+                .sender
+                .send(&w.url, &event.id, event.body.as_bytes(), &keys)
+                .await;
             let status = if out.delivered { "replayed" } else { "failed" };
             let line = log_line(&event, status, 1, &out);
             store
@@ -383,7 +394,10 @@ async fn round(shared: &Shared, tenant: TenantId, id: &str, lease: &str) -> Resu
         if !take_lease(shared, lease).await? {
             break;
         }
-        let out = shared.sender.send(&w.url, &event.id, event.body.as_bytes(), &keys).await;
+        let out = shared
+            .sender
+            .send(&w.url, &event.id, event.body.as_bytes(), &keys)
+            .await;
         let attempts = state.attempts + 1;
         let rec = if out.delivered {
             state = WebhookState {
@@ -460,5 +474,9 @@ async fn round(shared: &Shared, tenant: TenantId, id: &str, lease: &str) -> Resu
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok(if full { Step::Again } else { Step::Idle(shared.settings.poll) })
+    Ok(if full {
+        Step::Again
+    } else {
+        Step::Idle(shared.settings.poll)
+    })
 }

@@ -19,7 +19,13 @@ fn readme_receiver() -> String {
         .split("## Act on provisioning in your application")
         .nth(1)
         .expect("the README section");
-    let code = section.split("```python\n").nth(1).unwrap().split("```").next().unwrap();
+    let code = section
+        .split("```python\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
     assert!(code.lines().count() <= 20, "the example is at most 20 lines");
     code.to_string()
 }
@@ -38,7 +44,11 @@ async fn the_readme_receiver_verifies_deliveries() {
         eprintln!("python3 is not installed: skipped");
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let code = readme_receiver().replace("8000", &port.to_string());
     let secret = new_secret().unwrap();
     let _child = Kill(

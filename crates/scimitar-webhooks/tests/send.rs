@@ -35,11 +35,24 @@ async fn each_answer_and_what_the_attempt_comes_to() {
     let rx = Receiver::start(&[&secret]).await;
     let s = sender(loopback_policy());
     // (behaviour, delivered, status, error contains, retry-after)
+    #[allow(clippy::type_complexity)]
     let table: Vec<(Behaviour, bool, Option<u16>, &str, Option<u64>)> = vec![
         (Behaviour::Ok, true, Some(200), "", None),
-        (Behaviour::Status(500), false, Some(500), "HTTP 500: failing on purpose", None),
+        (
+            Behaviour::Status(500),
+            false,
+            Some(500),
+            "HTTP 500: failing on purpose",
+            None,
+        ),
         (Behaviour::Status(404), false, Some(404), "HTTP 404", None),
-        (Behaviour::TooManyRequests("7".into()), false, Some(429), "HTTP 429", Some(7)),
+        (
+            Behaviour::TooManyRequests("7".into()),
+            false,
+            Some(429),
+            "HTTP 429",
+            Some(7),
+        ),
         (
             Behaviour::Redirect("http://127.0.0.1:1/elsewhere".into()),
             false,
@@ -47,15 +60,29 @@ async fn each_answer_and_what_the_attempt_comes_to() {
             "redirects are not followed (to http://127.0.0.1:1/elsewhere)",
             None,
         ),
-        (Behaviour::SlowBody(Duration::from_secs(3)), false, Some(200), "timed out", None),
+        (
+            Behaviour::SlowBody(Duration::from_secs(3)),
+            false,
+            Some(200),
+            "timed out",
+            None,
+        ),
         (Behaviour::NoAnswer, false, None, "timed out", None),
-        (Behaviour::SlowBody(Duration::from_millis(50)), true, Some(200), "", None),
+        (
+            Behaviour::SlowBody(Duration::from_millis(50)),
+            true,
+            Some(200),
+            "",
+            None,
+        ),
     ];
     for (i, (behaviour, delivered, status, error, retry_after)) in table.into_iter().enumerate() {
         rx.script([behaviour.clone()]);
         let id = format!("evt_{i}");
         let body = format!(r#"{{"id":"{id}","seq":{i}}}"#);
-        let out = s.send(&rx.url(), &id, body.as_bytes(), std::slice::from_ref(&key)).await;
+        let out = s
+            .send(&rx.url(), &id, body.as_bytes(), std::slice::from_ref(&key))
+            .await;
         assert_eq!(out.delivered, delivered, "{behaviour:?}: {out:?}");
         assert_eq!(out.status, status, "{behaviour:?}: {out:?}");
         assert!(

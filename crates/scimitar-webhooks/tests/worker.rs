@@ -26,7 +26,11 @@ static DIRS: AtomicUsize = AtomicUsize::new(0);
 async fn store() -> Arc<dyn Store> {
     if std::env::var("SCIMITAR_TEST_BACKEND").as_deref() == Ok("postgres") {
         let url = std::env::var("SCIMITAR_TEST_POSTGRES_URL").expect("SCIMITAR_TEST_POSTGRES_URL");
-        return Arc::new(scimitar_store_postgres::test_support::fresh_store(&url, 8).await.unwrap());
+        return Arc::new(
+            scimitar_store_postgres::test_support::fresh_store(&url, 8)
+                .await
+                .unwrap(),
+        );
     }
     let n = DIRS.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("scimitar-webhooks-{}-{n}", std::process::id()));
@@ -107,7 +111,12 @@ async fn setup(types: &[&str]) -> Setup {
 
 impl Setup {
     fn start(&self, holder: &str, retry: scimitar_webhooks::worker::RetryRule) -> Dispatcher {
-        Dispatcher::start(self.store.clone(), self.events.clone(), sender(), settings(holder, retry))
+        Dispatcher::start(
+            self.store.clone(),
+            self.events.clone(),
+            sender(),
+            settings(holder, retry),
+        )
     }
 
     /// Waits until the endpoint's cursor is set (the worker has started, after
@@ -166,7 +175,11 @@ async fn events_are_delivered_once_in_order_and_filtered_by_type() {
     }
     let got = s.rx.wait_for(want.len(), Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(ids(&s.rx.received()), want, "each once, in order, only the types asked for");
+    assert_eq!(
+        ids(&s.rx.received()),
+        want,
+        "each once, in order, only the types asked for"
+    );
     assert!(s.rx.rejected().is_empty());
     // The body is the event.
     assert_eq!(got[0].body["id"], want[0].as_str());
@@ -175,7 +188,10 @@ async fn events_are_delivered_once_in_order_and_filtered_by_type() {
     assert_eq!(w.state.cursor, Some(27), "past the skipped ones too");
     let log = s.log_of_at_least(want.len()).await;
     assert_eq!(log.len(), want.len());
-    assert!(log.iter().all(|l| l.status == "delivered" && l.response_code == Some(200)));
+    assert!(
+        log.iter()
+            .all(|l| l.status == "delivered" && l.response_code == Some(200))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,10 +208,16 @@ async fn failures_are_retried_and_retry_after_is_honoured() {
     let started = std::time::Instant::now();
     let got = s.rx.wait_for(3, Duration::from_secs(10)).await;
     assert_eq!(ids(&got), want);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was waited for");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was waited for"
+    );
     // The first event was tried four times, with the same id each time.
     let all = ids(&s.rx.received());
-    assert_eq!(all[..4], [want[0].clone(), want[0].clone(), want[0].clone(), want[0].clone()]);
+    assert_eq!(
+        all[..4],
+        [want[0].clone(), want[0].clone(), want[0].clone(), want[0].clone()]
+    );
     let log = s.log_of_at_least(6).await;
     let statuses: Vec<(&str, Option<i64>, i64)> = log
         .iter()
@@ -213,7 +235,16 @@ async fn failures_are_retried_and_retry_after_is_honoured() {
             ("delivered", Some(200), 1),
         ]
     );
-    assert!(log.iter().rev().nth(2).unwrap().error.as_deref().unwrap().contains("redirects are not followed"));
+    assert!(
+        log.iter()
+            .rev()
+            .nth(2)
+            .unwrap()
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("redirects are not followed")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +303,12 @@ async fn a_secret_rotated_while_deliveries_are_pending() {
     let new = new_secret().unwrap();
     let until = scimitar_store::utc_in(24 * 3600);
     let sealed = scimitar_auth::seal::seal(&new).unwrap();
-    assert!(s.store.rotate_webhook_secret(s.tenant, "wh_1", &sealed, &until).await.unwrap());
+    assert!(
+        s.store
+            .rotate_webhook_secret(s.tenant, "wh_1", &sealed, &until)
+            .await
+            .unwrap()
+    );
     // Two failed attempts after the rotation: the worker has read it (an
     // attempt already under way signs with the old secret only).
     let before = s.store.webhook_log(s.tenant, "wh_1", 1000).await.unwrap().len();

@@ -75,7 +75,10 @@ pub async fn webhook_cmd(app: &App, cmd: WebhookCmd, as_json: bool) -> Result<()
                 print_json(json!({"id": w.id, "secret": secret.0}));
             } else {
                 out!("Webhook {} added for {}.", w.id, w.url);
-                out!("Signing secret (shown once; it cannot be recovered):\n\n  {}\n", secret.0);
+                out!(
+                    "Signing secret (shown once; it cannot be recovered):\n\n  {}\n",
+                    secret.0
+                );
             }
         }
         WebhookCmd::List { tenant } => {
@@ -85,7 +88,11 @@ pub async fn webhook_cmd(app: &App, cmd: WebhookCmd, as_json: bool) -> Result<()
                 print_json(json!({"webhooks": list.iter().map(webhook_json).collect::<Vec<_>>()}));
             } else {
                 for w in list {
-                    let types = if w.types.is_empty() { "all".to_string() } else { w.types.join(",") };
+                    let types = if w.types.is_empty() {
+                        "all".to_string()
+                    } else {
+                        w.types.join(",")
+                    };
                     out!(
                         "{}\t{}\t{}\t{types}\tfailed {}\t{}",
                         w.id,
@@ -119,7 +126,11 @@ pub async fn webhook_cmd(app: &App, cmd: WebhookCmd, as_json: bool) -> Result<()
         WebhookCmd::Remove { tenant, id } => {
             let t = app.tenant(&tenant).await.map_err(app_err)?;
             app.remove_webhook(&actor, &t, &id).await.map_err(app_err)?;
-            done(as_json, json!({"id": id, "removed": true}), &format!("Webhook {id} removed."));
+            done(
+                as_json,
+                json!({"id": id, "removed": true}),
+                &format!("Webhook {id} removed."),
+            );
         }
         WebhookCmd::Rotate { tenant, id } => {
             let t = app.tenant(&tenant).await.map_err(app_err)?;

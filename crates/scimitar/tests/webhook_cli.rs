@@ -55,7 +55,10 @@ fn webhooks_from_the_command_line() {
         assert!(!success, "{all:?}");
         assert!(stderr.contains(needle), "{all:?}: {stderr}");
     }
-    let (success, _, stderr) = run(&db, &["webhook", "add", "--tenant", "nope", "--url", "https://8.8.8.8/h"]);
+    let (success, _, stderr) = run(
+        &db,
+        &["webhook", "add", "--tenant", "nope", "--url", "https://8.8.8.8/h"],
+    );
     assert!(!success && stderr.contains("no tenant named 'nope'"), "{stderr}");
 
     let allow = ["--webhook-allow-private", "127.0.0.0/8"];
@@ -81,19 +84,34 @@ fn webhooks_from_the_command_line() {
     assert_eq!(list["webhooks"][0]["types"][1], "group.user_added");
     let show = ok(&db, &["webhook", "show", "--tenant", "acme", &id]);
     assert_eq!(show["deliveries"], serde_json::json!([]));
-    assert_eq!(ok(&db, &["webhook", "disable", "--tenant", "acme", &id])["enabled"], false);
-    assert_eq!(ok(&db, &["webhook", "enable", "--tenant", "acme", &id])["enabled"], true);
+    assert_eq!(
+        ok(&db, &["webhook", "disable", "--tenant", "acme", &id])["enabled"],
+        false
+    );
+    assert_eq!(
+        ok(&db, &["webhook", "enable", "--tenant", "acme", &id])["enabled"],
+        true
+    );
     let rotated = ok(&db, &["webhook", "rotate", "--tenant", "acme", &id]);
     let new_secret = rotated["secret"].as_str().unwrap().to_string();
     assert!(new_secret.starts_with("whsec_") && new_secret != secret);
     assert_eq!(ok(&db, &["webhook", "replay", "--tenant", "acme", &id])["replayed"], 0);
     for out in [list.to_string(), show.to_string(), ok(&db, &["audit"]).to_string()] {
-        assert!(!out.contains(&secret) && !out.contains(&new_secret) && !out.contains("sealed:"), "{out}");
+        assert!(
+            !out.contains(&secret) && !out.contains(&new_secret) && !out.contains("sealed:"),
+            "{out}"
+        );
     }
-    assert_eq!(ok(&db, &["webhook", "remove", "--tenant", "acme", &id])["removed"], true);
+    assert_eq!(
+        ok(&db, &["webhook", "remove", "--tenant", "acme", &id])["removed"],
+        true
+    );
     let (success, _, stderr) = run(&db, &["webhook", "remove", "--tenant", "acme", &id]);
     assert!(!success && stderr.contains("no webhook"), "{stderr}");
-    assert_eq!(ok(&db, &["webhook", "list", "--tenant", "acme"])["webhooks"], serde_json::json!([]));
+    assert_eq!(
+        ok(&db, &["webhook", "list", "--tenant", "acme"])["webhooks"],
+        serde_json::json!([])
+    );
 
     let audit = ok(&db, &["audit", "--tenant", "acme"]);
     let mut actions: Vec<String> = audit["events"]
@@ -126,7 +144,18 @@ fn tenant_invite_from_the_command_line() {
     let _ = std::fs::remove_dir_all(&dir);
     let db = format!("sqlite:{}/db/scimitar.db", dir.display());
     ok(&db, &["tenant", "create", "acme"]);
-    let invite = ok(&db, &["tenant", "invite", "acme", "--expires", "2d", "--public-url", "https://scim.example.com"]);
+    let invite = ok(
+        &db,
+        &[
+            "tenant",
+            "invite",
+            "acme",
+            "--expires",
+            "2d",
+            "--public-url",
+            "https://scim.example.com",
+        ],
+    );
     let link = invite["link"].as_str().unwrap();
     assert!(link.starts_with("https://scim.example.com/invite?code="), "{link}");
     assert_eq!(invite["tenant"], "acme");

@@ -53,8 +53,16 @@ fn dead() -> ConsoleError {
     )
 }
 
-fn page(console: &Console, status: StatusCode, code: &str, tenant: &str, email: &str, error: Option<String>) -> PageResult {
-    let csrf = auth::random_token().map_err(|_| ConsoleError::new(500, "The server could not generate a random value."))?;
+fn page(
+    console: &Console,
+    status: StatusCode,
+    code: &str,
+    tenant: &str,
+    email: &str,
+    error: Option<String>,
+) -> PageResult {
+    let csrf =
+        auth::random_token().map_err(|_| ConsoleError::new(500, "The server could not generate a random value."))?;
     let p = InvitePage {
         csrf: csrf.clone(),
         code: code.chars().take(128).collect(),
