@@ -2,7 +2,7 @@
 //! PostgreSQL with `SCIMITAR_TEST_BACKEND=postgres`): order, the type
 //! filter, retries, a receiver that is down for a while, giving up and
 //! replay, secret rotation while deliveries are pending, a restart that
-//! resumes from the stored cursor, and two nodes that deliver each event
+//! resumes from the stored cursor, and three nodes that deliver each event
 //! once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -22,6 +22,23 @@ use scimitar_webhooks::worker::{Dispatcher, MemoryEvents, Settings};
 use serde_json::json;
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
+
+/// `n` stores on one database: on PostgreSQL, `n` connection pools to one
+/// fresh schema (as `n` nodes have); on SQLite, one store.
+async fn stores(n: usize) -> Vec<Arc<dyn Store>> {
+    if std::env::var("SCIMITAR_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let url = std::env::var("SCIMITAR_TEST_POSTGRES_URL").expect("SCIMITAR_TEST_POSTGRES_URL");
+        let url = scimitar_store_postgres::test_support::fresh_url(&url).await.unwrap();
+        let mut out: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..n {
+            out.push(Arc::new(
+                scimitar_store_postgres::PostgresStore::connect(&url, 4).await.unwrap(),
+            ));
+        }
+        return out;
+    }
+    vec![store().await; n]
+}
 
 async fn store() -> Arc<dyn Store> {
     if std::env::var("SCIMITAR_TEST_BACKEND").as_deref() == Ok("postgres") {
@@ -348,31 +365,74 @@ async fn a_restart_resumes_from_the_stored_cursor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_deliver_each_event_once_and_one_takes_over() {
+async fn three_nodes_deliver_each_event_once_and_one_takes_over() {
     let s = setup(&[]).await;
-    let a = s.start("node-a", fast_retry);
-    let _b = s.start("node-b", fast_retry);
-    s.started().await;
+    // Three nodes, each its own lease holder: on PostgreSQL each with its
+    // own connections to one database; on SQLite one store.
+    let nodes: Vec<Arc<dyn Store>> = if std::env::var("SCIMITAR_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let nodes = stores(3).await;
+        // A fresh database: the tenant and endpoint made again there.
+        let t = nodes[0].create_tenant("acme").await.unwrap().id;
+        assert_eq!(t, s.tenant, "the same tenant id in the fresh schema");
+        nodes[0]
+            .create_webhook(
+                t,
+                &NewWebhook {
+                    id: "wh_1".into(),
+                    url: s.rx.url(),
+                    types: vec![],
+                    secret_sealed: scimitar_auth::seal::seal(&s.secret).unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+        nodes
+    } else {
+        vec![s.store.clone(); 3]
+    };
+    let mut running: Vec<Option<Dispatcher>> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            Some(Dispatcher::start(
+                store.clone(),
+                s.events.clone(),
+                sender(),
+                settings(&format!("node-{i}"), fast_retry),
+            ))
+        })
+        .collect();
+    let first = &nodes[0];
+    for _ in 0..200 {
+        if first
+            .webhook(s.tenant, "wh_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .cursor
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let want = s.push(40, "group.user_added");
     let got = s.rx.wait_for(40, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(ids(&got), want);
     assert_eq!(s.rx.received().len(), 40, "each once");
-    // The holder stops (killed): the other takes over once its lease expires.
-    let (holder, _) = s
-        .store
-        .lease_holder(&scimitar_webhooks::worker::lease_name(s.tenant, "wh_1"))
-        .await
-        .unwrap()
-        .unwrap();
-    let _rest = if holder == "node-a" {
-        a.stop();
-        None
-    } else {
-        drop(_b);
-        Some(a)
-    };
+    // The node holding the endpoint stops (killed): another takes over once
+    // its lease expires; a duplicate only of the same id.
+    let lease = scimitar_webhooks::worker::lease_name(s.tenant, "wh_1");
+    let (holder, _) = first.lease_holder(&lease).await.unwrap().unwrap();
+    let i: usize = holder.trim_start_matches("node-").parse().unwrap();
+    running[i].take().unwrap().stop();
     let more = s.push(5, "group.user_added");
     let got = s.rx.wait_for(45, Duration::from_secs(20)).await;
-    assert_eq!(ids(&got), [want, more].concat());
+    let mut seen = ids(&got);
+    seen.dedup();
+    assert_eq!(seen, [want, more].concat());
+    let (new_holder, _) = first.lease_holder(&lease).await.unwrap().unwrap();
+    assert_ne!(new_holder, holder);
 }
