@@ -142,6 +142,14 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
             get(pages::settings::revoke_confirm).post(pages::settings::revoke),
         )
         .route(
+            "/console/t/{tenant}/settings/webhooks",
+            get(pages::webhooks::webhooks).post(pages::webhooks::add),
+        )
+        .route(
+            "/console/t/{tenant}/settings/webhooks/{id}/{action}",
+            axum::routing::post(pages::webhooks::action),
+        )
+        .route(
             "/console/t/{tenant}/settings/accounts",
             get(pages::accounts::accounts).post(pages::accounts::create_account),
         )

@@ -11,6 +11,7 @@ pub mod overview;
 pub mod settings;
 pub mod signin;
 pub mod tenants;
+pub mod webhooks;
 
 use std::sync::Arc;
 

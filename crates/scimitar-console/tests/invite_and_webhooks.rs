@@ -1,7 +1,8 @@
-//! The invite link of a tenant's customer administrator, over HTTP: made
+//! Over HTTP: the invite link of a tenant's customer administrator — made
 //! with the Settings → Provisioning button (admins, not viewers), it
 //! creates an Admin account for that tenant and lands on Settings →
-//! Provisioning, signed in; it works once, expires, and both are audited.
+//! Provisioning, signed in; it works once, expires, and both are audited —
+//! and Settings → Events & webhooks (the secret shown once, the actions).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -31,6 +32,11 @@ impl Drop for Server {
 }
 
 async fn start() -> Server {
+    start_with(false).await
+}
+
+/// `loopback`: webhooks may go to 127.0.0.0/8 (`--webhook-allow-private`).
+async fn start_with(loopback: bool) -> Server {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("scimitar-invite-test-{}-{n}", std::process::id()));
@@ -50,7 +56,11 @@ async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
-    let state = AppState::new(store.clone(), Settings::new(&base));
+    let mut settings = Settings::new(&base);
+    if loopback {
+        settings.webhook_allow = vec!["127.0.0.0/8".parse().unwrap()];
+    }
+    let state = AppState::new(store.clone(), settings);
     let mut config = ConsoleConfig::for_public_url(&base);
     config.secure_cookies = false;
     let app = scimitar_server::router_with(state.clone(), scimitar_console::router_with(state.app.clone(), config));
@@ -95,6 +105,19 @@ impl Server {
         let session = cookie_of(&r, "scimitar_session").unwrap();
         let html = self.get(&session, "/console/t/acme/settings/provisioning").await.1;
         (session, csrf_in(&html))
+    }
+
+    async fn post(&self, session: &str, path: &str, pairs: &[(&str, &str)]) -> (StatusCode, String) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, format!("scimitar_session={session}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(pairs))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
     }
 
     async fn get(&self, session: &str, path: &str) -> (StatusCode, String) {
@@ -284,4 +307,124 @@ async fn an_expired_invite_link_is_refused() {
     let r = s.client.get(&invite.link).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::GONE);
     assert!(r.text().await.unwrap().contains("has expired"));
+}
+
+fn secret_in(html: &str) -> String {
+    let marker = "id=\"webhook-secret\" readonly value=\"";
+    let i = html.find(marker).expect("the secret") + marker.len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn events_and_webhooks_settings() {
+    let s = start_with(true).await;
+    s.account("acme", "admin@vendor.test", "admin").await;
+    s.account("acme", "viewer@vendor.test", "viewer").await;
+    let page = "/console/t/acme/settings/webhooks";
+    let (admin, csrf) = s.login("admin@vendor.test").await;
+    let (status, html) = s.get(&admin, page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No webhooks yet.") && html.contains("Add webhook"));
+
+    // Mistakes come back on the page, nothing stored.
+    for (url, types, needle) in [
+        ("https://10.0.0.1/h", "", "not a public address"),
+        ("http://8.8.8.8/h", "", "must be https"),
+        ("http://127.0.0.1:9/h", "user.exploded", "not an event type"),
+    ] {
+        let (status, html) = s
+            .post(&admin, page, &[("csrf", &csrf), ("url", url), ("types", types)])
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}");
+        assert!(html.contains(needle), "{url}: {needle}");
+    }
+    let t = s.store.tenant("acme").await.unwrap().unwrap();
+    assert!(s.store.webhooks(t.id).await.unwrap().is_empty());
+    // Not without the form's CSRF token.
+    let (status, _) = s
+        .post(&admin, page, &[("csrf", "x"), ("url", "http://127.0.0.1:9/h")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, html) = s
+        .post(
+            &admin,
+            page,
+            &[
+                ("csrf", &csrf),
+                ("url", "http://127.0.0.1:9/h"),
+                ("types", "user.created, user.deleted"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = secret_in(&html);
+    assert!(secret.starts_with("whsec_"));
+    let w = s.store.webhooks(t.id).await.unwrap().pop().unwrap();
+    assert_eq!(w.types, ["user.created", "user.deleted"]);
+    let (_, html) = s.get(&admin, page).await;
+    assert!(
+        html.contains("http://127.0.0.1:9/h") && !html.contains(&secret),
+        "shown once"
+    );
+
+    let act = |a: &str| format!("{page}/{}/{a}", w.id);
+    assert_eq!(
+        s.post(&admin, &act("disable"), &[("csrf", &csrf)]).await.0,
+        StatusCode::OK
+    );
+    assert!(!s.store.webhook(t.id, &w.id).await.unwrap().unwrap().enabled);
+    assert_eq!(
+        s.post(&admin, &act("enable"), &[("csrf", &csrf)]).await.0,
+        StatusCode::OK
+    );
+    assert!(s.store.webhook(t.id, &w.id).await.unwrap().unwrap().enabled);
+    let (status, html) = s.post(&admin, &act("rotate"), &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let rotated = secret_in(&html);
+    assert!(rotated != secret && html.contains("24 hours"));
+    let (status, html) = s.post(&admin, &act("replay"), &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("0 failed events"));
+    assert_eq!(
+        s.post(&admin, &act("explode"), &[("csrf", &csrf)]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.post(&admin, &act("rotate"), &[("csrf", "x")]).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Viewers see the endpoints, not the forms, and cannot change them.
+    let (viewer, viewer_csrf) = s.login("viewer@vendor.test").await;
+    let (_, html) = s.get(&viewer, page).await;
+    assert!(html.contains("http://127.0.0.1:9/h") && !html.contains("Add webhook") && !html.contains("Rotate secret"));
+    assert_eq!(
+        s.post(&viewer, &act("remove"), &[("csrf", &viewer_csrf)]).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.post(
+            &viewer,
+            page,
+            &[("csrf", &viewer_csrf), ("url", "http://127.0.0.1:9/v")]
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    assert_eq!(
+        s.post(&admin, &act("remove"), &[("csrf", &csrf)]).await.0,
+        StatusCode::OK
+    );
+    assert!(s.store.webhooks(t.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.post(&admin, &act("remove"), &[("csrf", &csrf)]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let audit = s.store.list_audit(Some(t.id), 100).await.unwrap();
+    let created = audit.iter().find(|e| e.action == "webhook.created").unwrap();
+    assert_eq!(created.actor, "admin@vendor.test");
+    assert!(!format!("{audit:?}").contains(&secret));
 }
