@@ -436,3 +436,28 @@ async fn three_nodes_deliver_each_event_once_and_one_takes_over() {
     let (new_holder, _) = first.lease_holder(&lease).await.unwrap().unwrap();
     assert_ne!(new_holder, holder);
 }
+
+/// The URL is checked again at every delivery: an endpoint whose address
+/// the server no longer allows gets nothing, and its log says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_no_longer_allowed_gets_nothing() {
+    let s = setup(&[]).await;
+    let strict = Sender::new(Arc::new(Policy::default()), Timeouts::default()).unwrap();
+    let _d = Dispatcher::start(
+        s.store.clone(),
+        s.events.clone(),
+        strict,
+        settings("node-a", fast_retry),
+    );
+    s.started().await;
+    s.push(1, "user.created");
+    let log = s.log_of_at_least(1).await;
+    assert_eq!(log[0].status, "retrying");
+    assert!(
+        log[0].error.as_deref().unwrap().contains("not a public address"),
+        "{log:?}"
+    );
+    assert_eq!(log[0].response_code, None);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(s.rx.received().is_empty() && s.rx.rejected().is_empty());
+}
