@@ -127,7 +127,7 @@ pub type RetryRule = fn(u32, Duration, Option<Duration>, f64) -> Next;
 pub struct Settings {
     /// This process's name as a lease holder.
     pub holder: String,
-    /// How long an endpoint's lease lasts (renewed before each delivery):
+    /// How long an endpoint's lease lasts (renewed during deliveries once a third has passed):
     /// a killed node's endpoints are taken over after this long.
     pub lease: Duration,
     /// How often endpoints and events are looked for without a wake-up.
@@ -324,6 +324,10 @@ async fn round(shared: &Shared, tenant: TenantId, id: &str, lease: &str) -> Resu
     if !take_lease(shared, lease).await? {
         return Ok(Step::Idle(shared.settings.poll));
     }
+    // Renewed before a delivery once a third of it has passed: one write
+    // per event is the cursor's, not the lease's too.
+    let mut taken = std::time::Instant::now();
+    let renew_after = shared.settings.lease / 3;
     let keys = keys(&w)?;
     // Failed events asked to be replayed.
     if w.failed > 0 {
@@ -334,8 +338,11 @@ async fn round(shared: &Shared, tenant: TenantId, id: &str, lease: &str) -> Resu
             .into_iter()
             .filter(|f| f.replay)
         {
-            if !take_lease(shared, lease).await? {
-                return Ok(Step::Idle(shared.settings.poll));
+            if taken.elapsed() >= renew_after {
+                if !take_lease(shared, lease).await? {
+                    return Ok(Step::Idle(shared.settings.poll));
+                }
+                taken = std::time::Instant::now();
             }
             let event = WebhookEvent {
                 id: f.event_id.clone(),
@@ -391,8 +398,11 @@ async fn round(shared: &Shared, tenant: TenantId, id: &str, lease: &str) -> Resu
             skipped = true;
             continue;
         }
-        if !take_lease(shared, lease).await? {
-            break;
+        if taken.elapsed() >= renew_after {
+            if !take_lease(shared, lease).await? {
+                break;
+            }
+            taken = std::time::Instant::now();
         }
         let out = shared
             .sender
