@@ -16,6 +16,7 @@ pub mod activity;
 pub mod actor;
 pub mod events;
 mod fair;
+pub mod invites;
 pub mod jobs;
 mod passwords;
 pub mod resources;
@@ -23,6 +24,7 @@ pub mod schemas;
 pub mod tenants;
 pub mod tokens;
 pub mod validate;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +53,8 @@ pub struct Config {
     /// the cost of testing one (see `plan::Work`); more is answered 400
     /// `tooMany` without running. 0: no budget.
     pub filter_cost_budget: u64,
+    /// Address ranges webhooks may be sent to besides public addresses.
+    pub webhook_allow: Vec<webhooks::Cidr>,
 }
 
 impl Config {
@@ -62,6 +66,7 @@ impl Config {
             event_retention_days: 30,
             scans_per_tenant: DEFAULT_SCANS_PER_TENANT,
             filter_cost_budget: DEFAULT_FILTER_COST_BUDGET,
+            webhook_allow: Vec::new(),
         }
     }
 }

@@ -108,6 +108,7 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
         .route("/login", get(pages::signin::login_form).post(pages::signin::login))
         .route("/logout", axum::routing::post(pages::signin::logout))
         .route("/setup", get(pages::signin::setup_form).post(pages::signin::setup))
+        .route("/invite", get(pages::invite::invite_form).post(pages::invite::invite))
         .route("/console", get(pages::signin::home))
         .route(
             "/console/tenants",
@@ -129,12 +130,24 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
             axum::routing::post(pages::settings::validate),
         )
         .route(
+            "/console/t/{tenant}/settings/provisioning/invite",
+            axum::routing::post(pages::settings::create_invite),
+        )
+        .route(
             "/console/t/{tenant}/settings/provisioning/tokens",
             axum::routing::post(pages::settings::generate_token),
         )
         .route(
             "/console/t/{tenant}/settings/provisioning/tokens/{id}/revoke",
             get(pages::settings::revoke_confirm).post(pages::settings::revoke),
+        )
+        .route(
+            "/console/t/{tenant}/settings/webhooks",
+            get(pages::webhooks::webhooks).post(pages::webhooks::add),
+        )
+        .route(
+            "/console/t/{tenant}/settings/webhooks/{id}/{action}",
+            axum::routing::post(pages::webhooks::action),
         )
         .route(
             "/console/t/{tenant}/settings/accounts",

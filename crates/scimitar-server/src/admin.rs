@@ -527,3 +527,150 @@ async fn reset_anchors(state: &AppState, headers: &HeaderMap, body: Body) -> Api
         Some(_) => Err(ScimError::invalid_value("reset_anchors is true or false").into()),
     }
 }
+
+/// The body of `POST …/webhooks`: `{"url": "https://…", "types": [...]}`.
+fn webhook_request(body: &Value) -> Result<(String, Vec<String>), ScimError> {
+    let obj = body.as_object().ok_or_else(|| {
+        ScimError::invalid_syntax(
+            "a webhook is a JSON object: {\"url\": \"https://…\", \"types\": [\"user.created\", …]}",
+        )
+    })?;
+    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "url" | "types")) {
+        let shown: String = k.chars().take(64).collect();
+        return Err(ScimError::invalid_value(format!(
+            "unknown key '{shown}': a webhook has a url and types"
+        )));
+    }
+    let url = obj
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ScimError::invalid_value("a webhook needs a url (a string)"))?;
+    let types = match obj.get("types") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ScimError::invalid_value("types is a list of event type names"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ScimError::invalid_value("types is a list of event type names")),
+    };
+    Ok((url.to_string(), types))
+}
+
+/// `/admin/v1/tenants/{tenant}/webhooks`: the tenant's endpoints (GET);
+/// a new one (POST), answered with its secret, which is not shown again.
+pub async fn webhooks(
+    State(state): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, actor) = admin(&state, &headers, &tenant, peer).await?;
+        match method {
+            axum::http::Method::GET => {
+                let list: Vec<Value> = state
+                    .app
+                    .webhooks(&tenant)
+                    .await?
+                    .iter()
+                    .map(scimitar_app::webhooks::webhook_json)
+                    .collect();
+                Ok(scim_json(StatusCode::OK, &json!({"webhooks": list})))
+            }
+            axum::http::Method::POST => {
+                let (body, _charge) = read_json(&state, &headers, body, state.settings.max_body_bytes).await?;
+                let (url, types) = webhook_request(&body)?;
+                let (w, secret) = state.app.add_webhook(&actor, &tenant, &url, &types).await?;
+                let mut resp = scim_json(
+                    StatusCode::CREATED,
+                    &json!({"id": w.id, "secret": secret.0, "webhook": scimitar_app::webhooks::webhook_json(&w)}),
+                );
+                let location = format!(
+                    "{}/admin/v1/tenants/{}/webhooks/{}",
+                    state.settings.public_url, tenant.name, w.id
+                );
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    resp.headers_mut().insert(header::LOCATION, v);
+                }
+                Ok(resp)
+            }
+            _ => Err(ScimError::new(405, None, "use GET or POST").into()),
+        }
+    };
+    let r: ApiResult<Response> = run.await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `/admin/v1/tenants/{tenant}/webhooks/{id}`: the endpoint with its
+/// recent deliveries and failed events (GET); removed (DELETE).
+pub async fn webhook_one(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        let (tenant, actor) = admin(&state, &headers, &tenant, peer).await?;
+        match method {
+            axum::http::Method::GET => Ok(scim_json(
+                StatusCode::OK,
+                &state.app.webhook_detail(&tenant, &id).await?,
+            )),
+            axum::http::Method::DELETE => {
+                state.app.remove_webhook(&actor, &tenant, &id).await?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }
+            _ => Err(ScimError::new(405, None, "use GET or DELETE").into()),
+        }
+    };
+    let r: ApiResult<Response> = run.await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /admin/v1/tenants/{tenant}/webhooks/{id}/{action}`: `enable`,
+/// `disable`, `rotate` (a new secret, shown once; the previous one signs
+/// too for 24 hours), `replay` (the failed events, again).
+pub async fn webhook_action(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, id, action)): Path<(String, String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        let (tenant, actor) = admin(&state, &headers, &tenant, peer).await?;
+        if method != axum::http::Method::POST {
+            return Err(ScimError::new(405, None, "use POST").into());
+        }
+        let app = &state.app;
+        let body = match action.as_str() {
+            "enable" | "disable" => {
+                let w = app
+                    .set_webhook_enabled(&actor, &tenant, &id, action == "enable")
+                    .await?;
+                scimitar_app::webhooks::webhook_json(&w)
+            }
+            "rotate" => {
+                let secret = app.rotate_webhook_secret(&actor, &tenant, &id).await?;
+                json!({"id": id, "secret": secret.0})
+            }
+            "replay" => {
+                let n = app.replay_webhook(&actor, &tenant, &id).await?;
+                json!({"id": id, "replayed": n})
+            }
+            _ => {
+                return Err(ScimError::not_found("the webhook actions are enable, disable, rotate and replay").into());
+            }
+        };
+        Ok(scim_json(StatusCode::OK, &body))
+    };
+    let r: ApiResult<Response> = run.await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}

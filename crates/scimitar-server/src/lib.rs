@@ -50,6 +50,9 @@ pub struct Settings {
     pub activity_retention_days: u32,
     /// Change events older than this are deleted.
     pub event_retention_days: u32,
+    /// Address ranges webhooks may be sent to besides public addresses
+    /// (`--webhook-allow-private`); loopback ones also allow plain http.
+    pub webhook_allow: Vec<scimitar_app::webhooks::Cidr>,
     /// SCIM requests per second per tenant (token bucket, burst of twice
     /// that); 0 turns the limit off.
     pub rate_limit_per_tenant: u32,
@@ -101,6 +104,7 @@ impl Settings {
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             activity_retention_days: 30,
             event_retention_days: 30,
+            webhook_allow: Vec::new(),
             rate_limit_per_tenant: 2000,
             auth_failures_per_minute: 30,
             failure_sources_max: limits::FAILURE_SOURCES_MAX,
@@ -132,6 +136,7 @@ impl Settings {
             event_retention_days: self.event_retention_days,
             scans_per_tenant: self.scans_per_tenant,
             filter_cost_budget: self.filter_cost_budget,
+            webhook_allow: self.webhook_allow.clone(),
         }
     }
 }
@@ -225,6 +230,12 @@ pub fn router_with(state: Arc<AppState>, extra: Router) -> Router {
         .route(
             "/admin/v1/tenants/{tenant}/jobs/{name}/{action}",
             any(admin::job_action),
+        )
+        .route("/admin/v1/tenants/{tenant}/webhooks", any(admin::webhooks))
+        .route("/admin/v1/tenants/{tenant}/webhooks/{id}", any(admin::webhook_one))
+        .route(
+            "/admin/v1/tenants/{tenant}/webhooks/{id}/{action}",
+            any(admin::webhook_action),
         )
         .merge(extra.with_state::<Arc<AppState>>(()))
         .layer(CatchPanicLayer::custom(error::panic_response))

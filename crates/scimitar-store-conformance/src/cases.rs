@@ -3438,3 +3438,147 @@ pub async fn events_concurrent_readers_skip_nothing(s: Arc<dyn Store>) {
         assert_eq!(vs, (0..per as i64).collect::<Vec<_>>(), "{id}");
     }
 }
+
+/// Webhook endpoints: creation, the secret kept sealed as given, enabling,
+/// rotation, delivery state and log (bounded), failed events and replay,
+/// another tenant's endpoints out of reach, deletion with the tenant.
+pub async fn webhooks(s: Arc<dyn Store>) {
+    use scimitar_store::webhooks::{
+        AttemptRecord, DeliveryRecord, FailedEvent, MAX_DELIVERY_LOG, NewWebhook, WebhookState,
+    };
+    let t = tenant(&s, "t").await;
+    let other = tenant(&s, "other").await;
+    let new = NewWebhook {
+        id: "wh_1".into(),
+        url: "https://app.example/hook".into(),
+        types: vec!["user.created".into(), "user.deleted".into()],
+        secret_sealed: "sealed:v1:AAAA".into(),
+    };
+    let w = s.create_webhook(t, &new).await.unwrap();
+    assert_eq!(
+        (w.id.as_str(), w.url.as_str(), w.enabled),
+        ("wh_1", "https://app.example/hook", true)
+    );
+    assert_eq!(w.types, new.types);
+    assert_eq!(w.secret_sealed, "sealed:v1:AAAA");
+    assert_eq!(
+        (w.previous_sealed.as_deref(), w.state.cursor, w.failed),
+        (None, None, 0)
+    );
+    assert!(!format!("{w:?}").contains("sealed:v1"), "Debug leaves the secret out");
+    assert!(matches!(s.create_webhook(t, &new).await, Err(StoreError::Conflict(_))));
+    // The same id in another tenant is another endpoint.
+    s.create_webhook(other, &new).await.unwrap();
+    assert_eq!(s.webhooks(t).await.unwrap().len(), 1);
+    assert_eq!(s.webhook(t, "wh_1").await.unwrap(), Some(w.clone()));
+    assert_eq!(s.webhook(t, "nope").await.unwrap(), None);
+
+    // Enabled endpoints of every tenant.
+    let mut enabled = s.enabled_webhooks().await.unwrap();
+    enabled.sort();
+    assert_eq!(enabled, vec![(t, "wh_1".to_string()), (other, "wh_1".to_string())]);
+    assert!(s.set_webhook_enabled(other, "wh_1", false).await.unwrap());
+    assert!(!s.set_webhook_enabled(other, "nope", false).await.unwrap());
+    assert_eq!(s.enabled_webhooks().await.unwrap(), vec![(t, "wh_1".to_string())]);
+    assert!(
+        s.webhook(t, "wh_1").await.unwrap().unwrap().enabled,
+        "the other tenant's is untouched"
+    );
+
+    // Rotation keeps the previous secret until a time.
+    assert!(
+        s.rotate_webhook_secret(t, "wh_1", "sealed:v1:BBBB", "2030-01-01T00:00:00.000Z")
+            .await
+            .unwrap()
+    );
+    let r = s.webhook(t, "wh_1").await.unwrap().unwrap();
+    assert_eq!(r.secret_sealed, "sealed:v1:BBBB");
+    assert_eq!(r.previous_sealed.as_deref(), Some("sealed:v1:AAAA"));
+    assert_eq!(r.previous_until.as_deref(), Some("2030-01-01T00:00:00.000Z"));
+    assert!(!s.rotate_webhook_secret(t, "nope", "x", "y").await.unwrap());
+
+    // Delivery state, log and a failed event.
+    let line = |seq: i64, status: &str| DeliveryRecord {
+        event_id: format!("evt_{seq}"),
+        seq,
+        event_type: "user.created".into(),
+        status: status.into(),
+        attempts: 1,
+        latency_ms: 12,
+        response_code: Some(500),
+        error: Some("HTTP 500".into()),
+        time: "2026-01-01T00:00:00.000Z".into(),
+    };
+    let state = WebhookState {
+        cursor: Some(7),
+        attempts: 2,
+        first_attempt: Some("2026-01-01T00:00:00.000Z".into()),
+        next_attempt: Some("2026-01-01T00:00:30.000Z".into()),
+        last_error: Some("HTTP 500".into()),
+    };
+    let failed = FailedEvent {
+        seq: 6,
+        event_id: "evt_6".into(),
+        event_type: "user.created".into(),
+        body: r#"{"id":"evt_6"}"#.into(),
+        failed_at: "2026-01-02T00:00:00.000Z".into(),
+        error: Some("HTTP 500".into()),
+        replay: false,
+    };
+    let rec = AttemptRecord {
+        state: state.clone(),
+        log: Some(line(6, "failed")),
+        failed: Some(failed.clone()),
+    };
+    assert!(s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap());
+    assert!(!s.record_webhook_attempt(t, "nope", &rec).await.unwrap());
+    let r = s.webhook(t, "wh_1").await.unwrap().unwrap();
+    assert_eq!((r.state.clone(), r.failed), (state, 1));
+    assert_eq!(s.webhook_log(t, "wh_1", 10).await.unwrap(), vec![line(6, "failed")]);
+    assert_eq!(s.failed_events(t, "wh_1", 10).await.unwrap(), vec![failed.clone()]);
+    assert!(s.failed_events(other, "wh_1", 10).await.unwrap().is_empty());
+    assert!(s.webhook_log(other, "wh_1", 10).await.unwrap().is_empty());
+
+    // Replay: marked, then a failed attempt keeps it, a delivered one drops it.
+    assert_eq!(s.replay_failed(other, "wh_1").await.unwrap(), 0);
+    assert_eq!(s.replay_failed(t, "wh_1").await.unwrap(), 1);
+    assert!(s.failed_events(t, "wh_1", 10).await.unwrap()[0].replay);
+    let mut again = line(6, "failed");
+    again.error = Some("HTTP 502".into());
+    s.finish_replay(t, "wh_1", 6, false, &again).await.unwrap();
+    let kept = s.failed_events(t, "wh_1", 10).await.unwrap();
+    assert_eq!((kept[0].replay, kept[0].error.as_deref()), (false, Some("HTTP 502")));
+    s.replay_failed(t, "wh_1").await.unwrap();
+    s.finish_replay(t, "wh_1", 6, true, &line(6, "replayed")).await.unwrap();
+    assert!(s.failed_events(t, "wh_1", 10).await.unwrap().is_empty());
+    let log = s.webhook_log(t, "wh_1", 2).await.unwrap();
+    assert_eq!(log[0].status, "replayed", "newest first");
+
+    // The log keeps the newest MAX_DELIVERY_LOG lines.
+    for seq in 0..MAX_DELIVERY_LOG + 5 {
+        let rec = AttemptRecord {
+            state: WebhookState::default(),
+            log: Some(line(100 + seq, "delivered")),
+            failed: None,
+        };
+        s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap();
+    }
+    let log = s.webhook_log(t, "wh_1", MAX_DELIVERY_LOG * 2).await.unwrap();
+    assert_eq!(log.len() as i64, MAX_DELIVERY_LOG);
+    assert_eq!(log[0].seq, 100 + MAX_DELIVERY_LOG + 4);
+
+    // Deletion takes the log and failed events along; the tenant's too.
+    s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap();
+    assert!(!s.delete_webhook(t, "nope").await.unwrap());
+    assert!(s.delete_webhook(t, "wh_1").await.unwrap());
+    assert_eq!(s.webhook(t, "wh_1").await.unwrap(), None);
+    assert!(s.webhook_log(t, "wh_1", 10).await.unwrap().is_empty());
+    assert!(s.failed_events(t, "wh_1", 10).await.unwrap().is_empty());
+    assert!(s.webhook(other, "wh_1").await.unwrap().is_some());
+    s.create_webhook(t, &new).await.unwrap();
+    s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap();
+    assert!(s.delete_tenant("t").await.unwrap());
+    assert!(s.failed_events(t, "wh_1", 10).await.unwrap().is_empty());
+    assert!(s.webhook_log(t, "wh_1", 10).await.unwrap().is_empty());
+    assert!(s.webhook(other, "wh_1").await.unwrap().is_some());
+}

@@ -228,4 +228,55 @@ impl ConsoleStore for PostgresStore {
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
+
+    async fn put_invite(&self, tenant: TenantId, hash: &[u8; 32], expires: &str) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let now = scimitar_store::now_utc();
+        // Expired invites go as new ones come.
+        crate::pg_execute(
+            &client,
+            "DELETE FROM console_invites WHERE tenant_id = $1 AND expires < $2",
+            &[&tenant, &now],
+        )
+        .await
+        .map_err(db_error)?;
+        crate::pg_execute(
+            &client,
+            "INSERT INTO console_invites (hash, tenant_id, expires, created) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (hash) DO UPDATE SET tenant_id = excluded.tenant_id, expires = excluded.expires",
+            &[&hash.as_slice(), &tenant, &expires, &now],
+        )
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn invite(&self, hash: &[u8; 32], now: &str) -> StoreResult<Option<(TenantId, String)>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let row = crate::pg_query_opt(
+            &client,
+            "SELECT tenant_id, expires FROM console_invites WHERE hash = $1 AND expires >= $2",
+            &[&hash.as_slice(), &now],
+        )
+        .await
+        .map_err(db_error)?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+            .map_err(db_error)
+    }
+
+    async fn take_invite(&self, hash: &[u8; 32], now: &str) -> StoreResult<Option<(TenantId, String)>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        // One statement: of two uses at once, one deletes the row.
+        let row = crate::pg_query_opt(
+            &client,
+            "DELETE FROM console_invites WHERE hash = $1 AND expires >= $2 RETURNING tenant_id, expires",
+            &[&hash.as_slice(), &now],
+        )
+        .await
+        .map_err(db_error)?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+            .map_err(db_error)
+    }
 }

@@ -21,13 +21,14 @@ mod sql;
 mod tenants;
 pub mod test_support;
 mod tokens;
+mod webhooks;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use scimitar_protocol::ScimError;
-use scimitar_store::migrations::{CORE, ENGINE, EVENTS, MigrationSet, Step, total_steps};
+use scimitar_store::migrations::{CORE, ENGINE, EVENTS, MigrationSet, Step, WEBHOOKS, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult, now_utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
@@ -49,6 +50,10 @@ const CORE_STEPS: &[Step] = &[
     (
         "0008_unique_values",
         include_str!("../migrations/0008_unique_values.sql"),
+    ),
+    (
+        "0009_console_invites",
+        include_str!("../migrations/0009_console_invites.sql"),
     ),
 ];
 
@@ -74,7 +79,16 @@ const MIGRATION_SETS: &[MigrationSet] = &[
         name: EVENTS,
         steps: EVENTS_STEPS,
     },
+    MigrationSet {
+        name: WEBHOOKS,
+        steps: WEBHOOK_STEPS,
+    },
 ];
+
+const WEBHOOK_STEPS: &[Step] = &[(
+    "0001_webhooks",
+    include_str!("../migrations/webhooks/0001_webhooks.sql"),
+)];
 
 /// Attempts of a transaction that fails with a retryable error.
 pub(crate) const MAX_ATTEMPTS: u32 = 6;

@@ -72,6 +72,9 @@ impl TenantStore for PostgresStore {
                     crate::pg_execute(&tx, "DELETE FROM engine_jobs WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM events WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM event_counters WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM webhook_log WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM webhook_failed WHERE tenant_id = $1", &[&id]).await?;
+                    crate::pg_execute(&tx, "DELETE FROM webhook_endpoints WHERE tenant_id = $1", &[&id]).await?;
                     crate::pg_execute(&tx, "DELETE FROM tenants WHERE id = $1", &[&id]).await?;
                     true
                 }

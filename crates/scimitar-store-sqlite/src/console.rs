@@ -218,6 +218,61 @@ impl ConsoleStore for SqliteStore {
         })
         .await
     }
+
+    async fn put_invite(&self, tenant: TenantId, hash: &[u8; 32], expires: &str) -> StoreResult<()> {
+        let (hash, expires) = (hash.to_vec(), expires.to_string());
+        self.write(move |tx| {
+            // Expired invites go as new ones come.
+            exec(
+                tx,
+                "DELETE FROM console_invites WHERE tenant_id = ? AND expires < ?",
+                params![tenant, now_utc()],
+            )
+            .map_err(internal)?;
+            exec(
+                tx,
+                "INSERT OR REPLACE INTO console_invites (hash, tenant_id, expires, created) VALUES (?, ?, ?, ?)",
+                params![hash, tenant, expires, now_utc()],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn invite(&self, hash: &[u8; 32], now: &str) -> StoreResult<Option<(TenantId, String)>> {
+        let (hash, now) = (hash.to_vec(), now.to_string());
+        self.read(move |c| {
+            row(
+                c,
+                "SELECT tenant_id, expires FROM console_invites WHERE hash = ? AND expires >= ?",
+                params![hash, now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn take_invite(&self, hash: &[u8; 32], now: &str) -> StoreResult<Option<(TenantId, String)>> {
+        let (hash, now) = (hash.to_vec(), now.to_string());
+        self.write(move |tx| {
+            let found: Option<(TenantId, String)> = row(
+                tx,
+                "SELECT tenant_id, expires FROM console_invites WHERE hash = ? AND expires >= ?",
+                params![hash, now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(internal)?;
+            if found.is_some() {
+                exec(tx, "DELETE FROM console_invites WHERE hash = ?", params![hash]).map_err(internal)?;
+            }
+            Ok(found)
+        })
+        .await
+    }
 }
 
 /// Constant-time equality of two hashes.

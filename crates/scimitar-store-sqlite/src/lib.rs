@@ -16,13 +16,14 @@ mod sql;
 mod tenants;
 mod threads;
 mod tokens;
+mod webhooks;
 
 use std::path::Path;
 
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, params};
-use scimitar_store::migrations::{CORE, ENGINE, EVENTS, MigrationSet, Step, total_steps};
+use scimitar_store::migrations::{CORE, ENGINE, EVENTS, MigrationSet, Step, WEBHOOKS, total_steps};
 use scimitar_store::{ActivityEvent, SecretStore, Store, StoreError, StoreResult};
 
 const CORE_STEPS: &[Step] = &[
@@ -46,6 +47,10 @@ const CORE_STEPS: &[Step] = &[
     (
         "0009_unique_values",
         include_str!("../migrations/0009_unique_values.sql"),
+    ),
+    (
+        "0010_console_invites",
+        include_str!("../migrations/0010_console_invites.sql"),
     ),
 ];
 
@@ -71,7 +76,16 @@ const MIGRATION_SETS: &[MigrationSet] = &[
         name: EVENTS,
         steps: EVENTS_STEPS,
     },
+    MigrationSet {
+        name: WEBHOOKS,
+        steps: WEBHOOK_STEPS,
+    },
 ];
+
+const WEBHOOK_STEPS: &[Step] = &[(
+    "0001_webhooks",
+    include_str!("../migrations/webhooks/0001_webhooks.sql"),
+)];
 
 pub struct SqliteStore {
     /// Write jobs for the writer thread (see `writer_loop`).

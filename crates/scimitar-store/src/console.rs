@@ -80,4 +80,15 @@ pub trait ConsoleStore: Send + Sync + 'static {
     async fn put_setup_code(&self, hash: &[u8; 32], expires: &str) -> StoreResult<()>;
     /// Consumes the setup code if it matches and has not expired.
     async fn take_setup_code(&self, hash: &[u8; 32], now: &str) -> StoreResult<bool>;
+
+    /// Stores an invite link for `tenant`'s customer administrator (its
+    /// code's hash) valid until `expires`.
+    async fn put_invite(&self, tenant: TenantId, hash: &[u8; 32], expires: &str) -> StoreResult<()>;
+    /// The tenant and expiry of the invite with this hash, if it has not
+    /// expired at `now` (without using it). Looked up by hash alone: the
+    /// link is how its holder finds the tenant.
+    async fn invite(&self, hash: &[u8; 32], now: &str) -> StoreResult<Option<(TenantId, String)>>;
+    /// Uses the invite: deleted if it exists and has not expired at `now`;
+    /// its tenant and expiry. A second use finds nothing.
+    async fn take_invite(&self, hash: &[u8; 32], now: &str) -> StoreResult<Option<(TenantId, String)>>;
 }

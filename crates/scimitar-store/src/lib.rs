@@ -27,6 +27,7 @@ pub mod schemas;
 pub mod secrets;
 pub mod tenants;
 pub mod tokens;
+pub mod webhooks;
 
 pub use activity::*;
 pub use audit::*;
@@ -39,6 +40,7 @@ pub use schemas::*;
 pub use secrets::*;
 pub use tenants::*;
 pub use tokens::*;
+pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;
 use scimitar_protocol::ScimError;
@@ -83,6 +85,7 @@ pub trait Store:
     + EngineStore
     + EventStore
     + Leases
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -101,7 +104,7 @@ pub trait Store:
 pub mod prelude {
     pub use crate::{
         ActivityStore, AuditStore, ConsoleStore, EngineStore, EventStore, Leases, ResourceStore, SchemaStore,
-        SecretStore, Store, TenantStore, TokenStore,
+        SecretStore, Store, TenantStore, TokenStore, WebhookStore,
     };
 }
 

@@ -24,6 +24,9 @@ pub const ENGINE: &str = "engine";
 /// The change events' set: the outbox and its per-tenant counters.
 pub const EVENTS: &str = "events";
 
+/// Webhook endpoints, their delivery state and log.
+pub const WEBHOOKS: &str = "webhooks";
+
 impl MigrationSet {
     /// The name under which `step` is recorded as applied.
     pub fn key(&self, step: &str) -> String {

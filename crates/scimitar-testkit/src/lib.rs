@@ -6,6 +6,8 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod webhook;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -24,6 +24,10 @@ const TENANT_TABLES: &[&str] = &[
     "engine_log",
     "unique_values",
     "unique_backfill",
+    "webhook_endpoints",
+    "webhook_log",
+    "webhook_failed",
+    "console_invites",
 ];
 
 /// Statements on tenant tables that are not scoped by tenant, by design.
@@ -56,6 +60,14 @@ const UNSCOPED: &[(&str, &str)] = &[
     (
         "SELECT tenant_id, kind FROM unique_backfill",
         "the unique-value indexes still to build are a job of the server, across tenants",
+    ),
+    (
+        "FROM console_invites WHERE hash = ",
+        "invite links: the link's holder finds its tenant through the code (like token_by_hash)",
+    ),
+    (
+        "SELECT e.tenant_id, e.id FROM webhook_endpoints e WHERE e.enabled",
+        "enabled_webhooks: the delivery workers look at the enabled endpoints of every tenant, in one query",
     ),
 ];
 
@@ -254,7 +266,12 @@ fn crates_depend_only_downwards() {
         ),
         (
             "scimitar-app",
-            &["scimitar-protocol", "scimitar-auth", "scimitar-store"][..],
+            &[
+                "scimitar-protocol",
+                "scimitar-auth",
+                "scimitar-store",
+                "scimitar-webhooks",
+            ][..],
         ),
         (
             "scimitar-engine",
@@ -266,6 +283,7 @@ fn crates_depend_only_downwards() {
             ][..],
         ),
         ("scimitar-validate", &["scimitar-protocol", "scimitar-engine"][..]),
+        ("scimitar-webhooks", &["scimitar-auth", "scimitar-store"][..]),
         (
             "scimitar-server",
             &["scimitar-protocol", "scimitar-auth", "scimitar-store", "scimitar-app"][..],
@@ -282,6 +300,7 @@ fn crates_depend_only_downwards() {
                 "scimitar-server",
                 "scimitar-store-sqlite",
                 "scimitar-store-postgres",
+                "scimitar-webhooks",
             ][..],
         ),
         (

@@ -8,6 +8,7 @@ mod jobs;
 mod sync;
 mod transfer;
 mod validate;
+mod webhook;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many
 /// small JSON nodes on several threads, where glibc's malloc took about a
@@ -83,6 +84,9 @@ struct Common {
     /// Address ranges (CIDR, comma-separated) that provisioning jobs sent through the admin API may connect to besides public addresses, e.g. 10.20.0.0/16 for an internal LDAP server.
     #[arg(long, global = true, env = "SCIMITAR_JOB_EGRESS_ALLOW", value_delimiter = ',')]
     job_egress_allow: Vec<String>,
+    /// Address ranges (CIDR, comma-separated) webhooks may be sent to besides public addresses, e.g. 10.20.0.0/16; a loopback range (127.0.0.0/8) also allows plain http to it.
+    #[arg(long, global = true, env = "SCIMITAR_WEBHOOK_ALLOW_PRIVATE", value_delimiter = ',')]
+    webhook_allow_private: Vec<String>,
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -104,6 +108,9 @@ enum Command {
     /// Manage Secret Tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Manage a tenant's webhook endpoints (signed HTTP POSTs of its events).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCmd),
     /// Manage admin console accounts.
     #[command(subcommand)]
     Admin(AdminCmd),
@@ -214,6 +221,13 @@ enum TenantCmd {
     List,
     /// Delete a tenant with all its users, groups and tokens.
     Delete { name: String },
+    /// A one-time link that lets the customer's IT admin create their own Admin account for the tenant (shown once).
+    Invite {
+        name: String,
+        /// How long the link works: 30m, 12h, 7d (at most 30d).
+        #[arg(long, default_value = "7d")]
+        expires: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -274,6 +288,21 @@ struct Resolved {
     smtp_from: Option<String>,
     /// Where jobs sent through the admin API may connect.
     egress: Arc<scimitar_engine::egress::Policy>,
+    /// Where webhooks may be sent besides public addresses.
+    webhook_allow: Vec<scimitar_app::webhooks::Cidr>,
+}
+
+/// `--webhook-allow-private`, read.
+fn webhook_allow(common: &Common) -> Result<Vec<scimitar_app::webhooks::Cidr>> {
+    common
+        .webhook_allow_private
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|e: String| anyhow::anyhow!("--webhook-allow-private: {e}"))
+        })
+        .collect()
 }
 
 /// Where jobs sent through the admin API may connect.
@@ -409,6 +438,7 @@ fn resolve(common: &Common, listen: Option<String>) -> Result<Resolved> {
         smtp_url: common.smtp_url.clone().or(file.smtp_url),
         smtp_from: common.smtp_from.clone().or(file.smtp_from),
         egress: egress_policy(common)?,
+        webhook_allow: webhook_allow(common)?,
     })
 }
 
@@ -635,7 +665,9 @@ fn app_err(e: ScimError) -> anyhow::Error {
 /// The application layer over the configured database.
 async fn open_app(cfg: &Resolved) -> Result<Arc<App>> {
     let store = open_store(&cfg.database).await?;
-    let app = App::new(store, scimitar_app::Config::new(&cfg.public_url));
+    let mut config = scimitar_app::Config::new(&cfg.public_url);
+    config.webhook_allow = cfg.webhook_allow.clone();
+    let app = App::new(store, config);
     app.set_job_files(Arc::new(jobs::EngineJobFiles {
         egress: cfg.egress.clone(),
     }));
@@ -696,6 +728,11 @@ async fn run() -> Result<()> {
             let cfg = resolve(&cli.common, None)?;
             let app = open_app(&cfg).await?;
             tenant_cmd(&app, cmd, cli.common.json, &cfg.public_url_source).await
+        }
+        Command::Webhook(cmd) => {
+            let cfg = resolve(&cli.common, None)?;
+            let app = open_app(&cfg).await?;
+            webhook::webhook_cmd(&app, cmd, cli.common.json).await
         }
         Command::Token(cmd) => {
             let cfg = resolve(&cli.common, None)?;
@@ -970,6 +1007,7 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     // losers see a conflict and carry on.
     let mut settings = Settings::new(&cfg.public_url);
     limits.apply(&mut settings);
+    settings.webhook_allow = cfg.webhook_allow.clone();
     let state = AppState::new(store, settings);
     // The admin API's job routes compile and describe jobs with the engine.
     state.app.set_job_files(Arc::new(jobs::EngineJobFiles {
@@ -1124,6 +1162,22 @@ async fn tenant_cmd(app: &App, cmd: TenantCmd, as_json: bool, source: &str) -> R
                 print_json(json!({"name": name, "deleted": true}));
             } else {
                 out!("Deleted tenant '{name}' with all its data and tokens.");
+            }
+        }
+        TenantCmd::Invite { name, expires } => {
+            let ttl = scimitar_app::invites::parse_ttl(&expires).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+            let t = app.tenant(&name).await.map_err(app_err)?;
+            let invite = app.create_invite(&Actor::Cli, &t, ttl).await.map_err(app_err)?;
+            if as_json {
+                print_json(json!({"tenant": t.name, "link": invite.link, "expires": invite.expires}));
+            } else {
+                out!(
+                    "Invite link for the IT admin of '{}' (works once, until {}; shown once):\n\n  {}\n",
+                    t.name,
+                    invite.expires,
+                    invite.link
+                );
+                out!("Opening it, they create their own Admin account and land on Settings → Provisioning.");
             }
         }
     }

@@ -5,11 +5,13 @@
 pub mod accounts;
 pub mod activity;
 pub mod directory;
+pub mod invite;
 pub mod jobs;
 pub mod overview;
 pub mod settings;
 pub mod signin;
 pub mod tenants;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -38,6 +38,8 @@ struct ProvisioningPage {
     last_request: Option<(String, String)>,
     notice: Option<String>,
     error: Option<String>,
+    /// A new invite link (shown once) and until when it works.
+    invite: Option<(String, String)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -45,14 +47,22 @@ pub struct ProvisioningParams {
     revoked: Option<String>,
 }
 
-async fn provisioning_page(
-    console: &Console,
-    a: &Authed,
-    t: &Tenant,
+/// What a provisioning page shows besides the tenant's state.
+#[derive(Default)]
+struct PageExtras {
     new_token: Option<(String, String)>,
     notice: Option<String>,
     error: Option<String>,
-) -> PageResult {
+    invite: Option<(String, String)>,
+}
+
+async fn provisioning_page(console: &Console, a: &Authed, t: &Tenant, extras: PageExtras) -> PageResult {
+    let PageExtras {
+        new_token,
+        notice,
+        error,
+        invite,
+    } = extras;
     let store = &console.app.store;
     let tokens = store.list_tokens(t.id).await?;
     let creators: HashMap<String, String> = store.token_creators(t.id).await?.into_iter().collect();
@@ -90,6 +100,7 @@ async fn provisioning_page(
         last_request: last.map(|l| (when(&l), ago(&l))),
         notice,
         error,
+        invite,
     }))
 }
 
@@ -103,7 +114,16 @@ pub async fn provisioning(
     let notice = p
         .revoked
         .map(|id| format!("Token {id} is revoked. Requests that use it are refused from now on."));
-    provisioning_page(&console, &a, &t, None, notice, None).await
+    provisioning_page(
+        &console,
+        &a,
+        &t,
+        PageExtras {
+            notice,
+            ..PageExtras::default()
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -134,7 +154,43 @@ pub async fn generate_token(
     let new = console.app.generate_token(&actor(&a, ip), &t, req).await?;
     tracing::info!(tenant = %t.name, token = %new.info.id, account = a.session.admin.id, "console generated a Secret Token");
     // Shown in this response only; it is not stored and never in a URL.
-    provisioning_page(&console, &a, &t, Some((new.secret, label)), None, None).await
+    provisioning_page(
+        &console,
+        &a,
+        &t,
+        PageExtras {
+            new_token: Some((new.secret, label)),
+            ..PageExtras::default()
+        },
+    )
+    .await
+}
+
+/// "Invite the customer's IT admin": a one-time link, valid 7 days, that
+/// creates their Admin account for this tenant. Shown in this answer only.
+pub async fn create_invite(
+    State(console): Shared,
+    ClientIp(ip): ClientIp,
+    a: Authed,
+    Path(tenant): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    let t = writable_tenant(&console, &a, &tenant, Some(&f.csrf)).await?;
+    let invite = console
+        .app
+        .create_invite(&actor(&a, ip), &t, scimitar_app::invites::DEFAULT_INVITE_TTL)
+        .await?;
+    tracing::info!(tenant = %t.name, account = a.session.admin.id, "console made an invite link");
+    provisioning_page(
+        &console,
+        &a,
+        &t,
+        PageExtras {
+            invite: Some((invite.link, when(&invite.expires))),
+            ..PageExtras::default()
+        },
+    )
+    .await
 }
 
 #[derive(Template)]
