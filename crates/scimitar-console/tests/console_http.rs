@@ -578,6 +578,68 @@ async fn the_setup_link_creates_the_first_operator_once() {
     assert!(audit.iter().any(|e| e.action == "admin.created"));
 }
 
+/// After the setup link made the operator, the sign-in page says so; an
+/// operator of an install with one tenant lands on it after signing in
+/// (its Settings → Provisioning is the next step), with several on "All
+/// tenants".
+#[tokio::test]
+async fn after_setup_the_operator_is_told_and_lands_on_the_only_tenant() {
+    use scimitar_testkit::browser::{cookie_of, csrf_in, form};
+    let s = start(config()).await;
+    s.store.create_tenant("default").await.unwrap();
+    let state = AppState::new(s.store.clone(), Settings::new(&s.base));
+    let link = scimitar_console::setup_link(&state.app).await.unwrap().unwrap();
+    let code = link.split("code=").nth(1).unwrap().to_string();
+    let page = s.client.get(format!("{}/setup", s.base)).send().await.unwrap();
+    let cookie = cookie_of(&page, "scimitar_login").unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let r = s
+        .client
+        .post(format!("{}/setup", s.base))
+        .header(COOKIE, format!("scimitar_login={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("code", &code),
+            ("email", "ops@example.test"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(to, "/login?created=1");
+    let signin = s.client.get(format!("{}{to}", s.base)).send().await.unwrap();
+    assert_eq!(signin.status(), StatusCode::OK);
+    let html = signin.text().await.unwrap();
+    assert!(html.contains("Account created — sign in."), "{html}");
+    // The plain sign-in page does not say it.
+    let plain = s.client.get(format!("{}/login", s.base)).send().await.unwrap();
+    assert!(!plain.text().await.unwrap().contains("Account created"));
+
+    let r = s.post_login("ops@example.test", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = cookie_of(&r, "scimitar_session").unwrap();
+    let home = |cookie: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .client
+                .get(format!("{}/console", s.base))
+                .header(COOKIE, format!("scimitar_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            r.headers()[LOCATION].to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(home(cookie.clone()).await, "/console/t/default");
+    s.store.create_tenant("second").await.unwrap();
+    assert_eq!(home(cookie).await, "/console/tenants");
+}
+
 /// A link printed by a fresh install dies as soon as any account exists,
 /// however it was made (here as `scimitar admin create` makes it).
 #[tokio::test]
