@@ -115,9 +115,13 @@ test('Settings → Provisioning shows the Tenant URL and Generate shows a Secret
   assert.match(await row.innerText(), new RegExp(ADMIN.email.replace(/[.@]/g, '\\$&')));
   tokenId = await row.getAttribute('data-token-id');
   await shot(admin, '03-provisioning-generated');
-  // Reloading does not show it again.
-  await admin.goto(`${BASE}${T}/settings/provisioning`);
+  // Post-redirect-get: the page is a GET, and reloading it neither shows
+  // the token again nor generates another one.
+  assert.equal(new URL(admin.url()).pathname, `${T}/settings/provisioning`);
+  await admin.reload();
+  await admin.getByRole('heading', { name: /Provisioning: Microsoft Entra ID/ }).waitFor();
   assert.equal(await admin.locator('#secret-token').count(), 0);
+  assert.equal(await admin.locator('#tokens tbody tr', { hasText: 'Entra (e2e)' }).count(), 1);
 });
 
 test('the token creates a user and a group over SCIM (as Entra would)', async () => {

@@ -180,6 +180,26 @@ impl Server {
             .unwrap()
     }
 
+    /// **Generate** as a browser does it: the POST, then the page it
+    /// redirects to with the one-time flash cookie. The new token and the page.
+    async fn generate(&self, b: &Browser, label: &str) -> (String, String) {
+        let r = self.post(b, GENERATE, &[("csrf", &b.csrf), ("label", label)]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "Generate redirects");
+        let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+        let (flash, _) = set_cookie(&r, "scimitar_flash").expect("a flash cookie");
+        let page = self
+            .client
+            .get(format!("{}{to}", self.base))
+            .header(COOKIE, format!("scimitar_session={}; scimitar_flash={flash}", b.cookie))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        let i = html.find("id=\"secret-token\" readonly value=\"").expect("the new token") + 34;
+        (html[i..].split('"').next().unwrap().to_string(), html)
+    }
+
     async fn tokens(&self, tenant: &str) -> Vec<scimitar_store::TokenInfo> {
         let t = self.store.tenant(tenant).await.unwrap().unwrap();
         self.store.list_tokens(t.id).await.unwrap()
@@ -200,9 +220,7 @@ async fn forms_without_the_right_csrf_token_are_refused() {
     }
     assert!(s.tokens("acme").await.is_empty(), "no token was created");
 
-    let r = s.post(&b, GENERATE, &[("csrf", &b.csrf), ("label", "entra")]).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    let (_, html) = s.generate(&b, "entra").await;
     assert!(html.contains("you will not see it again"));
     let tokens = s.tokens("acme").await;
     assert_eq!(tokens.len(), 1);
@@ -232,6 +250,61 @@ async fn forms_without_the_right_csrf_token_are_refused() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(set_cookie(&r, "scimitar_session").is_none());
+}
+
+/// **Generate** is a POST-redirect-GET: the token is shown once, from a
+/// sealed one-time flash bound to the session; a reload creates no other
+/// token and does not show it again.
+#[tokio::test]
+async fn generate_redirects_and_shows_the_new_token_once() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    s.account(Some("acme"), "other@acme.test", "admin").await;
+    let b = s.login("admin@acme.test").await;
+    let page = "/console/t/acme/settings/provisioning";
+    let r = s.post(&b, GENERATE, &[("csrf", &b.csrf), ("label", "entra")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION].to_str().unwrap(), page);
+    let (flash, attrs) = set_cookie(&r, "scimitar_flash").expect("a flash cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Max-Age=120"] {
+        assert!(attrs.contains(attr), "{attrs}");
+    }
+    let show = |cookie: String| {
+        let s = &s;
+        async move {
+            s.client
+                .get(format!("{}{page}", s.base))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Another session presenting this flash sees nothing.
+    let other = s.login("other@acme.test").await;
+    let r = show(format!("scimitar_session={}; scimitar_flash={flash}", other.cookie)).await;
+    assert!(!r.text().await.unwrap().contains("id=\"secret-token\""));
+    // The page it redirects to shows the token and clears the flash.
+    let r = show(format!("scimitar_session={}; scimitar_flash={flash}", b.cookie)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (cleared, attrs) = set_cookie(&r, "scimitar_flash").expect("the flash is cleared");
+    assert!(cleared.is_empty() && attrs.contains("Max-Age=0"), "{attrs}");
+    let html = r.text().await.unwrap();
+    let i = html.find("id=\"secret-token\" readonly value=\"").expect("the token is shown") + 34;
+    let secret = html[i..].split('"').next().unwrap().to_string();
+    assert!(secret.starts_with("scim_"), "{secret}");
+    assert!(html.contains("Your new Secret Token “entra”"), "{html}");
+    // Sealed: the cookie does not hold the token readable.
+    assert!(!flash.contains(&secret) && !flash.contains("scim_"), "{flash}");
+    // A reload (the browser dropped the flash): no new token, not shown again.
+    let (status, html) = s.get(&b, page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("id=\"secret-token\"") && !html.contains(&secret));
+    assert_eq!(s.tokens("acme").await.len(), 1, "a reload creates no token");
+    // A damaged flash is ignored, not an error.
+    let r = show(format!("scimitar_session={}; scimitar_flash=sealed:v1:AAAA", b.cookie)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!r.text().await.unwrap().contains("id=\"secret-token\""));
 }
 
 #[tokio::test]
@@ -309,12 +382,7 @@ async fn viewers_cannot_generate_or_revoke() {
     s.account(Some("acme"), "admin@acme.test", "admin").await;
     s.account(Some("acme"), "viewer@acme.test", "viewer").await;
     let admin = s.login("admin@acme.test").await;
-    assert_eq!(
-        s.post(&admin, GENERATE, &[("csrf", &admin.csrf), ("label", "entra")])
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    s.generate(&admin, "entra").await;
     let token = s.tokens("acme").await.remove(0);
 
     let viewer = s.login("viewer@acme.test").await;
@@ -678,14 +746,7 @@ async fn every_page_shows_what_the_identity_provider_sent() {
     let s = start(config()).await;
     s.account(Some("acme"), "admin@acme.test", "admin").await;
     let b = s.login("admin@acme.test").await;
-    let html = s
-        .post(&b, GENERATE, &[("csrf", &b.csrf), ("label", "entra")])
-        .await
-        .text()
-        .await
-        .unwrap();
-    let i = html.find("id=\"secret-token\" readonly value=\"").unwrap() + 34;
-    let secret = html[i..].split('"').next().unwrap().to_string();
+    let (secret, _) = s.generate(&b, "entra").await;
     let scim = |path: &str, body: serde_json::Value| {
         s.client
             .post(format!("{}/scim/acme/v2{path}", s.base))
