@@ -307,6 +307,111 @@ async fn generate_redirects_and_shows_the_new_token_once() {
     assert!(!r.text().await.unwrap().contains("id=\"secret-token\""));
 }
 
+/// For every range the activity page offers, the chart's totals equal the
+/// number of events the list pages through and the count it states;
+/// events just inside a range are in its chart, those outside in none.
+#[tokio::test]
+async fn the_activity_chart_adds_up_to_the_list_for_every_range() {
+    use scimitar_store::ActivityEvent;
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let tenant = s.store.tenant("acme").await.unwrap().unwrap();
+    let b = s.login("admin@acme.test").await;
+    // Seconds ago, and how many events there.
+    let spread: &[(i64, usize)] = &[
+        (5, 3),
+        (600, 40),
+        (57 * 60, 2),
+        (62 * 60, 1),
+        (5 * 3600, 30),
+        (23 * 3600 + 57 * 60, 1),
+        (25 * 3600, 1),
+        (3 * 86_400, 1),
+        (6 * 86_400 + 23 * 3600, 1),
+        (8 * 86_400, 1),
+        (29 * 86_400, 1),
+        (31 * 86_400, 1),
+    ];
+    let now = time::OffsetDateTime::now_utc();
+    // Oldest first, as they are written (the list pages by id).
+    for (i, (ago, n)) in spread.iter().enumerate().rev() {
+        for k in 0..*n {
+            let t = now - time::Duration::seconds(*ago);
+            s.store
+                .record_activity(ActivityEvent {
+                    id: 0,
+                    tenant_id: tenant.id,
+                    time: t
+                        .format(time::macros::format_description!(
+                            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+                        ))
+                        .unwrap(),
+                    token_id: None,
+                    token_label: None,
+                    action: if k % 2 == 0 { "create" } else { "update" }.into(),
+                    resource_type: Some("User".into()),
+                    resource_id: Some(format!("u{i}-{k}")),
+                    name: Some(format!("user{i}-{k}@acme.test")),
+                    changes: serde_json::json!([]),
+                    outcome: if k % 7 == 3 { "failure" } else { "success" }.into(),
+                    status: if k % 7 == 3 { 409 } else { 201 },
+                    error: None,
+                    method: "POST".into(),
+                    path: "/Users".into(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let within = |secs: i64| spread.iter().filter(|(ago, _)| *ago < secs).map(|(_, n)| n).sum::<usize>();
+    let (_, page) = s.get(&b, "/console/t/acme/activity").await;
+    let select = &page[page.find("id=\"range\"").unwrap()..];
+    let select = &select[..select.find("</select>").unwrap()];
+    let ranges: Vec<String> = select
+        .split("value=\"")
+        .skip(1)
+        .map(|v| v.split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(ranges, ["1h", "24h", "7d", "30d"]);
+    for range in &ranges {
+        let secs = match range.as_str() {
+            "1h" => 3600,
+            "24h" => 86_400,
+            "7d" => 7 * 86_400,
+            _ => 30 * 86_400,
+        };
+        let (status, html) = s.get(&b, &format!("/console/t/acme/activity?range={range}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let chart: usize = html
+            .split("<tr data-total=\"")
+            .skip(1)
+            .map(|t| t.split('"').next().unwrap().parse::<usize>().unwrap())
+            .sum();
+        // The list, page by page.
+        let mut listed = 0;
+        let mut next = Some(format!("/console/t/acme/activity?range={range}"));
+        while let Some(url) = next.take() {
+            let (_, html) = s.get(&b, &url.replace("&amp;", "&").replace("&#38;", "&")).await;
+            listed += html.matches("<li class=\"event ").count();
+            next = html.find("\" rel=\"next\"").map(|end| {
+                let start = html[..end].rfind("href=\"").unwrap() + 6;
+                html[start..end].to_string()
+            });
+            assert!(listed <= 1000, "the list pages on forever: {next:?}");
+        }
+        let count = &html[html.find("id=\"event-count\">").unwrap() + 17..];
+        let count: usize = count.split(' ').next().unwrap().parse().unwrap();
+        let expected = within(secs);
+        assert_eq!((chart, listed, count), (expected, expected, expected), "range {range}");
+        let unit = match range.as_str() {
+            "1h" => "minute",
+            "24h" => "hour",
+            _ => "day",
+        };
+        assert!(html.contains(&format!("Events per {unit} (highest: ")), "range {range}");
+    }
+}
+
 #[tokio::test]
 async fn idle_sessions_expire() {
     let mut cfg = config();
