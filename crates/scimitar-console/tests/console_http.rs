@@ -412,6 +412,47 @@ async fn the_activity_chart_adds_up_to_the_list_for_every_range() {
     }
 }
 
+/// Settings pages say what they show: the token column keeps a token's
+/// hint on one line, the accounts table says when it is empty, and the
+/// "last request" line says it is as of the page's loading.
+#[tokio::test]
+async fn settings_pages_say_what_they_show() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    s.store.create_tenant("empty").await.unwrap();
+    s.account(None, "ops@example.test", "operator").await;
+    let b = s.login("admin@acme.test").await;
+    let (_, html) = s.get(&b, "/console/t/acme/settings/provisioning").await;
+    let line = &html[html.find("id=\"last-request\"").unwrap()..];
+    let line = &line[..line.find("</p>").unwrap()];
+    assert!(line.contains("none yet"), "{line}");
+    assert!(line.contains("As of ") && line.contains(" UTC, when this page was loaded"), "{line}");
+    assert!(line.contains("it does not update by itself"), "{line}");
+    s.generate(&b, "entra").await;
+    let (_, html) = s.get(&b, "/console/t/acme/settings/provisioning").await;
+    assert!(html.contains("<td class=\"token\"><code>"), "{html}");
+    let css = s
+        .client
+        .get(format!("{}/assets/console.css", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(css.contains("td.token, td.token code { white-space:nowrap; word-break:normal; }"));
+    // Accounts: listed, or a line saying there are none.
+    let (_, html) = s.get(&b, "/console/t/acme/settings/accounts").await;
+    assert!(html.contains("admin@acme.test") && !html.contains("id=\"no-accounts\""), "{html}");
+    let ops = s.login("ops@example.test").await;
+    let (status, html) = s.get(&ops, "/console/t/empty/settings/accounts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("id=\"no-accounts\">No console accounts in this tenant yet. Add one below."),
+        "{html}"
+    );
+}
+
 #[tokio::test]
 async fn idle_sessions_expire() {
     let mut cfg = config();

@@ -47,6 +47,8 @@ struct ProvisioningPage {
     new_token: Option<String>,
     new_label: String,
     last_request: Option<(String, String)>,
+    /// When the page was made: what "last request" is as of.
+    loaded: String,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -99,6 +101,7 @@ async fn provisioning_page(
         new_token,
         new_label: new_label.unwrap_or_default(),
         last_request: last.map(|l| (when(&l), ago(&l))),
+        loaded: when(&scimitar_store::now_utc()),
         notice,
         error,
     }))
