@@ -196,7 +196,10 @@ impl Server {
             .unwrap();
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.unwrap();
-        let i = html.find("id=\"secret-token\" readonly value=\"").expect("the new token") + 34;
+        let i = html
+            .find("id=\"secret-token\" readonly value=\"")
+            .expect("the new token")
+            + 34;
         (html[i..].split('"').next().unwrap().to_string(), html)
     }
 
@@ -290,7 +293,10 @@ async fn generate_redirects_and_shows_the_new_token_once() {
     let (cleared, attrs) = set_cookie(&r, "scimitar_flash").expect("the flash is cleared");
     assert!(cleared.is_empty() && attrs.contains("Max-Age=0"), "{attrs}");
     let html = r.text().await.unwrap();
-    let i = html.find("id=\"secret-token\" readonly value=\"").expect("the token is shown") + 34;
+    let i = html
+        .find("id=\"secret-token\" readonly value=\"")
+        .expect("the token is shown")
+        + 34;
     let secret = html[i..].split('"').next().unwrap().to_string();
     assert!(secret.starts_with("scim_"), "{secret}");
     assert!(html.contains("Your new Secret Token “entra”"), "{html}");
@@ -363,7 +369,13 @@ async fn the_activity_chart_adds_up_to_the_list_for_every_range() {
                 .unwrap();
         }
     }
-    let within = |secs: i64| spread.iter().filter(|(ago, _)| *ago < secs).map(|(_, n)| n).sum::<usize>();
+    let within = |secs: i64| {
+        spread
+            .iter()
+            .filter(|(ago, _)| *ago < secs)
+            .map(|(_, n)| n)
+            .sum::<usize>()
+    };
     let (_, page) = s.get(&b, "/console/t/acme/activity").await;
     let select = &page[page.find("id=\"range\"").unwrap()..];
     let select = &select[..select.find("</select>").unwrap()];
@@ -426,7 +438,10 @@ async fn settings_pages_say_what_they_show() {
     let line = &html[html.find("id=\"last-request\"").unwrap()..];
     let line = &line[..line.find("</p>").unwrap()];
     assert!(line.contains("none yet"), "{line}");
-    assert!(line.contains("As of ") && line.contains(" UTC, when this page was loaded"), "{line}");
+    assert!(
+        line.contains("As of ") && line.contains(" UTC, when this page was loaded"),
+        "{line}"
+    );
     assert!(line.contains("it does not update by itself"), "{line}");
     s.generate(&b, "entra").await;
     let (_, html) = s.get(&b, "/console/t/acme/settings/provisioning").await;
@@ -443,7 +458,10 @@ async fn settings_pages_say_what_they_show() {
     assert!(css.contains("td.token, td.token code { white-space:nowrap; word-break:normal; }"));
     // Accounts: listed, or a line saying there are none.
     let (_, html) = s.get(&b, "/console/t/acme/settings/accounts").await;
-    assert!(html.contains("admin@acme.test") && !html.contains("id=\"no-accounts\""), "{html}");
+    assert!(
+        html.contains("admin@acme.test") && !html.contains("id=\"no-accounts\""),
+        "{html}"
+    );
     let ops = s.login("ops@example.test").await;
     let (status, html) = s.get(&ops, "/console/t/empty/settings/accounts").await;
     assert_eq!(status, StatusCode::OK);

@@ -114,7 +114,12 @@ mod tests {
         let cases: &[(Option<&str>, &str, &str, Option<&str>)] = &[
             (None, "/nope/123", "-", None),
             (Some("/healthz"), "/healthz", "/healthz", None),
-            (Some("/scim/{tenant}/v2"), "/scim/acme/v2", "/scim/{tenant}/v2", Some("acme")),
+            (
+                Some("/scim/{tenant}/v2"),
+                "/scim/acme/v2",
+                "/scim/{tenant}/v2",
+                Some("acme"),
+            ),
             (
                 Some("/scim/{tenant}/v2/{*rest}"),
                 "/scim/Acme/v2/Users",

@@ -199,5 +199,8 @@ async fn a_tests_schema_is_dropped_when_the_test_ends_also_on_failure() {
     };
     assert!(failing.join().is_err(), "the test failed");
     let name = rx.recv().unwrap();
-    assert!(!schema_exists(&base, &name).await, "{name} is left behind by a failed test");
+    assert!(
+        !schema_exists(&base, &name).await,
+        "{name} is left behind by a failed test"
+    );
 }

@@ -932,7 +932,8 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     let json = limits.log_format == "json";
     // Colours only for a person at a terminal: never in a file, a pipe or
     // a journal, nor with NO_COLOR set.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     if json {
         tracing_subscriber::fmt().json().with_env_filter(filter).init();
     } else {
@@ -1047,7 +1048,10 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     banner(
         json,
         false,
-        &format!("Listening on {}://{local}", if tls.is_some() { "https" } else { "http" }),
+        &format!(
+            "Listening on {}://{local}",
+            if tls.is_some() { "https" } else { "http" }
+        ),
     );
     tokio::spawn(return_freed_memory());
     // Provisioning jobs switched on run here, on one node of a cluster at a time.

@@ -757,7 +757,8 @@ fn a_refused_postgres_connection_says_where() {
 #[test]
 #[cfg_attr(not(scimitar_pg_tests), ignore = "SCIMITAR_TEST_POSTGRES_URL is not set")]
 fn a_missing_postgres_database_says_how_to_create_it() {
-    let url = std::env::var("SCIMITAR_TEST_POSTGRES_URL").expect("SCIMITAR_TEST_POSTGRES_URL is set (it was at build time)");
+    let url =
+        std::env::var("SCIMITAR_TEST_POSTGRES_URL").expect("SCIMITAR_TEST_POSTGRES_URL is set (it was at build time)");
     // The same server and role, a database that does not exist.
     let base = url.split('?').next().unwrap();
     let Some(scheme_end) = base.find("://") else {

@@ -88,7 +88,8 @@ async fn acknowledged_writes_survive_sigkill_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(scimitar_pg_tests), ignore = "SCIMITAR_TEST_POSTGRES_URL is not set")]
 async fn acknowledged_writes_survive_sigkill_postgres() {
-    let url = std::env::var("SCIMITAR_TEST_POSTGRES_URL").expect("SCIMITAR_TEST_POSTGRES_URL is set (it was at build time)");
+    let url =
+        std::env::var("SCIMITAR_TEST_POSTGRES_URL").expect("SCIMITAR_TEST_POSTGRES_URL is set (it was at build time)");
     let db = scimitar_store_postgres::test_support::fresh_url(&url).await.unwrap();
     crash_and_check(&db, None).await;
 }

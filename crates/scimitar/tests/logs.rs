@@ -134,7 +134,12 @@ async fn json_logs_are_json_on_every_line_with_one_line_per_request() {
         .collect();
     let message = |v: &Value| v["fields"]["message"].as_str().unwrap_or_default().to_string();
     // The start-up banner is in the log, as JSON.
-    for start in ["Created the first tenant", "  Tenant URL:   ", "Public URL: ", "Listening on http://"] {
+    for start in [
+        "Created the first tenant",
+        "  Tenant URL:   ",
+        "Public URL: ",
+        "Listening on http://",
+    ] {
         assert!(
             lines.iter().any(|v| message(v).starts_with(start)),
             "no {start:?} line:\n{}",

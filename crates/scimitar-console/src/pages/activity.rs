@@ -402,17 +402,36 @@ mod tests {
         let cases: &[(u64, &str, &str, usize, &str, &str)] = &[
             (3600, "2026-12-01T14:30:10Z", "minute", 61, "13:30", "14:30"),
             (3600, "2026-12-01T14:00:00Z", "minute", 61, "13:00", "14:00"),
-            (3600, "2026-12-01T00:20:00Z", "minute", 61, "2026-11-30 23:20", "2026-12-01 00:20"),
-            (86_400, "2026-12-01T14:30:00Z", "hour", 25, "2026-11-30 14:00", "2026-12-01 14:00"),
+            (
+                3600,
+                "2026-12-01T00:20:00Z",
+                "minute",
+                61,
+                "2026-11-30 23:20",
+                "2026-12-01 00:20",
+            ),
+            (
+                86_400,
+                "2026-12-01T14:30:00Z",
+                "hour",
+                25,
+                "2026-11-30 14:00",
+                "2026-12-01 14:00",
+            ),
             (7 * 86_400, "2026-12-01T14:30:00Z", "day", 8, "2026-11-24", "2026-12-01"),
-            (30 * 86_400, "2026-12-01T14:30:00Z", "day", 31, "2026-11-01", "2026-12-01"),
+            (
+                30 * 86_400,
+                "2026-12-01T14:30:00Z",
+                "day",
+                31,
+                "2026-11-01",
+                "2026-12-01",
+            ),
         ];
         for (range, now, unit, n, first, last) in cases {
             let now = at(now);
             let start = now - time::Duration::seconds(i64::try_from(*range).unwrap());
-            let fmt = |t: time::OffsetDateTime| {
-                t.format(&time::format_description::well_known::Rfc3339).unwrap()
-            };
+            let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
             // The range's first and last instants, its middle, a failure.
             let events = vec![
                 event(&fmt(start), "create", "success"),
