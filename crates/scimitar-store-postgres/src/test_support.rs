@@ -123,6 +123,17 @@ impl Drop for TestSchema {
                 let Ok(mut config) = parse_url(&base) else { return };
                 config.connect_timeout(Duration::from_secs(5));
                 let Ok(c) = client(&config).await else { return };
+                // Connections still open on the schema (a pool whose
+                // runtime is going away, a transaction a failed test left
+                // open) would hold its locks: end them first. They are the
+                // ones named after it (`application_name`, see `fresh_url`).
+                let _ = c
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                        &[&schema],
+                    )
+                    .await;
                 let _ = c
                     .batch_execute(&format!(
                         "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {} CASCADE",
@@ -169,7 +180,7 @@ pub async fn fresh_url(url: &str) -> StoreResult<TestSchema> {
         .map_err(db_error)?;
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(TestSchema {
-        url: format!("{url}{sep}options=-csearch_path%3D{schema}"),
+        url: format!("{url}{sep}application_name={schema}&options=-csearch_path%3D{schema}"),
         base: url.to_string(),
         schema,
     })
