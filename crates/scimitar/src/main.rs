@@ -1033,7 +1033,11 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
     {
         // A credential: on standard error, never in the log on standard
         // output (which is shipped and kept).
-        eprintln!("Set up the admin console (one-time link, valid 24 hours): {link}");
+        // (Not eprintln!: a closed stderr is no reason to stop serving.)
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("Set up the admin console (one-time link, valid 24 hours): {link}\n"),
+        );
     }
     let tls = match (&limits.tls_cert, &limits.tls_key) {
         (Some(cert), Some(key)) => {
