@@ -40,7 +40,7 @@ trap cleanup EXIT
 
 serve() { # PORT DATABASE LOG: a server with the per-tenant limits off
   SCIMITAR_RATE_LIMIT=0 SCIMITAR_SCANS_PER_TENANT=0 SCIMITAR_LOG=warn \
-    "$BIN" serve --database "$2" --listen "127.0.0.1:$1" >"$3" 2>&1 &
+    SCIMITAR_REQUEST_LOG=off "$BIN" serve --database "$2" --listen "127.0.0.1:$1" >"$3" 2>&1 &
   PIDS+=($!)
   LAST_PID=$!
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done

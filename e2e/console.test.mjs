@@ -114,10 +114,20 @@ test('Settings → Provisioning shows the Tenant URL and Generate shows a Secret
   const row = admin.locator('#tokens tbody tr', { hasText: 'Entra (e2e)' });
   assert.match(await row.innerText(), new RegExp(ADMIN.email.replace(/[.@]/g, '\\$&')));
   tokenId = await row.getAttribute('data-token-id');
+  // The token column keeps a token's hint on one line.
+  const hint = row.locator('td.token code');
+  assert.equal(await hint.evaluate((el) => getComputedStyle(el).whiteSpace), 'nowrap');
+  assert.equal(await hint.evaluate((el) => el.getClientRects().length), 1);
+  // The "last request" line says it is as of the page's loading.
+  assert.match(await admin.locator('#last-request').innerText(), /when this page was loaded; it does not update by itself/);
   await shot(admin, '03-provisioning-generated');
-  // Reloading does not show it again.
-  await admin.goto(`${BASE}${T}/settings/provisioning`);
+  // Post-redirect-get: the page is a GET, and reloading it neither shows
+  // the token again nor generates another one.
+  assert.equal(new URL(admin.url()).pathname, `${T}/settings/provisioning`);
+  await admin.reload();
+  await admin.getByRole('heading', { name: /Provisioning: Microsoft Entra ID/ }).waitFor();
   assert.equal(await admin.locator('#secret-token').count(), 0);
+  assert.equal(await admin.locator('#tokens tbody tr', { hasText: 'Entra (e2e)' }).count(), 1);
 });
 
 test('the token creates a user and a group over SCIM (as Entra would)', async () => {

@@ -88,6 +88,15 @@ impl Console {
             "scimitar_login"
         }
     }
+    /// The one-time flash of a new Secret Token, between **Generate** and
+    /// the page it redirects to (`pages/settings.rs`).
+    fn flash_cookie(&self) -> &'static str {
+        if self.config.secure_cookies {
+            "__Host-scimitar_flash"
+        } else {
+            "scimitar_flash"
+        }
+    }
 }
 
 /// The console's routes (`/`, `/login`, `/logout`, `/setup`, `/console/…`,

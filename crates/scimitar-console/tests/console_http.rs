@@ -180,6 +180,29 @@ impl Server {
             .unwrap()
     }
 
+    /// **Generate** as a browser does it: the POST, then the page it
+    /// redirects to with the one-time flash cookie. The new token and the page.
+    async fn generate(&self, b: &Browser, label: &str) -> (String, String) {
+        let r = self.post(b, GENERATE, &[("csrf", &b.csrf), ("label", label)]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "Generate redirects");
+        let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+        let (flash, _) = set_cookie(&r, "scimitar_flash").expect("a flash cookie");
+        let page = self
+            .client
+            .get(format!("{}{to}", self.base))
+            .header(COOKIE, format!("scimitar_session={}; scimitar_flash={flash}", b.cookie))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        let i = html
+            .find("id=\"secret-token\" readonly value=\"")
+            .expect("the new token")
+            + 34;
+        (html[i..].split('"').next().unwrap().to_string(), html)
+    }
+
     async fn tokens(&self, tenant: &str) -> Vec<scimitar_store::TokenInfo> {
         let t = self.store.tenant(tenant).await.unwrap().unwrap();
         self.store.list_tokens(t.id).await.unwrap()
@@ -200,9 +223,7 @@ async fn forms_without_the_right_csrf_token_are_refused() {
     }
     assert!(s.tokens("acme").await.is_empty(), "no token was created");
 
-    let r = s.post(&b, GENERATE, &[("csrf", &b.csrf), ("label", "entra")]).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    let (_, html) = s.generate(&b, "entra").await;
     assert!(html.contains("you will not see it again"));
     let tokens = s.tokens("acme").await;
     assert_eq!(tokens.len(), 1);
@@ -232,6 +253,222 @@ async fn forms_without_the_right_csrf_token_are_refused() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(set_cookie(&r, "scimitar_session").is_none());
+}
+
+/// **Generate** is a POST-redirect-GET: the token is shown once, from a
+/// sealed one-time flash bound to the session; a reload creates no other
+/// token and does not show it again.
+#[tokio::test]
+async fn generate_redirects_and_shows_the_new_token_once() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    s.account(Some("acme"), "other@acme.test", "admin").await;
+    let b = s.login("admin@acme.test").await;
+    let page = "/console/t/acme/settings/provisioning";
+    let r = s.post(&b, GENERATE, &[("csrf", &b.csrf), ("label", "entra")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION].to_str().unwrap(), page);
+    let (flash, attrs) = set_cookie(&r, "scimitar_flash").expect("a flash cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Max-Age=120"] {
+        assert!(attrs.contains(attr), "{attrs}");
+    }
+    let show = |cookie: String| {
+        let s = &s;
+        async move {
+            s.client
+                .get(format!("{}{page}", s.base))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Another session presenting this flash sees nothing.
+    let other = s.login("other@acme.test").await;
+    let r = show(format!("scimitar_session={}; scimitar_flash={flash}", other.cookie)).await;
+    assert!(!r.text().await.unwrap().contains("id=\"secret-token\""));
+    // The page it redirects to shows the token and clears the flash.
+    let r = show(format!("scimitar_session={}; scimitar_flash={flash}", b.cookie)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (cleared, attrs) = set_cookie(&r, "scimitar_flash").expect("the flash is cleared");
+    assert!(cleared.is_empty() && attrs.contains("Max-Age=0"), "{attrs}");
+    let html = r.text().await.unwrap();
+    let i = html
+        .find("id=\"secret-token\" readonly value=\"")
+        .expect("the token is shown")
+        + 34;
+    let secret = html[i..].split('"').next().unwrap().to_string();
+    assert!(secret.starts_with("scim_"), "{secret}");
+    assert!(html.contains("Your new Secret Token “entra”"), "{html}");
+    // Sealed: the cookie does not hold the token readable.
+    assert!(!flash.contains(&secret) && !flash.contains("scim_"), "{flash}");
+    // A reload (the browser dropped the flash): no new token, not shown again.
+    let (status, html) = s.get(&b, page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("id=\"secret-token\"") && !html.contains(&secret));
+    assert_eq!(s.tokens("acme").await.len(), 1, "a reload creates no token");
+    // A damaged flash is ignored, not an error.
+    let r = show(format!("scimitar_session={}; scimitar_flash=sealed:v1:AAAA", b.cookie)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!r.text().await.unwrap().contains("id=\"secret-token\""));
+}
+
+/// For every range the activity page offers, the chart's totals equal the
+/// number of events the list pages through and the count it states;
+/// events just inside a range are in its chart, those outside in none.
+#[tokio::test]
+async fn the_activity_chart_adds_up_to_the_list_for_every_range() {
+    use scimitar_store::ActivityEvent;
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    let tenant = s.store.tenant("acme").await.unwrap().unwrap();
+    let b = s.login("admin@acme.test").await;
+    // Seconds ago, and how many events there.
+    let spread: &[(i64, usize)] = &[
+        (5, 3),
+        (600, 40),
+        (57 * 60, 2),
+        (62 * 60, 1),
+        (5 * 3600, 30),
+        (23 * 3600 + 57 * 60, 1),
+        (25 * 3600, 1),
+        (3 * 86_400, 1),
+        (6 * 86_400 + 23 * 3600, 1),
+        (8 * 86_400, 1),
+        (29 * 86_400, 1),
+        (31 * 86_400, 1),
+    ];
+    let now = time::OffsetDateTime::now_utc();
+    // Oldest first, as they are written (the list pages by id).
+    for (i, (ago, n)) in spread.iter().enumerate().rev() {
+        for k in 0..*n {
+            let t = now - time::Duration::seconds(*ago);
+            s.store
+                .record_activity(ActivityEvent {
+                    id: 0,
+                    tenant_id: tenant.id,
+                    time: t
+                        .format(time::macros::format_description!(
+                            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+                        ))
+                        .unwrap(),
+                    token_id: None,
+                    token_label: None,
+                    action: if k % 2 == 0 { "create" } else { "update" }.into(),
+                    resource_type: Some("User".into()),
+                    resource_id: Some(format!("u{i}-{k}")),
+                    name: Some(format!("user{i}-{k}@acme.test")),
+                    changes: serde_json::json!([]),
+                    outcome: if k % 7 == 3 { "failure" } else { "success" }.into(),
+                    status: if k % 7 == 3 { 409 } else { 201 },
+                    error: None,
+                    method: "POST".into(),
+                    path: "/Users".into(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let within = |secs: i64| {
+        spread
+            .iter()
+            .filter(|(ago, _)| *ago < secs)
+            .map(|(_, n)| n)
+            .sum::<usize>()
+    };
+    let (_, page) = s.get(&b, "/console/t/acme/activity").await;
+    let select = &page[page.find("id=\"range\"").unwrap()..];
+    let select = &select[..select.find("</select>").unwrap()];
+    let ranges: Vec<String> = select
+        .split("value=\"")
+        .skip(1)
+        .map(|v| v.split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(ranges, ["1h", "24h", "7d", "30d"]);
+    for range in &ranges {
+        let secs = match range.as_str() {
+            "1h" => 3600,
+            "24h" => 86_400,
+            "7d" => 7 * 86_400,
+            _ => 30 * 86_400,
+        };
+        let (status, html) = s.get(&b, &format!("/console/t/acme/activity?range={range}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let chart: usize = html
+            .split("<tr data-total=\"")
+            .skip(1)
+            .map(|t| t.split('"').next().unwrap().parse::<usize>().unwrap())
+            .sum();
+        // The list, page by page.
+        let mut listed = 0;
+        let mut next = Some(format!("/console/t/acme/activity?range={range}"));
+        while let Some(url) = next.take() {
+            let (_, html) = s.get(&b, &url.replace("&amp;", "&").replace("&#38;", "&")).await;
+            listed += html.matches("<li class=\"event ").count();
+            next = html.find("\" rel=\"next\"").map(|end| {
+                let start = html[..end].rfind("href=\"").unwrap() + 6;
+                html[start..end].to_string()
+            });
+            assert!(listed <= 1000, "the list pages on forever: {next:?}");
+        }
+        let count = &html[html.find("id=\"event-count\">").unwrap() + 17..];
+        let count: usize = count.split(' ').next().unwrap().parse().unwrap();
+        let expected = within(secs);
+        assert_eq!((chart, listed, count), (expected, expected, expected), "range {range}");
+        let unit = match range.as_str() {
+            "1h" => "minute",
+            "24h" => "hour",
+            _ => "day",
+        };
+        assert!(html.contains(&format!("Events per {unit} (highest: ")), "range {range}");
+    }
+}
+
+/// Settings pages say what they show: the token column keeps a token's
+/// hint on one line, the accounts table says when it is empty, and the
+/// "last request" line says it is as of the page's loading.
+#[tokio::test]
+async fn settings_pages_say_what_they_show() {
+    let s = start(config()).await;
+    s.account(Some("acme"), "admin@acme.test", "admin").await;
+    s.store.create_tenant("empty").await.unwrap();
+    s.account(None, "ops@example.test", "operator").await;
+    let b = s.login("admin@acme.test").await;
+    let (_, html) = s.get(&b, "/console/t/acme/settings/provisioning").await;
+    let line = &html[html.find("id=\"last-request\"").unwrap()..];
+    let line = &line[..line.find("</p>").unwrap()];
+    assert!(line.contains("none yet"), "{line}");
+    assert!(
+        line.contains("As of ") && line.contains(" UTC, when this page was loaded"),
+        "{line}"
+    );
+    assert!(line.contains("it does not update by itself"), "{line}");
+    s.generate(&b, "entra").await;
+    let (_, html) = s.get(&b, "/console/t/acme/settings/provisioning").await;
+    assert!(html.contains("<td class=\"token\"><code>"), "{html}");
+    let css = s
+        .client
+        .get(format!("{}/assets/console.css", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(css.contains("td.token, td.token code { white-space:nowrap; word-break:normal; }"));
+    // Accounts: listed, or a line saying there are none.
+    let (_, html) = s.get(&b, "/console/t/acme/settings/accounts").await;
+    assert!(
+        html.contains("admin@acme.test") && !html.contains("id=\"no-accounts\""),
+        "{html}"
+    );
+    let ops = s.login("ops@example.test").await;
+    let (status, html) = s.get(&ops, "/console/t/empty/settings/accounts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("id=\"no-accounts\">No console accounts in this tenant yet. Add one below."),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -309,12 +546,7 @@ async fn viewers_cannot_generate_or_revoke() {
     s.account(Some("acme"), "admin@acme.test", "admin").await;
     s.account(Some("acme"), "viewer@acme.test", "viewer").await;
     let admin = s.login("admin@acme.test").await;
-    assert_eq!(
-        s.post(&admin, GENERATE, &[("csrf", &admin.csrf), ("label", "entra")])
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    s.generate(&admin, "entra").await;
     let token = s.tokens("acme").await.remove(0);
 
     let viewer = s.login("viewer@acme.test").await;
@@ -578,6 +810,68 @@ async fn the_setup_link_creates_the_first_operator_once() {
     assert!(audit.iter().any(|e| e.action == "admin.created"));
 }
 
+/// After the setup link made the operator, the sign-in page says so; an
+/// operator of an install with one tenant lands on it after signing in
+/// (its Settings → Provisioning is the next step), with several on "All
+/// tenants".
+#[tokio::test]
+async fn after_setup_the_operator_is_told_and_lands_on_the_only_tenant() {
+    use scimitar_testkit::browser::{cookie_of, csrf_in, form};
+    let s = start(config()).await;
+    s.store.create_tenant("default").await.unwrap();
+    let state = AppState::new(s.store.clone(), Settings::new(&s.base));
+    let link = scimitar_console::setup_link(&state.app).await.unwrap().unwrap();
+    let code = link.split("code=").nth(1).unwrap().to_string();
+    let page = s.client.get(format!("{}/setup", s.base)).send().await.unwrap();
+    let cookie = cookie_of(&page, "scimitar_login").unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let r = s
+        .client
+        .post(format!("{}/setup", s.base))
+        .header(COOKIE, format!("scimitar_login={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("code", &code),
+            ("email", "ops@example.test"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(to, "/login?created=1");
+    let signin = s.client.get(format!("{}{to}", s.base)).send().await.unwrap();
+    assert_eq!(signin.status(), StatusCode::OK);
+    let html = signin.text().await.unwrap();
+    assert!(html.contains("Account created — sign in."), "{html}");
+    // The plain sign-in page does not say it.
+    let plain = s.client.get(format!("{}/login", s.base)).send().await.unwrap();
+    assert!(!plain.text().await.unwrap().contains("Account created"));
+
+    let r = s.post_login("ops@example.test", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = cookie_of(&r, "scimitar_session").unwrap();
+    let home = |cookie: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .client
+                .get(format!("{}/console", s.base))
+                .header(COOKIE, format!("scimitar_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            r.headers()[LOCATION].to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(home(cookie.clone()).await, "/console/t/default");
+    s.store.create_tenant("second").await.unwrap();
+    assert_eq!(home(cookie).await, "/console/tenants");
+}
+
 /// A link printed by a fresh install dies as soon as any account exists,
 /// however it was made (here as `scimitar admin create` makes it).
 #[tokio::test]
@@ -616,14 +910,7 @@ async fn every_page_shows_what_the_identity_provider_sent() {
     let s = start(config()).await;
     s.account(Some("acme"), "admin@acme.test", "admin").await;
     let b = s.login("admin@acme.test").await;
-    let html = s
-        .post(&b, GENERATE, &[("csrf", &b.csrf), ("label", "entra")])
-        .await
-        .text()
-        .await
-        .unwrap();
-    let i = html.find("id=\"secret-token\" readonly value=\"").unwrap() + 34;
-    let secret = html[i..].split('"').next().unwrap().to_string();
+    let (secret, _) = s.generate(&b, "entra").await;
     let scim = |path: &str, body: serde_json::Value| {
         s.client
             .post(format!("{}/scim/acme/v2{path}", s.base))

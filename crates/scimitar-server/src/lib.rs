@@ -15,6 +15,7 @@ mod conn;
 mod cursor;
 pub mod error;
 mod limits;
+pub mod reqlog;
 mod scim;
 pub mod tls;
 
@@ -89,6 +90,8 @@ pub struct Settings {
     pub scans_per_tenant: usize,
     /// The filter cost budget (400 `tooMany` beyond); 0: none.
     pub filter_cost_budget: u64,
+    /// One line per request at `info` (`reqlog.rs`).
+    pub log_requests: bool,
 }
 
 impl Settings {
@@ -119,6 +122,7 @@ impl Settings {
             body_memory: 128 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
+            log_requests: true,
         }
     }
 
@@ -209,7 +213,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// The SCIM API with `extra` routes beside it (the admin console), all
 /// behind the same layers: panic catching, the header limit, the limit of
 /// concurrent requests (which bounds what unauthenticated form posts can
-/// hold in memory), tracing and request ids.
+/// hold in memory), tracing, the request log and request ids.
 pub fn router_with(state: Arc<AppState>, extra: Router) -> Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     // Installed now, so that what happens before the first scrape counts.
@@ -267,6 +271,9 @@ pub fn router_with(state: Arc<AppState>, extra: Router) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
+        // Outside the span and every other layer: it sees the status that
+        // leaves (503 of load shedding, 500 of a panic) and the request id.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), reqlog::log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)

@@ -66,10 +66,16 @@ pub const CASES: &[&str] = &[
 
 /// Defines one `#[tokio::test]` per conformance case. `$factory` is an
 /// async fn returning `Option<Arc<dyn Store>>`, a fresh empty store per call.
+/// An attribute after it goes on every case, e.g. a backend's
+/// `#[cfg_attr(not(…), ignore = "why")]`, so that cases which cannot run
+/// are reported as ignored rather than passed.
 #[macro_export]
 macro_rules! store_conformance {
     ($factory:path) => {
-        $crate::store_conformance!(@cases $factory;
+        $crate::store_conformance!($factory, #[allow(unused_attributes)]);
+    };
+    ($factory:path, #[$attr:meta]) => {
+        $crate::store_conformance!(@cases $factory; #[$attr];
             tenants, tokens, create_get_delete, modify_versions, if_match, uniqueness, tenant_isolation,
             member_ops, member_access_in_modify, delete_leaves_groups, filter_operators,
             filter_differential_users, filter_differential_groups, filter_errors, sorting, sort_by_resource_type, pagination,
@@ -78,10 +84,11 @@ macro_rules! store_conformance {
             engine_many_objects, exact_numbers_and_instants, cleartext_passwords, unique_values,
             resource_counts, query_time_limit, events, events_purge, events_concurrent_readers_skip_nothing, webhooks);
     };
-    (@cases $factory:path; $($case:ident),* $(,)?) => {
+    (@cases $factory:path; #[$attr:meta]; $($case:ident),* $(,)?) => {
         $(
             // Multi-threaded: the concurrency cases need real parallelism.
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[$attr]
             async fn $case() {
                 let Some(store) = $factory().await else { return };
                 $crate::cases::$case(store).await;

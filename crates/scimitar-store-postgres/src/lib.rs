@@ -99,6 +99,10 @@ pub struct PostgresStore {
     /// How long a list query may run, in milliseconds (its transaction's
     /// `statement_timeout`; see `Store::limit_query_time`).
     query_time_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// A test's schema, dropped when the last clone of a store made by
+    /// [`test_support::fresh_store`] goes (declared after `pool`, so the
+    /// pool's connections go first). `None` outside tests.
+    schema: Option<std::sync::Arc<test_support::TestSchema>>,
 }
 
 /// How long a list query may run until told otherwise (milliseconds): the
@@ -548,6 +552,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             query_time_ms: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(DEFAULT_QUERY_TIME_MS)),
+            schema: None,
         })
     }
 

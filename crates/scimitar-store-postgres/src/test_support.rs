@@ -1,7 +1,10 @@
 //! Fresh, isolated stores for tests (the conformance suite, the testkit):
 //! one PostgreSQL schema per store, so tests run in parallel against one
-//! database. Schemas are named `scimitar_t_<pid>_<unix secs>_<n>`; each
-//! call drops the schemas of test processes that have exited.
+//! database. Schemas are named `scimitar_t_<pid>_<unix secs>_<n>`. A
+//! schema is dropped when its [`TestSchema`] is (at the end of the test,
+//! also when it fails: the guard is dropped while the panic unwinds); each
+//! new schema also drops those of test processes that have exited without
+//! (killed, aborted).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -71,9 +74,82 @@ fn stale(name: &str, now: u64) -> bool {
     (dead && age > 60) || age > 86_400
 }
 
-/// A URL for a new, empty schema of the database at `url` (created if
-/// missing). Every store connected with it shares that schema.
-pub async fn fresh_url(url: &str) -> StoreResult<String> {
+/// A test's own schema: its URL (`Deref` to `str`, `Display`), connecting
+/// to that schema only. Dropping it drops the schema and everything in it.
+#[derive(Debug)]
+pub struct TestSchema {
+    url: String,
+    base: String,
+    schema: String,
+}
+
+impl TestSchema {
+    /// The URL whose connections use this schema.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.schema
+    }
+}
+
+impl std::ops::Deref for TestSchema {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for TestSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// Drops the schema on a thread of its own with its own runtime: `drop`
+/// cannot await, and may run inside the test's runtime or while it shuts
+/// down. Best effort, bounded by a connect and a lock timeout: a schema
+/// left behind is collected by a later run (see `stale`).
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let (base, schema) = (self.base.clone(), self.schema.clone());
+        let dropper = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(mut config) = parse_url(&base) else { return };
+                config.connect_timeout(Duration::from_secs(5));
+                let Ok(c) = client(&config).await else { return };
+                // Connections still open on the schema (a pool whose
+                // runtime is going away, a transaction a failed test left
+                // open) would hold its locks: end them first. They are the
+                // ones named after it (`application_name`, see `fresh_url`).
+                let _ = c
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                        &[&schema],
+                    )
+                    .await;
+                let _ = c
+                    .batch_execute(&format!(
+                        "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {} CASCADE",
+                        quote_ident(&schema)
+                    ))
+                    .await;
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// A new, empty schema of the database at `url` (created if missing),
+/// dropped with the returned guard. Every store connected with its URL
+/// shares that schema.
+pub async fn fresh_url(url: &str) -> StoreResult<TestSchema> {
     let config = parse_url(url)?;
     ensure_database(&config).await?;
     let c = client(&config).await?;
@@ -103,10 +179,37 @@ pub async fn fresh_url(url: &str) -> StoreResult<String> {
         .await
         .map_err(db_error)?;
     let sep = if url.contains('?') { '&' } else { '?' };
-    Ok(format!("{url}{sep}options=-csearch_path%3D{schema}"))
+    Ok(TestSchema {
+        url: format!("{url}{sep}application_name={schema}&options=-csearch_path%3D{schema}"),
+        base: url.to_string(),
+        schema,
+    })
 }
 
-/// A migrated store in a new, empty schema of the database at `url`.
+/// A migrated store in a new, empty schema of the database at `url`; the
+/// schema is dropped when the store's last clone is.
 pub async fn fresh_store(url: &str, pool_size: usize) -> StoreResult<PostgresStore> {
-    PostgresStore::connect(&fresh_url(url).await?, pool_size).await
+    let schema = fresh_url(url).await?;
+    let mut store = PostgresStore::connect(&schema, pool_size).await?;
+    store.schema = Some(std::sync::Arc::new(schema));
+    Ok(store)
+}
+
+/// `n` migrated stores, each with its own pool, sharing one new schema (as
+/// `n` nodes share a database); the schema is dropped when the last clone
+/// of the last of them is.
+pub async fn fresh_stores(url: &str, n: usize, pool_size: usize) -> StoreResult<Vec<PostgresStore>> {
+    let schema = std::sync::Arc::new(fresh_url(url).await?);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut store = PostgresStore::connect(&schema, pool_size).await?;
+        store.schema = Some(schema.clone());
+        out.push(store);
+    }
+    Ok(out)
+}
+
+/// The schema of a store made by [`fresh_store`].
+pub fn schema_of(store: &PostgresStore) -> Option<&str> {
+    store.schema.as_deref().map(TestSchema::name)
 }

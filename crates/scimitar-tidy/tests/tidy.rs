@@ -416,3 +416,38 @@ fn the_container_context_leaves_out_data_and_build_output() {
         "the Containerfile's context is the tree"
     );
 }
+
+/// The screenshots the README shows exist, and are the set `.ci/e2e`
+/// keeps (`KEPT`, copied to `docs/screenshots/console-*.png`), so that a
+/// run with `SCIMITAR_E2E_KEEP_SCREENSHOTS=1` refreshes every one of them.
+#[test]
+fn the_readme_screenshots_are_the_set_ci_keeps() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let shown: BTreeSet<String> = readme
+        .split("](docs/screenshots/")
+        .skip(1)
+        .map(|rest| rest.split(')').next().unwrap().to_string())
+        .filter(|name| name.starts_with("console-"))
+        .collect();
+    for name in &shown {
+        assert!(
+            root.join("docs/screenshots").join(name).is_file(),
+            "README.md shows docs/screenshots/{name}, which does not exist"
+        );
+    }
+    let e2e = std::fs::read_to_string(root.join(".ci/e2e")).unwrap();
+    let kept_line = e2e
+        .lines()
+        .find_map(|l| l.strip_prefix("KEPT=\""))
+        .expect(".ci/e2e has a KEPT=\"…\" line");
+    let kept: BTreeSet<String> = kept_line
+        .trim_end_matches('"')
+        .split_whitespace()
+        .map(|k| format!("console-{}.png", k.rsplit(':').next().unwrap()))
+        .collect();
+    assert_eq!(
+        shown, kept,
+        "the console screenshots README.md shows and those .ci/e2e keeps (KEPT) differ"
+    );
+}

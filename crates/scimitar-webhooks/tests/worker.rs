@@ -28,14 +28,13 @@ static DIRS: AtomicUsize = AtomicUsize::new(0);
 async fn stores(n: usize) -> Vec<Arc<dyn Store>> {
     if std::env::var("SCIMITAR_TEST_BACKEND").as_deref() == Ok("postgres") {
         let url = std::env::var("SCIMITAR_TEST_POSTGRES_URL").expect("SCIMITAR_TEST_POSTGRES_URL");
-        let url = scimitar_store_postgres::test_support::fresh_url(&url).await.unwrap();
-        let mut out: Vec<Arc<dyn Store>> = Vec::new();
-        for _ in 0..n {
-            out.push(Arc::new(
-                scimitar_store_postgres::PostgresStore::connect(&url, 4).await.unwrap(),
-            ));
-        }
-        return out;
+        // One schema, kept until the last of the stores goes.
+        return scimitar_store_postgres::test_support::fresh_stores(&url, n, 4)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| Arc::new(s) as Arc<dyn Store>)
+            .collect();
     }
     vec![store().await; n]
 }

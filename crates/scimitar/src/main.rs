@@ -954,9 +954,15 @@ struct ServeLimits {
     /// The private key (PEM) for --tls-cert.
     #[arg(long, env = "SCIMITAR_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Log format: `text` or `json`.
+    /// Log format: `text` or `json` (then every line on standard output is
+    /// a JSON object, the start-up banner included; the one-time setup
+    /// link goes to standard error).
     #[arg(long, env = "SCIMITAR_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// One log line per request at `info` (method, route, status, duration,
+    /// request id, tenant): `on` or `off`.
+    #[arg(long, env = "SCIMITAR_REQUEST_LOG", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    request_log: bool,
     /// Seconds a provisioning job's cycle holds its lease without renewal (renewed every third): how long a job of a node that died waits before another node takes it.
     #[arg(long, env = "SCIMITAR_JOB_LEASE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
     job_lease: u64,
@@ -978,6 +984,18 @@ impl ServeLimits {
         s.max_body_bytes = self.max_body_bytes;
         s.body_memory = self.max_body_memory;
         s.bulk_max_payload_bytes = self.max_body_bytes.saturating_mul(4);
+        s.log_requests = self.request_log;
+    }
+}
+
+/// A line of `serve`'s start-up banner: as it is on standard output in
+/// the text format, a JSON log record (with `warning` at `warn`) in the
+/// JSON one, so that every line there parses.
+fn banner(json: bool, warning: bool, line: &str) {
+    match (json, warning) {
+        (false, _) => out!("{line}"),
+        (true, false) => tracing::info!(target: "scimitar::banner", "{line}"),
+        (true, true) => tracing::warn!(target: "scimitar::banner", "{line}"),
     }
 }
 
@@ -989,10 +1007,15 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         refuse_if_readable_by_others(path, "database", 0o004)?;
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMITAR_LOG").unwrap_or_else(|_| "info".into());
-    if limits.log_format == "json" {
+    let json = limits.log_format == "json";
+    // Colours only for a person at a terminal: never in a file, a pipe or
+    // a journal, nor with NO_COLOR set.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if json {
         tracing_subscriber::fmt().json().with_env_filter(filter).init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        tracing_subscriber::fmt().with_ansi(ansi).with_env_filter(filter).init();
     }
     let store = open_store(&cfg.database).await?;
     let addr: SocketAddr = cfg
@@ -1031,19 +1054,39 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         };
     let unreachable = unreachable_public_url(&cfg);
     if fresh {
-        out!("Created the first tenant, 'default'.");
-        out!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default"));
-        out!(
-            "  Secret Token: run `scimitar token create --tenant default --database {}`",
-            cfg.database
+        banner(json, false, "Created the first tenant, 'default'.");
+        banner(
+            json,
+            false,
+            &format!("  Tenant URL:   {}", tenant_url(&cfg.public_url, "default")),
         );
-        out!("Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.");
+        banner(
+            json,
+            false,
+            &format!(
+                "  Secret Token: run `scimitar token create --tenant default --database {}`",
+                cfg.database
+            ),
+        );
+        banner(
+            json,
+            false,
+            "Paste both into Microsoft Entra ID (Provisioning → Admin Credentials) and click Test Connection.",
+        );
     }
-    out!("Public URL: {} (from {})", cfg.public_url, cfg.public_url_source);
+    banner(
+        json,
+        false,
+        &format!("Public URL: {} (from {})", cfg.public_url, cfg.public_url_source),
+    );
     if unreachable {
-        out!(
-            "WARNING: {} is not an address clients can reach: Tenant URLs, links and Location headers built from it will not work from another machine. Start with --public-url https://scim.example.com (the address Entra or Okta reach this server at).",
-            cfg.public_url
+        banner(
+            json,
+            true,
+            &format!(
+                "WARNING: {} is not an address clients can reach: Tenant URLs, links and Location headers built from it will not work from another machine. Start with --public-url https://scim.example.com (the address Entra or Okta reach this server at).",
+                cfg.public_url
+            ),
         );
     }
     // Data an older version left (passwords in clear, values of unique
@@ -1067,7 +1110,13 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         .await
         .map_err(anyhow::Error::msg)?
     {
-        out!("Set up the admin console (one-time link, valid 24 hours): {link}");
+        // A credential: on standard error, never in the log on standard
+        // output (which is shipped and kept).
+        // (Not eprintln!: a closed stderr is no reason to stop serving.)
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("Set up the admin console (one-time link, valid 24 hours): {link}\n"),
+        );
     }
     let tls = match (&limits.tls_cert, &limits.tls_key) {
         (Some(cert), Some(key)) => {
@@ -1079,9 +1128,13 @@ async fn serve(cfg: Resolved, limits: ServeLimits) -> Result<()> {
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
-    out!(
-        "Listening on {}://{local}",
-        if tls.is_some() { "https" } else { "http" }
+    banner(
+        json,
+        false,
+        &format!(
+            "Listening on {}://{local}",
+            if tls.is_some() { "https" } else { "http" }
+        ),
     );
     tokio::spawn(return_freed_memory());
     // Provisioning jobs switched on run here, on one node of a cluster at a time.

@@ -1,7 +1,5 @@
 //! The provisioning activity log: list, chart and CSV.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -39,6 +37,14 @@ pub struct ActivityParams {
 }
 
 impl ActivityParams {
+    fn range_name(&self) -> &'static str {
+        match self.range.as_str() {
+            "1h" => "the last hour",
+            "7d" => "the last 7 days",
+            "30d" => "the last 30 days",
+            _ => "the last 24 hours",
+        }
+    }
     fn range_secs(&self) -> u64 {
         match self.range.as_str() {
             "1h" => 3600,
@@ -111,7 +117,14 @@ struct ActivityPage {
     chart_rows: Vec<ChartRow>,
     chart_unit: &'static str,
     chart_max: u64,
+    /// Events matching the filters in the range (what the list pages through).
+    total: usize,
+    total_capped: bool,
+    range_name: &'static str,
 }
+
+/// The most events the chart and the count read.
+const CHART_MAX_EVENTS: usize = 50_000;
 
 fn short(v: &Value) -> String {
     match v {
@@ -156,50 +169,80 @@ fn event_row(tenant: &str, e: ActivityEvent) -> EventRow {
     }
 }
 
-/// Buckets events by hour (ranges up to a day) or by day, per action,
-/// with failures as their own series.
 /// A bucket's label, its count per series, and its total.
 type ChartRow = (String, Vec<u64>, u64);
 
-fn chart(events: &[ActivityEvent], range_secs: u64) -> (Vec<Bar>, Vec<ChartRow>, &'static str, u64) {
-    let hourly = range_secs <= 86_400;
-    let key_len = if hourly { 13 } else { 10 };
-    let n = if hourly {
-        (range_secs / 3600) as usize
-    } else {
-        (range_secs / 86_400) as usize
-    };
-    let step = if hourly { 3600 } else { 86_400 };
-    let keys: Vec<String> = (0..n)
-        .rev()
-        .map(|i| {
-            let t = crate::time_ago(std::time::Duration::from_secs(i as u64 * step));
-            t.get(..key_len).unwrap_or(&t).to_string()
-        })
-        .collect();
+/// The chart of a range: its bars, its data table, the unit of a bucket
+/// and the highest bucket's total.
+pub struct Chart {
+    pub bars: Vec<Bar>,
+    pub rows: Vec<ChartRow>,
+    pub unit: &'static str,
+    pub max: u64,
+}
+
+/// The bucket of a range: a minute for the last hour, an hour up to a day,
+/// a day beyond.
+fn bucket(range_secs: u64) -> (i64, &'static str) {
+    match range_secs {
+        0..=3600 => (60, "minute"),
+        3601..=86_400 => (3600, "hour"),
+        _ => (86_400, "day"),
+    }
+}
+
+/// Buckets the events of `[now - range, now]` per action, with failures as
+/// their own series. Buckets are aligned to their unit (UTC) from the one
+/// holding the range's start to the one holding `now`, so every event of
+/// the range is in exactly one bucket and the totals add up to the list's
+/// count. Labels carry the date when the range spans more than one day.
+fn chart(events: &[ActivityEvent], range_secs: u64, now: time::OffsetDateTime) -> Chart {
+    let (size, unit) = bucket(range_secs);
+    let now_s = now.unix_timestamp();
+    let start_s = now_s.saturating_sub(i64::try_from(range_secs).unwrap_or(i64::MAX));
+    let first = start_s.div_euclid(size);
+    let last = now_s.div_euclid(size);
+    let n = usize::try_from(last - first + 1).unwrap_or(1).clamp(1, 2000);
     // Series: one per action, then failures.
     let mut series: Vec<&str> = ACTIONS.to_vec();
     series.push("failure");
-    let mut counts: BTreeMap<String, Vec<u64>> = keys.iter().map(|k| (k.clone(), vec![0; series.len()])).collect();
+    let mut counts: Vec<Vec<u64>> = vec![vec![0; series.len()]; n];
     for e in events {
-        let Some(row) = e.time.get(..key_len).and_then(|k| counts.get_mut(k)) else {
-            continue;
-        };
+        let Some(t) = super::parse_time(&e.time) else { continue };
+        // Clamped: an event written while the page was being made belongs
+        // to the last bucket, one on the range's first instant to the first.
+        let i = usize::try_from(t.unix_timestamp().div_euclid(size) - first)
+            .unwrap_or(0)
+            .min(n - 1);
         let idx = if e.outcome == "failure" {
             series.len() - 1
         } else {
             ACTIONS.iter().position(|a| *a == e.action).unwrap_or(1)
         };
-        if let Some(c) = row.get_mut(idx) {
+        if let Some(c) = counts.get_mut(i).and_then(|row| row.get_mut(idx)) {
             *c += 1;
         }
     }
-    let max = counts.values().map(|v| v.iter().sum::<u64>()).max().unwrap_or(0).max(1);
+    let at = |i: usize| {
+        let secs = (first + i64::try_from(i).unwrap_or(0)) * size;
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(now)
+    };
+    let one_day = at(0).date() == at(n - 1).date();
+    let label = |t: time::OffsetDateTime| {
+        let date = format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day());
+        let clock = format!("{:02}:{:02}", t.hour(), t.minute());
+        match (unit, one_day) {
+            ("day", _) => date,
+            (_, true) => clock,
+            (_, false) => format!("{date} {clock}"),
+        }
+    };
+    let max = counts.iter().map(|v| v.iter().sum::<u64>()).max().unwrap_or(0).max(1);
     let (width, height) = (720u32, 140u32);
-    let slot = width / (n.max(1) as u32);
+    let slot = width / u32::try_from(n).unwrap_or(1).max(1);
     let mut bars = Vec::new();
     let mut rows = Vec::new();
-    for (i, (k, v)) in counts.iter().enumerate() {
+    for (i, v) in counts.iter().enumerate() {
         let total: u64 = v.iter().sum();
         let mut y = height;
         let mut segments = Vec::new();
@@ -207,25 +250,21 @@ fn chart(events: &[ActivityEvent], range_secs: u64) -> (Vec<Bar>, Vec<ChartRow>,
             if *c == 0 {
                 continue;
             }
-            let h = ((*c * u64::from(height)) / max).max(1) as u32;
+            let h = u32::try_from((*c * u64::from(height)) / max).unwrap_or(height).max(1);
             y = y.saturating_sub(h);
             segments.push((y, h, format!("s-{name}")));
         }
-        let label = if hourly {
-            format!("{}:00", k.get(11..13).unwrap_or_default())
-        } else {
-            k.get(5..10).unwrap_or_default().to_string()
-        };
+        let label = label(at(i));
         bars.push(Bar {
-            x: i as u32 * slot + 1,
+            x: u32::try_from(i).unwrap_or(0) * slot + 1,
             w: slot.saturating_sub(2).max(1),
-            title: format!("{label}: {total} events"),
+            title: format!("{label}: {total} event{}", if total == 1 { "" } else { "s" }),
             label: label.clone(),
             segments,
         });
         rows.push((label, v.clone(), total));
     }
-    (bars, rows, if hourly { "hour" } else { "day" }, max)
+    Chart { bars, rows, unit, max }
 }
 
 pub async fn activity(
@@ -244,10 +283,17 @@ pub async fn activity(
         .last()
         .filter(|_| more)
         .map(|e| format!("{base}?{}&before={}", p.query_string(), e.id));
-    let mut chart_q = p.query(50_000);
+    let mut chart_q = p.query(CHART_MAX_EVENTS);
     chart_q.before_id = None;
+    let now = time::OffsetDateTime::now_utc();
     let all = store.list_activity(t.id, chart_q).await?;
-    let (bars, chart_rows, chart_unit, chart_max) = chart(&all, p.range_secs());
+    let total = all.len();
+    let Chart {
+        bars,
+        rows: chart_rows,
+        unit: chart_unit,
+        max: chart_max,
+    } = chart(&all, p.range_secs(), now);
     let csv = format!("/console/t/{}/activity.csv?{}", t.name, p.query_string());
     Ok(render(&ActivityPage {
         c: chrome(&a, &t.name, "activity"),
@@ -259,6 +305,9 @@ pub async fn activity(
         chart_rows,
         chart_unit,
         chart_max,
+        total,
+        total_capped: total >= CHART_MAX_EVENTS,
+        range_name: p.range_name(),
         p,
     }))
 }
@@ -313,4 +362,93 @@ pub async fn activity_csv(
         out,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn at(s: &str) -> time::OffsetDateTime {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    fn event(time: &str, action: &str, outcome: &str) -> ActivityEvent {
+        ActivityEvent {
+            id: 0,
+            tenant_id: Default::default(),
+            time: time.into(),
+            token_id: None,
+            token_label: None,
+            action: action.into(),
+            resource_type: None,
+            resource_id: None,
+            name: None,
+            changes: Value::Null,
+            outcome: outcome.into(),
+            status: 200,
+            error: None,
+            method: "POST".into(),
+            path: "/Users".into(),
+        }
+    }
+
+    /// Each range: its unit, its number of buckets, its first and last
+    /// labels (with dates when it spans days), and that every event of the
+    /// range is counted once.
+    #[test]
+    fn buckets_and_labels_per_range() {
+        // (range, now, unit, buckets, first label, last label)
+        let cases: &[(u64, &str, &str, usize, &str, &str)] = &[
+            (3600, "2026-12-01T14:30:10Z", "minute", 61, "13:30", "14:30"),
+            (3600, "2026-12-01T14:00:00Z", "minute", 61, "13:00", "14:00"),
+            (
+                3600,
+                "2026-12-01T00:20:00Z",
+                "minute",
+                61,
+                "2026-11-30 23:20",
+                "2026-12-01 00:20",
+            ),
+            (
+                86_400,
+                "2026-12-01T14:30:00Z",
+                "hour",
+                25,
+                "2026-11-30 14:00",
+                "2026-12-01 14:00",
+            ),
+            (7 * 86_400, "2026-12-01T14:30:00Z", "day", 8, "2026-11-24", "2026-12-01"),
+            (
+                30 * 86_400,
+                "2026-12-01T14:30:00Z",
+                "day",
+                31,
+                "2026-11-01",
+                "2026-12-01",
+            ),
+        ];
+        for (range, now, unit, n, first, last) in cases {
+            let now = at(now);
+            let start = now - time::Duration::seconds(i64::try_from(*range).unwrap());
+            let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+            // The range's first and last instants, its middle, a failure.
+            let events = vec![
+                event(&fmt(start), "create", "success"),
+                event(&fmt(now), "update", "success"),
+                event(&fmt(start + (now - start) / 2), "delete", "success"),
+                event(&fmt(now - time::Duration::seconds(1)), "create", "failure"),
+            ];
+            let c = chart(&events, *range, now);
+            assert_eq!(c.unit, *unit, "{range}");
+            assert_eq!(c.rows.len(), *n, "{range} at {now}");
+            assert_eq!(c.bars.len(), *n);
+            assert_eq!(c.rows.first().unwrap().0, *first, "{range} at {now}");
+            assert_eq!(c.rows.last().unwrap().0, *last, "{range} at {now}");
+            let total: u64 = c.rows.iter().map(|r| r.2).sum();
+            assert_eq!(total, 4, "{range} at {now}: every event once");
+            let failures: u64 = c.rows.iter().map(|r| r.1[ACTIONS.len()]).sum();
+            assert_eq!(failures, 1);
+        }
+    }
 }

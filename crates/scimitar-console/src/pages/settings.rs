@@ -1,19 +1,30 @@
 //! Settings → Provisioning: the Tenant URL, and Secret Tokens (Generate,
 //! Revoke).
+//!
+//! **Generate** is a POST-redirect-GET: the POST creates the token and
+//! redirects to the page, handing the secret over in a one-time flash
+//! cookie: sealed (ChaCha20-Poly1305 under the server key, so the browser's
+//! cookie jar does not hold it readable), bound to the session and the
+//! tenant, valid two minutes, and cleared by the page that shows it. So a
+//! reload neither creates another token nor shows this one again, and the
+//! secret is never in a URL or stored on the server.
 
 use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use scimitar_app::tokens::TokenRequest;
 use scimitar_store::Tenant;
 use serde::Deserialize;
 
 use super::signin::CsrfForm;
 use super::{Chrome, Shared, actor, ago, chrome, tenant_for, urlencode, when, writable_tenant};
-use crate::auth::{Authed, ClientIp};
+use crate::auth::{self, Authed, ClientIp};
 use crate::error::{ConsoleError, PageResult};
 use crate::{Console, render};
 
@@ -36,6 +47,8 @@ struct ProvisioningPage {
     new_token: Option<String>,
     new_label: String,
     last_request: Option<(String, String)>,
+    /// When the page was made: what "last request" is as of.
+    loaded: String,
     notice: Option<String>,
     error: Option<String>,
     /// A new invite link (shown once) and until when it works.
@@ -98,10 +111,45 @@ async fn provisioning_page(console: &Console, a: &Authed, t: &Tenant, extras: Pa
         new_token,
         new_label: new_label.unwrap_or_default(),
         last_request: last.map(|l| (when(&l), ago(&l))),
+        loaded: when(&scimitar_store::now_utc()),
         notice,
         error,
         invite,
     }))
+}
+
+/// How long the flash of a new token is valid, in seconds.
+const FLASH_SECS: i64 = 120;
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The sealed flash of a new token: when it expires, the session and the
+/// tenant it is for, the secret and the label (last: it may hold anything).
+fn seal_flash(a: &Authed, tenant: &str, secret: &str, label: &str) -> Option<String> {
+    let plain = format!(
+        "{}\n{}\n{tenant}\n{secret}\n{label}",
+        unix_now() + FLASH_SECS,
+        URL_SAFE_NO_PAD.encode(a.hash)
+    );
+    // The sealed form is `sealed:v1:` + base64url: cookie-safe.
+    scimitar_auth::seal::seal(&plain).ok()
+}
+
+/// The secret and label of a flash, if it opens, is for this session and
+/// tenant, and has not expired; anything else is ignored.
+fn open_flash(a: &Authed, tenant: &str, sealed: &str) -> Option<(String, String)> {
+    let plain = scimitar_auth::seal::open(sealed).ok()?;
+    let mut parts = plain.splitn(5, '\n');
+    let expires: i64 = parts.next()?.parse().ok()?;
+    let session = parts.next()?;
+    let for_tenant = parts.next()?;
+    let secret = parts.next()?;
+    let label = parts.next()?;
+    let fresh = unix_now() <= expires;
+    let ours = auth::same(session, &URL_SAFE_NO_PAD.encode(a.hash)) && for_tenant == tenant;
+    (fresh && ours).then(|| (secret.to_string(), label.to_string()))
 }
 
 pub async fn provisioning(
@@ -109,21 +157,32 @@ pub async fn provisioning(
     a: Authed,
     Path(tenant): Path<String>,
     Query(p): Query<ProvisioningParams>,
-) -> PageResult {
+    headers: HeaderMap,
+) -> Result<Response, ConsoleError> {
     let t = tenant_for(&console, &a, &tenant).await?;
     let notice = p
         .revoked
         .map(|id| format!("Token {id} is revoked. Requests that use it are refused from now on."));
-    provisioning_page(
+    let flash = auth::cookie(&headers, console.flash_cookie()).filter(|v| !v.is_empty());
+    let new_token = flash.as_deref().and_then(|f| open_flash(&a, &t.name, f));
+    let mut resp = provisioning_page(
         &console,
         &a,
         &t,
         PageExtras {
+            new_token,
             notice,
             ..PageExtras::default()
         },
     )
-    .await
+    .await?;
+    // Shown once: the flash goes with the page that shows it.
+    if flash.is_some()
+        && let Ok(v) = auth::set_cookie(&console, console.flash_cookie(), "", Some(0)).parse()
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -153,17 +212,26 @@ pub async fn generate_token(
     };
     let new = console.app.generate_token(&actor(&a, ip), &t, req).await?;
     tracing::info!(tenant = %t.name, token = %new.info.id, account = a.session.admin.id, "console generated a Secret Token");
-    // Shown in this response only; it is not stored and never in a URL.
-    provisioning_page(
-        &console,
-        &a,
-        &t,
-        PageExtras {
-            new_token: Some((new.secret, label)),
-            ..PageExtras::default()
-        },
-    )
-    .await
+    let Some(flash) = seal_flash(&a, &t.name, &new.secret, &label) else {
+        // No randomness for the seal: show it in this response rather
+        // than lose it.
+        return provisioning_page(
+            &console,
+            &a,
+            &t,
+            PageExtras {
+                new_token: Some((new.secret, label)),
+                ..PageExtras::default()
+            },
+        )
+        .await;
+    };
+    let mut resp = Redirect::to(&format!("/console/t/{}/settings/provisioning", t.name)).into_response();
+    let cookie = auth::set_cookie(&console, console.flash_cookie(), &flash, u64::try_from(FLASH_SECS).ok());
+    if let Ok(v) = cookie.parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 /// "Invite the customer's IT admin": a one-time link, valid 7 days, that

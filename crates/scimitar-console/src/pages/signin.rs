@@ -31,6 +31,7 @@ struct LoginPage {
 pub struct LoginQuery {
     expired: Option<String>,
     signed_out: Option<String>,
+    created: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +88,8 @@ pub async fn login_form(
         Some("Your session has ended. Sign in again.".to_string())
     } else if q.signed_out.is_some() {
         Some("You are signed out.".to_string())
+    } else if q.created.is_some() {
+        Some("Account created — sign in.".to_string())
     } else {
         None
     };
@@ -343,16 +346,24 @@ pub async fn setup(
                 .app
                 .audit(&who, None, "console.setup-link-used", Some(&a.email))
                 .await;
-            Ok(Redirect::to("/login").into_response())
+            // Post-redirect-get to the sign-in page, which says what happened.
+            Ok(Redirect::to("/login?created=1").into_response())
         }
         Err(e) if e.status == 409 => Err(ConsoleError::new(409, "An account with this email already exists.")),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn home(a: Authed) -> Response {
-    match &a.session.admin.tenant {
-        Some(t) if !a.is_operator() => Redirect::to(&format!("/console/t/{t}")).into_response(),
-        _ => Redirect::to("/console/tenants").into_response(),
+/// Where `/console` (and so a sign-in) leads: a tenant's administrator to
+/// their tenant; an operator to the only tenant when there is one (the
+/// first steps of a fresh install are in it), else to "All tenants".
+pub async fn home(State(console): Shared, a: Authed) -> PageResult {
+    if let Some(t) = a.session.admin.tenant.as_ref().filter(|_| !a.is_operator()) {
+        return Ok(Redirect::to(&format!("/console/t/{t}")).into_response());
     }
+    let tenants = console.app.store.list_tenants().await?;
+    Ok(match tenants.as_slice() {
+        [only] => Redirect::to(&format!("/console/t/{}", only.name)).into_response(),
+        _ => Redirect::to("/console/tenants").into_response(),
+    })
 }
