@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use scimitar_protocol::ScimError;
-use scimitar_store::{Store, TenantId};
+use scimitar_store::{Store, Tenant, TenantId};
 pub use scimitar_webhooks::worker::Settings as DeliverySettings;
 use scimitar_webhooks::worker::{Dispatcher, EventSource, WebhookEvent};
+use serde_json::json;
 use tokio::sync::watch;
 
-use crate::App;
 use crate::events::event_json;
+use crate::{Actor, App};
 
 /// The events outbox as the webhook workers read it.
 pub struct OutboxEvents {
@@ -85,6 +86,34 @@ impl EventSource for OutboxEvents {
     }
 }
 
+/// The type of the event "send test event" delivers.
+pub const TEST_EVENT: &str = "webhook.test";
+
+/// What a test event came to.
+#[derive(Debug, Clone)]
+pub struct TestDelivery {
+    pub event_id: String,
+    /// The receiver answered 2xx in time.
+    pub delivered: bool,
+    /// Its answer's status, if one came.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl TestDelivery {
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "eventId": self.event_id,
+            "delivered": self.delivered,
+            "responseCode": self.status,
+            "latencyMs": self.latency_ms,
+            "error": self.error,
+        })
+    }
+}
+
 impl App {
     /// The events outbox as a source of webhook deliveries.
     pub fn outbox_events(&self) -> Arc<OutboxEvents> {
@@ -106,6 +135,44 @@ impl App {
             sender,
             self.config.webhook_delivery.clone(),
         ))
+    }
+
+    /// "Send test event": a `webhook.test` event, signed like any other,
+    /// sent to the endpoint now and once (not stored in the tenant's feed,
+    /// not retried, not in the delivery log; `seq` 0). What the receiver
+    /// answered; audited.
+    pub async fn send_test_event(&self, actor: &Actor, tenant: &Tenant, id: &str) -> Result<TestDelivery, ScimError> {
+        let w = self.webhook(tenant, id).await?;
+        let keys = scimitar_webhooks::worker::keys(&w).map_err(|e| ScimError::new(500, None, e))?;
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let body = json!({
+            "id": event_id,
+            "tenant": tenant.name,
+            "seq": 0,
+            "time": scimitar_store::now_utc(),
+            "type": TEST_EVENT,
+            "data": {"webhook": {"id": w.id, "url": w.url}, "message": "A test event from Scimitar: this endpoint receives and verifies deliveries."},
+        })
+        .to_string();
+        let out = self
+            .webhook_sender()?
+            .send(&w.url, &event_id, body.as_bytes(), &keys)
+            .await;
+        let result = TestDelivery {
+            event_id,
+            delivered: out.delivered,
+            status: out.status,
+            latency_ms: u64::try_from(out.latency.as_millis()).unwrap_or(u64::MAX),
+            error: out.error,
+        };
+        let said = match (result.delivered, result.status) {
+            (true, Some(s)) => format!("delivered ({s})"),
+            (_, Some(s)) => format!("answered {s}"),
+            _ => "not delivered".into(),
+        };
+        self.audit_detail(actor, Some(tenant.id), "webhook.tested", Some(&w.id), Some(said))
+            .await;
+        Ok(result)
     }
 
     pub(crate) fn webhook_sender(&self) -> Result<scimitar_webhooks::send::Sender, ScimError> {

@@ -199,3 +199,68 @@ async fn a_receiver_down_for_a_while_then_gets_everything_in_order() {
     assert_eq!(receiver.accepted().len(), events.len());
     assert_same(&got, &events, &receiver);
 }
+
+#[tokio::test]
+async fn send_test_event_delivers_a_webhook_test_outside_the_feed() {
+    let srv = server().await;
+    let admin = srv.tenant_with_scope("acme", "admin").await;
+    let reader = srv.tenant_with_scope("acme", "events").await;
+    let receiver = Receiver::start(&[]).await;
+    let id = add_endpoint(&srv, &admin, &receiver).await;
+    let before = feed(&srv, &reader).await;
+    let url = |id: &str| format!("{}/admin/v1/tenants/acme/webhooks/{id}/test", srv.public_url);
+
+    let r = admin.send(Method::POST, &url(&id), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["delivered"], true, "{}", r.text);
+    assert_eq!(r.body["responseCode"], 200);
+    let got = receiver.accepted();
+    assert_eq!(got.len(), 1);
+    assert!(receiver.rejected().is_empty());
+    let d = &got[0];
+    assert_eq!(r.body["eventId"].as_str(), Some(d.id.as_str()));
+    assert_eq!(d.body["id"].as_str(), Some(d.id.as_str()));
+    assert_eq!(d.body["type"], "webhook.test");
+    assert_eq!(d.body["tenant"], "acme");
+    assert_eq!(d.body["seq"], 0);
+    assert_eq!(d.body["data"]["webhook"]["id"], id.as_str());
+    // Not in the feed, not in the endpoint's delivery log; audited.
+    assert_eq!(feed(&srv, &reader).await, before);
+    let detail = admin
+        .send(
+            Method::GET,
+            &format!("{}/admin/v1/tenants/acme/webhooks/{id}", srv.public_url),
+            None,
+        )
+        .await;
+    assert_eq!(detail.body["deliveries"], json!([]), "{}", detail.text);
+    let audit = srv.store.list_audit(Some(admin.id), 100).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "webhook.tested"));
+
+    // A failing receiver: said, 200 (the test ran), not retried.
+    receiver.script([scimitar_testkit::webhook::Behaviour::Status(503)]);
+    let r = admin.send(Method::POST, &url(&id), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (&r.body["delivered"], &r.body["responseCode"]),
+        (&json!(false), &json!(503))
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 2);
+
+    // Not another tenant's endpoint, nor one that does not exist; not with GET.
+    let other = srv.tenant_with_scope("globex", "admin").await;
+    let r = other
+        .send(
+            Method::POST,
+            &format!("{}/admin/v1/tenants/globex/webhooks/{id}/test", srv.public_url),
+            None,
+        )
+        .await;
+    r.assert_error(404, None);
+    admin
+        .send(Method::POST, &url("nope"), None)
+        .await
+        .assert_error(404, None);
+    admin.send(Method::GET, &url(&id), None).await.assert_error(405, None);
+}

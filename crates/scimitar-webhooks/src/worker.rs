@@ -243,7 +243,7 @@ fn later(d: Duration) -> String {
 
 /// The keys that sign now: the secret, and the previous one until its
 /// overlap ends.
-fn keys(w: &Webhook) -> Result<Vec<Key>, String> {
+pub fn keys(w: &Webhook) -> Result<Vec<Key>, String> {
     let open = |sealed: &str| -> Result<Key, String> {
         let secret = scimitar_auth::seal::open(sealed).map_err(|e| e.to_string())?;
         Key::parse(&secret).map_err(|e| e.to_string())
