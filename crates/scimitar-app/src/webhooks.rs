@@ -209,7 +209,7 @@ impl App {
                     cursor: Some(head),
                     ..Default::default()
                 },
-                log: None,
+                log: Vec::new(),
                 failed: None,
             };
             self.store
