@@ -6,13 +6,15 @@
 //! failed for 24 hours — then it is set aside (kept with its body for
 //! replay) and the next one goes. Events are therefore in order per
 //! resource, except past one set aside. At least once: the cursor moves
-//! after the receiver's 2xx is recorded, so a node killed between the two
-//! (or a lease lost mid-delivery) sends that event again, with the same
+//! only past events whose 2xx came, recorded in one write per 50
+//! deliveries or 100 ms, so a node killed before that write (or a lease
+//! lost mid-delivery) sends those events again, with the same
 //! `webhook-id`.
 //!
 //! Events come from an [`EventSource`] (the events outbox); an endpoint
-//! starts after the newest event of its tenant when its worker first looks
-//! at it. Failed events marked for replay are sent before the next event.
+//! starts after the newest event of its tenant when it is added (the
+//! application records that cursor), or, if it has none, when its worker
+//! first looks at it. Failed events marked for replay are sent before the next event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
