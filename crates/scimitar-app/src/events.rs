@@ -127,6 +127,11 @@ impl App {
         self.events.tx.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Changes when this process may have committed events.
+    pub(crate) fn events_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events.tx.subscribe()
+    }
+
     /// Ends the long polls waiting now and to come (their answers say what
     /// there is, often nothing): a server shutting down need not wait for
     /// them.

@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod actor;
+pub mod delivery;
 pub mod events;
 mod fair;
 pub mod invites;
@@ -55,6 +56,8 @@ pub struct Config {
     pub filter_cost_budget: u64,
     /// Address ranges webhooks may be sent to besides public addresses.
     pub webhook_allow: Vec<webhooks::Cidr>,
+    /// How this process's webhook workers run (lease, poll, retry schedule).
+    pub webhook_delivery: delivery::DeliverySettings,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             scans_per_tenant: DEFAULT_SCANS_PER_TENANT,
             filter_cost_budget: DEFAULT_FILTER_COST_BUDGET,
             webhook_allow: Vec::new(),
+            webhook_delivery: delivery::DeliverySettings::default(),
         }
     }
 }

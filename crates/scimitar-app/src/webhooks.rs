@@ -197,7 +197,27 @@ impl App {
             types,
             secret_sealed: sealed,
         };
-        let w = self.store.create_webhook(tenant.id, &new).await.map_err(scim_error)?;
+        // Read the head before the endpoint exists: every event committed
+        // once this answers is delivered to it, whenever its worker first
+        // looks (a worker that looked before this write started at a head
+        // at least as new: at worst an event goes twice, with its id).
+        let head = self.store.last_event_seq(tenant.id).await.map_err(scim_error)?;
+        let mut w = self.store.create_webhook(tenant.id, &new).await.map_err(scim_error)?;
+        if w.state.cursor.is_none() {
+            let rec = scimitar_store::webhooks::AttemptRecord {
+                state: scimitar_store::webhooks::WebhookState {
+                    cursor: Some(head),
+                    ..Default::default()
+                },
+                log: Vec::new(),
+                failed: None,
+            };
+            self.store
+                .record_webhook_attempt(tenant.id, &w.id, &rec)
+                .await
+                .map_err(scim_error)?;
+            w.state.cursor = Some(head);
+        }
         self.audit_detail(
             actor,
             Some(tenant.id),

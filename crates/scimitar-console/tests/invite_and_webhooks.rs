@@ -428,3 +428,43 @@ async fn events_and_webhooks_settings() {
     assert_eq!(created.actor, "admin@vendor.test");
     assert!(!format!("{audit:?}").contains(&secret));
 }
+
+#[tokio::test]
+async fn send_test_event_button() {
+    let s = start_with(true).await;
+    s.account("acme", "admin@vendor.test", "admin").await;
+    let page = "/console/t/acme/settings/webhooks";
+    let (admin, csrf) = s.login("admin@vendor.test").await;
+    let receiver = scimitar_testkit::webhook::Receiver::start(&[]).await;
+    let (status, html) = s
+        .post(
+            &admin,
+            page,
+            &[("csrf", &csrf), ("url", &receiver.url()), ("types", "")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    receiver.set_secrets(&[&secret_in(&html)]);
+    let t = s.store.tenant("acme").await.unwrap().unwrap();
+    let w = s.store.webhooks(t.id).await.unwrap().pop().unwrap();
+    let (_, html) = s.get(&admin, page).await;
+    assert!(html.contains("Send test event"));
+    let test = format!("{page}/{}/test", w.id);
+
+    let (status, html) = s.post(&admin, &test, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("delivered to") && html.contains("answered 200"), "{html}");
+    let got = receiver.accepted();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body["type"], "webhook.test");
+    assert!(html.contains(&got[0].id));
+
+    // A receiver that is down: said on the page, not an error page.
+    receiver.down();
+    let (status, html) = s.post(&admin, &test, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("was not delivered"), "{html}");
+    assert_eq!(s.post(&admin, &test, &[("csrf", "x")]).await.0, StatusCode::FORBIDDEN);
+    let audit = s.store.list_audit(Some(t.id), 100).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "webhook.tested").count(), 2);
+}

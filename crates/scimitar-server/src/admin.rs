@@ -636,7 +636,8 @@ pub async fn webhook_one(
 
 /// `POST /admin/v1/tenants/{tenant}/webhooks/{id}/{action}`: `enable`,
 /// `disable`, `rotate` (a new secret, shown once; the previous one signs
-/// too for 24 hours), `replay` (the failed events, again).
+/// too for 24 hours), `replay` (the failed events, again), `test` (a
+/// `webhook.test` event sent now; what the receiver answered).
 pub async fn webhook_action(
     State(state): State<Arc<AppState>>,
     Path((tenant, id, action)): Path<(String, String, String)>,
@@ -665,8 +666,11 @@ pub async fn webhook_action(
                 let n = app.replay_webhook(&actor, &tenant, &id).await?;
                 json!({"id": id, "replayed": n})
             }
+            "test" => app.send_test_event(&actor, &tenant, &id).await?.json(),
             _ => {
-                return Err(ScimError::not_found("the webhook actions are enable, disable, rotate and replay").into());
+                return Err(
+                    ScimError::not_found("the webhook actions are enable, disable, rotate, replay and test").into(),
+                );
             }
         };
         Ok(scim_json(StatusCode::OK, &body))

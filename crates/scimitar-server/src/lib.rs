@@ -54,6 +54,9 @@ pub struct Settings {
     /// Address ranges webhooks may be sent to besides public addresses
     /// (`--webhook-allow-private`); loopback ones also allow plain http.
     pub webhook_allow: Vec<scimitar_app::webhooks::Cidr>,
+    /// How the webhook delivery workers run (lease, poll, retry schedule);
+    /// `None`: no delivery from this server.
+    pub webhook_delivery: Option<scimitar_app::delivery::DeliverySettings>,
     /// SCIM requests per second per tenant (token bucket, burst of twice
     /// that); 0 turns the limit off.
     pub rate_limit_per_tenant: u32,
@@ -108,6 +111,7 @@ impl Settings {
             activity_retention_days: 30,
             event_retention_days: 30,
             webhook_allow: Vec::new(),
+            webhook_delivery: Some(scimitar_app::delivery::DeliverySettings::default()),
             rate_limit_per_tenant: 2000,
             auth_failures_per_minute: 30,
             failure_sources_max: limits::FAILURE_SOURCES_MAX,
@@ -141,6 +145,7 @@ impl Settings {
             scans_per_tenant: self.scans_per_tenant,
             filter_cost_budget: self.filter_cost_budget,
             webhook_allow: self.webhook_allow.clone(),
+            webhook_delivery: self.webhook_delivery.clone().unwrap_or_default(),
         }
     }
 }
@@ -375,6 +380,18 @@ pub async fn serve_app(
     tls_files: Option<tls::TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Webhook deliveries from the events outbox, on every node (a lease per
+    // endpoint makes one node deliver at a time).
+    let delivery = match state.settings.webhook_delivery {
+        Some(_) => match state.app.start_webhook_delivery() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::error!(error = %e.detail, "webhook delivery is not running");
+                None
+            }
+        },
+        None => None,
+    };
     let bg_state = state.clone();
     let background = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -418,6 +435,9 @@ pub async fn serve_app(
         }
     };
     background.abort();
+    if let Some(d) = delivery {
+        d.stop();
+    }
     state.app.flush_reads().await;
     result
 }

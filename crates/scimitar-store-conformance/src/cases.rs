@@ -3527,7 +3527,7 @@ pub async fn webhooks(s: Arc<dyn Store>) {
     };
     let rec = AttemptRecord {
         state: state.clone(),
-        log: Some(line(6, "failed")),
+        log: vec![line(6, "failed")],
         failed: Some(failed.clone()),
     };
     assert!(s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap());
@@ -3558,7 +3558,7 @@ pub async fn webhooks(s: Arc<dyn Store>) {
     for seq in 0..MAX_DELIVERY_LOG + 5 {
         let rec = AttemptRecord {
             state: WebhookState::default(),
-            log: Some(line(100 + seq, "delivered")),
+            log: vec![line(100 + seq, "delivered")],
             failed: None,
         };
         s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap();
@@ -3566,6 +3566,18 @@ pub async fn webhooks(s: Arc<dyn Store>) {
     let log = s.webhook_log(t, "wh_1", MAX_DELIVERY_LOG * 2).await.unwrap();
     assert_eq!(log.len() as i64, MAX_DELIVERY_LOG);
     assert_eq!(log[0].seq, 100 + MAX_DELIVERY_LOG + 4);
+    // Several lines in one write (a batch of deliveries), oldest first.
+    let rec = AttemptRecord {
+        state: WebhookState::default(),
+        log: (0..3).map(|i| line(5000 + i, "delivered")).collect(),
+        failed: None,
+    };
+    s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap();
+    let log = s.webhook_log(t, "wh_1", 4).await.unwrap();
+    assert_eq!(
+        log.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        [5002, 5001, 5000, 100 + MAX_DELIVERY_LOG + 4]
+    );
 
     // Deletion takes the log and failed events along; the tenant's too.
     s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap();

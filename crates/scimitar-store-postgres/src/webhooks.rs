@@ -212,7 +212,7 @@ impl WebhookStore for PostgresStore {
                 )
                 .await?;
             if n > 0 {
-                if let Some(l) = &rec.log {
+                for l in &rec.log {
                     insert_log(&tx, tenant, id, l).await?;
                 }
                 if let Some(f) = &rec.failed {

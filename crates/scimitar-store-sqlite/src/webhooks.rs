@@ -224,7 +224,7 @@ impl WebhookStore for SqliteStore {
             if n == 0 {
                 return Ok(false);
             }
-            if let Some(l) = &rec.log {
+            for l in &rec.log {
                 insert_log(tx, tenant, &id, l).map_err(internal)?;
             }
             if let Some(f) = &rec.failed {

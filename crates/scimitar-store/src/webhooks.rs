@@ -109,12 +109,13 @@ pub struct FailedEvent {
     pub replay: bool,
 }
 
-/// What one attempt changes: the endpoint's new state, its log line, and
-/// the event if it is set aside.
+/// What attempts change: the endpoint's new state, their log lines (oldest
+/// first: the worker records several deliveries in one write), and the
+/// event if it is set aside.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub state: WebhookState,
-    pub log: Option<DeliveryRecord>,
+    pub log: Vec<DeliveryRecord>,
     pub failed: Option<FailedEvent>,
 }
 

@@ -46,6 +46,8 @@ pub struct Delivery {
     pub body: Value,
     /// How the receiver answered it.
     pub answered: Behaviour,
+    /// When it arrived (its body read and verified).
+    pub received_at: std::time::SystemTime,
 }
 
 /// A request whose signature did not verify.
@@ -264,6 +266,7 @@ async fn connection(mut stream: TcpStream, state: Arc<Mutex<State>>) {
                 signature: sig.unwrap_or_default(),
                 body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                 answered: b.clone(),
+                received_at: std::time::SystemTime::now(),
             });
             b
         };

@@ -966,6 +966,9 @@ struct ServeLimits {
     /// Seconds a provisioning job's cycle holds its lease without renewal (renewed every third): how long a job of a node that died waits before another node takes it.
     #[arg(long, env = "SCIMITAR_JOB_LEASE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
     job_lease: u64,
+    /// Seconds a node holds a webhook endpoint's lease without renewal (renewed every third): how long an endpoint of a node that died waits before another node (or the restarted one) delivers to it.
+    #[arg(long, env = "SCIMITAR_WEBHOOK_LEASE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
+    webhook_lease: u64,
 }
 
 impl ServeLimits {
@@ -985,6 +988,9 @@ impl ServeLimits {
         s.body_memory = self.max_body_memory;
         s.bulk_max_payload_bytes = self.max_body_bytes.saturating_mul(4);
         s.log_requests = self.request_log;
+        if let Some(d) = s.webhook_delivery.as_mut() {
+            d.lease = std::time::Duration::from_secs(self.webhook_lease);
+        }
     }
 }
 

@@ -62,6 +62,7 @@ async fn page(console: &Console, a: &Authed, t: &Tenant, status: StatusCode, ext
         } else {
             ("enable", "Enable", false)
         }];
+        actions.push(("test", "Send test event", false));
         actions.push(("rotate", "Rotate secret", false));
         if w.failed > 0 {
             actions.push(("replay", "Replay failed events", false));
@@ -173,6 +174,31 @@ pub async fn action(
             Extras {
                 notice: Some(format!("{n} failed events of {id} will be delivered again.")),
                 ..Extras::default()
+            }
+        }
+        "test" => {
+            let r = app.send_test_event(&who, &t, &id).await?;
+            let answer = match (r.status, &r.error) {
+                (Some(s), _) => format!("answered {s}"),
+                (None, Some(e)) => e.clone(),
+                (None, None) => "no answer".into(),
+            };
+            if r.delivered {
+                Extras {
+                    notice: Some(format!(
+                        "Test event {} delivered to {id} ({answer}, {} ms).",
+                        r.event_id, r.latency_ms
+                    )),
+                    ..Extras::default()
+                }
+            } else {
+                Extras {
+                    error: Some(format!(
+                        "Test event {} was not delivered to {id}: {answer}.",
+                        r.event_id
+                    )),
+                    ..Extras::default()
+                }
             }
         }
         "remove" => {
