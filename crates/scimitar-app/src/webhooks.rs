@@ -13,21 +13,8 @@ use serde_json::{Value, json};
 
 use crate::{Actor, App, scim_error};
 
-/// The event types an endpoint may ask for (issue 18's list).
-pub const EVENT_TYPES: &[&str] = &[
-    "user.created",
-    "user.updated",
-    "user.deactivated",
-    "user.reactivated",
-    "user.deleted",
-    "group.created",
-    "group.updated",
-    "group.deleted",
-    "group.user_added",
-    "group.user_removed",
-    "tenant.token_created",
-    "tenant.token_revoked",
-];
+/// The event types an endpoint may ask for: every event type.
+pub use scimitar_protocol::events::EVENT_TYPES;
 
 /// The most endpoints one tenant may have.
 pub const MAX_WEBHOOKS_PER_TENANT: usize = 20;
