@@ -203,17 +203,29 @@ async fn an_invite_link_works_once_and_lands_on_provisioning() {
     );
     assert_eq!(s.make_invite(&admin, "nope").await.status(), StatusCode::FORBIDDEN);
 
+    // Post-redirect-get: the button's answer is a redirect that hands the
+    // link over in a sealed flash; the page it leads to shows it once.
     let r = s.make_invite(&admin, &csrf).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let link = link_in(&r.text().await.unwrap());
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/console/t/acme/settings/provisioning");
+    let flash = cookie_of(&r, "scimitar_flash").expect("a flash cookie");
+    assert!(!flash.contains("code"), "sealed: {flash}");
+    let shown = s
+        .client
+        .get(format!("{}/console/t/acme/settings/provisioning", s.base))
+        .header(COOKIE, format!("scimitar_session={admin}; scimitar_flash={flash}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    let link = link_in(&shown.text().await.unwrap());
     assert!(link.starts_with(&format!("{}/invite?code=", s.base)), "{link}");
-    // Shown once: the page does not show it again.
-    assert!(
-        !s.get(&admin, "/console/t/acme/settings/provisioning")
-            .await
-            .1
-            .contains(&link)
-    );
+    assert!(!flash.contains(link.split("code=").nth(1).unwrap()));
+    // A reload (the flash is gone): neither shown again nor a second link
+    // made (the audit log below has one `tenant.invite-created`).
+    let (status, html) = s.get(&admin, "/console/t/acme/settings/provisioning").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains(&link) && !html.contains("id=\"invite-link\""));
 
     // The form names the tenant; a short password is refused and the link still works.
     let page = s.client.get(&link).send().await.unwrap().text().await.unwrap();

@@ -125,31 +125,66 @@ fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The sealed flash of a new token: when it expires, the session and the
-/// tenant it is for, the secret and the label (last: it may hold anything).
-fn seal_flash(a: &Authed, tenant: &str, secret: &str, label: &str) -> Option<String> {
+/// What a flash hands over to the page it redirects to, shown once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlashKind {
+    /// A new Secret Token: (secret, label).
+    Token,
+    /// An invite link: (link, when it expires).
+    Invite,
+}
+
+impl FlashKind {
+    fn tag(self) -> &'static str {
+        match self {
+            FlashKind::Token => "token",
+            FlashKind::Invite => "invite",
+        }
+    }
+}
+
+/// The sealed flash of a new secret: when it expires, the session and the
+/// tenant it is for, its kind, and two values (the last may hold anything).
+fn seal_flash(a: &Authed, tenant: &str, kind: FlashKind, first: &str, second: &str) -> Option<String> {
     let plain = format!(
-        "{}\n{}\n{tenant}\n{secret}\n{label}",
+        "{}\n{}\n{tenant}\n{}\n{first}\n{second}",
         unix_now() + FLASH_SECS,
-        URL_SAFE_NO_PAD.encode(a.hash)
+        URL_SAFE_NO_PAD.encode(a.hash),
+        kind.tag()
     );
     // The sealed form is `sealed:v1:` + base64url: cookie-safe.
     scimitar_auth::seal::seal(&plain).ok()
 }
 
-/// The secret and label of a flash, if it opens, is for this session and
+/// The kind and values of a flash, if it opens, is for this session and
 /// tenant, and has not expired; anything else is ignored.
-fn open_flash(a: &Authed, tenant: &str, sealed: &str) -> Option<(String, String)> {
+fn open_flash(a: &Authed, tenant: &str, sealed: &str) -> Option<(FlashKind, String, String)> {
     let plain = scimitar_auth::seal::open(sealed).ok()?;
-    let mut parts = plain.splitn(5, '\n');
+    let mut parts = plain.splitn(6, '\n');
     let expires: i64 = parts.next()?.parse().ok()?;
     let session = parts.next()?;
     let for_tenant = parts.next()?;
-    let secret = parts.next()?;
-    let label = parts.next()?;
+    let kind = match parts.next()? {
+        "token" => FlashKind::Token,
+        "invite" => FlashKind::Invite,
+        _ => return None,
+    };
+    let first = parts.next()?;
+    let second = parts.next()?;
     let fresh = unix_now() <= expires;
     let ours = auth::same(session, &URL_SAFE_NO_PAD.encode(a.hash)) && for_tenant == tenant;
-    (fresh && ours).then(|| (secret.to_string(), label.to_string()))
+    (fresh && ours).then(|| (kind, first.to_string(), second.to_string()))
+}
+
+/// A redirect to the tenant's Settings → Provisioning that hands `flash`
+/// over.
+fn redirect_with_flash(console: &Console, tenant: &str, flash: &str) -> Response {
+    let mut resp = Redirect::to(&format!("/console/t/{tenant}/settings/provisioning")).into_response();
+    let cookie = auth::set_cookie(console, console.flash_cookie(), flash, u64::try_from(FLASH_SECS).ok());
+    if let Ok(v) = cookie.parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
 }
 
 pub async fn provisioning(
@@ -164,7 +199,12 @@ pub async fn provisioning(
         .revoked
         .map(|id| format!("Token {id} is revoked. Requests that use it are refused from now on."));
     let flash = auth::cookie(&headers, console.flash_cookie()).filter(|v| !v.is_empty());
-    let new_token = flash.as_deref().and_then(|f| open_flash(&a, &t.name, f));
+    let (mut new_token, mut invite) = (None, None);
+    match flash.as_deref().and_then(|f| open_flash(&a, &t.name, f)) {
+        Some((FlashKind::Token, secret, label)) => new_token = Some((secret, label)),
+        Some((FlashKind::Invite, link, expires)) => invite = Some((link, expires)),
+        None => {}
+    }
     let mut resp = provisioning_page(
         &console,
         &a,
@@ -172,6 +212,7 @@ pub async fn provisioning(
         PageExtras {
             new_token,
             notice,
+            invite,
             ..PageExtras::default()
         },
     )
@@ -212,7 +253,7 @@ pub async fn generate_token(
     };
     let new = console.app.generate_token(&actor(&a, ip), &t, req).await?;
     tracing::info!(tenant = %t.name, token = %new.info.id, account = a.session.admin.id, "console generated a Secret Token");
-    let Some(flash) = seal_flash(&a, &t.name, &new.secret, &label) else {
+    let Some(flash) = seal_flash(&a, &t.name, FlashKind::Token, &new.secret, &label) else {
         // No randomness for the seal: show it in this response rather
         // than lose it.
         return provisioning_page(
@@ -226,16 +267,12 @@ pub async fn generate_token(
         )
         .await;
     };
-    let mut resp = Redirect::to(&format!("/console/t/{}/settings/provisioning", t.name)).into_response();
-    let cookie = auth::set_cookie(&console, console.flash_cookie(), &flash, u64::try_from(FLASH_SECS).ok());
-    if let Ok(v) = cookie.parse() {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-    Ok(resp)
+    Ok(redirect_with_flash(&console, &t.name, &flash))
 }
 
 /// "Invite the customer's IT admin": a one-time link, valid 7 days, that
-/// creates their Admin account for this tenant. Shown in this answer only.
+/// creates their Admin account for this tenant. Shown once, on the page
+/// the answer redirects to.
 pub async fn create_invite(
     State(console): Shared,
     ClientIp(ip): ClientIp,
@@ -249,16 +286,22 @@ pub async fn create_invite(
         .create_invite(&actor(&a, ip), &t, scimitar_app::invites::DEFAULT_INVITE_TTL)
         .await?;
     tracing::info!(tenant = %t.name, account = a.session.admin.id, "console made an invite link");
-    provisioning_page(
-        &console,
-        &a,
-        &t,
-        PageExtras {
-            invite: Some((invite.link, when(&invite.expires))),
-            ..PageExtras::default()
-        },
-    )
-    .await
+    let expires = when(&invite.expires);
+    // Post-redirect-get, like Generate: a reload of the page that shows
+    // the link makes no second link.
+    let Some(flash) = seal_flash(&a, &t.name, FlashKind::Invite, &invite.link, &expires) else {
+        return provisioning_page(
+            &console,
+            &a,
+            &t,
+            PageExtras {
+                invite: Some((invite.link, expires)),
+                ..PageExtras::default()
+            },
+        )
+        .await;
+    };
+    Ok(redirect_with_flash(&console, &t.name, &flash))
 }
 
 #[derive(Template)]
