@@ -136,6 +136,7 @@ pub(crate) fn event(r: &Request<'_>, o: Outcome<'_>) -> ActivityEvent {
         error: o.error.map(str::to_string),
         method: r.method.to_string(),
         path: r.path.chars().take(500).collect(),
+        change: None,
     }
 }
 

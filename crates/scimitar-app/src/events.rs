@@ -140,6 +140,23 @@ impl App {
         self.events_committed();
     }
 
+    /// The events of one logged change (`ActivityEvent::change`), for the
+    /// activity page's link; `at` is the entry's time. Its events were
+    /// stored within seconds of it: a window of ten minutes either side
+    /// keeps the lookup on the time index.
+    pub async fn change_events(&self, tenant: &Tenant, change: &str, at: &str) -> Result<Vec<Event>, ScimError> {
+        use time::format_description::well_known::Rfc3339;
+        let at = time::OffsetDateTime::parse(at, &Rfc3339)
+            .map_err(|_| ScimError::invalid_value(format!("'{at}' is not an RFC 3339 time")))?;
+        let window = time::Duration::minutes(10);
+        // The stored format, so that the strings compare as times.
+        let fmt = scimitar_store::format_utc;
+        self.store
+            .change_events(tenant.id, change, &fmt(at - window), &fmt(at + window))
+            .await
+            .map_err(scim_error)
+    }
+
     /// A page of the tenant's events after `q.after`; with `q.wait`, waits
     /// up to that long for the first one.
     pub async fn read_events(&self, tenant: &Tenant, q: EventQuery) -> Result<EventPage, ScimError> {

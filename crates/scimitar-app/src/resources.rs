@@ -42,20 +42,25 @@ pub struct Ops {
     pub rts: ResourceTypes,
 }
 
-/// Drafts of events with ids and times, about `subject`.
-fn stamp(drafts: Vec<EventDraft>, subject: &str) -> Vec<NewEvent> {
+/// Drafts of events with ids and times, about `subject`, of the change
+/// `change` (the id its activity entry carries too).
+fn stamp(drafts: Vec<EventDraft>, subject: &str, change: Option<&str>) -> Vec<NewEvent> {
     drafts
         .into_iter()
-        .map(|d| NewEvent::new(d.event_type, Some(subject), d.data))
+        .map(|d| NewEvent {
+            change: change.map(str::to_string),
+            ..NewEvent::new(d.event_type, Some(subject), d.data)
+        })
         .collect()
 }
 
 /// The events of a write: `drafts` from the documents, and for a Group the
 /// member events the store makes for the members it actually adds or
 /// removes.
-fn change_events(kind: Kind, drafts: Vec<EventDraft>, after: &events::Snapshot<'_>) -> ChangeEvents {
+fn change_events(kind: Kind, drafts: Vec<EventDraft>, after: &events::Snapshot<'_>, change: &str) -> ChangeEvents {
     ChangeEvents {
-        events: stamp(drafts, after.meta.id),
+        change: Some(change.to_string()),
+        events: stamp(drafts, after.meta.id, Some(change)),
         members: (kind == Kind::Group).then(|| MemberEvents {
             group: after.meta.id.to_string(),
             data: events::member_payload(after),
@@ -169,7 +174,8 @@ impl Ops {
         if !members.is_empty() {
             changes.extend(activity::member_changes(&[MemberOp::Add(members.clone())]));
         }
-        let entry = activity::event(
+        let change = scimitar_store::new_change_id();
+        let mut entry = activity::event(
             &self.request(via),
             Outcome {
                 action: "create",
@@ -194,8 +200,9 @@ impl Ops {
                     version: 1,
                 },
             };
-            change_events(kind, events::created(kind, &snap), &snap)
+            change_events(kind, events::created(kind, &snap), &snap, &change)
         };
+        entry.change = Some(change);
         let new = NewResource {
             kind,
             id: id.to_string(),
@@ -222,16 +229,20 @@ impl Ops {
         let seen2 = seen.clone();
         let (rt2, method, kind) = (c.rt.clone(), c.via.method.to_string(), c.kind);
         let (base, at) = (self.base.clone(), c.at.clone());
-        let template = activity::event(
-            &self.request(c.via),
-            Outcome {
-                action: "update",
-                kind: Some(kind),
-                id: Some(c.id),
-                status: 200,
-                ..Outcome::default()
-            },
-        );
+        let change = scimitar_store::new_change_id();
+        let template = ActivityEvent {
+            change: Some(change.clone()),
+            ..activity::event(
+                &self.request(c.via),
+                Outcome {
+                    action: "update",
+                    kind: Some(kind),
+                    id: Some(c.id),
+                    status: 200,
+                    ..Outcome::default()
+                },
+            )
+        };
         let wrapped: ModifyFn = Arc::new(move |current, members| {
             if let Ok(mut s) = seen2.lock() {
                 *s = activity::name_of(&current.doc).map(str::to_string);
@@ -250,7 +261,7 @@ impl Ops {
                     version: current.version + 1,
                 },
             };
-            m.events = change_events(kind, events::updated(kind, &current.doc, &snap), &snap);
+            m.events = change_events(kind, events::updated(kind, &current.doc, &snap), &snap, &change);
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
@@ -362,6 +373,8 @@ impl Ops {
     pub async fn delete(&self, kind: Kind, id: &str, if_match: Option<u64>, via: Via<'_>) -> Result<(), ScimError> {
         let before = self.app.store.get(self.tenant.id, kind, id).await.map_err(scim_error)?;
         let (rt, base) = (self.rt(kind.as_str()), self.base.clone());
+        let change = scimitar_store::new_change_id();
+        let change2 = change.clone();
         let on_delete: Option<DeleteEventsFn> = rt.map(|rt| {
             let f: DeleteEventsFn = Arc::new(move |current: &Record| {
                 let snap = events::Snapshot {
@@ -375,7 +388,7 @@ impl Ops {
                         version: current.version,
                     },
                 };
-                stamp(events::deleted(kind, &snap), &current.id)
+                stamp(events::deleted(kind, &snap), &current.id, Some(&change2))
             });
             f
         });
@@ -398,7 +411,11 @@ impl Ops {
                     status: 204,
                     ..Outcome::default()
                 };
-                activity::record(&*self.app.store, activity::event(&self.request(via), outcome)).await;
+                let entry = ActivityEvent {
+                    change: Some(change),
+                    ..activity::event(&self.request(via), outcome)
+                };
+                activity::record(&*self.app.store, entry).await;
             }
             Err(e) => {
                 self.log_failure(via, "delete", (kind, Some(id), name.as_deref()), e)

@@ -131,6 +131,10 @@ pub fn router_with(app: Arc<App>, config: ConsoleConfig) -> Router {
         .route("/console/t/{tenant}/activity", get(pages::activity::activity))
         .route("/console/t/{tenant}/activity.csv", get(pages::activity::activity_csv))
         .route(
+            "/console/t/{tenant}/activity/changes/{change}",
+            get(pages::activity::change_events),
+        )
+        .route(
             "/console/t/{tenant}/settings/provisioning",
             get(pages::settings::provisioning),
         )

@@ -364,6 +364,7 @@ async fn the_activity_chart_adds_up_to_the_list_for_every_range() {
                     error: None,
                     method: "POST".into(),
                     path: "/Users".into(),
+                    change: None,
                 })
                 .await
                 .unwrap();
@@ -965,6 +966,30 @@ async fn every_page_shows_what_the_identity_provider_sent() {
     assert!(group.1.contains(">grace@acme.test</a>"), "{}", group.1);
     let activity = s.get(&b, "/console/t/acme/activity?range=7d&action=create").await;
     assert!(activity.1.contains("grace@acme.test") && activity.1.contains("Compilers"));
+    // Each change links to the events it made: the group's create made
+    // group.created and one group.user_added (newest entry first).
+    let links: Vec<String> = activity
+        .1
+        .match_indices("<a href=\"/console/t/acme/activity/changes/")
+        .map(|(i, _)| activity.1[i + 9..].split('"').next().unwrap().replace("&amp;", "&"))
+        .collect();
+    assert_eq!(links.len(), 2, "{}", activity.1);
+    let (status, group_events) = s.get(&b, &links[0]).await;
+    assert_eq!(status, StatusCode::OK);
+    let types: Vec<&str> = group_events
+        .match_indices("<code class=\"event-type\">")
+        .map(|(i, m)| group_events[i + m.len()..].split('<').next().unwrap())
+        .collect();
+    assert_eq!(types, ["group.created", "group.user_added"], "{group_events}");
+    assert!(group_events.contains(&uid), "the member's id is in the payload");
+    let (_, user_events) = s.get(&b, &links[1]).await;
+    assert_eq!(
+        user_events.matches("<code class=\"event-type\">user.created<").count(),
+        1
+    );
+    // A damaged link (its time) is a clear 400, not an empty page.
+    let (status, _) = s.get(&b, &links[0].replace("at=", "at=garbage")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let csv = s.get(&b, "/console/t/acme/activity.csv?range=24h").await;
     assert!(csv.1.starts_with("time,action,outcome") && csv.1.contains("\"grace@acme.test\""));
     let overview = s.get(&b, "/console/t/acme").await;

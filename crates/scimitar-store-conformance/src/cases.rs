@@ -1353,6 +1353,7 @@ fn event(tenant: i64, time: &str, action: &str, outcome: &str, name: &str) -> Ac
         error: (outcome != "success").then(|| "userName is already in use".to_string()),
         method: "PATCH".into(),
         path: "/Users/x".into(),
+        change: Some(format!("change-{name}")),
     }
 }
 
@@ -3106,6 +3107,7 @@ fn ev(kind: &str, subject: &str) -> scimitar_store::NewEvent {
 fn change_events(events: Vec<scimitar_store::NewEvent>, group: Option<&str>) -> scimitar_store::ChangeEvents {
     scimitar_store::ChangeEvents {
         events,
+        change: None,
         members: group.map(|g| scimitar_store::MemberEvents {
             group: g.to_string(),
             data: obj(json!({"id": g, "group": {"id": g}})),
@@ -3593,4 +3595,136 @@ pub async fn webhooks(s: Arc<dyn Store>) {
     assert!(s.failed_events(t, "wh_1", 10).await.unwrap().is_empty());
     assert!(s.webhook_log(t, "wh_1", 10).await.unwrap().is_empty());
     assert!(s.webhook(other, "wh_1").await.unwrap().is_some());
+}
+
+/// A change's activity entry and its events share the change's id, and
+/// `change_events` finds exactly that change's events — document and
+/// member events, on create, modify and delete — within the time window,
+/// in the tenant only.
+pub async fn events_link_to_their_change(s: Arc<dyn Store>) {
+    let t = tenant(&s, "links").await;
+    let other = tenant(&s, "other").await;
+    let linked = |events, group: Option<&str>, change: &str| scimitar_store::ChangeEvents {
+        change: Some(change.into()),
+        ..change_events(events, group)
+    };
+    let entry = |change: &str| ActivityEvent {
+        change: Some(change.into()),
+        ..event(t, &scimitar_store::now_utc(), "create", "success", change)
+    };
+    let new = |id: &str, doc: Value, kind: Kind, members: Vec<&str>, events| NewResource {
+        kind,
+        id: id.into(),
+        doc: obj(doc),
+        members: members.into_iter().map(member).collect(),
+        created: ts(1),
+        activity: Some(entry(&format!("c-{id}"))),
+        unique: vec![],
+        events,
+    };
+    for (id, name) in [("u1", "a"), ("u2", "b")] {
+        let events = linked(vec![ev("user.created", id)], None, &format!("c-{id}"));
+        s.create(t, new(id, json!({"userName": name}), Kind::User, vec![], events))
+            .await
+            .unwrap();
+    }
+    let events = linked(vec![ev("group.created", "g1")], Some("g1"), "c-g1");
+    s.create(
+        t,
+        new("g1", json!({"displayName": "G"}), Kind::Group, vec!["u1"], events),
+    )
+    .await
+    .unwrap();
+    // A member PATCH: its member events carry the change too.
+    let members = linked(vec![], Some("g1"), "c-members");
+    let f: scimitar_store::ModifyFn = Arc::new(move |cur: &scimitar_store::Record, _| {
+        Ok(Mutation {
+            doc: cur.doc.clone(),
+            member_ops: vec![MemberOp::Add(vec![member("u1"), member("u2")])],
+            activity: None,
+            unique: Default::default(),
+            events: members.clone(),
+        })
+    });
+    s.modify(t, Kind::Group, "g1", None, &ts(2), f).await.unwrap();
+    let on_delete: scimitar_store::DeleteEventsFn = Arc::new(|r: &scimitar_store::Record| {
+        vec![scimitar_store::NewEvent {
+            change: Some("c-del".into()),
+            ..ev("user.deleted", &r.id)
+        }]
+    });
+    s.delete_with_events(t, Kind::User, "u2", None, Some(on_delete))
+        .await
+        .unwrap();
+    // The same change id in another tenant is another tenant's.
+    let events = linked(vec![ev("user.created", "x1")], None, "c-u1");
+    s.create(
+        other,
+        NewResource {
+            activity: None,
+            ..new("x1", json!({"userName": "x"}), Kind::User, vec![], events)
+        },
+    )
+    .await
+    .unwrap();
+
+    // A window around now (events are stamped with the current time).
+    let (from, to) = (
+        "2000-01-01T00:00:00.000Z".to_string(),
+        "2999-01-01T00:00:00.000Z".to_string(),
+    );
+    let of = |change: &'static str| {
+        let s = s.clone();
+        let (from, to) = (from.clone(), to.clone());
+        async move {
+            s.change_events(t, change, &from, &to)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| {
+                    let who = e.data["user"]["id"]
+                        .as_str()
+                        .or(e.data["id"].as_str())
+                        .unwrap_or_default();
+                    (e.event_type.clone(), who.to_string())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |t: &str, w: &str| (t.to_string(), w.to_string());
+    // (change, its events in order)
+    let table = [
+        ("c-u1", vec![pair("user.created", "u1")]),
+        ("c-u2", vec![pair("user.created", "u2")]),
+        (
+            "c-g1",
+            vec![pair("group.created", "g1"), pair("group.user_added", "u1")],
+        ),
+        (
+            "c-members",
+            vec![pair("group.user_added", "u2")], // u1 was a member already
+        ),
+        ("c-del", vec![pair("user.deleted", "u2")]),
+        ("c-none", vec![]),
+    ];
+    for (change, want) in table {
+        assert_eq!(of(change).await, want, "{change}");
+    }
+    // Outside the window: none.
+    let (later, much_later) = ("2999-01-01T00:00:00.000Z", "2999-12-31T00:00:00.000Z");
+    assert!(s.change_events(t, "c-u1", later, much_later).await.unwrap().is_empty());
+    // The activity entry carries the same id.
+    let log = s
+        .list_activity(
+            t,
+            ActivityQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut changes: Vec<String> = log.into_iter().filter_map(|e| e.change).collect();
+    changes.sort();
+    assert_eq!(changes, ["c-g1", "c-u1", "c-u2"]);
 }

@@ -61,6 +61,7 @@ pub const CASES: &[&str] = &[
     "events",
     "events_purge",
     "events_concurrent_readers_skip_nothing",
+    "events_link_to_their_change",
     "webhooks",
 ];
 
@@ -82,7 +83,7 @@ macro_rules! store_conformance {
             cursor_paging, concurrent_modify, concurrent_member_adds, secrets, extensions, activity, activity_with_modification, totals_follow_writes, custom_typed_attributes,
             engine_jobs, engine_restart, engine_progress, engine_objects, engine_log, engine_log_purge, engine_tenant_isolation,
             engine_many_objects, exact_numbers_and_instants, cleartext_passwords, unique_values,
-            resource_counts, query_time_limit, events, events_purge, events_concurrent_readers_skip_nothing, webhooks);
+            resource_counts, query_time_limit, events, events_purge, events_concurrent_readers_skip_nothing, events_link_to_their_change, webhooks);
     };
     (@cases $factory:path; #[$attr:meta]; $($case:ident),* $(,)?) => {
         $(

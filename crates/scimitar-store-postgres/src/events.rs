@@ -14,9 +14,10 @@ use tokio_postgres::IsolationLevel;
 
 use crate::{PostgresStore, in_tx, internal};
 
-const INSERT_EVENTS: &str = "INSERT INTO events (tenant_id, id, time, type, subject, data) \
-     SELECT $1, e.id, e.time, e.type, e.subject, e.data::jsonb \
-     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS e(id, time, type, subject, data)";
+const INSERT_EVENTS: &str = "INSERT INTO events (tenant_id, id, time, type, subject, data, change_id) \
+     SELECT $1, e.id, e.time, e.type, e.subject, e.data::jsonb, e.change \
+     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+     AS e(id, time, type, subject, data, change)";
 
 /// How many pending events one pass numbers.
 const SEQUENCE_BATCH: i64 = 5000;
@@ -29,6 +30,7 @@ pub(crate) struct EventRows {
     types: Vec<String>,
     subjects: Vec<Option<String>>,
     data: Vec<String>,
+    changes: Vec<Option<String>>,
 }
 
 impl EventRows {
@@ -39,6 +41,7 @@ impl EventRows {
             types: Vec::with_capacity(events.len()),
             subjects: Vec::with_capacity(events.len()),
             data: Vec::with_capacity(events.len()),
+            changes: Vec::with_capacity(events.len()),
         };
         for e in events {
             rows.ids.push(e.id);
@@ -46,6 +49,7 @@ impl EventRows {
             rows.types.push(e.event_type);
             rows.subjects.push(e.subject);
             rows.data.push(e.data.to_string());
+            rows.changes.push(e.change);
         }
         rows
     }
@@ -66,7 +70,15 @@ impl EventRows {
         crate::pg_execute(
             c,
             INSERT_EVENTS,
-            &[&tenant, &self.ids, &self.times, &self.types, &self.subjects, &self.data],
+            &[
+                &tenant,
+                &self.ids,
+                &self.times,
+                &self.types,
+                &self.subjects,
+                &self.data,
+                &self.changes,
+            ],
         )
         .await
         .map(|_| ())
@@ -156,6 +168,30 @@ impl EventStore for PostgresStore {
              WHERE tenant_id = $1 AND seq > $2 AND (cardinality($3::text[]) = 0 OR type = ANY($3)) \
              ORDER BY seq LIMIT $4",
             &[&tenant, &after, &types, &limit],
+        )
+        .await
+        .map_err(crate::db_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Event {
+                    id: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    time: r.try_get(2)?,
+                    event_type: r.try_get(3)?,
+                    data: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(crate::db_error)
+    }
+
+    async fn change_events(&self, tenant: TenantId, change: &str, from: &str, to: &str) -> StoreResult<Vec<Event>> {
+        let client = self.pool.get().await.map_err(internal)?;
+        let rows = crate::pg_query(
+            &client,
+            "SELECT id, coalesce(seq, 0), time, type, data FROM events \
+             WHERE time >= $1 AND time <= $2 AND tenant_id = $3 AND change_id = $4 ORDER BY pk",
+            &[&from, &to, &tenant, &change],
         )
         .await
         .map_err(crate::db_error)?;

@@ -63,7 +63,13 @@ const ENGINE_STEPS: &[Step] = &[
     ("0003_progress", include_str!("../migrations/engine/0003_progress.sql")),
 ];
 
-const EVENTS_STEPS: &[Step] = &[("0001_events", include_str!("../migrations/events/0001_events.sql"))];
+const EVENTS_STEPS: &[Step] = &[
+    ("0001_events", include_str!("../migrations/events/0001_events.sql")),
+    (
+        "0002_change_links",
+        include_str!("../migrations/events/0002_change_links.sql"),
+    ),
+];
 
 /// The migration sets of this backend, applied in this order.
 const MIGRATION_SETS: &[MigrationSet] = &[
@@ -276,7 +282,8 @@ pub(crate) async fn pg_query_opt(
 }
 
 const INSERT_ACTIVITY: &str = "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
-     name, changes, outcome, status, error, method, path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     name, changes, outcome, status, error, method, path, change_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 /// The activity insert, prepared once per connection (for pipelining:
 /// see [`PipelinedTx`]).
@@ -311,6 +318,7 @@ pub(crate) async fn run_activity(
             &e.error,
             &e.method,
             &e.path,
+            &e.change,
         ],
     )
     .await

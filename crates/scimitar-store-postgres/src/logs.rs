@@ -23,7 +23,7 @@ impl ActivityStore for PostgresStore {
         let t = b.bind(tenant, "bigint");
         b.push(&format!(
             "SELECT id, tenant_id, time, token_id, token_label, action, resource_type, resource_id, name, changes, \
-             outcome, status, error, method, path FROM activity WHERE tenant_id = {t}"
+             outcome, status, error, method, path, change_id FROM activity WHERE tenant_id = {t}"
         ));
         for (col, cmp, v) in [
             ("time", ">=", q.since),
@@ -71,6 +71,7 @@ impl ActivityStore for PostgresStore {
                 error: r.try_get(12)?,
                 method: r.try_get(13)?,
                 path: r.try_get(14)?,
+                change: r.try_get(15)?,
             })
         };
         rows.iter().map(event).collect::<Result<_, _>>().map_err(db_error)

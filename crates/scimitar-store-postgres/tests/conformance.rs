@@ -225,6 +225,7 @@ async fn events_across_nodes_are_numbered_once_and_skip_nothing() {
                 let events = scimitar_store::ChangeEvents {
                     events: vec![event],
                     members: None,
+                    change: None,
                 };
                 let f: scimitar_store::ModifyFn = Arc::new(move |cur, _| {
                     let mut doc = cur.doc.clone();

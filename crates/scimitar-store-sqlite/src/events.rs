@@ -50,12 +50,21 @@ pub(crate) fn insert_prepared(tx: &Connection, tenant: TenantId, events: Vec<Pre
         .map_err(internal)?;
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO events (tenant_id, seq, id, time, type, subject, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (tenant_id, seq, id, time, type, subject, data, change_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .map_err(internal)?;
     for (i, Prepared { event: e, data }) in (last - n + 1..).zip(events) {
         insert
-            .execute(params![tenant, i, e.id, e.time, e.event_type, e.subject, data])
+            .execute(params![
+                tenant,
+                i,
+                e.id,
+                e.time,
+                e.event_type,
+                e.subject,
+                data,
+                e.change
+            ])
             .map_err(internal)?;
     }
     Ok(())
@@ -93,6 +102,32 @@ impl EventStore for SqliteStore {
             let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
             let rows = stmt
                 .query_map(params_from_iter(p), |r| {
+                    let data: String = r.get(4)?;
+                    Ok(Event {
+                        id: r.get(0)?,
+                        seq: r.get(1)?,
+                        time: r.get(2)?,
+                        event_type: r.get(3)?,
+                        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn change_events(&self, tenant: TenantId, change: &str, from: &str, to: &str) -> StoreResult<Vec<Event>> {
+        let (change, from, to) = (change.to_string(), from.to_string(), to.to_string());
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, seq, time, type, data FROM events \
+                     WHERE time >= ? AND time <= ? AND tenant_id = ? AND change_id = ? ORDER BY seq",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![from, to, tenant, change], |r| {
                     let data: String = r.get(4)?;
                     Ok(Event {
                         id: r.get(0)?,

@@ -60,7 +60,13 @@ const ENGINE_STEPS: &[Step] = &[
     ("0003_progress", include_str!("../migrations/engine/0003_progress.sql")),
 ];
 
-const EVENTS_STEPS: &[Step] = &[("0001_events", include_str!("../migrations/events/0001_events.sql"))];
+const EVENTS_STEPS: &[Step] = &[
+    ("0001_events", include_str!("../migrations/events/0001_events.sql")),
+    (
+        "0002_change_links",
+        include_str!("../migrations/events/0002_change_links.sql"),
+    ),
+];
 
 /// The migration sets of this backend, applied in this order.
 const MIGRATION_SETS: &[MigrationSet] = &[
@@ -217,7 +223,7 @@ pub(crate) fn insert_activity(c: &Connection, e: &ActivityEvent, changes: &str) 
     exec(
         c,
         "INSERT INTO activity (tenant_id, time, token_id, token_label, action, resource_type, resource_id, \
-         name, changes, outcome, status, error, method, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         name, changes, outcome, status, error, method, path, change_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             e.tenant_id,
             e.time,
@@ -232,7 +238,8 @@ pub(crate) fn insert_activity(c: &Connection, e: &ActivityEvent, changes: &str) 
             e.status,
             e.error,
             e.method,
-            e.path
+            e.path,
+            e.change
         ],
     )
 }

@@ -22,7 +22,7 @@ impl ActivityStore for SqliteStore {
             use rusqlite::types::Value as Sql;
             let mut sql = String::from(
                 "SELECT id, tenant_id, time, token_id, token_label, action, resource_type, resource_id, name, changes, \
-                 outcome, status, error, method, path FROM activity WHERE tenant_id = ?",
+                 outcome, status, error, method, path, change_id FROM activity WHERE tenant_id = ?",
             );
             let mut p: Vec<Sql> = vec![Sql::Integer(tenant)];
             if let Some(v) = q.since {
@@ -79,6 +79,7 @@ impl ActivityStore for SqliteStore {
                         error: r.get(12)?,
                         method: r.get(13)?,
                         path: r.get(14)?,
+                        change: r.get(15)?,
                     })
                 })
                 .map_err(internal)?;

@@ -24,6 +24,7 @@ fn event(tenant: i64, time: &str) -> ActivityEvent {
         error: None,
         method: "POST".into(),
         path: "/Users".into(),
+        change: None,
     }
 }
 

@@ -30,6 +30,10 @@ pub struct ActivityEvent {
     pub error: Option<String>,
     pub method: String,
     pub path: String,
+    /// The change's id, which its events carry too (`EventStore::change_events`):
+    /// how the activity page links a change to its events. None for
+    /// failures and entries that made no events.
+    pub change: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -29,6 +29,13 @@ pub struct NewEvent {
     /// The resource (or token) the event is about.
     pub subject: Option<String>,
     pub data: Value,
+    /// The change it belongs to (`ActivityEvent::change`), if logged.
+    pub change: Option<String>,
+}
+
+/// A new change id: its activity entry and its events carry it.
+pub fn new_change_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl NewEvent {
@@ -40,6 +47,7 @@ impl NewEvent {
             time: crate::now_utc(),
             subject: subject.map(str::to_string),
             data,
+            change: None,
         }
     }
 }
@@ -78,6 +86,8 @@ impl MemberEvents {
 pub struct ChangeEvents {
     pub events: Vec<NewEvent>,
     pub members: Option<MemberEvents>,
+    /// Given to every event of the change (`ActivityEvent::change`).
+    pub change: Option<String>,
 }
 
 /// A member added to (`true`) or removed from a group by a change, with
@@ -91,6 +101,17 @@ impl ChangeEvents {
     /// users): the group's `group.updated` says `members` changed instead
     /// (one is made if the document did not change).
     pub fn all(self, delta: &MemberDelta) -> Vec<NewEvent> {
+        let change = self.change.clone();
+        let mut out = self.members_too(delta);
+        if change.is_some() {
+            for e in &mut out {
+                e.change.clone_from(&change);
+            }
+        }
+        out
+    }
+
+    fn members_too(self, delta: &MemberDelta) -> Vec<NewEvent> {
         let mut out = self.events;
         let Some(m) = &self.members else { return out };
         if delta.iter().any(|(_, _, kind)| kind != "User") {
@@ -156,6 +177,11 @@ pub trait EventStore: Send + Sync {
     /// any event). Every event numbered up to it is visible once it is:
     /// numbers become visible in order.
     async fn last_event_seq(&self, tenant: TenantId) -> StoreResult<i64>;
+    /// The events of one change (`ActivityEvent::change`) stored between
+    /// `from` and `to` (RFC 3339; the window keeps the lookup on the time
+    /// index), in the order they were stored. On PostgreSQL they may not be
+    /// numbered yet: their `seq` is then 0.
+    async fn change_events(&self, tenant: TenantId, change: &str, from: &str, to: &str) -> StoreResult<Vec<Event>>;
     /// Deletes events older than `before` in every tenant (retention runs
     /// across tenants by design); returns how many.
     async fn purge_events(&self, before: &str) -> StoreResult<u64>;
@@ -168,6 +194,7 @@ mod tests {
 
     fn change(events: Vec<NewEvent>) -> ChangeEvents {
         ChangeEvents {
+            change: Some("c1".into()),
             events,
             members: Some(MemberEvents {
                 group: "g".into(),
@@ -214,7 +241,7 @@ mod tests {
             ),
         ];
         for (events, d, want) in cases {
-            let got: Vec<(String, Value)> = change(events)
+            let got: Vec<(String, Value)> = change(events.clone())
                 .all(&d)
                 .into_iter()
                 .map(|e| {
@@ -228,6 +255,11 @@ mod tests {
                 .collect();
             let want: Vec<(String, Value)> = want.into_iter().map(|(t, v)| (t.to_string(), v)).collect();
             assert_eq!(got, want, "{d:?}");
+            // Every event of the change carries its id, the member events too.
+            assert!(
+                change(events).all(&d).iter().all(|e| e.change.as_deref() == Some("c1")),
+                "{d:?}"
+            );
         }
         // Without member events (a User), the delta is ignored.
         let user = ChangeEvents::default();

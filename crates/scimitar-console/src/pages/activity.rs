@@ -94,6 +94,8 @@ pub struct EventRow {
     pub request: String,
     pub token: String,
     pub changes: Vec<Change>,
+    /// The page of the change's events (`ActivityEvent::change`).
+    pub events_link: Option<String>,
 }
 
 pub struct Bar {
@@ -154,7 +156,15 @@ fn event_row(tenant: &str, e: ActivityEvent) -> EventRow {
         (Some("Group"), Some(id), _) => Some(format!("/console/t/{tenant}/groups/{}", urlencode(id))),
         _ => None,
     };
+    let events_link = e.change.as_deref().map(|c| {
+        format!(
+            "/console/t/{tenant}/activity/changes/{}?at={}",
+            urlencode(c),
+            urlencode(&e.time)
+        )
+    });
     EventRow {
+        events_link,
         time: when(&e.time),
         action: e.action,
         resource_type: e.resource_type.unwrap_or_default(),
@@ -312,6 +322,59 @@ pub async fn activity(
     }))
 }
 
+#[derive(Deserialize)]
+pub struct ChangeParams {
+    /// The activity entry's time (the lookup's window).
+    #[serde(default)]
+    at: String,
+}
+
+/// An event of a change, as its page shows it.
+pub struct ChangeEventRow {
+    pub seq: String,
+    pub time: String,
+    pub event_type: String,
+    pub id: String,
+    pub data: String,
+}
+
+#[derive(Template)]
+#[template(path = "change_events.html")]
+struct ChangeEventsPage {
+    c: Chrome,
+    at: String,
+    events: Vec<ChangeEventRow>,
+}
+
+/// The events a change made (linked from each entry of the activity
+/// page): what the host application was told, by the events API and its
+/// webhooks.
+pub async fn change_events(
+    State(console): Shared,
+    a: Authed,
+    Path((tenant, change)): Path<(String, String)>,
+    Query(p): Query<ChangeParams>,
+) -> PageResult {
+    let t = tenant_for(&console, &a, &tenant).await?;
+    let events = console.app.change_events(&t, &change, &p.at).await?;
+    let events = events
+        .into_iter()
+        .map(|e| ChangeEventRow {
+            // Not numbered yet (PostgreSQL numbers events when first read).
+            seq: if e.seq > 0 { e.seq.to_string() } else { "pending".into() },
+            time: when(&e.time),
+            event_type: e.event_type,
+            id: e.id,
+            data: serde_json::to_string_pretty(&e.data).unwrap_or_default(),
+        })
+        .collect();
+    Ok(render(&ChangeEventsPage {
+        c: chrome(&a, &t.name, "activity"),
+        at: when(&p.at),
+        events,
+    }))
+}
+
 /// A CSV cell: quoted, and with a leading quote when a spreadsheet would
 /// read it as a formula.
 pub(crate) fn cell(s: &str) -> String {
@@ -390,6 +453,7 @@ mod tests {
             error: None,
             method: "POST".into(),
             path: "/Users".into(),
+            change: None,
         }
     }
 
