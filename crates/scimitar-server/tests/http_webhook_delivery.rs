@@ -264,3 +264,78 @@ async fn send_test_event_delivers_a_webhook_test_outside_the_feed() {
         .assert_error(404, None);
     admin.send(Method::GET, &url(&id), None).await.assert_error(405, None);
 }
+
+/// The production retry schedule with time compressed 60 times: a second
+/// here is a minute of the real schedule (5 s, 30 s, 2 min, … between
+/// attempts, ±20 %), so that an outage of "two minutes" takes two seconds.
+fn compressed(failed: u32, since_first: Duration, retry_after: Option<Duration>, random: f64) -> Next {
+    const SCALE: u32 = 60;
+    match scimitar_webhooks::retry::next(failed, since_first * SCALE, retry_after.map(|d| d * SCALE), random) {
+        Next::Retry(d) => Next::Retry(d / SCALE),
+        other => other,
+    }
+}
+
+/// Issue 18: a receiver down for two minutes gets everything afterwards,
+/// in order per resource, under the production retry schedule (compressed:
+/// see [`compressed`]); the attempts it missed are retried, not lost, and
+/// nothing it accepted is missing.
+#[tokio::test]
+async fn a_receiver_down_for_two_minutes_of_the_real_schedule_gets_everything() {
+    let srv = TestServer::start_with(|s| {
+        s.webhook_allow = vec!["127.0.0.0/8".parse().unwrap()];
+        s.webhook_delivery = Some(DeliverySettings {
+            poll: Duration::from_millis(100),
+            retry: compressed,
+            ..DeliverySettings::default()
+        });
+    })
+    .await;
+    let admin = srv.tenant_with_scope("acme", "admin").await;
+    let reader = srv.tenant_with_scope("acme", "events").await;
+    let scim = srv.tenant("acme").await;
+    let receiver = Receiver::start(&[]).await;
+    add_endpoint(&srv, &admin, &receiver).await;
+    let before = feed(&srv, &reader).await.len();
+
+    receiver.down();
+    let down_at = tokio::time::Instant::now();
+    changes(&scim, "a").await;
+    changes(&scim, "b").await;
+    // Two "minutes" down, then up.
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(down_at.elapsed())).await;
+    receiver.up().await;
+
+    let events = feed(&srv, &reader).await.split_off(before);
+    // The schedule's next attempt after 2 "minutes" is at most 2.6 "minutes"
+    // after the first failure (5 s + 30 s + 2 min, +20 %).
+    let got = receiver.wait_for(events.len(), Duration::from_secs(20)).await;
+    assert!(receiver.rejected().is_empty(), "bad signatures");
+    // Every event arrived (duplicates, if any, carry the same id) …
+    let ids = |it: &mut dyn Iterator<Item = String>| it.collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(
+        ids(&mut got.iter().map(|d| d.id.clone())),
+        ids(&mut events.iter().map(|e| e["id"].as_str().unwrap().to_string())),
+    );
+    // … and each resource's events arrived in their order.
+    let per_resource = |list: &mut dyn Iterator<Item = (String, String)>| {
+        let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (resource, id) in list {
+            let seen = m.entry(resource).or_default();
+            if !seen.contains(&id) {
+                seen.push(id);
+            }
+        }
+        m
+    };
+    let key = |v: &Value| {
+        (
+            v["data"]["id"].as_str().unwrap_or_default().to_string(),
+            v["id"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(
+        per_resource(&mut got.iter().map(|d| key(&d.body))),
+        per_resource(&mut events.iter().map(key)),
+    );
+}
