@@ -14,6 +14,7 @@ use scimitar_store::{Store, Tenant, TenantId};
 pub use scimitar_webhooks::worker::Settings as DeliverySettings;
 use scimitar_webhooks::worker::{Dispatcher, EventSource, WebhookEvent};
 use serde_json::json;
+use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use crate::events::event_json;
@@ -50,7 +51,38 @@ pub fn event_body(tenant: &str, e: &scimitar_store::Event) -> WebhookEvent {
         id: e.id.clone(),
         seq: e.seq,
         event_type: e.event_type.clone(),
+        subject: e.subject.clone(),
         body: event_json(tenant, e).to_string(),
+    }
+}
+
+/// [`event_body`] of an event read as text: the same object, in
+/// `event_json`'s field order, with the payload put in as stored (checked
+/// to be JSON, but neither parsed into a tree nor serialised again).
+pub fn raw_event_body(tenant: &str, e: scimitar_store::RawEvent) -> WebhookEvent {
+    let data = RawValue::from_string(e.data).ok();
+    let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let data = data.as_deref().map_or("null", RawValue::get);
+    let mut body = String::with_capacity(data.len() + 160);
+    body.push_str("{\"id\":");
+    body.push_str(&text(&e.id));
+    body.push_str(",\"tenant\":");
+    body.push_str(&text(tenant));
+    body.push_str(",\"seq\":");
+    body.push_str(&e.seq.to_string());
+    body.push_str(",\"time\":");
+    body.push_str(&text(&e.time));
+    body.push_str(",\"type\":");
+    body.push_str(&text(&e.event_type));
+    body.push_str(",\"data\":");
+    body.push_str(data);
+    body.push('}');
+    WebhookEvent {
+        id: e.id,
+        seq: e.seq,
+        event_type: e.event_type,
+        subject: e.subject,
+        body,
     }
 }
 
@@ -67,13 +99,13 @@ impl EventSource for OutboxEvents {
         let name = self.tenant_name(tenant).await?;
         let events = self
             .store
-            .list_events(tenant, after, limit, &[])
+            .list_raw_events(tenant, after, limit)
             .await
             .map_err(|e| e.to_string())?;
         Ok(events
-            .iter()
+            .into_iter()
             .filter(|e| e.seq <= high)
-            .map(|e| event_body(&name, e))
+            .map(|e| raw_event_body(&name, e))
             .collect())
     }
 

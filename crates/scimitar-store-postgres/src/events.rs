@@ -152,7 +152,7 @@ impl EventStore for PostgresStore {
         let types = types.to_vec();
         let rows = crate::pg_query(
             &client,
-            "SELECT id, seq, time, type, data FROM events \
+            "SELECT id, seq, time, type, data, subject FROM events \
              WHERE tenant_id = $1 AND seq > $2 AND (cardinality($3::text[]) = 0 OR type = ANY($3)) \
              ORDER BY seq LIMIT $4",
             &[&tenant, &after, &types, &limit],
@@ -166,6 +166,7 @@ impl EventStore for PostgresStore {
                     seq: r.try_get(1)?,
                     time: r.try_get(2)?,
                     event_type: r.try_get(3)?,
+                    subject: r.try_get(5)?,
                     data: r.try_get(4)?,
                 })
             })
