@@ -3601,6 +3601,16 @@ pub async fn webhooks(s: Arc<dyn Store>) {
         log.iter().map(|l| l.seq).collect::<Vec<_>>(),
         [5002, 5001, 5000, 100 + MAX_DELIVERY_LOG + 4]
     );
+    // A write of many lines is trimmed too (once, after its lines).
+    let many = AttemptRecord {
+        state: WebhookState::default(),
+        log: (0..60).map(|i| line(6000 + i, "delivered")).collect(),
+        failed: None,
+    };
+    s.record_webhook_attempt(t, "wh_1", &many).await.unwrap();
+    let log = s.webhook_log(t, "wh_1", MAX_DELIVERY_LOG * 2).await.unwrap();
+    assert_eq!(log.len() as i64, MAX_DELIVERY_LOG);
+    assert_eq!((log[0].seq, log[59].seq, log[60].seq), (6059, 6000, 5002));
 
     // Deletion takes the log and failed events along; the tenant's too.
     s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap();

@@ -584,6 +584,15 @@ impl Window {
     }
 }
 
+/// Waits for a record written in the background: whether the endpoint
+/// still exists.
+async fn written(writing: Option<tokio::task::JoinHandle<Result<bool, String>>>) -> Result<bool, String> {
+    match writing {
+        None => Ok(true),
+        Some(h) => h.await.map_err(|e| format!("a delivery record stopped: {e}"))?,
+    }
+}
+
 /// Delivers events from the cursor, up to `in_flight` at once (one while
 /// retrying the event after the cursor), recording deliveries in batches;
 /// after a failure, the retry state or the event set aside, as
@@ -619,12 +628,16 @@ async fn deliver(shared: &Shared, r: Round<'_>, held: &mut Option<Instant>) -> R
     // The URL is checked once per round, when there is something to send.
     let mut allowed: Option<Result<(), String>> = None;
     // Deliveries are recorded together (the cursor and their log lines in
-    // one write) every FLUSH_EVERY or FLUSH_LINES, and before anything else
-    // is: a node stopped in between sends the unrecorded ones again, with
-    // their ids — still at least once, never past an undelivered event.
+    // one write) every FLUSH_EVERY or FLUSH_LINES (or more, if the previous
+    // write is still under way), and before anything else is: a node
+    // stopped in between sends the unrecorded ones again, with their ids —
+    // still at least once, never past an undelivered event.
     let mut lines: Vec<DeliveryRecord> = Vec::new();
     let mut recorded = cursor;
     let mut flushed = Instant::now();
+    // The record being written: in the background, so that deliveries go
+    // on meanwhile; one at a time, so that they are stored in order.
+    let mut writing: Option<tokio::task::JoinHandle<Result<bool, String>>> = None;
     let progress = |window: &Window, probe: bool| {
         if probe {
             // Only skipped events passed: the retry state is the next one's.
@@ -661,10 +674,13 @@ async fn deliver(shared: &Shared, r: Round<'_>, held: &mut Option<Instant>) -> R
         }
         let room = if probe { 1 } else { limit };
         if !stop && flight.len() < room && !window.ready.is_empty() {
-            if !hold_lease(shared, lease, held).await? {
-                stop = true;
-                lost = true;
-            } else if allowed.is_none() {
+            match hold_lease(shared, lease, held).await {
+                Ok(true) => {}
+                Ok(false) => lost = true,
+                Err(e) => error = Some(e),
+            }
+            stop = lost || error.is_some();
+            if !stop && allowed.is_none() {
                 allowed = Some(
                     shared
                         .sender
@@ -738,24 +754,32 @@ async fn deliver(shared: &Shared, r: Round<'_>, held: &mut Option<Instant>) -> R
             }
         }
         if failed.is_none()
+            && writing.as_ref().is_none_or(|h| h.is_finished())
             && (lines.len() >= FLUSH_LINES
                 || (flushed.elapsed() >= FLUSH_EVERY && (!lines.is_empty() || window.cursor != recorded)))
         {
+            if !written(writing.take()).await? {
+                return Ok(Step::Exit);
+            }
             let rec = AttemptRecord {
                 state: progress(&window, probe),
                 log: std::mem::take(&mut lines),
                 failed: None,
             };
-            if !store
-                .record_webhook_attempt(tenant, id, &rec)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Ok(Step::Exit);
-            }
+            let (store, id) = (store.clone(), id.to_string());
+            writing = Some(tokio::spawn(async move {
+                store
+                    .record_webhook_attempt(tenant, &id, &rec)
+                    .await
+                    .map_err(|e| e.to_string())
+            }));
             recorded = window.cursor;
             flushed = Instant::now();
         }
+    }
+    // The records after this one come after it.
+    if !written(writing.take()).await? {
+        return Ok(Step::Exit);
     }
     let Some(f) = failed else {
         if !lines.is_empty() || window.cursor != recorded {
