@@ -1270,9 +1270,11 @@ mod tests {
             // Everything comes, each subject's first deliveries in order.
             rx.wait_for(&sent.iter().map(|e| e.id.clone()).collect()).await;
             e.cursor_reaches(sent.last().unwrap().seq).await;
-            let st = rx.state.lock().unwrap();
-            assert!(st.overlaps.is_empty(), "{case:?}");
-            assert_in_order_per_subject(&st.delivered);
+            {
+                let st = rx.state.lock().unwrap();
+                assert!(st.overlaps.is_empty(), "{case:?}");
+                assert_in_order_per_subject(&st.delivered);
+            }
             let log = e.store.webhook_log(e.tenant, "wh_1", 1000).await.unwrap();
             assert!(
                 log.iter().any(|l| l.status == "retrying" && l.seq == failed_seq),
