@@ -1209,6 +1209,8 @@ mod tests {
             (200, 7, true, 16, 25, 4),
             (300, 300, false, 32, 50, 3),
             (300, 40, true, 32, 500, 5),
+            // One in flight: everything in sequence order.
+            (100, 10, true, 1, 20, 2),
         ];
         for (n, subjects, with_none, in_flight, batch, delay) in cases {
             let rx = Rx::start(delay, &[]).await;
@@ -1222,8 +1224,12 @@ mod tests {
             assert_eq!(st.requests, n, "{case:?}: each once");
             assert_in_order_per_subject(&st.delivered);
             assert!(st.most_in_flight <= in_flight.min(subjects), "{case:?}");
-            if subjects > 1 {
+            if subjects > 1 && in_flight > 1 {
                 assert!(st.most_in_flight > 1, "{case:?}: requests were in flight together");
+            }
+            if in_flight == 1 {
+                let seqs: Vec<i64> = st.delivered.iter().map(|d| d.0).collect();
+                assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{case:?}: {seqs:?}");
             }
         }
     }
