@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use scimitar_protocol::ScimError;
 use scimitar_store::{Store, Tenant, TenantId};
+pub use scimitar_webhooks::worker::DEFAULT_IN_FLIGHT as DEFAULT_WEBHOOK_IN_FLIGHT;
 pub use scimitar_webhooks::worker::Settings as DeliverySettings;
 use scimitar_webhooks::worker::{Dispatcher, EventSource, WebhookEvent};
 use serde_json::json;
+use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use crate::events::event_json;
@@ -50,7 +52,38 @@ pub fn event_body(tenant: &str, e: &scimitar_store::Event) -> WebhookEvent {
         id: e.id.clone(),
         seq: e.seq,
         event_type: e.event_type.clone(),
+        subject: e.subject.clone(),
         body: event_json(tenant, e).to_string(),
+    }
+}
+
+/// [`event_body`] of an event read as text: the same object, in
+/// `event_json`'s field order, with the payload put in as stored (checked
+/// to be JSON, but neither parsed into a tree nor serialised again).
+pub fn raw_event_body(tenant: &str, e: scimitar_store::RawEvent) -> WebhookEvent {
+    let data = RawValue::from_string(e.data).ok();
+    let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let data = data.as_deref().map_or("null", RawValue::get);
+    let mut body = String::with_capacity(data.len() + 160);
+    body.push_str("{\"id\":");
+    body.push_str(&text(&e.id));
+    body.push_str(",\"tenant\":");
+    body.push_str(&text(tenant));
+    body.push_str(",\"seq\":");
+    body.push_str(&e.seq.to_string());
+    body.push_str(",\"time\":");
+    body.push_str(&text(&e.time));
+    body.push_str(",\"type\":");
+    body.push_str(&text(&e.event_type));
+    body.push_str(",\"data\":");
+    body.push_str(data);
+    body.push('}');
+    WebhookEvent {
+        id: e.id,
+        seq: e.seq,
+        event_type: e.event_type,
+        subject: e.subject,
+        body,
     }
 }
 
@@ -67,13 +100,13 @@ impl EventSource for OutboxEvents {
         let name = self.tenant_name(tenant).await?;
         let events = self
             .store
-            .list_events(tenant, after, limit, &[])
+            .list_raw_events(tenant, after, limit)
             .await
             .map_err(|e| e.to_string())?;
         Ok(events
-            .iter()
+            .into_iter()
             .filter(|e| e.seq <= high)
-            .map(|e| event_body(&name, e))
+            .map(|e| raw_event_body(&name, e))
             .collect())
     }
 
@@ -178,5 +211,61 @@ impl App {
     pub(crate) fn webhook_sender(&self) -> Result<scimitar_webhooks::send::Sender, ScimError> {
         scimitar_webhooks::send::Sender::new(self.webhook_policy(), scimitar_webhooks::send::Timeouts::default())
             .map_err(|e| ScimError::new(500, None, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use scimitar_store::{Event, RawEvent};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The body made from the stored text is, byte for byte, the one made
+    /// from the parsed event (the events API's object).
+    #[test]
+    fn a_body_from_stored_text_is_the_events_api_object() {
+        let cases = [
+            json!({"user": {"id": "u1", "userName": "a\"b\\c", "name": {"givenName": "Zoë 😀"}, "active": true}}),
+            json!({"changed": ["emails", "name.givenName"], "n": 1.5, "z": null, "a": []}),
+            json!({"token": {"id": "t1", "label": "<script>\u{1}", "scope": "scim"}}),
+            json!({}),
+        ];
+        for (i, data) in cases.into_iter().enumerate() {
+            let seq = i64::try_from(i).unwrap() + 1;
+            let event = Event {
+                id: format!("id-{i}"),
+                seq,
+                time: "2026-12-01T12:00:00.000Z".into(),
+                event_type: "user.updated".into(),
+                subject: Some("u1".into()),
+                data: data.clone(),
+            };
+            let raw = RawEvent {
+                id: event.id.clone(),
+                seq,
+                time: event.time.clone(),
+                event_type: event.event_type.clone(),
+                subject: event.subject.clone(),
+                // As the SQLite backend stores it.
+                data: serde_json::to_string(&data).unwrap(),
+            };
+            let tenant = "acme \"eu\"";
+            assert_eq!(raw_event_body(tenant, raw), event_body(tenant, &event), "{data}");
+        }
+        // Stored text that is not JSON is sent as null, as the parsed
+        // event has it.
+        let raw = RawEvent {
+            id: "x".into(),
+            seq: 1,
+            time: "t".into(),
+            event_type: "user.created".into(),
+            subject: None,
+            data: "{not json".into(),
+        };
+        let body: Value = serde_json::from_str(&raw_event_body("acme", raw).body).unwrap();
+        assert_eq!(body["data"], Value::Null);
     }
 }

@@ -3322,6 +3322,29 @@ pub async fn events(s: Arc<dyn Store>) {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), all.len(), "event ids are unique");
+    // Each event's subject (webhooks are ordered by it): the resource, the
+    // group of a member event, the token.
+    for ((_, kind, who), e) in got.iter().zip(&all) {
+        let want = if kind.starts_with("group.user_") {
+            "g1"
+        } else {
+            who.as_str()
+        };
+        assert_eq!(e.subject.as_deref(), Some(want), "{kind}");
+    }
+    // The same events with their payloads as stored text.
+    let raw = s.list_raw_events(t, 0, 1000).await.unwrap();
+    assert_eq!(raw.len(), all.len());
+    for (r, e) in raw.iter().zip(&all) {
+        assert_eq!(
+            (&r.id, r.seq, &r.time, &r.event_type, &r.subject),
+            (&e.id, e.seq, &e.time, &e.event_type, &e.subject)
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&r.data).unwrap(), e.data);
+    }
+    let raw_page = s.list_raw_events(t, 3, 2).await.unwrap();
+    assert_eq!(raw_page.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+    assert!(s.list_raw_events(other, 0, 100).await.unwrap().is_empty());
     // Paging, types, and tenant isolation.
     let page = s.list_events(t, 3, 2, &[]).await.unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
@@ -3580,6 +3603,16 @@ pub async fn webhooks(s: Arc<dyn Store>) {
         log.iter().map(|l| l.seq).collect::<Vec<_>>(),
         [5002, 5001, 5000, 100 + MAX_DELIVERY_LOG + 4]
     );
+    // A write of many lines is trimmed too (once, after its lines).
+    let many = AttemptRecord {
+        state: WebhookState::default(),
+        log: (0..60).map(|i| line(6000 + i, "delivered")).collect(),
+        failed: None,
+    };
+    s.record_webhook_attempt(t, "wh_1", &many).await.unwrap();
+    let log = s.webhook_log(t, "wh_1", MAX_DELIVERY_LOG * 2).await.unwrap();
+    assert_eq!(log.len() as i64, MAX_DELIVERY_LOG);
+    assert_eq!((log[0].seq, log[59].seq, log[60].seq), (6059, 6000, 5002));
 
     // Deletion takes the log and failed events along; the tenant's too.
     s.record_webhook_attempt(t, "wh_1", &rec).await.unwrap();

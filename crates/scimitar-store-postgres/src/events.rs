@@ -164,7 +164,7 @@ impl EventStore for PostgresStore {
         let types = types.to_vec();
         let rows = crate::pg_query(
             &client,
-            "SELECT id, seq, time, type, data FROM events \
+            "SELECT id, seq, time, type, data, subject FROM events \
              WHERE tenant_id = $1 AND seq > $2 AND (cardinality($3::text[]) = 0 OR type = ANY($3)) \
              ORDER BY seq LIMIT $4",
             &[&tenant, &after, &types, &limit],
@@ -178,6 +178,7 @@ impl EventStore for PostgresStore {
                     seq: r.try_get(1)?,
                     time: r.try_get(2)?,
                     event_type: r.try_get(3)?,
+                    subject: r.try_get(5)?,
                     data: r.try_get(4)?,
                 })
             })
@@ -189,7 +190,7 @@ impl EventStore for PostgresStore {
         let client = self.pool.get().await.map_err(internal)?;
         let rows = crate::pg_query(
             &client,
-            "SELECT id, coalesce(seq, 0), time, type, data FROM events \
+            "SELECT id, coalesce(seq, 0), time, type, data, subject FROM events \
              WHERE time >= $1 AND time <= $2 AND tenant_id = $3 AND change_id = $4 ORDER BY pk",
             &[&from, &to, &tenant, &change],
         )
@@ -203,6 +204,7 @@ impl EventStore for PostgresStore {
                     time: r.try_get(2)?,
                     event_type: r.try_get(3)?,
                     data: r.try_get(4)?,
+                    subject: r.try_get(5)?,
                 })
             })
             .collect::<Result<Vec<_>, tokio_postgres::Error>>()

@@ -74,7 +74,16 @@ async fn insert_log(
         ],
     )
     .await?;
-    // Keep the newest MAX_DELIVERY_LOG lines of the endpoint.
+    Ok(())
+}
+
+/// Keeps the newest MAX_DELIVERY_LOG lines of the endpoint: once per
+/// write, after its lines, not once per line.
+async fn trim_log(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: TenantId,
+    id: &str,
+) -> Result<(), tokio_postgres::Error> {
     tx.execute(
         "DELETE FROM webhook_log WHERE tenant_id = $1 AND endpoint_id = $2 AND id <= \
          (SELECT id FROM webhook_log WHERE tenant_id = $1 AND endpoint_id = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)",
@@ -215,6 +224,9 @@ impl WebhookStore for PostgresStore {
                 for l in &rec.log {
                     insert_log(&tx, tenant, id, l).await?;
                 }
+                if !rec.log.is_empty() {
+                    trim_log(&tx, tenant, id).await?;
+                }
                 if let Some(f) = &rec.failed {
                     tx.execute(
                         "INSERT INTO webhook_failed (tenant_id, endpoint_id, seq, event_id, event_type, body, \
@@ -314,6 +326,7 @@ impl WebhookStore for PostgresStore {
                 .await?;
             }
             insert_log(&tx, tenant, id, log).await?;
+            trim_log(&tx, tenant, id).await?;
         })
     }
 }

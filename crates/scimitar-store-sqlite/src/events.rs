@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use scimitar_store::{Event, EventStore, NewEvent, StoreResult, TenantId};
+use scimitar_store::{Event, EventStore, NewEvent, RawEvent, StoreResult, TenantId};
 
 use crate::{SqliteStore, internal};
 
@@ -94,7 +94,7 @@ impl EventStore for SqliteStore {
                 format!(" AND type IN ({marks})")
             };
             let sql = format!(
-                "SELECT id, seq, time, type, data FROM events WHERE tenant_id = ? AND seq > ?{filter} ORDER BY seq LIMIT ?"
+                "SELECT id, seq, time, type, data, subject FROM events WHERE tenant_id = ? AND seq > ?{filter} ORDER BY seq LIMIT ?"
             );
             let mut p: Vec<rusqlite::types::Value> = vec![tenant.into(), after.into()];
             p.extend(types.into_iter().map(rusqlite::types::Value::from));
@@ -108,6 +108,7 @@ impl EventStore for SqliteStore {
                         seq: r.get(1)?,
                         time: r.get(2)?,
                         event_type: r.get(3)?,
+                        subject: r.get(5)?,
                         data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
                     })
                 })
@@ -122,7 +123,7 @@ impl EventStore for SqliteStore {
         self.read(move |c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT id, seq, time, type, data FROM events \
+                    "SELECT id, seq, time, type, data, subject FROM events \
                      WHERE time >= ? AND time <= ? AND tenant_id = ? AND change_id = ? ORDER BY seq",
                 )
                 .map_err(internal)?;
@@ -134,7 +135,34 @@ impl EventStore for SqliteStore {
                         seq: r.get(1)?,
                         time: r.get(2)?,
                         event_type: r.get(3)?,
+                        subject: r.get(5)?,
                         data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn list_raw_events(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<RawEvent>> {
+        let limit = i64::try_from(limit).map_err(internal)?;
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, seq, time, type, subject, data FROM events \
+                     WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![tenant, after, limit], |r| {
+                    Ok(RawEvent {
+                        id: r.get(0)?,
+                        seq: r.get(1)?,
+                        time: r.get(2)?,
+                        event_type: r.get(3)?,
+                        subject: r.get(4)?,
+                        data: r.get(5)?,
                     })
                 })
                 .map_err(internal)?;

@@ -65,7 +65,13 @@ fn insert_log(c: &Connection, tenant: TenantId, id: &str, l: &DeliveryRecord) ->
             l.time
         ],
     )?;
-    // Keep the newest MAX_DELIVERY_LOG lines of the endpoint.
+    Ok(())
+}
+
+/// Keeps the newest MAX_DELIVERY_LOG lines of the endpoint: once per
+/// write, after its lines (the subquery steps over that many index
+/// entries: per line, it was most of a batched delivery write).
+fn trim_log(c: &Connection, tenant: TenantId, id: &str) -> rusqlite::Result<()> {
     exec(
         c,
         "DELETE FROM webhook_log WHERE tenant_id = ?1 AND endpoint_id = ?2 AND id <= \
@@ -227,6 +233,9 @@ impl WebhookStore for SqliteStore {
             for l in &rec.log {
                 insert_log(tx, tenant, &id, l).map_err(internal)?;
             }
+            if !rec.log.is_empty() {
+                trim_log(tx, tenant, &id).map_err(internal)?;
+            }
             if let Some(f) = &rec.failed {
                 exec(
                     tx,
@@ -334,7 +343,8 @@ impl WebhookStore for SqliteStore {
                 )
                 .map_err(internal)?;
             }
-            insert_log(tx, tenant, &id, &log).map_err(internal)
+            insert_log(tx, tenant, &id, &log).map_err(internal)?;
+            trim_log(tx, tenant, &id).map_err(internal)
         })
         .await
     }

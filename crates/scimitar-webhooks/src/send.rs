@@ -66,6 +66,11 @@ impl Sender {
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.total)
             .pool_idle_timeout(Duration::from_secs(60))
+            // A worker keeps up to `Settings::in_flight` requests open to its
+            // endpoint's host: each connection it opened stays in the pool
+            // for the next event (no cap per host, as reqwest's default).
+            .pool_max_idle_per_host(usize::MAX)
+            .tcp_nodelay(true)
             .user_agent(concat!("Scimitar-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;
@@ -90,6 +95,26 @@ impl Sender {
         if let Err(e) = self.policy.check(url).await {
             return fail(e.to_string(), None, None);
         }
+        self.post_checked(url, event_id, body, keys, started).await
+    }
+
+    /// As [`Sender::send`], for a URL the caller has just checked with
+    /// [`Sender::policy`] (the worker does once per round, not per event:
+    /// resolving the host per event cost a DNS lookup each). Connections
+    /// still go only to addresses the policy allows: the client's resolver
+    /// checks every one it opens.
+    pub async fn send_checked(&self, url: &str, event_id: &str, body: &[u8], keys: &[Key]) -> Outcome {
+        self.post_checked(url, event_id, body, keys, Instant::now()).await
+    }
+
+    async fn post_checked(&self, url: &str, event_id: &str, body: &[u8], keys: &[Key], started: Instant) -> Outcome {
+        let fail = |error: String, status: Option<u16>, retry_after: Option<Duration>| Outcome {
+            delivered: false,
+            status,
+            latency: started.elapsed(),
+            error: Some(error),
+            retry_after,
+        };
         let now = unix_now();
         let request = self
             .client

@@ -87,6 +87,7 @@ fn settings(holder: &str, retry: scimitar_webhooks::worker::RetryRule) -> Settin
         lease: Duration::from_secs(2),
         poll: Duration::from_millis(50),
         batch: 10,
+        in_flight: 8,
         retry,
     }
 }
@@ -436,7 +437,7 @@ async fn three_nodes_deliver_each_event_once_and_one_takes_over() {
     assert_ne!(new_holder, holder);
 }
 
-/// The URL is checked again at every delivery: an endpoint whose address
+/// The URL is checked again at every round: an endpoint whose address
 /// the server no longer allows gets nothing, and its log says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_no_longer_allowed_gets_nothing() {

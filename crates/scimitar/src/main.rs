@@ -969,6 +969,9 @@ struct ServeLimits {
     /// Seconds a node holds a webhook endpoint's lease without renewal (renewed every third): how long an endpoint of a node that died waits before another node (or the restarted one) delivers to it.
     #[arg(long, env = "SCIMITAR_WEBHOOK_LEASE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
     webhook_lease: u64,
+    /// Deliveries in flight at once to one webhook endpoint (never two for one resource; each resource's events in order).
+    #[arg(long, env = "SCIMITAR_WEBHOOK_IN_FLIGHT", default_value_t = scimitar_app::delivery::DEFAULT_WEBHOOK_IN_FLIGHT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    webhook_in_flight: usize,
 }
 
 impl ServeLimits {
@@ -990,6 +993,7 @@ impl ServeLimits {
         s.log_requests = self.request_log;
         if let Some(d) = s.webhook_delivery.as_mut() {
             d.lease = std::time::Duration::from_secs(self.webhook_lease);
+            d.in_flight = self.webhook_in_flight;
         }
     }
 }

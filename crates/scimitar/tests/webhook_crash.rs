@@ -266,9 +266,9 @@ async fn crash_and_check(db: &str) {
         .map(|e| (e["id"].as_str().unwrap().to_string(), e))
         .collect();
     // Duplicates carry the same id and body; nothing is delivered that the
-    // feed (what committed) does not hold; first deliveries go in sequence.
+    // feed (what committed) does not hold; first deliveries go in sequence
+    // per resource (several resources' events are in flight at once).
     let mut first: HashMap<String, Value> = HashMap::new();
-    let mut last_seq = 0;
     let mut per_resource: HashMap<String, i64> = HashMap::new();
     for d in &delivered {
         assert_eq!(d.body["id"].as_str(), Some(d.id.as_str()));
@@ -282,8 +282,6 @@ async fn crash_and_check(db: &str) {
             continue;
         }
         first.insert(d.id.clone(), d.body.clone());
-        assert!(seq > last_seq, "first deliveries in sequence: {seq} after {last_seq}");
-        last_seq = seq;
         if let Some(rid) = d.body["data"]["id"].as_str() {
             let prev = per_resource.insert(rid.to_string(), seq).unwrap_or(0);
             assert!(seq > prev, "in order for {rid}");
