@@ -9,7 +9,7 @@
 //! the first committed: per-resource order holds.
 
 use async_trait::async_trait;
-use scimitar_store::{Event, EventStore, NewEvent, StoreResult, TenantId};
+use scimitar_store::{Event, EventStore, NewEvent, RawEvent, StoreResult, TenantId};
 use tokio_postgres::IsolationLevel;
 
 use crate::{PostgresStore, in_tx, internal};
@@ -180,6 +180,35 @@ impl EventStore for PostgresStore {
                     event_type: r.try_get(3)?,
                     subject: r.try_get(5)?,
                     data: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(crate::db_error)
+    }
+
+    async fn list_raw_events(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<RawEvent>> {
+        // The payload as PostgreSQL prints its jsonb: no parse and
+        // serialisation here per delivered event.
+        self.sequence(tenant).await?;
+        let limit = i64::try_from(limit).map_err(internal)?;
+        let client = self.pool.get().await.map_err(internal)?;
+        let rows = crate::pg_query(
+            &client,
+            "SELECT id, seq, time, type, subject, data::text FROM events \
+             WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&tenant, &after, &limit],
+        )
+        .await
+        .map_err(crate::db_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(RawEvent {
+                    id: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    time: r.try_get(2)?,
+                    event_type: r.try_get(3)?,
+                    subject: r.try_get(4)?,
+                    data: r.try_get(5)?,
                 })
             })
             .collect::<Result<Vec<_>, tokio_postgres::Error>>()
