@@ -46,21 +46,24 @@ pub struct Ops {
 fn stamp(drafts: Vec<EventDraft>, subject: &str) -> Vec<NewEvent> {
     drafts
         .into_iter()
-        .map(|d| NewEvent::new(d.event_type, Some(subject), d.data))
+        .map(|d| NewEvent::serialised(d.event_type, Some(subject), d.data))
         .collect()
 }
 
 /// The events of a write: `drafts` from the documents, and for a Group the
 /// member events the store makes for the members it actually adds or
 /// removes.
-fn change_events(kind: Kind, drafts: Vec<EventDraft>, after: &events::Snapshot<'_>) -> ChangeEvents {
-    ChangeEvents {
+fn change_events(kind: Kind, drafts: Vec<EventDraft>, after: &events::Snapshot<'_>) -> Result<ChangeEvents, ScimError> {
+    Ok(ChangeEvents {
         events: stamp(drafts, after.meta.id),
-        members: (kind == Kind::Group).then(|| MemberEvents {
-            group: after.meta.id.to_string(),
-            data: events::member_payload(after),
-        }),
-    }
+        members: match kind {
+            Kind::Group => Some(MemberEvents {
+                group: after.meta.id.to_string(),
+                data: events::member_payload(after)?,
+            }),
+            Kind::User => None,
+        },
+    })
 }
 
 fn not_found(kind: Kind, id: &str) -> ScimError {
@@ -194,7 +197,7 @@ impl Ops {
                     version: 1,
                 },
             };
-            change_events(kind, events::created(kind, &snap), &snap)
+            change_events(kind, events::created(kind, &snap)?, &snap)?
         };
         let new = NewResource {
             kind,
@@ -250,8 +253,10 @@ impl Ops {
                     version: current.version + 1,
                 },
             };
-            m.events = change_events(kind, events::updated(kind, &current.doc, &snap), &snap);
+            // One diff for both the events' `changed` and the activity entry.
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
+            let drafts = events::updated(kind, &current.doc, &snap, &events::changed_attributes(&changes))?;
+            m.events = change_events(kind, drafts, &snap)?;
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
             m.activity = (!changes.is_empty()).then(|| ActivityEvent {
@@ -375,7 +380,7 @@ impl Ops {
                         version: current.version,
                     },
                 };
-                stamp(events::deleted(kind, &snap), &current.id)
+                Ok(stamp(events::deleted(kind, &snap)?, &current.id))
             });
             f
         });

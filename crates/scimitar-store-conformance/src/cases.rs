@@ -3108,7 +3108,7 @@ fn change_events(events: Vec<scimitar_store::NewEvent>, group: Option<&str>) -> 
         events,
         members: group.map(|g| scimitar_store::MemberEvents {
             group: g.to_string(),
-            data: obj(json!({"id": g, "group": {"id": g}})),
+            data: serde_json::value::to_raw_value(&json!({"id": g, "group": {"id": g}})).unwrap(),
         }),
     }
 }
@@ -3264,11 +3264,11 @@ pub async fn events(s: Arc<dyn Store>) {
     assert!(s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.is_err());
     // A delete's events are computed from the record as stored.
     let f: scimitar_store::DeleteEventsFn = Arc::new(|r: &scimitar_store::Record| {
-        vec![scimitar_store::NewEvent::new(
+        Ok(vec![scimitar_store::NewEvent::new(
             "user.deleted",
             Some(&r.id),
             json!({"id": r.id, "userName": r.doc["userName"]}),
-        )]
+        )])
     });
     assert!(matches!(
         s.delete_with_events(t, Kind::User, "u2", Some(99), Some(f.clone()))
