@@ -50,18 +50,24 @@ fn stamp(drafts: Vec<EventDraft>, subject: &str) -> Vec<NewEvent> {
         .collect()
 }
 
-/// The events of a write: `drafts` from the documents, and for a Group the
-/// member events the store makes for the members it actually adds or
-/// removes.
-fn change_events(kind: Kind, drafts: Vec<EventDraft>, after: &events::Snapshot<'_>) -> Result<ChangeEvents, ScimError> {
+/// The events of a write: `drafts` from the documents, and for a Group
+/// whose members the write changes the member events the store makes for
+/// the members it actually adds or removes (their payload is serialised
+/// only then: no member operation, no member event).
+fn change_events(
+    kind: Kind,
+    drafts: Vec<EventDraft>,
+    after: &events::Snapshot<'_>,
+    member_ops: bool,
+) -> Result<ChangeEvents, ScimError> {
     Ok(ChangeEvents {
         events: stamp(drafts, after.meta.id),
         members: match kind {
-            Kind::Group => Some(MemberEvents {
+            Kind::Group if member_ops => Some(MemberEvents {
                 group: after.meta.id.to_string(),
                 data: events::member_payload(after)?,
             }),
-            Kind::User => None,
+            Kind::Group | Kind::User => None,
         },
     })
 }
@@ -197,7 +203,7 @@ impl Ops {
                     version: 1,
                 },
             };
-            change_events(kind, events::created(kind, &snap)?, &snap)?
+            change_events(kind, events::created(kind, &snap)?, &snap, !members.is_empty())?
         };
         let new = NewResource {
             kind,
@@ -256,7 +262,7 @@ impl Ops {
             // One diff for both the events' `changed` and the activity entry.
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
             let drafts = events::updated(kind, &current.doc, &snap, &events::changed_attributes(&changes))?;
-            m.events = change_events(kind, drafts, &snap)?;
+            m.events = change_events(kind, drafts, &snap, !m.member_ops.is_empty())?;
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
             m.activity = (!changes.is_empty()).then(|| ActivityEvent {
