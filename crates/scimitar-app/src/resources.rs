@@ -49,23 +49,34 @@ fn stamp(drafts: Vec<EventDraft>, subject: &str, change: Option<&str>) -> Vec<Ne
         .into_iter()
         .map(|d| NewEvent {
             change: change.map(str::to_string),
-            ..NewEvent::new(d.event_type, Some(subject), d.data)
+            ..NewEvent::serialised(d.event_type, Some(subject), d.data)
         })
         .collect()
 }
 
-/// The events of a write: `drafts` from the documents, and for a Group the
-/// member events the store makes for the members it actually adds or
-/// removes.
-fn change_events(kind: Kind, drafts: Vec<EventDraft>, after: &events::Snapshot<'_>, change: &str) -> ChangeEvents {
-    ChangeEvents {
+/// The events of a write: `drafts` from the documents, and for a Group
+/// whose members the write changes the member events the store makes for
+/// the members it actually adds or removes (their payload is serialised
+/// only then: no member operation, no member event). `change` is the id
+/// its activity entry carries too.
+fn change_events(
+    kind: Kind,
+    drafts: Vec<EventDraft>,
+    after: &events::Snapshot<'_>,
+    member_ops: bool,
+    change: &str,
+) -> Result<ChangeEvents, ScimError> {
+    Ok(ChangeEvents {
         change: Some(change.to_string()),
         events: stamp(drafts, after.meta.id, Some(change)),
-        members: (kind == Kind::Group).then(|| MemberEvents {
-            group: after.meta.id.to_string(),
-            data: events::member_payload(after),
-        }),
-    }
+        members: match kind {
+            Kind::Group if member_ops => Some(MemberEvents {
+                group: after.meta.id.to_string(),
+                data: events::member_payload(after)?,
+            }),
+            Kind::Group | Kind::User => None,
+        },
+    })
 }
 
 fn not_found(kind: Kind, id: &str) -> ScimError {
@@ -200,7 +211,7 @@ impl Ops {
                     version: 1,
                 },
             };
-            change_events(kind, events::created(kind, &snap), &snap, &change)
+            change_events(kind, events::created(kind, &snap)?, &snap, !members.is_empty(), &change)?
         };
         entry.change = Some(change);
         let new = NewResource {
@@ -261,8 +272,10 @@ impl Ops {
                     version: current.version + 1,
                 },
             };
-            m.events = change_events(kind, events::updated(kind, &current.doc, &snap), &snap, &change);
+            // One diff for both the events' `changed` and the activity entry.
             let mut changes = scimitar_protocol::diff::changes(&rt2, &current.doc, &m.doc);
+            let drafts = events::updated(kind, &current.doc, &snap, &events::changed_attributes(&changes))?;
+            m.events = change_events(kind, drafts, &snap, !m.member_ops.is_empty(), &change)?;
             changes.extend(activity::member_changes(&m.member_ops));
             // No changes (Entra re-sending the same values): nothing to log.
             m.activity = (!changes.is_empty()).then(|| ActivityEvent {
@@ -388,7 +401,7 @@ impl Ops {
                         version: current.version,
                     },
                 };
-                stamp(events::deleted(kind, &snap), &current.id, Some(&change2))
+                Ok(stamp(events::deleted(kind, &snap)?, &current.id, Some(&change2)))
             });
             f
         });

@@ -3,19 +3,23 @@
 //! Pure: ids, times and sequence numbers are added by the caller and the
 //! store.
 
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
+use crate::ScimError;
 use crate::output::{self, Derived, Meta};
-use crate::schema::{Kind, ResourceType};
+use crate::schema::{Kind, ResourceType, urn};
 
 /// An event a change makes, before it has an id, a time and a sequence
 /// number.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct EventDraft {
     /// `user.created`, `group.updated`, …
     pub event_type: &'static str,
-    /// The payload (`data`).
-    pub data: Value,
+    /// The payload (`data`), serialised: events are stored as text, so it
+    /// is written once, here, straight from the document.
+    pub data: Box<RawValue>,
 }
 
 /// A resource as its events show it.
@@ -33,11 +37,150 @@ fn is_active(doc: &Map<String, Value>) -> bool {
     doc.get("active").and_then(Value::as_bool) != Some(false)
 }
 
-/// The normalised view plus `resource`, the full representation as
-/// stored, without anything `returned: never` (`password`) and without
-/// derived values (members, groups).
-pub fn payload(kind: Kind, s: &Snapshot<'_>) -> Map<String, Value> {
-    let resource = output::representation(
+/// What a payload has after `resource`.
+#[derive(Clone, Copy)]
+enum Tail<'a> {
+    None,
+    /// `changed` (updates).
+    Changed(&'a [&'a str]),
+    /// `group: {id, displayName}` (member events).
+    Group,
+}
+
+/// The payload of an event, written from the snapshot without copying it:
+/// the normalised view plus `resource`, then the tail. Serialises exactly
+/// as the `Map` this module used to build did (same keys, same order).
+struct PayloadView<'a> {
+    kind: Kind,
+    s: &'a Snapshot<'a>,
+    tail: Tail<'a>,
+}
+
+impl Serialize for PayloadView<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let doc = self.s.doc;
+        let null = &Value::Null;
+        let get = |k: &str| doc.get(k).unwrap_or(null);
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("id", self.s.meta.id)?;
+        m.serialize_entry("externalId", get("externalId"))?;
+        match self.kind {
+            Kind::User => {
+                m.serialize_entry("userName", get("userName"))?;
+                match doc.get("emails") {
+                    Some(e) => m.serialize_entry("emails", e)?,
+                    None => m.serialize_entry("emails", &[] as &[Value])?,
+                }
+                m.serialize_entry("name", get("name"))?;
+                m.serialize_entry("displayName", get("displayName"))?;
+                m.serialize_entry("active", &is_active(doc))?;
+            }
+            Kind::Group => m.serialize_entry("displayName", get("displayName"))?,
+        }
+        m.serialize_entry("resource", &ResourceView(self.s))?;
+        match self.tail {
+            Tail::None => {}
+            Tail::Changed(changed) => m.serialize_entry("changed", changed)?,
+            Tail::Group => m.serialize_entry(
+                "group",
+                &GroupRef {
+                    id: self.s.meta.id,
+                    display_name: get("displayName"),
+                },
+            )?,
+        }
+        m.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct GroupRef<'a> {
+    id: &'a str,
+    #[serde(rename = "displayName")]
+    display_name: &'a Value,
+}
+
+#[derive(serde::Serialize)]
+struct MetaView<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'a str,
+    created: &'a str,
+    #[serde(rename = "lastModified")]
+    last_modified: &'a str,
+    location: String,
+    version: String,
+}
+
+/// `output::representation` without derived values, written from the
+/// stored document: `schemas`, `id`, what may leave the server, `meta`.
+struct ResourceView<'a>(&'a Snapshot<'a>);
+
+impl Serialize for ResourceView<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let Snapshot { rt, base, doc, meta } = self.0;
+        // A document holding a key the representation sets itself would
+        // have it replaced in place: let the representation do that (never
+        // seen in stored documents, which normalisation strips of them).
+        if ["schemas", "id", "meta"].iter().any(|k| doc.contains_key(*k)) {
+            return representation(self.0).serialize(ser);
+        }
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("schemas", &Schemas(rt, doc))?;
+        m.serialize_entry("id", meta.id)?;
+        for (k, v) in output::returnable_entries(rt, doc) {
+            match manager_with_ref(k, &v, base) {
+                Some(with_ref) => m.serialize_entry(k, &with_ref)?,
+                None => m.serialize_entry(k, &v)?,
+            }
+        }
+        m.serialize_entry(
+            "meta",
+            &MetaView {
+                resource_type: &rt.name,
+                created: meta.created,
+                last_modified: meta.last_modified,
+                location: output::location(base, rt, meta.id),
+                version: output::etag(meta.version),
+            },
+        )?;
+        m.end()
+    }
+}
+
+/// The enterprise extension with the manager's `$ref`, as
+/// `output::representation` adds it; `None` when nothing is added.
+fn manager_with_ref(key: &str, v: &Value, base: &str) -> Option<Value> {
+    if key != urn::ENTERPRISE_USER {
+        return None;
+    }
+    let id = v.get("manager")?.as_object()?.get("value")?.as_str()?;
+    let r = Value::String(format!("{base}/Users/{id}"));
+    let mut v = v.clone();
+    if let Some(Value::Object(mgr)) = v.get_mut("manager") {
+        mgr.insert("$ref".into(), r);
+    }
+    Some(v)
+}
+
+/// `schemas`: the core schema, then each extension the document has.
+struct Schemas<'a>(&'a ResourceType, &'a Map<String, Value>);
+
+impl Serialize for Schemas<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let Schemas(rt, doc) = self;
+        let ids = std::iter::once(&rt.schema.id).chain(
+            rt.extensions
+                .iter()
+                .map(|(ext, _)| &ext.id)
+                .filter(|id| doc.contains_key(id.as_str())),
+        );
+        ser.collect_seq(ids)
+    }
+}
+
+/// The resource as `output::representation` renders it (no derived values).
+fn representation(s: &Snapshot<'_>) -> Map<String, Value> {
+    output::representation(
         s.rt,
         s.base,
         s.doc,
@@ -47,115 +190,101 @@ pub fn payload(kind: Kind, s: &Snapshot<'_>) -> Map<String, Value> {
             groups: None,
             manager_display: None,
         },
-    );
-    let get = |k: &str| s.doc.get(k).cloned().unwrap_or(Value::Null);
-    let mut data = Map::new();
-    data.insert("id".into(), Value::String(s.meta.id.to_string()));
-    data.insert("externalId".into(), get("externalId"));
-    match kind {
-        Kind::User => {
-            data.insert("userName".into(), get("userName"));
-            data.insert(
-                "emails".into(),
-                s.doc.get("emails").cloned().unwrap_or_else(|| json!([])),
-            );
-            data.insert("name".into(), get("name"));
-            data.insert("displayName".into(), get("displayName"));
-            data.insert("active".into(), Value::Bool(is_active(s.doc)));
-        }
-        Kind::Group => {
-            data.insert("displayName".into(), get("displayName"));
-        }
-    }
-    data.insert("resource".into(), Value::Object(resource));
-    data
+    )
+}
+
+fn serialise(kind: Kind, s: &Snapshot<'_>, tail: Tail<'_>) -> Result<Box<RawValue>, ScimError> {
+    serde_json::value::to_raw_value(&PayloadView { kind, s, tail })
+        .map_err(|e| ScimError::internal(format!("an event payload: {e}")))
+}
+
+/// The payload: the normalised view plus `resource`, the full
+/// representation as stored, without anything `returned: never`
+/// (`password`) and without derived values (members, groups).
+pub fn payload(kind: Kind, s: &Snapshot<'_>) -> Result<Box<RawValue>, ScimError> {
+    serialise(kind, s, Tail::None)
 }
 
 /// The payload of `group.user_added` / `group.user_removed` without the
 /// member: the group's view plus `group: {id, displayName}`; the store
 /// adds `user: {id}` per member actually added or removed.
-pub fn member_payload(s: &Snapshot<'_>) -> Map<String, Value> {
-    let mut data = payload(Kind::Group, s);
-    data.insert(
-        "group".into(),
-        json!({"id": s.meta.id, "displayName": s.doc.get("displayName").cloned().unwrap_or(Value::Null)}),
-    );
-    data
+pub fn member_payload(s: &Snapshot<'_>) -> Result<Box<RawValue>, ScimError> {
+    serialise(Kind::Group, s, Tail::Group)
 }
 
-/// The names of the attributes that differ between two documents (an
-/// extension's attributes as `urn:…:name`), sorted.
-pub fn changed_attributes(rt: &ResourceType, old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
-    crate::diff::changes(rt, old, new)
+/// The names of the attributes a change's `diff::changes` lists (an
+/// extension's attributes as `urn:…:name`), in its order (sorted): what
+/// `updated` takes as `changed`, so that a write diffs its documents once.
+pub fn changed_attributes(changes: &[Value]) -> Vec<&str> {
+    changes
         .iter()
-        .filter_map(|c| c.get("attribute").and_then(Value::as_str).map(str::to_string))
+        .filter_map(|c| c.get("attribute").and_then(Value::as_str))
         .collect()
 }
 
 /// The events of a created resource (member events come from the store).
-pub fn created(kind: Kind, after: &Snapshot<'_>) -> Vec<EventDraft> {
+pub fn created(kind: Kind, after: &Snapshot<'_>) -> Result<Vec<EventDraft>, ScimError> {
     let event_type = match kind {
         Kind::User => "user.created",
         Kind::Group => "group.created",
     };
-    vec![EventDraft {
+    Ok(vec![EventDraft {
         event_type,
-        data: Value::Object(payload(kind, after)),
-    }]
+        data: payload(kind, after)?,
+    }])
 }
 
 /// The events of a deleted resource: its last stored state.
-pub fn deleted(kind: Kind, before: &Snapshot<'_>) -> Vec<EventDraft> {
+pub fn deleted(kind: Kind, before: &Snapshot<'_>) -> Result<Vec<EventDraft>, ScimError> {
     let event_type = match kind {
         Kind::User => "user.deleted",
         Kind::Group => "group.deleted",
     };
-    vec![EventDraft {
+    Ok(vec![EventDraft {
         event_type,
-        data: Value::Object(payload(kind, before)),
-    }]
+        data: payload(kind, before)?,
+    }])
 }
 
 /// The events of a change to a resource's document (member changes are
-/// the store's, who knows which members were actually added or removed).
-/// None when the document is unchanged. A User whose `active` goes from
-/// true to false gets `user.deactivated` (false to true:
+/// the store's, who knows which members were actually added or removed),
+/// given the names of the attributes that changed (`changed_attributes`
+/// of the change's diff). None when none did. A User whose `active` goes
+/// from true to false gets `user.deactivated` (false to true:
 /// `user.reactivated`) instead of `user.updated` when `active` is the only
 /// change, and after `user.updated` otherwise.
-pub fn updated(kind: Kind, before: &Map<String, Value>, after: &Snapshot<'_>) -> Vec<EventDraft> {
-    let changed = changed_attributes(after.rt, before, after.doc);
+pub fn updated(
+    kind: Kind,
+    before: &Map<String, Value>,
+    after: &Snapshot<'_>,
+    changed: &[&str],
+) -> Result<Vec<EventDraft>, ScimError> {
     if changed.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let data = payload(kind, after);
     let mut out = Vec::new();
     let transition = match (kind, is_active(before), is_active(after.doc)) {
         (Kind::User, true, false) => Some("user.deactivated"),
         (Kind::User, false, true) => Some("user.reactivated"),
         _ => None,
     };
-    let only_active = changed.len() == 1 && changed.first().is_some_and(|c| c == "active");
+    let only_active = changed == ["active"];
     if transition.is_none() || !only_active {
-        let mut with = data.clone();
-        with.insert(
-            "changed".into(),
-            Value::Array(changed.into_iter().map(Value::String).collect()),
-        );
         out.push(EventDraft {
             event_type: match kind {
                 Kind::User => "user.updated",
                 Kind::Group => "group.updated",
             },
-            data: Value::Object(with),
+            data: serialise(kind, after, Tail::Changed(changed))?,
         });
     }
     if let Some(t) = transition {
         out.push(EventDraft {
             event_type: t,
-            data: Value::Object(data),
+            data: payload(kind, after)?,
         });
     }
-    out
+    Ok(out)
 }
 
 /// Every event type, for validating a `types` filter.
@@ -177,7 +306,8 @@ pub const EVENT_TYPES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{ResourceType, builtin_resource_types};
+    use crate::schema::{Returned, builtin_resource_types};
+    use serde_json::json;
 
     fn rt_named(name: &str) -> ResourceType {
         builtin_resource_types().into_iter().find(|r| r.name == name).unwrap()
@@ -201,6 +331,139 @@ mod tests {
                 last_modified: "2026-01-02T00:00:00.000Z",
                 version: 2,
             },
+        }
+    }
+
+    fn value(raw: &RawValue) -> Value {
+        serde_json::from_str(raw.get()).unwrap()
+    }
+
+    /// The payload as this module built it before it wrote text directly
+    /// (a `Map` around `output::representation`): what consumers got.
+    fn map_payload(kind: Kind, s: &Snapshot<'_>) -> Map<String, Value> {
+        let resource = representation(s);
+        let get = |k: &str| s.doc.get(k).cloned().unwrap_or(Value::Null);
+        let mut data = Map::new();
+        data.insert("id".into(), Value::String(s.meta.id.to_string()));
+        data.insert("externalId".into(), get("externalId"));
+        match kind {
+            Kind::User => {
+                data.insert("userName".into(), get("userName"));
+                data.insert(
+                    "emails".into(),
+                    s.doc.get("emails").cloned().unwrap_or_else(|| json!([])),
+                );
+                data.insert("name".into(), get("name"));
+                data.insert("displayName".into(), get("displayName"));
+                data.insert("active".into(), Value::Bool(is_active(s.doc)));
+            }
+            Kind::Group => {
+                data.insert("displayName".into(), get("displayName"));
+            }
+        }
+        data.insert("resource".into(), Value::Object(resource));
+        data
+    }
+
+    /// The User type with an extension attribute and an `emails`
+    /// sub-attribute that are `returned: never`, as a tenant may define.
+    fn user_with_secrets() -> ResourceType {
+        let mut rt = rt_named("User");
+        for (ext, _) in &mut rt.extensions {
+            for a in &mut ext.attributes {
+                if a.name == "employeeNumber" {
+                    a.returned = Returned::Never;
+                }
+            }
+        }
+        for a in &mut rt.schema.attributes {
+            if a.name == "emails" {
+                for s in &mut a.sub_attributes {
+                    if s.name == "display" {
+                        s.returned = Returned::Never;
+                    }
+                }
+            }
+        }
+        rt
+    }
+
+    #[test]
+    fn payload_text_is_what_the_map_based_payload_serialised_to() {
+        let (user, group, secrets) = (rt_named("User"), rt_named("Group"), user_with_secrets());
+        let ent = urn::ENTERPRISE_USER;
+        // (resource type, kind, stored document)
+        let cases: Vec<(&ResourceType, Kind, Value)> = vec![
+            (&user, Kind::User, json!({"userName": "ann"})),
+            (
+                &user,
+                Kind::User,
+                json!({"userName": "ann", "externalId": "e1", "password": "secret-value", "active": false,
+                    "emails": [{"value": "ann@x", "type": "work", "primary": true}, {"value": "a2@x"}],
+                    "name": {"givenName": "Ann", "familyName": "Lee"}, "displayName": "Ann Lee",
+                    "title": "Dr \"quoted\" \u{e9}\n"}),
+            ),
+            (
+                &user,
+                Kind::User,
+                json!({"userName": "bob", ent: {"employeeNumber": "7", "department": "R&D",
+                    "manager": {"value": "m1"}}}),
+            ),
+            (
+                &user,
+                Kind::User,
+                json!({"userName": "bob", ent: {"manager": {"displayName": "no value"}}}),
+            ),
+            (&user, Kind::User, json!({"userName": "bob", ent: {}})),
+            // An extension the type no longer has, and an unknown attribute.
+            (
+                &user,
+                Kind::User,
+                json!({"userName": "c", "urn:example:gone:2.0:User": {"x": 1}, "custom": [1, 2]}),
+            ),
+            (
+                &secrets,
+                Kind::User,
+                json!({"userName": "d", "password": "p", "emails": [{"value": "d@x", "display": "hidden"}],
+                    ent: {"employeeNumber": "hidden-number", "department": "D"}}),
+            ),
+            (
+                &secrets,
+                Kind::User,
+                json!({"userName": "d", ent: {"employeeNumber": "hidden-number"}}),
+            ),
+            // Keys the representation sets itself.
+            (
+                &user,
+                Kind::User,
+                json!({"userName": "e", "id": "other", "meta": {"x": 1}}),
+            ),
+            (&group, Kind::Group, json!({"displayName": "g"})),
+            (&group, Kind::Group, json!({"displayName": "g", "externalId": "x"})),
+            (&group, Kind::Group, json!({})),
+        ];
+        for (rt, kind, d) in cases {
+            let d = doc(d);
+            let s = snap(rt, &d);
+            let old = map_payload(kind, &s);
+            let text = payload(kind, &s).unwrap();
+            assert_eq!(text.get(), Value::Object(old.clone()).to_string(), "{d:?}");
+            assert_eq!(value(&text), Value::Object(old.clone()));
+            for t in [text.get(), member_payload(&s).unwrap().get()] {
+                assert!(!t.contains("password"), "{t}");
+            }
+            // (The normalised view's `emails` is the stored value, as it
+            // always was; `resource` withholds what is `returned: never`.)
+            assert!(!value(&text)["resource"].to_string().contains("hidden"), "{text}");
+            if kind == Kind::Group {
+                let mut with = old.clone();
+                with.insert("group".into(), json!({"id": "u1", "displayName": d.get("displayName")}));
+                assert_eq!(member_payload(&s).unwrap().get(), Value::Object(with).to_string());
+            }
+            let e = updated(kind, &Map::new(), &s, &["displayName", "password"]).unwrap();
+            let mut with = old;
+            with.insert("changed".into(), json!(["displayName", "password"]));
+            assert_eq!(e.first().unwrap().data.get(), Value::Object(with).to_string());
         }
     }
 
@@ -253,17 +516,25 @@ mod tests {
                 vec!["user.updated"],
                 vec!["password"],
             ),
+            (
+                json!({"userName": "a", urn::ENTERPRISE_USER: {"department": "x"}}),
+                json!({"userName": "a", urn::ENTERPRISE_USER: {"department": "y"}}),
+                vec!["user.updated"],
+                vec!["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"],
+            ),
         ];
         for (before, after, types, changed) in cases {
             let (b, a) = (doc(before.clone()), doc(after.clone()));
-            let events = updated(Kind::User, &b, &snap(&rt, &a));
+            let diff = crate::diff::changes(&rt, &b, &a);
+            let names = changed_attributes(&diff);
+            let events = updated(Kind::User, &b, &snap(&rt, &a), &names).unwrap();
             let got: Vec<&str> = events.iter().map(|e| e.event_type).collect();
             assert_eq!(got, types, "{before} → {after}");
             if let Some(u) = events.iter().find(|e| e.event_type == "user.updated") {
-                assert_eq!(u.data["changed"], json!(changed), "{before} → {after}");
+                assert_eq!(value(&u.data)["changed"], json!(changed), "{before} → {after}");
             }
             for e in &events {
-                assert!(!e.data.to_string().contains("\"password\":"), "{e:?}");
+                assert!(!e.data.get().contains("\"password\":"), "{e:?}");
             }
         }
     }
@@ -275,9 +546,9 @@ mod tests {
             json!({"userName": "ann", "externalId": "e1", "password": "secret-value",
             "emails": [{"value": "ann@x", "primary": true}], "name": {"givenName": "Ann"}}),
         );
-        let e = created(Kind::User, &snap(&rt, &d));
+        let e = created(Kind::User, &snap(&rt, &d)).unwrap();
         assert_eq!(e.len(), 1);
-        let data = &e[0].data;
+        let data = value(&e[0].data);
         assert_eq!(e[0].event_type, "user.created");
         assert_eq!(data["id"], "u1");
         assert_eq!(data["userName"], "ann");
@@ -289,7 +560,7 @@ mod tests {
         assert_eq!(data["resource"]["meta"]["version"], "\"2\"");
         assert!(!data.to_string().contains("secret-value"));
         assert!(data["resource"].get("password").is_none());
-        let del = deleted(Kind::User, &snap(&rt, &d));
+        let del = deleted(Kind::User, &snap(&rt, &d)).unwrap();
         assert_eq!(del[0].event_type, "user.deleted");
     }
 
@@ -297,12 +568,13 @@ mod tests {
     fn group_updates_and_member_payloads() {
         let rt = rt_named("Group");
         let (b, a) = (doc(json!({"displayName": "g"})), doc(json!({"displayName": "h"})));
-        let e = updated(Kind::Group, &b, &snap(&rt, &a));
+        let diff = crate::diff::changes(&rt, &b, &a);
+        let e = updated(Kind::Group, &b, &snap(&rt, &a), &changed_attributes(&diff)).unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].event_type, "group.updated");
-        assert_eq!(e[0].data["changed"], json!(["displayName"]));
-        assert!(updated(Kind::Group, &a, &snap(&rt, &a)).is_empty());
-        let m = member_payload(&snap(&rt, &a));
+        assert_eq!(value(&e[0].data)["changed"], json!(["displayName"]));
+        assert!(updated(Kind::Group, &a, &snap(&rt, &a), &[]).unwrap().is_empty());
+        let m = value(&member_payload(&snap(&rt, &a)).unwrap());
         assert_eq!(m["group"], json!({"id": "u1", "displayName": "h"}));
         assert_eq!(m["displayName"], "h");
     }

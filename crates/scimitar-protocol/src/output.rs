@@ -2,6 +2,8 @@
 //! keeps: the document, the bookkeeping (`id`, `meta`), and derived values
 //! (Group `members`, User `groups`, the manager's `$ref` and `displayName`).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use crate::schema::{Attribute, ResourceType, Returned, urn};
@@ -164,37 +166,43 @@ pub fn representation(
 /// extensions the resource type no longer has. What SCIM responses, the
 /// console and `scimitar export` show.
 pub fn returnable(rt: &ResourceType, doc: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (k, v) in doc {
+    returnable_entries(rt, doc)
+        .map(|(k, v)| (k.clone(), v.into_owned()))
+        .collect()
+}
+
+/// What [`returnable`] keeps, in the document's order, borrowing every
+/// value that needs no stripping (almost all), so that a serialiser can
+/// write them without copying the document first.
+pub fn returnable_entries<'a>(
+    rt: &'a ResourceType,
+    doc: &'a Map<String, Value>,
+) -> impl Iterator<Item = (&'a String, Cow<'a, Value>)> + 'a {
+    doc.iter().filter_map(move |(k, v)| {
         if let Some(ext) = rt.extension(k) {
-            match v {
-                Value::Object(inner) => {
+            return match v {
+                Value::Object(inner) if inner.is_empty() => None,
+                Value::Object(inner) if !ext.attributes.iter().all(always_returned) => {
                     let kept = kept_attributes(&ext.attributes, inner);
-                    if !kept.is_empty() {
-                        out.insert(k.clone(), Value::Object(kept));
-                    }
+                    (!kept.is_empty()).then(|| (k, Cow::Owned(Value::Object(kept))))
                 }
-                other => {
-                    out.insert(k.clone(), other.clone());
-                }
-            }
-            continue;
+                // Nothing in the extension is ever withheld: kept as is.
+                other => Some((k, Cow::Borrowed(other))),
+            };
         }
         if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
-            continue; // an extension that was removed: its values go unseen
+            return None; // an extension that was removed: its values go unseen
         }
         match rt.schema.attribute(k) {
-            Some(attr) => {
-                if let Some(v) = returnable_value(attr, v) {
-                    out.insert(k.clone(), v);
-                }
-            }
-            None => {
-                out.insert(k.clone(), v.clone());
-            }
+            Some(attr) => returnable_cow(attr, v).map(|v| (k, v)),
+            None => Some((k, Cow::Borrowed(v))),
         }
-    }
-    out
+    })
+}
+
+/// Whether neither `attr` nor any of its sub-attributes is `returned: never`.
+fn always_returned(attr: &Attribute) -> bool {
+    attr.returned != Returned::Never && attr.sub_attributes.iter().all(|s| s.returned != Returned::Never)
 }
 
 fn kept_attributes(attrs: &[Attribute], values: &Map<String, Value>) -> Map<String, Value> {
@@ -205,6 +213,17 @@ fn kept_attributes(attrs: &[Attribute], values: &Map<String, Value>) -> Map<Stri
             None => Some((k.clone(), v.clone())),
         })
         .collect()
+}
+
+/// [`returnable_value`], borrowing `v` when nothing is stripped from it.
+fn returnable_cow<'a>(attr: &Attribute, v: &'a Value) -> Option<Cow<'a, Value>> {
+    if attr.returned == Returned::Never {
+        return None;
+    }
+    if !attr.is_complex() || attr.sub_attributes.iter().all(|s| s.returned != Returned::Never) {
+        return Some(Cow::Borrowed(v));
+    }
+    returnable_value(attr, v).map(Cow::Owned)
 }
 
 /// `v` without what `attr` never returns; `None` if nothing is left.

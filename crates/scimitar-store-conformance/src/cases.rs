@@ -3110,7 +3110,7 @@ fn change_events(events: Vec<scimitar_store::NewEvent>, group: Option<&str>) -> 
         change: None,
         members: group.map(|g| scimitar_store::MemberEvents {
             group: g.to_string(),
-            data: obj(json!({"id": g, "group": {"id": g}})),
+            data: serde_json::value::to_raw_value(&json!({"id": g, "group": {"id": g}})).unwrap(),
         }),
     }
 }
@@ -3266,11 +3266,11 @@ pub async fn events(s: Arc<dyn Store>) {
     assert!(s.modify(t, Kind::Group, "g1", None, &ts(3), f).await.is_err());
     // A delete's events are computed from the record as stored.
     let f: scimitar_store::DeleteEventsFn = Arc::new(|r: &scimitar_store::Record| {
-        vec![scimitar_store::NewEvent::new(
+        Ok(vec![scimitar_store::NewEvent::new(
             "user.deleted",
             Some(&r.id),
             json!({"id": r.id, "userName": r.doc["userName"]}),
-        )]
+        )])
     });
     assert!(matches!(
         s.delete_with_events(t, Kind::User, "u2", Some(99), Some(f.clone()))
@@ -3681,10 +3681,10 @@ pub async fn events_link_to_their_change(s: Arc<dyn Store>) {
     });
     s.modify(t, Kind::Group, "g1", None, &ts(2), f).await.unwrap();
     let on_delete: scimitar_store::DeleteEventsFn = Arc::new(|r: &scimitar_store::Record| {
-        vec![scimitar_store::NewEvent {
+        Ok(vec![scimitar_store::NewEvent {
             change: Some("c-del".into()),
             ..ev("user.deleted", &r.id)
-        }]
+        }])
     });
     s.delete_with_events(t, Kind::User, "u2", None, Some(on_delete))
         .await

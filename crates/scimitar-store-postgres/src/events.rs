@@ -48,7 +48,7 @@ impl EventRows {
             rows.times.push(e.time);
             rows.types.push(e.event_type);
             rows.subjects.push(e.subject);
-            rows.data.push(e.data.to_string());
+            rows.data.push(e.data.get().to_string());
             rows.changes.push(e.change);
         }
         rows

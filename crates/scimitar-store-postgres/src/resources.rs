@@ -525,7 +525,9 @@ impl ResourceStore for PostgresStore {
                 return Err(StoreError::PreconditionFailed.into());
             }
             if let Some(f) = &events {
-                EventRows::new(f(&current)).insert(&tx, tenant).await?;
+                EventRows::new(f(&current).map_err(StoreError::Invalid)?)
+                    .insert(&tx, tenant)
+                    .await?;
             }
             crate::pg_execute(
                 &tx,

@@ -7,35 +7,10 @@ use scimitar_store::{Event, EventStore, NewEvent, RawEvent, StoreResult, TenantI
 
 use crate::{SqliteStore, internal};
 
-/// An event with its payload serialised, so that the writer thread, which
-/// every write waits for, does not serialise it.
-pub(crate) struct Prepared {
-    event: NewEvent,
-    data: String,
-}
-
-/// Serialises events' payloads (before a job reaches the writer).
-pub(crate) fn prepare(events: Vec<NewEvent>) -> StoreResult<Vec<Prepared>> {
-    events
-        .into_iter()
-        .map(|mut event| {
-            let data = serde_json::to_string(&event.data).map_err(internal)?;
-            event.data = serde_json::Value::Null;
-            Ok(Prepared { event, data })
-        })
-        .collect()
-}
-
 /// Stores events of a tenant with the next sequence numbers, inside the
-/// writer's transaction (serialising them there: for the events only known
-/// inside it, such as a group's member events).
+/// writer's transaction. Their payloads come serialised (by whoever made
+/// them, off the writer thread that every write waits for).
 pub(crate) fn insert_events(tx: &Connection, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()> {
-    insert_prepared(tx, tenant, prepare(events)?)
-}
-
-/// Stores prepared events with the next sequence numbers, inside the
-/// writer's transaction.
-pub(crate) fn insert_prepared(tx: &Connection, tenant: TenantId, events: Vec<Prepared>) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -53,7 +28,7 @@ pub(crate) fn insert_prepared(tx: &Connection, tenant: TenantId, events: Vec<Pre
             "INSERT INTO events (tenant_id, seq, id, time, type, subject, data, change_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .map_err(internal)?;
-    for (i, Prepared { event: e, data }) in (last - n + 1..).zip(events) {
+    for (i, e) in (last - n + 1..).zip(events) {
         insert
             .execute(params![
                 tenant,
@@ -62,7 +37,7 @@ pub(crate) fn insert_prepared(tx: &Connection, tenant: TenantId, events: Vec<Pre
                 e.time,
                 e.event_type,
                 e.subject,
-                data,
+                e.data.get(),
                 e.change
             ])
             .map_err(internal)?;
@@ -73,8 +48,7 @@ pub(crate) fn insert_prepared(tx: &Connection, tenant: TenantId, events: Vec<Pre
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn record_events(&self, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()> {
-        let events = prepare(events)?;
-        self.write(move |tx| insert_prepared(tx, tenant, events)).await
+        self.write(move |tx| insert_events(tx, tenant, events)).await
     }
 
     async fn list_events(

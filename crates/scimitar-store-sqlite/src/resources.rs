@@ -450,10 +450,10 @@ impl ResourceStore for SqliteStore {
         let (un, dn, ext) = indexed_columns(kind, &doc);
         let text = serde_json::to_string(&doc).map_err(internal)?;
         let log = activity.map(serialise_changes).transpose()?;
-        // A User's events are serialised here; a Group's member events are
-        // known only once its members are in, inside the writer.
+        // A Group's member events are known only once its members are in,
+        // inside the writer.
         let (ready, events) = if members.is_empty() {
-            (crate::events::prepare(events.all(&MemberDelta::new()))?, None)
+            (events.all(&MemberDelta::new()), None)
         } else {
             (Vec::new(), Some(events))
         };
@@ -476,7 +476,7 @@ impl ResourceStore for SqliteStore {
             if let Some((e, changes)) = &log {
                 insert_activity(tx, e, changes).map_err(internal)?;
             }
-            crate::events::insert_prepared(tx, tenant, ready)?;
+            insert_events(tx, tenant, ready)?;
             if let Some(events) = events {
                 insert_events(tx, tenant, events.all(&delta))?;
             }
@@ -518,7 +518,7 @@ impl ResourceStore for SqliteStore {
                 }
                 let log = mutation.activity.take().map(serialise_changes).transpose()?;
                 let unique = std::mem::take(&mut mutation.unique);
-                let events = crate::events::prepare(std::mem::take(&mut mutation.events).all(&MemberDelta::new()))?;
+                let events = std::mem::take(&mut mutation.events).all(&MemberDelta::new());
                 let cols = changed_columns(kind, &current.doc, &mutation.doc);
                 let text = serde_json::to_string(&mutation.doc).map_err(internal)?;
                 let (read, version) = (current.version, current.version + 1);
@@ -539,7 +539,7 @@ impl ResourceStore for SqliteStore {
                             if let Some((e, changes)) = &log {
                                 insert_activity(tx, e, changes).map_err(internal)?;
                             }
-                            crate::events::insert_prepared(tx, tenant, events)?;
+                            insert_events(tx, tenant, events)?;
                         }
                         Ok(n == 1)
                     })
@@ -596,7 +596,7 @@ impl ResourceStore for SqliteStore {
                 return Err(StoreError::PreconditionFailed);
             }
             if let Some(f) = &events {
-                insert_events(tx, tenant, f(&current))?;
+                insert_events(tx, tenant, f(&current)?)?;
             }
             exec(
                 tx,

@@ -32,9 +32,8 @@ impl TokenStore for SqliteStore {
         t: NewTokenRecord,
         events: Vec<NewEvent>,
     ) -> StoreResult<TokenInfo> {
-        let events = crate::events::prepare(events)?;
         self.write(move |tx| {
-            crate::events::insert_prepared(tx, tenant, events)?;
+            crate::events::insert_events(tx, tenant, events)?;
             let now = now_utc();
             exec(
                 tx,
@@ -66,7 +65,6 @@ impl TokenStore for SqliteStore {
 
     async fn revoke_token_with_events(&self, tenant: TenantId, id: &str, events: Vec<NewEvent>) -> StoreResult<bool> {
         let id = id.to_string();
-        let events = crate::events::prepare(events)?;
         self.write(move |tx| {
             let n = exec(
                 tx,
@@ -75,7 +73,7 @@ impl TokenStore for SqliteStore {
             )
             .map_err(internal)?;
             if n > 0 {
-                crate::events::insert_prepared(tx, tenant, events)?;
+                crate::events::insert_events(tx, tenant, events)?;
             }
             Ok(n > 0)
         })

@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::{Record, StoreResult, TenantId};
 
 /// An event to store with a change.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct NewEvent {
     /// UUID v4, the event's id forever.
     pub id: String,
@@ -28,7 +29,9 @@ pub struct NewEvent {
     pub time: String,
     /// The resource (or token) the event is about.
     pub subject: Option<String>,
-    pub data: Value,
+    /// The payload, a JSON object, serialised once where it is made:
+    /// stores keep the text as it is.
+    pub data: Box<RawValue>,
     /// The change it belongs to (`ActivityEvent::change`), if logged.
     pub change: Option<String>,
 }
@@ -38,9 +41,36 @@ pub fn new_change_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+impl PartialEq for NewEvent {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.id,
+            &self.event_type,
+            &self.time,
+            &self.subject,
+            self.data.get(),
+            &self.change,
+        ) == (
+            &other.id,
+            &other.event_type,
+            &other.time,
+            &other.subject,
+            other.data.get(),
+            &other.change,
+        )
+    }
+}
+
 impl NewEvent {
     /// An event with a fresh id, now.
     pub fn new(event_type: &str, subject: Option<&str>, data: Value) -> Self {
+        // A `Value` always serialises (its keys are strings).
+        let data = serde_json::value::to_raw_value(&data).unwrap_or_else(|_| empty_object());
+        Self::serialised(event_type, subject, data)
+    }
+
+    /// An event with a fresh id, now, whose payload is already serialised.
+    pub fn serialised(event_type: &str, subject: Option<&str>, data: Box<RawValue>) -> Self {
         NewEvent {
             id: uuid::Uuid::new_v4().to_string(),
             event_type: event_type.to_string(),
@@ -52,30 +82,63 @@ impl NewEvent {
     }
 }
 
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_string()).unwrap_or_default()
+}
+
+/// `payload` (a JSON object's text) with `key: value` appended, without
+/// serialising the payload again: for the member events of a large group
+/// change, which share one payload. `None` if `payload` is no object.
+fn with_field(payload: &RawValue, key: &str, value: &impl Serialize) -> Option<Box<RawValue>> {
+    let head = payload.get().trim_end().strip_suffix('}')?.trim_end();
+    let sep = if head.ends_with('{') { "" } else { "," };
+    let key = serde_json::to_string(key).ok()?;
+    let value = serde_json::to_string(value).ok()?;
+    RawValue::from_string(format!("{head}{sep}{key}:{value}}}")).ok()
+}
+
+/// `payload` parsed, changed by `f` and serialised again (the rare cases
+/// that edit a payload inside).
+fn edited(payload: &RawValue, f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Option<Box<RawValue>> {
+    let mut data: serde_json::Map<String, Value> = serde_json::from_str(payload.get()).ok()?;
+    f(&mut data);
+    serde_json::value::to_raw_value(&data).ok()
+}
+
 /// What the store needs to make the `group.user_added` and
 /// `group.user_removed` events of a change: one per User member actually
 /// added or removed (adding a member twice or removing a non-member is no
 /// event; the store alone knows which).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct MemberEvents {
     pub group: String,
     /// The payload without `user` (`scimitar_protocol::events::member_payload`).
-    pub data: Map<String, Value>,
+    pub data: Box<RawValue>,
+}
+
+impl PartialEq for MemberEvents {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.group, self.data.get()) == (&other.group, other.data.get())
+    }
 }
 
 impl MemberEvents {
     /// The event of one member added (or removed).
     pub fn event(&self, added: bool, user: &str) -> NewEvent {
-        let mut data = self.data.clone();
-        data.insert("user".into(), serde_json::json!({ "id": user }));
-        NewEvent::new(
+        let member = serde_json::json!({ "id": user });
+        // The payload is a JSON object (it comes from `member_payload`);
+        // were it not, the event still says which member.
+        let data = with_field(&self.data, "user", &member).unwrap_or_else(|| {
+            serde_json::value::to_raw_value(&serde_json::json!({ "user": member })).unwrap_or_else(|_| empty_object())
+        });
+        NewEvent::serialised(
             if added {
                 "group.user_added"
             } else {
                 "group.user_removed"
             },
             Some(&self.group),
-            Value::Object(data),
+            data,
         )
     }
 }
@@ -118,15 +181,22 @@ impl ChangeEvents {
             let members = Value::String("members".into());
             match out.iter_mut().find(|e| e.event_type == "group.updated") {
                 Some(e) => {
-                    if let Some(Value::Array(changed)) = e.data.get_mut("changed") {
-                        changed.push(members);
+                    let push = |data: &mut serde_json::Map<String, Value>| {
+                        if let Some(Value::Array(changed)) = data.get_mut("changed") {
+                            changed.push(members);
+                        }
+                    };
+                    if let Some(data) = edited(&e.data, push) {
+                        e.data = data;
                     }
                 }
                 None => {
-                    let mut data = m.data.clone();
-                    data.remove("group");
-                    data.insert("changed".into(), Value::Array(vec![members]));
-                    out.push(NewEvent::new("group.updated", Some(&m.group), Value::Object(data)));
+                    let data = edited(&m.data, |data| {
+                        data.shift_remove("group");
+                        data.insert("changed".into(), Value::Array(vec![members]));
+                    })
+                    .unwrap_or_else(empty_object);
+                    out.push(NewEvent::serialised("group.updated", Some(&m.group), data));
                 }
             }
         }
@@ -146,7 +216,7 @@ impl ChangeEvents {
 
 /// Computes the events of a delete from the record as stored, inside the
 /// delete's transaction.
-pub type DeleteEventsFn = Arc<dyn Fn(&Record) -> Vec<NewEvent> + Send + Sync>;
+pub type DeleteEventsFn = Arc<dyn Fn(&Record) -> Result<Vec<NewEvent>, scimitar_protocol::ScimError> + Send + Sync>;
 
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -233,10 +303,7 @@ mod tests {
             events,
             members: Some(MemberEvents {
                 group: "g".into(),
-                data: match json!({"id": "g", "group": {"id": "g"}}) {
-                    Value::Object(m) => m,
-                    _ => Map::new(),
-                },
+                data: serde_json::value::to_raw_value(&json!({"id": "g", "group": {"id": "g"}})).unwrap(),
             }),
         }
     }
@@ -280,10 +347,11 @@ mod tests {
                 .all(&d)
                 .into_iter()
                 .map(|e| {
+                    let data: Value = serde_json::from_str(e.data.get()).unwrap();
                     let v = if e.event_type == "group.updated" {
-                        e.data["changed"].clone()
+                        data["changed"].clone()
                     } else {
-                        e.data["user"]["id"].clone()
+                        data["user"]["id"].clone()
                     };
                     (e.event_type, v)
                 })
@@ -296,6 +364,9 @@ mod tests {
                 "{d:?}"
             );
         }
+        // A member event is the shared payload with `user` appended.
+        let e = change(vec![]).members.unwrap().event(true, "u\"1");
+        assert_eq!(e.data.get(), r#"{"id":"g","group":{"id":"g"},"user":{"id":"u\"1"}}"#);
         // Without member events (a User), the delta is ignored.
         let user = ChangeEvents::default();
         assert!(user.all(&delta(&[(true, "u1", "User")])).is_empty());

@@ -124,9 +124,59 @@ pub fn now_utc() -> String {
     format_utc(time::OffsetDateTime::now_utc())
 }
 
-/// A time in the format of [`now_utc`].
+/// A time in the format of [`now_utc`]. Written digit by digit: every
+/// write stamps several times, and `time`'s general formatter cost about
+/// 2,000 instructions a call (a few percent of a PATCH).
 pub fn format_utc(t: time::OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(TIME_FORMAT)
-        .unwrap_or_default()
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let Ok(year) = u32::try_from(t.year()) else {
+        return t.format(TIME_FORMAT).unwrap_or_default();
+    };
+    if year > 9999 {
+        return t.format(TIME_FORMAT).unwrap_or_default();
+    }
+    let mut out = String::with_capacity(24);
+    let fields = [
+        (year, 4, '-'),
+        (u32::from(u8::from(t.month())), 2, '-'),
+        (u32::from(t.day()), 2, 'T'),
+        (u32::from(t.hour()), 2, ':'),
+        (u32::from(t.minute()), 2, ':'),
+        (u32::from(t.second()), 2, '.'),
+        (u32::from(t.millisecond()), 3, 'Z'),
+    ];
+    for (value, width, then) in fields {
+        for place in (0..width).rev() {
+            let digit = value / 10u32.pow(place) % 10;
+            out.push(char::from_digit(digit, 10).unwrap_or('0'));
+        }
+        out.push(then);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    #[test]
+    fn format_utc_writes_what_the_time_formatter_writes() {
+        let cases = [
+            datetime!(1970-01-01 00:00:00 UTC),
+            datetime!(2026-12-01 14:05:09.123_456_789 UTC),
+            datetime!(2026-12-01 23:59:59.999_999_999 UTC),
+            datetime!(2026-12-01 00:30:00.001 +02:00),
+            datetime!(0001-02-03 04:05:06.007 UTC),
+            datetime!(9999-12-31 23:59:59.5 UTC),
+            datetime!(-0001-06-15 12:00:00 UTC),
+        ];
+        for t in cases {
+            let want = t.to_offset(time::UtcOffset::UTC).format(super::TIME_FORMAT).unwrap();
+            assert_eq!(super::format_utc(t), want, "{t}");
+        }
+        assert_eq!(
+            super::format_utc(datetime!(2026-12-01 00:30:00.001 +02:00)),
+            "2026-11-30T22:30:00.001Z"
+        );
+    }
 }
