@@ -85,6 +85,18 @@ impl EventRows {
     }
 }
 
+/// An event from a row of `id, seq, time, type, data, subject`.
+fn event_row(r: &tokio_postgres::Row) -> Result<Event, tokio_postgres::Error> {
+    Ok(Event {
+        id: r.try_get(0)?,
+        seq: r.try_get(1)?,
+        time: r.try_get(2)?,
+        event_type: r.try_get(3)?,
+        data: r.try_get(4)?,
+        subject: r.try_get(5)?,
+    })
+}
+
 impl PostgresStore {
     /// Numbers the tenant's committed, unnumbered events (see the module's
     /// documentation).
@@ -172,17 +184,8 @@ impl EventStore for PostgresStore {
         .await
         .map_err(crate::db_error)?;
         rows.iter()
-            .map(|r| {
-                Ok(Event {
-                    id: r.try_get(0)?,
-                    seq: r.try_get(1)?,
-                    time: r.try_get(2)?,
-                    event_type: r.try_get(3)?,
-                    subject: r.try_get(5)?,
-                    data: r.try_get(4)?,
-                })
-            })
-            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map(event_row)
+            .collect::<Result<_, _>>()
             .map_err(crate::db_error)
     }
 
@@ -226,17 +229,8 @@ impl EventStore for PostgresStore {
         .await
         .map_err(crate::db_error)?;
         rows.iter()
-            .map(|r| {
-                Ok(Event {
-                    id: r.try_get(0)?,
-                    seq: r.try_get(1)?,
-                    time: r.try_get(2)?,
-                    event_type: r.try_get(3)?,
-                    data: r.try_get(4)?,
-                    subject: r.try_get(5)?,
-                })
-            })
-            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map(event_row)
+            .collect::<Result<_, _>>()
             .map_err(crate::db_error)
     }
 

@@ -45,6 +45,19 @@ pub(crate) fn insert_events(tx: &Connection, tenant: TenantId, events: Vec<NewEv
     Ok(())
 }
 
+/// An event from a row of `id, seq, time, type, data, subject`.
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let data: String = r.get(4)?;
+    Ok(Event {
+        id: r.get(0)?,
+        seq: r.get(1)?,
+        time: r.get(2)?,
+        event_type: r.get(3)?,
+        subject: r.get(5)?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+    })
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn record_events(&self, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()> {
@@ -75,17 +88,7 @@ impl EventStore for SqliteStore {
             p.push(limit.into());
             let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
             let rows = stmt
-                .query_map(params_from_iter(p), |r| {
-                    let data: String = r.get(4)?;
-                    Ok(Event {
-                        id: r.get(0)?,
-                        seq: r.get(1)?,
-                        time: r.get(2)?,
-                        event_type: r.get(3)?,
-                        subject: r.get(5)?,
-                        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                    })
-                })
+                .query_map(params_from_iter(p), event_row)
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
         })
@@ -102,17 +105,7 @@ impl EventStore for SqliteStore {
                 )
                 .map_err(internal)?;
             let rows = stmt
-                .query_map(params![from, to, tenant, change], |r| {
-                    let data: String = r.get(4)?;
-                    Ok(Event {
-                        id: r.get(0)?,
-                        seq: r.get(1)?,
-                        time: r.get(2)?,
-                        event_type: r.get(3)?,
-                        subject: r.get(5)?,
-                        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                    })
-                })
+                .query_map(params![from, to, tenant, change], event_row)
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
         })
