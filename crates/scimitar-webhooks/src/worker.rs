@@ -725,6 +725,12 @@ async fn deliver(shared: &Shared, r: Round<'_>, held: &mut Option<Instant>) -> R
                 Attempt { pos, event, tries, out }
             });
         }
+        if !stop && more && flight.is_empty() && window.ready.is_empty() && window.len() < batch {
+            // Only events this endpoint does not want so far (a type
+            // filter during a bulk import): read on instead of waiting a
+            // poll interval per page. The round's time bound still ends it.
+            continue;
+        }
         let Some(joined) = flight.join_next().await else {
             break;
         };
@@ -1091,6 +1097,10 @@ mod tests {
     }
 
     async fn endpoint(rx: &Rx, types: &[&str], in_flight: usize, batch: usize) -> Endpoint {
+        endpoint_polling(rx, types, in_flight, batch, Duration::from_millis(50)).await
+    }
+
+    async fn endpoint_polling(rx: &Rx, types: &[&str], in_flight: usize, batch: usize, poll: Duration) -> Endpoint {
         let n = DIRS.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("scimitar-worker-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -1125,7 +1135,7 @@ mod tests {
             Settings {
                 holder: "node-a".into(),
                 lease: Duration::from_secs(6),
-                poll: Duration::from_millis(50),
+                poll,
                 batch,
                 in_flight,
                 retry: retry_soon,
@@ -1311,5 +1321,28 @@ mod tests {
         assert!(st.overlaps.is_empty());
         assert!(st.most_in_flight > 1);
         assert_in_order_per_subject(&st.delivered);
+    }
+
+    /// A long run of events the filter skips (a bulk import, an endpoint
+    /// that wants group events only) is read through page after page in
+    /// one round, not one page per poll interval: the wanted event behind
+    /// it arrives at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn skipped_pages_are_read_through_without_waiting_a_poll_each() {
+        let rx = Rx::start(1, &[]).await;
+        // A poll far longer than the test: only reading on can deliver.
+        let e = endpoint_polling(&rx, &["group.created"], 8, 20, Duration::from_secs(60)).await;
+        let mut sent = e.push(1000, 50, false, &["user.updated"]);
+        sent.extend(e.push(1, 1, false, &["group.created"]));
+        let last = sent.last().unwrap();
+        let started = std::time::Instant::now();
+        rx.wait_for(&HashSet::from([last.id.clone()])).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+        e.cursor_reaches(last.seq).await;
+        assert_eq!(rx.state.lock().unwrap().requests, 1);
     }
 }
