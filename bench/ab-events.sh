@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Write throughput with and without change events (issue 18): PATCH and
+# create, SQLite, 16 connections, 15 s after 2 s of warm-up, alternating a
+# build from before the events outbox (06ae26e) and this tree, three
+# rounds, each run on a fresh database that scimitar-bench first fills with
+# 10,000 users (not timed). The same scimitar-bench (NEW's) drives both.
+#
+#   OLD=/path/to/06ae26e/target/release [NEW=target/release] bench/ab-events.sh
+set -euo pipefail
+OLD=${OLD:?directory of a release build of the commit without events, e.g. 06ae26e}
+NEW=${NEW:-target/release}
+export SCIMITAR_RATE_LIMIT=0 SCIMITAR_SCANS_PER_TENANT=0 SCIMITAR_REQUEST_LOG=off SCIMITAR_LOG=warn
+PORT=${PORT:-38391}
+URL="http://127.0.0.1:$PORT"
+for round in 1 2 3; do
+  for scen in patch create; do
+    for name in old new; do
+      BIN=$([ "$name" = old ] && echo "$OLD" || echo "$NEW")
+      D=$(mktemp -d)
+      DB="sqlite:$D/s.db"
+      "$BIN/scimitar" serve --database "$DB" --listen "127.0.0.1:$PORT" >"$D/serve.log" 2>&1 &
+      S=$!
+      for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+      TOKEN=$("$BIN/scimitar" token create --tenant default --label ab --database "$DB" --json \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+      "$NEW/scimitar-bench" --url "$URL/scim/default/v2" --token "$TOKEN" --scenarios "$scen" -c 16 \
+        --populate 10000 --seconds 15 --warmup 2 >"$D/bench.log" 2>&1 || true
+      # The scenario's row of the table: name, requests, errors, seconds, requests/s, …
+      echo "round $round $scen $name: $(grep -E "^$scen " "$D/bench.log" | tail -n 1 | awk '{print $5}') requests/s"
+      kill "$S"
+      wait "$S" 2>/dev/null || true
+      rm -rf "$D"
+    done
+  done
+done
