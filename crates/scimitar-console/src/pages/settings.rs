@@ -176,6 +176,34 @@ fn open_flash(a: &Authed, tenant: &str, sealed: &str) -> Option<(FlashKind, Stri
     (fresh && ours).then(|| (kind, first.to_string(), second.to_string()))
 }
 
+/// Shows a new secret once: a redirect to Settings → Provisioning that
+/// hands it over in a flash (post-redirect-get: a reload makes no second
+/// one), or, when it cannot be sealed (no randomness), that page in this
+/// response rather than lose it.
+async fn show_once(
+    console: &Console,
+    a: &Authed,
+    t: &Tenant,
+    kind: FlashKind,
+    first: String,
+    second: String,
+) -> PageResult {
+    if let Some(flash) = seal_flash(a, &t.name, kind, &first, &second) {
+        return Ok(redirect_with_flash(console, &t.name, &flash));
+    }
+    let extras = match kind {
+        FlashKind::Token => PageExtras {
+            new_token: Some((first, second)),
+            ..PageExtras::default()
+        },
+        FlashKind::Invite => PageExtras {
+            invite: Some((first, second)),
+            ..PageExtras::default()
+        },
+    };
+    provisioning_page(console, a, t, extras).await
+}
+
 /// A redirect to the tenant's Settings → Provisioning that hands `flash`
 /// over.
 fn redirect_with_flash(console: &Console, tenant: &str, flash: &str) -> Response {
@@ -253,21 +281,7 @@ pub async fn generate_token(
     };
     let new = console.app.generate_token(&actor(&a, ip), &t, req).await?;
     tracing::info!(tenant = %t.name, token = %new.info.id, account = a.session.admin.id, "console generated a Secret Token");
-    let Some(flash) = seal_flash(&a, &t.name, FlashKind::Token, &new.secret, &label) else {
-        // No randomness for the seal: show it in this response rather
-        // than lose it.
-        return provisioning_page(
-            &console,
-            &a,
-            &t,
-            PageExtras {
-                new_token: Some((new.secret, label)),
-                ..PageExtras::default()
-            },
-        )
-        .await;
-    };
-    Ok(redirect_with_flash(&console, &t.name, &flash))
+    show_once(&console, &a, &t, FlashKind::Token, new.secret, label).await
 }
 
 /// "Invite the customer's IT admin": a one-time link, valid 7 days, that
@@ -287,21 +301,7 @@ pub async fn create_invite(
         .await?;
     tracing::info!(tenant = %t.name, account = a.session.admin.id, "console made an invite link");
     let expires = when(&invite.expires);
-    // Post-redirect-get, like Generate: a reload of the page that shows
-    // the link makes no second link.
-    let Some(flash) = seal_flash(&a, &t.name, FlashKind::Invite, &invite.link, &expires) else {
-        return provisioning_page(
-            &console,
-            &a,
-            &t,
-            PageExtras {
-                invite: Some((invite.link, expires)),
-                ..PageExtras::default()
-            },
-        )
-        .await;
-    };
-    Ok(redirect_with_flash(&console, &t.name, &flash))
+    show_once(&console, &a, &t, FlashKind::Invite, invite.link, expires).await
 }
 
 #[derive(Template)]
