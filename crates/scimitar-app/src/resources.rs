@@ -492,17 +492,6 @@ impl Ops {
         Ok(output::to_json_with_members(&out, &self.base, &members))
     }
 
-    /// The representation of a resource just created: a new user belongs to
-    /// no group yet, so its `groups` need no query.
-    pub async fn render_created(
-        &self,
-        rt: &ResourceType,
-        rec: &Record,
-        projection: &Projection,
-    ) -> Result<Map<String, Value>, ScimError> {
-        self.render_as(rt, rec, projection, true).await
-    }
-
     async fn render_as(
         &self,
         rt: &ResourceType,
@@ -510,6 +499,47 @@ impl Ops {
         projection: &Projection,
         created: bool,
     ) -> Result<Map<String, Value>, ScimError> {
+        let d = self.derived(rt, rec, projection, created).await?;
+        let mut out = output::representation(rt, &self.base, &rec.doc, &meta_of(rec), d);
+        if !projection.is_default() {
+            projection.apply(rt, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// The JSON text of `render`, written straight from the document when
+    /// nothing is projected away. `created`: a resource just created (a new
+    /// user belongs to no group yet, so its `groups` need no query).
+    pub async fn render_json(
+        &self,
+        rt: &ResourceType,
+        rec: &Record,
+        projection: &Projection,
+        created: bool,
+    ) -> Result<Vec<u8>, ScimError> {
+        if !projection.is_default() {
+            let out = self.render_as(rt, rec, projection, created).await?;
+            return serde_json::to_vec(&out).map_err(|e| ScimError::internal(format!("a response: {e}")));
+        }
+        let derived = self.derived(rt, rec, projection, created).await?;
+        let view = output::RepresentationView {
+            rt,
+            base_url: &self.base,
+            doc: &rec.doc,
+            meta: &meta_of(rec),
+            derived: &derived,
+        };
+        serde_json::to_vec(&view).map_err(|e| ScimError::internal(format!("a response: {e}")))
+    }
+
+    /// The values a representation shows besides the document.
+    async fn derived(
+        &self,
+        rt: &ResourceType,
+        rec: &Record,
+        projection: &Projection,
+        created: bool,
+    ) -> Result<Derived, ScimError> {
         let store = &self.app.store;
         let tenant = self.tenant.id;
         let mut d = Derived {
@@ -548,17 +578,16 @@ impl Ops {
                 }
             }
         }
-        let meta = Meta {
-            id: &rec.id,
-            created: &rec.created,
-            last_modified: &rec.last_modified,
-            version: rec.version,
-        };
-        let mut out = output::representation(rt, &self.base, &rec.doc, &meta, d);
-        if !projection.is_default() {
-            projection.apply(rt, &mut out);
-        }
-        Ok(out)
+        Ok(d)
+    }
+}
+
+fn meta_of(rec: &Record) -> Meta<'_> {
+    Meta {
+        id: &rec.id,
+        created: &rec.created,
+        last_modified: &rec.last_modified,
+        version: rec.version,
     }
 }
 

@@ -8,8 +8,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::ScimError;
-use crate::output::{self, Derived, Meta};
-use crate::schema::{Kind, ResourceType, urn};
+use crate::output::{Derived, Meta, RepresentationView};
+use crate::schema::{Kind, ResourceType};
 
 /// An event a change makes, before it has an id, a time and a sequence
 /// number.
@@ -36,6 +36,13 @@ pub struct Snapshot<'a> {
 fn is_active(doc: &Map<String, Value>) -> bool {
     doc.get("active").and_then(Value::as_bool) != Some(false)
 }
+
+/// A payload's `resource` has no derived values (members, groups).
+const NOT_DERIVED: Derived = Derived {
+    members: None,
+    groups: None,
+    manager_display: None,
+};
 
 /// What a payload has after `resource`.
 #[derive(Clone, Copy)]
@@ -77,7 +84,15 @@ impl Serialize for PayloadView<'_> {
             }
             Kind::Group => m.serialize_entry("displayName", get("displayName"))?,
         }
-        m.serialize_entry("resource", &ResourceView(self.s))?;
+        let Snapshot { rt, base, doc, meta } = self.s;
+        let resource = RepresentationView {
+            rt,
+            base_url: base,
+            doc,
+            meta,
+            derived: &NOT_DERIVED,
+        };
+        m.serialize_entry("resource", &resource)?;
         match self.tail {
             Tail::None => {}
             Tail::Changed(changed) => m.serialize_entry("changed", changed)?,
@@ -98,99 +113,6 @@ struct GroupRef<'a> {
     id: &'a str,
     #[serde(rename = "displayName")]
     display_name: &'a Value,
-}
-
-#[derive(serde::Serialize)]
-struct MetaView<'a> {
-    #[serde(rename = "resourceType")]
-    resource_type: &'a str,
-    created: &'a str,
-    #[serde(rename = "lastModified")]
-    last_modified: &'a str,
-    location: String,
-    version: String,
-}
-
-/// `output::representation` without derived values, written from the
-/// stored document: `schemas`, `id`, what may leave the server, `meta`.
-struct ResourceView<'a>(&'a Snapshot<'a>);
-
-impl Serialize for ResourceView<'_> {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let Snapshot { rt, base, doc, meta } = self.0;
-        // A document holding a key the representation sets itself would
-        // have it replaced in place: let the representation do that (never
-        // seen in stored documents, which normalisation strips of them).
-        if ["schemas", "id", "meta"].iter().any(|k| doc.contains_key(*k)) {
-            return representation(self.0).serialize(ser);
-        }
-        let mut m = ser.serialize_map(None)?;
-        m.serialize_entry("schemas", &Schemas(rt, doc))?;
-        m.serialize_entry("id", meta.id)?;
-        for (k, v) in output::returnable_entries(rt, doc) {
-            match manager_with_ref(k, &v, base) {
-                Some(with_ref) => m.serialize_entry(k, &with_ref)?,
-                None => m.serialize_entry(k, &v)?,
-            }
-        }
-        m.serialize_entry(
-            "meta",
-            &MetaView {
-                resource_type: &rt.name,
-                created: meta.created,
-                last_modified: meta.last_modified,
-                location: output::location(base, rt, meta.id),
-                version: output::etag(meta.version),
-            },
-        )?;
-        m.end()
-    }
-}
-
-/// The enterprise extension with the manager's `$ref`, as
-/// `output::representation` adds it; `None` when nothing is added.
-fn manager_with_ref(key: &str, v: &Value, base: &str) -> Option<Value> {
-    if key != urn::ENTERPRISE_USER {
-        return None;
-    }
-    let id = v.get("manager")?.as_object()?.get("value")?.as_str()?;
-    let r = Value::String(format!("{base}/Users/{id}"));
-    let mut v = v.clone();
-    if let Some(Value::Object(mgr)) = v.get_mut("manager") {
-        mgr.insert("$ref".into(), r);
-    }
-    Some(v)
-}
-
-/// `schemas`: the core schema, then each extension the document has.
-struct Schemas<'a>(&'a ResourceType, &'a Map<String, Value>);
-
-impl Serialize for Schemas<'_> {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let Schemas(rt, doc) = self;
-        let ids = std::iter::once(&rt.schema.id).chain(
-            rt.extensions
-                .iter()
-                .map(|(ext, _)| &ext.id)
-                .filter(|id| doc.contains_key(id.as_str())),
-        );
-        ser.collect_seq(ids)
-    }
-}
-
-/// The resource as `output::representation` renders it (no derived values).
-fn representation(s: &Snapshot<'_>) -> Map<String, Value> {
-    output::representation(
-        s.rt,
-        s.base,
-        s.doc,
-        &s.meta,
-        Derived {
-            members: None,
-            groups: None,
-            manager_display: None,
-        },
-    )
 }
 
 fn serialise(kind: Kind, s: &Snapshot<'_>, tail: Tail<'_>) -> Result<Box<RawValue>, ScimError> {
@@ -306,7 +228,7 @@ pub const EVENT_TYPES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Returned, builtin_resource_types};
+    use crate::schema::{Returned, builtin_resource_types, urn};
     use serde_json::json;
 
     fn rt_named(name: &str) -> ResourceType {
@@ -341,7 +263,7 @@ mod tests {
     /// The payload as this module built it before it wrote text directly
     /// (a `Map` around `output::representation`): what consumers got.
     fn map_payload(kind: Kind, s: &Snapshot<'_>) -> Map<String, Value> {
-        let resource = representation(s);
+        let resource = crate::output::representation(s.rt, s.base, s.doc, &s.meta, Derived::default());
         let get = |k: &str| s.doc.get(k).cloned().unwrap_or(Value::Null);
         let mut data = Map::new();
         data.insert("id".into(), Value::String(s.meta.id.to_string()));

@@ -19,7 +19,7 @@ use scimitar_protocol::output::{self, etag};
 use scimitar_protocol::project::Projection;
 use scimitar_protocol::schema::{ResourceType, Schema, resource_type_to_json, schema_to_json};
 use scimitar_store::{CursorPos, Kind, ListQuery, Record, Sort};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use scimitar_app::{Actor, Ops, Via};
 
@@ -340,9 +340,9 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
             let (body, _charge) = read_resource(&state, &req.headers, body, &rt).await?;
             let rec = req.ops.create(&rt, kind, &body, req.via()).await?;
             drop(body);
-            let out = req.ops.render_created(&rt, &rec, &projection).await?;
+            let out = req.ops.render_json(&rt, &rec, &projection, true).await?;
             let loc = output::location(&req.ops.base, &rt, &rec.id);
-            Ok(resource_response(StatusCode::CREATED, &rec, out, Some(loc)))
+            Ok(resource_bytes_response(StatusCode::CREATED, &rec, out, Some(loc)))
         }
         ([], _) => Err(method_not_allowed(&["GET", "POST"])),
         ([s], Method::POST) if s.eq_ignore_ascii_case(".search") => {
@@ -359,8 +359,8 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
             let expected = if_match(&req.headers)?;
             let rec = req.ops.replace(&rt, kind, id, &body, expected, req.via()).await?;
             drop(body);
-            let out = req.ops.render(&rt, &rec, &projection).await?;
-            Ok(resource_response(StatusCode::OK, &rec, out, None))
+            let out = req.ops.render_json(&rt, &rec, &projection, false).await?;
+            Ok(resource_bytes_response(StatusCode::OK, &rec, out, None))
         }
         ([id], Method::PATCH) => {
             let projection = projection_of(&req, &rt)?;
@@ -379,8 +379,8 @@ async fn resource(req: Req, body: Body, rt_name: &str, rest: &[&str]) -> ApiResu
                 }
                 return Ok(resp);
             }
-            let out = req.ops.render(&rt, &rec, &projection).await?;
-            Ok(resource_response(StatusCode::OK, &rec, out, None))
+            let out = req.ops.render_json(&rt, &rec, &projection, false).await?;
+            Ok(resource_bytes_response(StatusCode::OK, &rec, out, None))
         }
         ([id], Method::DELETE) => {
             let expected = if_match(&req.headers)?;
@@ -482,10 +482,6 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     }
 }
 
-fn resource_response(status: StatusCode, rec: &Record, body: Map<String, Value>, location: Option<String>) -> Response {
-    resource_bytes_response(status, rec, serde_json::to_vec(&body).unwrap_or_default(), location)
-}
-
 fn resource_bytes_response(status: StatusCode, rec: &Record, body: Vec<u8>, location: Option<String>) -> Response {
     let mut resp = scim_bytes(status, body);
     if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
@@ -526,8 +522,8 @@ async fn get_one(req: &Req, rt: Arc<ResourceType>, kind: Kind, id: &str) -> ApiR
         let body = req.ops.group_json(&rt, &rec).await?;
         return Ok(resource_bytes_response(StatusCode::OK, &rec, body, None));
     }
-    let out = req.ops.render(&rt, &rec, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &rec, out, None))
+    let out = req.ops.render_json(&rt, &rec, &projection, false).await?;
+    Ok(resource_bytes_response(StatusCode::OK, &rec, out, None))
 }
 
 fn page_size(req: &Req, lr: &ListRequest) -> usize {

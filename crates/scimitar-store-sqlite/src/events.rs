@@ -1,34 +1,132 @@
 //! Change events: stored in the writer's transaction of their change and
 //! numbered there (one writer, so numbers are visible in order).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scimitar_store::{Event, EventStore, NewEvent, RawEvent, StoreResult, TenantId};
 
-use crate::{SqliteStore, internal};
+use crate::{SqliteStore, Writer, internal};
+
+/// The last event number given per tenant, kept by the writer so that a
+/// write's events cost no statement to number: `event_counters` (which
+/// keeps numbers from going back when retention empties the table) is
+/// read on first use and written once per batch, before its COMMIT, for
+/// the tenants the batch numbered. What the writer remembers is valid
+/// while no other connection commits (another process on the same file,
+/// such as `scimitar token create` beside a server): `PRAGMA data_version`
+/// tells, and is checked at every batch's start.
+#[derive(Default)]
+pub(crate) struct Numbers {
+    data_version: Option<i64>,
+    /// As committed.
+    committed: HashMap<TenantId, i64>,
+    /// Given by jobs of the running batch that succeeded.
+    batch: HashMap<TenantId, i64>,
+    /// Given by the running job, undone if its savepoint is.
+    job: HashMap<TenantId, i64>,
+    /// Tenants the running job deleted.
+    forget: Vec<TenantId>,
+}
+
+impl Numbers {
+    /// After BEGIN: forgets everything if another connection committed.
+    pub(crate) fn begin_batch(&mut self, c: &Connection) -> rusqlite::Result<()> {
+        let v: i64 = c.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        if self.data_version != Some(v) {
+            self.committed.clear();
+            self.data_version = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Gives `n` numbers to `tenant`'s events; the first of them.
+    fn take(&mut self, c: &Connection, tenant: TenantId, n: i64) -> rusqlite::Result<i64> {
+        let known = [&self.job, &self.batch, &self.committed]
+            .into_iter()
+            .find_map(|m| m.get(&tenant).copied());
+        let last = match known {
+            Some(last) => last,
+            // The counter, or the events themselves should the counter lag
+            // (never expected: both are written in one transaction).
+            None => c
+                .prepare_cached(
+                    "SELECT max(coalesce((SELECT last FROM event_counters WHERE tenant_id = ?1), 0), \
+                     coalesce((SELECT max(seq) FROM events WHERE tenant_id = ?1), 0))",
+                )?
+                .query_row([tenant], |r| r.get(0))?,
+        };
+        self.job.insert(tenant, last + n);
+        Ok(last + 1)
+    }
+
+    /// A tenant deleted by the running job: its numbers start again.
+    pub(crate) fn forget(&mut self, tenant: TenantId) {
+        self.job.remove(&tenant);
+        self.forget.push(tenant);
+    }
+
+    /// After a job's savepoint was released (`ok`) or rolled back.
+    pub(crate) fn end_job(&mut self, ok: bool) {
+        if ok {
+            for t in self.forget.drain(..) {
+                self.batch.remove(&t);
+                self.committed.remove(&t);
+            }
+            self.batch.extend(self.job.drain());
+        } else {
+            // Should a stale number have failed it, it is read again.
+            for t in self.job.keys() {
+                self.committed.remove(t);
+            }
+            self.job.clear();
+            self.forget.clear();
+        }
+    }
+
+    /// Before COMMIT: the counters of the tenants this batch numbered.
+    pub(crate) fn store(&self, c: &Connection) -> rusqlite::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let mut upsert = c.prepare_cached(
+            "INSERT INTO event_counters (tenant_id, last) VALUES (?, ?) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last = max(last, excluded.last)",
+        )?;
+        for (tenant, last) in &self.batch {
+            upsert.execute(params![tenant, last])?;
+        }
+        Ok(())
+    }
+
+    /// After COMMIT (`committed`) or ROLLBACK.
+    pub(crate) fn end_batch(&mut self, committed: bool) {
+        if committed {
+            self.committed.extend(self.batch.drain());
+        } else {
+            self.batch.clear();
+        }
+        self.job.clear();
+        self.forget.clear();
+    }
+}
 
 /// Stores events of a tenant with the next sequence numbers, inside the
 /// writer's transaction. Their payloads come serialised (by whoever made
 /// them, off the writer thread that every write waits for).
-pub(crate) fn insert_events(tx: &Connection, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()> {
+pub(crate) fn insert_events(tx: &Writer, tenant: TenantId, events: Vec<NewEvent>) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
     let n = i64::try_from(events.len()).map_err(internal)?;
-    let last: i64 = tx
-        .prepare_cached(
-            "INSERT INTO event_counters (tenant_id, last) VALUES (?, ?) \
-             ON CONFLICT (tenant_id) DO UPDATE SET last = last + excluded.last RETURNING last",
-        )
-        .map_err(internal)?
-        .query_row(params![tenant, n], |r| r.get(0))
-        .map_err(internal)?;
+    let first = tx.numbers.borrow_mut().take(tx, tenant, n).map_err(internal)?;
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO events (tenant_id, seq, id, time, type, subject, data, change_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .map_err(internal)?;
-    for (i, e) in (last - n + 1..).zip(events) {
+    for (i, e) in (first..).zip(events) {
         insert
             .execute(params![
                 tenant,

@@ -144,16 +144,44 @@ fn setup_pooled_reader(c: &Connection) -> rusqlite::Result<()> {
 type Finish = Box<dyn FnOnce(Option<String>) + Send>;
 /// Runs a write inside the writer's transaction; says whether it succeeded
 /// (otherwise its savepoint is rolled back) and how to answer.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+type Job = Box<dyn FnOnce(&Writer) -> (bool, Finish) + Send>;
 
 /// Most write jobs committed together in one transaction.
 const MAX_BATCH: usize = 256;
+
+/// The writer's connection, and what it keeps between writes: the event
+/// numbers it gave (see `events::Numbers`). Derefs to the connection, so a
+/// write job uses it as one.
+pub(crate) struct Writer {
+    conn: Connection,
+    pub(crate) numbers: std::cell::RefCell<events::Numbers>,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Writer {
+    /// A statement without rows through the statement cache: the batch's
+    /// BEGIN, SAVEPOINT, RELEASE and COMMIT run thousands of times a second,
+    /// and `execute_batch` would parse each one every time.
+    fn run(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(drop)
+    }
+}
 
 /// The single writer: takes every write waiting, runs each in its own
 /// savepoint (so one failing write does not undo the others), commits the
 /// batch once and only then answers them all. Concurrent writers thus share
 /// one fsync (group commit) while each stays atomic and durable.
 fn writer_loop(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    let w = Writer {
+        conn,
+        numbers: std::cell::RefCell::new(events::Numbers::default()),
+    };
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -163,32 +191,45 @@ fn writer_loop(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
             }
         }
         let mut finishers = Vec::with_capacity(batch.len());
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let begun = w
+            .run("BEGIN IMMEDIATE")
+            .and_then(|()| w.numbers.borrow_mut().begin_batch(&w));
+        if let Err(e) = begun {
             // Dropping the jobs answers their callers with an error.
             eprintln!("scimitar: could not begin a write transaction: {e}");
+            let _ = w.conn.execute_batch("ROLLBACK");
             continue;
         }
         for job in batch {
-            if conn.execute_batch("SAVEPOINT job").is_err() {
+            if w.run("SAVEPOINT job").is_err() {
                 drop(job);
                 continue;
             }
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&w)));
             let ok = matches!(ran, Ok((true, _)));
-            let undo = if ok {
-                "RELEASE job"
+            let _ = if ok {
+                w.run("RELEASE job")
             } else {
-                "ROLLBACK TO job; RELEASE job"
+                w.run("ROLLBACK TO job").and_then(|()| w.run("RELEASE job"))
             };
-            let _ = conn.execute_batch(undo);
+            if let Ok(mut numbers) = w.numbers.try_borrow_mut() {
+                numbers.end_job(ok);
+            }
             if let Ok((_, finish)) = ran {
                 finishers.push(finish);
             }
         }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string()).err();
+        let commit = w
+            .numbers
+            .borrow()
+            .store(&w)
+            .and_then(|()| w.run("COMMIT"))
+            .map_err(|e| e.to_string())
+            .err();
         if commit.is_some() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = w.conn.execute_batch("ROLLBACK");
         }
+        w.numbers.borrow_mut().end_batch(commit.is_none());
         for f in finishers {
             f(commit.clone());
         }
@@ -387,10 +428,10 @@ impl SqliteStore {
     /// and answers once it is committed.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&Writer) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (tx, rx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
-        let job: Job = Box::new(move |conn: &Connection| {
+        let job: Job = Box::new(move |conn: &Writer| {
             let result = f(conn);
             let ok = result.is_ok();
             let finish: Finish = Box::new(move |commit_error: Option<String>| {

@@ -328,7 +328,7 @@ fn list_members(c: &Connection, tenant: TenantId, group: &str) -> StoreResult<Ve
 /// operations, the document (a new version if anything changed) and the
 /// activity entry.
 fn store_mutation(
-    tx: &Connection,
+    tx: &crate::Writer,
     tenant: TenantId,
     current: Record,
     mutation: scimitar_store::Mutation,

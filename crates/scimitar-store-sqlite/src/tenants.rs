@@ -90,6 +90,7 @@ impl TenantStore for SqliteStore {
             exec(tx, "DELETE FROM engine_jobs WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM events WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM event_counters WHERE tenant_id = ?", [id]).map_err(internal)?;
+            tx.numbers.borrow_mut().forget(id);
             exec(tx, "DELETE FROM webhook_log WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM webhook_failed WHERE tenant_id = ?", [id]).map_err(internal)?;
             exec(tx, "DELETE FROM webhook_endpoints WHERE tenant_id = ?", [id]).map_err(internal)?;
