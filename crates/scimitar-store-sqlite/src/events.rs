@@ -260,3 +260,98 @@ impl EventStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use scimitar_store::{StoreError, TenantStore};
+    use serde_json::json;
+
+    use super::*;
+
+    fn ev(subject: &str) -> NewEvent {
+        NewEvent::new("user.created", Some(subject), json!({"id": subject}))
+    }
+
+    async fn seqs(s: &SqliteStore, t: TenantId) -> Vec<i64> {
+        s.list_events(t, 0, 1000, &[]).await.unwrap().iter().map(|e| e.seq).collect()
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("scimitar-numbers-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("e.db")
+    }
+
+    /// Numbers the writer remembers are dropped when another connection
+    /// (another process: `scimitar token create` beside a server) wrote
+    /// events to the same file: no number given twice, none skipped.
+    #[tokio::test]
+    async fn another_writer_on_the_same_file_is_seen() {
+        let path = temp("two");
+        let server = SqliteStore::open(&path).unwrap();
+        let t = server.create_tenant("acme").await.unwrap().id;
+        server.record_events(t, vec![ev("a"), ev("b")]).await.unwrap();
+        let cli = SqliteStore::open(&path).unwrap();
+        cli.record_events(t, vec![ev("c")]).await.unwrap();
+        server.record_events(t, vec![ev("d")]).await.unwrap();
+        cli.record_events(t, vec![ev("e")]).await.unwrap();
+        assert_eq!(seqs(&server, t).await, [1, 2, 3, 4, 5]);
+        assert_eq!(server.last_event_seq(t).await.unwrap(), 5);
+    }
+
+    /// A write that fails after numbering its events gives its numbers
+    /// back (its savepoint is rolled back, and so is what the writer
+    /// remembered), also when it shares a batch with writes that succeed.
+    #[tokio::test]
+    async fn a_failed_write_leaves_no_gap() {
+        let store = std::sync::Arc::new(SqliteStore::open(&temp("gap")).unwrap());
+        let t = store.create_tenant("acme").await.unwrap().id;
+        store.record_events(t, vec![ev("a")]).await.unwrap();
+        let failed = store
+            .write(move |tx| {
+                insert_events(tx, t, vec![ev("x"), ev("y")])?;
+                Err::<(), _>(StoreError::Conflict("after its events".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        // Many at once, so that some share a batch with failing ones.
+        let mut all = Vec::new();
+        for i in 0..50 {
+            let s = store.clone();
+            all.push(tokio::spawn(async move {
+                if i % 3 == 0 {
+                    let _ = s
+                        .write(move |tx| {
+                            insert_events(tx, t, vec![ev("x")])?;
+                            Err::<(), _>(StoreError::Conflict("no".into()))
+                        })
+                        .await;
+                } else {
+                    s.record_events(t, vec![ev("ok")]).await.unwrap();
+                }
+            }));
+        }
+        for j in all {
+            j.await.unwrap();
+        }
+        let got = seqs(&store, t).await;
+        assert_eq!(got, (1..=got.len() as i64).collect::<Vec<_>>());
+        assert_eq!(got.len(), 1 + 33);
+        assert_eq!(store.last_event_seq(t).await.unwrap(), 34);
+    }
+
+    /// A deleted tenant's numbers are forgotten: a tenant made later with
+    /// the same id starts at 1.
+    #[tokio::test]
+    async fn a_deleted_tenant_starts_again() {
+        let store = SqliteStore::open(&temp("deleted")).unwrap();
+        let t = store.create_tenant("acme").await.unwrap().id;
+        store.record_events(t, vec![ev("a"), ev("b")]).await.unwrap();
+        assert!(store.delete_tenant("acme").await.unwrap());
+        let again = store.create_tenant("acme").await.unwrap().id;
+        store.record_events(again, vec![ev("c")]).await.unwrap();
+        assert_eq!(seqs(&store, again).await, [1]);
+    }
+}
