@@ -275,7 +275,12 @@ mod tests {
     }
 
     async fn seqs(s: &SqliteStore, t: TenantId) -> Vec<i64> {
-        s.list_events(t, 0, 1000, &[]).await.unwrap().iter().map(|e| e.seq).collect()
+        s.list_events(t, 0, 1000, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
     }
 
     fn temp(name: &str) -> std::path::PathBuf {

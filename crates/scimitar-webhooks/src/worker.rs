@@ -196,6 +196,9 @@ pub fn lease_name(tenant: TenantId, id: &str) -> String {
     format!("webhook:{tenant}:{id}")
 }
 
+/// How often the supervisor lists the endpoints at most (see `supervise`).
+const RELIST_AT_MOST_EVERY: Duration = Duration::from_millis(250);
+
 /// The running worker of each endpoint, by tenant and id.
 type Workers = Arc<Mutex<HashMap<(TenantId, String), JoinHandle<()>>>>;
 
@@ -204,6 +207,7 @@ type Workers = Arc<Mutex<HashMap<(TenantId, String), JoinHandle<()>>>>;
 pub struct Dispatcher {
     main: JoinHandle<()>,
     tasks: Workers,
+    shared: Arc<Shared>,
 }
 
 struct Shared {
@@ -211,6 +215,8 @@ struct Shared {
     source: Arc<dyn EventSource>,
     sender: Sender,
     settings: Settings,
+    /// How often the endpoints were listed.
+    listings: std::sync::atomic::AtomicU64,
 }
 
 impl Dispatcher {
@@ -225,10 +231,17 @@ impl Dispatcher {
             source,
             sender,
             settings,
+            listings: std::sync::atomic::AtomicU64::new(0),
         });
         let tasks: Workers = Arc::default();
-        let main = tokio::spawn(supervise(shared, tasks.clone()));
-        Dispatcher { main, tasks }
+        let main = tokio::spawn(supervise(shared.clone(), tasks.clone()));
+        Dispatcher { main, tasks, shared }
+    }
+
+    /// How often this process listed the enabled endpoints so far (each a
+    /// query): bounded by time, not by the number of changes.
+    pub fn endpoint_listings(&self) -> u64 {
+        self.shared.listings.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops every worker of this process (as a killed node would).
@@ -251,7 +264,14 @@ impl Drop for Dispatcher {
 /// Starts a worker for each enabled endpoint that has none running.
 async fn supervise(shared: Arc<Shared>, tasks: Workers) {
     let mut wake = shared.source.subscribe();
+    // Every committed change wakes it (an endpoint added in this process
+    // then starts with the change that follows), but it lists the
+    // endpoints at most this often: under a write load a listing per
+    // write cost every write a query, with no endpoint at all.
+    let gap = shared.settings.poll.min(RELIST_AT_MOST_EVERY);
     loop {
+        let listed = tokio::time::Instant::now();
+        shared.listings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match shared.store.enabled_webhooks().await {
             Ok(endpoints) => {
                 if let Ok(mut running) = tasks.lock() {
@@ -265,6 +285,7 @@ async fn supervise(shared: Arc<Shared>, tasks: Workers) {
             }
             Err(e) => tracing::warn!(error = %e, "webhooks: cannot list the endpoints"),
         }
+        tokio::time::sleep_until(listed + gap).await;
         let _ = tokio::time::timeout(shared.settings.poll, wake.changed()).await;
     }
 }
@@ -1209,6 +1230,28 @@ mod tests {
             let before = last.insert(subject, *seq).unwrap_or(0);
             assert!(before < *seq, "{subject}: {seq} after {before}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_load_does_not_make_a_listing_of_endpoints_per_change() {
+        let rx = Rx::start(0, &[]).await;
+        let ep = endpoint_polling(&rx, &[], 32, 500, Duration::from_secs(1)).await;
+        let before = ep._dispatcher.endpoint_listings();
+        // About 1,000 changes over a second, each waking the workers.
+        let started = Instant::now();
+        for _ in 0..100 {
+            ep.push(10, 10, false, &["user.updated"]);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let listings = ep._dispatcher.endpoint_listings() - before;
+        // One per 250 ms at most (and one more for the wake in flight).
+        let most = (seconds / 0.25).ceil() as u64 + 2;
+        assert!(
+            listings <= most,
+            "{listings} listings in {seconds:.2} s (at most {most})"
+        );
+        ep.cursor_reaches(1000).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
