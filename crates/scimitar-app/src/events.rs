@@ -143,7 +143,7 @@ impl App {
     /// The events of one logged change (`ActivityEvent::change`), for the
     /// activity page's link; `at` is the entry's time. Its events were
     /// stored within seconds of it: a window of ten minutes either side
-    /// keeps the lookup on the time index.
+    /// keeps the lookup to a short stretch of the outbox.
     pub async fn change_events(&self, tenant: &Tenant, change: &str, at: &str) -> Result<Vec<Event>, ScimError> {
         use time::format_description::well_known::Rfc3339;
         let at = time::OffsetDateTime::parse(at, &Rfc3339)

@@ -66,6 +66,10 @@ const EVENTS_STEPS: &[Step] = &[
         "0002_change_links",
         include_str!("../migrations/events/0002_change_links.sql"),
     ),
+    (
+        "0003_no_time_index",
+        include_str!("../migrations/events/0003_no_time_index.sql"),
+    ),
 ];
 
 /// The migration sets of this backend, applied in this order.
