@@ -15,7 +15,7 @@ use tokio_postgres::IsolationLevel;
 use crate::{PostgresStore, in_tx, internal};
 
 const INSERT_EVENTS: &str = "INSERT INTO events (tenant_id, id, time, type, subject, data, change_id) \
-     SELECT $1, e.id, e.time, e.type, e.subject, e.data::jsonb, e.change \
+     SELECT $1, e.id, e.time, e.type, e.subject, e.data::json, e.change \
      FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) \
      AS e(id, time, type, subject, data, change)";
 
@@ -190,8 +190,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn list_raw_events(&self, tenant: TenantId, after: i64, limit: usize) -> StoreResult<Vec<RawEvent>> {
-        // The payload as PostgreSQL prints its jsonb: no parse and
-        // serialisation here per delivered event.
+        // The payload as stored (json keeps the text it was given; events
+        // from before migration 0003 were jsonb, printed as PostgreSQL
+        // prints it): no parse and serialisation here per delivered event.
         self.sequence(tenant).await?;
         let limit = i64::try_from(limit).map_err(internal)?;
         let client = self.pool.get().await.map_err(internal)?;

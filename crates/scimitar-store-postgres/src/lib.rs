@@ -69,6 +69,10 @@ const EVENTS_STEPS: &[Step] = &[
         "0002_change_links",
         include_str!("../migrations/events/0002_change_links.sql"),
     ),
+    (
+        "0003_cheaper_events",
+        include_str!("../migrations/events/0003_cheaper_events.sql"),
+    ),
 ];
 
 /// The migration sets of this backend, applied in this order.
