@@ -25,6 +25,7 @@ use crate::{Actor, App};
 pub struct OutboxEvents {
     store: Arc<dyn Store>,
     wake: watch::Receiver<u64>,
+    endpoints: watch::Receiver<u64>,
     /// Tenant names by id (the event object names its tenant). As many
     /// entries as tenants, which only administrators create.
     names: Mutex<HashMap<TenantId, String>>,
@@ -117,6 +118,10 @@ impl EventSource for OutboxEvents {
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.wake.clone()
     }
+
+    fn endpoints_changed(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.endpoints.clone())
+    }
 }
 
 /// The type of the event "send test event" delivers.
@@ -153,6 +158,7 @@ impl App {
         Arc::new(OutboxEvents {
             store: self.store.clone(),
             wake: self.events_signal(),
+            endpoints: self.endpoints_signal(),
             names: Mutex::new(HashMap::new()),
         })
     }

@@ -106,6 +106,9 @@ pub fn event_json(tenant: &str, e: &Event) -> Value {
 /// Wakes long polls when this process commits events.
 pub(crate) struct Signal {
     tx: tokio::sync::watch::Sender<u64>,
+    /// Changes when this process adds or enables a webhook endpoint: the
+    /// webhook supervisor starts its worker at once.
+    endpoints: tokio::sync::watch::Sender<u64>,
     waiters: std::sync::Arc<tokio::sync::Semaphore>,
     /// The server is shutting down: long polls answer at once.
     closing: std::sync::atomic::AtomicBool,
@@ -115,6 +118,7 @@ impl Default for Signal {
     fn default() -> Self {
         Signal {
             tx: tokio::sync::watch::channel(0).0,
+            endpoints: tokio::sync::watch::channel(0).0,
             waiters: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_WAITERS)),
             closing: std::sync::atomic::AtomicBool::new(false),
         }
@@ -125,6 +129,16 @@ impl App {
     /// Says that events may have been committed (after a write).
     pub(crate) fn events_committed(&self) {
         self.events.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Says that this process added or enabled a webhook endpoint.
+    pub(crate) fn endpoints_changed(&self) {
+        self.events.endpoints.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes when this process added or enabled a webhook endpoint.
+    pub(crate) fn endpoints_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events.endpoints.subscribe()
     }
 
     /// Changes when this process may have committed events.

@@ -205,6 +205,7 @@ impl App {
                 .map_err(scim_error)?;
             w.state.cursor = Some(head);
         }
+        self.endpoints_changed();
         self.audit_detail(
             actor,
             Some(tenant.id),
@@ -230,6 +231,9 @@ impl App {
             .map_err(scim_error)?
         {
             return Err(not_found(tenant, id));
+        }
+        if enabled {
+            self.endpoints_changed();
         }
         let action = if enabled { "webhook.enabled" } else { "webhook.disabled" };
         self.audit(actor, Some(tenant.id), action, Some(id)).await;

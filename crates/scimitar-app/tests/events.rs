@@ -69,3 +69,32 @@ async fn ending_long_polls_answers_waiters_at_once() {
     assert_eq!(page.next_seq, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Adding an endpoint, or enabling one, tells this process's webhook
+/// supervisor at once (it starts the endpoint's worker without waiting for
+/// its poll); disabling one does not.
+#[tokio::test]
+async fn adding_or_enabling_an_endpoint_wakes_the_supervisor() {
+    use scimitar_webhooks::worker::EventSource;
+    let dir = std::env::temp_dir().join(format!("scimitar-app-endpoints-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = scimitar_store_sqlite::SqliteStore::open(&dir.join("a.db")).unwrap();
+    let mut config = Config::new("http://127.0.0.1:1");
+    config.webhook_allow = vec!["127.0.0.0/8".parse().unwrap()];
+    let app = App::new(Arc::new(store), config);
+    let t = app.store.create_tenant("acme").await.unwrap();
+    let mut rx = app.outbox_events().endpoints_changed().unwrap();
+    let actor = scimitar_app::Actor::Cli;
+    let (w, _) = app
+        .add_webhook(&actor, &t, "http://127.0.0.1:9/hook", &[])
+        .await
+        .unwrap();
+    assert!(rx.has_changed().unwrap(), "added");
+    rx.mark_unchanged();
+    app.set_webhook_enabled(&actor, &t, &w.id, false).await.unwrap();
+    assert!(!rx.has_changed().unwrap(), "disabled");
+    app.set_webhook_enabled(&actor, &t, &w.id, true).await.unwrap();
+    assert!(rx.has_changed().unwrap(), "enabled");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -64,12 +64,18 @@ pub trait EventSource: Send + Sync {
     /// Changes when events are committed in this process (events of other
     /// nodes are seen by polling).
     fn subscribe(&self) -> watch::Receiver<u64>;
+    /// Changes when this process adds or enables an endpoint, if the
+    /// source knows (endpoints added elsewhere are seen by polling).
+    fn endpoints_changed(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Events in memory: for tests, and for embedding without an outbox.
 pub struct MemoryEvents {
     events: Mutex<HashMap<TenantId, Vec<WebhookEvent>>>,
     wake: watch::Sender<u64>,
+    endpoints: watch::Sender<u64>,
 }
 
 impl Default for MemoryEvents {
@@ -77,11 +83,17 @@ impl Default for MemoryEvents {
         MemoryEvents {
             events: Mutex::new(HashMap::new()),
             wake: watch::channel(0).0,
+            endpoints: watch::channel(0).0,
         }
     }
 }
 
 impl MemoryEvents {
+    /// Says that an endpoint was added or enabled (workers start at once).
+    pub fn endpoint_added(&self) {
+        self.endpoints.send_modify(|n| *n += 1);
+    }
+
     /// Appends an event of `event_type` with `data`, about no subject, to
     /// `tenant`'s feed and returns it.
     pub fn push(&self, tenant: TenantId, event_type: &str, data: serde_json::Value) -> WebhookEvent {
@@ -145,6 +157,10 @@ impl EventSource for MemoryEvents {
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.wake.subscribe()
+    }
+
+    fn endpoints_changed(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.endpoints.subscribe())
     }
 }
 
@@ -264,9 +280,11 @@ impl Drop for Dispatcher {
 /// Starts a worker for each enabled endpoint that has none running.
 async fn supervise(shared: Arc<Shared>, tasks: Workers) {
     let mut wake = shared.source.subscribe();
-    // Every committed change wakes it (an endpoint added in this process
-    // then starts with the change that follows), but it lists the
-    // endpoints at most this often: under a write load a listing per
+    let mut endpoints = shared.source.endpoints_changed();
+    // An endpoint added or enabled in this process wakes it at once. A
+    // committed change wakes it too (an endpoint added by another process
+    // then starts with the change that follows), but for those it lists
+    // the endpoints at most this often: under a write load a listing per
     // write cost every write a query, with no endpoint at all.
     let gap = shared.settings.poll.min(RELIST_AT_MOST_EVERY);
     loop {
@@ -285,8 +303,27 @@ async fn supervise(shared: Arc<Shared>, tasks: Workers) {
             }
             Err(e) => tracing::warn!(error = %e, "webhooks: cannot list the endpoints"),
         }
-        tokio::time::sleep_until(listed + gap).await;
-        let _ = tokio::time::timeout(shared.settings.poll, wake.changed()).await;
+        let after_a_change = async {
+            tokio::time::sleep_until(listed + gap).await;
+            // A closed channel (its sender gone) wakes nobody.
+            if wake.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let endpoint_added = async {
+            let changed = match endpoints.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => false,
+            };
+            if !changed {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = after_a_change => {}
+            () = endpoint_added => {}
+            () = tokio::time::sleep(shared.settings.poll) => {}
+        }
     }
 }
 
@@ -1230,6 +1267,39 @@ mod tests {
             let before = last.insert(subject, *seq).unwrap_or(0);
             assert!(before < *seq, "{subject}: {seq} after {before}");
         }
+    }
+
+    /// An endpoint added in this process is listed at once, not after
+    /// the poll (10 s here) or the next change's wake-up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_endpoint_added_here_is_listed_at_once() {
+        let rx = Rx::start(0, &[]).await;
+        let ep = endpoint_polling(&rx, &[], 32, 500, Duration::from_secs(10)).await;
+        let listed = |n| {
+            let d = &ep._dispatcher;
+            async move {
+                for _ in 0..100 {
+                    if d.endpoint_listings() >= n {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                false
+            }
+        };
+        assert!(listed(1).await);
+        let before = ep._dispatcher.endpoint_listings();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            ep._dispatcher.endpoint_listings(),
+            before,
+            "nothing happened: no listing"
+        );
+        ep.events.endpoint_added();
+        assert!(
+            listed(before + 1).await,
+            "listed within a second of the endpoint's addition"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
