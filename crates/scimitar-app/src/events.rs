@@ -103,7 +103,8 @@ pub fn event_json(tenant: &str, e: &Event) -> Value {
     })
 }
 
-/// Wakes long polls when this process commits events.
+/// Wakes long polls and webhook workers when this process commits events,
+/// and the webhook supervisor when it adds or enables an endpoint.
 pub(crate) struct Signal {
     tx: tokio::sync::watch::Sender<u64>,
     /// Changes when this process adds or enables a webhook endpoint: the

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::schema::{Attribute, ResourceType, Returned, urn};
 
@@ -103,62 +103,29 @@ pub fn representation(
     meta: &Meta<'_>,
     derived: Derived,
 ) -> Map<String, Value> {
+    // The pieces are the ones `RepresentationView` writes: one definition
+    // of each for both output paths.
     let mut out = Map::new();
-    let mut schemas = vec![Value::String(rt.schema.id.clone())];
-    for (ext, _) in &rt.extensions {
-        if doc.contains_key(&ext.id) {
-            schemas.push(Value::String(ext.id.clone()));
-        }
-    }
-    out.insert("schemas".into(), Value::Array(schemas));
+    out.insert("schemas".into(), to_value(&Schemas(rt, doc)));
     out.insert("id".into(), Value::String(meta.id.to_string()));
     // `returned: never` (password) is stored but never leaves the server.
     out.extend(returnable(rt, doc));
-    if let Some(members) = derived.members {
-        let list: Vec<Value> = members
-            .iter()
-            .map(|m| serde_json::to_value(MemberOut::new(base_url, m)).unwrap_or(Value::Null))
-            .collect();
+    if let Some(members) = &derived.members {
         // An empty group still shows `members: []` (what Entra's docs show).
-        out.insert("members".into(), Value::Array(list));
+        out.insert("members".into(), to_value(&Refs(base_url, members, RefShape::Member)));
     }
-    if let Some(groups) = derived.groups
-        && !groups.is_empty()
+    if let Some(groups) = derived.groups.as_ref().filter(|g| !g.is_empty()) {
+        out.insert("groups".into(), to_value(&Refs(base_url, groups, RefShape::Group)));
+    }
+    let display = derived.manager_display.as_deref();
+    if let Some(ent) = out
+        .get(urn::ENTERPRISE_USER)
+        .and_then(|v| with_manager_ref(urn::ENTERPRISE_USER, v, base_url, display))
     {
-        let list: Vec<Value> = groups
-            .into_iter()
-            .map(|g| {
-                let mut o = Map::new();
-                o.insert("value".into(), Value::String(g.value.clone()));
-                o.insert("$ref".into(), Value::String(ref_url(base_url, "Group", &g.value)));
-                if let Some(d) = g.display {
-                    o.insert("display".into(), Value::String(d));
-                }
-                o.insert("type".into(), Value::String("direct".into()));
-                Value::Object(o)
-            })
-            .collect();
-        out.insert("groups".into(), Value::Array(list));
+        // Replaced in place: the extension keeps its position.
+        out.insert(urn::ENTERPRISE_USER.into(), ent);
     }
-    if let Some(Value::Object(ent)) = out.get_mut(urn::ENTERPRISE_USER)
-        && let Some(Value::Object(mgr)) = ent.get_mut("manager")
-        && let Some(Value::String(id)) = mgr.get("value").cloned()
-    {
-        mgr.insert("$ref".into(), Value::String(ref_url(base_url, "User", &id)));
-        if let Some(d) = derived.manager_display {
-            mgr.insert("displayName".into(), Value::String(d));
-        }
-    }
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": rt.name,
-            "created": meta.created,
-            "lastModified": meta.last_modified,
-            "location": location(base_url, rt, meta.id),
-            "version": etag(meta.version),
-        }),
-    );
+    out.insert("meta".into(), to_value(&meta_out(rt, base_url, meta)));
     out
 }
 
@@ -206,17 +173,24 @@ impl Serialize for RepresentationView<'_> {
         if let Some(groups) = derived.groups.as_ref().filter(|g| !g.is_empty()) {
             m.serialize_entry("groups", &Refs(base_url, groups, RefShape::Group))?;
         }
-        m.serialize_entry(
-            "meta",
-            &MetaOut {
-                resource_type: &rt.name,
-                created: meta.created,
-                last_modified: meta.last_modified,
-                location: location(base_url, rt, meta.id),
-                version: etag(meta.version),
-            },
-        )?;
+        m.serialize_entry("meta", &meta_out(rt, base_url, meta))?;
         m.end()
+    }
+}
+
+/// A part of the representation as a `Value` (strings only: serialising it
+/// cannot fail).
+fn to_value(part: &impl Serialize) -> Value {
+    serde_json::to_value(part).unwrap_or(Value::Null)
+}
+
+fn meta_out<'a>(rt: &'a ResourceType, base_url: &str, meta: &Meta<'a>) -> MetaOut<'a> {
+    MetaOut {
+        resource_type: &rt.name,
+        created: meta.created,
+        last_modified: meta.last_modified,
+        location: location(base_url, rt, meta.id),
+        version: etag(meta.version),
     }
 }
 
@@ -233,7 +207,7 @@ struct MetaOut<'a> {
 }
 
 /// `schemas`: the core schema, then each extension the document has.
-pub(crate) struct Schemas<'a>(pub(crate) &'a ResourceType, pub(crate) &'a Map<String, Value>);
+struct Schemas<'a>(&'a ResourceType, &'a Map<String, Value>);
 
 impl Serialize for Schemas<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
